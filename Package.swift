@@ -1,0 +1,64 @@
+// swift-tools-version: 6.1
+// Extrapolate: length-extrapolation research on transformer language models.
+// Targets and who may import whom: see Docs/design.md (mirrors ../shared/DESIGN.md).
+import CompilerPluginSupport
+import PackageDescription
+
+/// Flags that keep result-builder and generic type-checking cheap; a regression shows up as a warning.
+let typeCheckBudget: [SwiftSetting] = [
+    .unsafeFlags([
+        "-Xfrontend", "-warn-long-expression-type-checking=200",
+        "-Xfrontend", "-warn-long-function-bodies=300",
+    ])
+]
+
+let package = Package(
+    name: "Extrapolate",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "extrapolate", targets: ["extrapolate"]),
+        .library(name: "Architecture", targets: ["Architecture"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.1"),
+    ],
+    targets: [
+        .macro(
+            name: "ArchitectureMacros",
+            dependencies: [
+                .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
+                .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
+            ]
+        ),
+        .target(
+            name: "Architecture",
+            dependencies: ["ArchitectureMacros"],
+            swiftSettings: typeCheckBudget
+        ),
+        .target(
+            name: "ExtrapolateCLI",
+            dependencies: [
+                "Architecture",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "extrapolate", dependencies: ["ExtrapolateCLI"]),
+        .testTarget(
+            name: "ArchitectureTests",
+            dependencies: ["Architecture"],
+            swiftSettings: typeCheckBudget
+        ),
+        .testTarget(
+            name: "ArchitectureMacrosTests",
+            dependencies: [
+                "ArchitectureMacros",
+                .product(name: "SwiftSyntaxMacrosGenericTestSupport", package: "swift-syntax"),
+            ]
+        ),
+        .testTarget(
+            name: "ExtrapolateCLITests",
+            dependencies: ["ExtrapolateCLI", "Architecture"]
+        ),
+    ]
+)

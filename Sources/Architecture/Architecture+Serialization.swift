@@ -1,0 +1,73 @@
+import Foundation
+
+extension Architecture {
+    /// Canonical JSON: sorted keys, no extra whitespace. Equal architectures give equal bytes.
+    public func canonicalJSON() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+
+    /// Human-readable JSON (sorted keys, indented): the form `Docs/architecture-json.md` documents.
+    public func prettyJSON() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+
+    /// SHA-256 of the canonical JSON with the name cleared: two declarations that compute the same function
+    /// with the same tensor names hash alike whatever they are called. Results are keyed by it.
+    public var contentHash: String {
+        var unnamed = self
+        unnamed.name = ""
+        let bytes = (try? unnamed.canonicalJSON()) ?? Data()
+        return SHA256.hex(bytes)
+    }
+
+    /// Decodes the JSON form.
+    /// - Throws: `ArchitectureError.unreadable` naming `path` and what is wrong.
+    public static func decode(json data: Data, path: String = "<architecture JSON>") throws(ArchitectureError) -> Architecture {
+        do {
+            return try JSONDecoder().decode(Architecture.self, from: data)
+        } catch let error as DecodingError {
+            throw .unreadable(path: path, reason: DecodingFailure.describe(error))
+        } catch {
+            throw .unreadable(path: path, reason: "\(error)")
+        }
+    }
+
+    /// Whether every part of the architecture is defined for windows of `length` tokens.
+    /// Learned absolute positions are unsupported past their table; everything else is defined at any length.
+    public func support(at length: Int) -> Support {
+        var result = Support.supported
+        _ = Walk.visit(layers, expandRepeats: false) { visit in
+            if case .positionEmbedding(let node) = visit.layer, case .unsupported = node.encoding.support(at: length) {
+                result = node.encoding.support(at: length)
+            }
+        }
+        return result
+    }
+}
+
+/// Turns `DecodingError`s into one readable line with the JSON path.
+enum DecodingFailure {
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return keys.isEmpty ? "top level" : String(keys.drop { $0 == "." })
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing key '\(key.stringValue)' at \(path(context))"
+        case .typeMismatch(let type, let context):
+            return "wrong type at \(path(context)): expected \(type); \(context.debugDescription)"
+        case .valueNotFound(let type, let context):
+            return "null at \(path(context)) where \(type) was expected"
+        case .dataCorrupted(let context):
+            let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            return "\(context.debugDescription) at \(path(context))" + (underlying.map { " (\($0))" } ?? "")
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}

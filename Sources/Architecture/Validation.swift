@@ -1,0 +1,112 @@
+// Validation: every problem of a declaration at once, each with its location.
+
+extension Architecture {
+    /// Checks the declaration and throws one error listing every problem.
+    /// - Throws: `ArchitectureError.invalid` with all problems found.
+    public func validate() throws(ArchitectureError) {
+        let problems = self.problems()
+        if !problems.isEmpty { throw .invalid(name: name, problems: problems) }
+    }
+
+    /// Every problem of the declaration (empty when valid).
+    public func problems() -> [ArchitectureProblem] {
+        var problems: [ArchitectureProblem] = []
+        func report(_ location: String, _ message: String) {
+            problems.append(ArchitectureProblem(location: location, message: message))
+        }
+        if trainedLength < 1 { report("trainedLength", "must be at least 1, got \(trainedLength)") }
+        if formatVersion > Self.formatVersion {
+            report("formatVersion", "\(formatVersion) is newer than this build understands (\(Self.formatVersion))")
+        }
+        checkTopLevelOrder(report)
+        let end = Walk.visit(layers, expandRepeats: false) { visit in
+            Self.check(visit, trainedLength: trainedLength, report: report)
+        }
+        if let embedding = end.embeddingWidth, let width = end.width, hasTiedUnembedding, embedding != width {
+            report("unembedding", "tied to a \(embedding)-wide embedding but the final width is \(width)")
+        }
+        for name in manifest.conflicts {
+            report("manifest", "tensor '\(name)' is declared twice with different shapes")
+        }
+        return problems
+    }
+
+    private var hasTiedUnembedding: Bool {
+        layers.contains { if case .unembedding(let u) = $0 { u.tied } else { false } }
+    }
+
+    private func checkTopLevelOrder(_ report: (String, String) -> Void) {
+        let embeddings = layers.indices.filter { if case .tokenEmbedding = layers[$0] { true } else { false } }
+        if embeddings != [0] {
+            report("layers", embeddings.isEmpty
+                ? "the first layer must be a TokenEmbedding; there is none"
+                : "exactly one TokenEmbedding, first; found at \(embeddings.map { "layers[\($0)]" }.joined(separator: ", "))")
+        }
+        guard let last = layers.last, case .unembedding = last else {
+            report("layers", "the last layer must be an Unembedding")
+            return
+        }
+    }
+
+    private static func check(_ visit: WalkVisit, trainedLength: Int, report: (String, String) -> Void) {
+        let at = visit.context.location
+        let width = visit.context.width
+        func needsWidth(_ what: String) -> Int? {
+            if width == nil { report(at, "\(what) comes before the TokenEmbedding that sets the width") }
+            return width
+        }
+        func matches(_ declared: Int, _ what: String) {
+            if let width = needsWidth(what), declared != width {
+                report(at, "\(what) width \(declared) does not match the residual width \(width)")
+            }
+        }
+        switch visit.layer {
+        case .tokenEmbedding(let node):
+            if node.vocabulary < 1 { report(at, "vocabulary must be at least 1, got \(node.vocabulary)") }
+            if node.width < 1 { report(at, "width must be at least 1, got \(node.width)") }
+        case .positionEmbedding(let node):
+            _ = needsWidth("PositionEmbedding")
+            if case .learned(let rows, let offset) = node.encoding {
+                if rows < 1 || offset < 0 { report(at, "a learned table needs rows ≥ 1 and offset ≥ 0") }
+                if case .unsupported(let why) = node.encoding.support(at: trainedLength) {
+                    report(at, "cannot cover the trained length \(trainedLength): \(why)")
+                }
+            }
+        case .linear(let node):
+            matches(node.input, "Linear input")
+            if node.output < 1 { report(at, "Linear output must be at least 1") }
+        case .layerNorm(let node):
+            matches(node.width, "LayerNorm")
+            if !(node.epsilon > 0) { report(at, "epsilon must be positive") }
+        case .rmsNorm(let node):
+            matches(node.width, "RMSNorm")
+            if !(node.epsilon > 0) { report(at, "epsilon must be positive") }
+        case .attention(let node):
+            checkAttention(node, width: needsWidth("Attention"), at: at, report: report)
+        case .feedForward(let node):
+            _ = needsWidth("FeedForward")
+            if node.hidden < 1 { report(at, "hidden width must be at least 1, got \(node.hidden)") }
+        case .unembedding:
+            _ = needsWidth("Unembedding")
+        case .repeated(let node):
+            if node.count < 1 { report(at, "Repeat count must be at least 1, got \(node.count)") }
+            if node.body.isEmpty { report(at, "Repeat has an empty body") }
+        case .residual(let node):
+            if node.body.isEmpty { report(at, "Residual has an empty body") }
+            if node.placement == .post, !(node.body.last.map(isNorm) ?? false) {
+                report(at, "a post-norm Residual must end with its LayerNorm or RMSNorm")
+            }
+        case .parallelResidual(let node):
+            if node.branches.count < 2 { report(at, "ParallelResidual needs at least two branches") }
+        case .branch:
+            if !visit.context.insideParallel { report(at, "Branch is only meaningful inside ParallelResidual") }
+        }
+    }
+
+    private static func isNorm(_ layer: Layer) -> Bool {
+        switch layer {
+        case .layerNorm, .rmsNorm: true
+        default: false
+        }
+    }
+}

@@ -1,0 +1,17 @@
+import ArgumentParser
+
+/// The `extrapolate` command tree.
+public struct Extrapolate: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "extrapolate",
+        abstract: "Measure how transformer language models extrapolate beyond their training length.",
+        discussion: """
+            Declare or import an architecture, load checkpoints, and compute perplexity at 1×–16× the
+            trained length under the protocols of Press et al. (ALiBi, ICLR 2022).
+            Start with `extrapolate inspect --preset probe-alibi` or `extrapolate inspect path/to/config.json`.
+            """,
+        subcommands: [Inspect.self]
+    )
+
+    public init() {}
+}

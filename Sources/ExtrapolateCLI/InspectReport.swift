@@ -1,0 +1,80 @@
+import Architecture
+import Foundation
+
+/// What `extrapolate inspect` shows, as text for people and JSON for scripts.
+struct InspectReport: Encodable {
+    /// One length of the 1×–16× grid and whether the architecture is defined there.
+    struct LengthSupport: Encodable {
+        var length: Int
+        var supported: Bool
+        var reason: String?
+    }
+
+    var architecture: Architecture
+    var contentHash: String
+    var parameterCount: Int
+    var tensors: [TensorSpec]
+    var positions: [ResolvedPosition]
+    var support: [LengthSupport]
+
+    init(architecture: Architecture, length: Int) {
+        self.architecture = architecture
+        contentHash = architecture.contentHash
+        let manifest = architecture.manifest
+        parameterCount = manifest.parameterCount
+        tensors = manifest.tensors
+        positions = architecture.resolvedPositions(length: length)
+        support = [1, 2, 4, 8, 16].map { multiple in
+            let n = multiple * architecture.trainedLength
+            switch architecture.support(at: n) {
+            case .supported: return LengthSupport(length: n, supported: true)
+            case .unsupported(let reason): return LengthSupport(length: n, supported: false, reason: reason)
+            }
+        }
+    }
+
+    func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    func text() -> String {
+        var lines = [architecture.description, ""]
+        lines.append("content hash  \(contentHash)")
+        lines.append("parameters    \(parameterCount.formatted()) in \(tensors.count) tensors")
+        lines.append("")
+        lines.append("Tensors (checkpoint name, stored shape, layout)")
+        let nameWidth = tensors.map(\.name.count).max() ?? 0
+        for tensor in tensors {
+            let shape = "[" + tensor.shape.map(String.init).joined(separator: ", ") + "]"
+            lines.append("  " + tensor.name.padding(toLength: nameWidth + 2, withPad: " ", startingAt: 0)
+                         + shape.padding(toLength: 16, withPad: " ", startingAt: 0) + tensor.layout.description)
+        }
+        lines.append("")
+        lines.append(contentsOf: positions.flatMap(Self.describe))
+        lines.append("")
+        lines.append("Defined at 1×–16× the trained length")
+        for entry in support {
+            lines.append("  \(String(entry.length).padding(toLength: 8, withPad: " ", startingAt: 0))"
+                         + (entry.supported ? "yes" : "no — \(entry.reason ?? "")"))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func describe(_ p: ResolvedPosition) -> [String] {
+        func list(_ values: [Double]) -> String { values.map { String(format: "%.6g", $0) }.joined(separator: ", ") }
+        var lines = ["Position: \(p.method) (\(p.kind.rawValue)) at \(p.length) tokens"]
+        if let window = p.window { lines.append("  sliding window      \(window) keys") }
+        if let slopes = p.slopes { lines.append("  slopes per head     \(list(slopes))") }
+        if let d = p.rotaryWidth { lines.append("  rotated dimensions  \(d) per head") }
+        if let scaling = p.scaling { lines.append("  extension           \(scaling)") }
+        if let factor = p.attentionFactor { lines.append("  attention factor    \(String(format: "%.6g", factor))") }
+        if let inverse = p.inverseFrequencies { lines.append("  inverse frequencies \(list(inverse))") }
+        if let scales = p.pairScales { lines.append("  xPos pair scales    \(list(scales))") }
+        if let bounds = p.bucketBoundaries {
+            lines.append("  bucket starts (distance) \(bounds.map(String.init).joined(separator: ", "))")
+        }
+        return lines
+    }
+}

@@ -1,0 +1,3 @@
+import ExtrapolateCLI
+
+Extrapolate.main()

@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+
+@testable import Architecture
+
+/// What transformers made of each fixture config (`Tests/Fixtures/make_configs.py`).
+struct ExpectedImport: Decodable {
+    struct Rope: Decodable {
+        var length: Int
+        var inverse_frequencies: [Double]
+        var attention_factor: Double
+    }
+
+    var model_type: String
+    var parameter_count: Int
+    var tensors: [String: [Int]]?
+    var rope: [Rope]?
+}
+
+let fixtureConfigs: [String] = {
+    let folder = fixtures.appendingPathComponent("configs")
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+    return names.sorted()
+}()
+
+@Suite("Hugging Face configs import with the tensors transformers saves")
+struct HuggingFaceImportTests {
+    static func load(_ name: String) throws -> (Architecture, ExpectedImport) {
+        let folder = fixtures.appendingPathComponent("configs/\(name)")
+        let architecture = try HuggingFace.architecture(configAt: folder)
+        return (architecture, try loadJSON(ExpectedImport.self, "configs/\(name)/expected.json"))
+    }
+
+    @Test("The fixture set covers every supported family in both config forms")
+    func coverage() {
+        #expect(fixtureConfigs.count >= 40)
+        for family in HuggingFace.supportedModelTypes {
+            #expect(fixtureConfigs.contains { $0.hasPrefix(family) }, "\(family)")
+        }
+        #expect(fixtureConfigs.filter { $0.hasSuffix("-v4") }.count >= 20)
+    }
+
+    @Test("Parameter count equals transformers' count", arguments: fixtureConfigs)
+    func parameterCount(name: String) throws {
+        let (architecture, expected) = try Self.load(name)
+        #expect(architecture.manifest.parameterCount == expected.parameter_count)
+    }
+
+    @Test("Manifest names and shapes equal the safetensors header save_pretrained writes",
+          arguments: fixtureConfigs.filter { !$0.contains("like") && !$0.contains("small") })
+    func manifestMatchesCheckpoint(name: String) throws {
+        let (architecture, expected) = try Self.load(name)
+        let tensors = try #require(expected.tensors)
+        let manifest = Dictionary(uniqueKeysWithValues: architecture.manifest.tensors.map { ($0.name, $0.shape) })
+        let missing = Set(tensors.keys).subtracting(manifest.keys).sorted()
+        let extra = Set(manifest.keys).subtracting(tensors.keys).sorted()
+        #expect(missing.isEmpty, "in the checkpoint but not the manifest: \(missing)")
+        #expect(extra.isEmpty, "in the manifest but not the checkpoint: \(extra)")
+        for (tensor, shape) in tensors where manifest[tensor] != nil {
+            #expect(manifest[tensor] == shape, "\(tensor): manifest \(manifest[tensor] ?? []) vs checkpoint \(shape)")
+        }
+    }
+
+    @Test("Rotary frequencies and attention factor equal transformers' at 1× and 4× the trained length",
+          arguments: fixtureConfigs.filter { $0 != "llama-longrope-v4" })
+    func rotaryFrequencies(name: String) throws {
+        let (architecture, expected) = try Self.load(name)
+        guard let references = expected.rope else { return }
+        for reference in references {
+            let resolved = try #require(architecture.resolvedPositions(length: reference.length).first)
+            expectClose(resolved.inverseFrequencies ?? [], reference.inverse_frequencies, tolerance: 2e-6,
+                        relative: true, "\(name) at \(reference.length)")
+            #expect(abs((resolved.attentionFactor ?? 0) - reference.attention_factor) < 1e-6)
+        }
+    }
+
+    @Test("LongRoPE picks its list by the current length as transformers 5 does; transformers 4.46 picked by the configured maximum")
+    func longRoPEListChoice() throws {
+        let (architecture, v4) = try Self.load("llama-longrope-v4")
+        let (_, v5) = try Self.load("llama-longrope")
+        let ours = try #require(architecture.resolvedPositions(length: 64).first?.inverseFrequencies)
+        let current = try #require(v5.rope?.first?.inverse_frequencies)
+        let older = try #require(v4.rope?.first?.inverse_frequencies)
+        expectClose(ours, current, tolerance: 2e-6, relative: true, "transformers 5 at the original length: short list")
+        #expect(zip(ours, older).contains { abs($0 - $1) > 1e-3 * abs($1) }, "4.46 used the long list at 1x")
+    }
+
+    @Test("The older config form (transformers 4.x) imports to the same architecture as the newer one",
+          arguments: fixtureConfigs.filter { $0.hasSuffix("-v4") })
+    func legacyFormAgrees(name: String) throws {
+        let (legacy, _) = try Self.load(name)
+        let (current, _) = try Self.load(String(name.dropLast(3)))
+        #expect(legacy.contentHash == current.contentHash, "\(legacy.description)\n---\n\(current.description)")
+    }
+
+    @Test("Family structure: GPT-NeoX is parallel and partial-rotary, OPT-350m is post-norm with projections")
+    func familyStructure() throws {
+        let (neox, _) = try Self.load("gpt_neox-partial")
+        let position = try #require(neox.resolvedPositions(length: 64).first)
+        #expect(position.rotaryWidth == 4, "16-wide heads × 0.25")
+        #expect(neox.description.contains("ParallelResidual (2 branches)"))
+        let (opt, _) = try Self.load("opt-350m-like")
+        #expect(opt.description.contains("Residual (post-norm)"))
+        #expect(opt.manifest["model.decoder.project_in.weight"]?.shape == [1024, 512])
+        #expect(opt.support(at: 2048).isSupported && !opt.support(at: 4096).isSupported)
+    }
+
+    @Test("An unknown model_type names the supported ones")
+    func unknownModelType() {
+        let json = Data(#"{"model_type": "t5"}"#.utf8)
+        #expect {
+            try HuggingFace.architecture(configJSON: json, path: "x/config.json")
+        } throws: { error in
+            "\(error)".contains("model_type 't5' is not supported") && "\(error)".contains("gpt2, gpt_neox, llama, mpt, opt")
+        }
+    }
+
+    @Test("Malformed configs throw errors naming the file and key", arguments: [
+        (#"{"model_type": "gpt2", "n_embd": "wide"}"#, "n_embd"),
+        (#"{"model_type": "llama", "rope_scaling": {"rope_type": "linear"}}"#, "rope_scaling.factor"),
+        (#"{"model_type": "llama", "rope_parameters": {"rope_type": "mrope", "factor": 2}}"#, "rope_parameters.rope_type"),
+        (#"{"model_type": "gpt2", "n_embd": 100, "n_head": 12}"#, "not divisible by 12 heads"),
+        (#"{"model_type": "mpt", "attn_config": {"alibi": false}}"#, "attn_config.alibi"),
+        (#"{"model_type": "gpt2", "activation_function": "quick_gelu"}"#, "activation_function"),
+        (#"{"n_embd": 768}"#, "model_type"),
+        (#"[1, 2]"#, "config.json"),
+    ])
+    func malformed(json: String, mention: String) {
+        #expect {
+            try HuggingFace.architecture(configJSON: Data(json.utf8), path: "run/config.json")
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("run/config.json") && text.contains(mention)
+        }
+    }
+
+    @Test("A missing file is reported with its path")
+    func missingFile() {
+        #expect(throws: ArchitectureError.self) {
+            try HuggingFace.architecture(configAt: URL(fileURLWithPath: "/nonexistent/config.json"))
+        }
+    }
+}

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Reference fixtures for the Architecture tests, generated with Hugging Face `transformers`.
+
+Run by hand, never by CI (the Swift tests read the committed output and need no Python):
+
+    python -m venv /tmp/ref5 && /tmp/ref5/bin/pip install "transformers>=5" torch safetensors
+    python -m venv /tmp/ref4 && /tmp/ref4/bin/pip install "transformers==4.46.3" torch safetensors
+    /tmp/ref5/bin/python Tests/Fixtures/make_configs.py     # configs/<name>/     (rope_parameters form)
+    /tmp/ref4/bin/python Tests/Fixtures/make_configs.py     # configs/<name>-v4/  (rope_scaling / rope_theta form)
+
+For every config it writes `config.json` (saved by the config class itself) and `expected.json` with what
+transformers makes of it: the tensors `save_pretrained` writes (tiny configs: read back from the
+safetensors header), the parameter count (meta device, tied weights counted once), and for rotary
+models the inverse frequencies and attention factor at 1x and 4x the trained length.
+It also writes `reference/t5_buckets.json` and `reference/alibi_slopes.json` from transformers' own functions.
+"""
+import json
+import os
+import struct
+import sys
+import tempfile
+
+import torch
+import transformers
+from transformers import (AutoModelForCausalLM, BloomConfig, GPT2Config, GPTNeoXConfig, LlamaConfig, MptConfig,
+                          OPTConfig)
+from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+V5 = int(transformers.__version__.split(".")[0]) >= 5
+SUFFIX = "" if V5 else "-v4"
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "configs")
+
+
+def rope(theta, scaling=None, fraction=None, neox=False):
+    """RoPE kwargs in the form this transformers version writes."""
+    if V5:
+        params = {"rope_type": "default", "rope_theta": theta}
+        if fraction is not None:
+            params["partial_rotary_factor"] = fraction
+        if scaling:
+            params.update(scaling)
+        return {"rope_parameters": params}
+    kwargs = {}
+    if neox:
+        kwargs["rotary_emb_base"] = theta
+        if fraction is not None:
+            kwargs["rotary_pct"] = fraction
+    else:
+        kwargs["rope_theta"] = theta
+    if scaling:
+        kwargs["rope_scaling"] = dict(scaling)
+    return kwargs
+
+
+TINY_LLAMA = dict(vocab_size=96, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=8,
+                  num_key_value_heads=2, max_position_embeddings=64)
+LONG = [0.9, 1.1, 1.3, 1.7]  # longrope lists: head_dim 8 -> 4 pairs
+
+TINY = {
+    "gpt2-tiny": GPT2Config(vocab_size=96, n_positions=64, n_embd=32, n_layer=2, n_head=4),
+    "opt-tiny": OPTConfig(vocab_size=96, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, ffn_dim=64,
+                          max_position_embeddings=64, word_embed_proj_dim=32),
+    "opt-postln-project": OPTConfig(vocab_size=96, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                    ffn_dim=64, max_position_embeddings=64, word_embed_proj_dim=16,
+                                    do_layer_norm_before=False),
+    "bloom-8h": BloomConfig(vocab_size=96, hidden_size=64, n_layer=2, n_head=8),
+    "bloom-12h": BloomConfig(vocab_size=96, hidden_size=96, n_layer=2, n_head=12),
+    "mpt-12h": MptConfig(vocab_size=96, d_model=96, n_heads=12, n_layers=2, max_seq_len=64),
+    "mpt-biasmax16": MptConfig(vocab_size=96, d_model=64, n_heads=8, n_layers=2, max_seq_len=64,
+                               attn_config={"alibi": True, "alibi_bias_max": 16}),
+    "gpt_neox-partial": GPTNeoXConfig(vocab_size=96, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                      intermediate_size=128, max_position_embeddings=64,
+                                      **rope(10000.0, fraction=0.25, neox=True)),
+    "gpt_neox-sequential": GPTNeoXConfig(vocab_size=96, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                         intermediate_size=128, max_position_embeddings=64, use_parallel_residual=False,
+                                         **rope(5000.0, fraction=0.5, neox=True)),
+    "llama-gqa": LlamaConfig(**TINY_LLAMA, **rope(10000.0)),
+    "llama-linear": LlamaConfig(**TINY_LLAMA, **rope(10000.0, {"rope_type": "linear", "factor": 4.0})),
+    "llama-dynamic": LlamaConfig(**TINY_LLAMA, **rope(10000.0, {"rope_type": "dynamic", "factor": 2.0})),
+    "llama-yarn": LlamaConfig(**TINY_LLAMA, **rope(10000.0, {"rope_type": "yarn", "factor": 4.0,
+                                                           "original_max_position_embeddings": 64})),
+    "llama-llama3": LlamaConfig(**TINY_LLAMA, **rope(500000.0, {"rope_type": "llama3", "factor": 8.0,
+                                                              "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                                              "original_max_position_embeddings": 16})),
+    "llama-longrope": LlamaConfig(**TINY_LLAMA, **rope(10000.0, {"rope_type": "longrope", "factor": 4.0,
+                                                               "original_max_position_embeddings": 64,
+                                                               "short_factor": [1.0] * 4, "long_factor": LONG})),
+    "llama-headdim": LlamaConfig(vocab_size=96, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                                 num_attention_heads=8, num_key_value_heads=4, head_dim=16,
+                                 max_position_embeddings=64, tie_word_embeddings=True, **rope(10000.0)),
+}
+
+FULL = {
+    "gpt2-small": GPT2Config(),
+    "opt-350m-like": OPTConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, ffn_dim=4096,
+                               word_embed_proj_dim=512, do_layer_norm_before=False),
+    "bloom-560m-like": BloomConfig(vocab_size=250880, hidden_size=1024, n_layer=24, n_head=16),
+    "mpt-125m-like": MptConfig(d_model=768, n_heads=12, n_layers=12, max_seq_len=2048, vocab_size=50368),
+    "pythia-160m-like": GPTNeoXConfig(vocab_size=50304, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                                      intermediate_size=3072, **rope(10000.0, fraction=0.25, neox=True)),
+    "llama-3.1-8b-like": LlamaConfig(vocab_size=128256, hidden_size=4096, intermediate_size=14336,
+                                     num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+                                     max_position_embeddings=131072,
+                                     **rope(500000.0, {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                                       "high_freq_factor": 4.0,
+                                                       "original_max_position_embeddings": 8192})),
+}
+
+
+def safetensors_header(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+    header.pop("__metadata__", None)
+    return {name: info["shape"] for name, info in header.items()}
+
+
+def trained_length(config):
+    for key in ("n_positions", "max_position_embeddings", "max_seq_len", "seq_length"):
+        if hasattr(config, key) and isinstance(getattr(config, key), int):
+            return getattr(config, key)
+    return 2048
+
+
+def rope_reference(config, model):
+    """Inverse frequencies and attention factor transformers uses at 1x and 4x the trained length."""
+    modules = [m for n, m in model.named_modules() if n.endswith("rotary_emb")]
+    if not modules:
+        return None
+    if V5:
+        params = config.rope_parameters
+        rope_type = params.get("rope_type", "default")
+    else:
+        scaling = getattr(config, "rope_scaling", None) or {}
+        rope_type = scaling.get("rope_type", scaling.get("type", "default"))
+    out = []
+    length = trained_length(config)
+    for n in (length, 4 * length):
+        if rope_type == "default":
+            inv_freq, factor = modules[0].inv_freq, getattr(modules[0], "attention_scaling", 1.0)
+        else:
+            inv_freq, factor = ROPE_INIT_FUNCTIONS[rope_type](config, "cpu", seq_len=n)
+        out.append({"length": n, "inverse_frequencies": [float(x) for x in inv_freq],
+                    "attention_factor": float(factor)})
+    return out
+
+
+def write(name, config, tiny):
+    folder = os.path.join(OUT, name + SUFFIX)
+    os.makedirs(folder, exist_ok=True)
+    config.save_pretrained(folder)
+    expected = {"model_type": config.model_type, "transformers": transformers.__version__}
+    torch.manual_seed(0)
+    if tiny:
+        model = AutoModelForCausalLM.from_config(config)
+        with tempfile.TemporaryDirectory() as tmp:
+            model.save_pretrained(tmp, safe_serialization=True)
+            expected["tensors"] = safetensors_header(os.path.join(tmp, "model.safetensors"))
+        expected["rope"] = rope_reference(config, model)
+    else:
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config)
+    expected["parameter_count"] = sum(p.numel() for p in model.parameters())
+    with open(os.path.join(folder, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1, sort_keys=True)
+    print(f"{name + SUFFIX}: {expected['parameter_count']:,} parameters")
+
+
+def write_references():
+    from transformers.models.bloom.modeling_bloom import build_alibi_tensor
+    from transformers.models.mpt.modeling_mpt import build_mpt_alibi_tensor
+    from transformers.models.t5.modeling_t5 import T5Attention
+    folder = os.path.join(HERE, "reference")
+    os.makedirs(folder, exist_ok=True)
+    buckets = []
+    relative = torch.arange(-300, 301)
+    for bidirectional in (False, True):
+        for num_buckets, max_distance in ((32, 128), (64, 256), (16, 64)):
+            values = T5Attention._relative_position_bucket(relative, bidirectional=bidirectional,
+                                                           num_buckets=num_buckets, max_distance=max_distance)
+            buckets.append({"bidirectional": bidirectional, "buckets": num_buckets, "max_distance": max_distance,
+                            "relative": relative.tolist(), "bucket": values.tolist()})
+    with open(os.path.join(folder, "t5_buckets.json"), "w") as f:
+        json.dump(buckets, f)
+    slopes = []
+    for heads in range(1, 33):
+        mask = torch.ones(1, 2)
+        bloom = build_alibi_tensor(mask, heads, torch.float64)[:, 0, 1].tolist()  # slope * position 1
+        entry = {"heads": heads, "bloom": bloom, "mpt": {}}
+        for bias_max in (8, 16):
+            mpt = build_mpt_alibi_tensor(heads, 2, bias_max)  # slope * (j - (T-1)) at j = 0 -> -slope
+            entry["mpt"][str(bias_max)] = (-mpt.reshape(heads, 2)[:, 0]).double().tolist()
+        slopes.append(entry)
+    with open(os.path.join(folder, "alibi_slopes.json"), "w") as f:
+        json.dump(slopes, f)
+
+
+if __name__ == "__main__":
+    for name, config in TINY.items():
+        write(name, config, tiny=True)
+    for name, config in FULL.items():
+        write(name, config, tiny=False)
+    if V5:
+        write_references()
+    sys.exit(0)
