@@ -5,7 +5,7 @@
 extension Architecture {
     /// The probe for one position method: byte vocabulary, width 128, 4 layers of 4 heads, trained at 64 tokens.
     public static func probe(_ method: ProbeMethod) -> Architecture {
-        var architecture = #architecture("probe-\(method.rawValue)", trainedLength: 64) {
+        #architecture("probe-\(method.rawValue)", trainedLength: 64) {
             TokenEmbedding(vocabulary: 256, width: 128, key: "embed")
             if method == .sinusoidal { PositionEmbedding(.sinusoidal(layout: .fairseq, offset: 2)) }
             Repeat(4, key: "layers") {
@@ -23,8 +23,6 @@ extension Architecture {
             LayerNorm(128, key: "final_norm")
             Unembedding(tied: true)
         }
-        architecture.name = "probe-\(method.rawValue)"
-        return architecture
     }
 
     /// Every preset by name (`probe-alibi`, …).

@@ -8,6 +8,13 @@ extension Architecture {
         if !problems.isEmpty { throw .invalid(name: name, problems: problems) }
     }
 
+    /// Validates an architecture read from `path`; the error names the file.
+    /// - Throws: `ArchitectureError.invalid` naming the architecture and `path`, with every problem.
+    public func validate(readFrom path: String) throws(ArchitectureError) {
+        let problems = self.problems()
+        if !problems.isEmpty { throw .invalid(name: "\(name) from \(path)", problems: problems) }
+    }
+
     /// Every problem of the declaration (empty when valid).
     public func problems() -> [ArchitectureProblem] {
         var problems: [ArchitectureProblem] = []

@@ -24,8 +24,7 @@ public enum ArchitectureFile {
             throw .unreadable(path: path, reason: "has neither 'model_type' (Hugging Face config) nor 'layers' (architecture JSON)")
         }
         let architecture = try Architecture.decode(json: data, path: path)
-        let problems = architecture.problems()
-        if !problems.isEmpty { throw .invalid(name: "\(architecture.name) from \(path)", problems: problems) }
+        try architecture.validate(readFrom: path)
         return architecture
     }
 }

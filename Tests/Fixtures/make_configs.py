@@ -3,10 +3,10 @@
 
 Run by hand, never by CI (the Swift tests read the committed output and need no Python):
 
-    python -m venv /tmp/ref5 && /tmp/ref5/bin/pip install "transformers>=5" torch safetensors
-    python -m venv /tmp/ref4 && /tmp/ref4/bin/pip install "transformers==4.46.3" torch safetensors
-    /tmp/ref5/bin/python Tests/Fixtures/make_configs.py     # configs/<name>/     (rope_parameters form)
-    /tmp/ref4/bin/python Tests/Fixtures/make_configs.py     # configs/<name>-v4/  (rope_scaling / rope_theta form)
+    python -m venv .venv-ref5 && .venv-ref5/bin/pip install "transformers>=5" torch safetensors
+    python -m venv .venv-ref4 && .venv-ref4/bin/pip install "transformers==4.46.3" torch safetensors
+    .venv-ref5/bin/python Tests/Fixtures/make_configs.py     # configs/<name>/     (rope_parameters form)
+    .venv-ref4/bin/python Tests/Fixtures/make_configs.py     # configs/<name>-v4/  (rope_scaling / rope_theta form)
 
 For every config it writes `config.json` (saved by the config class itself) and `expected.json` with what
 transformers makes of it: the tensors `save_pretrained` writes (tiny configs: read back from the

@@ -46,8 +46,7 @@ public enum HuggingFace {
             throw .unknownModelType(path: path, modelType: modelType, supported: supportedModelTypes)
         }
         let architecture = try importer(data, path)
-        let problems = architecture.problems()
-        if !problems.isEmpty { throw .invalid(name: "\(modelType) from \(path)", problems: problems) }
+        try architecture.validate(readFrom: path)
         return architecture
     }
 
