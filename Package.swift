@@ -18,6 +18,7 @@ let package = Package(
     products: [
         .executable(name: "extrapolate", targets: ["extrapolate"]),
         .library(name: "Architecture", targets: ["Architecture"]),
+        .library(name: "Engine", targets: ["Engine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -36,10 +37,23 @@ let package = Package(
             dependencies: ["ArchitectureMacros"],
             swiftSettings: typeCheckBudget
         ),
+        // OpenBLAS (Debian: libopenblas-dev). Link `openblas`, not the `blas` alternative, which lacks openblas_*.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // The inner loops (fused attention, norms, activations, log-softmax). -O3 and AVX-512 even in debug
+        // builds, so `swift test` runs the kernels at full speed; every machine of the project is AVX-512.
+        .target(
+            name: "CKernels",
+            cSettings: [.unsafeFlags(["-O3", "-march=x86-64-v4", "-ffp-contract=fast"])]
+        ),
+        .target(name: "Kernels", dependencies: ["CBLAS", "CKernels"]),
+        .target(name: "Checkpoints"),
+        .target(name: "Engine", dependencies: ["Architecture", "Kernels", "Checkpoints"]),
         .target(
             name: "ExtrapolateCLI",
             dependencies: [
                 "Architecture",
+                "Engine",
+                "Checkpoints",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -56,6 +70,8 @@ let package = Package(
                 .product(name: "SwiftSyntaxMacrosGenericTestSupport", package: "swift-syntax"),
             ]
         ),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Kernels", "Checkpoints", "Architecture"]),
         .testTarget(
             name: "ExtrapolateCLITests",
             dependencies: ["ExtrapolateCLI", "Architecture"]

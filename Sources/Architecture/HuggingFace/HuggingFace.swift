@@ -91,3 +91,33 @@ public enum HuggingFace {
 struct ModelTypeHeader {
     var modelType: String?
 }
+
+extension HuggingFace {
+    /// Tensor-name suffixes each family stores as buffers rather than weights (causal-mask tables, cached
+    /// rotary frequencies). Older checkpoints carry them; the engine drops them instead of calling them unused.
+    public static let bufferSuffixes: [String: [String]] = [
+        "gpt2": [".attn.bias", ".attn.masked_bias"],
+        "gpt_neox": [".attention.bias", ".attention.masked_bias", ".attention.rotary_emb.inv_freq"],
+        "llama": [".self_attn.rotary_emb.inv_freq"],
+        "opt": [],
+        "bloom": [],
+        "mpt": [],
+    ]
+
+    /// The `model_type` of the `config.json` at `url` (a file or its folder).
+    public static func modelType(configAt url: URL) throws(ArchitectureError) -> String {
+        var file = url
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            file = url.appendingPathComponent("config.json")
+        }
+        let data: Data
+        do { data = try Data(contentsOf: file) } catch {
+            throw .unreadable(path: file.path, reason: (error as NSError).localizedDescription)
+        }
+        guard let modelType = try decode(ModelTypeHeader.self, data, file.path).modelType else {
+            throw .badConfig(path: file.path, key: "model_type", reason: "missing")
+        }
+        return modelType
+    }
+}

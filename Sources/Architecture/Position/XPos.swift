@@ -22,8 +22,10 @@ public struct XPos: Sendable, Hashable, Codable {
         stride(from: 0, to: hs, by: 2).map { (Double($0) + gamma * Double(hs)) / ((1 + gamma) * Double(hs)) }
     }
 
-    /// First centred position for a sequence of `length` tokens: torchscale scales with `p − ⌊length/2⌋`.
-    public func centre(length: Int) -> Int { length / 2 }
+    /// The position that scales by 1 in a sequence of `length` tokens. torchscale's scale positions start
+    /// at `-(length) // 2` in Python, i.e. `−⌈length/2⌉` (floor division of a negative number), so the
+    /// centre is `⌈length/2⌉`; the spec's `⌊·⌋` differs for odd lengths and the reference wins.
+    public func centre(length: Int) -> Int { (length + 1) / 2 }
 
     /// The multiplier of pair `k` at `position` for a query (`ζ^{p/B}`) or a key (`ζ^{−p/B}`), centred.
     public func scale(pair k: Int, headWidth hs: Int, position: Int, length: Int, query: Bool) -> Double {

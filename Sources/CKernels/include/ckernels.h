@@ -1,0 +1,77 @@
+// Numeric kernels over raw fp32 buffers, compiled with -O3 -march=x86-64-v4 so the inner loops use
+// AVX-512 even in debug builds. Swift (`Kernels`) owns threading and buffer lifetimes; nothing here
+// allocates more than one tile's scratch or keeps state between calls.
+#ifndef EXTRAPOLATE_CKERNELS_H
+#define EXTRAPOLATE_CKERNELS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// How attention logits are biased.
+typedef enum {
+    /// No bias (NoPE, rotary, xPos, learned/sinusoidal inputs).
+    CK_BIAS_NONE = 0,
+    /// `bias[d]` by distance `d = i - j` (ALiBi, T5, KERPLE, Sandwich): `distance_bias` holds `T` values.
+    CK_BIAS_DISTANCE = 1,
+    /// FIRE: `mlp(log_distance[d] * inverse_normalizer[i])` for this head, computed per tile.
+    CK_BIAS_FIRE = 2,
+} ck_bias_kind;
+
+/// One head's causal attention over a sequence; element (t, e) of q is `q[t * q_stride + e]`.
+typedef struct {
+    long length;              ///< T
+    long head_width;          ///< hs
+    const float *q; long q_stride;
+    const float *k; long k_stride;
+    const float *v; long v_stride;
+    float *out; long out_stride;
+    float scale;              ///< multiplier of q·k
+    long window;              ///< 0: full causal; W: keys i-W < j <= i
+    ck_bias_kind bias_kind;
+    const float *distance_bias;     ///< CK_BIAS_DISTANCE: [T]
+    const float *log_distance;      ///< CK_BIAS_FIRE: [T], ln(|c|·d + 1)
+    const float *inverse_normalizer;///< CK_BIAS_FIRE: [T], 1 / (ln(|c|·max(L, i) + 1) + eps)
+    long fire_hidden;
+    const float *fire_w1;           ///< [hidden]
+    const float *fire_b1;           ///< [hidden]
+    const float *fire_w2;           ///< [hidden], this head's row
+    float fire_b2;                  ///< this head's bias
+} ck_attention_args;
+
+/// Computes output rows [row_begin, row_end) of one head with a tiled online softmax (no T×T matrix).
+/// Returns 0, or -1 if scratch could not be allocated.
+int ck_attention_rows(const ck_attention_args *args, long row_begin, long row_end);
+
+/// Layer norm of `rows` rows of `width` in place; `gamma`/`beta` may be NULL.
+void ck_layer_norm(float *x, long rows, long width, long stride, const float *gamma, const float *beta, float eps);
+/// RMS norm (Llama) of `rows` rows in place; `gamma` may be NULL.
+void ck_rms_norm(float *x, long rows, long width, long stride, const float *gamma, float eps);
+
+/// Activations in place over `n` values: 0 gelu (erf), 1 gelu tanh, 2 relu, 3 silu.
+void ck_activation(float *x, long n, int kind);
+/// `x[i] *= y[i]` (gated feed-forward).
+void ck_multiply(float *x, const float *y, long n);
+/// `x[r * stride + c] += bias[c]` for every row.
+void ck_add_bias(float *x, long rows, long width, long stride, const float *bias);
+/// `x[i] += y[i]`.
+void ck_add(float *x, const float *y, long n);
+
+/// Rotates pairs of `rows` vectors in place: pair k of row r uses cos/sin `[r * half + k]`;
+/// `interleaved` pairs (2k, 2k+1), otherwise (k, k + half). Entries past 2·half are untouched.
+void ck_rotate(float *x, long rows, long stride, long half, const float *cos_table, const float *sin_table, int interleaved);
+
+/// For each row r of `logits` ([rows, vocab]), `out[r] = logits[r, target[r]] − logsumexp(logits[r])`
+/// (sum in double). A target outside [0, vocab) yields NaN.
+void ck_log_softmax_gather(const float *logits, long rows, long vocab, const int *targets, double *out);
+
+/// `exp` of every element (the vectorised routine the attention kernel uses; exposed for tests).
+void ck_exp(const float *x, float *y, long n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

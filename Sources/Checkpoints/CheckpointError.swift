@@ -1,0 +1,46 @@
+// Every way reading a checkpoint can fail, each naming the file, and where it applies the tensor and
+// byte offset, plus what to do. Nothing in this target traps on bad bytes.
+
+/// Errors of the `Checkpoints` target.
+public enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The file or folder could not be opened or read.
+    case unreadable(path: String, reason: String)
+    /// The file is shorter (or longer) than its header says: typically a checkpoint still being written.
+    case truncated(path: String, expectedBytes: Int, actualBytes: Int)
+    /// The 8-byte length or the JSON header is malformed.
+    case badHeader(path: String, offset: Int, reason: String)
+    /// One tensor's entry is malformed (dtype, shape, offsets).
+    case badTensor(path: String, tensor: String, offset: Int?, reason: String)
+    /// A sharded index is malformed or names a shard or tensor that is not there.
+    case badIndex(path: String, reason: String)
+    /// A tensor was asked for that the checkpoint does not have.
+    case missingTensor(path: String, tensor: String)
+    /// A tensor's dtype cannot be converted to fp32 (integers, bools, fp8).
+    case unsupportedDType(path: String, tensor: String, dtype: String)
+    /// No checkpoint was found where one was expected.
+    case notFound(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let reason):
+            return "\(path): cannot read: \(reason)"
+        case .truncated(let path, let expected, let actual):
+            return "\(path): truncated or still being written: the header describes \(expected) bytes but the file has "
+                + "\(actual). Wait for the writer to finish, or re-save the checkpoint."
+        case .badHeader(let path, let offset, let reason):
+            return "\(path): not a valid safetensors file (byte offset \(offset)): \(reason)"
+        case .badTensor(let path, let tensor, let offset, let reason):
+            let at = offset.map { " (data byte offset \($0))" } ?? ""
+            return "\(path): tensor '\(tensor)'\(at): \(reason)"
+        case .badIndex(let path, let reason):
+            return "\(path): invalid sharded-checkpoint index: \(reason)"
+        case .missingTensor(let path, let tensor):
+            return "\(path): no tensor named '\(tensor)'"
+        case .unsupportedDType(let path, let tensor, let dtype):
+            return "\(path): tensor '\(tensor)' has dtype \(dtype), which cannot be read as floating point; "
+                + "weights must be F32, F16, BF16 or F64"
+        case .notFound(let path, let reason):
+            return "\(path): \(reason)"
+        }
+    }
+}

@@ -1,0 +1,244 @@
+import Architecture
+import Checkpoints
+import Kernels
+
+/// A projection ready for `sgemm`: weight `[out, in]` row-major, optional `[out]` bias.
+struct Projection: @unchecked Sendable {
+    var weight: FloatBuffer
+    var bias: FloatBuffer?
+    var input: Int
+    var output: Int
+}
+
+/// Attention weights with q, k, v rows concatenated (all q, then k, then v).
+struct AttentionWeights: @unchecked Sendable {
+    var node: Attention
+    var qkv: Projection
+    var output: Projection
+    var heads: Int
+    var kvHeads: Int
+    var headWidth: Int
+    var scale: Float
+    /// Position-method tensors by role (T5 `table`, KERPLE `r1`/`r2`, FIRE `w1`, `b1`, `w2`, `b2`, `c`, `multiplier`).
+    var position: [String: FloatBuffer]
+}
+
+/// Feed-forward weights.
+struct FeedForwardWeights: @unchecked Sendable {
+    var node: FeedForward
+    var gate: Projection?
+    var up: Projection
+    var down: Projection
+}
+
+/// The bound model: the unrolled architecture with its weights.
+indirect enum Step: @unchecked Sendable {
+    case embed(table: FloatBuffer, vocabulary: Int, width: Int)
+    case positions(InputPositionEncoding, table: FloatBuffer?, width: Int)
+    case linear(Projection)
+    case layerNorm(gamma: FloatBuffer?, beta: FloatBuffer?, epsilon: Float, width: Int)
+    case rmsNorm(gamma: FloatBuffer, epsilon: Float, width: Int)
+    case attention(AttentionWeights)
+    case feedForward(FeedForwardWeights)
+    case unembed(Projection)
+    case residual(NormPlacement, [Step])
+    case parallel([[Step]])
+}
+
+/// Binds an architecture's tensors to a checkpoint: converts to fp32, transposes `[in, out]` matrices, reorders
+/// per-head fused q/k/v, shares tied and shared tensors, and collects every problem before failing.
+struct Binder {
+    let checkpoint: Checkpoint
+    let ignoredSuffixes: [String]
+    private(set) var missing: [String] = []
+    private(set) var misshaped: [ShapeMismatch] = []
+    private(set) var unsupported: [(String, String)] = []
+    private var loaded: [String: FloatBuffer] = [:]
+    private var embedding: FloatBuffer?
+    private var tiedNames: Set<String> = []
+
+    init(checkpoint: Checkpoint, ignoredSuffixes: [String]) {
+        self.checkpoint = checkpoint
+        self.ignoredSuffixes = ignoredSuffixes
+    }
+
+    /// Binds everything and throws one error listing every missing, unused and misshaped tensor.
+    static func bind(_ architecture: Architecture, checkpoint: Checkpoint, ignoredSuffixes: [String]) throws(EngineError) -> [Step] {
+        var binder = Binder(checkpoint: checkpoint, ignoredSuffixes: ignoredSuffixes)
+        let steps = binder.bind(architecture.resolvedLayers)
+        if let (location, reason) = binder.unsupported.first { throw .unsupported(location: location, reason: reason) }
+        let used = Set(binder.loaded.keys).union(binder.tiedNames)
+        let unused = checkpoint.names.filter { name in
+            !used.contains(name) && !ignoredSuffixes.contains { name.hasSuffix($0) }
+        }
+        if !binder.missing.isEmpty || !binder.misshaped.isEmpty || !unused.isEmpty {
+            throw .binding(path: checkpoint.path, missing: binder.missing, unused: unused, misshaped: binder.misshaped)
+        }
+        return steps
+    }
+
+    private mutating func bind(_ layers: [ResolvedLayer]) -> [Step] {
+        layers.map { layer in
+            switch layer {
+            case .leaf(let leaf): return bind(leaf)
+            case .residual(let placement, let body): return .residual(placement, bind(body))
+            case .parallel(let branches): return .parallel(branches.map { bind($0) })
+            }
+        }
+    }
+
+    /// Reads one tensor as stored; records a problem and returns a placeholder when it is missing or misshaped.
+    private mutating func load(_ spec: TensorSpec) -> FloatBuffer {
+        if let cached = loaded[spec.name] { return cached }
+        guard let info = checkpoint.info(spec.name) else {
+            missing.append(spec.name)
+            return FloatBuffer(count: spec.count)
+        }
+        guard info.shape == spec.shape || (info.count == spec.count && squeezed(info.shape) == squeezed(spec.shape)) else {
+            misshaped.append(ShapeMismatch(name: spec.name, expected: spec.shape, actual: "\(info.shape)"))
+            return FloatBuffer(count: spec.count)
+        }
+        guard info.dtype.isConvertibleToFloat else {
+            misshaped.append(ShapeMismatch(name: spec.name, expected: spec.shape,
+                                           actual: "dtype \(info.dtype.rawValue), which is not floating point"))
+            return FloatBuffer(count: spec.count)
+        }
+        let buffer = FloatBuffer(count: spec.count)
+        do { try checkpoint.convert(spec.name, into: buffer.pointer) } catch {
+            misshaped.append(ShapeMismatch(name: spec.name, expected: spec.shape, actual: error.description))
+        }
+        loaded[spec.name] = buffer
+        return buffer
+    }
+
+    private func squeezed(_ shape: [Int]) -> [Int] { shape.filter { $0 != 1 } }
+
+    /// A matrix in `[out, in]` order whatever its stored layout.
+    private mutating func matrix(_ spec: TensorSpec, out: Int, input: Int) -> FloatBuffer {
+        let stored = load(spec)
+        let layout: WeightLayout
+        switch spec.layout {
+        case .matrix(let l), .fusedQKV(let l, _): layout = l
+        default: layout = .outIn
+        }
+        guard layout == .inOut else { return stored }
+        let transposed = FloatBuffer(count: out * input)
+        for i in 0..<input {
+            for o in 0..<out { transposed.pointer[o * input + i] = stored.pointer[i * out + o] }
+        }
+        return transposed
+    }
+
+    private mutating func projection(_ specs: inout ArraySlice<TensorSpec>, bias: Bool, out: Int, input: Int) -> Projection {
+        let weight = matrix(specs.removeFirst(), out: out, input: input)
+        let biasBuffer = bias ? load(specs.removeFirst()) : nil
+        return Projection(weight: weight, bias: biasBuffer, input: input, output: out)
+    }
+
+    private mutating func bind(_ leaf: ResolvedLeaf) -> Step {
+        var specs = leaf.tensors[...]
+        switch leaf.layer {
+        case .tokenEmbedding(let node):
+            let table = load(specs.removeFirst())
+            if embedding == nil { embedding = table }
+            return .embed(table: table, vocabulary: node.vocabulary, width: node.width)
+        case .positionEmbedding(let node):
+            let table = specs.isEmpty ? nil : load(specs.removeFirst())
+            return .positions(node.encoding, table: table, width: leaf.width)
+        case .linear(let node):
+            return .linear(projection(&specs, bias: node.bias, out: node.output, input: node.input))
+        case .layerNorm(let node):
+            let gamma = node.affine ? load(specs.removeFirst()) : nil
+            let beta = node.affine && node.bias ? load(specs.removeFirst()) : nil
+            return .layerNorm(gamma: gamma, beta: beta, epsilon: Float(node.epsilon), width: node.width)
+        case .rmsNorm(let node):
+            return .rmsNorm(gamma: load(specs.removeFirst()), epsilon: Float(node.epsilon), width: node.width)
+        case .attention(let node):
+            return .attention(bindAttention(node, leaf: leaf, specs: &specs))
+        case .feedForward(let node):
+            let width = leaf.width
+            let gate = node.gated ? projection(&specs, bias: node.bias, out: node.hidden, input: width) : nil
+            let up = projection(&specs, bias: node.bias, out: node.hidden, input: width)
+            let down = projection(&specs, bias: node.bias, out: width, input: node.hidden)
+            return .feedForward(FeedForwardWeights(node: node, gate: gate, up: up, down: down))
+        case .unembedding(let node):
+            let vocabulary = leaf.vocabulary ?? 0
+            if node.tied {
+                // A tied head has no tensor of its own; a stray copy in the checkpoint is the same values.
+                tiedNames.insert(node.key.isEmpty ? "weight" : "\(node.key).weight")
+                return .unembed(Projection(weight: embedding ?? FloatBuffer(count: 0), bias: nil, input: leaf.width,
+                                           output: vocabulary))
+            }
+            return .unembed(projection(&specs, bias: node.bias, out: vocabulary, input: leaf.width))
+        case .repeated, .residual, .parallelResidual, .branch:
+            return .parallel([])
+        }
+    }
+
+    private mutating func bindAttention(_ node: Attention, leaf: ResolvedLeaf, specs: inout ArraySlice<TensorSpec>) -> AttentionWeights {
+        let width = leaf.width
+        let hs = node.resolvedHeadWidth(residualWidth: width)
+        let (h, kv) = (node.heads, node.resolvedKVHeads)
+        let outputBias = node.outputBias ?? node.bias
+        let qkv: Projection
+        switch node.projections {
+        case .fused(_, _, let packing):
+            var fused = projection(&specs, bias: node.bias, out: (h + 2 * kv) * hs, input: width)
+            if packing == .perHead {
+                if kv != h {
+                    unsupported.append((leaf.location, "per-head fused q/k/v with \(kv) key/value heads for \(h) query heads"))
+                } else {
+                    fused.weight = Self.unpackPerHead(fused.weight, heads: h, headWidth: hs, columns: width)
+                    fused.bias = fused.bias.map { Self.unpackPerHead($0, heads: h, headWidth: hs, columns: 1) }
+                }
+            }
+            qkv = fused
+        case .separate:
+            let q = projection(&specs, bias: node.bias, out: h * hs, input: width)
+            let k = projection(&specs, bias: node.bias, out: kv * hs, input: width)
+            let v = projection(&specs, bias: node.bias, out: kv * hs, input: width)
+            qkv = Self.concatenate([q, k, v], input: width)
+        }
+        let output = projection(&specs, bias: outputBias, out: width, input: h * hs)
+        var position: [String: FloatBuffer] = [:]
+        let roles: [String]
+        switch node.position {
+        case .t5: roles = ["table"]
+        case .kerple: roles = ["r1", "r2"]
+        case .fire: roles = ["w1", "b1", "w2", "b2", "c", "multiplier"]
+        default: roles = []
+        }
+        for role in roles where !specs.isEmpty { position[role] = load(specs.removeFirst()) }
+        return AttentionWeights(node: node, qkv: qkv, output: output, heads: h, kvHeads: kv, headWidth: hs,
+                                scale: Float(node.resolvedScale(residualWidth: width)), position: position)
+    }
+
+    /// Per head `[q_h; k_h; v_h]` rows → `[q_0…q_{H−1}; k_0…; v_0…]`.
+    static func unpackPerHead(_ packed: FloatBuffer, heads: Int, headWidth hs: Int, columns: Int) -> FloatBuffer {
+        let result = FloatBuffer(count: packed.count)
+        let block = hs * columns
+        for head in 0..<heads {
+            for part in 0..<3 {
+                let source = packed.pointer + (head * 3 + part) * block
+                let destination = result.pointer + (part * heads + head) * block
+                destination.update(from: source, count: block)
+            }
+        }
+        return result
+    }
+
+    /// Stacks projections row-wise into one `[Σ out, in]` projection.
+    static func concatenate(_ parts: [Projection], input: Int) -> Projection {
+        let total = parts.reduce(0) { $0 + $1.output }
+        let weight = FloatBuffer(count: total * input)
+        let hasBias = parts.contains { $0.bias != nil }
+        let bias = hasBias ? FloatBuffer(count: total) : nil
+        var row = 0
+        for part in parts {
+            (weight.pointer + row * input).update(from: part.weight.pointer, count: part.output * input)
+            if let bias, let partBias = part.bias { (bias.pointer + row).update(from: partBias.pointer, count: part.output) }
+            row += part.output
+        }
+        return Projection(weight: weight, bias: bias, input: input, output: total)
+    }
+}

@@ -1,0 +1,71 @@
+import Architecture
+import Checkpoints
+
+/// A tensor whose stored shape is not what the architecture declares.
+public struct ShapeMismatch: Sendable, Hashable, CustomStringConvertible {
+    /// Tensor name.
+    public var name: String
+    /// Shape the architecture declares.
+    public var expected: [Int]
+    /// Shape in the checkpoint (or a note such as the dtype that cannot be read).
+    public var actual: String
+
+    public var description: String { "\(name): expected \(expected), found \(actual)" }
+}
+
+/// Errors of the `Engine` target. Each names the file or the offending value and says what to do.
+public enum EngineError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The checkpoint could not be read.
+    case checkpoint(CheckpointError)
+    /// The architecture could not be imported or is invalid.
+    case architecture(ArchitectureError)
+    /// Neither a `config.json` nor architecture metadata says what the weights are.
+    case noArchitecture(path: String)
+    /// The checkpoint does not match the architecture; every problem is listed at once.
+    case binding(path: String, missing: [String], unused: [String], misshaped: [ShapeMismatch])
+    /// The architecture is not defined at this length (learned positions past their table).
+    case unsupportedLength(length: Int, reason: String)
+    /// A token id is outside the model's vocabulary.
+    case tokenOutOfRange(index: Int, token: Int, vocabulary: Int)
+    /// Too few tokens to score anything.
+    case tooFewTokens(count: Int)
+    /// A combination the engine does not run.
+    case unsupported(location: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .checkpoint(let error):
+            return error.description
+        case .architecture(let error):
+            return error.description
+        case .noArchitecture(let path):
+            return "\(path): no config.json next to the weights and no '\(CheckpointLocation.architectureMetadataKey)' in the "
+                + "safetensors metadata, so the architecture is unknown. Add a Hugging Face config.json, or save the "
+                + "architecture JSON (Docs/architecture-json.md) into the file's metadata."
+        case .binding(let path, let missing, let unused, let misshaped):
+            var lines = ["\(path): the checkpoint does not match the architecture:"]
+            func list(_ title: String, _ items: [String]) {
+                guard !items.isEmpty else { return }
+                let shown = items.prefix(20).map { "    \($0)" }
+                lines.append("  \(items.count) \(title):")
+                lines += shown
+                if items.count > 20 { lines.append("    … and \(items.count - 20) more") }
+            }
+            list("missing", missing)
+            list("unused", unused)
+            list("misshaped", misshaped.map(\.description))
+            lines.append("  Check that the config (or architecture JSON) describes this checkpoint; "
+                + "`extrapolate inspect` prints the tensors it expects.")
+            return lines.joined(separator: "\n")
+        case .unsupportedLength(let length, let reason):
+            return "length \(length) is not supported by this architecture: \(reason)"
+        case .tokenOutOfRange(let index, let token, let vocabulary):
+            return "token \(token) at position \(index) is outside the model's vocabulary of \(vocabulary); "
+                + "the tokens were made with a different tokenizer (or the wrong --dtype)"
+        case .tooFewTokens(let count):
+            return "need at least 2 tokens to score (the first token has no prediction); got \(count)"
+        case .unsupported(let location, let reason):
+            return "\(location): \(reason)"
+        }
+    }
+}

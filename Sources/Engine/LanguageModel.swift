@@ -1,0 +1,319 @@
+import Architecture
+import Checkpoints
+import Foundation
+import Kernels
+
+/// A checkpoint bound to its architecture, ready to score token sequences on the CPU.
+///
+/// ```swift
+/// let model = try LanguageModel.load("runs/alibi/checkpoint-2000")
+/// let logprobs = try model.logProbabilities(tokens)   // tokens.count − 1 values
+/// ```
+public final class LanguageModel: @unchecked Sendable {
+    /// The architecture the weights were bound to.
+    public let architecture: Architecture
+    /// Where the weights came from.
+    public let location: CheckpointLocation
+    /// Vocabulary size.
+    public let vocabulary: Int
+    /// Parameters bound (tied and shared tensors once).
+    public let parameterCount: Int
+    let steps: [Step]
+
+    /// Rows of the feed-forward hidden activations and of the logits computed at once (bounds memory).
+    static let feedForwardChunk = 4096
+    static let logitsChunk = 256
+
+    /// Finds, reads and binds the checkpoint at `path` (a folder, a `.safetensors` file or an index).
+    /// - Throws: `EngineError` naming the file and every mismatch.
+    public static func load(_ path: String) throws(EngineError) -> LanguageModel {
+        let location: CheckpointLocation
+        let checkpoint: Checkpoint
+        do {
+            location = try CheckpointLocation.discover(path)
+            checkpoint = try location.open()
+        } catch { throw .checkpoint(error) }
+        let (architecture, ignored) = try architecture(for: location, checkpoint: checkpoint)
+        return try LanguageModel(architecture: architecture, checkpoint: checkpoint, location: location, ignoring: ignored)
+    }
+
+    /// The architecture of a checkpoint: its embedded architecture JSON, else the `config.json` beside it.
+    /// Also returns the tensor-name suffixes the family stores as buffers (never weights).
+    public static func architecture(
+        for location: CheckpointLocation, checkpoint: Checkpoint
+    ) throws(EngineError) -> (Architecture, ignoredSuffixes: [String]) {
+        do {
+            if let json = checkpoint.metadata[CheckpointLocation.architectureMetadataKey] {
+                let path = "\(location.weightsPath) (metadata '\(CheckpointLocation.architectureMetadataKey)')"
+                let architecture = try Architecture.decode(json: Data(json.utf8), path: path)
+                try architecture.validate(readFrom: path)
+                return (architecture, [])
+            }
+            if let config = location.config {
+                let url = URL(fileURLWithPath: config)
+                let architecture = try HuggingFace.architecture(configAt: url)
+                let modelType = (try? HuggingFace.modelType(configAt: url)) ?? ""
+                return (architecture, HuggingFace.bufferSuffixes[modelType] ?? [])
+            }
+        } catch { throw .architecture(error) }
+        throw .noArchitecture(path: location.weightsPath)
+    }
+
+    /// Binds `checkpoint` to `architecture`.
+    /// - Parameter ignoring: tensor-name suffixes that are buffers, not weights (`.attn.masked_bias`, …).
+    public init(
+        architecture: Architecture, checkpoint: Checkpoint, location: CheckpointLocation? = nil, ignoring: [String] = []
+    ) throws(EngineError) {
+        do { try architecture.validate(readFrom: checkpoint.path) } catch { throw .architecture(error) }
+        self.architecture = architecture
+        self.location = location ?? CheckpointLocation(weights: .file(checkpoint.path), config: nil)
+        steps = try Binder.bind(architecture, checkpoint: checkpoint, ignoredSuffixes: ignoring)
+        let manifest = architecture.manifest
+        parameterCount = manifest.parameterCount
+        vocabulary = architecture.resolvedLayers.lazy.compactMap { layer -> Int? in
+            if case .leaf(let leaf) = layer, case .tokenEmbedding(let node) = leaf.layer { return node.vocabulary }
+            return nil
+        }.first ?? 0
+    }
+
+    /// Whether the model is defined for windows of `length` tokens.
+    public func support(at length: Int) -> Support { architecture.support(at: length) }
+
+    /// The log-probability of every token after the first, given the tokens before it (one causal pass).
+    /// - Returns: `tokens.count − 1` values; value `t` is `log p(tokens[t+1] | tokens[0…t])`.
+    /// - Throws: for unsupported lengths and out-of-vocabulary tokens.
+    public func logProbabilities(_ tokens: [Int32]) throws(EngineError) -> [Double] {
+        let length = tokens.count
+        guard length >= 2 else { throw .tooFewTokens(count: length) }
+        if case .unsupported(let reason) = support(at: length) { throw .unsupportedLength(length: length, reason: reason) }
+        for (index, token) in tokens.enumerated() where token < 0 || Int(token) >= vocabulary {
+            throw .tokenOutOfRange(index: index, token: Int(token), vocabulary: vocabulary)
+        }
+        var run = Forward(tokens: tokens)
+        let hidden = run.apply(steps[...], to: nil)
+        guard case .unembed(let head)? = steps.last else {
+            throw .unsupported(location: "layers", reason: "the last layer must be an unembedding")
+        }
+        return run.scores(hidden, head: head)
+    }
+}
+
+/// Activations `[length, width]`.
+struct Activations {
+    var buffer: FloatBuffer
+    var width: Int
+}
+
+/// One forward pass over a window of tokens.
+struct Forward {
+    let tokens: [Int32]
+    var length: Int { tokens.count }
+    private var rotations: [AttentionPosition: RotationTables] = [:]
+
+    init(tokens: [Int32]) { self.tokens = tokens }
+
+    /// Applies `steps` to `x` (`nil` before the embedding); the unembedding is left to `scores`.
+    mutating func apply(_ steps: ArraySlice<Step>, to input: Activations?) -> Activations {
+        var x = input
+        for step in steps {
+            switch step {
+            case .unembed:
+                continue
+            case .residual(let placement, let body):
+                guard let current = x else { continue }
+                x = residual(placement, body, current)
+            case .parallel(let branches):
+                guard let current = x else { continue }
+                // Every branch reads the same input; their outputs are summed onto it afterwards.
+                let outputs = branches.map { apply($0[...], to: copy(current)) }
+                for out in outputs { Kernels.add(current.buffer.pointer, out.buffer.pointer, count: length * current.width) }
+            default:
+                x = leaf(step, x)
+            }
+        }
+        return x ?? Activations(buffer: FloatBuffer(count: 0), width: 0)
+    }
+
+    private mutating func residual(_ placement: NormPlacement, _ body: [Step], _ x: Activations) -> Activations {
+        switch placement {
+        case .pre:
+            let out = apply(body[...], to: copy(x))
+            Kernels.add(x.buffer.pointer, out.buffer.pointer, count: length * x.width)
+            return x
+        case .post:
+            let out = apply(body.dropLast(), to: copy(x))
+            Kernels.add(x.buffer.pointer, out.buffer.pointer, count: length * x.width)
+            guard let norm = body.last else { return x }
+            return leaf(norm, x) ?? x
+        }
+    }
+
+    private func copy(_ x: Activations) -> Activations {
+        let buffer = FloatBuffer(count: length * x.width)
+        buffer.pointer.update(from: x.buffer.pointer, count: length * x.width)
+        return Activations(buffer: buffer, width: x.width)
+    }
+
+    private mutating func leaf(_ step: Step, _ input: Activations?) -> Activations? {
+        switch step {
+        case .embed(let table, _, let width):
+            let out = FloatBuffer(count: length * width)
+            for (t, token) in tokens.enumerated() {
+                (out.pointer + t * width).update(from: table.pointer + Int(token) * width, count: width)
+            }
+            return Activations(buffer: out, width: width)
+        case .positions(let encoding, let table, let width):
+            guard let x = input else { return input }
+            addPositions(encoding, table: table, width: width, to: x)
+            return x
+        case .linear(let projection):
+            guard let x = input else { return input }
+            return project(x, projection)
+        case .layerNorm(let gamma, let beta, let epsilon, let width):
+            guard let x = input else { return input }
+            Kernels.layerNorm(x.buffer.pointer, rows: length, width: width, stride: x.width,
+                              gamma: gamma.map { UnsafePointer($0.pointer) }, beta: beta.map { UnsafePointer($0.pointer) },
+                              epsilon: epsilon)
+            return x
+        case .rmsNorm(let gamma, let epsilon, let width):
+            guard let x = input else { return input }
+            Kernels.rmsNorm(x.buffer.pointer, rows: length, width: width, stride: x.width, gamma: gamma.pointer, epsilon: epsilon)
+            return x
+        case .attention(let weights):
+            guard let x = input else { return input }
+            return attention(x, weights)
+        case .feedForward(let weights):
+            guard let x = input else { return input }
+            return feedForward(x, weights)
+        case .unembed, .residual, .parallel:
+            return input
+        }
+    }
+
+    private func addPositions(_ encoding: InputPositionEncoding, table: FloatBuffer?, width: Int, to x: Activations) {
+        switch encoding {
+        case .learned(_, let offset):
+            guard let table else { return }
+            Kernels.add(x.buffer.pointer, table.pointer + offset * width, count: length * width)
+        case .sinusoidal(let layout, let offset):
+            let pointer = UncheckedPointer(x.buffer.pointer)
+            Kernels.parallelRows(length, minimumChunk: 256) { begin, end in
+                for t in begin..<end {
+                    let vector = layout.embedding(position: t + offset, width: width)
+                    for c in 0..<width { pointer.pointer[t * width + c] += Float(vector[c]) }
+                }
+            }
+        }
+    }
+
+    /// `x · Wᵀ + b` for all rows.
+    private func project(_ x: Activations, _ p: Projection) -> Activations {
+        let out = FloatBuffer(count: length * p.output)
+        Kernels.matmulTransposed(x.buffer.pointer, lda: x.width, p.weight.pointer, ldb: p.input, out.pointer, ldc: p.output,
+                                 m: length, n: p.output, k: p.input)
+        if let bias = p.bias { Kernels.addBias(out.pointer, rows: length, width: p.output, stride: p.output, bias: bias.pointer) }
+        return Activations(buffer: out, width: p.output)
+    }
+
+    private mutating func attention(_ x: Activations, _ w: AttentionWeights) -> Activations {
+        let hs = w.headWidth
+        let qkv = project(x, w.qkv)
+        let stride = qkv.width
+        let q = qkv.buffer.pointer
+        let k = q + w.heads * hs
+        let v = k + w.kvHeads * hs
+        if let tables = rotation(for: w.node.position, headWidth: hs) {
+            let (qp, kp) = (UncheckedPointer(q), UncheckedPointer(k))
+            Kernels.parallelFor(w.heads + w.kvHeads) { index in
+                let isQuery = index < w.heads
+                let base = isQuery ? qp.pointer + index * hs : kp.pointer + (index - w.heads) * hs
+                Kernels.rotate(base, rows: length, stride: stride, half: tables.pairs,
+                               cos: isQuery ? tables.queryCos.pointer : tables.keyCos.pointer,
+                               sin: isQuery ? tables.querySin.pointer : tables.keySin.pointer,
+                               interleaved: tables.interleaved)
+            }
+        }
+        let out = FloatBuffer(count: length * w.heads * hs)
+        let shape = AttentionShape(length: length, heads: w.heads, kvHeads: w.kvHeads, headWidth: hs, scale: w.scale,
+                                   window: w.node.window)
+        Kernels.attention(q: q, qStride: stride, k: k, kStride: stride, v: v, vStride: stride, out: out.pointer,
+                          outStride: w.heads * hs, shape: shape, bias: BiasTables.make(w, length: length))
+        return project(Activations(buffer: out, width: w.heads * hs), w.output)
+    }
+
+    private mutating func rotation(for position: AttentionPosition, headWidth: Int) -> RotationTables? {
+        if let cached = rotations[position] { return cached }
+        let tables: RotationTables
+        switch position {
+        case .rotary(let rotary): tables = .rotary(rotary, headWidth: headWidth, length: length)
+        case .xpos(let xpos): tables = .xpos(xpos, headWidth: headWidth, length: length)
+        default: return nil
+        }
+        rotations[position] = tables
+        return tables
+    }
+
+    /// The feed-forward block, `feedForwardChunk` rows at a time so the hidden activations stay bounded.
+    private func feedForward(_ x: Activations, _ w: FeedForwardWeights) -> Activations {
+        let hidden = w.up.output
+        let width = w.down.output
+        let out = FloatBuffer(count: length * width)
+        let chunk = min(LanguageModel.feedForwardChunk, length)
+        let up = FloatBuffer(count: chunk * hidden)
+        let gate = w.gate.map { _ in FloatBuffer(count: chunk * hidden) }
+        let kind: Kernels.ActivationKind = switch w.node.activation {
+        case .gelu: .gelu
+        case .geluTanh: .geluTanh
+        case .relu: .relu
+        case .silu: .silu
+        }
+        var begin = 0
+        while begin < length {
+            let rows = min(chunk, length - begin)
+            let input = x.buffer.pointer + begin * x.width
+            Kernels.matmulTransposed(input, lda: x.width, w.up.weight.pointer, ldb: w.up.input, up.pointer, ldc: hidden,
+                                     m: rows, n: hidden, k: w.up.input)
+            if let bias = w.up.bias { Kernels.addBias(up.pointer, rows: rows, width: hidden, stride: hidden, bias: bias.pointer) }
+            if let g = w.gate, let gate {
+                Kernels.matmulTransposed(input, lda: x.width, g.weight.pointer, ldb: g.input, gate.pointer, ldc: hidden,
+                                         m: rows, n: hidden, k: g.input)
+                if let bias = g.bias { Kernels.addBias(gate.pointer, rows: rows, width: hidden, stride: hidden, bias: bias.pointer) }
+                Kernels.activation(gate.pointer, count: rows * hidden, kind: kind)
+                Kernels.multiply(up.pointer, by: gate.pointer, count: rows * hidden)
+            } else {
+                Kernels.activation(up.pointer, count: rows * hidden, kind: kind)
+            }
+            let destination = out.pointer + begin * width
+            Kernels.matmulTransposed(up.pointer, lda: hidden, w.down.weight.pointer, ldb: w.down.input, destination, ldc: width,
+                                     m: rows, n: width, k: hidden)
+            if let bias = w.down.bias { Kernels.addBias(destination, rows: rows, width: width, stride: width, bias: bias.pointer) }
+            begin += rows
+        }
+        return Activations(buffer: out, width: width)
+    }
+
+    /// The unembedding fused with log-softmax, `logitsChunk` rows at a time: no `[length, vocabulary]` matrix.
+    func scores(_ x: Activations, head: Projection) -> [Double] {
+        let rows = length - 1
+        let vocabulary = head.output
+        let chunk = min(LanguageModel.logitsChunk, rows)
+        let logits = FloatBuffer(count: chunk * vocabulary)
+        var targets = tokens.dropFirst().map { $0 }
+        var result = [Double](repeating: 0, count: rows)
+        var begin = 0
+        while begin < rows {
+            let n = min(chunk, rows - begin)
+            Kernels.matmulTransposed(x.buffer.pointer + begin * x.width, lda: x.width, head.weight.pointer, ldb: head.input,
+                                     logits.pointer, ldc: vocabulary, m: n, n: vocabulary, k: head.input)
+            if let bias = head.bias { Kernels.addBias(logits.pointer, rows: n, width: vocabulary, stride: vocabulary, bias: bias.pointer) }
+            targets.withUnsafeMutableBufferPointer { t in
+                result.withUnsafeMutableBufferPointer { r in
+                    Kernels.logSoftmaxGather(logits.pointer, rows: n, vocabulary: vocabulary, targets: t.baseAddress! + begin,
+                                             into: r.baseAddress! + begin)
+                }
+            }
+            begin += n
+        }
+        return result
+    }
+}

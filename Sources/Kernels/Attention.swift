@@ -1,0 +1,119 @@
+import CKernels
+
+/// The additive logit bias of one attention layer, as tables the fused kernel reads per tile.
+public enum AttentionBiasTables: Sendable {
+    /// No bias.
+    case none
+    /// `values[h * length + d]`: the bias of head `h` at distance `d = i − j` (ALiBi, T5, KERPLE, Sandwich).
+    case distance(FloatBuffer)
+    /// FIRE: `mlp(logDistance[i − j] · inverseNormalizer[i])` per head.
+    case fire(FireTables)
+}
+
+/// Precomputed inputs of FIRE's bias MLP for one layer and length.
+public struct FireTables: Sendable {
+    /// `ln(|c|·d + 1)` for `d = 0..<length`.
+    public var logDistance: FloatBuffer
+    /// `1 / (ln(|c|·max(L, i) + 1) + ε)` for `i = 0..<length`.
+    public var inverseNormalizer: FloatBuffer
+    /// First layer `[hidden]` weights and biases.
+    public var w1: FloatBuffer, b1: FloatBuffer
+    /// Second layer `[heads, hidden]` weights and `[heads]` biases.
+    public var w2: FloatBuffer, b2: FloatBuffer
+    /// Hidden width.
+    public var hidden: Int
+
+    public init(logDistance: FloatBuffer, inverseNormalizer: FloatBuffer, w1: FloatBuffer, b1: FloatBuffer,
+                w2: FloatBuffer, b2: FloatBuffer, hidden: Int) {
+        self.logDistance = logDistance
+        self.inverseNormalizer = inverseNormalizer
+        self.w1 = w1
+        self.b1 = b1
+        self.w2 = w2
+        self.b2 = b2
+        self.hidden = hidden
+    }
+}
+
+/// Shape of one fused attention call.
+public struct AttentionShape: Sendable {
+    /// Sequence length `T`.
+    public var length: Int
+    /// Query heads.
+    public var heads: Int
+    /// Key/value heads (a divisor of `heads`).
+    public var kvHeads: Int
+    /// Head width.
+    public var headWidth: Int
+    /// Multiplier of `q·k`.
+    public var scale: Float
+    /// Sliding window, or `nil`.
+    public var window: Int?
+
+    public init(length: Int, heads: Int, kvHeads: Int, headWidth: Int, scale: Float, window: Int?) {
+        self.length = length
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headWidth = headWidth
+        self.scale = scale
+        self.window = window
+    }
+}
+
+extension Kernels {
+    /// Rows of queries one work item handles; small enough to balance the causal triangle across cores.
+    static let attentionRowsPerItem = 128
+
+    /// Causal multi-head attention, tiled with an online softmax: memory O(T·width), never a T×T matrix.
+    ///
+    /// Head `h` of query row `t` is `q[t·qStride + h·hs ..< +hs]`; its key/value head is `h / (heads / kvHeads)`
+    /// at `k[t·kStride + g·hs]`, `v[t·vStride + g·hs]`. The result goes to `out[t·outStride + h·hs]`.
+    public static func attention(
+        q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int, v: UnsafePointer<Float>, vStride: Int,
+        out: UnsafeMutablePointer<Float>, outStride: Int, shape: AttentionShape, bias: AttentionBiasTables
+    ) {
+        let blocks = (shape.length + attentionRowsPerItem - 1) / attentionRowsPerItem
+        let group = shape.heads / max(shape.kvHeads, 1)
+        let pointers = (UncheckedPointer(UnsafeMutablePointer(mutating: q)), UncheckedPointer(UnsafeMutablePointer(mutating: k)),
+                        UncheckedPointer(UnsafeMutablePointer(mutating: v)), UncheckedPointer(out))
+        // Later blocks hold more keys: hand them out first so the last items to finish are short ones.
+        parallelFor(shape.heads * blocks) { item in
+            let block = blocks - 1 - item / shape.heads
+            let head = item % shape.heads
+            let kvHead = head / group
+            var args = ck_attention_args()
+            args.length = shape.length
+            args.head_width = shape.headWidth
+            args.q = UnsafePointer(pointers.0.pointer + head * shape.headWidth)
+            args.q_stride = qStride
+            args.k = UnsafePointer(pointers.1.pointer + kvHead * shape.headWidth)
+            args.k_stride = kStride
+            args.v = UnsafePointer(pointers.2.pointer + kvHead * shape.headWidth)
+            args.v_stride = vStride
+            args.out = pointers.3.pointer + head * shape.headWidth
+            args.out_stride = outStride
+            args.scale = shape.scale
+            args.window = shape.window ?? 0
+            switch bias {
+            case .none:
+                args.bias_kind = CK_BIAS_NONE
+            case .distance(let table):
+                args.bias_kind = CK_BIAS_DISTANCE
+                args.distance_bias = UnsafePointer(table.pointer + head * shape.length)
+            case .fire(let fire):
+                args.bias_kind = CK_BIAS_FIRE
+                args.log_distance = UnsafePointer(fire.logDistance.pointer)
+                args.inverse_normalizer = UnsafePointer(fire.inverseNormalizer.pointer)
+                args.fire_hidden = fire.hidden
+                args.fire_w1 = UnsafePointer(fire.w1.pointer)
+                args.fire_b1 = UnsafePointer(fire.b1.pointer)
+                args.fire_w2 = UnsafePointer(fire.w2.pointer + head * fire.hidden)
+                args.fire_b2 = fire.b2.pointer[head]
+            }
+            let begin = block * attentionRowsPerItem
+            let end = min(begin + attentionRowsPerItem, shape.length)
+            let status = ck_attention_rows(&args, begin, end)
+            precondition(status == 0, "attention scratch allocation failed")
+        }
+    }
+}

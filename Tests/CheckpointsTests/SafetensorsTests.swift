@@ -1,0 +1,3 @@
+import Checkpoints
+import Foundation
+import Testing
