@@ -3,6 +3,7 @@
 #include "ckernels.h"
 
 #include <float.h>
+#include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,87 +70,141 @@ static float exp_shift_sum(float *x, long n, float shift) {
     return sum;
 }
 
+/// S[r][0..64) = scale · Σ_e q_r[e] · kt[e][0..64) for 4 query rows (register tile: 16 zmm accumulators).
+static inline void qk_tile(float *s, const float *const q[4], const float *kt, long hs, float scale) {
+    __m512 acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int i = 0; i < 4; i++) acc[r][i] = _mm512_setzero_ps();
+    for (long e = 0; e < hs; e++) {
+        const float *ke = kt + e * BLOCK_K;
+        const __m512 k0 = _mm512_load_ps(ke), k1 = _mm512_load_ps(ke + 16), k2 = _mm512_load_ps(ke + 32),
+                     k3 = _mm512_load_ps(ke + 48);
+        for (int r = 0; r < 4; r++) {
+            const __m512 b = _mm512_set1_ps(q[r][e]);
+            acc[r][0] = _mm512_fmadd_ps(b, k0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(b, k1, acc[r][1]);
+            acc[r][2] = _mm512_fmadd_ps(b, k2, acc[r][2]);
+            acc[r][3] = _mm512_fmadd_ps(b, k3, acc[r][3]);
+        }
+    }
+    const __m512 sc = _mm512_set1_ps(scale);
+    for (int r = 0; r < 4; r++)
+        for (int i = 0; i < 4; i++) _mm512_store_ps(s + r * BLOCK_K + 16 * i, _mm512_mul_ps(acc[r][i], sc));
+}
+
+/// o_r[e0..e0+64) += Σ_c p_r[c] · v_c[e0..e0+64) for 4 rows; lanes past hs are masked.
+static inline void pv_tile(float *o, long o_stride, const float *p, const float *v, long v_stride, long n, long e0, long hs) {
+    __mmask16 mask[4];
+    for (int i = 0; i < 4; i++) {
+        const long lanes = hs - e0 - 16 * i;
+        mask[i] = lanes >= 16 ? (__mmask16)0xFFFF : (lanes <= 0 ? (__mmask16)0 : (__mmask16)((1u << lanes) - 1));
+    }
+    __m512 acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int i = 0; i < 4; i++) acc[r][i] = _mm512_maskz_loadu_ps(mask[i], o + r * o_stride + e0 + 16 * i);
+    for (long c = 0; c < n; c++) {
+        const float *vc = v + c * v_stride + e0;
+        const __m512 v0 = _mm512_maskz_loadu_ps(mask[0], vc), v1 = _mm512_maskz_loadu_ps(mask[1], vc + 16),
+                     v2 = _mm512_maskz_loadu_ps(mask[2], vc + 32), v3 = _mm512_maskz_loadu_ps(mask[3], vc + 48);
+        for (int r = 0; r < 4; r++) {
+            const __m512 b = _mm512_set1_ps(p[r * BLOCK_K + c]);
+            acc[r][0] = _mm512_fmadd_ps(b, v0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(b, v1, acc[r][1]);
+            acc[r][2] = _mm512_fmadd_ps(b, v2, acc[r][2]);
+            acc[r][3] = _mm512_fmadd_ps(b, v3, acc[r][3]);
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        for (int i = 0; i < 4; i++) _mm512_mask_storeu_ps(o + r * o_stride + e0 + 16 * i, mask[i], acc[r][i]);
+}
+
 int ck_attention_rows(const ck_attention_args *a, long row_begin, long row_end) {
     const long hs = a->head_width;
     const long window = a->window;
     const long hidden = a->bias_kind == CK_BIAS_FIRE ? a->fire_hidden : 0;
-    float *scratch = malloc(sizeof(float) * (size_t)(BLOCK_Q * BLOCK_K + BLOCK_Q * hs + hs * BLOCK_K + 2 * BLOCK_Q + BLOCK_K));
+    const long hs_padded = (hs + 63) / 64 * 64;
+    const size_t floats = (size_t)(BLOCK_Q * BLOCK_K + BLOCK_Q * hs_padded + hs * BLOCK_K + 2 * BLOCK_Q + 2 * BLOCK_K);
+    float *scratch = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
     if (!scratch) return -1;
-    float *scores = scratch;
-    float *acc = scores + BLOCK_Q * BLOCK_K;
-    float *kt = acc + BLOCK_Q * hs;
+    float *scores = scratch;                      // [BLOCK_Q][BLOCK_K]
+    float *acc = scores + BLOCK_Q * BLOCK_K;      // [BLOCK_Q][hs_padded]
+    float *kt = acc + BLOCK_Q * hs_padded;        // [hs][BLOCK_K], columns past the block are 0
     float *row_max = kt + hs * BLOCK_K;
     float *row_sum = row_max + BLOCK_Q;
     float *fire_x = row_sum + BLOCK_Q;
+    float *fire_tmp = fire_x + BLOCK_K;
 
     for (long i0 = row_begin; i0 < row_end; i0 += BLOCK_Q) {
         const long i1 = min_l(i0 + BLOCK_Q, row_end);
         const long nq = i1 - i0;
-        for (long r = 0; r < nq; r++) { row_max[r] = -INFINITY; row_sum[r] = 0; }
-        memset(acc, 0, sizeof(float) * (size_t)(nq * hs));
-        const long j_first = window > 0 ? max_l(0, i0 - window + 1) : 0;
+        const long groups = (nq + 3) / 4;
+        for (long r = 0; r < BLOCK_Q; r++) { row_max[r] = -INFINITY; row_sum[r] = 0; }
+        memset(acc, 0, sizeof(float) * (size_t)(BLOCK_Q * hs_padded));
+        const long j_first = window > 0 ? max_l(0, i0 - window + 1) / BLOCK_K * BLOCK_K : 0;
 
         for (long j0 = j_first; j0 < i1; j0 += BLOCK_K) {
             const long nk = min_l(BLOCK_K, i1 - j0);
-            for (long c = 0; c < nk; c++) {
-                const float *kr = a->k + (j0 + c) * a->k_stride;
-                for (long e = 0; e < hs; e++) kt[e * BLOCK_K + c] = kr[e];
+            for (long e = 0; e < hs; e++) {
+                float *kte = kt + e * BLOCK_K;
+                for (long c = 0; c < nk; c++) kte[c] = a->k[(j0 + c) * a->k_stride + e];
+                for (long c = nk; c < BLOCK_K; c++) kte[c] = 0;
             }
-            for (long r = 0; r < nq; r++) {
+            for (long g = 0; g < groups; g++) {
+                const float *q[4];
+                for (int u = 0; u < 4; u++) q[u] = a->q + min_l(i0 + 4 * g + u, i1 - 1) * a->q_stride;
+                qk_tile(scores + 4 * g * BLOCK_K, q, kt, hs, a->scale);
+            }
+            for (long r = 0; r < groups * 4; r++) {
+                float *s = scores + r * BLOCK_K;
                 const long i = i0 + r;
-                const long c_end = min_l(nk, i - j0 + 1);
+                const long c_end = r < nq ? min_l(nk, i - j0 + 1) : 0;
                 const long c_begin = window > 0 ? max_l(0, i - window + 1 - j0) : 0;
-                if (c_end <= c_begin) continue;
-                const long n = c_end - c_begin;
-                float *s = scores + r * BLOCK_K + c_begin;
-                for (long c = 0; c < n; c++) s[c] = 0;
-                const float *qr = a->q + i * a->q_stride;
-                for (long e = 0; e < hs; e++) {
-                    const float qe = qr[e];
-                    const float *kte = kt + e * BLOCK_K + c_begin;
-                    for (long c = 0; c < n; c++) s[c] += qe * kte[c];
+                if (c_end <= c_begin) {                 // nothing visible in this block: contributes nothing
+                    for (long c = 0; c < BLOCK_K; c++) s[c] = 0;
+                    continue;
                 }
-                const float scale = a->scale;
-                for (long c = 0; c < n; c++) s[c] *= scale;
-                const long d0 = i - (j0 + c_begin);   // distance of column c is d0 - c
+                const long n = c_end - c_begin;
+                float *sv = s + c_begin;
+                const long d0 = i - (j0 + c_begin);     // distance of column c_begin + c is d0 - c
                 if (a->bias_kind == CK_BIAS_DISTANCE) {
                     const float *bias = a->distance_bias;
-                    for (long c = 0; c < n; c++) s[c] += bias[d0 - c];
+                    for (long c = 0; c < n; c++) sv[c] += bias[d0 - c];
                 } else if (a->bias_kind == CK_BIAS_FIRE) {
                     const float inv = a->inverse_normalizer[i];
                     for (long c = 0; c < n; c++) fire_x[c] = a->log_distance[d0 - c] * inv;
                     const float b2 = a->fire_b2;
-                    float tmp[BLOCK_K];
-                    for (long c = 0; c < n; c++) tmp[c] = b2;
+                    for (long c = 0; c < n; c++) fire_tmp[c] = b2;
                     for (long h = 0; h < hidden; h++) {
                         const float w1 = a->fire_w1[h], b1 = a->fire_b1[h], w2 = a->fire_w2[h];
                         for (long c = 0; c < n; c++) {
-                            float z = w1 * fire_x[c] + b1;
-                            tmp[c] += w2 * (z > 0 ? z : 0);
+                            const float z = w1 * fire_x[c] + b1;
+                            fire_tmp[c] += w2 * (z > 0 ? z : 0);
                         }
                     }
-                    for (long c = 0; c < n; c++) s[c] += tmp[c];
+                    for (long c = 0; c < n; c++) sv[c] += fire_tmp[c];
                 }
-                const float block_max = max_of(s, n);
+                const float block_max = max_of(sv, n);
                 const float previous = row_max[r];
                 const float m = block_max > previous ? block_max : previous;
                 const float correction = previous == -INFINITY ? 0.0f : expf(previous - m);
-                const float sum = exp_shift_sum(s, n, m);
+                const float sum = exp_shift_sum(sv, n, m);
+                for (long c = 0; c < c_begin; c++) s[c] = 0;
+                for (long c = c_end; c < BLOCK_K; c++) s[c] = 0;
                 row_sum[r] = row_sum[r] * correction + sum;
                 row_max[r] = m;
-                float *ar = acc + r * hs;
-                if (correction != 1.0f)
+                if (correction != 1.0f) {
+                    float *ar = acc + r * hs_padded;
                     for (long e = 0; e < hs; e++) ar[e] *= correction;
-                for (long c = 0; c < n; c++) {
-                    const float p = s[c];
-                    const float *vr = a->v + (j0 + c_begin + c) * a->v_stride;
-                    for (long e = 0; e < hs; e++) ar[e] += p * vr[e];
                 }
             }
+            const float *v = a->v + j0 * a->v_stride;
+            for (long g = 0; g < groups; g++)
+                for (long e0 = 0; e0 < hs; e0 += 64)
+                    pv_tile(acc + 4 * g * hs_padded, hs_padded, scores + 4 * g * BLOCK_K, v, a->v_stride, nk, e0, hs);
         }
         for (long r = 0; r < nq; r++) {
             float *o = a->out + (i0 + r) * a->out_stride;
-            const float *ar = acc + r * hs;
+            const float *ar = acc + r * hs_padded;
             const float inv = row_sum[r] > 0 ? 1.0f / row_sum[r] : 0.0f;
             for (long e = 0; e < hs; e++) o[e] = ar[e] * inv;
         }
@@ -196,7 +251,8 @@ void ck_activation(float *x, long n, int kind) {
     case 1:
         for (long i = 0; i < n; i++) {
             const float v = x[i];
-            x[i] = 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+            // 0.5·v·(1 + tanh(y)) = v / (1 + exp(−2y)): exact identity, no cancellation, vectorises.
+            x[i] = v / (1.0f + ck_expf(-2.0f * 0.79788456080286536f * (v + 0.044715f * v * v * v)));
         }
         break;
     case 2:

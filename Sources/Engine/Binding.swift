@@ -56,6 +56,8 @@ struct Binder {
     private var loaded: [String: FloatBuffer] = [:]
     private var embedding: FloatBuffer?
     private var tiedNames: Set<String> = []
+    /// Names the architecture asked for that the checkpoint has (bound or misshaped): never "unused".
+    private var requested: Set<String> = []
 
     init(checkpoint: Checkpoint, ignoredSuffixes: [String]) {
         self.checkpoint = checkpoint
@@ -67,7 +69,7 @@ struct Binder {
         var binder = Binder(checkpoint: checkpoint, ignoredSuffixes: ignoredSuffixes)
         let steps = binder.bind(architecture.resolvedLayers)
         if let (location, reason) = binder.unsupported.first { throw .unsupported(location: location, reason: reason) }
-        let used = Set(binder.loaded.keys).union(binder.tiedNames)
+        let used = binder.requested.union(binder.tiedNames)
         let unused = checkpoint.names.filter { name in
             !used.contains(name) && !ignoredSuffixes.contains { name.hasSuffix($0) }
         }
@@ -90,6 +92,7 @@ struct Binder {
     /// Reads one tensor as stored; records a problem and returns a placeholder when it is missing or misshaped.
     private mutating func load(_ spec: TensorSpec) -> FloatBuffer {
         if let cached = loaded[spec.name] { return cached }
+        requested.insert(spec.name)
         guard let info = checkpoint.info(spec.name) else {
             missing.append(spec.name)
             return FloatBuffer(count: spec.count)

@@ -11,6 +11,12 @@ public struct ShapeMismatch: Sendable, Hashable, CustomStringConvertible {
     public var actual: String
 
     public var description: String { "\(name): expected \(expected), found \(actual)" }
+
+    public init(name: String, expected: [Int], actual: String) {
+        self.name = name
+        self.expected = expected
+        self.actual = actual
+    }
 }
 
 /// Errors of the `Engine` target. Each names the file or the offending value and says what to do.

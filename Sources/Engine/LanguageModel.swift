@@ -20,9 +20,10 @@ public final class LanguageModel: @unchecked Sendable {
     public let parameterCount: Int
     let steps: [Step]
 
-    /// Rows of the feed-forward hidden activations and of the logits computed at once (bounds memory).
-    static let feedForwardChunk = 4096
-    static let logitsChunk = 256
+    /// Rows of the feed-forward hidden activations computed at once (bounds memory; results do not depend on it).
+    public var feedForwardChunk = 4096
+    /// Rows of logits computed at once: memory is `logitsChunk × vocabulary` floats, never `length × vocabulary`.
+    public var logitsChunk = 256
 
     /// Finds, reads and binds the checkpoint at `path` (a folder, a `.safetensors` file or an index).
     /// - Throws: `EngineError` naming the file and every mismatch.
@@ -89,7 +90,7 @@ public final class LanguageModel: @unchecked Sendable {
         for (index, token) in tokens.enumerated() where token < 0 || Int(token) >= vocabulary {
             throw .tokenOutOfRange(index: index, token: Int(token), vocabulary: vocabulary)
         }
-        var run = Forward(tokens: tokens)
+        var run = Forward(tokens: tokens, feedForwardChunk: max(feedForwardChunk, 1), logitsChunk: max(logitsChunk, 1))
         let hidden = run.apply(steps[...], to: nil)
         guard case .unembed(let head)? = steps.last else {
             throw .unsupported(location: "layers", reason: "the last layer must be an unembedding")
@@ -107,10 +108,16 @@ struct Activations {
 /// One forward pass over a window of tokens.
 struct Forward {
     let tokens: [Int32]
+    let feedForwardChunk: Int
+    let logitsChunk: Int
     var length: Int { tokens.count }
     private var rotations: [AttentionPosition: RotationTables] = [:]
 
-    init(tokens: [Int32]) { self.tokens = tokens }
+    init(tokens: [Int32], feedForwardChunk: Int, logitsChunk: Int) {
+        self.tokens = tokens
+        self.feedForwardChunk = feedForwardChunk
+        self.logitsChunk = logitsChunk
+    }
 
     /// Applies `steps` to `x` (`nil` before the embedding); the unembedding is left to `scores`.
     mutating func apply(_ steps: ArraySlice<Step>, to input: Activations?) -> Activations {
@@ -258,7 +265,7 @@ struct Forward {
         let hidden = w.up.output
         let width = w.down.output
         let out = FloatBuffer(count: length * width)
-        let chunk = min(LanguageModel.feedForwardChunk, length)
+        let chunk = min(feedForwardChunk, length)
         let up = FloatBuffer(count: chunk * hidden)
         let gate = w.gate.map { _ in FloatBuffer(count: chunk * hidden) }
         let kind: Kernels.ActivationKind = switch w.node.activation {
@@ -296,7 +303,7 @@ struct Forward {
     func scores(_ x: Activations, head: Projection) -> [Double] {
         let rows = length - 1
         let vocabulary = head.output
-        let chunk = min(LanguageModel.logitsChunk, rows)
+        let chunk = min(logitsChunk, rows)
         let logits = FloatBuffer(count: chunk * vocabulary)
         var targets = tokens.dropFirst().map { $0 }
         var result = [Double](repeating: 0, count: rows)

@@ -1,0 +1,148 @@
+import Architecture
+import Checkpoints
+import Engine
+import Foundation
+import Testing
+
+/// Loads a fixture's checkpoint with its own architecture, or with a changed one.
+func fixtureModel(_ name: String, change: ((inout Architecture) -> Void)? = nil) throws -> LanguageModel {
+    let location = try CheckpointLocation.discover(Fixtures.models.appendingPathComponent(name).path)
+    let checkpoint = try location.open()
+    var (architecture, ignored) = try LanguageModel.architecture(for: location, checkpoint: checkpoint)
+    change?(&architecture)
+    return try LanguageModel(architecture: architecture, checkpoint: checkpoint, location: location, ignoring: ignored)
+}
+
+func maxDifference(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).map { abs($0 - $1) }.max() ?? .infinity }
+
+/// Rewrites every attention node of an architecture.
+func mapAttention(_ layers: [Layer], _ transform: (inout Attention) -> Void) -> [Layer] {
+    layers.map { layer in
+        switch layer {
+        case .attention(var node): transform(&node); return .attention(node)
+        case .repeated(var node): node.body = mapAttention(node.body, transform); return .repeated(node)
+        case .residual(var node): node.body = mapAttention(node.body, transform); return .residual(node)
+        case .parallelResidual(var node):
+            node.branches = node.branches.map { mapAttention($0, transform) }
+            return .parallelResidual(node)
+        default: return layer
+        }
+    }
+}
+
+@Suite("Engine behaviour")
+struct EngineBehaviourTests {
+    @Test("The fixtures can tell position methods apart: a wrong method or layout misses by far more than 1e-4",
+          arguments: [
+              ("llama-gqa", AttentionPosition.rotary(layout: .interleaved)),
+              ("bloom-8h", AttentionPosition.none),
+              ("gpt_neox-partial", AttentionPosition.rotary(fraction: 0.5)),
+              ("spec-alibi", AttentionPosition.alibi(maxBias: 4)),
+              ("spec-xpos", AttentionPosition.xpos(XPos(scaleBase: 512, gamma: 0.4, base: 10000))),
+              ("llama-yarn", AttentionPosition.rotary()),
+          ])
+    func negativeControls(_ name: String, wrong: AttentionPosition) throws {
+        let reference = try Fixtures.reference(name)
+        let model = try fixtureModel(name) { architecture in
+            architecture.layers = mapAttention(architecture.layers) { $0.position = wrong }
+        }
+        let difference = maxDifference(try model.logProbabilities(reference.tokens), reference.logprobs)
+        #expect(difference > 1e-2, "\(name) with \(wrong.name): max |Δ| only \(difference)")
+    }
+
+    @Test("A sliding window changes the numbers only past the window")
+    func windowOnlyMattersPastIt() throws {
+        let reference = try Fixtures.reference("spec-rotary-window")
+        let full = try fixtureModel("spec-rotary-window") { architecture in
+            architecture.layers = mapAttention(architecture.layers) { $0.window = nil }
+        }
+        let values = try full.logProbabilities(reference.tokens)
+        // Token t+1's prediction reads positions ≤ t; with window 16 and 2 layers, t < 16 sees everything.
+        #expect(maxDifference(Array(values.prefix(16)), Array(reference.logprobs.prefix(16))) <= 1e-4)
+        #expect(maxDifference(values, reference.logprobs) > 1e-2)
+    }
+
+    @Test("Causal: changing token t never changes the predictions before it", arguments: ["gpt2", "llama-gqa", "spec-fire", "mpt"])
+    func causality(_ name: String) throws {
+        var tokens = try Fixtures.reference(name).tokens
+        let model = try fixtureModel(name)
+        let before = try model.logProbabilities(tokens)
+        let t = tokens.count * 2 / 3
+        tokens[t] = (tokens[t] + 1) % Int32(model.vocabulary)
+        let after = try model.logProbabilities(tokens)
+        #expect(maxDifference(Array(before.prefix(t - 1)), Array(after.prefix(t - 1))) == 0)
+        #expect(before[t - 1] != after[t - 1])
+    }
+
+    @Test("Chunking of the feed-forward and of the LM head changes the result only by sgemm rounding")
+    func chunking() throws {
+        let reference = try Fixtures.reference("llama-gqa")
+        let model = try fixtureModel("llama-gqa")
+        let whole = try model.logProbabilities(reference.tokens)
+        model.feedForwardChunk = 7
+        model.logitsChunk = 5
+        let chunked = try model.logProbabilities(reference.tokens)
+        #expect(maxDifference(whole, chunked) <= 1e-5)
+    }
+
+    @Test("A binding error lists every missing, unused and misshaped tensor at once")
+    func bindingErrors() throws {
+        #expect(performing: {
+            _ = try fixtureModel("gpt2") { architecture in
+                architecture.layers = architecture.layers.map { layer in
+                    switch layer {
+                    case .positionEmbedding(var node): node.key = "transformer.positions"; return .positionEmbedding(node)
+                    case .tokenEmbedding(var node):
+                        node.vocabulary = 100
+                        return .tokenEmbedding(node)
+                    default: return layer
+                    }
+                }
+            }
+        }, throws: { error in
+            guard case EngineError.binding(_, let missing, let unused, let misshaped) = error else { return false }
+            return missing == ["transformer.positions.weight"] && unused == ["transformer.wpe.weight"]
+                && misshaped == [ShapeMismatch(name: "transformer.wte.weight", expected: [100, 32], actual: "[96, 32]")]
+        })
+    }
+
+    @Test("Lengths past a learned table, foreign tokens and empty windows are refused with a reason")
+    func refusals() throws {
+        let model = try fixtureModel("gpt2-bf16")
+        #expect(performing: { _ = try model.logProbabilities([Int32](repeating: 1, count: 129)) }, throws: { error in
+            guard case EngineError.unsupportedLength(129, let reason) = error else { return false }
+            return reason.contains("128 rows")
+        })
+        #expect(performing: { _ = try model.logProbabilities([1, 2, 96]) }, throws: { error in
+            if case EngineError.tokenOutOfRange(2, 96, 96) = error { return true } else { return false }
+        })
+        #expect(throws: EngineError.tooFewTokens(count: 1)) { _ = try model.logProbabilities([3]) }
+    }
+
+    @Test("A bare safetensors file without architecture metadata or config.json says what is missing")
+    func noArchitecture() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("engine-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let source = Fixtures.models.appendingPathComponent("spec-nope/model.safetensors")
+        let file = try SafetensorsFile(path: source.path)
+        // Rewrite the same tensors without metadata.
+        var header: [String: Any] = [:]
+        var data = Data()
+        for info in file.tensors {
+            header[info.name] = ["dtype": info.dtype.rawValue, "shape": info.shape,
+                                 "data_offsets": [data.count, data.count + info.dataOffsets.count]]
+            data.append(contentsOf: file.bytes(of: info))
+        }
+        let json = try JSONSerialization.data(withJSONObject: header)
+        var bytes = withUnsafeBytes(of: UInt64(json.count).littleEndian) { Data($0) }
+        bytes.append(json)
+        bytes.append(data)
+        let bare = folder.appendingPathComponent("weights.safetensors")
+        try bytes.write(to: bare)
+        #expect(performing: { _ = try LanguageModel.load(bare.path) }, throws: { error in
+            guard case EngineError.noArchitecture = error else { return false }
+            return "\(error)".contains("weights.safetensors") && "\(error)".contains("config.json")
+        })
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import Kernels
+import Testing
+
+/// Plain double-precision causal attention for one head, the definition the fused kernel must reproduce.
+func naiveAttention(q: [Float], k: [Float], v: [Float], length: Int, heads: Int, kvHeads: Int, hs: Int, scale: Double,
+                    window: Int?, bias: (Int, Int) -> Double) -> [Double] {
+    var out = [Double](repeating: 0, count: length * heads * hs)
+    let group = heads / kvHeads
+    for h in 0..<heads {
+        let g = h / group
+        for i in 0..<length {
+            var logits: [(Int, Double)] = []
+            for j in 0...i where window.map({ j > i - $0 }) ?? true {
+                var dot = 0.0
+                for e in 0..<hs { dot += Double(q[(i * heads + h) * hs + e]) * Double(k[(j * kvHeads + g) * hs + e]) }
+                logits.append((j, scale * dot + bias(h, i - j)))
+            }
+            let m = logits.map(\.1).max()!
+            let total = logits.reduce(0) { $0 + exp($1.1 - m) }
+            for (j, logit) in logits {
+                let p = exp(logit - m) / total
+                for e in 0..<hs { out[(i * heads + h) * hs + e] += p * Double(v[(j * kvHeads + g) * hs + e]) }
+            }
+        }
+    }
+    return out
+}
+
+@Suite("Kernels")
+struct KernelTests {
+    @Test("The vectorised exp is within 2 ulp of exp on the range softmax uses")
+    func expAccuracy() {
+        let inputs = stride(from: -87.0, through: 20.0, by: 0.01337).map(Float.init)
+        let fast = Kernels.exp(inputs)
+        let worst = zip(inputs, fast).map { x, y in abs(Double(y) / Foundation.exp(Double(x)) - 1) }.max()!
+        #expect(worst < 2.5e-7, "max relative error \(worst)")
+    }
+
+    @Test("Fused attention equals plain attention (GQA, window, distance bias, odd head widths, ragged tiles)",
+          arguments: [(200, 4, 2, 80, nil as Int?), (131, 6, 6, 8, 37), (70, 2, 1, 16, nil), (300, 3, 1, 128, 130)])
+    func fusedMatchesNaive(_ length: Int, _ heads: Int, _ kvHeads: Int, _ hs: Int, _ window: Int?) {
+        var generator = SystemRandomNumberGenerator()
+        func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1.5...1.5, using: &generator) } }
+        let (q, k, v) = (random(length * heads * hs), random(length * kvHeads * hs), random(length * kvHeads * hs))
+        let slopes = (0..<heads).map { 0.5 / Double($0 + 1) }
+        let table = FloatBuffer(count: heads * length)
+        for h in 0..<heads { for d in 0..<length { table.pointer[h * length + d] = Float(-slopes[h] * Double(d) + sin(Double(d))) } }
+        let scale = 1 / Double(hs).squareRoot()
+        let out = FloatBuffer(count: length * heads * hs)
+        let (qb, kb, vb) = (FloatBuffer(q), FloatBuffer(k), FloatBuffer(v))
+        Kernels.attention(q: qb.pointer, qStride: heads * hs, k: kb.pointer, kStride: kvHeads * hs, v: vb.pointer,
+                          vStride: kvHeads * hs, out: out.pointer, outStride: heads * hs,
+                          shape: AttentionShape(length: length, heads: heads, kvHeads: kvHeads, headWidth: hs,
+                                                scale: Float(scale), window: window),
+                          bias: .distance(table))
+        let expected = naiveAttention(q: q, k: k, v: v, length: length, heads: heads, kvHeads: kvHeads, hs: hs, scale: scale,
+                                      window: window) { h, d in Double(table.pointer[h * length + d]) }
+        let worst = zip(out.array, expected).map { abs(Double($0) - $1) }.max()!
+        #expect(worst < 2e-5, "max |Δ| = \(worst)")
+    }
+
+    @Test("Log-softmax gather matches a double-precision log-softmax and flags foreign targets")
+    func logSoftmax() {
+        let vocabulary = 1000
+        let logits = (0..<(3 * vocabulary)).map { Float(sin(Double($0) * 0.37) * 12) }
+        let targets: [Int32] = [5, 999, 1000]
+        var out = [Double](repeating: 0, count: 3)
+        logits.withUnsafeBufferPointer { l in
+            targets.withUnsafeBufferPointer { t in
+                out.withUnsafeMutableBufferPointer { o in
+                    Kernels.logSoftmaxGather(l.baseAddress!, rows: 3, vocabulary: vocabulary, targets: t.baseAddress!, into: o.baseAddress!)
+                }
+            }
+        }
+        for row in 0..<2 {
+            let values = logits[(row * vocabulary)..<((row + 1) * vocabulary)].map(Double.init)
+            let m = values.max()!
+            let expected = values[Int(targets[row])] - m - log(values.reduce(0) { $0 + exp($1 - m) })
+            #expect(abs(out[row] - expected) < 1e-5)
+        }
+        #expect(out[2].isNaN)
+    }
+}
