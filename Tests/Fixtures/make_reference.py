@@ -382,7 +382,15 @@ def write_spec(name, arch, seed, length=4 * TRAINED + 1):
     print(f"{name}: {length} tokens")
 
 
+def write_sample_tokens():
+    """`tokens/random-64.u16`: 1024 uint16 tokens below 64, valid for every fixture model (the README's example)."""
+    folder = os.path.join(HERE, "tokens")
+    os.makedirs(folder, exist_ok=True)
+    tokens_for(V, 1024, seed=4321).to(torch.int32).numpy().astype("<u2").tofile(os.path.join(folder, "random-64.u16"))
+
+
 if __name__ == "__main__":
+    write_sample_tokens()
     os.makedirs(OUT, exist_ok=True)
     for index, (name, (config, length, options)) in enumerate(HF.items()):
         write_hf(name, config, length, options, seed=100 + index)
