@@ -24,16 +24,20 @@ public enum HuggingFace {
     /// Imports the `config.json` at `url` (a file, or a folder holding `config.json`).
     /// - Throws: `ArchitectureError` naming the file and key that is missing, malformed or unsupported.
     public static func architecture(configAt url: URL) throws(ArchitectureError) -> Architecture {
+        let (data, path) = try readConfig(at: url)
+        return try architecture(configJSON: data, path: path)
+    }
+
+    /// The bytes and path of the `config.json` at `url` (a file, or a folder holding `config.json`).
+    static func readConfig(at url: URL) throws(ArchitectureError) -> (Data, path: String) {
         var file = url
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
             file = url.appendingPathComponent("config.json")
         }
-        let data: Data
-        do { data = try Data(contentsOf: file) } catch {
+        do { return (try Data(contentsOf: file), file.path) } catch {
             throw .unreadable(path: file.path, reason: (error as NSError).localizedDescription)
         }
-        return try architecture(configJSON: data, path: file.path)
     }
 
     /// Imports a `config.json` from its bytes; the architecture is validated before it is returned.
@@ -106,17 +110,9 @@ extension HuggingFace {
 
     /// The `model_type` of the `config.json` at `url` (a file or its folder).
     public static func modelType(configAt url: URL) throws(ArchitectureError) -> String {
-        var file = url
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-            file = url.appendingPathComponent("config.json")
-        }
-        let data: Data
-        do { data = try Data(contentsOf: file) } catch {
-            throw .unreadable(path: file.path, reason: (error as NSError).localizedDescription)
-        }
-        guard let modelType = try decode(ModelTypeHeader.self, data, file.path).modelType else {
-            throw .badConfig(path: file.path, key: "model_type", reason: "missing")
+        let (data, path) = try readConfig(at: url)
+        guard let modelType = try decode(ModelTypeHeader.self, data, path).modelType else {
+            throw .badConfig(path: path, key: "model_type", reason: "missing")
         }
         return modelType
     }
