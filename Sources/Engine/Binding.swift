@@ -92,11 +92,11 @@ struct Binder {
     /// Reads one tensor as stored; records a problem and returns a placeholder when it is missing or misshaped.
     private mutating func load(_ spec: TensorSpec) -> FloatBuffer {
         if let cached = loaded[spec.name] { return cached }
-        requested.insert(spec.name)
-        guard let info = checkpoint.info(spec.name) else {
+        guard let stored = storedName(spec.name), let info = checkpoint.info(stored) else {
             missing.append(spec.name)
             return FloatBuffer(count: spec.count)
         }
+        requested.insert(stored)
         guard info.shape == spec.shape || (info.count == spec.count && squeezed(info.shape) == squeezed(spec.shape)) else {
             misshaped.append(ShapeMismatch(name: spec.name, expected: spec.shape, actual: "\(info.shape)"))
             return FloatBuffer(count: spec.count)
@@ -107,7 +107,7 @@ struct Binder {
             return FloatBuffer(count: spec.count)
         }
         let buffer = FloatBuffer(count: spec.count)
-        do { try checkpoint.convert(spec.name, into: buffer.pointer) } catch {
+        do { try checkpoint.convert(stored, into: buffer.pointer) } catch {
             misshaped.append(ShapeMismatch(name: spec.name, expected: spec.shape, actual: error.description))
         }
         loaded[spec.name] = buffer
@@ -115,6 +115,15 @@ struct Binder {
     }
 
     private func squeezed(_ shape: [Int]) -> [Int] { shape.filter { $0 != 1 } }
+
+    /// The checkpoint's name for `name`: itself, or without its first component when the checkpoint was saved
+    /// from the base model (the Hub's `gpt2` and `bloom-560m` files say `h.0.attn…`, not `transformer.h.0.attn…`).
+    private func storedName(_ name: String) -> String? {
+        if checkpoint.info(name) != nil { return name }
+        guard let dot = name.firstIndex(of: ".") else { return nil }
+        let stripped = String(name[name.index(after: dot)...])
+        return checkpoint.info(stripped) != nil ? stripped : nil
+    }
 
     /// A matrix in `[out, in]` order whatever its stored layout.
     private mutating func matrix(_ spec: TensorSpec, out: Int, input: Int) -> FloatBuffer {

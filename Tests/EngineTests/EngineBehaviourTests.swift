@@ -121,28 +121,51 @@ struct EngineBehaviourTests {
 
     @Test("A bare safetensors file without architecture metadata or config.json says what is missing")
     func noArchitecture() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("engine-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let source = Fixtures.models.appendingPathComponent("spec-nope/model.safetensors")
-        let file = try SafetensorsFile(path: source.path)
-        // Rewrite the same tensors without metadata.
-        var header: [String: Any] = [:]
-        var data = Data()
-        for info in file.tensors {
-            header[info.name] = ["dtype": info.dtype.rawValue, "shape": info.shape,
-                                 "data_offsets": [data.count, data.count + info.dataOffsets.count]]
-            data.append(contentsOf: file.bytes(of: info))
-        }
-        let json = try JSONSerialization.data(withJSONObject: header)
-        var bytes = withUnsafeBytes(of: UInt64(json.count).littleEndian) { Data($0) }
-        bytes.append(json)
-        bytes.append(data)
         let bare = folder.appendingPathComponent("weights.safetensors")
-        try bytes.write(to: bare)
+        try rewrite(Fixtures.models.appendingPathComponent("spec-nope/model.safetensors"), to: bare) { $0 }
         #expect(performing: { _ = try LanguageModel.load(bare.path) }, throws: { error in
             guard case EngineError.noArchitecture = error else { return false }
             return "\(error)".contains("weights.safetensors") && "\(error)".contains("config.json")
         })
     }
+
+    @Test("Checkpoints saved from the base model (no 'transformer.' prefix, as on the Hub) bind and match")
+    func basePrefix() throws {
+        let folder = try temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let source = Fixtures.models.appendingPathComponent("gpt2")
+        try FileManager.default.copyItem(at: source.appendingPathComponent("config.json"),
+                                         to: folder.appendingPathComponent("config.json"))
+        try rewrite(source.appendingPathComponent("model.safetensors"), to: folder.appendingPathComponent("model.safetensors")) {
+            $0.hasPrefix("transformer.") ? String($0.dropFirst("transformer.".count)) : $0
+        }
+        let reference = try Fixtures.reference("gpt2")
+        let values = try LanguageModel.load(folder.path).logProbabilities(reference.tokens)
+        #expect(maxDifference(values, reference.logprobs) <= 1e-4)
+    }
+}
+
+func temporaryFolder() throws -> URL {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("engine-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    return folder
+}
+
+/// Copies a safetensors file's tensors under new names, without metadata.
+func rewrite(_ source: URL, to destination: URL, renaming: (String) -> String) throws {
+    let file = try SafetensorsFile(path: source.path)
+    var header: [String: Any] = [:]
+    var data = Data()
+    for info in file.tensors {
+        header[renaming(info.name)] = ["dtype": info.dtype.rawValue, "shape": info.shape,
+                                       "data_offsets": [data.count, data.count + info.dataOffsets.count]]
+        data.append(contentsOf: file.bytes(of: info))
+    }
+    let json = try JSONSerialization.data(withJSONObject: header)
+    var bytes = withUnsafeBytes(of: UInt64(json.count).littleEndian) { Data($0) }
+    bytes.append(json)
+    bytes.append(data)
+    try bytes.write(to: destination)
 }
