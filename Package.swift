@@ -47,6 +47,9 @@ let package = Package(
         ),
         .target(name: "Kernels", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Checkpoints"),
+        // libzstd (Debian: libzstd-dev); 1.5.4 has no seekable API, so TokenData writes the seek table itself.
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .target(name: "TokenData", dependencies: ["CZstd"]),
         .target(name: "Engine", dependencies: ["Architecture", "Kernels", "Checkpoints"]),
         .target(
             name: "ExtrapolateCLI",
@@ -54,6 +57,7 @@ let package = Package(
                 "Architecture",
                 "Engine",
                 "Checkpoints",
+                "TokenData",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -71,6 +75,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
+        .testTarget(name: "TokenDataTests", dependencies: ["TokenData", "CZstd"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Kernels", "Checkpoints", "Architecture"]),
         .testTarget(
             name: "ExtrapolateCLITests",

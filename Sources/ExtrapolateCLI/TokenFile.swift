@@ -1,4 +1,5 @@
 import Foundation
+import TokenData
 
 /// Errors reading a token file.
 public enum TokenFileError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -35,9 +36,23 @@ public enum TokenFile {
 
     /// Reads `count` tokens starting at token `offset` (all remaining when `count` is nil) without reading the rest.
     public static func read(path: String, dtype: DType, offset: Int = 0, count: Int?) throws(TokenFileError) -> [Int32] {
+        if path.hasSuffix(".tokens.zst") {
+            do {
+                let dataset = try TokenDataset(path: path)
+                let wanted = count ?? max(dataset.count - offset, 0)
+                guard offset + wanted <= dataset.count else {
+                    throw TokenFileError.tooShort(path: path, available: max(dataset.count - offset, 0), requested: wanted)
+                }
+                return try dataset.tokens(in: offset..<(offset + wanted))
+            } catch let error as TokenFileError {
+                throw error
+            } catch {
+                throw .unsupportedFormat(path: path, reason: "\(error)")
+            }
+        }
         if path.hasSuffix(".zst") {
-            throw .unsupportedFormat(path: path, reason: "zstd token datasets (.tokens.zst) are not readable yet; "
-                + "pass a raw uint16/uint32 file with --dtype")
+            throw .unsupportedFormat(path: path, reason: "plain zstd files are not token datasets; pack them with "
+                + "`extrapolate dataset pack`, or pass a raw uint16/uint32 file with --dtype")
         }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             let reason = FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file"

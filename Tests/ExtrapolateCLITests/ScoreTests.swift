@@ -37,7 +37,12 @@ struct ScoreTests {
         }
         #expect(throws: TokenFileError.misaligned(path: odd, bytes: 11, width: 2)) { try TokenFile.read(path: odd, dtype: .uint16, count: 1) }
         #expect { try TokenFile.read(path: "/no/such.bin", dtype: .uint16, count: 1) } throws: { "\($0)".contains("no such file") }
-        #expect { try TokenFile.read(path: "data.tokens.zst", dtype: .uint16, count: 1) } throws: { "\($0)".contains("--dtype") }
+        #expect { try TokenFile.read(path: "data.jsonl.zst", dtype: .uint16, count: 1) } throws: { "\($0)".contains("dataset pack") }
+        #expect { try TokenFile.read(path: "/no/data.tokens.zst", dtype: .uint16, count: 1) } throws: { "\($0)".contains("/no/data.tokens.zst") }
+        let kjv = modelFolder.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Datasets/kjv/valid.tokens.zst").path
+        #expect(try TokenFile.read(path: kjv, dtype: .uint32, offset: 2, count: 6) == Array("Samuel".utf8).map(Int32.init))
+        #expect { try TokenFile.read(path: kjv, dtype: .uint16, offset: 373_230, count: 7) } throws: { "\($0)".contains("fewer") }
     }
 
     @Test("Scores a fixture end to end and agrees with the reference mean NLL")
