@@ -41,6 +41,7 @@ public struct DatasetCommand: ParsableCommand {
         @Option(help: "Text formats: a token appended after every document (e.g. 0 or 256).") var eos: Int?
         @Option(help: "Declared vocabulary size (default: 256 for text, else largest token + 1).") var vocabulary: Int?
         @Option(help: "Tokenizer name to record (text formats record 'bytes').") var tokenizer: String?
+        @Option(help: "A hash identifying the tokenizer's vocabulary, to record.") var tokenizerHash: String?
         @Option(help: "Tokens per independently decodable frame.") var tokensPerFrame: Int = 65536
         @Option(help: "zstd compression level (1–19).") var level: Int = 9
 
@@ -59,7 +60,7 @@ public struct DatasetCommand: ParsableCommand {
                 throw ValidationError("cannot tell the format of \(inputs[0]); pass --from")
             }
             let options = PackOptions(format: format, dtype: TokenDType(rawValue: dtype) ?? .uint16, endOfDocument: eos,
-                                      vocabularySize: vocabulary, tokenizer: tokenizer, tokensPerFrame: tokensPerFrame, level: level)
+                                      vocabularySize: vocabulary, tokenizer: tokenizer, tokenizerHash: tokenizerHash, tokensPerFrame: tokensPerFrame, level: level)
             var lastReport = Date()
             var reported = false
             let started = Date()

@@ -45,16 +45,19 @@ public struct PackOptions: Sendable {
     public var vocabularySize: Int?
     /// Tokenizer name recorded in the metadata.
     public var tokenizer: String?
+    /// Tokenizer hash recorded in the metadata.
+    public var tokenizerHash: String?
     public var tokensPerFrame: Int
     public var level: Int
 
     public init(format: TokenSourceFormat, dtype: TokenDType = .uint16, endOfDocument: Int? = nil, vocabularySize: Int? = nil,
-                tokenizer: String? = nil, tokensPerFrame: Int = TokenFormat.defaultTokensPerFrame, level: Int = 9) {
+                tokenizer: String? = nil, tokenizerHash: String? = nil, tokensPerFrame: Int = TokenFormat.defaultTokensPerFrame, level: Int = 9) {
         self.format = format
         self.dtype = dtype
         self.endOfDocument = endOfDocument
         self.vocabularySize = vocabularySize
         self.tokenizer = tokenizer
+        self.tokenizerHash = tokenizerHash
         self.tokensPerFrame = tokensPerFrame
         self.level = level
     }
@@ -94,7 +97,7 @@ public enum Packer {
                       "inputs": inputs.map { ($0 as NSString).lastPathComponent }.joined(separator: ","),
                       "endOfDocument": options.endOfDocument.map(String.init) ?? "none"]
         return try writer.finish(vocabularySize: vocabulary, tokenizer: options.tokenizer ?? (bytesFormat ? "bytes" : nil),
-                                 source: source)
+                                 tokenizerHash: options.tokenizerHash, source: source)
     }
 
     static func read(_ path: String) throws(TokenDataError) -> Data {

@@ -62,7 +62,8 @@ public final class TokenWriter {
     public func append<C: Collection>(_ tokens: C) throws(TokenDataError) where C.Element: BinaryInteger {
         for token in tokens {
             guard token >= 0, UInt64(token) <= UInt64(dtype.maximum) else {
-                throw .writeFailed(path: path, reason: "token \(token) at position \(count) does not fit \(dtype.rawValue)")
+                let hint = dtype == .uint16 && token > 0 ? "; pack with --dtype uint32" : ""
+                throw .writeFailed(path: path, reason: "token \(token) at position \(count) does not fit \(dtype.rawValue)\(hint)")
             }
             let value = UInt32(token)
             maximumToken = max(maximumToken, value)

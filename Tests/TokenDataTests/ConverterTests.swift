@@ -33,6 +33,9 @@ struct ConverterTests {
         #expect(try packed(scratch, [gpt2], PackOptions(format: .llmc)).tokens(in: 0..<3000) == small.map(Int32.init))
         let llama = try scratch.write("llama.bin", llmc(20240801, le(large), large.count))
         #expect(try packed(scratch, [llama], PackOptions(format: .llmc, dtype: .uint32)).tokens(in: 0..<2000) == large.map { Int32($0) })
+        #expect { try packed(scratch, [llama], PackOptions(format: .llmc)) } throws: { "\($0)".contains("--dtype uint32") }
+        let tagged = try packed(scratch, [raw16], PackOptions(format: .raw, tokenizer: "gpt2", tokenizerHash: "sha256:abc"))
+        #expect(tagged.metadata.tokenizer == "gpt2" && tagged.metadata.tokenizerHash == "sha256:abc")
         let lying = try scratch.write("lying.bin", llmc(20240520, le(small), small.count + 1))
         #expect { try packed(scratch, [lying], PackOptions(format: .llmc)) } throws: { "\($0)".contains("lying.bin") }
 
