@@ -50,6 +50,7 @@ let package = Package(
         // libzstd (Debian: libzstd-dev); 1.5.4 has no seekable API, so TokenData writes the seek table itself.
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "TokenData", dependencies: ["CZstd"]),
+        .target(name: "Evaluation", dependencies: ["Engine", "TokenData", "Architecture"]),
         .target(name: "Engine", dependencies: ["Architecture", "Kernels", "Checkpoints"]),
         .target(
             name: "ExtrapolateCLI",
@@ -58,6 +59,7 @@ let package = Package(
                 "Engine",
                 "Checkpoints",
                 "TokenData",
+                "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -76,6 +78,7 @@ let package = Package(
         ),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
         .testTarget(name: "TokenDataTests", dependencies: ["TokenData", "CZstd"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Engine", "TokenData"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Kernels", "Checkpoints", "Architecture"]),
         .testTarget(
             name: "ExtrapolateCLITests",

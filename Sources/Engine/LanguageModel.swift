@@ -84,18 +84,84 @@ public final class LanguageModel: @unchecked Sendable {
     /// - Returns: `tokens.count − 1` values; value `t` is `log p(tokens[t+1] | tokens[0…t])`.
     /// - Throws: for unsupported lengths and out-of-vocabulary tokens.
     public func logProbabilities(_ tokens: [Int32]) throws(EngineError) -> [Double] {
-        let length = tokens.count
-        guard length >= 2 else { throw .tooFewTokens(count: length) }
-        if case .unsupported(let reason) = support(at: length) { throw .unsupportedLength(length: length, reason: reason) }
-        for (index, token) in tokens.enumerated() where token < 0 || Int(token) >= vocabulary {
-            throw .tokenOutOfRange(index: index, token: Int(token), vocabulary: vocabulary)
+        guard tokens.count >= 2 else { throw .tooFewTokens(count: tokens.count) }
+        return try score(inputs: tokens, targets: Array(tokens.dropFirst()))
+    }
+
+    /// One causal pass over `inputs` (positions `0…inputs.count−1`) scoring `targets[t]` as the token after `inputs[t]`.
+    ///
+    /// This is the evaluation protocols' window: `L` input tokens predict the `L` tokens that follow them, and the
+    /// model runs at length `L` exactly (not `L + 1`), which matters for learned tables and length-dependent
+    /// rotary extensions. `targets` may be shorter than `inputs` (the last positions are then not scored).
+    public func logProbabilities(inputs: [Int32], targets: [Int32]) throws(EngineError) -> [Double] {
+        guard !inputs.isEmpty, !targets.isEmpty, targets.count <= inputs.count else {
+            throw .tooFewTokens(count: min(inputs.count, targets.count))
         }
-        var run = Forward(tokens: tokens, feedForwardChunk: max(feedForwardChunk, 1), logitsChunk: max(logitsChunk, 1))
+        return try score(inputs: inputs, targets: targets)
+    }
+
+    private func score(inputs: [Int32], targets: [Int32]) throws(EngineError) -> [Double] {
+        let length = inputs.count
+        if case .unsupported(let reason) = support(at: length) { throw .unsupportedLength(length: length, reason: reason) }
+        for (index, token) in (inputs + targets).enumerated() where token < 0 || Int(token) >= vocabulary {
+            throw .tokenOutOfRange(index: index < length ? index : index - length + 1, token: Int(token), vocabulary: vocabulary)
+        }
+        var run = Forward(tokens: inputs, feedForwardChunk: max(feedForwardChunk, 1), logitsChunk: max(logitsChunk, 1))
         let hidden = run.apply(steps[...], to: nil)
         guard case .unembed(let head)? = steps.last else {
             throw .unsupported(location: "layers", reason: "the last layer must be an unembedding")
         }
-        return run.scores(hidden, head: head)
+        return run.scores(hidden, head: head, targets: targets)
+    }
+
+    /// The same weights with every rotary layer's inference-time extension replaced (for sweeps that compare
+    /// linear, NTK, dynamic, YaRN and llama3 scaling). `nil` when the model has no rotary layer.
+    public func replacingRotaryScaling(_ scaling: (Rotary) -> RotaryScaling) -> LanguageModel? {
+        var found = false
+        func map(_ steps: [Step]) -> [Step] {
+            steps.map { step in
+                switch step {
+                case .attention(var weights):
+                    if case .rotary(var rotary) = weights.node.position {
+                        rotary.scaling = scaling(rotary)
+                        weights.node.position = .rotary(rotary)
+                        found = true
+                    }
+                    return .attention(weights)
+                case .residual(let placement, let body): return .residual(placement, map(body))
+                case .parallel(let branches): return .parallel(branches.map(map))
+                default: return step
+                }
+            }
+        }
+        let mapped = map(steps)
+        guard found else { return nil }
+        var architecture = self.architecture
+        architecture.layers = Self.mapRotary(architecture.layers, scaling)
+        return LanguageModel(architecture: architecture, location: location, vocabulary: vocabulary,
+                             parameterCount: parameterCount, steps: mapped)
+    }
+
+    private init(architecture: Architecture, location: CheckpointLocation, vocabulary: Int, parameterCount: Int, steps: [Step]) {
+        self.architecture = architecture
+        self.location = location
+        self.vocabulary = vocabulary
+        self.parameterCount = parameterCount
+        self.steps = steps
+    }
+
+    private static func mapRotary(_ layers: [Layer], _ scaling: (Rotary) -> RotaryScaling) -> [Layer] {
+        layers.map { layer in
+            switch layer {
+            case .attention(var node):
+                if case .rotary(var rotary) = node.position { rotary.scaling = scaling(rotary); node.position = .rotary(rotary) }
+                return .attention(node)
+            case .repeated(var node): node.body = mapRotary(node.body, scaling); return .repeated(node)
+            case .residual(var node): node.body = mapRotary(node.body, scaling); return .residual(node)
+            case .parallelResidual(var node): node.branches = node.branches.map { mapRotary($0, scaling) }; return .parallelResidual(node)
+            default: return layer
+            }
+        }
     }
 }
 
@@ -300,12 +366,12 @@ struct Forward {
     }
 
     /// The unembedding fused with log-softmax, `logitsChunk` rows at a time: no `[length, vocabulary]` matrix.
-    func scores(_ x: Activations, head: Projection) -> [Double] {
-        let rows = length - 1
+    func scores(_ x: Activations, head: Projection, targets: [Int32]) -> [Double] {
+        let rows = targets.count
         let vocabulary = head.output
         let chunk = min(logitsChunk, rows)
         let logits = FloatBuffer(count: chunk * vocabulary)
-        var targets = tokens.dropFirst().map { $0 }
+        var targets = targets
         var result = [Double](repeating: 0, count: rows)
         var begin = 0
         while begin < rows {

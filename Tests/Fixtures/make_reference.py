@@ -124,6 +124,10 @@ HF = {
     "llama-mqa-headdim": (LlamaConfig(vocab_size=96, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
                                       num_attention_heads=8, num_key_value_heads=1, head_dim=16,
                                       max_position_embeddings=64, tie_word_embeddings=True, **rope(10000.0)), 256, {}),
+    # Byte vocabulary: runs on the bundled KJV dataset (the README's sweep example).
+    "llama-bytes": (LlamaConfig(vocab_size=256, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                                tie_word_embeddings=True, **rope(10000.0)), 256, {}),
 }
 
 
@@ -382,6 +386,48 @@ def write_spec(name, arch, seed, length=4 * TRAINED + 1):
     print(f"{name}: {length} tokens")
 
 
+def write_protocols(names=("gpt2", "llama-gqa")):
+    """`models/<name>/protocols.json`: perplexities from the Hugging Face guide's strided loop
+    (docs "Perplexity of fixed-length models"), the independent reference for Evaluation's protocols.
+
+    Extrapolate's window of L input tokens [b, b+L) predicts [b+1, b+L] (fairseq's accounting); the guide's
+    window [b, end) predicts inside itself, so it is run with max_length = L + 1. Causality makes the extra
+    input token irrelevant to the scored predictions for these (length-independent) models."""
+    for name in names:
+        folder = os.path.join(OUT, name)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager").eval()
+        with open(os.path.join(folder, "reference.json")) as f:
+            tokens = torch.tensor(json.load(f)["tokens"])
+        results = []
+        for length, stride, budget in ((64, 64, 255), (64, 16, 255), (48, 48, 200), (100, 7, 255)):
+            ids = tokens[: budget + 1][None]
+            seq_len = ids.size(1)
+            nll_sum, n_tokens, prev_end = 0.0, 0, 0
+            for begin in range(0, seq_len, stride):
+                end = min(begin + length + 1, seq_len)
+                trg_len = end - prev_end
+                input_ids = ids[:, begin:end]
+                target_ids = input_ids.clone()
+                target_ids[:, :-trg_len] = -100
+                with torch.no_grad():
+                    logits = model(input_ids).logits[0, :-1].double()
+                labels = target_ids[0, 1:]
+                valid = labels != -100
+                # Summed exactly: the guide's `num_valid_tokens - batch_size` weighting undercounts one token per
+                # window after the first (its first label is already masked), which would skew the mean slightly.
+                nll_sum += float(-F.log_softmax(logits, -1)[valid].gather(1, labels[valid][:, None]).sum())
+                n_tokens += int(valid.sum())
+                prev_end = end
+                if end == seq_len:
+                    break
+            results.append({"length": length, "stride": stride, "budget": budget, "tokens": n_tokens,
+                            "mean_nll": nll_sum / n_tokens})
+        with open(os.path.join(folder, "protocols.json"), "w") as f:
+            json.dump({"source": f"transformers {transformers.__version__}, HF perplexity guide strided loop",
+                       "results": results}, f, indent=1)
+        print(f"{name}: protocols {[round(r['mean_nll'], 4) for r in results]}")
+
+
 def write_sample_tokens():
     """`tokens/random-64.u16`: 1024 uint16 tokens below 64, valid for every fixture model (the README's example)."""
     folder = os.path.join(HERE, "tokens")
@@ -396,3 +442,4 @@ if __name__ == "__main__":
         write_hf(name, config, length, options, seed=100 + index)
     for index, (name, arch) in enumerate(SPEC.items()):
         write_spec(name, arch, seed=200 + index)
+    write_protocols()
