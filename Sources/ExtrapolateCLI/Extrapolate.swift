@@ -10,7 +10,7 @@ public struct Extrapolate: ParsableCommand {
             trained length under the protocols of Press et al. (ALiBi, ICLR 2022).
             Start with `extrapolate inspect --preset probe-alibi` or `extrapolate inspect path/to/config.json`.
             """,
-        subcommands: [Inspect.self, Score.self, DatasetCommand.self]
+        subcommands: [Inspect.self, Score.self, SweepCommand.self, CompareCommand.self, DatasetCommand.self]
     )
 
     public init() {}
