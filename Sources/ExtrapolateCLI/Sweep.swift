@@ -104,15 +104,17 @@ public struct SweepCommand: ParsableCommand {
         let grid = try LengthGrid.parse(lengths, trainedLength: trained)
         let (tokens, documents, byteLevel) = try evaluation.span(longest: grid.max() ?? trained)
         let series = extensions && model.replacingRotaryScaling({ $0.scaling }) != nil ? 1 + Sweep.extensions.count : 1
-        let totalWork = Double(series * grid.reduce(0) { $0 + $1 })
+        // Cost per scored token grows like (projections) + (attention ∝ length); weigh lengths accordingly for the ETA.
+        func weight(_ length: Int) -> Double { 1 + Double(length) / 2048 }
+        let totalWork = Double(series) * grid.reduce(0.0) { $0 + weight($1) }
         var doneWork = 0.0
         let progress = ProgressLine()
         let points = try Sweep.run(
             model: model, tokens: tokens, documentStarts: documents, lengths: grid, options: evaluation.windowOptions(length: grid[0]),
             byteLevel: byteLevel, extensions: extensions, resamples: evaluation.bootstrap, seed: evaluation.seed
         ) { name, length, done, total in
-            let fraction = (doneWork + Double(length) * Double(done) / Double(total)) / totalWork
-            if done == total { doneWork += Double(length) }
+            let fraction = (doneWork + weight(length) * Double(done) / Double(total)) / totalWork
+            if done == total { doneWork += weight(length) }
             progress.update(fraction, "\(name) at \(length)")
         }
         progress.finish()
