@@ -84,7 +84,8 @@ public struct SweepCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "A checkpoint folder, .safetensors file or index.") var checkpoint: String
+    @Option(help: "A checkpoint folder, .safetensors file or index; repeat to put several models on one plot.")
+    var checkpoint: [String]
     @Option(help: "Lengths: multiples of the trained length (1x,2x,4x,8x,16x), explicit (512,1024) or L+k.")
     var lengths: String = "1x,2x,4x,8x,16x"
     @OptionGroup var evaluation: EvaluationOptions
@@ -98,27 +99,43 @@ public struct SweepCommand: ParsableCommand {
 
     public init() {}
 
+    public func validate() throws {
+        if checkpoint.isEmpty { throw ValidationError("give at least one --checkpoint") }
+    }
+
     public func run() throws {
-        let model = try LanguageModel.load(checkpoint)
-        let trained = model.architecture.trainedLength
+        let models = try checkpoint.map { try LanguageModel.load($0) }
+        let trained = models[0].architecture.trainedLength
         let grid = try LengthGrid.parse(lengths, trainedLength: trained)
         let (tokens, documents, byteLevel) = try evaluation.span(longest: grid.max() ?? trained)
-        let series = extensions && model.replacingRotaryScaling({ $0.scaling }) != nil ? 1 + Sweep.extensions.count : 1
         // Cost per scored token grows like (projections) + (attention ∝ length); weigh lengths accordingly for the ETA.
         func weight(_ length: Int) -> Double { 1 + Double(length) / 2048 }
+        let series = models.reduce(0) { $0 + (extensions && $1.replacingRotaryScaling({ $0.scaling }) != nil ? 1 + Sweep.extensions.count : 1) }
         let totalWork = Double(series) * grid.reduce(0.0) { $0 + weight($1) }
         var doneWork = 0.0
         let progress = ProgressLine()
-        let points = try Sweep.run(
-            model: model, tokens: tokens, documentStarts: documents, lengths: grid, options: evaluation.windowOptions(length: grid[0]),
-            byteLevel: byteLevel, extensions: extensions, resamples: evaluation.bootstrap, seed: evaluation.seed
-        ) { name, length, done, total in
-            let fraction = (doneWork + weight(length) * Double(done) / Double(total)) / totalWork
-            if done == total { doneWork += weight(length) }
-            progress.update(fraction, "\(name) at \(length)")
+        var points: [SweepPoint] = []
+        for model in models {
+            var modelPoints = try Sweep.run(
+                model: model, tokens: tokens, documentStarts: documents, lengths: grid, options: evaluation.windowOptions(length: grid[0]),
+                byteLevel: byteLevel, extensions: extensions, resamples: evaluation.bootstrap, seed: evaluation.seed
+            ) { name, length, done, total in
+                let fraction = (doneWork + weight(length) * Double(done) / Double(total)) / totalWork
+                if done == total { doneWork += weight(length) }
+                progress.update(fraction, "\(model.architecture.name) \(name) at \(length)")
+            }
+            if models.count > 1 {
+                for index in modelPoints.indices {
+                    let series = modelPoints[index].series
+                    modelPoints[index].series = series == evaluation.windowOptions(length: 1).protocolKind.description
+                        ? model.architecture.name : "\(model.architecture.name) \(series)"
+                }
+            }
+            points += modelPoints
         }
         progress.finish()
-        let report = SweepReport(checkpoint: checkpoint, data: evaluation.data, architecture: model.architecture.name,
+        let names = models.map(\.architecture.name).joined(separator: ", ")
+        let report = SweepReport(checkpoint: checkpoint.joined(separator: ", "), data: evaluation.data, architecture: names,
                                  trainedLength: trained, scoredTokens: tokens.count - 1, points: points)
         let encoded = try report.json()
         if let jsonOutput { try encoded.write(toFile: jsonOutput, atomically: true, encoding: .utf8) }
@@ -198,17 +215,28 @@ struct SweepReport: Codable {
                 p.result.map { (x: Double(p.length), y: $0.perplexity) }
             })
         }
-        return Plot.svg(title: "\(architecture): perplexity by window length", xLabel: "window length (tokens, log scale)",
+        return Plot.svg(title: "perplexity by window length (\(data.split(separator: "/").last ?? ""))", xLabel: "window length (tokens, log scale)",
                         yLabel: "perplexity", series: series, logY: true, markers: [(Double(trainedLength), "trained length")])
     }
 
     func positionsSVG() -> String {
-        let first = points.first?.series
-        let series = points.filter { $0.series == first }.compactMap { p -> Plot.Series? in
-            guard let result = p.result else { return nil }
-            return Plot.Series(name: "L = \(p.length)", points: result.positions.map { (x: Double($0.lower + $0.upper) / 2 + 1, y: $0.meanNLL) })
+        let names = points.map(\.series).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let series: [Plot.Series]
+        if names.count == 1 {
+            series = points.compactMap { p -> Plot.Series? in
+                guard let result = p.result else { return nil }
+                return Plot.Series(name: "L = \(p.length)", points: result.positions.map { (x: Double($0.lower + $0.upper) / 2 + 1, y: $0.meanNLL) })
+            }
+        } else {
+            // Several series: each at its longest evaluated length.
+            series = names.compactMap { name -> Plot.Series? in
+                guard let p = points.filter({ $0.series == name && $0.result != nil }).max(by: { $0.length < $1.length }),
+                      let result = p.result else { return nil }
+                return Plot.Series(name: "\(name), L = \(p.length)",
+                                   points: result.positions.map { (x: Double($0.lower + $0.upper) / 2 + 1, y: $0.meanNLL) })
+            }
         }
-        return Plot.svg(title: "\(architecture): loss by position in the window", xLabel: "position in window (log scale)",
+        return Plot.svg(title: "loss by position in the window", xLabel: "position in window (log scale)",
                         yLabel: "mean NLL (nats)", series: series, markers: [(Double(trainedLength), "trained length")])
     }
 }

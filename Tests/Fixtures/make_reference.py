@@ -291,17 +291,20 @@ def reference_forward(arch, weights, tokens):
     return x @ weights["embed.weight"].T
 
 
-def architecture(name, position, encoding=None, window=None):
+def architecture(name, position, encoding=None, window=None, vocabulary=V, width=C, layers=LAYERS, heads=H, hidden=FF,
+                 trained=TRAINED):
+    """Extrapolate architecture JSON of the pre-LN probe shape (the Swift `Architecture.probe` layout)."""
+    C, V, LAYERS, H, FF, TRAINED = width, vocabulary, layers, heads, hidden, trained
     attention_node = {"type": "attention", "heads": H, "bias": True, "key": "attention", "layout": "outIn",
                       "position": position,
                       "projections": {"fused": {"qkv": "qkv", "output": "output", "packing": "concatenated"}}}
     if window is not None:
         attention_node["window"] = window
     norm = lambda key: {"type": "layerNorm", "width": C, "epsilon": 1e-5, "bias": True, "affine": True, "key": key}
-    layers = [{"type": "tokenEmbedding", "vocabulary": V, "width": C, "key": "embed"}]
+    nodes = [{"type": "tokenEmbedding", "vocabulary": V, "width": C, "key": "embed"}]
     if encoding is not None:
-        layers.append({"type": "positionEmbedding", "encoding": encoding, "key": "embed_positions"})
-    layers += [
+        nodes.append({"type": "positionEmbedding", "encoding": encoding, "key": "embed_positions"})
+    nodes += [
         {"type": "repeat", "count": LAYERS, "key": "layers", "body": [
             {"type": "residual", "placement": "pre", "key": "", "body": [norm("attention_norm"), attention_node]},
             {"type": "residual", "placement": "pre", "key": "", "body": [
@@ -312,7 +315,7 @@ def architecture(name, position, encoding=None, window=None):
         norm("final_norm"),
         {"type": "unembedding", "tied": True, "bias": False, "key": "lm_head"},
     ]
-    return {"formatVersion": 1, "name": name, "trainedLength": TRAINED, "layers": layers}
+    return {"formatVersion": 1, "name": name, "trainedLength": TRAINED, "layers": nodes}
 
 
 def spec_weights(arch, seed):
