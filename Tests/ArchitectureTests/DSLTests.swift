@@ -106,8 +106,8 @@ struct DSLTests {
     func printedTree() {
         let text = Architecture.probe(.alibi).description
         #expect(text.contains("probe-alibi — trained at 64 tokens"))
-        #expect(text.contains("Attention 4 heads × 32, alibi  [attention]"))
-        #expect(text.contains("Repeat × 4  [layers.N]"))
+        #expect(text.contains("Attention 4 heads × 24, alibi  [attention]"))
+        #expect(text.contains("Repeat × 3  [layers.N]"))
     }
 
     @Test("SHA-256 matches the FIPS 180-4 examples")
