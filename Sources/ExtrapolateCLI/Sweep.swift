@@ -84,7 +84,8 @@ public struct SweepCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "A checkpoint folder, .safetensors file or index; repeat to put several models on one plot.")
+    @Option(parsing: .upToNextOption,
+            help: "Checkpoint folders, .safetensors files or indexes (`--checkpoint a b`, or repeated): several share one plot.")
     var checkpoint: [String]
     @Option(help: "Lengths: multiples of the trained length (1x,2x,4x,8x,16x), explicit (512,1024) or L+k.")
     var lengths: String = "1x,2x,4x,8x,16x"

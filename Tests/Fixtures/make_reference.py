@@ -310,7 +310,7 @@ def architecture(name, position, encoding=None, window=None, vocabulary=V, width
             {"type": "residual", "placement": "pre", "key": "", "body": [
                 norm("mlp_norm"),
                 {"type": "feedForward", "hidden": FF, "activation": "gelu", "gated": False, "bias": True,
-                 "key": "mlp", "names": {"up": "up", "down": "down", "gate": "gate"}, "layout": "outIn"}]},
+                 "key": "mlp", "names": {"up": "up", "down": "down", "gate": "gate_proj"}, "layout": "outIn"}]},
         ]},
         norm("final_norm"),
         {"type": "unembedding", "tied": True, "bias": False, "key": "lm_head"},

@@ -1,0 +1,62 @@
+import Architecture
+import Engine
+import Evaluation
+import Foundation
+import Testing
+import TokenData
+
+/// The committed demo checkpoints (`Datasets/demo/train.py`) and the paper's qualitative findings.
+enum Demo {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let trained = 64
+    /// Targets scored at every length: the first 8,192 of the validation split.
+    static let budget = 8192
+
+    static func checkpoint(_ method: ProbeMethod, step: Int = 2000) -> String {
+        root.appendingPathComponent("Datasets/demo/\(method.rawValue)/step-\(step).safetensors").path
+    }
+
+    static let tokens: [Int32] = {
+        let dataset = try? TokenDataset(path: root.appendingPathComponent("Datasets/kjv/valid.tokens.zst").path)
+        return (try? dataset?.tokens(in: 0..<(budget + 1))) ?? []
+    }()
+
+    static func perplexity(_ method: ProbeMethod, _ length: Int) throws -> Double {
+        let model = try LanguageModel.load(checkpoint(method))
+        return try Evaluator.evaluate(model: model, tokens: tokens, options: WindowOptions(length: length)).perplexity
+    }
+}
+
+@Suite("Train short, test long: the demo checkpoints")
+struct DemoShapeTests {
+    @Test("Every committed checkpoint carries exactly the probe preset and its step", arguments: ProbeMethod.allCases)
+    func architectures(_ method: ProbeMethod) throws {
+        for step in [500, 1000, 2000] {
+            let model = try LanguageModel.load(Demo.checkpoint(method, step: step))
+            #expect(model.architecture.contentHash == Architecture.probe(method).contentHash)
+            #expect(model.architecture.trainedLength == Demo.trained)
+        }
+        #expect(Demo.tokens.count == Demo.budget + 1)
+    }
+
+    @Test("Sinusoidal falls apart past its training length: perplexity at 2L far above L")
+    func sinusoidalExplodes() throws {
+        let (atL, at2L) = (try Demo.perplexity(.sinusoidal, Demo.trained), try Demo.perplexity(.sinusoidal, 2 * Demo.trained))
+        #expect(at2L > 1.5 * atL, "sinusoidal: \(atL) at L, \(at2L) at 2L")
+    }
+
+    @Test("ALiBi at 8L stays within a few percent of (or below) its perplexity at L")
+    func alibiHolds() throws {
+        let (atL, at8L) = (try Demo.perplexity(.alibi, Demo.trained), try Demo.perplexity(.alibi, 8 * Demo.trained))
+        #expect(at8L <= 1.05 * atL, "alibi: \(atL) at L, \(at8L) at 8L")
+    }
+
+    @Test("ALiBi beats rotary and sinusoidal at 8L")
+    func alibiWinsLong() throws {
+        let length = 8 * Demo.trained
+        let alibi = try Demo.perplexity(.alibi, length)
+        let rotary = try Demo.perplexity(.rotary, length), sinusoidal = try Demo.perplexity(.sinusoidal, length)
+        #expect(alibi < rotary && alibi < sinusoidal, "at 8L: alibi \(alibi), rotary \(rotary), sinusoidal \(sinusoidal)")
+    }
+}
