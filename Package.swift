@@ -78,7 +78,7 @@ let package = Package(
         ),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
         .testTarget(name: "TokenDataTests", dependencies: ["TokenData", "CZstd"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Engine", "TokenData", "Architecture"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Engine", "TokenData", "Architecture", "Checkpoints"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Kernels", "Checkpoints", "Architecture"]),
         .testTarget(
             name: "ExtrapolateCLITests",

@@ -8,7 +8,8 @@ Run by hand from the repository root (CI never trains):
     .venv/bin/python Datasets/demo/train.py alibi rotary   # some of them
 
 Every method gets the same model (Extrapolate's `probe` preset: byte vocabulary, width 96, 3 pre-LN layers of
-4 heads, feed-forward 384, tied embeddings), the same data order, seed, optimizer and steps, as in the paper's
+4 heads, feed-forward 384, tied embeddings scaled by √96 on input and initialised with std 96^-0.5, as fairseq's
+transformer_lm, the paper's code, does), the same data order, seed, optimizer and steps, as in the paper's
 comparisons. Only the position method differs:
 
     sinusoidal  fairseq layout added to the embeddings, positions from 2 (the paper's baseline)
@@ -42,7 +43,8 @@ from make_reference import alibi_slopes, architecture, rotate, sinusoidal, t5_bu
 VOCAB, WIDTH, LAYERS, HEADS, HIDDEN, L = 256, 96, 3, 4, 384, 64
 HS = WIDTH // HEADS
 STEPS, BATCH, LR, WARMUP, SEED = int(os.environ.get("PROBE_STEPS", 2000)), 32, 2e-3, 100, 1234
-SAVE_AT = (500, 1000, 2000)
+SAVE_AT = tuple(sorted({s for s in (500, 1000, 2000) if s < STEPS} | {STEPS}))   # PROBE_STEPS=20: a quick smoke run
+REFERENCE_TARGETS = 4096
 
 POSITIONS = {
     "sinusoidal": ({"method": "nope"}, {"sinusoidal": {"layout": "fairseq", "offset": 2}}),
@@ -67,7 +69,7 @@ class Probe(torch.nn.Module):
     def __init__(self, method):
         super().__init__()
         self.method = method
-        p = {"embed.weight": torch.randn(VOCAB, WIDTH) * 0.02}
+        p = {"embed.weight": torch.randn(VOCAB, WIDTH) * WIDTH ** -0.5}
         for n in range(LAYERS):
             for norm in ("attention_norm", "mlp_norm"):
                 p[f"layers.{n}.{norm}.weight"] = torch.ones(WIDTH)
@@ -99,7 +101,7 @@ class Probe(torch.nn.Module):
 
     def forward(self, tokens):                                    # tokens [B, T]
         B, T = tokens.shape
-        x = self.w("embed.weight")[tokens]
+        x = self.w("embed.weight")[tokens] * math.sqrt(WIDTH)
         if self.method == "sinusoidal":
             x = x + sinusoidal("fairseq", torch.arange(T) + 2, WIDTH)
         positions = torch.arange(T)
@@ -123,16 +125,34 @@ class Probe(torch.nn.Module):
         return self.norm(x, "final_norm") @ self.w("embed.weight").T
 
 
-def save(model, method, step, folder):
+def save(model, method, step, valid, folder):
     position, encoding = POSITIONS[method]
     arch = architecture(f"probe-{method}", position, encoding=encoding, vocabulary=VOCAB, width=WIDTH, layers=LAYERS,
-                        heads=HEADS, hidden=HIDDEN, trained=L)
+                        heads=HEADS, hidden=HIDDEN, trained=L, embed_scale=math.sqrt(WIDTH))
     tensors = {k.replace("/", "."): v.detach().to(torch.float16).contiguous() for k, v in model.p.items()}
     metadata = {"format": "pt", "extrapolate.architecture": json.dumps(arch, sort_keys=True),
                 "extrapolate.trainedLength": str(L), "extrapolate.step": str(step),
-                "extrapolate.training": f"train.py: {STEPS} steps, batch {BATCH}x{L}, AdamW lr {LR}, seed {SEED}, KJV bytes"}
+                "extrapolate.training": f"train.py: {STEPS} steps, batch {BATCH}x{L}, AdamW lr {LR}, seed {SEED}, KJV bytes",
+                "extrapolate.referenceNLL": json.dumps(reference_nll(model, tensors, valid))}
     os.makedirs(folder, exist_ok=True)
     save_file(tensors, os.path.join(folder, f"step-{step}.safetensors"), metadata)
+
+
+def reference_nll(model, tensors, valid):
+    """This script's own mean NLL of the saved (fp16-rounded) weights on the validation split's first
+    REFERENCE_TARGETS targets, in nonoverlapping windows of L under the paper's accounting (window [b, b+L)
+    predicts [b+1, b+L]), per window length. The engine must reproduce these (Tests/EvaluationTests)."""
+    saved = Probe(model.method)
+    with torch.no_grad():
+        for k, v in tensors.items():
+            saved.w(k).copy_(v.to(torch.float32))
+        result = {}
+        for length in (L, 4 * L):
+            inputs = valid[:REFERENCE_TARGETS].reshape(-1, length)
+            targets = valid[1:REFERENCE_TARGETS + 1].reshape(-1, length)
+            logprobs = saved(inputs).double().log_softmax(-1).gather(-1, targets[..., None])
+            result[str(length)] = -logprobs.mean().item()
+    return {"targets": REFERENCE_TARGETS, "meanNLL": result}
 
 
 def train(method, data, valid):
@@ -163,7 +183,7 @@ def train(method, data, valid):
             print(f"{method:10s} step {step:5d}  loss {loss.item():.3f}  valid {val:.3f} nats "
                   f"({val / math.log(2):.3f} bits/byte)  {time.time() - started:.0f} s", flush=True)
         if step in SAVE_AT:
-            save(model, method, step, os.path.join(ROOT, "Datasets", "demo", method))
+            save(model, method, step, valid, os.path.join(ROOT, "Datasets", "demo", method))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ extension Architecture: CustomStringConvertible {
     static func summary(of layer: Layer, width: Int?) -> String {
         func scoped(_ key: String) -> String { key.isEmpty ? "" : "  [\(key)]" }
         switch layer {
-        case .tokenEmbedding(let n): return "TokenEmbedding \(n.vocabulary) × \(n.width)" + scoped(n.key)
+        case .tokenEmbedding(let n):
+            return "TokenEmbedding \(n.vocabulary) × \(n.width)" + (n.scale.map { " scaled by \($0)" } ?? "") + scoped(n.key)
         case .positionEmbedding(let n):
             switch n.encoding {
             case .learned(let rows, let offset):

@@ -1,7 +1,7 @@
 // Leaf nodes of the architecture DSL. Each is a plain value: declaring one never allocates weights.
 // Checkpoint names are written once, next to the node they name (`key:`); see `ParameterManifest`.
 
-/// Looks token ids up in an embedding table: `x[t] = E[token[t]]`, table `[V, C]`.
+/// Looks token ids up in an embedding table: `x[t] = scale · E[token[t]]`, table `[V, C]`.
 public struct TokenEmbedding: Sendable, Hashable, Codable {
     /// Vocabulary size `V` (rows of the table).
     public var vocabulary: Int
@@ -9,15 +9,20 @@ public struct TokenEmbedding: Sendable, Hashable, Codable {
     public var width: Int
     /// Checkpoint name of the table, without the `.weight` suffix.
     public var key: String
+    /// Multiplier of the looked-up rows (fairseq's `embed_scale = √C`), or `nil` for none. Only the input side
+    /// is scaled; a tied unembedding reads the table as stored.
+    public var scale: Double?
 
     /// - Parameters:
     ///   - vocabulary: rows of the table `[V, C]`.
     ///   - width: columns of the table, the residual width that follows.
     ///   - key: checkpoint name of the table (the `.weight` suffix is added).
-    public init(vocabulary: Int, width: Int, key: String = "embed_tokens") {
+    ///   - scale: multiplier of the looked-up rows (fairseq models: `√width`); `nil` leaves them as stored.
+    public init(vocabulary: Int, width: Int, key: String = "embed_tokens", scale: Double? = nil) {
         self.vocabulary = vocabulary
         self.width = width
         self.key = key
+        self.scale = scale
     }
 }
 

@@ -71,6 +71,7 @@ extension Architecture {
         case .tokenEmbedding(let node):
             if node.vocabulary < 1 { report(at, "vocabulary must be at least 1, got \(node.vocabulary)") }
             if node.width < 1 { report(at, "width must be at least 1, got \(node.width)") }
+            if let scale = node.scale, !(scale.isFinite && scale > 0) { report(at, "scale must be a positive number, got \(scale)") }
         case .positionEmbedding(let node):
             _ = needsWidth("PositionEmbedding")
             if case .learned(let rows, let offset) = node.encoding {

@@ -33,7 +33,7 @@ struct FeedForwardWeights: @unchecked Sendable {
 
 /// The bound model: the unrolled architecture with its weights.
 indirect enum Step: @unchecked Sendable {
-    case embed(table: FloatBuffer, vocabulary: Int, width: Int)
+    case embed(table: FloatBuffer, vocabulary: Int, width: Int, scale: Float?)
     case positions(InputPositionEncoding, table: FloatBuffer?, width: Int)
     case linear(Projection)
     case layerNorm(gamma: FloatBuffer?, beta: FloatBuffer?, epsilon: Float, width: Int)
@@ -153,7 +153,7 @@ struct Binder {
         case .tokenEmbedding(let node):
             let table = load(specs.removeFirst())
             if embedding == nil { embedding = table }
-            return .embed(table: table, vocabulary: node.vocabulary, width: node.width)
+            return .embed(table: table, vocabulary: node.vocabulary, width: node.width, scale: node.scale.map { Float($0) })
         case .positionEmbedding(let node):
             let table = specs.isEmpty ? nil : load(specs.removeFirst())
             return .positions(node.encoding, table: table, width: leaf.width)

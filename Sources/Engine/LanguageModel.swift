@@ -229,11 +229,12 @@ struct Forward {
 
     private mutating func leaf(_ step: Step, _ input: Activations?) -> Activations? {
         switch step {
-        case .embed(let table, _, let width):
+        case .embed(let table, _, let width, let scale):
             let out = FloatBuffer(count: length * width)
             for (t, token) in tokens.enumerated() {
                 (out.pointer + t * width).update(from: table.pointer + Int(token) * width, count: width)
             }
+            if let scale { Kernels.scale(out.pointer, by: scale, count: length * width) }
             return Activations(buffer: out, width: width)
         case .positions(let encoding, let table, let width):
             guard let x = input else { return input }

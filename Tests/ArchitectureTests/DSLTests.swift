@@ -93,6 +93,24 @@ struct DSLTests {
         #expect(messages.contains("cannot cover the trained length 2048"))
     }
 
+    @Test("An embedding scale is optional in JSON, part of the hash, and must be positive")
+    func embeddingScale() throws {
+        func model(_ scale: Double?) -> Architecture {
+            Architecture("scaled", trainedLength: 8) {
+                TokenEmbedding(vocabulary: 16, width: 8, scale: scale)
+                LayerNorm(8)
+                Unembedding(tied: true)
+            }
+        }
+        let plain = String(decoding: try model(nil).canonicalJSON(), as: UTF8.self)
+        #expect(!plain.contains(#""scale":"#))
+        #expect(try Architecture.decode(json: model(2).prettyJSON()) == model(2))
+        #expect(model(2).contentHash != model(nil).contentHash)
+        for bad in [0.0, -1, .nan, .infinity] {
+            #expect(model(bad).problems().contains { $0.description.contains("scale must be a positive number") })
+        }
+    }
+
     @Test("Every preset is valid and uses its method")
     func presets() throws {
         for method in ProbeMethod.allCases {

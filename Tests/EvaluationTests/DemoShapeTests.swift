@@ -1,4 +1,5 @@
 import Architecture
+import Checkpoints
 import Engine
 import Evaluation
 import Foundation
@@ -28,6 +29,12 @@ enum Demo {
     }
 }
 
+/// What `train.py` records in each checkpoint's metadata: its own mean NLL on the first `targets` validation targets.
+struct TrainingReference: Decodable {
+    var targets: Int
+    var meanNLL: [String: Double]
+}
+
 @Suite("Train short, test long: the demo checkpoints")
 struct DemoShapeTests {
     @Test("Every committed checkpoint carries exactly the probe preset and its step", arguments: ProbeMethod.allCases)
@@ -38,6 +45,23 @@ struct DemoShapeTests {
             #expect(model.architecture.trainedLength == Demo.trained)
         }
         #expect(Demo.tokens.count == Demo.budget + 1)
+    }
+
+    @Test("The engine reproduces the training script's own validation NLL of every committed checkpoint",
+          arguments: ProbeMethod.allCases)
+    func matchesTrainingScript(_ method: ProbeMethod) throws {
+        for step in [500, 1000, 2000] {
+            let path = Demo.checkpoint(method, step: step)
+            let metadata = try CheckpointLocation.discover(path).open().metadata
+            let reference = try JSONDecoder().decode(TrainingReference.self, from: Data((metadata["extrapolate.referenceNLL"] ?? "").utf8))
+            let model = try LanguageModel.load(path)
+            let tokens = Array(Demo.tokens.prefix(reference.targets + 1))
+            for (length, expected) in reference.meanNLL {
+                let measured = try Evaluator.evaluate(model: model, tokens: tokens, options: WindowOptions(length: Int(length) ?? 0)).meanNLL
+                // fp16 weights converted exactly on both sides; what remains is fp32 summation order.
+                #expect(abs(measured - expected) <= 1e-5, "\(method) step \(step) at \(length): engine \(measured), train.py \(expected)")
+            }
+        }
     }
 
     @Test("Sinusoidal falls apart past its training length: perplexity at 2L far above L")

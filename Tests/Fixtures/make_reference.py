@@ -292,7 +292,7 @@ def reference_forward(arch, weights, tokens):
 
 
 def architecture(name, position, encoding=None, window=None, vocabulary=V, width=C, layers=LAYERS, heads=H, hidden=FF,
-                 trained=TRAINED):
+                 trained=TRAINED, embed_scale=None):
     """Extrapolate architecture JSON of the pre-LN probe shape (the Swift `Architecture.probe` layout)."""
     C, V, LAYERS, H, FF, TRAINED = width, vocabulary, layers, heads, hidden, trained
     attention_node = {"type": "attention", "heads": H, "bias": True, "key": "attention", "layout": "outIn",
@@ -302,6 +302,8 @@ def architecture(name, position, encoding=None, window=None, vocabulary=V, width
         attention_node["window"] = window
     norm = lambda key: {"type": "layerNorm", "width": C, "epsilon": 1e-5, "bias": True, "affine": True, "key": key}
     nodes = [{"type": "tokenEmbedding", "vocabulary": V, "width": C, "key": "embed"}]
+    if embed_scale is not None:
+        nodes[0]["scale"] = embed_scale
     if encoding is not None:
         nodes.append({"type": "positionEmbedding", "encoding": encoding, "key": "embed_positions"})
     nodes += [
