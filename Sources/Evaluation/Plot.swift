@@ -13,8 +13,10 @@ public enum Plot {
     /// A plot with a log₂ x axis and a linear (or log₁₀) y axis.
     public static func svg(title: String, xLabel: String, yLabel: String, series: [Series], logY: Bool = false,
                            markers: [(x: Double, label: String)] = []) -> String {
-        let (width, height) = (720.0, 440.0)
-        let (left, right, top, bottom) = (70.0, 170.0, 40.0, 56.0)
+        // The legend column grows with the longest series name (≈ 7 px a character at 12 px Helvetica).
+        let right = max(170.0, 48 + 7 * Double(series.map(\.name.count).max() ?? 0))
+        let (width, height) = (550.0 + right, 440.0)
+        let (left, top, bottom) = (70.0, 40.0, 56.0)
         let all = series.flatMap(\.points).filter { $0.x > 0 && $0.y.isFinite && (!logY || $0.y > 0) }
         guard !all.isEmpty else { return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"80\"><text x=\"10\" y=\"40\">no data</text></svg>" }
         func ty(_ y: Double) -> Double { logY ? log10(y) : y }
