@@ -34,6 +34,25 @@ static inline float ck_expf(float x) {
     return y * scale;
 }
 
+/// erf(x) by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7 in exact arithmetic, 4.1e-7 measured in fp32), branch-free
+/// so that loops over it vectorise; libm's erff is a call per element. Used inside GELU, 0.5·x·(1 + erf(x/√2)),
+/// where the absolute error is what matters.
+static inline float ck_erff(float x) {
+    const float a = fabsf(x);
+    const float t = 1.0f / (1.0f + 0.3275911f * a);
+    float p = 1.061405429f;
+    p = p * t - 1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t - 0.284496736f;
+    p = p * t + 0.254829592f;
+    const float y = 1.0f - p * t * ck_expf(-a * a);
+    return copysignf(y, x);
+}
+
+void ck_erf(const float *x, float *y, long n) {
+    for (long i = 0; i < n; i++) y[i] = ck_erff(x[i]);
+}
+
 void ck_exp(const float *x, float *y, long n) {
     for (long i = 0; i < n; i++) y[i] = ck_expf(x[i]);
 }
@@ -246,7 +265,7 @@ void ck_rms_norm(float *x, long rows, long width, long stride, const float *gamm
 void ck_activation(float *x, long n, int kind) {
     switch (kind) {
     case 0:
-        for (long i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+        for (long i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + ck_erff(x[i] * 0.70710678118654752f));
         break;
     case 1:
         for (long i = 0; i < n; i++) {

@@ -150,6 +150,15 @@ public enum Kernels {
         }
     }
 
+    /// The vectorised `erf` the GELU kernel uses (for tests of its accuracy).
+    public static func erf(_ values: [Float]) -> [Float] {
+        var out = [Float](repeating: 0, count: values.count)
+        values.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { y in ck_erf(x.baseAddress, y.baseAddress, values.count) }
+        }
+        return out
+    }
+
     /// The vectorised `exp` the attention kernel uses (for tests of its accuracy).
     public static func exp(_ values: [Float]) -> [Float] {
         var out = [Float](repeating: 0, count: values.count)

@@ -68,6 +68,8 @@ void ck_rotate(float *x, long rows, long stride, long half, const float *cos_tab
 void ck_log_softmax_gather(const float *logits, long rows, long vocab, const int *targets, double *out);
 
 /// `exp` of every element (the vectorised routine the attention kernel uses; exposed for tests).
+/// erf of n values (the GELU kernel's approximation; for tests).
+void ck_erf(const float *x, float *y, long n);
 void ck_exp(const float *x, float *y, long n);
 
 #ifdef __cplusplus
