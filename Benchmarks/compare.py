@@ -141,7 +141,10 @@ def timed(command, env, memory_limit, timeout):
         return None, peak_gib, f"out of memory (over {memory_limit / 2**30:.0f} GiB)"
     if process.returncode != 0:
         lines = [l for l in err.splitlines() if l.strip() and not l.startswith("\t") and "Command" not in l]
-        return None, peak_gib, (lines[-1] if lines else f"exit {process.returncode}")[:160]
+        message = lines[-1] if lines else f"exit {process.returncode}"
+        if "does not support an attention implementation" in message:
+            message = "not offered by transformers for this model"
+        return None, peak_gib, message.split(". ")[0][:100]
     match = re.search(r"\{.*\}", out, re.S)
     return (json.loads(match.group(0)) if match else None), peak_gib, None
 

@@ -9,7 +9,8 @@ OUT/tokens.u16: 70,000 random uint16 token ids below 50,257 (every vocabulary he
 
     gpt2-small    GPT-2 small: 12 layers, 12 heads, width 768, learned positions (table raised to 65,536 rows
                   so the model is defined at every benchmark length; trained length stays 1024)
-    mpt-125m      MPT-125M-like: ALiBi, 12 layers, 12 heads, width 768, max_seq_len 1024
+    mpt-125m      MPT-125M-like: ALiBi, 12 layers, 12 heads, width 768 (max_seq_len raised to 65,536: transformers
+                  builds MPT's ALiBi bias only up to it, so PyTorch could not run past it otherwise)
     pythia-160m   Pythia-160m: GPT-NeoX, rotary on 25% of each head, parallel residual, 2048
     bloom-560m    BLOOM-560m: ALiBi, 24 layers, 16 heads, width 1024, 2048
 
@@ -27,7 +28,7 @@ SHAPES = {
     # table is made long enough for 64k tokens (the default 1024 rows would make every longer length unsupported).
     "gpt2-small": lambda: tf.GPT2LMHeadModel(tf.GPT2Config(n_positions=65536)),
     "mpt-125m": lambda: tf.MptForCausalLM(tf.MptConfig(d_model=768, n_heads=12, n_layers=12, expansion_ratio=4,
-                                                       max_seq_len=1024, vocab_size=50432)),
+                                                       max_seq_len=65536, vocab_size=50432)),
     "pythia-160m": lambda: tf.GPTNeoXForCausalLM(tf.GPTNeoXConfig(
         hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072, rotary_pct=0.25,
         max_position_embeddings=2048, vocab_size=50304, use_parallel_residual=True, tie_word_embeddings=False)),
