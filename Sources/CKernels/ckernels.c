@@ -137,6 +137,19 @@ static inline void pv_tile(float *o, long o_stride, const float *p, const float 
         for (int i = 0; i < 4; i++) _mm512_mask_storeu_ps(o + r * o_stride + e0 + 16 * i, mask[i], acc[r][i]);
 }
 
+void ck_pack_keys(const float *k, long k_stride, long length, long hs, float *out) {
+    for (long j0 = 0; j0 < length; j0 += BLOCK_K) {
+        const long nk = min_l(BLOCK_K, length - j0);
+        float *block = out + (j0 / BLOCK_K) * hs * BLOCK_K;
+        for (long c = 0; c < nk; c++) {
+            const float *row = k + (j0 + c) * k_stride;
+            for (long e = 0; e < hs; e++) block[e * BLOCK_K + c] = row[e];
+        }
+        for (long e = 0; e < hs; e++)
+            for (long c = nk; c < BLOCK_K; c++) block[e * BLOCK_K + c] = 0;
+    }
+}
+
 int ck_attention_rows(const ck_attention_args *a, long row_begin, long row_end) {
     const long hs = a->head_width;
     const long window = a->window;
@@ -163,15 +176,20 @@ int ck_attention_rows(const ck_attention_args *a, long row_begin, long row_end) 
 
         for (long j0 = j_first; j0 < i1; j0 += BLOCK_K) {
             const long nk = min_l(BLOCK_K, i1 - j0);
-            for (long e = 0; e < hs; e++) {
-                float *kte = kt + e * BLOCK_K;
-                for (long c = 0; c < nk; c++) kte[c] = a->k[(j0 + c) * a->k_stride + e];
-                for (long c = nk; c < BLOCK_K; c++) kte[c] = 0;
+            const float *keys = kt;
+            if (a->k_packed) {
+                keys = a->k_packed + (j0 / BLOCK_K) * hs * BLOCK_K;   // columns past i1 are masked below
+            } else {
+                for (long e = 0; e < hs; e++) {
+                    float *kte = kt + e * BLOCK_K;
+                    for (long c = 0; c < nk; c++) kte[c] = a->k[(j0 + c) * a->k_stride + e];
+                    for (long c = nk; c < BLOCK_K; c++) kte[c] = 0;
+                }
             }
             for (long g = 0; g < groups; g++) {
                 const float *q[4];
                 for (int u = 0; u < 4; u++) q[u] = a->q + min_l(i0 + 4 * g + u, i1 - 1) * a->q_stride;
-                qk_tile(scores + 4 * g * BLOCK_K, q, kt, hs, a->scale);
+                qk_tile(scores + 4 * g * BLOCK_K, q, keys, hs, a->scale);
             }
             for (long r = 0; r < groups * 4; r++) {
                 float *s = scores + r * BLOCK_K;

@@ -76,6 +76,15 @@ extension Kernels {
         let group = shape.heads / max(shape.kvHeads, 1)
         let pointers = (UncheckedPointer(UnsafeMutablePointer(mutating: q)), UncheckedPointer(UnsafeMutablePointer(mutating: k)),
                         UncheckedPointer(UnsafeMutablePointer(mutating: v)), UncheckedPointer(out))
+        // Each key/value head's keys, transposed into 64-key tiles once (O(T·width) memory), instead of once per
+        // query block inside the kernel.
+        let packedPerHead = (shape.length + 63) / 64 * 64 * shape.headWidth
+        let packed = FloatBuffer(count: packedPerHead * max(shape.kvHeads, 1))
+        let packedBase = UncheckedPointer(packed.pointer)
+        parallelFor(shape.kvHeads) { g in
+            ck_pack_keys(pointers.1.pointer + g * shape.headWidth, kStride, shape.length, shape.headWidth,
+                         packedBase.pointer + g * packedPerHead)
+        }
         // Later blocks hold more keys: hand them out first so the last items to finish are short ones.
         parallelFor(shape.heads * blocks) { item in
             let block = blocks - 1 - item / shape.heads
@@ -88,6 +97,7 @@ extension Kernels {
             args.q_stride = qStride
             args.k = UnsafePointer(pointers.1.pointer + kvHead * shape.headWidth)
             args.k_stride = kStride
+            args.k_packed = UnsafePointer(packedBase.pointer + kvHead * packedPerHead)
             args.v = UnsafePointer(pointers.2.pointer + kvHead * shape.headWidth)
             args.v_stride = vStride
             args.out = pointers.3.pointer + head * shape.headWidth
@@ -115,5 +125,6 @@ extension Kernels {
             let status = ck_attention_rows(&args, begin, end)
             precondition(status == 0, "attention scratch allocation failed")
         }
+        withExtendedLifetime(packed) {}
     }
 }

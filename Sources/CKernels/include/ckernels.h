@@ -26,6 +26,7 @@ typedef struct {
     long head_width;          ///< hs
     const float *q; long q_stride;
     const float *k; long k_stride;
+    const float *k_packed;    ///< optional: this head's keys from ck_pack_keys (then `k` is not read)
     const float *v; long v_stride;
     float *out; long out_stride;
     float scale;              ///< multiplier of q·k
@@ -40,6 +41,11 @@ typedef struct {
     const float *fire_w2;           ///< [hidden], this head's row
     float fire_b2;                  ///< this head's bias
 } ck_attention_args;
+
+/// Packs one head's keys for ck_attention_rows: block b of 64 keys becomes [hs][64] (transposed, zero-padded past
+/// `length`), so tiles read contiguous memory instead of re-transposing strided rows for every query block.
+/// `out` holds ceil(length / 64) · hs · 64 floats.
+void ck_pack_keys(const float *k, long k_stride, long length, long hs, float *out);
 
 /// Computes output rows [row_begin, row_end) of one head with a tiled online softmax (no T×T matrix).
 /// Returns 0, or -1 if scratch could not be allocated.
