@@ -78,12 +78,19 @@ extension Kernels {
                         UncheckedPointer(UnsafeMutablePointer(mutating: v)), UncheckedPointer(out))
         // Each key/value head's keys, transposed into 64-key tiles once (O(T·width) memory), instead of once per
         // query block inside the kernel.
+        // Values are copied into one contiguous [T, hs] run per head, so a tile's rows share a few pages.
         let packedPerHead = (shape.length + 63) / 64 * 64 * shape.headWidth
-        let packed = FloatBuffer(count: packedPerHead * max(shape.kvHeads, 1))
+        let packed = FloatBuffer(count: 2 * packedPerHead * max(shape.kvHeads, 1))
         let packedBase = UncheckedPointer(packed.pointer)
+        let valuesBase = UncheckedPointer(packed.pointer + packedPerHead * max(shape.kvHeads, 1))
         parallelFor(shape.kvHeads) { g in
             ck_pack_keys(pointers.1.pointer + g * shape.headWidth, kStride, shape.length, shape.headWidth,
                          packedBase.pointer + g * packedPerHead)
+            let values = valuesBase.pointer + g * packedPerHead
+            for t in 0..<shape.length {
+                (values + t * shape.headWidth).update(from: pointers.2.pointer + t * vStride + g * shape.headWidth,
+                                                      count: shape.headWidth)
+            }
         }
         // Later blocks hold more keys: hand them out first so the last items to finish are short ones.
         parallelFor(shape.heads * blocks) { item in
@@ -98,8 +105,8 @@ extension Kernels {
             args.k = UnsafePointer(pointers.1.pointer + kvHead * shape.headWidth)
             args.k_stride = kStride
             args.k_packed = UnsafePointer(packedBase.pointer + kvHead * packedPerHead)
-            args.v = UnsafePointer(pointers.2.pointer + kvHead * shape.headWidth)
-            args.v_stride = vStride
+            args.v = UnsafePointer(valuesBase.pointer + kvHead * packedPerHead)
+            args.v_stride = shape.headWidth
             args.out = pointers.3.pointer + head * shape.headWidth
             args.out_stride = outStride
             args.scale = shape.scale
