@@ -190,7 +190,11 @@ struct SweepReport: Codable {
             lines.append(line)
         }
         lines.append("")
-        lines.append("perplexity = exp(token-weighted mean NLL); protocol \(points.first?.result?.protocolName ?? "")")
+        if let name = points.lazy.compactMap({ $0.result?.protocolName }).first {
+            lines.append("perplexity = exp(token-weighted mean NLL); protocol \(name)")
+        } else {
+            lines.append("no length could be evaluated")
+        }
         return lines.joined(separator: "\n")
     }
 
