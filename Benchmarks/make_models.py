@@ -2,7 +2,7 @@
 """Random-weight checkpoints of real model shapes, and a random token file, for timing and memory runs.
 
     .venv/bin/pip install torch transformers safetensors numpy
-    .venv/bin/python Benchmarks/make_models.py OUT [SHAPE …]      # default: every shape
+    .venv/bin/python Benchmarks/make_models.py [OUT [SHAPE …]]    # default: .build-bench/models, every shape
 
 Each shape is written with `save_pretrained` to OUT/SHAPE/ (config.json + model.safetensors, fp32), next to
 OUT/tokens.u16: 70,000 random uint16 token ids below 50,257 (every vocabulary here is at least that large).
@@ -38,7 +38,8 @@ SHAPES = {
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "/tmp/extrapolate-bench"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, ".build-bench", "models")
     names = sys.argv[2:] or list(SHAPES)
     for name in names:
         if name not in SHAPES:

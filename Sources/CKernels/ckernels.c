@@ -155,13 +155,12 @@ int ck_attention_rows(const ck_attention_args *a, long row_begin, long row_end) 
     const long window = a->window;
     const long hidden = a->bias_kind == CK_BIAS_FIRE ? a->fire_hidden : 0;
     const long hs_padded = (hs + 63) / 64 * 64;
-    const size_t floats = (size_t)(BLOCK_Q * BLOCK_K + BLOCK_Q * hs_padded + hs * BLOCK_K + 2 * BLOCK_Q + 2 * BLOCK_K);
+    const size_t floats = (size_t)(BLOCK_Q * BLOCK_K + BLOCK_Q * hs_padded + 2 * BLOCK_Q + 2 * BLOCK_K);
     float *scratch = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
     if (!scratch) return -1;
     float *scores = scratch;                      // [BLOCK_Q][BLOCK_K]
     float *acc = scores + BLOCK_Q * BLOCK_K;      // [BLOCK_Q][hs_padded]
-    float *kt = acc + BLOCK_Q * hs_padded;        // [hs][BLOCK_K], columns past the block are 0
-    float *row_max = kt + hs * BLOCK_K;
+    float *row_max = acc + BLOCK_Q * hs_padded;
     float *row_sum = row_max + BLOCK_Q;
     float *fire_x = row_sum + BLOCK_Q;
     float *fire_tmp = fire_x + BLOCK_K;
@@ -176,16 +175,7 @@ int ck_attention_rows(const ck_attention_args *a, long row_begin, long row_end) 
 
         for (long j0 = j_first; j0 < i1; j0 += BLOCK_K) {
             const long nk = min_l(BLOCK_K, i1 - j0);
-            const float *keys = kt;
-            if (a->k_packed) {
-                keys = a->k_packed + (j0 / BLOCK_K) * hs * BLOCK_K;   // columns past i1 are masked below
-            } else {
-                for (long e = 0; e < hs; e++) {
-                    float *kte = kt + e * BLOCK_K;
-                    for (long c = 0; c < nk; c++) kte[c] = a->k[(j0 + c) * a->k_stride + e];
-                    for (long c = nk; c < BLOCK_K; c++) kte[c] = 0;
-                }
-            }
+            const float *keys = a->k_packed + (j0 / BLOCK_K) * hs * BLOCK_K;   // columns past i1 are masked below
             for (long g = 0; g < groups; g++) {
                 const float *q[4];
                 for (int u = 0; u < 4; u++) q[u] = a->q + min_l(i0 + 4 * g + u, i1 - 1) * a->q_stride;

@@ -102,8 +102,6 @@ extension Kernels {
             args.head_width = shape.headWidth
             args.q = UnsafePointer(pointers.0.pointer + head * shape.headWidth)
             args.q_stride = qStride
-            args.k = UnsafePointer(pointers.1.pointer + kvHead * shape.headWidth)
-            args.k_stride = kStride
             args.k_packed = UnsafePointer(packedBase.pointer + kvHead * packedPerHead)
             args.v = UnsafePointer(valuesBase.pointer + kvHead * packedPerHead)
             args.v_stride = shape.headWidth

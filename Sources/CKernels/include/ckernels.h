@@ -25,8 +25,7 @@ typedef struct {
     long length;              ///< T
     long head_width;          ///< hs
     const float *q; long q_stride;
-    const float *k; long k_stride;
-    const float *k_packed;    ///< optional: this head's keys from ck_pack_keys (then `k` is not read)
+    const float *k_packed;    ///< this head's keys, packed by ck_pack_keys
     const float *v; long v_stride;
     float *out; long out_stride;
     float scale;              ///< multiplier of q·k
@@ -74,9 +73,9 @@ void ck_rotate(float *x, long rows, long stride, long half, const float *cos_tab
 void ck_log_softmax_gather(const float *logits, long rows, long vocab, const int *targets, double *out);
 
 /// `exp` of every element (the vectorised routine the attention kernel uses; exposed for tests).
-/// erf of n values (the GELU kernel's approximation; for tests).
-void ck_erf(const float *x, float *y, long n);
 void ck_exp(const float *x, float *y, long n);
+/// `erf` of every element (the GELU kernel's approximation; exposed for tests).
+void ck_erf(const float *x, float *y, long n);
 
 #ifdef __cplusplus
 }
