@@ -55,6 +55,32 @@ def sgemm_gflops(threads, size=(2048, 3072, 768), repeats=5):
     return 2.0 * m * n * k / best / 1e9, core
 
 
+TORCH_GEMM = """
+import sys, time, torch
+torch.set_num_threads(int(sys.argv[1]))
+m, n, k = (int(v) for v in sys.argv[2:5])
+a, b = torch.randn(m, k), torch.randn(n, k)
+best = float("inf")
+with torch.inference_mode():
+    for _ in range(int(sys.argv[5])):
+        started = time.perf_counter()
+        a @ b.T
+        best = min(best, time.perf_counter() - started)
+print(2.0 * m * n * k / best / 1e9)
+"""
+
+
+def torch_gemm_gflops(python, threads, size=(2048, 3072, 768), repeats=5):
+    """Best-of-N GFLOP/s of PyTorch's own fp32 matrix product (MKL/oneDNN) on the same shape, in its own process:
+    the speed PyTorch's projections can reach, so the table shows how much of a ratio is left to win."""
+    try:
+        out = subprocess.run([python, "-c", TORCH_GEMM, str(threads), *map(str, size), str(repeats)],
+                             capture_output=True, text=True, check=True, timeout=600)
+        return float(out.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
 def tensor_shapes(folder):
     """name → shape of every tensor in the folder's safetensors file(s), from the headers alone."""
     shapes = {}
@@ -155,7 +181,7 @@ def main():
     parser.add_argument("--lengths", default="512,1024,2048,4096,8192,16384")
     parser.add_argument("--long", default="32768,65536", help="Extrapolate alone, gpt2-small only")
     parser.add_argument("--no-long", action="store_true")
-    parser.add_argument("--eager-max", type=int, default=8192, help="longest length PyTorch eager is tried at")
+    parser.add_argument("--eager-max", type=int, default=16384, help="longest length PyTorch eager is tried at")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per point below 8k (median); 1 above")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--memory-limit", type=float, default=20, help="GiB a PyTorch run may use before it is killed")
@@ -182,6 +208,8 @@ def main():
 
     gflops, core = sgemm_gflops(args.threads)
     print(f"OpenBLAS sgemm, {args.threads} threads, core {core}: {gflops:.0f} GFLOP/s", flush=True)
+    torch_gflops = torch_gemm_gflops(args.python, args.threads)
+    print(f"PyTorch matmul, {args.threads} threads: {torch_gflops or 0:.0f} GFLOP/s", flush=True)
     rows = []
     for shape in shapes:
         folder = os.path.join(args.models, shape)
@@ -191,7 +219,8 @@ def main():
             runs = []
             for _ in range(repeats):
                 result, peak, failure = timed([args.binary, "score", "--checkpoint", folder, "--tokens", tokens,
-                                               "--length", str(length), "--summary", "--json"],
+                                               "--length", str(length), "--summary", "--json",
+                                               "--threads", str(args.threads)],
                                               env, 1 << 62, args.timeout)
                 if failure:
                     row["extrapolate_error"] = failure
@@ -218,6 +247,7 @@ def main():
             print(line(row), flush=True)
 
     machine = {"cpu": cpu_name(), "threads": args.threads, "openblas_core": core, "sgemm_gflops": gflops,
+               "torch_matmul_gflops": torch_gflops,
                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "platform": platform.platform()}
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
@@ -269,7 +299,8 @@ def line(row):
 def markdown(machine, rows):
     out = [f"# Extrapolate vs PyTorch — {machine['date']}", "",
            f"{machine['cpu']}, {machine['threads']} threads; OpenBLAS core {machine['openblas_core']}, "
-           f"`sgemm` {machine['sgemm_gflops']:.0f} GFLOP/s ({machine['threads']} threads). Batch 1, fp32, one causal "
+           f"`sgemm` {machine['sgemm_gflops']:.0f} GFLOP/s ({machine['threads']} threads); PyTorch's own matrix "
+           f"product {machine.get('torch_matmul_gflops') or 0:.0f} GFLOP/s on the same shape. Batch 1, fp32, one causal "
            "pass with loss; tokens/s is the median of the timed runs; peak is the process's maximum resident set.", "",
            "| shape | tokens | Extrapolate tok/s | PyTorch sdpa | PyTorch eager | ratio | of sgemm | peak (ours / sdpa / eager, GiB) | perplexity (ours / PyTorch) |",
            "|---|---:|---:|---:|---:|---:|---:|---|---|"]

@@ -89,6 +89,42 @@ static float exp_shift_sum(float *x, long n, float shift) {
     return sum;
 }
 
+/// ck_expf on 16 lanes: the same polynomial, with the power of two applied by vscalefps.
+static inline __m512 ck_exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
+                                          _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(y, n);
+}
+
+/// One full row of a 64-key tile: s[c] = exp(s[c] − m) with m = max(previous, max_c s[c]); returns Σ s[c], and m
+/// through `max_out`. Four zmm registers, tree reductions: the per-row scalar work of the general path is what
+/// dominated the tile's softmax.
+static inline float softmax_row64(float *s, float previous, float *max_out) {
+    const __m512 x0 = _mm512_load_ps(s), x1 = _mm512_load_ps(s + 16), x2 = _mm512_load_ps(s + 32),
+                 x3 = _mm512_load_ps(s + 48);
+    const float block_max = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(x0, x1), _mm512_max_ps(x2, x3)));
+    const float m = block_max > previous ? block_max : previous;
+    const __m512 mv = _mm512_set1_ps(m);
+    const __m512 p0 = ck_exp512(_mm512_sub_ps(x0, mv)), p1 = ck_exp512(_mm512_sub_ps(x1, mv)),
+                 p2 = ck_exp512(_mm512_sub_ps(x2, mv)), p3 = ck_exp512(_mm512_sub_ps(x3, mv));
+    _mm512_store_ps(s, p0);
+    _mm512_store_ps(s + 16, p1);
+    _mm512_store_ps(s + 32, p2);
+    _mm512_store_ps(s + 48, p3);
+    *max_out = m;
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(p0, p1), _mm512_add_ps(p2, p3)));
+}
+
 /// S[r][0..64) = scale · Σ_e q_r[e] · kt[e][0..64) for 4 query rows (register tile: 16 zmm accumulators).
 static inline void qk_tile(float *s, const float *const q[4], const float *kt, long hs, float scale) {
     __m512 acc[4][4];
@@ -210,13 +246,18 @@ int ck_attention_rows(const ck_attention_args *a, long row_begin, long row_end) 
                     }
                     for (long c = 0; c < n; c++) sv[c] += fire_tmp[c];
                 }
-                const float block_max = max_of(sv, n);
                 const float previous = row_max[r];
-                const float m = block_max > previous ? block_max : previous;
+                float m, sum;
+                if (n == BLOCK_K) {                     // every key of the tile visible: the common case
+                    sum = softmax_row64(s, previous, &m);
+                } else {
+                    const float block_max = max_of(sv, n);
+                    m = block_max > previous ? block_max : previous;
+                    sum = exp_shift_sum(sv, n, m);
+                    for (long c = 0; c < c_begin; c++) s[c] = 0;
+                    for (long c = c_end; c < BLOCK_K; c++) s[c] = 0;
+                }
                 const float correction = previous == -INFINITY ? 0.0f : expf(previous - m);
-                const float sum = exp_shift_sum(sv, n, m);
-                for (long c = 0; c < c_begin; c++) s[c] = 0;
-                for (long c = c_end; c < BLOCK_K; c++) s[c] = 0;
                 row_sum[r] = row_sum[r] * correction + sum;
                 row_max[r] = m;
                 if (correction != 1.0f) {
@@ -346,3 +387,5 @@ void ck_log_softmax_gather(const float *logits, long rows, long vocab, const int
         out[r] = (double)row[target] - (double)m - log(total);
     }
 }
+
+long ck_next_item(long *counter) { return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }

@@ -139,6 +139,19 @@ public final class SafetensorsFile: @unchecked Sendable {
         default:
             throw .unsupportedDType(path: path, tensor: info.name, dtype: info.dtype.rawValue)
         }
+        release(raw)
+    }
+
+    /// Drops the mapped pages wholly inside `raw` from this process's resident set once they have been converted,
+    /// so a loaded model holds its weights once (as fp32), not twice. The file stays mapped: touching the bytes
+    /// again reads them back from the page cache.
+    private func release(_ raw: UnsafeRawBufferPointer) {
+        guard let start = raw.baseAddress, raw.count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = (Int(bitPattern: start) + page - 1) / page * page
+        let last = (Int(bitPattern: start) + raw.count) / page * page
+        guard last > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(pointer, last - first, Int32(MADV_DONTNEED))
     }
 
     /// A tensor as fp32 values.

@@ -53,21 +53,38 @@ struct Binder {
     private(set) var missing: [String] = []
     private(set) var misshaped: [ShapeMismatch] = []
     private(set) var unsupported: [(String, String)] = []
+    /// Tensors more than one leaf reads (shared layers, T5's layer-0 table): converted once and kept for reuse.
+    /// Everything else is converted when bound and not cached, so intermediates (a Conv1D matrix before its
+    /// transpose, per-head fused q/k/v before reordering) are freed at once instead of at the end of binding.
+    private let shared: Set<String>
     private var loaded: [String: FloatBuffer] = [:]
     private var embedding: FloatBuffer?
     private var tiedNames: Set<String> = []
     /// Names the architecture asked for that the checkpoint has (bound or misshaped): never "unused".
     private var requested: Set<String> = []
 
-    init(checkpoint: Checkpoint, ignoredSuffixes: [String]) {
+    init(checkpoint: Checkpoint, ignoredSuffixes: [String], layers: [ResolvedLayer] = []) {
         self.checkpoint = checkpoint
         self.ignoredSuffixes = ignoredSuffixes
+        var uses: [String: Int] = [:]
+        func count(_ layers: [ResolvedLayer]) {
+            for layer in layers {
+                switch layer {
+                case .leaf(let leaf): for spec in leaf.tensors { uses[spec.name, default: 0] += 1 }
+                case .residual(_, let body): count(body)
+                case .parallel(let branches): branches.forEach(count)
+                }
+            }
+        }
+        count(layers)
+        shared = Set(uses.filter { $0.value > 1 }.keys)
     }
 
     /// Binds everything and throws one error listing every missing, unused and misshaped tensor.
     static func bind(_ architecture: Architecture, checkpoint: Checkpoint, ignoredSuffixes: [String]) throws(EngineError) -> [Step] {
-        var binder = Binder(checkpoint: checkpoint, ignoredSuffixes: ignoredSuffixes)
-        let steps = binder.bind(architecture.resolvedLayers)
+        let layers = architecture.resolvedLayers
+        var binder = Binder(checkpoint: checkpoint, ignoredSuffixes: ignoredSuffixes, layers: layers)
+        let steps = binder.bind(layers)
         if let (location, reason) = binder.unsupported.first { throw .unsupported(location: location, reason: reason) }
         let used = binder.requested.union(binder.tiedNames)
         let unused = checkpoint.names.filter { name in
@@ -110,7 +127,7 @@ struct Binder {
         do { try checkpoint.convert(stored, into: buffer.pointer) } catch {
             misshaped.append(ShapeMismatch(name: spec.name, expected: spec.shape, actual: error.description))
         }
-        loaded[spec.name] = buffer
+        if shared.contains(spec.name) { loaded[spec.name] = buffer }
         return buffer
     }
 
@@ -135,9 +152,7 @@ struct Binder {
         }
         guard layout == .inOut else { return stored }
         let transposed = FloatBuffer(count: out * input)
-        for i in 0..<input {
-            for o in 0..<out { transposed.pointer[o * input + i] = stored.pointer[i * out + o] }
-        }
+        Kernels.transpose(stored.pointer, rows: input, columns: out, into: transposed.pointer)
         return transposed
     }
 

@@ -22,8 +22,9 @@ public final class LanguageModel: @unchecked Sendable {
 
     /// Rows of the feed-forward hidden activations computed at once (bounds memory; results do not depend on it).
     public var feedForwardChunk = 4096
-    /// Rows of logits computed at once: memory is `logitsChunk × vocabulary` floats, never `length × vocabulary`.
-    public var logitsChunk = 256
+    /// Rows of logits computed at once per thread: memory is `threads × logitsChunk × vocabulary` floats, never
+    /// `length × vocabulary`.
+    public var logitsChunk = 512
 
     /// Finds, reads and binds the checkpoint at `path` (a folder, a `.safetensors` file or an index).
     /// - Throws: `EngineError` naming the file and every mismatch.
@@ -222,19 +223,29 @@ struct Forward {
     }
 
     private func copy(_ x: Activations) -> Activations {
-        let buffer = FloatBuffer(count: length * x.width)
-        buffer.pointer.update(from: x.buffer.pointer, count: length * x.width)
+        let buffer = FloatBuffer(uninitialized: length * x.width)
+        let (source, destination) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(buffer.pointer))
+        Kernels.parallelRows(length, minimumChunk: 256) { begin, end in
+            (destination.pointer + begin * x.width).initialize(from: source.pointer + begin * x.width,
+                                                               count: (end - begin) * x.width)
+        }
         return Activations(buffer: buffer, width: x.width)
     }
 
     private mutating func leaf(_ step: Step, _ input: Activations?) -> Activations? {
         switch step {
         case .embed(let table, _, let width, let scale):
-            let out = FloatBuffer(count: length * width)
-            for (t, token) in tokens.enumerated() {
-                (out.pointer + t * width).update(from: table.pointer + Int(token) * width, count: width)
+            let out = FloatBuffer(uninitialized: length * width)
+            let (rows, destination) = (UncheckedPointer(table.pointer), UncheckedPointer(out.pointer))
+            tokens.withUnsafeBufferPointer { tokens in
+                Kernels.parallelRows(length, minimumChunk: 256) { begin, end in
+                    for t in begin..<end {
+                        let row = destination.pointer + t * width
+                        row.initialize(from: rows.pointer + Int(tokens[t]) * width, count: width)
+                        if let scale { for c in 0..<width { row[c] *= scale } }
+                    }
+                }
             }
-            if let scale { Kernels.scale(out.pointer, by: scale, count: length * width) }
             return Activations(buffer: out, width: width)
         case .positions(let encoding, let table, let width):
             guard let x = input else { return input }
@@ -280,12 +291,18 @@ struct Forward {
         }
     }
 
-    /// `x · Wᵀ + b` for all rows.
+    /// `x · Wᵀ + b` for all rows (rows split between the threads, the bias added by the thread that wrote them).
     private func project(_ x: Activations, _ p: Projection) -> Activations {
-        let out = FloatBuffer(count: length * p.output)
-        Kernels.matmulTransposed(x.buffer.pointer, lda: x.width, p.weight.pointer, ldb: p.input, out.pointer, ldc: p.output,
-                                 m: length, n: p.output, k: p.input)
-        if let bias = p.bias { Kernels.addBias(out.pointer, rows: length, width: p.output, stride: p.output, bias: bias.pointer) }
+        let out = FloatBuffer(uninitialized: length * p.output)
+        let (input, output) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(out.pointer))
+        Kernels.parallelProductRows(length) { _, begin, end in
+            let destination = output.pointer + begin * p.output
+            Kernels.serialMatmulTransposed(input.pointer + begin * x.width, lda: x.width, p.weight.pointer, ldb: p.input,
+                                           destination, ldc: p.output, m: end - begin, n: p.output, k: p.input)
+            if let bias = p.bias {
+                Kernels.addBias(destination, rows: end - begin, width: p.output, stride: p.output, bias: bias.pointer)
+            }
+        }
         return Activations(buffer: out, width: p.output)
     }
 
@@ -307,7 +324,7 @@ struct Forward {
                                interleaved: tables.interleaved)
             }
         }
-        let out = FloatBuffer(count: length * w.heads * hs)
+        let out = FloatBuffer(uninitialized: length * w.heads * hs)
         let shape = AttentionShape(length: length, heads: w.heads, kvHeads: w.kvHeads, headWidth: hs, scale: w.scale,
                                    window: w.node.window)
         Kernels.attention(q: q, qStride: stride, k: k, kStride: stride, v: v, vStride: stride, out: out.pointer,
@@ -327,67 +344,78 @@ struct Forward {
         return tables
     }
 
-    /// The feed-forward block, `feedForwardChunk` rows at a time so the hidden activations stay bounded.
+    /// The feed-forward block, fused per chunk of rows: each thread runs up (and gate), activation and down on its
+    /// own rows with its own hidden scratch of at most `feedForwardChunk` rows, so the hidden activations stay
+    /// bounded and in cache, and nothing waits for the other threads until the block is done.
     private func feedForward(_ x: Activations, _ w: FeedForwardWeights) -> Activations {
         let hidden = w.up.output
         let width = w.down.output
-        let out = FloatBuffer(count: length * width)
-        let chunk = min(feedForwardChunk, length)
-        let up = FloatBuffer(count: chunk * hidden)
-        let gate = w.gate.map { _ in FloatBuffer(count: chunk * hidden) }
+        let out = FloatBuffer(uninitialized: length * width)
+        let chunk = min(feedForwardChunk, Kernels.productChunk(rows: length))
+        let workers = min(Kernels.threads, (length + chunk - 1) / chunk)
+        let ups = (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * hidden) }
+        let gates = w.gate == nil ? [] : (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * hidden) }
         let kind: Kernels.ActivationKind = switch w.node.activation {
         case .gelu: .gelu
         case .geluTanh: .geluTanh
         case .relu: .relu
         case .silu: .silu
         }
-        var begin = 0
-        while begin < length {
-            let rows = min(chunk, length - begin)
-            let input = x.buffer.pointer + begin * x.width
-            Kernels.matmulTransposed(input, lda: x.width, w.up.weight.pointer, ldb: w.up.input, up.pointer, ldc: hidden,
-                                     m: rows, n: hidden, k: w.up.input)
-            if let bias = w.up.bias { Kernels.addBias(up.pointer, rows: rows, width: hidden, stride: hidden, bias: bias.pointer) }
-            if let g = w.gate, let gate {
-                Kernels.matmulTransposed(input, lda: x.width, g.weight.pointer, ldb: g.input, gate.pointer, ldc: hidden,
-                                         m: rows, n: hidden, k: g.input)
-                if let bias = g.bias { Kernels.addBias(gate.pointer, rows: rows, width: hidden, stride: hidden, bias: bias.pointer) }
-                Kernels.activation(gate.pointer, count: rows * hidden, kind: kind)
-                Kernels.multiply(up.pointer, by: gate.pointer, count: rows * hidden)
+        let (source, output) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(out.pointer))
+        Kernels.parallelProductRows(length, chunk: chunk) { worker, begin, end in
+            let rows = end - begin
+            let input = source.pointer + begin * x.width
+            let up = ups[worker].pointer
+            Kernels.serialMatmulTransposed(input, lda: x.width, w.up.weight.pointer, ldb: w.up.input, up, ldc: hidden,
+                                           m: rows, n: hidden, k: w.up.input)
+            if let bias = w.up.bias { Kernels.addBias(up, rows: rows, width: hidden, stride: hidden, bias: bias.pointer) }
+            if let g = w.gate {
+                let gate = gates[worker].pointer
+                Kernels.serialMatmulTransposed(input, lda: x.width, g.weight.pointer, ldb: g.input, gate, ldc: hidden,
+                                               m: rows, n: hidden, k: g.input)
+                if let bias = g.bias { Kernels.addBias(gate, rows: rows, width: hidden, stride: hidden, bias: bias.pointer) }
+                Kernels.serialActivation(gate, count: rows * hidden, kind: kind)
+                Kernels.serialMultiply(up, by: gate, count: rows * hidden)
             } else {
-                Kernels.activation(up.pointer, count: rows * hidden, kind: kind)
+                Kernels.serialActivation(up, count: rows * hidden, kind: kind)
             }
-            let destination = out.pointer + begin * width
-            Kernels.matmulTransposed(up.pointer, lda: hidden, w.down.weight.pointer, ldb: w.down.input, destination, ldc: width,
-                                     m: rows, n: width, k: hidden)
+            let destination = output.pointer + begin * width
+            Kernels.serialMatmulTransposed(up, lda: hidden, w.down.weight.pointer, ldb: w.down.input, destination, ldc: width,
+                                           m: rows, n: width, k: hidden)
             if let bias = w.down.bias { Kernels.addBias(destination, rows: rows, width: width, stride: width, bias: bias.pointer) }
-            begin += rows
         }
+        withExtendedLifetime((ups, gates)) {}
         return Activations(buffer: out, width: width)
     }
 
-    /// The unembedding fused with log-softmax, `logitsChunk` rows at a time: no `[length, vocabulary]` matrix.
+    /// The unembedding fused with log-softmax: each thread takes `logitsChunk` rows at a time into its own logits
+    /// scratch, so there is never a `[length, vocabulary]` matrix.
     func scores(_ x: Activations, head: Projection, targets: [Int32]) -> [Double] {
         let rows = targets.count
         let vocabulary = head.output
-        let chunk = min(logitsChunk, rows)
-        let logits = FloatBuffer(count: chunk * vocabulary)
-        var targets = targets
+        let chunk = min(logitsChunk, Kernels.productChunk(rows: rows))
+        let workers = min(Kernels.threads, (rows + chunk - 1) / chunk)
+        let logits = (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * vocabulary) }
         var result = [Double](repeating: 0, count: rows)
-        var begin = 0
-        while begin < rows {
-            let n = min(chunk, rows - begin)
-            Kernels.matmulTransposed(x.buffer.pointer + begin * x.width, lda: x.width, head.weight.pointer, ldb: head.input,
-                                     logits.pointer, ldc: vocabulary, m: n, n: vocabulary, k: head.input)
-            if let bias = head.bias { Kernels.addBias(logits.pointer, rows: n, width: vocabulary, stride: vocabulary, bias: bias.pointer) }
-            targets.withUnsafeMutableBufferPointer { t in
-                result.withUnsafeMutableBufferPointer { r in
-                    Kernels.logSoftmaxGather(logits.pointer, rows: n, vocabulary: vocabulary, targets: t.baseAddress! + begin,
-                                             into: r.baseAddress! + begin)
+        let source = UncheckedPointer(x.buffer.pointer)
+        targets.withUnsafeBufferPointer { targets in
+            result.withUnsafeMutableBufferPointer { result in
+                let (wanted, out) = (UncheckedPointer(UnsafeMutablePointer(mutating: targets.baseAddress!)),
+                                     UncheckedPointer(result.baseAddress!))
+                Kernels.parallelProductRows(rows, chunk: chunk) { worker, begin, end in
+                    let n = end - begin
+                    let scratch = logits[worker].pointer
+                    Kernels.serialMatmulTransposed(source.pointer + begin * x.width, lda: x.width, head.weight.pointer,
+                                                   ldb: head.input, scratch, ldc: vocabulary, m: n, n: vocabulary, k: head.input)
+                    if let bias = head.bias {
+                        Kernels.addBias(scratch, rows: n, width: vocabulary, stride: vocabulary, bias: bias.pointer)
+                    }
+                    Kernels.serialLogSoftmaxGather(scratch, rows: n, vocabulary: vocabulary, targets: wanted.pointer + begin,
+                                                   into: out.pointer + begin)
                 }
             }
-            begin += n
         }
+        withExtendedLifetime(logits) {}
         return result
     }
 }

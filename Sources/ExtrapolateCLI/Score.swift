@@ -41,6 +41,8 @@ public struct Score: ParsableCommand {
     @Flag(help: "Print only the summary, not every token.")
     var summary = false
 
+    @OptionGroup var engine: EngineOptions
+
     public init() {}
 
     public func validate() throws {
@@ -50,6 +52,7 @@ public struct Score: ParsableCommand {
     }
 
     public func run() throws {
+        engine.apply()
         let started = Date()
         let model = try LanguageModel.load(checkpoint)
         let loaded = Date()
@@ -80,6 +83,9 @@ struct ScoreResult {
     var logprobs: [Double]
     var loadSeconds: Double
     var scoreSeconds: Double
+    /// Threads the pass ran on, and OpenBLAS's kernel set (`SkylakeX`, `Haswell`, …).
+    var threads = Kernels.threads
+    var blasCore = Kernels.blasCore
 
     /// Mean negative log-likelihood in nats, summed in Float64.
     var meanNLL: Double { -logprobs.reduce(0, +) / Double(max(logprobs.count, 1)) }
@@ -103,6 +109,7 @@ struct ScoreResult {
         lines.append(String(format: "mean NLL        %.6f nats", meanNLL))
         lines.append(String(format: "perplexity      %.4f", perplexity))
         lines.append(String(format: "time            %.2f s load, %.2f s forward (%.0f tokens/s)", loadSeconds, scoreSeconds, tokensPerSecond))
+        lines.append("threads         \(threads) (OpenBLAS \(blasCore) kernels)")
         return lines.joined(separator: "\n")
     }
 
@@ -111,7 +118,7 @@ struct ScoreResult {
             "checkpoint": checkpoint, "architecture": architecture, "architectureHash": architectureHash,
             "trainedLength": trainedLength, "length": length, "offset": offset, "scoredTokens": logprobs.count,
             "meanNLL": meanNLL, "perplexity": perplexity, "loadSeconds": loadSeconds, "scoreSeconds": scoreSeconds,
-            "tokensPerSecond": tokensPerSecond,
+            "tokensPerSecond": tokensPerSecond, "threads": threads, "blasCore": blasCore,
         ]
         if includeTokens {
             object["tokens"] = tokens.map(Int.init)

@@ -90,6 +90,7 @@ public struct SweepCommand: ParsableCommand {
     @Option(help: "Lengths: multiples of the trained length (1x,2x,4x,8x,16x), explicit (512,1024) or L+k.")
     var lengths: String = "1x,2x,4x,8x,16x"
     @OptionGroup var evaluation: EvaluationOptions
+    @OptionGroup var engine: EngineOptions
     @Flag(help: "Rotary models: also evaluate linear, ntk, dynamic, yarn and llama3 scaling (factor = length / trained).")
     var extensions = false
     @Flag(help: "Print JSON instead of the table.") var json = false
@@ -105,6 +106,7 @@ public struct SweepCommand: ParsableCommand {
     }
 
     public func run() throws {
+        engine.apply()
         let models = try checkpoint.map { try LanguageModel.load($0) }
         let trained = models[0].architecture.trainedLength
         let grid = try LengthGrid.parse(lengths, trainedLength: trained)
@@ -262,11 +264,13 @@ public struct CompareCommand: ParsableCommand {
     @Argument(help: "Checkpoint B.") var b: String
     @Option(help: "Window length (default: A's trained length).") var length: Int?
     @OptionGroup var evaluation: EvaluationOptions
+    @OptionGroup var engine: EngineOptions
     @Flag(help: "Print JSON.") var json = false
 
     public init() {}
 
     public func run() throws {
+        engine.apply()
         let modelA = try LanguageModel.load(a), modelB = try LanguageModel.load(b)
         let length = self.length ?? modelA.architecture.trainedLength
         let (tokens, documents, byteLevel) = try evaluation.span(longest: length)

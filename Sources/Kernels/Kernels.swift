@@ -11,11 +11,17 @@ public final class FloatBuffer: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
 
     /// Allocates `count` values, zeroed.
-    public init(count: Int) {
+    public convenience init(count: Int) {
+        self.init(uninitialized: count)
+        pointer.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    /// Allocates `count` values without writing them: for outputs a kernel overwrites entirely (no zero pass,
+    /// and the pages are first touched by the threads that fill them).
+    public init(uninitialized count: Int) {
         self.count = count
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: max(count, 1))
     }
 
     /// Copies `values`.
@@ -34,23 +40,46 @@ public final class FloatBuffer: @unchecked Sendable {
 
 /// Numeric kernels: BLAS matrix products, fused attention, norms, activations, log-softmax; threading.
 public enum Kernels {
-    /// Worker threads used by the parallel kernels (all cores).
-    public static var threads: Int { max(ProcessInfo.processInfo.activeProcessorCount, 1) }
+    /// Threads the engine computes with: every parallel kernel, and every matrix product, which the engine splits
+    /// by rows and hands to OpenBLAS one thread at a time. Defaults to the cores this process may use; set it
+    /// before a pass (`extrapolate --threads`), not during one.
+    public nonisolated(unsafe) static var threads = max(ProcessInfo.processInfo.activeProcessorCount, 1)
 
-    /// Runs `body(i)` for `i` in `0..<count` on all cores.
-    public static func parallelFor(_ count: Int, _ body: (Int) -> Void) {
-        if count <= 1 {
-            if count == 1 { body(0) }
+    /// OpenBLAS runs single-threaded inside the engine's own threads. Left to its own pool, its threads spin
+    /// for a while after each product and take the cores from the attention and norm kernels that follow.
+    private static let blasSingleThreaded: Void = openblas_set_num_threads(1)
+
+    /// Runs `body(worker, item)` for every `item` in `0..<count` on up to `threads` workers, which take items in
+    /// order as they finish the previous one. `worker` (`0..<threads`) indexes per-worker scratch.
+    public static func parallelWork(_ count: Int, _ body: (_ worker: Int, _ item: Int) -> Void) {
+        let workers = min(threads, count)
+        if workers <= 1 {
+            for item in 0..<count { body(0, item) }
             return
         }
+        let counter = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        counter.initialize(to: 0)
+        defer { counter.deallocate() }
+        let next = UncheckedPointer(counter)
         // Callers write disjoint ranges (that is the contract of this function), so the closure is safe to share.
         withoutActuallyEscaping(body) { escapable in
-            let shared = unsafeBitCast(escapable, to: (@Sendable (Int) -> Void).self)
-            DispatchQueue.concurrentPerform(iterations: count, execute: shared)
+            let shared = unsafeBitCast(escapable, to: (@Sendable (Int, Int) -> Void).self)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                while true {
+                    let item = ck_next_item(next.pointer)
+                    if item >= count { break }
+                    shared(worker, item)
+                }
+            }
         }
     }
 
-    /// Splits `rows` into chunks and runs `body(begin, end)` for each in parallel.
+    /// Runs `body(i)` for `i` in `0..<count` on up to `threads` workers.
+    public static func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+        parallelWork(count) { _, item in body(item) }
+    }
+
+    /// Splits `rows` into chunks of at least `minimumChunk` rows and runs `body(begin, end)` for each in parallel.
     public static func parallelRows(_ rows: Int, minimumChunk: Int = 64, _ body: (Int, Int) -> Void) {
         let chunks = min(max(rows / minimumChunk, 1), threads * 4)
         let size = (rows + chunks - 1) / max(chunks, 1)
@@ -61,13 +90,44 @@ public enum Kernels {
         }
     }
 
-    /// `C[m, n] = A[m, k] · B[n, k]ᵀ` (+ `C` when `accumulate`), row-major with leading dimensions.
-    /// `B` is a weight matrix stored `[out, in]`, the PyTorch `nn.Linear` layout.
+    /// Rows of one matrix-product work item for `rows` rows: one item per thread up to 1,024 rows each (OpenBLAS
+    /// reaches its full speed from about 512 rows, and every item re-packs the weight matrix).
+    public static func productChunk(rows: Int) -> Int {
+        min(max((rows + threads - 1) / threads, 1), 1024)
+    }
+
+    /// Splits `rows` into items of `chunk` rows (default `productChunk(rows:)`) and runs `body(worker, begin, end)`
+    /// for each in parallel.
+    public static func parallelProductRows(
+        _ rows: Int, chunk: Int? = nil, _ body: (_ worker: Int, _ begin: Int, _ end: Int) -> Void
+    ) {
+        let chunk = max(chunk ?? productChunk(rows: rows), 1)
+        parallelWork((rows + chunk - 1) / chunk) { worker, item in
+            body(worker, item * chunk, min(item * chunk + chunk, rows))
+        }
+    }
+
+    /// `C[m, n] = A[m, k] · B[n, k]ᵀ` (+ `C` when `accumulate`), row-major with leading dimensions, on all
+    /// `threads` (rows split between them). `B` is a weight matrix stored `[out, in]`, the `nn.Linear` layout.
     public static func matmulTransposed(
         _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int,
         m: Int, n: Int, k: Int, accumulate: Bool = false
     ) {
+        let (pa, pc) = (UncheckedPointer(UnsafeMutablePointer(mutating: a)), UncheckedPointer(c))
+        let pb = UncheckedPointer(UnsafeMutablePointer(mutating: b))
+        parallelProductRows(m) { _, begin, end in
+            serialMatmulTransposed(pa.pointer + begin * lda, lda: lda, pb.pointer, ldb: ldb, pc.pointer + begin * ldc, ldc: ldc,
+                                   m: end - begin, n: n, k: k, accumulate: accumulate)
+        }
+    }
+
+    /// `matmulTransposed` on the calling thread only (inside a parallel region).
+    public static func serialMatmulTransposed(
+        _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int,
+        m: Int, n: Int, k: Int, accumulate: Bool = false
+    ) {
         guard m > 0, n > 0 else { return }
+        _ = blasSingleThreaded
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b,
                     Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
     }
@@ -107,6 +167,16 @@ public enum Kernels {
         }
     }
 
+    /// `activation` on the calling thread only (inside a parallel region).
+    public static func serialActivation(_ x: UnsafeMutablePointer<Float>, count: Int, kind: ActivationKind) {
+        ck_activation(x, count, kind.rawValue)
+    }
+
+    /// `multiply` on the calling thread only (inside a parallel region).
+    public static func serialMultiply(_ x: UnsafeMutablePointer<Float>, by y: UnsafePointer<Float>, count: Int) {
+        ck_multiply(x, y, count)
+    }
+
     /// `x ⊙= y` over `count` values.
     public static func multiply(_ x: UnsafeMutablePointer<Float>, by y: UnsafePointer<Float>, count: Int) {
         let (bx, by) = (UncheckedPointer(x), UncheckedPointer(UnsafeMutablePointer(mutating: y)))
@@ -117,7 +187,10 @@ public enum Kernels {
 
     /// `x *= factor` over `count` values.
     public static func scale(_ x: UnsafeMutablePointer<Float>, by factor: Float, count: Int) {
-        for i in 0..<count { x[i] *= factor }
+        let base = UncheckedPointer(x)
+        parallelRows(count, minimumChunk: 1 << 16) { begin, end in
+            for i in begin..<end { base.pointer[i] *= factor }
+        }
     }
 
     /// `x += y` over `count` values.
@@ -125,6 +198,19 @@ public enum Kernels {
         let (bx, by) = (UncheckedPointer(x), UncheckedPointer(UnsafeMutablePointer(mutating: y)))
         parallelRows(count, minimumChunk: 1 << 16) { begin, end in
             ck_add(bx.pointer + begin, by.pointer + begin, end - begin)
+        }
+    }
+
+    /// `destination[c, r] = source[r, c]` for a row-major `[rows, columns]` source, in cache-sized tiles.
+    public static func transpose(_ source: UnsafePointer<Float>, rows: Int, columns: Int,
+                                 into destination: UnsafeMutablePointer<Float>) {
+        let tile = 32
+        for r0 in stride(from: 0, to: rows, by: tile) {
+            for c0 in stride(from: 0, to: columns, by: tile) {
+                for r in r0..<min(r0 + tile, rows) {
+                    for c in c0..<min(c0 + tile, columns) { destination[c * rows + r] = source[r * columns + c] }
+                }
+            }
         }
     }
 
@@ -148,6 +234,12 @@ public enum Kernels {
             ck_log_softmax_gather(bl.pointer + begin * vocabulary, end - begin, vocabulary, bt.pointer + begin,
                                   bo.pointer + begin)
         }
+    }
+
+    /// `logSoftmaxGather` on the calling thread only (inside a parallel region).
+    public static func serialLogSoftmaxGather(_ logits: UnsafePointer<Float>, rows: Int, vocabulary: Int,
+                                              targets: UnsafePointer<Int32>, into out: UnsafeMutablePointer<Double>) {
+        ck_log_softmax_gather(logits, rows, vocabulary, targets, out)
     }
 
     /// The vectorised `erf` the GELU kernel uses (for tests of its accuracy).

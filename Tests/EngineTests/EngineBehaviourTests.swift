@@ -2,6 +2,7 @@ import Architecture
 import Checkpoints
 import Engine
 import Foundation
+import Kernels
 import Testing
 
 /// Loads a fixture's checkpoint with its own architecture, or with a changed one.
@@ -83,6 +84,20 @@ struct EngineBehaviourTests {
         model.logitsChunk = 5
         let chunked = try model.logProbabilities(reference.tokens)
         #expect(maxDifference(whole, chunked) <= 1e-5)
+    }
+
+    @Test("The thread count changes the result only by sgemm rounding", arguments: ["gpt2", "mpt", "llama-gqa"])
+    func threadCount(_ name: String) throws {
+        let reference = try Fixtures.reference(name)
+        let model = try fixtureModel(name)
+        let saved = Kernels.threads
+        defer { Kernels.threads = saved }
+        Kernels.threads = 1
+        let one = try model.logProbabilities(reference.tokens)
+        Kernels.threads = 3
+        let three = try model.logProbabilities(reference.tokens)
+        #expect(maxDifference(one, three) <= 1e-5)
+        #expect(maxDifference(one, reference.logprobs) <= 1e-4)
     }
 
     @Test("A binding error lists every missing, unused and misshaped tensor at once")

@@ -69,6 +69,54 @@ struct KernelTests {
         #expect(worst < 2e-5, "max |Δ| = \(worst)")
     }
 
+    @Test("Parallel work hands every item to exactly one worker, whatever the thread count",
+          arguments: [1, 2, 3, 8])
+    func parallelWork(_ threads: Int) {
+        let saved = Kernels.threads
+        defer { Kernels.threads = saved }
+        Kernels.threads = threads
+        for count in [0, 1, 5, 1000] {
+            let seen = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
+            seen.initialize(repeating: 0, count: max(count, 1))
+            defer { seen.deallocate() }
+            let workers = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
+            defer { workers.deallocate() }
+            let (s, w) = (UncheckedPointer(seen), UncheckedPointer(workers))
+            Kernels.parallelWork(count) { worker, item in
+                s.pointer[item] += 1
+                w.pointer[item] = worker
+            }
+            #expect((0..<count).allSatisfy { seen[$0] == 1 }, "\(count) items on \(threads) threads")
+            #expect((0..<count).allSatisfy { (0..<threads).contains(workers[$0]) })
+        }
+    }
+
+    @Test("Row-split matrix products equal one sgemm call; transpose is exact", arguments: [1, 2, 3])
+    func products(_ threads: Int) {
+        let saved = Kernels.threads
+        defer { Kernels.threads = saved }
+        Kernels.threads = threads
+        let (m, n, k) = (1500, 37, 29)
+        let a = FloatBuffer((0..<(m * k)).map { Float(sin(Double($0) * 0.11)) })
+        let b = FloatBuffer((0..<(n * k)).map { Float(cos(Double($0) * 0.07)) })
+        let split = FloatBuffer(count: m * n), whole = FloatBuffer(count: m * n)
+        Kernels.matmulTransposed(a.pointer, lda: k, b.pointer, ldb: k, split.pointer, ldc: n, m: m, n: n, k: k)
+        Kernels.serialMatmulTransposed(a.pointer, lda: k, b.pointer, ldb: k, whole.pointer, ldc: n, m: m, n: n, k: k)
+        var worst = 0.0
+        for i in 0..<m {
+            for j in 0..<n {
+                var dot = 0.0
+                for e in 0..<k { dot += Double(a.pointer[i * k + e]) * Double(b.pointer[j * k + e]) }
+                worst = max(worst, abs(Double(split.pointer[i * n + j]) - dot))
+            }
+        }
+        #expect(worst < 1e-4, "max |Δ| against double precision \(worst)")
+        #expect(zip(split.array, whole.array).allSatisfy { abs($0 - $1) <= 1e-5 })
+        let transposed = FloatBuffer(count: m * k)
+        Kernels.transpose(a.pointer, rows: m, columns: k, into: transposed.pointer)
+        #expect((0..<m).allSatisfy { i in (0..<k).allSatisfy { e in transposed.pointer[e * m + i] == a.pointer[i * k + e] } })
+    }
+
     @Test("Log-softmax gather matches a double-precision log-softmax and flags foreign targets")
     func logSoftmax() {
         let vocabulary = 1000

@@ -62,10 +62,12 @@ struct ScoreTests {
         #expect(abs(result.meanNLL - expected) < 1e-5)
         let text = result.text(includeTokens: true)
         #expect(text.contains("4.00× trained length") && text.contains("perplexity"))
-        #expect(text.split(separator: "\n").count == 1 + tokens.count + 7)  // header, one line per token, summary
+        #expect(text.split(separator: "\n").count == 1 + tokens.count + 8)  // header, one line per token, summary
+        #expect(text.contains("threads         \(result.threads) (OpenBLAS \(result.blasCore) kernels)"))
         let json = try JSONSerialization.jsonObject(with: Data(result.json(includeTokens: true).utf8)) as! [String: Any]
         #expect((json["logprobs"] as! [Any]).count == tokens.count)
         #expect(abs((json["perplexity"] as! Double) - exp(expected)) < 1e-3)
+        #expect(json["threads"] as? Int == result.threads && json["blasCore"] as? String == result.blasCore)
         #expect(try Score.parse(["--checkpoint", folder, "--tokens", path, "--length", "64"]).run() == ())
     }
 

@@ -50,6 +50,9 @@ void ck_pack_keys(const float *k, long k_stride, long length, long hs, float *ou
 /// Returns 0, or -1 if scratch could not be allocated.
 int ck_attention_rows(const ck_attention_args *args, long row_begin, long row_end);
 
+/// Returns *counter and adds 1, atomically: how a team of threads hands out work items.
+long ck_next_item(long *counter);
+
 /// Layer norm of `rows` rows of `width` in place; `gamma`/`beta` may be NULL.
 void ck_layer_norm(float *x, long rows, long width, long stride, const float *gamma, const float *beta, float eps);
 /// RMS norm (Llama) of `rows` rows in place; `gamma` may be NULL.
