@@ -388,4 +388,28 @@ void ck_log_softmax_gather(const float *logits, long rows, long vocab, const int
     }
 }
 
+void ck_logsumexp_fold(const float *logits, long rows, long cols, long ld, long col0, const int *targets,
+                       float *row_max, double *row_sum, float *target_logit) {
+    for (long r = 0; r < rows; r++) {
+        const float *row = logits + r * ld;
+        const float slice_max = max_of(row, cols);
+        const float previous = row_max[r];
+        const float m = slice_max > previous ? slice_max : previous;
+        double total = previous == -INFINITY ? 0.0 : row_sum[r] * exp((double)previous - (double)m);
+        long c = 0;
+        for (; c + LANES <= cols; c += LANES) {
+            float chunk = 0;
+            float lanes[LANES];
+            for (int u = 0; u < LANES; u++) lanes[u] = ck_expf(row[c + u] - m);
+            for (int u = 0; u < LANES; u++) chunk += lanes[u];
+            total += chunk;
+        }
+        for (; c < cols; c++) total += exp((double)row[c] - m);
+        row_max[r] = m;
+        row_sum[r] = total;
+        const long t = (long)targets[r] - col0;
+        if (t >= 0 && t < cols) target_logit[r] = row[t];
+    }
+}
+
 long ck_next_item(long *counter) { return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }

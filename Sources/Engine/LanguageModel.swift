@@ -22,9 +22,12 @@ public final class LanguageModel: @unchecked Sendable {
 
     /// Rows of the feed-forward hidden activations computed at once (bounds memory; results do not depend on it).
     public var feedForwardChunk = 4096
-    /// Rows of logits computed at once per thread: memory is `threads × logitsChunk × vocabulary` floats, never
-    /// `length × vocabulary`.
+    /// Rows of logits computed at once per thread: memory is `threads × logitsChunk × vocabularySlice` floats,
+    /// never `length × vocabulary`.
     public var logitsChunk = 512
+    /// Vocabulary columns of logits computed at once (the log-softmax folds slices, so memory does not grow with
+    /// the vocabulary).
+    public var vocabularySlice = 32768
 
     /// Finds, reads and binds the checkpoint at `path` (a folder, a `.safetensors` file or an index).
     /// - Throws: `EngineError` naming the file and every mismatch.
@@ -107,7 +110,8 @@ public final class LanguageModel: @unchecked Sendable {
         for (index, token) in (inputs + targets).enumerated() where token < 0 || Int(token) >= vocabulary {
             throw .tokenOutOfRange(index: index < length ? index : index - length + 1, token: Int(token), vocabulary: vocabulary)
         }
-        var run = Forward(tokens: inputs, feedForwardChunk: max(feedForwardChunk, 1), logitsChunk: max(logitsChunk, 1))
+        var run = Forward(tokens: inputs, feedForwardChunk: max(feedForwardChunk, 1), logitsChunk: max(logitsChunk, 1),
+                          vocabularySlice: max(vocabularySlice, 1))
         let hidden = run.apply(steps[...], to: nil)
         guard case .unembed(let head)? = steps.last else {
             throw .unsupported(location: "layers", reason: "the last layer must be an unembedding")
@@ -177,13 +181,15 @@ struct Forward {
     let tokens: [Int32]
     let feedForwardChunk: Int
     let logitsChunk: Int
+    let vocabularySlice: Int
     var length: Int { tokens.count }
     private var rotations: [AttentionPosition: RotationTables] = [:]
 
-    init(tokens: [Int32], feedForwardChunk: Int, logitsChunk: Int) {
+    init(tokens: [Int32], feedForwardChunk: Int, logitsChunk: Int, vocabularySlice: Int) {
         self.tokens = tokens
         self.feedForwardChunk = feedForwardChunk
         self.logitsChunk = logitsChunk
+        self.vocabularySlice = vocabularySlice
     }
 
     /// Applies `steps` to `x` (`nil` before the embedding); the unembedding is left to `scores`.
@@ -388,14 +394,17 @@ struct Forward {
         return Activations(buffer: out, width: width)
     }
 
-    /// The unembedding fused with log-softmax: each thread takes `logitsChunk` rows at a time into its own logits
-    /// scratch, so there is never a `[length, vocabulary]` matrix.
+    /// The unembedding fused with log-softmax. Each thread takes up to `logitsChunk` rows at a time and walks the
+    /// vocabulary in slices of at most `vocabularySlice` columns, folding each slice into a running log-sum-exp: its
+    /// logits scratch is `logitsChunk × vocabularySlice` floats whatever the vocabulary (BLOOM's is 250,880), and
+    /// there is never a `[length, vocabulary]` matrix.
     func scores(_ x: Activations, head: Projection, targets: [Int32]) -> [Double] {
         let rows = targets.count
         let vocabulary = head.output
         let chunk = min(logitsChunk, Kernels.productChunk(rows: rows))
+        let slice = min(vocabulary, vocabularySlice)
         let workers = min(Kernels.threads, (rows + chunk - 1) / chunk)
-        let logits = (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * vocabulary) }
+        let logits = (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * slice) }
         var result = [Double](repeating: 0, count: rows)
         let source = UncheckedPointer(x.buffer.pointer)
         targets.withUnsafeBufferPointer { targets in
@@ -405,13 +414,24 @@ struct Forward {
                 Kernels.parallelProductRows(rows, chunk: chunk) { worker, begin, end in
                     let n = end - begin
                     let scratch = logits[worker].pointer
-                    Kernels.serialMatmulTransposed(source.pointer + begin * x.width, lda: x.width, head.weight.pointer,
-                                                   ldb: head.input, scratch, ldc: vocabulary, m: n, n: vocabulary, k: head.input)
-                    if let bias = head.bias {
-                        Kernels.addBias(scratch, rows: n, width: vocabulary, stride: vocabulary, bias: bias.pointer)
+                    var maximum = [Float](repeating: -.infinity, count: n)
+                    var sum = [Double](repeating: 0, count: n)
+                    var target = [Float](repeating: .nan, count: n)
+                    var column = 0
+                    while column < vocabulary {
+                        let columns = min(slice, vocabulary - column)
+                        Kernels.serialMatmulTransposed(source.pointer + begin * x.width, lda: x.width,
+                                                       head.weight.pointer + column * head.input, ldb: head.input,
+                                                       scratch, ldc: columns, m: n, n: columns, k: head.input)
+                        if let bias = head.bias {
+                            Kernels.addBias(scratch, rows: n, width: columns, stride: columns, bias: bias.pointer + column)
+                        }
+                        Kernels.serialLogSumExpFold(scratch, rows: n, columns: columns, leading: columns, column: column,
+                                                    targets: wanted.pointer + begin, maximum: &maximum, sum: &sum,
+                                                    targetLogit: &target)
+                        column += columns
                     }
-                    Kernels.serialLogSoftmaxGather(scratch, rows: n, vocabulary: vocabulary, targets: wanted.pointer + begin,
-                                                   into: out.pointer + begin)
+                    for r in 0..<n { out.pointer[begin + r] = Double(target[r]) - Double(maximum[r]) - Foundation.log(sum[r]) }
                 }
             }
         }

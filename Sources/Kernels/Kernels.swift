@@ -242,6 +242,16 @@ public enum Kernels {
         ck_log_softmax_gather(logits, rows, vocabulary, targets, out)
     }
 
+    /// Folds vocabulary columns `[column, column + columns)` of `rows` rows of logits into running log-sum-exp state
+    /// (`maximum` starts at `-∞`, `sum` at 0, `targetLogit` at NaN), on the calling thread. After the last slice,
+    /// `log p(target) = targetLogit − maximum − log(sum)`; a target outside the vocabulary leaves NaN.
+    public static func serialLogSumExpFold(
+        _ logits: UnsafePointer<Float>, rows: Int, columns: Int, leading: Int, column: Int, targets: UnsafePointer<Int32>,
+        maximum: UnsafeMutablePointer<Float>, sum: UnsafeMutablePointer<Double>, targetLogit: UnsafeMutablePointer<Float>
+    ) {
+        ck_logsumexp_fold(logits, rows, columns, leading, column, targets, maximum, sum, targetLogit)
+    }
+
     /// The vectorised `erf` the GELU kernel uses (for tests of its accuracy).
     public static func erf(_ values: [Float]) -> [Float] {
         var out = [Float](repeating: 0, count: values.count)

@@ -50,6 +50,12 @@ void ck_pack_keys(const float *k, long k_stride, long length, long hs, float *ou
 /// Returns 0, or -1 if scratch could not be allocated.
 int ck_attention_rows(const ck_attention_args *args, long row_begin, long row_end);
 
+/// Folds one slice of the vocabulary, columns [col0, col0 + cols) of `rows` rows of logits (leading dimension `ld`),
+/// into running log-sum-exp state: row_max[r] (start at -INFINITY), row_sum[r] = Σ exp(logit − row_max[r]) in
+/// double, and target_logit[r] when targets[r] falls in the slice. log p = target_logit − row_max − log(row_sum).
+void ck_logsumexp_fold(const float *logits, long rows, long cols, long ld, long col0, const int *targets,
+                       float *row_max, double *row_sum, float *target_logit);
+
 /// Returns *counter and adds 1, atomically: how a team of threads hands out work items.
 long ck_next_item(long *counter);
 
