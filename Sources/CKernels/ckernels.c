@@ -217,7 +217,33 @@ int ck_attention_rows(const ck_attention_args *a, long row_begin, long row_end) 
                 for (int u = 0; u < 4; u++) q[u] = a->q + min_l(i0 + 4 * g + u, i1 - 1) * a->q_stride;
                 qk_tile(scores + 4 * g * BLOCK_K, q, keys, hs, a->scale);
             }
-            for (long r = 0; r < groups * 4; r++) {
+            // Every row sees all 64 keys of this tile (below the diagonal, inside any window), and no per-tile MLP:
+            // the tight loop below, whose constants stay in registers, instead of the general one.
+            const int full = nk == BLOCK_K && j0 + BLOCK_K <= i0 && (window == 0 || j0 >= i1 - window) &&
+                             a->bias_kind != CK_BIAS_FIRE;
+            if (full) {
+                for (long r = 0; r < nq; r++) {
+                    float *s = scores + r * BLOCK_K;
+                    if (a->bias_kind == CK_BIAS_DISTANCE) {
+                        const float *bias = a->distance_bias + (i0 + r - j0);   // bias of column c: bias[-c]
+                        for (long c = 0; c < BLOCK_K; c++) s[c] += bias[-c];
+                    }
+                    const float previous = row_max[r];
+                    float m;
+                    const float sum = softmax_row64(s, previous, &m);
+                    if (m != previous) {                 // the running max moved: rescale what was summed so far
+                        const float correction = previous == -INFINITY ? 0.0f : expf(previous - m);
+                        float *ar = acc + r * hs_padded;
+                        for (long e = 0; e < hs; e++) ar[e] *= correction;
+                        row_sum[r] = row_sum[r] * correction + sum;
+                        row_max[r] = m;
+                    } else {
+                        row_sum[r] += sum;
+                    }
+                }
+                for (long r = nq; r < groups * 4; r++) memset(scores + r * BLOCK_K, 0, sizeof(float) * BLOCK_K);
+            }
+            for (long r = 0; !full && r < groups * 4; r++) {
                 float *s = scores + r * BLOCK_K;
                 const long i = i0 + r;
                 const long c_end = r < nq ? min_l(nk, i - j0 + 1) : 0;
