@@ -123,7 +123,7 @@ struct Binder {
                                            actual: "dtype \(info.dtype.rawValue), which is not floating point"))
             return FloatBuffer(count: spec.count)
         }
-        let buffer = FloatBuffer(count: spec.count)
+        let buffer = FloatBuffer(uninitialized: spec.count)   // convert writes every value (or binding fails)
         do { try checkpoint.convert(stored, into: buffer.pointer) } catch {
             misshaped.append(ShapeMismatch(name: spec.name, expected: spec.shape, actual: error.description))
         }
@@ -151,7 +151,7 @@ struct Binder {
         default: layout = .outIn
         }
         guard layout == .inOut else { return stored }
-        let transposed = FloatBuffer(count: out * input)
+        let transposed = FloatBuffer(uninitialized: out * input)
         Kernels.transpose(stored.pointer, rows: input, columns: out, into: transposed.pointer)
         return transposed
     }
@@ -242,7 +242,7 @@ struct Binder {
 
     /// Per head `[q_h; k_h; v_h]` rows → `[q_0…q_{H−1}; k_0…; v_0…]`.
     static func unpackPerHead(_ packed: FloatBuffer, heads: Int, headWidth hs: Int, columns: Int) -> FloatBuffer {
-        let result = FloatBuffer(count: packed.count)
+        let result = FloatBuffer(uninitialized: packed.count)
         let block = hs * columns
         for head in 0..<heads {
             for part in 0..<3 {
@@ -257,7 +257,7 @@ struct Binder {
     /// Stacks projections row-wise into one `[Σ out, in]` projection.
     static func concatenate(_ parts: [Projection], input: Int) -> Projection {
         let total = parts.reduce(0) { $0 + $1.output }
-        let weight = FloatBuffer(count: total * input)
+        let weight = FloatBuffer(uninitialized: total * input)
         let hasBias = parts.contains { $0.bias != nil }
         let bias = hasBias ? FloatBuffer(count: total) : nil
         var row = 0
