@@ -201,14 +201,17 @@ public enum Kernels {
         }
     }
 
-    /// `destination[c, r] = source[r, c]` for a row-major `[rows, columns]` source, in cache-sized tiles.
+    /// `destination[c, r] = source[r, c]` for a row-major `[rows, columns]` source, in cache-sized tiles, on all
+    /// threads (each writes its own band of destination rows).
     public static func transpose(_ source: UnsafePointer<Float>, rows: Int, columns: Int,
                                  into destination: UnsafeMutablePointer<Float>) {
         let tile = 32
-        for r0 in stride(from: 0, to: rows, by: tile) {
-            for c0 in stride(from: 0, to: columns, by: tile) {
+        let (from, to) = (UncheckedPointer(UnsafeMutablePointer(mutating: source)), UncheckedPointer(destination))
+        parallelFor((columns + tile - 1) / tile) { band in
+            let c0 = band * tile, c1 = min(c0 + tile, columns)
+            for r0 in stride(from: 0, to: rows, by: tile) {
                 for r in r0..<min(r0 + tile, rows) {
-                    for c in c0..<min(c0 + tile, columns) { destination[c * rows + r] = source[r * columns + c] }
+                    for c in c0..<c1 { to.pointer[c * rows + r] = from.pointer[r * columns + c] }
                 }
             }
         }
