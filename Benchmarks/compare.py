@@ -11,7 +11,7 @@ For every shape and length it runs `extrapolate score --summary --json` and `Ben
 (sdpa and eager attention) as separate processes under `/usr/bin/time -v`, so each one's peak resident
 memory is its own. It measures OpenBLAS `sgemm` GFLOP/s with the same library and thread count, estimates
 each pass's FLOPs from the checkpoint's shapes, and writes `Benchmarks/results/latest.md` and `latest.json`:
-tokens/s (median of --repeats), the Extrapolate / PyTorch ratio, the fraction of `sgemm` speed achieved, the
+tokens/s (median of --repeats rounds; each round runs every side once, interleaved), the Extrapolate / PyTorch ratio, the fraction of `sgemm` speed achieved, the
 peak memory, and the perplexity both computed — so speed never hides a different answer.
 """
 import argparse
@@ -229,33 +229,49 @@ def main():
         for length in lengths + (long_lengths if shape == "gpt2-small" else []):
             repeats = args.repeats if length < 8192 else 1
             row = {"shape": shape, "length": length}
-            runs = []
+            sides = ["extrapolate"]
+            if length not in long_lengths:
+                sides.append("sdpa")
+                if length > args.eager_max:
+                    row["eager"] = {"skipped": f"longer than --eager-max {args.eager_max}"}
+                else:
+                    sides.append("eager")
+            # Rounds interleave the sides (ours, sdpa, eager, ours, …) so a slow minute on a shared machine
+            # lands on all of them instead of on whichever happened to run then.
+            runs = {side: [] for side in sides}
             for _ in range(repeats):
-                result, peak, failure = timed([args.binary, "score", "--checkpoint", folder, "--tokens", tokens,
-                                               "--length", str(length), "--summary", "--json",
-                                               "--threads", str(args.threads)],
-                                              env, 1 << 62, args.timeout)
-                if failure:
-                    row["extrapolate_error"] = failure
-                    break
-                runs.append((result["tokensPerSecond"], result["perplexity"], peak))
-            if runs:
-                row["extrapolate"] = {"tokens_per_second": statistics.median(r[0] for r in runs),
-                                      "perplexity": runs[0][1], "peak_gib": max(r[2] for r in runs),
-                                      "runs": [r[0] for r in runs]}
+                for side in sides:
+                    if side in row:                     # failed in an earlier round
+                        continue
+                    if side == "extrapolate":
+                        command = [args.binary, "score", "--checkpoint", folder, "--tokens", tokens, "--length",
+                                   str(length), "--summary", "--json", "--threads", str(args.threads)]
+                        limit = 1 << 62
+                    else:
+                        command = [args.python, os.path.join(ROOT, "Benchmarks", "torch_score.py"), folder, tokens,
+                                   str(length), "--attention", side, "--threads", str(args.threads), "--repeats", "1"]
+                        limit = int(args.memory_limit * 2**30)
+                    result, peak, failure = timed(command, env, limit, args.timeout)
+                    if failure:
+                        row[side] = {"error": failure, "peak_gib": peak}
+                        if side == "extrapolate":
+                            row["extrapolate_error"] = failure
+                        continue
+                    speed_ = result["tokensPerSecond"] if side == "extrapolate" else result["tokens_per_second"]
+                    runs[side].append((speed_, result["perplexity"], peak, result))
+            for side, done in runs.items():
+                if side in row or not done:
+                    continue
+                row[side] = dict(done[0][3] if side != "extrapolate" else {},
+                                 tokens_per_second=statistics.median(r[0] for r in done), perplexity=done[0][1],
+                                 peak_gib=max(r[2] for r in done), runs=[r[0] for r in done])
+                row[side].pop("seconds", None)
+            if row.get("extrapolate", {}).get("tokens_per_second"):
                 row["extrapolate"]["gflops"] = (flops_per_pass(folder, length)
                                                 * row["extrapolate"]["tokens_per_second"] / length / 1e9)
+            else:
+                row.pop("extrapolate", None)
             row["flops_per_token"] = flops_per_pass(folder, length) / length
-            if length not in long_lengths:
-                for attention in ("sdpa", "eager"):
-                    if attention == "eager" and length > args.eager_max:
-                        row[attention] = {"skipped": f"longer than --eager-max {args.eager_max}"}
-                        continue
-                    result, peak, failure = timed(
-                        [args.python, os.path.join(ROOT, "Benchmarks", "torch_score.py"), folder, tokens, str(length),
-                         "--attention", attention, "--threads", str(args.threads), "--repeats", str(repeats)],
-                        env, int(args.memory_limit * 2**30), args.timeout)
-                    row[attention] = {"error": failure, "peak_gib": peak} if failure else dict(result, peak_gib=peak)
             rows.append(row)
             print(line(row), flush=True)
 
