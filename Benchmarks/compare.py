@@ -191,7 +191,14 @@ def main():
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--output", default=os.path.join(ROOT, "Benchmarks", "results", "latest"))
     parser.add_argument("--quick", action="store_true", help="gpt2-small and mpt-125m at 512 and 2048, one repeat")
+    parser.add_argument("--render", action="store_true", help="only rewrite OUTPUT.md from OUTPUT.json")
     args = parser.parse_args()
+    if args.render:
+        with open(args.output + ".json") as f:
+            saved = json.load(f)
+        with open(args.output + ".md", "w") as f:
+            f.write(markdown(saved["machine"], saved["rows"]))
+        return
     if args.quick:
         args.shapes, args.lengths, args.no_long, args.repeats = "gpt2-small,mpt-125m", "512,2048", True, 1
 
@@ -350,6 +357,8 @@ def markdown(machine, rows):
     for row in rows:
         ours, best = row.get("extrapolate"), reference(row)
         ratio = f"{ours['tokens_per_second'] / best:.2f}×" if ours and best else "—"
+        if ours and not best and any("memory" in (row.get(a, {}).get("error") or "") for a in ("sdpa", "eager")):
+            ratio = "PyTorch OOM"
         fraction = f"{100 * ours['sgemm_fraction']:.0f}%" if ours else "—"
         ceiling = f"{row['ceiling']:.2f}×" if row.get("ceiling") else "—"
         peaks = " / ".join(f"{row[k]['peak_gib']:.2f}" if row.get(k, {}).get("peak_gib")
