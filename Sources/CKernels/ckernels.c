@@ -125,6 +125,20 @@ static inline float softmax_row64(float *s, float previous, float *max_out) {
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(p0, p1), _mm512_add_ps(p2, p3)));
 }
 
+/// Adds one tile's row to the running online-softmax state: `m` is the row's new maximum (≥ the previous one) and
+/// `sum` the tile's Σ exp(s − m). When the maximum moved, what was summed so far is rescaled by exp(previous − m).
+static inline void update_row(float *acc_row, long hs, float *row_max, float *row_sum, float m, float sum) {
+    const float previous = *row_max;
+    if (m == previous) {
+        *row_sum += sum;
+        return;
+    }
+    const float correction = previous == -INFINITY ? 0.0f : expf(previous - m);
+    for (long e = 0; e < hs; e++) acc_row[e] *= correction;
+    *row_sum = *row_sum * correction + sum;
+    *row_max = m;
+}
+
 /// S[r][0..64) = scale · Σ_e q_r[e] · kt[e][0..64) for 4 query rows (register tile: 16 zmm accumulators).
 static inline void qk_tile(float *s, const float *const q[4], const float *kt, long hs, float scale) {
     __m512 acc[4][4];
@@ -228,18 +242,9 @@ int ck_attention_rows(const ck_attention_args *a, long row_begin, long row_end) 
                         const float *bias = a->distance_bias + (i0 + r - j0);   // bias of column c: bias[-c]
                         for (long c = 0; c < BLOCK_K; c++) s[c] += bias[-c];
                     }
-                    const float previous = row_max[r];
                     float m;
-                    const float sum = softmax_row64(s, previous, &m);
-                    if (m != previous) {                 // the running max moved: rescale what was summed so far
-                        const float correction = previous == -INFINITY ? 0.0f : expf(previous - m);
-                        float *ar = acc + r * hs_padded;
-                        for (long e = 0; e < hs; e++) ar[e] *= correction;
-                        row_sum[r] = row_sum[r] * correction + sum;
-                        row_max[r] = m;
-                    } else {
-                        row_sum[r] += sum;
-                    }
+                    const float sum = softmax_row64(s, row_max[r], &m);
+                    update_row(acc + r * hs_padded, hs, &row_max[r], &row_sum[r], m, sum);
                 }
                 for (long r = nq; r < groups * 4; r++) memset(scores + r * BLOCK_K, 0, sizeof(float) * BLOCK_K);
             }
@@ -283,13 +288,7 @@ int ck_attention_rows(const ck_attention_args *a, long row_begin, long row_end) 
                     for (long c = 0; c < c_begin; c++) s[c] = 0;
                     for (long c = c_end; c < BLOCK_K; c++) s[c] = 0;
                 }
-                const float correction = previous == -INFINITY ? 0.0f : expf(previous - m);
-                row_sum[r] = row_sum[r] * correction + sum;
-                row_max[r] = m;
-                if (correction != 1.0f) {
-                    float *ar = acc + r * hs_padded;
-                    for (long e = 0; e < hs; e++) ar[e] *= correction;
-                }
+                update_row(acc + r * hs_padded, hs, &row_max[r], &row_sum[r], m, sum);
             }
             const float *v = a->v + j0 * a->v_stride;
             for (long g = 0; g < groups; g++)
@@ -391,26 +390,6 @@ void ck_rotate(float *x, long rows, long stride, long half, const float *cos_tab
                 row[k + half] = b * cs[k] + a * sn[k];
             }
         }
-    }
-}
-
-void ck_log_softmax_gather(const float *logits, long rows, long vocab, const int *targets, double *out) {
-    for (long r = 0; r < rows; r++) {
-        const float *row = logits + r * vocab;
-        const int target = targets[r];
-        if (target < 0 || target >= vocab) { out[r] = NAN; continue; }
-        const float m = max_of(row, vocab);
-        double total = 0;
-        long c = 0;
-        for (; c + LANES <= vocab; c += LANES) {
-            float chunk = 0;
-            float lanes[LANES];
-            for (int u = 0; u < LANES; u++) lanes[u] = ck_expf(row[c + u] - m);
-            for (int u = 0; u < LANES; u++) chunk += lanes[u];
-            total += chunk;
-        }
-        for (; c < vocab; c++) total += exp((double)row[c] - m);
-        out[r] = (double)row[target] - (double)m - log(total);
     }
 }
 

@@ -63,7 +63,7 @@ struct Binder {
     /// Names the architecture asked for that the checkpoint has (bound or misshaped): never "unused".
     private var requested: Set<String> = []
 
-    init(checkpoint: Checkpoint, ignoredSuffixes: [String], layers: [ResolvedLayer] = []) {
+    init(checkpoint: Checkpoint, ignoredSuffixes: [String], layers: [ResolvedLayer]) {
         self.checkpoint = checkpoint
         self.ignoredSuffixes = ignoredSuffixes
         var uses: [String: Int] = [:]

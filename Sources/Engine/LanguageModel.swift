@@ -380,10 +380,10 @@ struct Forward {
                 Kernels.serialMatmulTransposed(input, lda: x.width, g.weight.pointer, ldb: g.input, gate, ldc: hidden,
                                                m: rows, n: hidden, k: g.input)
                 if let bias = g.bias { Kernels.addBias(gate, rows: rows, width: hidden, stride: hidden, bias: bias.pointer) }
-                Kernels.serialActivation(gate, count: rows * hidden, kind: kind)
-                Kernels.serialMultiply(up, by: gate, count: rows * hidden)
+                Kernels.activation(gate, count: rows * hidden, kind: kind)
+                Kernels.multiply(up, by: gate, count: rows * hidden)
             } else {
-                Kernels.serialActivation(up, count: rows * hidden, kind: kind)
+                Kernels.activation(up, count: rows * hidden, kind: kind)
             }
             let destination = output.pointer + begin * width
             Kernels.serialMatmulTransposed(up, lda: hidden, w.down.weight.pointer, ldb: w.down.input, destination, ldc: width,
@@ -414,9 +414,7 @@ struct Forward {
                 Kernels.parallelProductRows(rows, chunk: chunk) { worker, begin, end in
                     let n = end - begin
                     let scratch = logits[worker].pointer
-                    var maximum = [Float](repeating: -.infinity, count: n)
-                    var sum = [Double](repeating: 0, count: n)
-                    var target = [Float](repeating: .nan, count: n)
+                    var softmax = TargetLogSoftmax(rows: n)
                     var column = 0
                     while column < vocabulary {
                         let columns = min(slice, vocabulary - column)
@@ -426,12 +424,11 @@ struct Forward {
                         if let bias = head.bias {
                             Kernels.addBias(scratch, rows: n, width: columns, stride: columns, bias: bias.pointer + column)
                         }
-                        Kernels.serialLogSumExpFold(scratch, rows: n, columns: columns, leading: columns, column: column,
-                                                    targets: wanted.pointer + begin, maximum: &maximum, sum: &sum,
-                                                    targetLogit: &target)
+                        softmax.fold(scratch, columns: columns, leading: columns, column: column,
+                                     targets: wanted.pointer + begin)
                         column += columns
                     }
-                    for r in 0..<n { out.pointer[begin + r] = Double(target[r]) - Double(maximum[r]) - Foundation.log(sum[r]) }
+                    softmax.logProbabilities(into: out.pointer + begin)
                 }
             }
         }

@@ -159,38 +159,15 @@ public enum Kernels {
     /// Activation kinds of `activation(_:count:kind:)`.
     public enum ActivationKind: Int32, Sendable { case gelu = 0, geluTanh = 1, relu = 2, silu = 3 }
 
-    /// Applies an activation to `count` contiguous values in place.
+    /// Applies an activation to `count` contiguous values in place, on the calling thread (the feed-forward block
+    /// calls it inside its own parallel region).
     public static func activation(_ x: UnsafeMutablePointer<Float>, count: Int, kind: ActivationKind) {
-        let base = UncheckedPointer(x)
-        parallelRows(count, minimumChunk: 1 << 16) { begin, end in
-            ck_activation(base.pointer + begin, end - begin, kind.rawValue)
-        }
-    }
-
-    /// `activation` on the calling thread only (inside a parallel region).
-    public static func serialActivation(_ x: UnsafeMutablePointer<Float>, count: Int, kind: ActivationKind) {
         ck_activation(x, count, kind.rawValue)
     }
 
-    /// `multiply` on the calling thread only (inside a parallel region).
-    public static func serialMultiply(_ x: UnsafeMutablePointer<Float>, by y: UnsafePointer<Float>, count: Int) {
-        ck_multiply(x, y, count)
-    }
-
-    /// `x ⊙= y` over `count` values.
+    /// `x ⊙= y` over `count` values, on the calling thread.
     public static func multiply(_ x: UnsafeMutablePointer<Float>, by y: UnsafePointer<Float>, count: Int) {
-        let (bx, by) = (UncheckedPointer(x), UncheckedPointer(UnsafeMutablePointer(mutating: y)))
-        parallelRows(count, minimumChunk: 1 << 16) { begin, end in
-            ck_multiply(bx.pointer + begin, by.pointer + begin, end - begin)
-        }
-    }
-
-    /// `x *= factor` over `count` values.
-    public static func scale(_ x: UnsafeMutablePointer<Float>, by factor: Float, count: Int) {
-        let base = UncheckedPointer(x)
-        parallelRows(count, minimumChunk: 1 << 16) { begin, end in
-            for i in begin..<end { base.pointer[i] *= factor }
-        }
+        ck_multiply(x, y, count)
     }
 
     /// `x += y` over `count` values.
@@ -228,31 +205,12 @@ public enum Kernels {
         ck_rotate(x, rows, stride, half, cos, sin, interleaved ? 1 : 0)
     }
 
-    /// For each row, the log-probability of its target under softmax(row).
+    /// For each row, the log-probability of its target under softmax(row) (NaN for a target outside the row).
     public static func logSoftmaxGather(_ logits: UnsafePointer<Float>, rows: Int, vocabulary: Int,
                                         targets: UnsafePointer<Int32>, into out: UnsafeMutablePointer<Double>) {
-        let (bl, bt, bo) = (UncheckedPointer(UnsafeMutablePointer(mutating: logits)),
-                            UncheckedPointer(UnsafeMutablePointer(mutating: targets)), UncheckedPointer(out))
-        parallelRows(rows, minimumChunk: 8) { begin, end in
-            ck_log_softmax_gather(bl.pointer + begin * vocabulary, end - begin, vocabulary, bt.pointer + begin,
-                                  bo.pointer + begin)
-        }
-    }
-
-    /// `logSoftmaxGather` on the calling thread only (inside a parallel region).
-    public static func serialLogSoftmaxGather(_ logits: UnsafePointer<Float>, rows: Int, vocabulary: Int,
-                                              targets: UnsafePointer<Int32>, into out: UnsafeMutablePointer<Double>) {
-        ck_log_softmax_gather(logits, rows, vocabulary, targets, out)
-    }
-
-    /// Folds vocabulary columns `[column, column + columns)` of `rows` rows of logits into running log-sum-exp state
-    /// (`maximum` starts at `-∞`, `sum` at 0, `targetLogit` at NaN), on the calling thread. After the last slice,
-    /// `log p(target) = targetLogit − maximum − log(sum)`; a target outside the vocabulary leaves NaN.
-    public static func serialLogSumExpFold(
-        _ logits: UnsafePointer<Float>, rows: Int, columns: Int, leading: Int, column: Int, targets: UnsafePointer<Int32>,
-        maximum: UnsafeMutablePointer<Float>, sum: UnsafeMutablePointer<Double>, targetLogit: UnsafeMutablePointer<Float>
-    ) {
-        ck_logsumexp_fold(logits, rows, columns, leading, column, targets, maximum, sum, targetLogit)
+        var softmax = TargetLogSoftmax(rows: rows)
+        softmax.fold(logits, columns: vocabulary, leading: vocabulary, column: 0, targets: targets)
+        softmax.logProbabilities(into: out)
     }
 
     /// The vectorised `erf` the GELU kernel uses (for tests of its accuracy).
@@ -271,6 +229,34 @@ public enum Kernels {
             out.withUnsafeMutableBufferPointer { y in ck_exp(x.baseAddress, y.baseAddress, values.count) }
         }
         return out
+    }
+}
+
+/// The log-softmax of each row's target when the row's logits arrive in column slices (the vocabulary head computes
+/// a slice at a time so its scratch does not grow with the vocabulary): a running maximum and Float64 sum per row,
+/// and the target's logit once its slice has been seen.
+public struct TargetLogSoftmax {
+    private var maximum: [Float]
+    private var sum: [Double]
+    private var target: [Float]
+
+    /// State for `rows` rows, before any slice.
+    public init(rows: Int) {
+        maximum = [Float](repeating: -.infinity, count: rows)
+        sum = [Double](repeating: 0, count: rows)
+        target = [Float](repeating: .nan, count: rows)
+    }
+
+    /// Folds vocabulary columns `[column, column + columns)` of every row (`leading` floats apart); `targets[r]` is
+    /// row `r`'s target token. Runs on the calling thread.
+    public mutating func fold(_ logits: UnsafePointer<Float>, columns: Int, leading: Int, column: Int,
+                              targets: UnsafePointer<Int32>) {
+        ck_logsumexp_fold(logits, maximum.count, columns, leading, column, targets, &maximum, &sum, &target)
+    }
+
+    /// `log p(target)` of every row once all slices are folded; NaN where the target was in no slice.
+    public func logProbabilities(into out: UnsafeMutablePointer<Double>) {
+        for r in 0..<maximum.count { out[r] = Double(target[r]) - Double(maximum[r]) - Foundation.log(sum[r]) }
     }
 }
 

@@ -77,9 +77,6 @@ void ck_add(float *x, const float *y, long n);
 /// `interleaved` pairs (2k, 2k+1), otherwise (k, k + half). Entries past 2·half are untouched.
 void ck_rotate(float *x, long rows, long stride, long half, const float *cos_table, const float *sin_table, int interleaved);
 
-/// For each row r of `logits` ([rows, vocab]), `out[r] = logits[r, target[r]] − logsumexp(logits[r])`
-/// (sum in double). A target outside [0, vocab) yields NaN.
-void ck_log_softmax_gather(const float *logits, long rows, long vocab, const int *targets, double *out);
 
 /// `exp` of every element (the vectorised routine the attention kernel uses; exposed for tests).
 void ck_exp(const float *x, float *y, long n);
