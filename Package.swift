@@ -50,7 +50,9 @@ let package = Package(
         // libzstd (Debian: libzstd-dev); 1.5.4 has no seekable API, so TokenData writes the seek table itself.
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "TokenData", dependencies: ["CZstd"]),
-        .target(name: "Evaluation", dependencies: ["Engine", "TokenData", "Architecture"]),
+        .target(name: "Evaluation", dependencies: ["Engine", "TokenData", "Architecture", "Checkpoints", "Kernels"]),
+        // Rendering results (tables, CSV, JSON, SVG plots); the CLI and the daemon's pages share it.
+        .target(name: "Reports", dependencies: ["Evaluation", "Architecture", "TokenData"]),
         .target(name: "Engine", dependencies: ["Architecture", "Kernels", "Checkpoints"]),
         .target(
             name: "ExtrapolateCLI",
@@ -60,13 +62,17 @@ let package = Package(
                 "Checkpoints",
                 "TokenData",
                 "Evaluation",
+                "Reports",
+                "Kernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "extrapolate", dependencies: ["ExtrapolateCLI"]),
+        // Shared by every test target: repository paths, expectClose, the seeded generator.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "ArchitectureTests",
-            dependencies: ["Architecture"],
+            dependencies: ["Architecture", "TestSupport"],
             swiftSettings: typeCheckBudget
         ),
         .testTarget(
@@ -76,13 +82,17 @@ let package = Package(
                 .product(name: "SwiftSyntaxMacrosGenericTestSupport", package: "swift-syntax"),
             ]
         ),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
-        .testTarget(name: "TokenDataTests", dependencies: ["TokenData", "CZstd"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Engine", "TokenData", "Architecture", "Checkpoints"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Kernels", "Checkpoints", "Architecture"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
+        .testTarget(name: "TokenDataTests", dependencies: ["TokenData", "CZstd", "TestSupport"]),
+        .testTarget(
+            name: "EvaluationTests",
+            dependencies: ["Evaluation", "Engine", "TokenData", "Architecture", "Checkpoints", "TestSupport"]
+        ),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Evaluation", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Kernels", "Checkpoints", "Architecture", "TestSupport"]),
         .testTarget(
             name: "ExtrapolateCLITests",
-            dependencies: ["ExtrapolateCLI", "Architecture"]
+            dependencies: ["ExtrapolateCLI", "Architecture", "Evaluation", "Reports", "TokenData", "TestSupport"]
         ),
     ]
 )

@@ -30,7 +30,7 @@ extension Architecture {
         do {
             return try JSONDecoder().decode(Architecture.self, from: data)
         } catch let error as DecodingError {
-            throw .unreadable(path: path, reason: DecodingFailure.describe(error))
+            throw .unreadable(path: path, reason: DecodingFailure.describe(error, data: data))
         } catch {
             throw .unreadable(path: path, reason: "\(error)")
         }
@@ -51,7 +51,9 @@ extension Architecture {
 
 /// Turns `DecodingError`s into one readable line with the JSON path.
 enum DecodingFailure {
-    static func describe(_ error: DecodingError) -> String {
+    /// `error` in words; with the document's bytes, a JSON syntax error also says the line and column
+    /// (Foundation only gives a character offset).
+    static func describe(_ error: DecodingError, data: Data? = nil) -> String {
         func path(_ context: DecodingError.Context) -> String {
             let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
             return keys.isEmpty ? "top level" : String(keys.drop { $0 == "." })
@@ -65,9 +67,24 @@ enum DecodingFailure {
             return "null at \(path(context)) where \(type) was expected"
         case .dataCorrupted(let context):
             let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            if let underlying, let data, let place = lineAndColumn(of: underlying, in: data) {
+                return "not valid JSON at \(place): \(underlying)"
+            }
             return "\(context.debugDescription) at \(path(context))" + (underlying.map { " (\($0))" } ?? "")
         @unknown default:
             return "\(error)"
         }
+    }
+
+    /// `line L, column C` (1-based) of the offset a Foundation JSON message names ("… around character 19.").
+    static func lineAndColumn(of message: String, in data: Data) -> String? {
+        guard let range = message.range(of: "character ") else { return nil }
+        let digits = message[range.upperBound...].prefix { $0.isNumber }
+        guard let offset = Int(digits), offset <= data.count else { return nil }
+        var line = 1, column = 1
+        for byte in data.prefix(offset) {
+            if byte == UInt8(ascii: "\n") { line += 1; column = 1 } else if byte & 0xC0 != 0x80 { column += 1 }
+        }
+        return "line \(line), column \(column)"
     }
 }

@@ -5,7 +5,7 @@
 // sliding); last-half scores only predictions made from the second half of each window.
 
 /// An evaluation protocol.
-public enum EvaluationProtocol: Sendable, Hashable, Codable, CustomStringConvertible {
+public enum EvaluationProtocol: Sendable, Hashable, CustomStringConvertible {
     /// Windows start at 0, L, 2L, …; every target is scored with in-window context only (the paper's default).
     case nonoverlapping
     /// Windows start at 0, S, 2S, …; each scores only the targets no earlier window scored. `S = L` is nonoverlapping.
@@ -30,6 +30,34 @@ public enum EvaluationProtocol: Sendable, Hashable, Codable, CustomStringConvert
         case .sliding(let stride): "sliding:\(stride)"
         case .lastHalf: "last-half"
         }
+    }
+
+    /// Window positions (0-based, of the predicting input) that every full window after a segment's first scores.
+    /// Positions before it are measured by the first window of each segment only: under `sliding:S` the
+    /// positions `0 ..< L − S`, under `last-half` none (they are never scored).
+    public func steadyPositions(length: Int) -> Range<Int> {
+        switch self {
+        case .nonoverlapping: 0..<length
+        case .sliding(let stride): max(length - stride, 0)..<length
+        case .lastHalf: length / 2..<length
+        }
+    }
+}
+
+extension EvaluationProtocol: Codable {
+    /// Encoded as its text form (`nonoverlapping`, `sliding:16`, `last-half`), the same string the options take.
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let value = EvaluationProtocol(parsing: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "unknown protocol '\(text)'"))
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
     }
 }
 
@@ -79,20 +107,6 @@ public struct WindowSpec: Sendable, Hashable {
     public var modelLength: Int { inputs.count + (bos ? 1 : 0) }
     /// Position in the window (0-based, BOS counted) of the input that predicts stream target `t`.
     public func position(predicting target: Int) -> Int { target - 1 - inputs.lowerBound + (bos ? 1 : 0) }
-}
-
-/// Errors in evaluation options or data.
-public enum EvaluationError: Error, Sendable, Hashable, CustomStringConvertible {
-    case invalidOptions(String)
-    case tooFewTokens(available: Int, needed: Int)
-
-    public var description: String {
-        switch self {
-        case .invalidOptions(let reason): reason
-        case .tooFewTokens(let available, let needed):
-            "the data holds \(available) tokens but the evaluation needs \(needed); lower --budget or use a larger dataset"
-        }
-    }
 }
 
 public enum WindowPlan {

@@ -23,6 +23,10 @@ public struct Interval: Sendable, Hashable, Codable {
     public var seed: UInt64
     /// What was resampled (`windows` or `documents`).
     public var unit: String
+    /// How many of them there were.
+    public var units: Int
+    /// What the interval bounds: `perplexity`, or `meanNLLDifference` (nats, B − A) for a comparison.
+    public var quantity: String
 }
 
 /// A paired comparison of two evaluations of the same windows.
@@ -38,7 +42,26 @@ public struct PairedComparison: Sendable, Hashable, Codable {
 }
 
 public enum Bootstrap {
-    /// Groups window scores into resampling units: documents when evaluated per document, else windows.
+    /// Fewer resampling units than this give a percentile interval too narrow to trust: it is still computed, with
+    /// a warning (`note(units:unit:resamples:)`).
+    public static let reliableUnits = 20
+
+    /// Why an interval over `units` resampling units is missing or unreliable, or `nil` when it is fine.
+    public static func note(units: Int, unit: String, resamples: Int) -> String? {
+        if resamples < 10 { return "no interval: bootstrap off (--bootstrap \(resamples); at least 10 resamples draw one)" }
+        if units < 2 { return "no interval: only \(units) \(unit.dropLast()) to resample" }
+        if units < reliableUnits {
+            return "interval from only \(units) \(unit): too few to trust (want ≥ \(reliableUnits)); raise --budget"
+        }
+        return nil
+    }
+
+    /// How many resampling units a result has, and what they are (`windows` or `documents`).
+    public static func unitCount(_ result: EvaluationResult) -> (count: Int, name: String) {
+        let (units, name) = units(result)
+        return (units.count, name)
+    }
+
     static func units(_ result: EvaluationResult) -> (units: [(nll: Double, tokens: Int)], name: String) {
         guard result.perDocument else { return (result.windows.map { ($0.nll, $0.tokens) }, "windows") }
         var grouped: [Int: (Double, Int)] = [:]
@@ -67,7 +90,8 @@ public enum Bootstrap {
             values.append(exp(nll / Double(max(tokens, 1))))
         }
         let (lower, upper) = percentiles(values, level)
-        return Interval(lower: lower, upper: upper, level: level, resamples: resamples, seed: seed, unit: name)
+        return Interval(lower: lower, upper: upper, level: level, resamples: resamples, seed: seed, unit: name,
+                        units: units.count, quantity: "perplexity")
     }
 
     /// Paired bootstrap of B against A over the same windows (same protocol, length and tokens).
@@ -96,7 +120,8 @@ public enum Bootstrap {
         let (lower, upper) = percentiles(differences, level)
         return PairedComparison(
             meanDifference: b.meanNLL - a.meanNLL, perplexityRatio: b.perplexity / a.perplexity,
-            interval: Interval(lower: lower, upper: upper, level: level, resamples: resamples, seed: seed, unit: name),
+            interval: Interval(lower: lower, upper: upper, level: level, resamples: resamples, seed: seed, unit: name,
+                               units: ua.count, quantity: "meanNLLDifference"),
             fractionBBetter: Double(better) / Double(max(resamples, 1)))
     }
 

@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// The `extrapolate` command tree.
+/// The `extrapolate` command tree: `inspect`, `score`, `sweep`, `compare`, `dataset {pack, inspect, verify, benchmark}`.
 public struct Extrapolate: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "extrapolate",
@@ -8,9 +8,10 @@ public struct Extrapolate: ParsableCommand {
         discussion: """
             Declare or import an architecture, load checkpoints, and compute perplexity at 1×–16× the
             trained length under the protocols of Press et al. (ALiBi, ICLR 2022).
-            Start with `extrapolate inspect --preset probe-alibi` or `extrapolate inspect path/to/config.json`.
+            Start with `extrapolate sweep --checkpoint Datasets/demo/*/step-2000.safetensors --data \
+            Datasets/kjv/valid.tokens.zst` or `extrapolate inspect path/to/config.json`.
             """,
-        subcommands: [Inspect.self, Score.self, SweepCommand.self, CompareCommand.self, DatasetCommand.self]
+        subcommands: [Inspect.self, Score.self, Sweep.self, Compare.self, Dataset.self]
     )
 
     public init() {}

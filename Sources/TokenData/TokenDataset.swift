@@ -41,6 +41,7 @@ public final class TokenDataset: @unchecked Sendable {
     /// Opens and validates `path`.
     public init(path: String) throws(TokenDataError) {
         self.path = path
+        _ = try regularFileSize(path)
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
@@ -224,7 +225,12 @@ public final class TokenDataset: @unchecked Sendable {
         var failure: TokenDataError?
         let lock = NSLock()
         let work = { (offset: Int) in
-            guard let context = ZSTD_createDCtx() else { return }
+            guard let context = ZSTD_createDCtx() else {
+                lock.lock()
+                failure = failure ?? .unreadable(path: self.path, reason: "zstd could not allocate a decoding context (out of memory)")
+                lock.unlock()
+                return
+            }
             defer { ZSTD_freeDCtx(context) }
             do {
                 let tokens = try self.frameTokens(first + offset, context: context)

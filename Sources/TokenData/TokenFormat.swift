@@ -70,6 +70,10 @@ public enum TokenDataError: Error, Sendable, Hashable, CustomStringConvertible {
     case badInput(path: String, reason: String)
     /// Writing failed.
     case writeFailed(path: String, reason: String)
+    /// The file holds fewer tokens than asked for.
+    case tooShort(path: String, available: Int, requested: Int)
+    /// A raw file's byte count is not a multiple of the token width.
+    case misaligned(path: String, bytes: Int, width: Int)
 
     public var description: String {
         switch self {
@@ -80,8 +84,24 @@ public enum TokenDataError: Error, Sendable, Hashable, CustomStringConvertible {
             "\(path): tokens \(range.lowerBound)..<\(range.upperBound) requested but the file holds \(count)"
         case .badInput(let path, let reason): "\(path): \(reason)"
         case .writeFailed(let path, let reason): "\(path): cannot write: \(reason)"
+        case .tooShort(let path, let available, let requested):
+            "\(path): holds \(available) tokens after the offset, fewer than the \(requested) requested; lower --length or --offset"
+        case .misaligned(let path, let bytes, let width):
+            "\(path): \(bytes) bytes is not a whole number of \(width)-byte tokens; check --dtype"
         }
     }
+}
+
+/// Checks that `path` is a regular file before anything opens it: opening a FIFO (a named pipe) or a device for
+/// reading blocks until a writer appears, which would hang a command or the daemon instead of failing.
+/// - Returns: the file's size in bytes.
+public func regularFileSize(_ path: String) throws(TokenDataError) -> Int {
+    var status = stat()
+    guard stat(path, &status) == 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
+    guard (status.st_mode & S_IFMT) == S_IFREG else {
+        throw .unreadable(path: path, reason: "not a regular file (a pipe, device or folder); write the tokens to a file first")
+    }
+    return Int(status.st_size)
 }
 
 /// Little-endian helpers over raw bytes.

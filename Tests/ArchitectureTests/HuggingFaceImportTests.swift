@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import Architecture
 
@@ -18,7 +19,7 @@ struct ExpectedImport: Decodable {
 }
 
 let fixtureConfigs: [String] = {
-    let folder = fixtures.appendingPathComponent("configs")
+    let folder = Repository.fixtures.appendingPathComponent("configs")
     let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
     return names.sorted()
 }()
@@ -26,7 +27,7 @@ let fixtureConfigs: [String] = {
 @Suite("Hugging Face configs import with the tensors transformers saves")
 struct HuggingFaceImportTests {
     static func load(_ name: String) throws -> (Architecture, ExpectedImport) {
-        let folder = fixtures.appendingPathComponent("configs/\(name)")
+        let folder = Repository.fixtures.appendingPathComponent("configs/\(name)")
         let architecture = try HuggingFace.architecture(configAt: folder)
         return (architecture, try loadJSON(ExpectedImport.self, "configs/\(name)/expected.json"))
     }

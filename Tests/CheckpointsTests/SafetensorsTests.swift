@@ -1,6 +1,7 @@
 import Checkpoints
 import Foundation
 import Testing
+import TestSupport
 
 /// Builds safetensors bytes by hand so every malformation can be produced.
 struct SafetensorsBuilder {
@@ -161,7 +162,7 @@ struct SafetensorsTests {
         builder.addFloats("layer.weight", (0..<24).map(Float.init), shape: [4, 6])
         builder.addFloats("layer.bias", [1, 2, 3, 4])
         let good = builder.bytes()
-        var generator = SplitMix(seed: 7)
+        var generator = TestRandom(seed: 7)
         var opened = 0
         for trial in 0..<300 {
             var bytes = good
@@ -184,18 +185,5 @@ struct SafetensorsTests {
             }
         }
         #expect(opened < 300)
-    }
-}
-
-/// A small deterministic generator for reproducible fuzzing.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Kernels
 import Testing
+import TestSupport
 
 /// Plain double-precision causal attention for one head, the definition the fused kernel must reproduce.
 func naiveAttention(q: [Float], k: [Float], v: [Float], length: Int, heads: Int, kvHeads: Int, hs: Int, scale: Double,
@@ -49,8 +50,8 @@ struct KernelTests {
     @Test("Fused attention equals plain attention (GQA, window, distance bias, odd head widths, ragged tiles)",
           arguments: [(200, 4, 2, 80, nil as Int?), (131, 6, 6, 8, 37), (70, 2, 1, 16, nil), (300, 3, 1, 128, 130)])
     func fusedMatchesNaive(_ length: Int, _ heads: Int, _ kvHeads: Int, _ hs: Int, _ window: Int?) {
-        var generator = SystemRandomNumberGenerator()
-        func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1.5...1.5, using: &generator) } }
+        var generator = TestRandom(seed: 11)
+        func random(_ count: Int) -> [Float] { generator.floats(count, in: -1.5...1.5) }
         let (q, k, v) = (random(length * heads * hs), random(length * kvHeads * hs), random(length * kvHeads * hs))
         let slopes = (0..<heads).map { 0.5 / Double($0 + 1) }
         let table = FloatBuffer(count: heads * length)

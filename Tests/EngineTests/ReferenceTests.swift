@@ -1,12 +1,11 @@
 import Engine
 import Foundation
 import Testing
+import TestSupport
 
 /// Reference fixtures written by `Tests/Fixtures/make_reference.py` (transformers and plain PyTorch).
 enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures")
-    static let models = root.appendingPathComponent("models")
+    static let models = Repository.models
 
     static var modelNames: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: models.path)) ?? []).filter { !$0.hasPrefix(".") }.sorted()

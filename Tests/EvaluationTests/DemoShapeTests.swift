@@ -4,12 +4,12 @@ import Engine
 import Evaluation
 import Foundation
 import Testing
+import TestSupport
 import TokenData
 
 /// The committed demo checkpoints (`Datasets/demo/train.py`) and the paper's qualitative findings.
 enum Demo {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let root = Repository.root
     static let trained = 64
     /// Targets scored at every length: the first 8,192 of the validation split.
     static let budget = 8192

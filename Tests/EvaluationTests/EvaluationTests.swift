@@ -2,9 +2,9 @@ import Engine
 import Evaluation
 import Foundation
 import Testing
+import TestSupport
 
-let models = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Fixtures/models")
+let models = Repository.models
 
 /// Counts how often each stream index is scored.
 func coverage(_ plan: [WindowSpec], count: Int) -> [Int] {
@@ -79,6 +79,11 @@ struct AccountingTests {
         let paper = try LengthGrid.parse("L+k", trainedLength: 512)
         #expect(paper.prefix(4) == [512, 513, 522, 532] && paper.last == 15512)
         #expect(throws: EvaluationError.self) { try LengthGrid.parse("2y", trainedLength: 64) }
+        #expect(try LengthGrid(parsing: "1x,512").resolve(trainedLength: 128) == [128, 512])
+        #expect(try LengthGrid(parsing: " 1x, 2x ,1024").description == "1x,2x,1024")
+        // A bare 1 is a one-token window, not the trained length: the error says how to write that.
+        #expect { try LengthGrid(parsing: "1") } throws: { "\($0)".contains("at least 2 tokens") && "\($0)".contains("write 1x") }
+        #expect { try LengthGrid(parsing: "0.5x,-3") } throws: { "\($0)".contains("length -3 is too short") }
     }
 }
 
@@ -132,21 +137,28 @@ struct EvaluationReferenceTests {
 
     @Test("A sweep reports learned positions past their table as unsupported, and adds rotary extensions")
     func sweep() throws {
-        let gpt2 = try LanguageModel.load(models.appendingPathComponent("gpt2-bf16").path)
         let tokens = (0..<300).map { Int32($0 % 96) }
-        let points = try Sweep.run(model: gpt2, tokens: tokens, documentStarts: [0], lengths: [64, 128, 256],
-                                   options: WindowOptions(length: 64), byteLevel: false, extensions: true, resamples: 100, seed: 0)
+        let data = EvaluationData(reference: DataReference(path: "memory"), tokens: tokens, documentStarts: [0], hasDocuments: false,
+                                  byteLevel: false, tokenizer: nil, tokenizerHash: nil, vocabularySize: nil)
+        let gpt2 = try SweepCheckpoint.load(models.appendingPathComponent("gpt2-bf16").path)
+        let plain = SweepRunner(settings: EvaluationSettings(data: data.reference, lengths: try LengthGrid(parsing: "64,128,256"),
+                                                             resamples: 100))
+        let points = try plain.run([gpt2], data: data).points
         #expect(points.map(\.length) == [64, 128, 256])
         #expect(points[2].unsupported?.contains("128 rows") == true && points[2].result == nil)
         #expect(points[0].result?.tokens == 299 && points[1].result?.tokens == 299)
-        let llama = try LanguageModel.load(models.appendingPathComponent("llama-bytes").path)
-        let withExtensions = try Sweep.run(model: llama, tokens: tokens, documentStarts: [0], lengths: [64, 128],
-                                           options: WindowOptions(length: 64), byteLevel: true, extensions: true, resamples: 100, seed: 0)
-        #expect(Set(withExtensions.map(\.series)) == Set(["nonoverlapping"] + Sweep.extensions))
+        #expect(points[0].perplexity == points[0].result?.perplexity && points[0].meanNLL == points[0].result?.meanNLL)
+        var withExtensions = plain
+        withExtensions.settings.lengths = try LengthGrid(parsing: "64,128")
+        withExtensions.settings.extensions = RotaryExtension.allCases
+        #expect { try withExtensions.run([gpt2], data: data) } throws: { "\($0)".contains("no rotary layer") }
+        let llama = try SweepCheckpoint.load(models.appendingPathComponent("llama-bytes").path)
+        let extended = try withExtensions.run([llama], data: data).points
+        #expect(Set(extended.map(\.series)) == Set(["nonoverlapping"] + RotaryExtension.allCases.map(\.rawValue)))
         // At 1x every extension is the identity (factor 1), so all series agree there.
-        let atOne = withExtensions.filter { $0.length == 64 }.compactMap { $0.result?.meanNLL }
+        let atOne = extended.filter { $0.length == 64 }.compactMap { $0.result?.meanNLL }
         #expect(atOne.count == 6 && atOne.allSatisfy { abs($0 - atOne[0]) < 1e-6 })
-        let at2 = withExtensions.filter { $0.length == 128 }.compactMap { $0.result?.meanNLL }
+        let at2 = extended.filter { $0.length == 128 }.compactMap { $0.result?.meanNLL }
         #expect(Set(at2.map { ($0 * 1e6).rounded() }).count > 1)
     }
 }

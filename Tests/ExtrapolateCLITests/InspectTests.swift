@@ -1,11 +1,13 @@
 import Architecture
 import Foundation
+import Reports
 import Testing
+import TestSupport
 
 @testable import ExtrapolateCLI
 
-let fixtureFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Fixtures/configs")
+let fixtureFolder = Repository.fixtures.appendingPathComponent("configs")
+typealias Inspect = Extrapolate.Inspect
 
 @Suite("extrapolate inspect")
 struct InspectTests {
@@ -36,6 +38,14 @@ struct InspectTests {
         try Data(try Architecture.probe(.t5).prettyJSON().prefix(200)).write(to: truncated)
         #expect { try ArchitectureFile.load(path: truncated.path) } throws: { "\($0)".contains("truncated.json") }
         #expect { try ArchitectureFile.load(path: "/nonexistent.json") } throws: { "\($0)".contains("no such file") }
+        // A malformed config.json names the line and column of the mistake.
+        let broken = directory.appendingPathComponent("config.json")
+        try Data("{\n  \"model_type\": \"gpt2\",\n  \"n_embd\": ,\n}".utf8).write(to: broken)
+        #expect { try ArchitectureFile.load(path: broken.path) } throws: { "\($0)".contains("line 3, column") }
+        // What `inspect --json` prints loads back as the architecture (Docs/your-pytorch-model.md, step 1).
+        let inspected = directory.appendingPathComponent("inspected.json")
+        try InspectReport(architecture: Architecture.probe(.alibi), length: 64).json().write(to: inspected, atomically: true, encoding: .utf8)
+        #expect(try ArchitectureFile.load(path: inspected.path) == Architecture.probe(.alibi))
     }
 
     @Test("Arguments are validated: exactly one source, a known preset, a positive length")

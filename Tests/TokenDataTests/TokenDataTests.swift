@@ -1,6 +1,7 @@
 import CZstd
 import Foundation
 import Testing
+import TestSupport
 import TokenData
 
 struct Scratch {
@@ -20,11 +21,8 @@ struct Scratch {
 func le<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] { values.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) } }
 
 func randomTokens(_ count: Int, below limit: UInt32, seed: UInt64) -> [UInt32] {
-    var state = seed
-    return (0..<count).map { _ in
-        state = state &* 6364136223846793005 &+ 1442695040888963407
-        return UInt32(truncatingIfNeeded: state >> 33) % limit
-    }
+    var generator = TestRandom(seed: seed)
+    return generator.tokens(count, below: limit)
 }
 
 @Suite("XXH64")

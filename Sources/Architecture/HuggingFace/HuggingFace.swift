@@ -59,7 +59,7 @@ public enum HuggingFace {
         do {
             return try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
-            throw .badConfig(path: path, key: key(of: error), reason: DecodingFailure.describe(error))
+            throw .badConfig(path: path, key: key(of: error), reason: DecodingFailure.describe(error, data: data))
         } catch {
             throw .unreadable(path: path, reason: "\(error)")
         }

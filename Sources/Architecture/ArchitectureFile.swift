@@ -1,7 +1,7 @@
-import Architecture
 import Foundation
 
-/// Reads an architecture from a config.json, a folder holding one, or architecture JSON — deciding by content.
+/// Reads an architecture from a config.json, a folder holding one, architecture JSON, or the JSON that
+/// `extrapolate inspect --json` prints (its `architecture` field) — deciding by content.
 public enum ArchitectureFile {
     /// Loads and validates the architecture at `path`.
     /// - Throws: `ArchitectureError` naming the file and what is wrong.
@@ -16,14 +16,25 @@ public enum ArchitectureFile {
         do { data = try Data(contentsOf: url) } catch {
             throw .unreadable(path: path, reason: (error as NSError).localizedDescription)
         }
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        let parsed: Any
+        do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
+            let message = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+            let place = DecodingFailure.lineAndColumn(of: message, in: data).map { " at \($0)" } ?? ""
+            throw .unreadable(path: path, reason: "not valid JSON\(place): \(message)")
+        }
+        guard var object = parsed as? [String: Any] else {
             throw .unreadable(path: path, reason: "not a JSON object; expected a config.json or architecture JSON")
         }
         if object["model_type"] != nil { return try HuggingFace.architecture(configJSON: data, path: path) }
+        var json = data
+        if object["layers"] == nil, let wrapped = object["architecture"] as? [String: Any], wrapped["layers"] != nil,
+           let inner = try? JSONSerialization.data(withJSONObject: wrapped) {
+            (object, json) = (wrapped, inner)       // `inspect --json` output: the architecture is one field of it
+        }
         guard object["layers"] != nil else {
             throw .unreadable(path: path, reason: "has neither 'model_type' (Hugging Face config) nor 'layers' (architecture JSON)")
         }
-        let architecture = try Architecture.decode(json: data, path: path)
+        let architecture = try Architecture.decode(json: json, path: path)
         try architecture.validate(readFrom: path)
         return architecture
     }

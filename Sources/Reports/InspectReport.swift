@@ -2,22 +2,23 @@ import Architecture
 import Foundation
 
 /// What `extrapolate inspect` shows, as text for people and JSON for scripts.
-struct InspectReport: Encodable {
+public struct InspectReport: Encodable, Sendable {
     /// One length of the 1×–16× grid and whether the architecture is defined there.
-    struct LengthSupport: Encodable {
-        var length: Int
-        var supported: Bool
-        var reason: String?
+    public struct LengthSupport: Encodable, Sendable {
+        public var length: Int
+        public var supported: Bool
+        public var reason: String?
     }
 
-    var architecture: Architecture
-    var contentHash: String
-    var parameterCount: Int
-    var tensors: [TensorSpec]
-    var positions: [ResolvedPosition]
-    var support: [LengthSupport]
+    public var architecture: Architecture
+    public var contentHash: String
+    public var parameterCount: Int
+    public var tensors: [TensorSpec]
+    public var positions: [ResolvedPosition]
+    public var support: [LengthSupport]
 
-    init(architecture: Architecture, length: Int) {
+    /// The report of `architecture` with position parameters resolved at `length` tokens.
+    public init(architecture: Architecture, length: Int) {
         self.architecture = architecture
         contentHash = architecture.contentHash
         let manifest = architecture.manifest
@@ -33,13 +34,11 @@ struct InspectReport: Encodable {
         }
     }
 
-    func json() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
-    }
+    /// The JSON document (`Docs/json.md`, "inspect"); its `architecture` field is architecture JSON.
+    public func json() throws -> String { try ReportJSON.encode(self) }
 
-    func text() -> String {
+    /// Text for people.
+    public func text() -> String {
         var lines = [architecture.description, ""]
         lines.append("content hash  \(contentHash)")
         lines.append("parameters    \(parameterCount.formatted()) in \(tensors.count) tensors")

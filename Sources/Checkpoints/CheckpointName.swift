@@ -1,0 +1,85 @@
+import Foundation
+
+/// What a checkpoint's path says about it: the run it belongs to and the training step, read by the naming
+/// schemes trainers use. The run is the folder the checkpoints sit in; the step comes from the name.
+public struct CheckpointName: Sendable, Hashable, Codable, Comparable, CustomStringConvertible {
+    /// The run: the name of the folder holding the checkpoint (for `checkpoint-N/`, the folder holding that).
+    public var run: String
+    /// The training step, when the name carries one.
+    public var step: Int?
+    /// The scheme that matched.
+    public var scheme: CheckpointNamingScheme
+
+    public init(run: String, step: Int?, scheme: CheckpointNamingScheme) {
+        self.run = run
+        self.step = step
+        self.scheme = scheme
+    }
+
+    /// The name of the checkpoint at `path` (a folder, a weights file or an index inside a checkpoint folder).
+    public init(path: String) {
+        var components = URL(fileURLWithPath: path).standardizedFileURL.pathComponents.filter { $0 != "/" }
+        // A weights file or index inside a `checkpoint-N/` folder names the folder.
+        if let last = components.last, components.count >= 2,
+           CheckpointNamingScheme.huggingFace.step(in: components[components.count - 2]) != nil,
+           last.hasSuffix(".safetensors") || last.hasSuffix(".index.json") {
+            components.removeLast()
+        }
+        let name = components.last ?? path
+        let run = components.dropLast().last ?? "."
+        for scheme in CheckpointNamingScheme.allCases {
+            if let step = scheme.step(in: name) {
+                self.init(run: run, step: step, scheme: scheme)
+                return
+            }
+        }
+        let stem = name.hasSuffix(".safetensors") ? String(name.dropLast(".safetensors".count)) : name
+        self.init(run: name.hasSuffix(".safetensors") ? run : stem, step: nil, scheme: .plain)
+    }
+
+    /// `run step N`, or the run alone.
+    public var description: String { step.map { "\(run) step \($0)" } ?? run }
+
+    /// By run, then step (a checkpoint without a step last).
+    public static func < (a: CheckpointName, b: CheckpointName) -> Bool {
+        if a.run != b.run { return a.run < b.run }
+        return (a.step ?? .max) < (b.step ?? .max)
+    }
+}
+
+/// The naming schemes of checkpoints inside a run folder, tried in order. PyTorch formats (fairseq
+/// `checkpoint_E_U.pt`, Composer `ep*-ba*-rank0.pt`, nanoGPT's `ckpt.pt`) join this table with their reader.
+public enum CheckpointNamingScheme: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Hugging Face Trainer: a folder `checkpoint-N/`.
+    case huggingFace = "checkpoint-N/"
+    /// `step-N.safetensors` (the demo runs).
+    case stepFile = "step-N.safetensors"
+    /// Any `NAME-N.safetensors` or `NAME_N.safetensors`.
+    case numberedFile = "*-N.safetensors"
+    /// A folder or file whose name carries no step.
+    case plain
+
+    /// The step this scheme reads from `name` (a file or folder name), or `nil` when it does not match.
+    public func step(in name: String) -> Int? {
+        switch self {
+        case .huggingFace:
+            guard name.hasPrefix("checkpoint-") else { return nil }
+            return Self.number(name.dropFirst("checkpoint-".count))
+        case .stepFile:
+            guard name.hasPrefix("step-"), name.hasSuffix(".safetensors") else { return nil }
+            return Self.number(name.dropFirst("step-".count).dropLast(".safetensors".count))
+        case .numberedFile:
+            guard name.hasSuffix(".safetensors") else { return nil }
+            let stem = name.dropLast(".safetensors".count)
+            guard let separator = stem.lastIndex(where: { $0 == "-" || $0 == "_" }) else { return nil }
+            return Self.number(stem[stem.index(after: separator)...])
+        case .plain:
+            return nil
+        }
+    }
+
+    private static func number(_ text: Substring) -> Int? {
+        guard !text.isEmpty, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber) else { return nil }
+        return Int(text)
+    }
+}

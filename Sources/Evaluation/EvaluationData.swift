@@ -1,0 +1,81 @@
+import Foundation
+import TokenData
+
+/// The tokens an evaluation scores: one span of the data, `[offset, offset + targets + 1)`, with the document
+/// starts inside it. The one way `sweep`, `compare` and the daemon read evaluation data.
+public struct EvaluationData: Sendable {
+    /// Where it came from, with the content checksum filled in.
+    public var reference: DataReference
+    /// The span's tokens (targets + 1: the first token is context only).
+    public var tokens: [Int32]
+    /// Document starts relative to the span (always begins with 0).
+    public var documentStarts: [Int]
+    /// Whether the file marks documents (`.tokens.zst`); raw files are one stream.
+    public var hasDocuments: Bool
+    /// Byte-level tokens (bits per byte are reported).
+    public var byteLevel: Bool
+    /// Tokenizer name and hash, and vocabulary size, when the dataset records them.
+    public var tokenizer: String?
+    public var tokenizerHash: String?
+    public var vocabularySize: Int?
+
+    /// Data already in memory (tests, callers that produce tokens themselves).
+    public init(reference: DataReference, tokens: [Int32], documentStarts: [Int] = [0], hasDocuments: Bool = false,
+                byteLevel: Bool = false, tokenizer: String? = nil, tokenizerHash: String? = nil, vocabularySize: Int? = nil) {
+        self.reference = reference
+        self.tokens = tokens
+        self.documentStarts = documentStarts
+        self.hasDocuments = hasDocuments
+        self.byteLevel = byteLevel
+        self.tokenizer = tokenizer
+        self.tokenizerHash = tokenizerHash
+        self.vocabularySize = vocabularySize
+    }
+
+    /// Targets scored: every token of the span but the first.
+    public var targets: Int { tokens.count - 1 }
+
+    /// Reads the span `settings` asks for when the longest window is `longest` tokens.
+    /// - Throws: `EvaluationError` when the file cannot be read, is too short for an explicit `--budget`, or
+    ///   `--per-document` is asked of a file without documents.
+    public static func load(_ settings: EvaluationSettings, longest: Int) throws(EvaluationError) -> EvaluationData {
+        var reference = settings.data
+        let path = reference.path
+        let wanted = settings.targets(longest: longest) + 1
+        do {
+            if path.hasSuffix(".tokens.zst") {
+                let dataset = try TokenDataset(path: path)
+                let available = max(dataset.count - settings.offset, 0)
+                if settings.budget != nil, wanted > available { throw EvaluationError.tooFewTokens(available: available, needed: wanted) }
+                let count = min(wanted, available)
+                guard count >= 2 else { throw EvaluationError.tooFewTokens(available: available, needed: 2) }
+                let offset = settings.offset
+                let tokens = try dataset.tokens(in: offset..<(offset + count))
+                let starts = [0] + dataset.documentStarts.filter { $0 > offset && $0 < offset + count }.map { $0 - offset }
+                reference.checksum = dataset.metadata.checksum
+                let m = dataset.metadata
+                return EvaluationData(reference: reference, tokens: tokens, documentStarts: starts, hasDocuments: true,
+                                      byteLevel: m.tokenizer == "bytes", tokenizer: m.tokenizer, tokenizerHash: m.tokenizerHash,
+                                      vocabularySize: m.vocabularySize)
+            }
+            if settings.perDocument {
+                throw EvaluationError.invalidOptions("--per-document needs document boundaries, and \(path) is a raw token file "
+                    + "without them; pack it with `extrapolate dataset pack` (one document per input file) or drop --per-document")
+            }
+            let available = max(try TokenFile.count(path: path, dtype: reference.dtype) - settings.offset, 0)
+            if settings.budget != nil, wanted > available { throw EvaluationError.tooFewTokens(available: available, needed: wanted) }
+            let count = min(wanted, available)
+            guard count >= 2 else { throw EvaluationError.tooFewTokens(available: available, needed: 2) }
+            let tokens = try TokenFile.read(path: path, dtype: reference.dtype, offset: settings.offset, count: count)
+            reference.checksum = try TokenFile.checksum(path: path)
+            return EvaluationData(reference: reference, tokens: tokens, documentStarts: [0], hasDocuments: false,
+                                  byteLevel: false, tokenizer: nil, tokenizerHash: nil, vocabularySize: nil)
+        } catch let error as EvaluationError {
+            throw error
+        } catch let error as TokenDataError {
+            throw .data(error)
+        } catch {
+            throw .invalidOptions("\(path): \(error)")
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import Checkpoints
+import Foundation
+
+/// A checkpoint as results name it: where it is, which run and step, what it is.
+public struct CheckpointSummary: Sendable, Hashable, Codable {
+    /// The path given.
+    public var checkpoint: String
+    public var run: String
+    public var step: Int?
+    /// The architecture's name, content hash and trained length.
+    public var architecture: String
+    public var architectureHash: String
+    public var trainedLength: Int
+
+    public init(checkpoint: String, name: CheckpointName, architecture: String, architectureHash: String, trainedLength: Int) {
+        self.checkpoint = checkpoint
+        run = name.run
+        step = name.step
+        self.architecture = architecture
+        self.architectureHash = architectureHash
+        self.trainedLength = trainedLength
+    }
+
+    /// `run step N` (or the run alone): what a table row or plot legend calls this checkpoint.
+    public var label: String { CheckpointName(run: run, step: step, scheme: .plain).description }
+}
+
+/// One point of a sweep: one checkpoint, one series (the protocol, or a rotary extension), one length.
+public struct SweepPoint: Sendable, Hashable, Codable {
+    /// Which checkpoint (path, run, step).
+    public var checkpoint: String
+    public var run: String
+    public var step: Int?
+    /// The protocol's name for the plain model, or the rotary extension's.
+    public var series: String
+    public var length: Int
+    /// The checkpoint's trained length, and `length / trainedLength`.
+    public var trainedLength: Int
+    public var multiple: Double
+    /// Headline numbers, repeated from `result` so scripts need not compute them.
+    public var perplexity: Double?
+    public var meanNLL: Double?
+    public var tokens: Int?
+    public var interval: Interval?
+    public var result: EvaluationResult?
+    /// Why the length was not evaluated (learned positions past their table).
+    public var unsupported: String?
+    /// What to be careful about (an interval from too few windows, or why it is missing).
+    public var warnings: [String]
+
+    public init(checkpoint: CheckpointSummary, series: String, length: Int, result: EvaluationResult?, interval: Interval?,
+                unsupported: String? = nil, warnings: [String] = []) {
+        self.checkpoint = checkpoint.checkpoint
+        run = checkpoint.run
+        step = checkpoint.step
+        self.series = series
+        self.length = length
+        trainedLength = checkpoint.trainedLength
+        multiple = Double(length) / Double(max(checkpoint.trainedLength, 1))
+        perplexity = result?.perplexity
+        meanNLL = result?.meanNLL
+        tokens = result?.tokens
+        self.interval = interval
+        self.result = result
+        self.unsupported = unsupported
+        self.warnings = warnings
+    }
+
+    /// The label of the series in a table or legend: the checkpoint, with the series when it is an extension.
+    public func label(protocolName: String) -> String {
+        let name = CheckpointName(run: run, step: step, scheme: .plain).description
+        return series == protocolName ? name : "\(name) \(series)"
+    }
+}
+
+/// What a sweep produced: the settings, the data, the checkpoints (ordered by run, then step) and every point.
+public struct SweepResult: Sendable, Hashable, Codable {
+    public var settings: EvaluationSettings
+    /// The data path and checksum, and the targets scored at every length.
+    public var data: DataReference
+    public var targets: Int
+    public var checkpoints: [CheckpointSummary]
+    public var points: [SweepPoint]
+    /// The protocol's name, as every point's `series` calls the plain model.
+    public var protocolName: String { settings.evaluationProtocol.description }
+}

@@ -1,0 +1,115 @@
+import Checkpoints
+import Engine
+import Foundation
+
+/// A loaded checkpoint ready for a sweep.
+public struct SweepCheckpoint: Sendable {
+    public var model: LanguageModel
+    public var summary: CheckpointSummary
+
+    /// `model`, loaded from `path`; run and step are read from the path's name.
+    public init(model: LanguageModel, path: String) {
+        self.model = model
+        summary = CheckpointSummary(checkpoint: path, name: CheckpointName(path: path), architecture: model.architecture.name,
+                                    architectureHash: model.architecture.contentHash,
+                                    trainedLength: model.architecture.trainedLength)
+    }
+
+    /// Loads the checkpoint at `path`.
+    public static func load(_ path: String) throws(EvaluationError) -> SweepCheckpoint {
+        do { return SweepCheckpoint(model: try LanguageModel.load(path), path: path) } catch { throw .engine(error) }
+    }
+}
+
+/// Runs sweeps: every checkpoint at every length of the grid (resolved against its own trained length), on the same
+/// span of tokens, with each rotary extension asked for as an extra series. The CLI's `sweep` and the daemon both
+/// evaluate through it.
+public struct SweepRunner: Sendable {
+    public var settings: EvaluationSettings
+
+    public init(settings: EvaluationSettings) { self.settings = settings }
+
+    /// Progress of a sweep: the fraction done (weighted by cost) and what is running.
+    public struct Progress: Sendable {
+        public var fraction: Double
+        public var label: String
+    }
+
+    /// The longest window any of `checkpoints` will be run at.
+    public func longest(_ checkpoints: [SweepCheckpoint]) -> Int {
+        checkpoints.map { settings.lengths.resolve(trainedLength: $0.summary.trainedLength).max() ?? 2 }.max() ?? 2
+    }
+
+    /// Evaluates every checkpoint (sorted by run, then step) on `data`.
+    /// - Throws: `EvaluationError` when an option does not fit a checkpoint (extensions without rotary) or a pass fails.
+    public func run(
+        _ checkpoints: [SweepCheckpoint], data: EvaluationData, progress: ((Progress) -> Void)? = nil
+    ) throws(EvaluationError) -> SweepResult {
+        let ordered = checkpoints.sorted { CheckpointName(path: $0.summary.checkpoint) < CheckpointName(path: $1.summary.checkpoint) }
+        var jobs: [Job] = []
+        for checkpoint in ordered { jobs += try series(of: checkpoint) }
+        // Cost per scored token grows like (projections) + (attention ∝ length); weigh lengths accordingly.
+        func weight(_ length: Int) -> Double { 1 + Double(length) / 2048 }
+        let total = jobs.reduce(0.0) { $0 + weight($1.length) }
+        var done = 0.0
+        var points: [SweepPoint] = []
+        for job in jobs {
+            let label = "\(job.checkpoint.summary.label) \(job.series) at \(job.length)"
+            points.append(try evaluate(job, data: data) { windows, of in
+                progress?(Progress(fraction: (done + weight(job.length) * Double(windows) / Double(of)) / total, label: label))
+            })
+            done += weight(job.length)
+        }
+        return SweepResult(settings: settings, data: data.reference, targets: data.targets,
+                           checkpoints: ordered.map(\.summary), points: points)
+    }
+
+    /// One (checkpoint, series, length) to evaluate; `model` is nil where the length is unsupported.
+    struct Job {
+        var checkpoint: SweepCheckpoint
+        var series: String
+        var length: Int
+        var model: LanguageModel?
+    }
+
+    func series(of checkpoint: SweepCheckpoint) throws(EvaluationError) -> [Job] {
+        let model = checkpoint.model
+        let trained = model.architecture.trainedLength
+        let lengths = settings.lengths.resolve(trainedLength: trained)
+        var jobs = lengths.map { Job(checkpoint: checkpoint, series: settings.evaluationProtocol.description, length: $0, model: model) }
+        guard !settings.extensions.isEmpty else { return jobs }
+        guard model.replacingRotaryScaling({ $0.scaling }) != nil else {
+            throw .invalidOptions("\(checkpoint.summary.checkpoint): --extensions applies to rotary models, and "
+                + "\(model.architecture.name) has no rotary layer; drop --extensions")
+        }
+        for fix in settings.extensions {
+            jobs += lengths.map { length in
+                let scaled = model.replacingRotaryScaling { _ in
+                    fix.scaling(factor: Double(length) / Double(trained), trainedLength: trained)
+                }
+                return Job(checkpoint: checkpoint, series: fix.rawValue, length: length, model: scaled)
+            }
+        }
+        return jobs
+    }
+
+    func evaluate(_ job: Job, data: EvaluationData, progress: @escaping (Int, Int) -> Void) throws(EvaluationError) -> SweepPoint {
+        let summary = job.checkpoint.summary
+        if case .unsupported(let reason) = job.checkpoint.model.support(at: job.length) {
+            return SweepPoint(checkpoint: summary, series: job.series, length: job.length, result: nil, interval: nil,
+                              unsupported: reason)
+        }
+        guard let model = job.model else {
+            return SweepPoint(checkpoint: summary, series: job.series, length: job.length, result: nil, interval: nil,
+                              unsupported: "no rotary layer to extend")
+        }
+        let result = try Evaluator.evaluate(model: model, tokens: data.tokens, documentStarts: data.documentStarts,
+                                            options: settings.windowOptions(length: job.length), byteLevel: data.byteLevel,
+                                            progress: progress)
+        let interval = Bootstrap.perplexityInterval(result, resamples: settings.resamples, seed: settings.seed)
+        let (units, unit) = Bootstrap.unitCount(result)
+        let note = Bootstrap.note(units: units, unit: unit, resamples: settings.resamples)
+        return SweepPoint(checkpoint: summary, series: job.series, length: job.length, result: result, interval: interval,
+                          warnings: note.map { [$0] } ?? [])
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+
+/// Self-contained SVG line plots: log₂ x axis (window lengths), linear or log₁₀ y axis, ticks on round values,
+/// optional interval bands, and vertical markers (the trained length). No script, no external resource.
+public enum Plot {
+    /// One line of a plot.
+    public struct Series: Sendable {
+        public var name: String
+        public var points: [(x: Double, y: Double)]
+        /// An interval per x (drawn as a translucent band behind the line).
+        public var band: [(x: Double, lower: Double, upper: Double)]
+        /// Points drawn hollow (e.g. buckets measured by few windows).
+        public var hollow: Set<Int>
+
+        public init(name: String, points: [(x: Double, y: Double)], band: [(x: Double, lower: Double, upper: Double)] = [],
+                    hollow: Set<Int> = []) {
+            self.name = name
+            self.points = points
+            self.band = band
+            self.hollow = hollow
+        }
+    }
+
+    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+                          "#bcbd22", "#7f7f7f"]
+
+    /// The SVG document.
+    public static func svg(title: String, xLabel: String, yLabel: String, series: [Series], logY: Bool = false,
+                           markers: [(x: Double, label: String)] = []) -> String {
+        let right = max(170.0, 48 + 7 * Double(series.map(\.name.count).max() ?? 0))
+        let frame = Frame(width: 550 + right, height: 440, left: 70, right: right, top: 40, bottom: 56)
+        var values: [(x: Double, y: Double)] = []
+        for s in series {
+            values += s.points
+            for b in s.band { values += [(x: b.x, y: b.lower), (x: b.x, y: b.upper)] }
+        }
+        values = values.filter { $0.x > 0 && $0.y.isFinite && (!logY || $0.y > 0) }
+        guard !values.isEmpty else {
+            return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"80\"><text x=\"10\" y=\"40\">no data</text></svg>\n"
+        }
+        let scale = Scale(xs: values.map { $0.x }, ys: values.map { $0.y }, logY: logY, frame: frame)
+        var svg = """
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(frame.width))" height="\(Int(frame.height))" \
+            viewBox="0 0 \(Int(frame.width)) \(Int(frame.height))" font-family="Helvetica, Arial, sans-serif" font-size="12">
+            <rect width="100%" height="100%" fill="white"/>
+            <text x="\(frame.left)" y="24" font-size="15" font-weight="bold">\(escape(title))</text>
+
+            """
+        svg += scale.gridAndTicks()
+        svg += "<rect x=\"\(frame.left)\" y=\"\(frame.top)\" width=\"\(frame.plotWidth)\" height=\"\(frame.plotHeight)\" "
+            + "fill=\"none\" stroke=\"#333\"/>\n"
+        for marker in markers where marker.x > 0 {
+            let x = scale.px(marker.x)
+            svg += "<line x1=\"\(x)\" y1=\"\(frame.top)\" x2=\"\(x)\" y2=\"\(frame.height - frame.bottom)\" stroke=\"#999\" "
+                + "stroke-dasharray=\"4 3\"/><text x=\"\(x + 4)\" y=\"\(frame.top + 14)\" fill=\"#666\">\(escape(marker.label))</text>\n"
+        }
+        for (index, s) in series.enumerated() {
+            svg += line(s, color: palette[index % palette.count], index: index, scale: scale, frame: frame)
+        }
+        svg += "<text x=\"\((frame.left + frame.width - frame.right) / 2)\" y=\"\(frame.height - 14)\" text-anchor=\"middle\">"
+            + "\(escape(xLabel))</text>\n"
+        svg += "<text transform=\"translate(18 \((frame.top + frame.height - frame.bottom) / 2)) rotate(-90)\" "
+            + "text-anchor=\"middle\">\(escape(yLabel))</text>\n"
+        return svg + "</svg>\n"
+    }
+
+    private static func line(_ s: Series, color: String, index: Int, scale: Scale, frame: Frame) -> String {
+        var svg = ""
+        let band = s.band.filter { $0.x > 0 && $0.lower.isFinite && $0.upper.isFinite && (!scale.logY || $0.lower > 0) }
+            .sorted { $0.x < $1.x }
+        if band.count >= 2 {
+            let upper = band.map { "\(scale.px($0.x)),\(scale.py($0.upper))" }
+            let lower = band.reversed().map { "\(scale.px($0.x)),\(scale.py($0.lower))" }
+            svg += "<polygon points=\"\((upper + lower).joined(separator: " "))\" fill=\"\(color)\" fill-opacity=\"0.15\" stroke=\"none\"/>\n"
+        } else {
+            for b in band {
+                let x = scale.px(b.x)
+                svg += "<line x1=\"\(x)\" y1=\"\(scale.py(b.lower))\" x2=\"\(x)\" y2=\"\(scale.py(b.upper))\" stroke=\"\(color)\" stroke-opacity=\"0.4\" stroke-width=\"6\"/>\n"
+            }
+        }
+        let points = s.points.enumerated().filter { $0.element.x > 0 && $0.element.y.isFinite && (!scale.logY || $0.element.y > 0) }
+            .sorted { $0.element.x < $1.element.x }
+        let path = points.map { "\(scale.px($0.element.x)),\(scale.py($0.element.y))" }.joined(separator: " ")
+        svg += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
+        for (offset, p) in points {
+            let fill = s.hollow.contains(offset) ? "white" : color
+            svg += "<circle cx=\"\(scale.px(p.x))\" cy=\"\(scale.py(p.y))\" r=\"3\" fill=\"\(fill)\" stroke=\"\(color)\"/>"
+        }
+        let ly = frame.top + 10 + Double(index) * 18
+        let lx = frame.width - frame.right
+        svg += "\n<line x1=\"\(lx + 12)\" y1=\"\(ly)\" x2=\"\(lx + 32)\" y2=\"\(ly)\" stroke=\"\(color)\" stroke-width=\"2\"/>"
+        svg += "<text x=\"\(lx + 38)\" y=\"\(ly + 4)\">\(escape(s.name))</text>\n"
+        return svg
+    }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    /// Round tick values in `[low, high]`: on a log axis powers of two (`base2`) or 1, 2, 5 × 10^k; on a linear
+    /// axis multiples of 1, 2 or 5 × 10^k, about five of them.
+    public static func ticks(low: Double, high: Double, log: Bool, base2: Bool = false) -> [Double] {
+        guard low.isFinite, high.isFinite, high >= low else { return [] }
+        if log {
+            guard low > 0 else { return [] }
+            if base2 {
+                let first = Int(Foundation.log2(low * 0.999).rounded(.up))
+                let last = max(first, Int(Foundation.log2(high * 1.001).rounded(.down)))
+                var step = 1
+                while (last - first) / step > 8 { step *= 2 }
+                return stride(from: first, through: last, by: step).map { exp2(Double($0)) }
+            }
+            let decades = Int(Foundation.log10(low).rounded(.down))...Int(Foundation.log10(high).rounded(.up))
+            let choices: [[Double]] = [[1], [1, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9]]
+            var values: [Double] = []
+            for mantissas in choices {
+                values = []
+                for k in decades {
+                    for m in mantissas {
+                        let value: Double = m * pow(10, Double(k))
+                        if value >= low * 0.999, value <= high * 1.001 { values.append(value) }
+                    }
+                }
+                if values.count >= 3 { break }
+            }
+            if values.count >= 2 { return values }
+            return ticks(low: low, high: high, log: false)     // a narrow range: round values of the linear kind
+        }
+        let raw = (high - low) / 5
+        guard raw > 0 else { return [low] }
+        let magnitude = pow(10, (Foundation.log10(raw)).rounded(.down))
+        let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
+        return stride(from: (low / step).rounded(.up) * step, through: high + step * 1e-9, by: step).map { $0 }
+    }
+
+    static func format(_ v: Double) -> String {
+        if v >= 1000 || v == v.rounded() { return String(format: "%.0f", v) }
+        return v >= 10 ? String(format: "%.1f", v) : String(format: "%.3g", v)
+    }
+}
+
+/// The drawing area.
+struct Frame {
+    var width, height, left, right, top, bottom: Double
+    var plotWidth: Double { width - left - right }
+    var plotHeight: Double { height - top - bottom }
+}
+
+/// Data ranges to pixels: log₂ x, linear or log₁₀ y, with 8 % padding on y.
+struct Scale {
+    var x0, x1, y0, y1: Double
+    var logY: Bool
+    var frame: Frame
+
+    init(xs: [Double], ys: [Double], logY: Bool, frame: Frame) {
+        let lx = xs.map(log2), ly = ys.map { logY ? log10($0) : $0 }
+        (x0, x1) = (lx.min() ?? 0, lx.max() ?? 1)
+        (y0, y1) = (ly.min() ?? 0, ly.max() ?? 1)
+        if x1 - x0 < 1e-9 { x0 -= 0.5; x1 += 0.5 }
+        if y1 - y0 < 1e-9 { y0 -= 0.5; y1 += 0.5 }
+        let pad = (y1 - y0) * 0.08
+        (y0, y1) = (y0 - pad, y1 + pad)
+        self.logY = logY
+        self.frame = frame
+    }
+
+    func px(_ x: Double) -> Double { frame.left + (log2(x) - x0) / (x1 - x0) * frame.plotWidth }
+    func py(_ y: Double) -> Double {
+        frame.height - frame.bottom - ((logY ? log10(y) : y) - y0) / (y1 - y0) * frame.plotHeight
+    }
+
+    func gridAndTicks() -> String {
+        var svg = ""
+        for x in Plot.ticks(low: exp2(x0), high: exp2(x1), log: true, base2: true) {
+            let p = px(x)
+            svg += "<line x1=\"\(p)\" y1=\"\(frame.top)\" x2=\"\(p)\" y2=\"\(frame.height - frame.bottom)\" stroke=\"#eee\"/>"
+            svg += "<text x=\"\(p)\" y=\"\(frame.height - frame.bottom + 16)\" text-anchor=\"middle\">\(Plot.format(x))</text>\n"
+        }
+        let (low, high) = logY ? (pow(10, y0), pow(10, y1)) : (y0, y1)
+        for y in Plot.ticks(low: low, high: high, log: logY) {
+            let p = py(y)
+            svg += "<line x1=\"\(frame.left)\" y1=\"\(p)\" x2=\"\(frame.width - frame.right)\" y2=\"\(p)\" stroke=\"#eee\"/>"
+            svg += "<text x=\"\(frame.left - 6)\" y=\"\(p + 4)\" text-anchor=\"end\">\(Plot.format(y))</text>\n"
+        }
+        return svg
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+
+/// The one JSON encoding of every report: sorted keys, indented, slashes unescaped, non-finite numbers as strings
+/// (`"inf"`, `"nan"`), so a result with an infinite perplexity still parses.
+public enum ReportJSON {
+    /// `value` as JSON text.
+    public static func encode(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// Decodes what `encode` wrote.
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try decoder.decode(type, from: data)
+    }
+}
+
+/// Fixed-width text columns.
+public enum TextColumns {
+    /// `text` padded to `width`, right-aligned unless `left`.
+    public static func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+        let fill = String(repeating: " ", count: max(width - text.count, 0))
+        return left ? text + fill : fill + text
+    }
+
+    /// One CSV field, quoted when it holds a comma, quote or newline.
+    public static func csvField(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}

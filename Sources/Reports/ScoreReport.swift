@@ -1,0 +1,64 @@
+import Evaluation
+import Foundation
+
+/// Renders `score`: every token's log-probability (unless summarised), then the headline numbers.
+public struct ScoreReport: Sendable {
+    public var result: ScoreResult
+
+    public init(_ result: ScoreResult) { self.result = result }
+
+    /// The JSON document (`Docs/json.md`, "score").
+    public func json() throws -> String { try ReportJSON.encode(result) }
+
+    /// Text for people.
+    public func text() -> String {
+        let r = result
+        var lines: [String] = []
+        if let ids = r.tokenIds, let logprobs = r.logprobs {
+            lines.append("position  token  log-prob")
+            for (index, (token, value)) in zip(ids, logprobs).enumerated() {
+                lines.append(String(format: "%8d  %5d  ", index, Int(token)) + (value.map { String(format: "%.6f", $0) } ?? "-"))
+            }
+            lines.append("")
+        }
+        let trained = r.checkpoint.trainedLength
+        lines.append("checkpoint      \(r.checkpoint.checkpoint)")
+        lines.append("architecture    \(r.checkpoint.architecture) (trained at \(trained) tokens)")
+        lines.append("window          \(r.length) tokens of \(r.data.path) from offset \(r.offset) "
+            + "(\(String(format: "%.2f", Double(r.length) / Double(max(trained, 1))))× trained length)")
+        lines.append("scored tokens   \(r.tokens)")
+        lines.append(String(format: "mean NLL        %.6f nats", r.meanNLL))
+        lines.append(String(format: "perplexity      %.4f", r.perplexity))
+        lines.append(String(format: "time            %.2f s load, %.2f s forward (%.0f tokens/s)", r.loadSeconds, r.seconds,
+                            r.tokensPerSecond))
+        lines.append("threads         \(r.threads) (OpenBLAS \(r.blasCore) kernels)")
+        lines += r.notes.map { "note            \($0)" }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Renders `compare`.
+public struct ComparisonReport: Sendable {
+    public var result: CheckpointComparison
+
+    public init(_ result: CheckpointComparison) { self.result = result }
+
+    /// The JSON document (`Docs/json.md`, "compare").
+    public func json() throws -> String { try ReportJSON.encode(result) }
+
+    /// Text for people.
+    public func text() -> String {
+        let r = result
+        let i = r.interval
+        var lines = [
+            "A  \(r.a.checkpoint.checkpoint): perplexity \(String(format: "%.4f", r.a.perplexity))",
+            "B  \(r.b.checkpoint.checkpoint): perplexity \(String(format: "%.4f", r.b.perplexity))",
+            "\(r.a.tokens) targets of \(r.data.path), windows of \(r.length), \(r.settings.evaluationProtocol)",
+            String(format: "B − A mean NLL  %+.5f nats  95%% CI [%+.5f, %+.5f]", r.meanNLLDifference, i.lower, i.upper)
+                + " (paired bootstrap over \(i.units) \(i.unit), \(i.resamples) resamples, seed \(i.seed))",
+            String(format: "B / A perplexity %.4f; B better in %.1f%% of resamples", r.perplexityRatio, 100 * r.fractionBBetter),
+        ]
+        lines += r.warnings.map { "warning: \($0)" }
+        return lines.joined(separator: "\n")
+    }
+}

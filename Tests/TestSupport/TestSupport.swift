@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+
+/// Paths of everything the tests read from the repository.
+public enum Repository {
+    /// The repository's root folder.
+    public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    /// `Tests/Fixtures`: configs, reference models and values written by the committed generator scripts.
+    public static let fixtures = root.appendingPathComponent("Tests/Fixtures")
+    /// `Tests/Fixtures/models`: one folder per reference model.
+    public static let models = fixtures.appendingPathComponent("models")
+    /// The bundled KJV validation split (`Datasets/kjv`).
+    public static let kjvValidation = root.appendingPathComponent("Datasets/kjv/valid.tokens.zst").path
+
+    /// The folder of reference model `name`.
+    public static func model(_ name: String) -> String { models.appendingPathComponent(name).path }
+
+    /// The committed demo checkpoint of `method` (`sinusoidal`, `rotary`, `t5`, `alibi`, `nope`) at `step`.
+    public static func demo(_ method: String, step: Int = 2000) -> String {
+        root.appendingPathComponent("Datasets/demo/\(method)/step-\(step).safetensors").path
+    }
+}
+
+/// A scratch folder under the system's temporary folder, removed by `remove()`.
+public struct ScratchFolder {
+    public let url: URL
+
+    /// A new, empty folder named after `label`.
+    public init(_ label: String = "test") throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("extrapolate-\(label)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    /// The path of `name` inside the folder.
+    public func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    /// Deletes the folder and everything in it.
+    public func remove() { try? FileManager.default.removeItem(at: url) }
+}
+
+/// Expects two sequences to agree within `tolerance` (relative to magnitude when `relative`), printing the
+/// largest difference and where it is when they do not.
+public func expectClose(
+    _ actual: [Double], _ expected: [Double], tolerance: Double, relative: Bool = false,
+    _ comment: String = "", sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(actual.count == expected.count, "\(comment): \(actual.count) values, expected \(expected.count)",
+            sourceLocation: sourceLocation)
+    var worst = (difference: 0.0, index: -1)
+    for (index, (a, e)) in zip(actual, expected).enumerated() {
+        let difference = relative ? abs(a - e) / max(abs(e), 1e-300) : abs(a - e)
+        if difference > worst.difference || difference.isNaN { worst = (difference, index) }
+    }
+    #expect(worst.difference <= tolerance,
+            "\(comment): max |Δ| \(worst.difference) at index \(worst.index) exceeds \(tolerance)",
+            sourceLocation: sourceLocation)
+}
+
+/// Reads a JSON fixture under `Tests/Fixtures`.
+public func loadJSON<T: Decodable>(_ type: T.Type, _ relativePath: String) throws -> T {
+    try JSONDecoder().decode(T.self, from: Data(contentsOf: Repository.fixtures.appendingPathComponent(relativePath)))
+}
+
+/// The one seeded generator every random test draws from (SplitMix64), so a failure reproduces from its seed.
+public struct TestRandom: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    /// A generator starting at `seed`.
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// `count` values in `0..<limit`.
+    public mutating func tokens(_ count: Int, below limit: UInt32) -> [UInt32] {
+        (0..<count).map { _ in UInt32(truncatingIfNeeded: next() % UInt64(limit)) }
+    }
+
+    /// `count` floats uniform in `range`.
+    public mutating func floats(_ count: Int, in range: ClosedRange<Float>) -> [Float] {
+        (0..<count).map { _ in Float.random(in: range, using: &self) }
+    }
+}
