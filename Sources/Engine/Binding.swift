@@ -19,8 +19,28 @@ struct AttentionWeights: @unchecked Sendable {
     var kvHeads: Int
     var headWidth: Int
     var scale: Float
-    /// Position-method tensors by role (T5 `table`, KERPLE `r1`/`r2`, FIRE `w1`, `b1`, `w2`, `b2`, `c`, `multiplier`).
-    var position: [String: FloatBuffer]
+    /// The position method with every tensor it needs: a method with weights cannot be bound without them.
+    var position: BoundPosition
+}
+
+/// An attention layer's position method, bound: one case per method, each carrying the tensors it reads.
+enum BoundPosition: @unchecked Sendable {
+    case none
+    case rotary(Rotary)
+    case xpos(XPos)
+    case alibi(ALiBi)
+    case sandwich(Sandwich)
+    /// T5: the bucket table `[buckets, heads]`.
+    case t5(T5Bias, table: FloatBuffer)
+    /// KERPLE: `r1`, `r2` per head.
+    case kerple(Kerple, r1: FloatBuffer, r2: FloatBuffer)
+    /// FIRE: the bias MLP and its two scalars.
+    case fire(Fire, FireWeights)
+}
+
+/// FIRE's tensors: `mlp.0` `[hidden, 1]` + bias, `mlp.2` `[heads, hidden]` + bias, `c`, `threshold_multiplier`.
+struct FireWeights: @unchecked Sendable {
+    var w1: FloatBuffer, b1: FloatBuffer, w2: FloatBuffer, b2: FloatBuffer, c: FloatBuffer, multiplier: FloatBuffer
 }
 
 /// Feed-forward weights.
@@ -31,16 +51,30 @@ struct FeedForwardWeights: @unchecked Sendable {
     var down: Projection
 }
 
-/// The bound model: the unrolled architecture with its weights.
+/// The token embedding: table `[V, C]`, optionally scaled (fairseq's `√C`).
+struct EmbeddingWeights: @unchecked Sendable {
+    var table: FloatBuffer
+    var vocabulary: Int
+    var width: Int
+    var scale: Float?
+}
+
+/// The bound model: embedding, the layers between, and the vocabulary head. Binding guarantees the shape, so the
+/// forward pass has activations from its first line on and never meets an embedding or head inside the body.
+struct BoundModel: @unchecked Sendable {
+    var embedding: EmbeddingWeights
+    var body: [Step]
+    var head: Projection
+}
+
+/// One layer of the body, with its weights.
 indirect enum Step: @unchecked Sendable {
-    case embed(table: FloatBuffer, vocabulary: Int, width: Int, scale: Float?)
     case positions(InputPositionEncoding, table: FloatBuffer?, width: Int)
     case linear(Projection)
     case layerNorm(gamma: FloatBuffer?, beta: FloatBuffer?, epsilon: Float, width: Int)
     case rmsNorm(gamma: FloatBuffer, epsilon: Float, width: Int)
     case attention(AttentionWeights)
     case feedForward(FeedForwardWeights)
-    case unembed(Projection)
     case residual(NormPlacement, [Step])
     case parallel([[Step]])
 }
@@ -52,13 +86,13 @@ struct Binder {
     let ignoredSuffixes: [String]
     private(set) var missing: [String] = []
     private(set) var misshaped: [ShapeMismatch] = []
-    private(set) var unsupported: [(String, String)] = []
+    private(set) var unsupported: [UnsupportedOption] = []
     /// Tensors more than one leaf reads (shared layers, T5's layer-0 table): converted once and kept for reuse.
     /// Everything else is converted when bound and not cached, so intermediates (a Conv1D matrix before its
     /// transpose, per-head fused q/k/v before reordering) are freed at once instead of at the end of binding.
     private let shared: Set<String>
     private var loaded: [String: FloatBuffer] = [:]
-    private var embedding: FloatBuffer?
+    fileprivate(set) var embedding: FloatBuffer?
     private var tiedNames: Set<String> = []
     /// Names the architecture asked for that the checkpoint has (bound or misshaped): never "unused".
     private var requested: Set<String> = []
@@ -80,12 +114,25 @@ struct Binder {
         shared = Set(uses.filter { $0.value > 1 }.keys)
     }
 
-    /// Binds everything and throws one error listing every missing, unused and misshaped tensor.
-    static func bind(_ architecture: Architecture, checkpoint: Checkpoint, ignoredSuffixes: [String]) throws(EngineError) -> [Step] {
-        let layers = architecture.resolvedLayers
+    /// Binds everything and throws one error listing every missing, unused and misshaped tensor, or every
+    /// unsupported option.
+    static func bind(_ architecture: Architecture, checkpoint: Checkpoint, ignoredSuffixes: [String]) throws(EngineError) -> BoundModel {
+        var layers = architecture.resolvedLayers
         var binder = Binder(checkpoint: checkpoint, ignoredSuffixes: ignoredSuffixes, layers: layers)
-        let steps = binder.bind(layers)
-        if let (location, reason) = binder.unsupported.first { throw .unsupported(location: location, reason: reason) }
+        guard case .leaf(let first)? = layers.first, case .tokenEmbedding(let node) = first.layer else {
+            throw .unsupported(location: "layers[0]", reason: "the first layer must be a token embedding")
+        }
+        guard case .leaf(let last)? = layers.last, case .unembedding(let unembedding) = last.layer else {
+            throw .unsupported(location: "layers[\(max(layers.count - 1, 0))]", reason: "the last layer must be an unembedding")
+        }
+        layers = Array(layers.dropFirst().dropLast())
+        let table = binder.load(first.tensors[0])
+        binder.embedding = table
+        let embedding = EmbeddingWeights(table: table, vocabulary: node.vocabulary, width: node.width,
+                                         scale: node.scale.map { Float($0) })
+        let body = binder.bind(layers)
+        let head = binder.head(unembedding, leaf: last)
+        if !binder.unsupported.isEmpty { throw .unsupportedOptions(binder.unsupported) }
         let used = binder.requested.union(binder.tiedNames)
         let unused = checkpoint.names.filter { name in
             !used.contains(name) && !ignoredSuffixes.contains { name.hasSuffix($0) }
@@ -93,7 +140,18 @@ struct Binder {
         if !binder.missing.isEmpty || !binder.misshaped.isEmpty || !unused.isEmpty {
             throw .binding(path: checkpoint.path, missing: binder.missing, unused: unused, misshaped: binder.misshaped)
         }
-        return steps
+        return BoundModel(embedding: embedding, body: body, head: head)
+    }
+
+    /// The vocabulary head: its own projection, or the embedding table when tied.
+    private mutating func head(_ node: Unembedding, leaf: ResolvedLeaf) -> Projection {
+        let vocabulary = leaf.vocabulary ?? 0
+        var specs = leaf.tensors[...]
+        guard node.tied else { return projection(&specs, bias: node.bias, out: vocabulary, input: leaf.width) }
+        // A tied head has no tensor of its own; a stray copy in the checkpoint is the same values.
+        tiedNames.insert(node.key.isEmpty ? "weight" : "\(node.key).weight")
+        return Projection(weight: embedding ?? FloatBuffer(count: vocabulary * leaf.width), bias: nil, input: leaf.width,
+                          output: vocabulary)
     }
 
     private mutating func bind(_ layers: [ResolvedLayer]) -> [Step] {
@@ -107,7 +165,7 @@ struct Binder {
     }
 
     /// Reads one tensor as stored; records a problem and returns a placeholder when it is missing or misshaped.
-    private mutating func load(_ spec: TensorSpec) -> FloatBuffer {
+    mutating func load(_ spec: TensorSpec) -> FloatBuffer {
         if let cached = loaded[spec.name] { return cached }
         guard let stored = storedName(spec.name), let info = checkpoint.info(stored) else {
             missing.append(spec.name)
@@ -165,10 +223,6 @@ struct Binder {
     private mutating func bind(_ leaf: ResolvedLeaf) -> Step {
         var specs = leaf.tensors[...]
         switch leaf.layer {
-        case .tokenEmbedding(let node):
-            let table = load(specs.removeFirst())
-            if embedding == nil { embedding = table }
-            return .embed(table: table, vocabulary: node.vocabulary, width: node.width, scale: node.scale.map { Float($0) })
         case .positionEmbedding(let node):
             let table = specs.isEmpty ? nil : load(specs.removeFirst())
             return .positions(node.encoding, table: table, width: leaf.width)
@@ -188,16 +242,12 @@ struct Binder {
             let up = projection(&specs, bias: node.bias, out: node.hidden, input: width)
             let down = projection(&specs, bias: node.bias, out: width, input: node.hidden)
             return .feedForward(FeedForwardWeights(node: node, gate: gate, up: up, down: down))
-        case .unembedding(let node):
-            let vocabulary = leaf.vocabulary ?? 0
-            if node.tied {
-                // A tied head has no tensor of its own; a stray copy in the checkpoint is the same values.
-                tiedNames.insert(node.key.isEmpty ? "weight" : "\(node.key).weight")
-                return .unembed(Projection(weight: embedding ?? FloatBuffer(count: 0), bias: nil, input: leaf.width,
-                                           output: vocabulary))
-            }
-            return .unembed(projection(&specs, bias: node.bias, out: vocabulary, input: leaf.width))
+        case .tokenEmbedding, .unembedding:
+            unsupported.append(UnsupportedOption(location: leaf.location,
+                                                 reason: "a token embedding or unembedding can only be the first or last layer"))
+            return .parallel([])
         case .repeated, .residual, .parallelResidual, .branch:
+            unsupported.append(UnsupportedOption(location: leaf.location, reason: "a container layer where a leaf was resolved"))
             return .parallel([])
         }
     }
@@ -213,7 +263,8 @@ struct Binder {
             var fused = projection(&specs, bias: node.bias, out: (h + 2 * kv) * hs, input: width)
             if packing == .perHead {
                 if kv != h {
-                    unsupported.append((leaf.location, "per-head fused q/k/v with \(kv) key/value heads for \(h) query heads"))
+                    unsupported.append(UnsupportedOption(location: leaf.location,
+                                                         reason: "per-head fused q/k/v with \(kv) key/value heads for \(h) query heads"))
                 } else {
                     fused.weight = Self.unpackPerHead(fused.weight, heads: h, headWidth: hs, columns: width)
                     fused.bias = fused.bias.map { Self.unpackPerHead($0, heads: h, headWidth: hs, columns: 1) }
@@ -227,17 +278,34 @@ struct Binder {
             qkv = Self.concatenate([q, k, v], input: width)
         }
         let output = projection(&specs, bias: outputBias, out: width, input: h * hs)
-        var position: [String: FloatBuffer] = [:]
-        let roles: [String]
-        switch node.position {
-        case .t5: roles = ["table"]
-        case .kerple: roles = ["r1", "r2"]
-        case .fire: roles = ["w1", "b1", "w2", "b2", "c", "multiplier"]
-        default: roles = []
-        }
-        for role in roles where !specs.isEmpty { position[role] = load(specs.removeFirst()) }
+        let position = bindPosition(node.position, specs: &specs, location: leaf.location)
         return AttentionWeights(node: node, qkv: qkv, output: output, heads: h, kvHeads: kv, headWidth: hs,
                                 scale: Float(node.resolvedScale(residualWidth: width)), position: position)
+    }
+
+    /// The position method with its tensors, in the manifest's order (T5 table; KERPLE r1, r2; FIRE mlp.0 weight,
+    /// mlp.0 bias, mlp.2 weight, mlp.2 bias, c, threshold_multiplier). A tensor the manifest does not list is an
+    /// unsupported architecture, never a method without its weights.
+    private mutating func bindPosition(_ position: AttentionPosition, specs: inout ArraySlice<TensorSpec>,
+                                       location: String) -> BoundPosition {
+        func next() -> FloatBuffer {
+            guard !specs.isEmpty else {
+                unsupported.append(UnsupportedOption(location: location, reason: "the manifest lists too few position tensors"))
+                return FloatBuffer(count: 1)
+            }
+            return load(specs.removeFirst())
+        }
+        switch position {
+        case .none: return .none
+        case .rotary(let rotary): return .rotary(rotary)
+        case .xpos(let xpos): return .xpos(xpos)
+        case .alibi(let alibi): return .alibi(alibi)
+        case .sandwich(let sandwich): return .sandwich(sandwich)
+        case .t5(let t5): return .t5(t5, table: next())
+        case .kerple(let kerple): return .kerple(kerple, r1: next(), r2: next())
+        case .fire(let fire):
+            return .fire(fire, FireWeights(w1: next(), b1: next(), w2: next(), b2: next(), c: next(), multiplier: next()))
+        }
     }
 
     /// Per head `[q_h; k_h; v_h]` rows → `[q_0…q_{H−1}; k_0…; v_0…]`.

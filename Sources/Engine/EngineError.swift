@@ -1,5 +1,6 @@
 import Architecture
 import Checkpoints
+import Kernels
 
 /// A tensor whose stored shape is not what the architecture declares.
 public struct ShapeMismatch: Sendable, Hashable, CustomStringConvertible {
@@ -17,6 +18,16 @@ public struct ShapeMismatch: Sendable, Hashable, CustomStringConvertible {
         self.expected = expected
         self.actual = actual
     }
+}
+
+/// An option of an architecture the engine does not run, and where it is.
+public struct UnsupportedOption: Sendable, Hashable, CustomStringConvertible {
+    /// The layer (`layers[3].attention`, …).
+    public var location: String
+    /// What is not supported.
+    public var reason: String
+
+    public var description: String { "\(location): \(reason)" }
 }
 
 /// Errors of the `Engine` target. Each names the file or the offending value and says what to do.
@@ -37,6 +48,10 @@ public enum EngineError: Error, Sendable, Hashable, CustomStringConvertible {
     case tooFewTokens(count: Int)
     /// A combination the engine does not run.
     case unsupported(location: String, reason: String)
+    /// Every option of an architecture the engine does not run, listed at once.
+    case unsupportedOptions([UnsupportedOption])
+    /// A pass needed more memory than could be allocated.
+    case outOfMemory(KernelError)
 
     public var description: String {
         switch self {
@@ -72,6 +87,11 @@ public enum EngineError: Error, Sendable, Hashable, CustomStringConvertible {
             return "need at least 2 tokens to score (the first token has no prediction); got \(count)"
         case .unsupported(let location, let reason):
             return "\(location): \(reason)"
+        case .unsupportedOptions(let options):
+            return "the engine does not run \(options.count == 1 ? "this option" : "these \(options.count) options"):\n"
+                + options.map { "  \($0)" }.joined(separator: "\n")
+        case .outOfMemory(let error):
+            return error.description
         }
     }
 }

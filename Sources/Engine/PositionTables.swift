@@ -71,19 +71,17 @@ enum BiasTables {
             }
             return .distance(table)
         }
-        switch weights.node.position {
+        switch weights.position {
         case .none, .rotary, .xpos:
             return .none
         case .alibi(let alibi):
             let slopes = alibi.slopes(heads: heads)
             return distanceTable { head, d in -slopes[head] * Double(d) }
-        case .t5(let t5):
-            guard let table = weights.position["table"] else { return .none }
+        case .t5(let t5, let table):
             let buckets = (0..<length).map { t5.bucket(relative: -$0) }
             // Stored [buckets, heads].
             return distanceTable { head, d in Double(table.pointer[buckets[d] * heads + head]) }
-        case .kerple(let kerple):
-            guard let r1 = weights.position["r1"], let r2 = weights.position["r2"] else { return .none }
+        case .kerple(let kerple, let r1, let r2):
             // The reference clamps r1, r2 ≥ 0.01 (and the power kernel's r2 ≤ 2) on every forward pass.
             return distanceTable { head, d in
                 let a = max(Double(r1.pointer[head]), 0.01)
@@ -94,18 +92,15 @@ enum BiasTables {
         case .sandwich(let sandwich):
             let first = (0..<length).map { sandwich.bias(head: 1, heads: heads, distance: $0) }
             return distanceTable { head, d in first[d] / Double(head + 1) }
-        case .fire(let fire):
-            guard let w1 = weights.position["w1"], let b1 = weights.position["b1"], let w2 = weights.position["w2"],
-                  let b2 = weights.position["b2"], let c = weights.position["c"],
-                  let multiplier = weights.position["multiplier"] else { return .none }
-            let cValue = abs(Double(c.pointer[0]))
-            let threshold = abs(Double(multiplier.pointer[0]) * fire.initialThreshold)
+        case .fire(let fire, let w):
+            let cValue = abs(Double(w.c.pointer[0]))
+            let threshold = abs(Double(w.multiplier.pointer[0]) * fire.initialThreshold)
             let logDistance = FloatBuffer(count: length), inverse = FloatBuffer(count: length)
             for p in 0..<length {
                 logDistance.pointer[p] = Float(log(cValue * Double(p) + 1))
                 inverse.pointer[p] = Float(1 / (log(cValue * max(Double(p), threshold) + 1) + fire.epsilon))
             }
-            return .fire(FireTables(logDistance: logDistance, inverseNormalizer: inverse, w1: w1, b1: b1, w2: w2, b2: b2,
+            return .fire(FireTables(logDistance: logDistance, inverseNormalizer: inverse, w1: w.w1, b1: w.b1, w2: w.w2, b2: w.b2,
                                     hidden: fire.hidden))
         }
     }

@@ -1,4 +1,18 @@
 import CKernels
+import Foundation
+
+/// Errors of the kernels: the only thing that can go wrong inside them is memory.
+public enum KernelError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A kernel's scratch could not be allocated.
+    case outOfMemory(what: String, bytes: Int)
+
+    public var description: String {
+        switch self {
+        case .outOfMemory(let what, let bytes):
+            "out of memory: \(what) needed \(bytes) bytes more; use a shorter length or fewer --threads"
+        }
+    }
+}
 
 /// The additive logit bias of one attention layer, as tables the fused kernel reads per tile.
 public enum AttentionBiasTables: Sendable {
@@ -71,7 +85,7 @@ extension Kernels {
     public static func attention(
         q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int, v: UnsafePointer<Float>, vStride: Int,
         out: UnsafeMutablePointer<Float>, outStride: Int, shape: AttentionShape, bias: AttentionBiasTables
-    ) {
+    ) throws(KernelError) {
         let blocks = (shape.length + attentionRowsPerItem - 1) / attentionRowsPerItem
         let group = shape.heads / max(shape.kvHeads, 1)
         let pointers = (UncheckedPointer(UnsafeMutablePointer(mutating: q)), UncheckedPointer(UnsafeMutablePointer(mutating: k)),
@@ -93,6 +107,7 @@ extension Kernels {
             }
         }
         // Later blocks hold more keys: hand them out first so the last items to finish are short ones.
+        let failed = Failures()
         parallelFor(shape.heads * blocks) { item in
             let block = blocks - 1 - item / shape.heads
             let head = item % shape.heads
@@ -127,9 +142,21 @@ extension Kernels {
             }
             let begin = block * attentionRowsPerItem
             let end = min(begin + attentionRowsPerItem, shape.length)
-            let status = ck_attention_rows(&args, begin, end)
-            precondition(status == 0, "attention scratch allocation failed")
+            if ck_attention_rows(&args, begin, end) != 0 { failed.record() }
         }
         withExtendedLifetime(packed) {}
+        if failed.count > 0 {
+            let hsPadded = (shape.headWidth + 63) / 64 * 64
+            throw .outOfMemory(what: "the attention tile scratch", bytes: (64 * 64 + 64 * hsPadded + 256) * 4)
+        }
     }
+}
+
+/// Counts failures reported from parallel work items.
+final class Failures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var failures = 0
+
+    func record() { lock.withLock { failures += 1 } }
+    var count: Int { lock.withLock { failures } }
 }

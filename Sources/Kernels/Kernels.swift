@@ -157,12 +157,23 @@ public enum Kernels {
     }
 
     /// Activation kinds of `activation(_:count:kind:)`.
-    public enum ActivationKind: Int32, Sendable { case gelu = 0, geluTanh = 1, relu = 2, silu = 3 }
+    public enum ActivationKind: Sendable {
+        case gelu, geluTanh, relu, silu
+
+        var kernel: ck_activation_kind {
+            switch self {
+            case .gelu: CK_ACTIVATION_GELU
+            case .geluTanh: CK_ACTIVATION_GELU_TANH
+            case .relu: CK_ACTIVATION_RELU
+            case .silu: CK_ACTIVATION_SILU
+            }
+        }
+    }
 
     /// Applies an activation to `count` contiguous values in place, on the calling thread (the feed-forward block
     /// calls it inside its own parallel region).
     public static func activation(_ x: UnsafeMutablePointer<Float>, count: Int, kind: ActivationKind) {
-        ck_activation(x, count, kind.rawValue)
+        ck_activation(x, count, kind.kernel)
     }
 
     /// `x ⊙= y` over `count` values, on the calling thread.

@@ -4,6 +4,7 @@ import Engine
 import Foundation
 import Kernels
 import Testing
+import TestSupport
 
 /// Loads a fixture's checkpoint with its own architecture, or with a changed one.
 func fixtureModel(_ name: String, change: ((inout Architecture) -> Void)? = nil) throws -> LanguageModel {
@@ -122,6 +123,22 @@ struct EngineBehaviourTests {
         })
     }
 
+    @Test("A position method's tensors are bound or reported missing: never a method silently without its weights",
+          arguments: [("spec-t5", "relative_attention_bias"), ("spec-kerple-log", "kerple.r2"), ("spec-fire", "fire.mlp.2")])
+    func positionTensorsAreRequired(_ name: String, _ dropped: String) throws {
+        let folder = try ScratchFolder("position-tensors")
+        defer { folder.remove() }
+        let location = try CheckpointLocation.discover(Repository.model(name))
+        let (architecture, _) = try LanguageModel.architecture(for: location, checkpoint: try location.open())
+        let stripped = URL(fileURLWithPath: folder.path("model.safetensors"))
+        try rewrite(URL(fileURLWithPath: location.weightsPath), to: stripped, renaming: { $0 }, dropping: { $0.contains(dropped) })
+        #expect(performing: { _ = try LanguageModel(architecture: architecture, checkpoint: try Checkpoint(file: stripped.path)) },
+                throws: { error in
+                    guard case EngineError.binding(_, let missing, _, _) = error else { return false }
+                    return !missing.isEmpty && missing.allSatisfy { $0.contains(dropped) }
+                })
+    }
+
     @Test("Lengths past a learned table, foreign tokens and empty windows are refused with a reason")
     func refusals() throws {
         let model = try fixtureModel("gpt2-bf16")
@@ -170,11 +187,11 @@ func temporaryFolder() throws -> URL {
 }
 
 /// Copies a safetensors file's tensors under new names, without metadata.
-func rewrite(_ source: URL, to destination: URL, renaming: (String) -> String) throws {
+func rewrite(_ source: URL, to destination: URL, renaming: (String) -> String, dropping: (String) -> Bool = { _ in false }) throws {
     let file = try SafetensorsFile(path: source.path)
     var header: [String: Any] = [:]
     var data = Data()
-    for info in file.tensors {
+    for info in file.tensors where !dropping(info.name) {
         header[renaming(info.name)] = ["dtype": info.dtype.rawValue, "shape": info.shape,
                                        "data_offsets": [data.count, data.count + info.dataOffsets.count]]
         data.append(contentsOf: file.bytes(of: info))

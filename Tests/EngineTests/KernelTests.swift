@@ -49,7 +49,7 @@ struct KernelTests {
 
     @Test("Fused attention equals plain attention (GQA, window, distance bias, odd head widths, ragged tiles)",
           arguments: [(200, 4, 2, 80, nil as Int?), (131, 6, 6, 8, 37), (70, 2, 1, 16, nil), (300, 3, 1, 128, 130)])
-    func fusedMatchesNaive(_ length: Int, _ heads: Int, _ kvHeads: Int, _ hs: Int, _ window: Int?) {
+    func fusedMatchesNaive(_ length: Int, _ heads: Int, _ kvHeads: Int, _ hs: Int, _ window: Int?) throws {
         var generator = TestRandom(seed: 11)
         func random(_ count: Int) -> [Float] { generator.floats(count, in: -1.5...1.5) }
         let (q, k, v) = (random(length * heads * hs), random(length * kvHeads * hs), random(length * kvHeads * hs))
@@ -59,7 +59,7 @@ struct KernelTests {
         let scale = 1 / Double(hs).squareRoot()
         let out = FloatBuffer(count: length * heads * hs)
         let (qb, kb, vb) = (FloatBuffer(q), FloatBuffer(k), FloatBuffer(v))
-        Kernels.attention(q: qb.pointer, qStride: heads * hs, k: kb.pointer, kStride: kvHeads * hs, v: vb.pointer,
+        try Kernels.attention(q: qb.pointer, qStride: heads * hs, k: kb.pointer, kStride: kvHeads * hs, v: vb.pointer,
                           vStride: kvHeads * hs, out: out.pointer, outStride: heads * hs,
                           shape: AttentionShape(length: length, heads: heads, kvHeads: kvHeads, headWidth: hs,
                                                 scale: Float(scale), window: window),

@@ -1,4 +1,4 @@
-// Numeric kernels over raw fp32 buffers, compiled with -O3 -march=x86-64-v4 so the inner loops use
+// Numeric kernels over raw fp32 buffers (attention.c, softmax.c, norms.c, elementwise.c), compiled with -O3 -march=x86-64-v4 so the inner loops use
 // AVX-512 even in debug builds. Swift (`Kernels`) owns threading and buffer lifetimes; nothing here
 // allocates more than one tile's scratch or keeps state between calls.
 #ifndef EXTRAPOLATE_CKERNELS_H
@@ -64,8 +64,20 @@ void ck_layer_norm(float *x, long rows, long width, long stride, const float *ga
 /// RMS norm (Llama) of `rows` rows in place; `gamma` may be NULL.
 void ck_rms_norm(float *x, long rows, long width, long stride, const float *gamma, float eps);
 
-/// Activations in place over `n` values: 0 gelu (erf), 1 gelu tanh, 2 relu, 3 silu.
-void ck_activation(float *x, long n, int kind);
+/// The feed-forward activations.
+typedef enum {
+    /// 0.5·x·(1 + erf(x/√2)) (`gelu`, exact form).
+    CK_ACTIVATION_GELU = 0,
+    /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (`gelu_new`, `gelu_pytorch_tanh`).
+    CK_ACTIVATION_GELU_TANH = 1,
+    /// max(x, 0).
+    CK_ACTIVATION_RELU = 2,
+    /// x·σ(x) (`silu`, `swish`).
+    CK_ACTIVATION_SILU = 3,
+} ck_activation_kind;
+
+/// An activation in place over `n` values.
+void ck_activation(float *x, long n, ck_activation_kind kind);
 /// `x[i] *= y[i]` (gated feed-forward).
 void ck_multiply(float *x, const float *y, long n);
 /// `x[r * stride + c] += bias[c]` for every row.

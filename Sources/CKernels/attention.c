@@ -1,73 +1,23 @@
-// See ckernels.h. Loops are written so that clang vectorises them without -ffast-math: reductions keep
-// 16 independent partial sums, and exp is a branch-free polynomial (Cephes expf coefficients).
+// Fused causal attention: one head, a block of query rows at a time, keys and values in 64-wide tiles.
+//
+// The online softmax (Milakov & Gimelshein 2018; FlashAttention, Dao et al. 2022). For query row i and key tiles
+// t = 1, 2, … with scores s_j = scale · q_i·k_j + bias(i, j) over the keys j of tile t (causal: j ≤ i, and
+// i − W < j with a sliding window W):
+//
+//     m_t   = max(m_{t−1}, max_j s_j)                         running maximum, m_0 = −∞
+//     l_t   = l_{t−1} · exp(m_{t−1} − m_t) + Σ_j exp(s_j − m_t)    running denominator, l_0 = 0
+//     o_t   = o_{t−1} · exp(m_{t−1} − m_t) + Σ_j exp(s_j − m_t) · v_j   unnormalised output, o_0 = 0
+//
+// and after the last tile out_i = o_T / l_T. Nothing T×T is ever stored: the scratch is one BLOCK_Q × BLOCK_K
+// score tile and BLOCK_Q accumulators, whatever the length.
 #include "ckernels.h"
+#include "ck_math.h"
 
-#include <float.h>
-#include <immintrin.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define BLOCK_Q 64
 #define BLOCK_K 64
-#define LANES 16
-
-static inline long min_l(long a, long b) { return a < b ? a : b; }
-static inline long max_l(long a, long b) { return a > b ? a : b; }
-
-/// exp(x) to about 1 ulp on [-87, 88]; inputs below -87.3 return ~1e-38 instead of 0.
-static inline float ck_expf(float x) {
-    x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
-    float n = floorf(x * 1.44269504088896341f + 0.5f);
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float y = p * r * r + r + 1.0f;
-    int bits = ((int)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return y * scale;
-}
-
-/// erf(x) by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7 in exact arithmetic, 4.1e-7 measured in fp32), branch-free
-/// so that loops over it vectorise; libm's erff is a call per element. Used inside GELU, 0.5·x·(1 + erf(x/√2)),
-/// where the absolute error is what matters.
-static inline float ck_erff(float x) {
-    const float a = fabsf(x);
-    const float t = 1.0f / (1.0f + 0.3275911f * a);
-    float p = 1.061405429f;
-    p = p * t - 1.453152027f;
-    p = p * t + 1.421413741f;
-    p = p * t - 0.284496736f;
-    p = p * t + 0.254829592f;
-    const float y = 1.0f - p * t * ck_expf(-a * a);
-    return copysignf(y, x);
-}
-
-void ck_erf(const float *x, float *y, long n) {
-    for (long i = 0; i < n; i++) y[i] = ck_erff(x[i]);
-}
-
-void ck_exp(const float *x, float *y, long n) {
-    for (long i = 0; i < n; i++) y[i] = ck_expf(x[i]);
-}
-
-static float max_of(const float *x, long n) {
-    float lanes[LANES];
-    for (int u = 0; u < LANES; u++) lanes[u] = -INFINITY;
-    long c = 0;
-    for (; c + LANES <= n; c += LANES)
-        for (int u = 0; u < LANES; u++) lanes[u] = x[c + u] > lanes[u] ? x[c + u] : lanes[u];
-    float m = -INFINITY;
-    for (int u = 0; u < LANES; u++) m = lanes[u] > m ? lanes[u] : m;
-    for (; c < n; c++) m = x[c] > m ? x[c] : m;
-    return m;
-}
 
 /// x[c] = exp(x[c] - shift); returns the sum.
 static float exp_shift_sum(float *x, long n, float shift) {
@@ -87,23 +37,6 @@ static float exp_shift_sum(float *x, long n, float shift) {
     }
     for (int u = 0; u < LANES; u++) sum += lanes[u];
     return sum;
-}
-
-/// ck_expf on 16 lanes: the same polynomial, with the power of two applied by vscalefps.
-static inline __m512 ck_exp512(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
-                                          _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(y, n);
 }
 
 /// One full row of a 64-key tile: s[c] = exp(s[c] − m) with m = max(previous, max_c s[c]); returns Σ s[c], and m
@@ -305,116 +238,3 @@ int ck_attention_rows(const ck_attention_args *a, long row_begin, long row_end) 
     free(scratch);
     return 0;
 }
-
-void ck_layer_norm(float *x, long rows, long width, long stride, const float *gamma, const float *beta, float eps) {
-    for (long r = 0; r < rows; r++) {
-        float *row = x + r * stride;
-        double mean = 0;
-        for (long c = 0; c < width; c++) mean += row[c];
-        mean /= (double)width;
-        double var = 0;
-        for (long c = 0; c < width; c++) { double d = row[c] - mean; var += d * d; }
-        var /= (double)width;
-        const float m = (float)mean;
-        const float inv = (float)(1.0 / sqrt(var + (double)eps));
-        for (long c = 0; c < width; c++) {
-            float y = (row[c] - m) * inv;
-            if (gamma) y *= gamma[c];
-            if (beta) y += beta[c];
-            row[c] = y;
-        }
-    }
-}
-
-void ck_rms_norm(float *x, long rows, long width, long stride, const float *gamma, float eps) {
-    for (long r = 0; r < rows; r++) {
-        float *row = x + r * stride;
-        double square = 0;
-        for (long c = 0; c < width; c++) square += (double)row[c] * row[c];
-        const float inv = (float)(1.0 / sqrt(square / (double)width + (double)eps));
-        for (long c = 0; c < width; c++) row[c] = gamma ? gamma[c] * (row[c] * inv) : row[c] * inv;
-    }
-}
-
-void ck_activation(float *x, long n, int kind) {
-    switch (kind) {
-    case 0:
-        for (long i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + ck_erff(x[i] * 0.70710678118654752f));
-        break;
-    case 1:
-        for (long i = 0; i < n; i++) {
-            const float v = x[i];
-            // 0.5·v·(1 + tanh(y)) = v / (1 + exp(−2y)): exact identity, no cancellation, vectorises.
-            x[i] = v / (1.0f + ck_expf(-2.0f * 0.79788456080286536f * (v + 0.044715f * v * v * v)));
-        }
-        break;
-    case 2:
-        for (long i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
-        break;
-    default:
-        for (long i = 0; i < n; i++) x[i] = x[i] / (1.0f + ck_expf(-x[i]));
-        break;
-    }
-}
-
-void ck_multiply(float *x, const float *y, long n) {
-    for (long i = 0; i < n; i++) x[i] *= y[i];
-}
-
-void ck_add(float *x, const float *y, long n) {
-    for (long i = 0; i < n; i++) x[i] += y[i];
-}
-
-void ck_add_bias(float *x, long rows, long width, long stride, const float *bias) {
-    for (long r = 0; r < rows; r++) {
-        float *row = x + r * stride;
-        for (long c = 0; c < width; c++) row[c] += bias[c];
-    }
-}
-
-void ck_rotate(float *x, long rows, long stride, long half, const float *cos_table, const float *sin_table, int interleaved) {
-    for (long r = 0; r < rows; r++) {
-        float *row = x + r * stride;
-        const float *cs = cos_table + r * half;
-        const float *sn = sin_table + r * half;
-        if (interleaved) {
-            for (long k = 0; k < half; k++) {
-                const float a = row[2 * k], b = row[2 * k + 1];
-                row[2 * k] = a * cs[k] - b * sn[k];
-                row[2 * k + 1] = b * cs[k] + a * sn[k];
-            }
-        } else {
-            for (long k = 0; k < half; k++) {
-                const float a = row[k], b = row[k + half];
-                row[k] = a * cs[k] - b * sn[k];
-                row[k + half] = b * cs[k] + a * sn[k];
-            }
-        }
-    }
-}
-
-void ck_logsumexp_fold(const float *logits, long rows, long cols, long ld, long col0, const int *targets,
-                       float *row_max, double *row_sum, float *target_logit) {
-    for (long r = 0; r < rows; r++) {
-        const float *row = logits + r * ld;
-        const float slice_max = max_of(row, cols);
-        const float previous = row_max[r];
-        const float m = slice_max > previous ? slice_max : previous;
-        double total = previous == -INFINITY ? 0.0 : row_sum[r] * exp((double)previous - (double)m);
-        long c = 0;
-        for (; c + LANES <= cols; c += LANES) {
-            float chunk = 0;
-            float lanes[LANES];
-            for (int u = 0; u < LANES; u++) lanes[u] = ck_expf(row[c + u] - m);
-            for (int u = 0; u < LANES; u++) chunk += lanes[u];
-            total += chunk;
-        }
-        for (; c < cols; c++) total += exp((double)row[c] - m);
-        row_max[r] = m;
-        row_sum[r] = total;
-        const long t = (long)targets[r] - col0;
-        if (t >= 0 && t < cols) target_logit[r] = row[t];
-    }
-}
-
-long ck_next_item(long *counter) { return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }

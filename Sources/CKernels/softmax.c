@@ -1,0 +1,31 @@
+// Log-sum-exp over vocabulary slices (the LM head's log-softmax), and the vectorised exp exposed for tests.
+#include "ckernels.h"
+#include "ck_math.h"
+
+void ck_logsumexp_fold(const float *logits, long rows, long cols, long ld, long col0, const int *targets,
+                       float *row_max, double *row_sum, float *target_logit) {
+    for (long r = 0; r < rows; r++) {
+        const float *row = logits + r * ld;
+        const float slice_max = max_of(row, cols);
+        const float previous = row_max[r];
+        const float m = slice_max > previous ? slice_max : previous;
+        double total = previous == -INFINITY ? 0.0 : row_sum[r] * exp((double)previous - (double)m);
+        long c = 0;
+        for (; c + LANES <= cols; c += LANES) {
+            float chunk = 0;
+            float lanes[LANES];
+            for (int u = 0; u < LANES; u++) lanes[u] = ck_expf(row[c + u] - m);
+            for (int u = 0; u < LANES; u++) chunk += lanes[u];
+            total += chunk;
+        }
+        for (; c < cols; c++) total += exp((double)row[c] - m);
+        row_max[r] = m;
+        row_sum[r] = total;
+        const long t = (long)targets[r] - col0;
+        if (t >= 0 && t < cols) target_logit[r] = row[t];
+    }
+}
+
+void ck_exp(const float *x, float *y, long n) {
+    for (long i = 0; i < n; i++) y[i] = ck_expf(x[i]);
+}

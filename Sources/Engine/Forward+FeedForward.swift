@@ -1,0 +1,48 @@
+import Kernels
+
+extension Forward {
+    /// The feed-forward block, fused per chunk of rows: each thread runs up (and gate), activation and down on its
+    /// own rows with its own hidden scratch of at most `feedForwardChunk` rows, so the hidden activations stay
+    /// bounded and in cache, and nothing waits for the other threads until the block is done.
+    func feedForward(_ x: Activations, _ w: FeedForwardWeights) -> Activations {
+        let hidden = w.up.output
+        let width = w.down.output
+        let out = FloatBuffer(uninitialized: length * width)
+        let chunk = min(feedForwardChunk, Kernels.productChunk(rows: length))
+        let workers = min(Kernels.threads, (length + chunk - 1) / chunk)
+        let ups = (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * hidden) }
+        let gates = w.gate == nil ? [] : (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * hidden) }
+        let kind: Kernels.ActivationKind = switch w.node.activation {
+        case .gelu: .gelu
+        case .geluTanh: .geluTanh
+        case .relu: .relu
+        case .silu: .silu
+        }
+        let (source, output) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(out.pointer))
+        Kernels.parallelProductRows(length, chunk: chunk) { worker, begin, end in
+            let rows = end - begin
+            let input = source.pointer + begin * x.width
+            let up = ups[worker].pointer
+            Kernels.serialMatmulTransposed(input, lda: x.width, w.up.weight.pointer, ldb: w.up.input, up, ldc: hidden,
+                                           m: rows, n: hidden, k: w.up.input)
+            if let bias = w.up.bias { Kernels.addBias(up, rows: rows, width: hidden, stride: hidden, bias: bias.pointer) }
+            if let g = w.gate {
+                let gate = gates[worker].pointer
+                Kernels.serialMatmulTransposed(input, lda: x.width, g.weight.pointer, ldb: g.input, gate, ldc: hidden,
+                                               m: rows, n: hidden, k: g.input)
+                if let bias = g.bias { Kernels.addBias(gate, rows: rows, width: hidden, stride: hidden, bias: bias.pointer) }
+                Kernels.activation(gate, count: rows * hidden, kind: kind)
+                Kernels.multiply(up, by: gate, count: rows * hidden)
+            } else {
+                Kernels.activation(up, count: rows * hidden, kind: kind)
+            }
+            let destination = output.pointer + begin * width
+            Kernels.serialMatmulTransposed(up, lda: hidden, w.down.weight.pointer, ldb: w.down.input, destination, ldc: width,
+                                           m: rows, n: width, k: hidden)
+            if let bias = w.down.bias { Kernels.addBias(destination, rows: rows, width: width, stride: width, bias: bias.pointer) }
+        }
+        withExtendedLifetime((ups, gates)) {}
+        return Activations(buffer: out, width: width)
+    }
+
+}

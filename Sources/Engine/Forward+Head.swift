@@ -1,0 +1,45 @@
+import Kernels
+
+extension Forward {
+    /// The unembedding fused with log-softmax. Each thread takes up to `logitsChunk` rows at a time and walks the
+    /// vocabulary in slices of at most `vocabularySlice` columns, folding each slice into a running log-sum-exp: its
+    /// logits scratch is `logitsChunk × vocabularySlice` floats whatever the vocabulary (BLOOM's is 250,880), and
+    /// there is never a `[length, vocabulary]` matrix.
+    func scores(_ x: Activations, head: Projection, targets: [Int32]) -> [Double] {
+        let rows = targets.count
+        let vocabulary = head.output
+        let chunk = min(logitsChunk, Kernels.productChunk(rows: rows))
+        let slice = min(vocabulary, vocabularySlice)
+        let workers = min(Kernels.threads, (rows + chunk - 1) / chunk)
+        let logits = (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * slice) }
+        var result = [Double](repeating: 0, count: rows)
+        let source = UncheckedPointer(x.buffer.pointer)
+        targets.withUnsafeBufferPointer { targets in
+            result.withUnsafeMutableBufferPointer { result in
+                let (wanted, out) = (UncheckedPointer(UnsafeMutablePointer(mutating: targets.baseAddress!)),
+                                     UncheckedPointer(result.baseAddress!))
+                Kernels.parallelProductRows(rows, chunk: chunk) { worker, begin, end in
+                    let n = end - begin
+                    let scratch = logits[worker].pointer
+                    var softmax = TargetLogSoftmax(rows: n)
+                    var column = 0
+                    while column < vocabulary {
+                        let columns = min(slice, vocabulary - column)
+                        Kernels.serialMatmulTransposed(source.pointer + begin * x.width, lda: x.width,
+                                                       head.weight.pointer + column * head.input, ldb: head.input,
+                                                       scratch, ldc: columns, m: n, n: columns, k: head.input)
+                        if let bias = head.bias {
+                            Kernels.addBias(scratch, rows: n, width: columns, stride: columns, bias: bias.pointer + column)
+                        }
+                        softmax.fold(scratch, columns: columns, leading: columns, column: column,
+                                     targets: wanted.pointer + begin)
+                        column += columns
+                    }
+                    softmax.logProbabilities(into: out.pointer + begin)
+                }
+            }
+        }
+        withExtendedLifetime(logits) {}
+        return result
+    }
+}

@@ -1,0 +1,197 @@
+import Architecture
+import Foundation
+import Kernels
+
+// One forward pass, written as a flat sequence of named kernel calls (llm.c's `gpt2_forward` is the model).
+//
+// Legend of dimension names:
+//   T   tokens in the window (the model length)
+//   C   residual width (channels)
+//   H   query heads, G key/value heads, hs head width (H·hs need not equal C)
+//   F   feed-forward hidden width
+//   V   vocabulary
+//
+// Activations are `[T, C]` row-major `FloatBuffer`s; every buffer below says its shape. The embedding writes the
+// first activations before any layer runs, the body transforms them, and the head scores them: binding has
+// checked that the first layer is an embedding and the last an unembedding, so nothing here is optional.
+
+/// Activations `[T, width]`.
+struct Activations {
+    var buffer: FloatBuffer
+    var width: Int
+}
+
+/// One forward pass over a window of tokens.
+struct Forward {
+    let tokens: [Int32]              // [T]
+    let feedForwardChunk: Int
+    let logitsChunk: Int
+    let vocabularySlice: Int
+    var length: Int { tokens.count }
+    /// cos/sin tables per rotary (or xPos) configuration, built once per pass.
+    private var rotations: [AttentionPosition: RotationTables] = [:]
+
+    init(tokens: [Int32], feedForwardChunk: Int, logitsChunk: Int, vocabularySlice: Int) {
+        self.tokens = tokens
+        self.feedForwardChunk = feedForwardChunk
+        self.logitsChunk = logitsChunk
+        self.vocabularySlice = vocabularySlice
+    }
+
+    /// The whole pass: embed, run the body, and `log p(targets[t] | tokens[0…t])` from the head.
+    mutating func scores(_ model: BoundModel, targets: [Int32]) throws(KernelError) -> [Double] {
+        let x = embed(model.embedding)                      // [T, C]
+        let hidden = try apply(model.body, to: x)           // [T, C]
+        return scores(hidden, head: model.head, targets: targets)
+    }
+
+    /// Token embedding rows, times the embedding scale when there is one.
+    private func embed(_ e: EmbeddingWeights) -> Activations {
+        let out = FloatBuffer(uninitialized: length * e.width)   // [T, C]
+        let (rows, destination) = (UncheckedPointer(e.table.pointer), UncheckedPointer(out.pointer))
+        tokens.withUnsafeBufferPointer { tokens in
+            Kernels.parallelRows(length, minimumChunk: 256) { begin, end in
+                for t in begin..<end {
+                    let row = destination.pointer + t * e.width
+                    row.initialize(from: rows.pointer + Int(tokens[t]) * e.width, count: e.width)
+                    if let scale = e.scale { for c in 0..<e.width { row[c] *= scale } }
+                }
+            }
+        }
+        return Activations(buffer: out, width: e.width)
+    }
+
+    /// Applies `steps` to `x` in order; residual blocks and parallel branches recurse.
+    mutating func apply(_ steps: some Collection<Step>, to input: Activations) throws(KernelError) -> Activations {
+        var x = input
+        for step in steps {
+            switch step {
+            case .residual(let placement, let body):
+                x = try residual(placement, body, x)
+            case .parallel(let branches):
+                // Every branch reads the same input; their outputs are summed onto it afterwards.
+                var outputs: [Activations] = []
+                for branch in branches { outputs.append(try apply(branch, to: copy(x))) }
+                for out in outputs { Kernels.add(x.buffer.pointer, out.buffer.pointer, count: length * x.width) }
+            case .positions(let encoding, let table, let width):
+                addPositions(encoding, table: table, width: width, to: x)
+            case .linear(let projection):
+                x = project(x, projection)
+            case .layerNorm(let gamma, let beta, let epsilon, let width):
+                Kernels.layerNorm(x.buffer.pointer, rows: length, width: width, stride: x.width,
+                                  gamma: gamma.map { UnsafePointer($0.pointer) }, beta: beta.map { UnsafePointer($0.pointer) },
+                                  epsilon: epsilon)
+            case .rmsNorm(let gamma, let epsilon, let width):
+                Kernels.rmsNorm(x.buffer.pointer, rows: length, width: width, stride: x.width, gamma: gamma.pointer, epsilon: epsilon)
+            case .attention(let weights):
+                x = try attention(x, weights)
+            case .feedForward(let weights):
+                x = feedForward(x, weights)
+            }
+        }
+        return x
+    }
+
+    /// `x + body(x)` (pre-norm: the norm is inside the body), or `norm(x + body'(x))` (post-norm: the body's last
+    /// step is the norm, applied after the sum).
+    private mutating func residual(_ placement: NormPlacement, _ body: [Step], _ x: Activations) throws(KernelError) -> Activations {
+        switch placement {
+        case .pre:
+            let out = try apply(body, to: copy(x))
+            Kernels.add(x.buffer.pointer, out.buffer.pointer, count: length * x.width)
+            return x
+        case .post:
+            let out = try apply(body.dropLast(), to: copy(x))
+            Kernels.add(x.buffer.pointer, out.buffer.pointer, count: length * x.width)
+            guard let norm = body.last else { return x }
+            return try apply([norm], to: x)
+        }
+    }
+
+    private func copy(_ x: Activations) -> Activations {
+        let buffer = FloatBuffer(uninitialized: length * x.width)
+        let (source, destination) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(buffer.pointer))
+        Kernels.parallelRows(length, minimumChunk: 256) { begin, end in
+            (destination.pointer + begin * x.width).initialize(from: source.pointer + begin * x.width,
+                                                               count: (end - begin) * x.width)
+        }
+        return Activations(buffer: buffer, width: x.width)
+    }
+
+    private func addPositions(_ encoding: InputPositionEncoding, table: FloatBuffer?, width: Int, to x: Activations) {
+        switch encoding {
+        case .learned(_, let offset):
+            guard let table else { return }
+            Kernels.add(x.buffer.pointer, table.pointer + offset * width, count: length * width)
+        case .sinusoidal(let layout, let offset):
+            let pointer = UncheckedPointer(x.buffer.pointer)
+            Kernels.parallelRows(length, minimumChunk: 256) { begin, end in
+                for t in begin..<end {
+                    let vector = layout.embedding(position: t + offset, width: width)
+                    for c in 0..<width { pointer.pointer[t * width + c] += Float(vector[c]) }
+                }
+            }
+        }
+    }
+
+    /// `x · Wᵀ + b` for all rows (rows split between the threads, the bias added by the thread that wrote them).
+    private func project(_ x: Activations, _ p: Projection) -> Activations {
+        let out = FloatBuffer(uninitialized: length * p.output)
+        let (input, output) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(out.pointer))
+        Kernels.parallelProductRows(length) { _, begin, end in
+            let destination = output.pointer + begin * p.output
+            Kernels.serialMatmulTransposed(input.pointer + begin * x.width, lda: x.width, p.weight.pointer, ldb: p.input,
+                                           destination, ldc: p.output, m: end - begin, n: p.output, k: p.input)
+            if let bias = p.bias {
+                Kernels.addBias(destination, rows: end - begin, width: p.output, stride: p.output, bias: bias.pointer)
+            }
+        }
+        return Activations(buffer: out, width: p.output)
+    }
+
+    private mutating func attention(_ x: Activations, _ w: AttentionWeights) throws(KernelError) -> Activations {
+        let hs = w.headWidth
+        let qkv = project(x, w.qkv)                         // [T, (H + 2G)·hs]
+        let stride = qkv.width
+        let q = qkv.buffer.pointer
+        let k = q + w.heads * hs
+        let v = k + w.kvHeads * hs
+        if let tables = rotation(for: w.position, headWidth: hs) {
+            let (qp, kp) = (UncheckedPointer(q), UncheckedPointer(k))
+            Kernels.parallelFor(w.heads + w.kvHeads) { index in
+                let isQuery = index < w.heads
+                let base = isQuery ? qp.pointer + index * hs : kp.pointer + (index - w.heads) * hs
+                Kernels.rotate(base, rows: length, stride: stride, half: tables.pairs,
+                               cos: isQuery ? tables.queryCos.pointer : tables.keyCos.pointer,
+                               sin: isQuery ? tables.querySin.pointer : tables.keySin.pointer,
+                               interleaved: tables.interleaved)
+            }
+        }
+        let out = FloatBuffer(uninitialized: length * w.heads * hs)   // [T, H·hs]
+        let shape = AttentionShape(length: length, heads: w.heads, kvHeads: w.kvHeads, headWidth: hs, scale: w.scale,
+                                   window: w.node.window)
+        try Kernels.attention(q: q, qStride: stride, k: k, kStride: stride, v: v, vStride: stride, out: out.pointer,
+                          outStride: w.heads * hs, shape: shape, bias: BiasTables.make(w, length: length))
+        return project(Activations(buffer: out, width: w.heads * hs), w.output)
+    }
+
+    private mutating func rotation(for position: BoundPosition, headWidth: Int) -> RotationTables? {
+        let (key, length): (AttentionPosition, Int)
+        let make: () -> RotationTables
+        switch position {
+        case .rotary(let rotary):
+            (key, length) = (.rotary(rotary), self.length)
+            make = { .rotary(rotary, headWidth: headWidth, length: length) }
+        case .xpos(let xpos):
+            (key, length) = (.xpos(xpos), self.length)
+            make = { .xpos(xpos, headWidth: headWidth, length: length) }
+        case .none, .alibi, .sandwich, .t5, .kerple, .fire:
+            return nil
+        }
+        if let cached = rotations[key] { return cached }
+        let tables = make()
+        rotations[key] = tables
+        return tables
+    }
+
+}
