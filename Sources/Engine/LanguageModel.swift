@@ -18,6 +18,8 @@ public final class LanguageModel: @unchecked Sendable {
     public let vocabulary: Int
     /// Parameters bound (tied and shared tensors once).
     public let parameterCount: Int
+    /// What loading decided from the tensors rather than the config (empty when the config was taken as it is).
+    public internal(set) var notes: [String] = []
     let bound: BoundModel
 
     /// Rows of the feed-forward hidden activations computed at once (bounds memory; results do not depend on it).
@@ -38,27 +40,42 @@ public final class LanguageModel: @unchecked Sendable {
             location = try CheckpointLocation.discover(path)
             checkpoint = try location.open()
         } catch { throw .checkpoint(error) }
-        let (architecture, ignored) = try architecture(for: location, checkpoint: checkpoint)
-        return try LanguageModel(architecture: architecture, checkpoint: checkpoint, location: location, ignoring: ignored)
+        let found = try architecture(for: location, checkpoint: checkpoint)
+        let model = try LanguageModel(architecture: found.architecture, checkpoint: checkpoint, location: location,
+                                      ignoring: found.ignoredSuffixes)
+        model.notes = found.notes
+        return model
     }
 
-    /// The architecture of a checkpoint: its embedded architecture JSON, else the `config.json` beside it.
-    /// Also returns the tensor-name suffixes the family stores as buffers (never weights).
+    /// What a checkpoint's architecture is, and how it was decided.
+    public struct CheckpointArchitecture: Sendable {
+        /// The architecture to bind.
+        public var architecture: Architecture
+        /// Tensor-name suffixes the family stores as buffers, never weights (`.attn.masked_bias`, …).
+        public var ignoredSuffixes: [String]
+        /// Decisions taken from the tensors where the config is read differently by different writers.
+        public var notes: [String]
+    }
+
+    /// The architecture of a checkpoint: its embedded architecture JSON, else the `config.json` beside it
+    /// (reconciled with the stored tensor shapes, `HuggingFace.reconcile`).
     public static func architecture(
         for location: CheckpointLocation, checkpoint: Checkpoint
-    ) throws(EngineError) -> (Architecture, ignoredSuffixes: [String]) {
+    ) throws(EngineError) -> CheckpointArchitecture {
         do {
             if let json = checkpoint.metadata[CheckpointLocation.architectureMetadataKey] {
                 let path = "\(location.weightsPath) (metadata '\(CheckpointLocation.architectureMetadataKey)')"
                 let architecture = try Architecture.decode(json: Data(json.utf8), path: path)
                 try architecture.validate(readFrom: path)
-                return (architecture, [])
+                return CheckpointArchitecture(architecture: architecture, ignoredSuffixes: [], notes: [])
             }
             if let config = location.config {
                 let url = URL(fileURLWithPath: config)
-                let architecture = try HuggingFace.architecture(configAt: url)
+                let imported = try HuggingFace.architecture(configAt: url)
                 let modelType = (try? HuggingFace.modelType(configAt: url)) ?? ""
-                return (architecture, HuggingFace.bufferSuffixes[modelType] ?? [])
+                let (architecture, notes) = HuggingFace.reconcile(imported, modelType: modelType) { checkpoint.info($0)?.shape }
+                return CheckpointArchitecture(architecture: architecture, ignoredSuffixes: HuggingFace.bufferSuffixes[modelType] ?? [],
+                                              notes: notes)
             }
         } catch { throw .architecture(error) }
         throw .noArchitecture(path: location.weightsPath)

@@ -1,5 +1,7 @@
 import Architecture
 import ArgumentParser
+import Checkpoints
+import Engine
 import Foundation
 import Reports
 
@@ -35,8 +37,15 @@ extension Extrapolate {
         }
 
         public func run() throws {
-            let architecture = try preset.flatMap { Architecture.presets[$0] } ?? ArchitectureFile.load(path: file ?? "")
-            let report = InspectReport(architecture: architecture, length: length ?? architecture.trainedLength)
+            var notes: [String] = []
+            var architecture = try preset.flatMap { Architecture.presets[$0] } ?? ArchitectureFile.load(path: file ?? "")
+            // A checkpoint folder: the architecture the weights will actually be bound with.
+            if let file, let location = try? CheckpointLocation.discover(file), let checkpoint = try? location.open() {
+                let found = try LanguageModel.architecture(for: location, checkpoint: checkpoint)
+                (architecture, notes) = (found.architecture, found.notes)
+            }
+            var report = InspectReport(architecture: architecture, length: length ?? architecture.trainedLength)
+            report.notes = notes
             print(json ? try report.json() : report.text())
         }
     }

@@ -16,6 +16,8 @@ public struct InspectReport: Encodable, Sendable {
     public var tensors: [TensorSpec]
     public var positions: [ResolvedPosition]
     public var support: [LengthSupport]
+    /// What was decided from a checkpoint's tensors rather than its config.
+    public var notes: [String] = []
 
     /// The report of `architecture` with position parameters resolved at `length` tokens.
     public init(architecture: Architecture, length: Int) {
@@ -40,6 +42,7 @@ public struct InspectReport: Encodable, Sendable {
     /// Text for people.
     public func text() -> String {
         var lines = [architecture.description, ""]
+        lines += notes.map { "note: \($0)" } + (notes.isEmpty ? [] : [""])
         lines.append("content hash  \(contentHash)")
         lines.append("parameters    \(parameterCount.formatted()) in \(tensors.count) tensors")
         lines.append("")

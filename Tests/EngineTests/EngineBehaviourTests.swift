@@ -10,7 +10,8 @@ import TestSupport
 func fixtureModel(_ name: String, change: ((inout Architecture) -> Void)? = nil) throws -> LanguageModel {
     let location = try CheckpointLocation.discover(Fixtures.models.appendingPathComponent(name).path)
     let checkpoint = try location.open()
-    var (architecture, ignored) = try LanguageModel.architecture(for: location, checkpoint: checkpoint)
+    let found = try LanguageModel.architecture(for: location, checkpoint: checkpoint)
+    var (architecture, ignored) = (found.architecture, found.ignoredSuffixes)
     change?(&architecture)
     return try LanguageModel(architecture: architecture, checkpoint: checkpoint, location: location, ignoring: ignored)
 }
@@ -129,7 +130,7 @@ struct EngineBehaviourTests {
         let folder = try ScratchFolder("position-tensors")
         defer { folder.remove() }
         let location = try CheckpointLocation.discover(Repository.model(name))
-        let (architecture, _) = try LanguageModel.architecture(for: location, checkpoint: try location.open())
+        let architecture = try LanguageModel.architecture(for: location, checkpoint: try location.open()).architecture
         let stripped = URL(fileURLWithPath: folder.path("model.safetensors"))
         try rewrite(URL(fileURLWithPath: location.weightsPath), to: stripped, renaming: { $0 }, dropping: { $0.contains(dropped) })
         #expect(performing: { _ = try LanguageModel(architecture: architecture, checkpoint: try Checkpoint(file: stripped.path)) },
@@ -137,6 +138,14 @@ struct EngineBehaviourTests {
                     guard case EngineError.binding(_, let missing, _, _) = error else { return false }
                     return !missing.isEmpty && missing.allSatisfy { $0.contains(dropped) }
                 })
+    }
+
+    @Test("MPT expansion_ratio ≠ 4 binds whichever width the file holds (transformers' 4 × d_model or MosaicML's ratio), and says so")
+    func mptExpansionRatio() throws {
+        let hf = try LanguageModel.load(Repository.model("mpt-expansion-hf"))
+        #expect(hf.notes.first?.contains("holds 192 rows") == true)
+        let mosaic = try LanguageModel.load(Repository.model("mpt-expansion-mosaic"))
+        #expect(mosaic.notes.isEmpty, "the config's ratio matches the tensors: nothing to say")
     }
 
     @Test("Lengths past a learned table, foreign tokens and empty windows are refused with a reason")

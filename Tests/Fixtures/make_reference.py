@@ -4,7 +4,8 @@
 Run by hand, never by CI (the Swift tests read the committed output and need no Python):
 
     python -m venv .venv-ref5 && .venv-ref5/bin/pip install "transformers>=5" torch safetensors
-    .venv-ref5/bin/python Tests/Fixtures/make_reference.py
+    .venv-ref5/bin/python Tests/Fixtures/make_reference.py            # everything
+    .venv-ref5/bin/python Tests/Fixtures/make_reference.py mpt-expansion-hf mpt-expansion-mosaic   # named cases only
 
 Writes `Tests/Fixtures/models/<name>/` for every case:
 
@@ -101,6 +102,12 @@ HF = {
     "bloom-12h": (BloomConfig(vocab_size=96, hidden_size=48, n_layer=2, n_head=12, seq_length=64), 256,
                   {"shard": "20KB"}),
     "mpt": (MptConfig(vocab_size=96, d_model=48, n_heads=12, n_layers=2, max_seq_len=256), 256, {}),  # HF builds ALiBi for max_seq_len only
+    # expansion_ratio ≠ 4: transformers' MptMLP ignores the key (always 4 × d_model), MosaicML's own MPTMLP honours
+    # it. Checkpoints of both origins carry the same config.json; only the tensor shapes tell them apart.
+    "mpt-expansion-hf": (MptConfig(vocab_size=96, d_model=48, n_heads=12, n_layers=2, max_seq_len=256,
+                                   expansion_ratio=2), 256, {}),
+    "mpt-expansion-mosaic": (MptConfig(vocab_size=96, d_model=48, n_heads=12, n_layers=2, max_seq_len=256,
+                                       expansion_ratio=2), 256, {"mosaic_mlp": True}),
     "gpt_neox-partial": (GPTNeoXConfig(vocab_size=96, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                                        intermediate_size=128, max_position_embeddings=64,
                                        **rope(10000.0, {"partial_rotary_factor": 0.25})), 256, {}),
@@ -131,7 +138,29 @@ HF = {
 }
 
 
+class MosaicMLP(torch.nn.Module):
+    """MosaicML llm-foundry's MPTMLP: up and down projections of expansion_ratio × d_model (transformers' MptMLP
+    uses 4 × d_model whatever the config says). Same computation otherwise: GELU (erf), no biases, residual added."""
+
+    def __init__(self, config):
+        super().__init__()
+        hidden = config.expansion_ratio * config.hidden_size
+        self.up_proj = torch.nn.Linear(config.hidden_size, hidden, bias=False)
+        self.act = torch.nn.GELU(approximate="none")
+        self.down_proj = torch.nn.Linear(hidden, config.hidden_size, bias=False)
+
+    def forward(self, hidden_states, residual):
+        return self.down_proj(self.act(self.up_proj(hidden_states))) + residual
+
+
 def write_hf(name, config, length, options, seed):
+    if options.get("mosaic_mlp"):
+        import transformers.models.mpt.modeling_mpt as mpt
+        original, mpt.MptMLP = mpt.MptMLP, MosaicMLP
+        try:
+            return write_hf(name, config, length, {k: v for k, v in options.items() if k != "mosaic_mlp"}, seed)
+        finally:
+            mpt.MptMLP = original
     folder = os.path.join(OUT, name)
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
@@ -441,6 +470,13 @@ def write_sample_tokens():
 
 
 if __name__ == "__main__":
+    import sys
+    only = set(sys.argv[1:])          # names to (re)write; none: everything
+    if only:
+        for index, (name, (config, length, options)) in enumerate(HF.items()):
+            if name in only:
+                write_hf(name, config, length, options, seed=100 + index)
+        sys.exit(0)
     write_sample_tokens()
     os.makedirs(OUT, exist_ok=True)
     for index, (name, (config, length, options)) in enumerate(HF.items()):
