@@ -89,7 +89,8 @@ let package = Package(
             dependencies: ["Evaluation", "Engine", "TokenData", "Architecture", "Checkpoints", "TestSupport"]
         ),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Evaluation", "TestSupport"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Kernels", "Checkpoints", "Architecture", "TestSupport"]),
+        .testTarget(
+            name: "EngineTests", dependencies: ["Engine", "Kernels", "Checkpoints", "Architecture", "TestSupport"]),
         .testTarget(
             name: "ExtrapolateCLITests",
             dependencies: ["ExtrapolateCLI", "Architecture", "Evaluation", "Reports", "TokenData", "TestSupport"]

@@ -15,7 +15,8 @@ extension Architecture: CustomStringConvertible {
         func scoped(_ key: String) -> String { key.isEmpty ? "" : "  [\(key)]" }
         switch layer {
         case .tokenEmbedding(let n):
-            return "TokenEmbedding \(n.vocabulary) × \(n.width)" + (n.scale.map { " scaled by \($0)" } ?? "") + scoped(n.key)
+            return "TokenEmbedding \(n.vocabulary) × \(n.width)" + (n.scale.map { " scaled by \($0)" } ?? "")
+                + scoped(n.key)
         case .positionEmbedding(let n):
             switch n.encoding {
             case .learned(let rows, let offset):
@@ -84,7 +85,8 @@ extension Architecture {
 
     static func resolve(_ node: Attention, residualWidth: Int, length: Int) -> ResolvedPosition {
         let hs = node.resolvedHeadWidth(residualWidth: residualWidth)
-        var r = ResolvedPosition(method: node.position.name, kind: node.position.kind, length: length, window: node.window)
+        var r = ResolvedPosition(
+            method: node.position.name, kind: node.position.kind, length: length, window: node.window)
         switch node.position {
         case .alibi(let alibi): r.slopes = alibi.slopes(heads: node.heads)
         case .rotary(let rotary):

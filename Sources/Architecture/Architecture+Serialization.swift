@@ -26,7 +26,9 @@ extension Architecture {
 
     /// Decodes the JSON form.
     /// - Throws: `ArchitectureError.unreadable` naming `path` and what is wrong.
-    public static func decode(json data: Data, path: String = "<architecture JSON>") throws(ArchitectureError) -> Architecture {
+    public static func decode(json data: Data, path: String = "<architecture JSON>") throws(ArchitectureError)
+        -> Architecture
+    {
         do {
             return try JSONDecoder().decode(Architecture.self, from: data)
         } catch let error as DecodingError {

@@ -27,13 +27,15 @@ public enum ArchitectureError: Error, Sendable, Hashable, CustomStringConvertibl
         switch self {
         case .invalid(let name, let problems):
             let list = problems.map { "  - \($0)" }.joined(separator: "\n")
-            return "architecture '\(name)' is invalid (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n\(list)"
+            return
+                "architecture '\(name)' is invalid (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n\(list)"
         case .unreadable(let path, let reason):
             return "\(path): cannot read: \(reason)"
         case .badConfig(let path, let key, let reason):
             return "\(path): key '\(key)': \(reason)"
         case .unknownModelType(let path, let modelType, let supported):
-            return "\(path): model_type '\(modelType)' is not supported; supported: \(supported.joined(separator: ", ")). "
+            return
+                "\(path): model_type '\(modelType)' is not supported; supported: \(supported.joined(separator: ", ")). "
                 + "Declare the architecture with the DSL or as architecture JSON instead (see Docs/architecture-json.md)."
         case .unsupportedOption(let path, let key, let value, let reason):
             return "\(path): key '\(key)' = \(value) is not supported: \(reason)"

@@ -28,11 +28,13 @@ public enum ArchitectureFile {
         if object["model_type"] != nil { return try HuggingFace.architecture(configJSON: data, path: path) }
         var json = data
         if object["layers"] == nil, let wrapped = object["architecture"] as? [String: Any], wrapped["layers"] != nil,
-           let inner = try? JSONSerialization.data(withJSONObject: wrapped) {
-            (object, json) = (wrapped, inner)       // `inspect --json` output: the architecture is one field of it
+            let inner = try? JSONSerialization.data(withJSONObject: wrapped)
+        {
+            (object, json) = (wrapped, inner)  // `inspect --json` output: the architecture is one field of it
         }
         guard object["layers"] != nil else {
-            throw .unreadable(path: path, reason: "has neither 'model_type' (Hugging Face config) nor 'layers' (architecture JSON)")
+            throw .unreadable(
+                path: path, reason: "has neither 'model_type' (Hugging Face config) nor 'layers' (architecture JSON)")
         }
         let architecture = try Architecture.decode(json: json, path: path)
         try architecture.validate(readFrom: path)

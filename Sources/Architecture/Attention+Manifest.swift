@@ -19,8 +19,9 @@ extension Architecture {
         let outputBias = node.outputBias ?? node.bias
         switch node.projections {
         case .fused(let qkv, let output, let packing):
-            tensors += projection(qkv, out: (h + 2 * kv) * hs, input: width, bias: node.bias,
-                                  layout: .fusedQKV(node.layout, packing))
+            tensors += projection(
+                qkv, out: (h + 2 * kv) * hs, input: width, bias: node.bias,
+                layout: .fusedQKV(node.layout, packing))
             tensors += projection(output, out: width, input: h * hs, bias: outputBias, layout: .matrix(node.layout))
         case .separate(let query, let key, let value, let output):
             tensors += projection(query, out: h * hs, input: width, bias: node.bias, layout: .matrix(node.layout))

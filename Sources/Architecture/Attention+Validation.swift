@@ -4,7 +4,8 @@ extension Architecture {
     static func checkAttention(_ node: Attention, width: Int?, at: String, report: (String, String) -> Void) {
         if node.heads < 1 { report(at, "heads must be at least 1, got \(node.heads)"); return }
         if let width, node.headWidth == nil, width % node.heads != 0 {
-            report(at, "width \(width) is not divisible by \(node.heads) heads; give headWidth explicitly or change heads")
+            report(
+                at, "width \(width) is not divisible by \(node.heads) heads; give headWidth explicitly or change heads")
         }
         if let hs = node.headWidth, hs < 1 { report(at, "headWidth must be at least 1, got \(hs)") }
         if let kv = node.kvHeads, kv < 1 || node.heads % kv != 0 {
@@ -47,7 +48,8 @@ extension Architecture {
         case .kerple:
             return []
         case .fire(let fire):
-            return fire.hidden < 1 || !(fire.initialThreshold > 0) ? ["FIRE needs hidden ≥ 1 and a positive threshold"] : []
+            return fire.hidden < 1 || !(fire.initialThreshold > 0)
+                ? ["FIRE needs hidden ≥ 1 and a positive threshold"] : []
         case .sandwich(let sandwich):
             return sandwich.dimension < 2 || sandwich.dimension % 2 != 0
                 ? ["Sandwich dimension must be even and at least 2, got \(sandwich.dimension)"] : []
@@ -56,7 +58,9 @@ extension Architecture {
 
     static func scalingProblems(_ scaling: RotaryScaling, rotaryWidth d: Int) -> [String] {
         var problems: [String] = []
-        if !(scaling.factor >= 1) { problems.append("\(scaling.name) scaling factor must be ≥ 1, got \(scaling.factor)") }
+        if !(scaling.factor >= 1) {
+            problems.append("\(scaling.name) scaling factor must be ≥ 1, got \(scaling.factor)")
+        }
         switch scaling {
         case .none, .linear:
             break

@@ -70,7 +70,8 @@ extension Layer: Codable {
             throw DecodingError.dataCorruptedError(
                 forKey: .type, in: container,
                 debugDescription: "unknown layer type '\(type)'; known: tokenEmbedding, positionEmbedding, linear, "
-                    + "layerNorm, rmsNorm, attention, feedForward, unembedding, repeat, residual, parallelResidual, branch")
+                    + "layerNorm, rmsNorm, attention, feedForward, unembedding, repeat, residual, parallelResidual, branch"
+            )
         }
     }
 

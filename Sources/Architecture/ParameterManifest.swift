@@ -69,7 +69,9 @@ extension Architecture {
             tensors.append(TensorSpec(name: name, shape: shape, layout: layout))
         }
         _ = Walk.visit(layers, expandRepeats: true) { visit in
-            for spec in Self.tensors(of: visit.layer, context: visit.context) { add(spec.name, spec.shape, spec.layout) }
+            for spec in Self.tensors(of: visit.layer, context: visit.context) {
+                add(spec.name, spec.shape, spec.layout)
+            }
         }
         return ParameterManifest(tensors: tensors, conflicts: conflicts)
     }
@@ -106,14 +108,16 @@ extension Architecture {
             if node.gated { names.insert((node.names.gate, node.hidden, width), at: 0) }
             names.append((node.names.down, width, node.hidden))
             return names.flatMap { key, out, input in
-                let weight = spec(scope.name(key, "weight"), node.layout == .outIn ? [out, input] : [input, out],
-                                  .matrix(node.layout))
+                let weight = spec(
+                    scope.name(key, "weight"), node.layout == .outIn ? [out, input] : [input, out],
+                    .matrix(node.layout))
                 return node.bias ? [weight, spec(scope.name(key, "bias"), [out], .vector)] : [weight]
             }
         case .unembedding(let node):
             guard !node.tied else { return [] }
             let weight = spec(context.name(node.key, "weight"), [context.vocabulary ?? 0, width], .matrix(.outIn))
-            return node.bias ? [weight, spec(context.name(node.key, "bias"), [context.vocabulary ?? 0], .vector)] : [weight]
+            return node.bias
+                ? [weight, spec(context.name(node.key, "bias"), [context.vocabulary ?? 0], .vector)] : [weight]
         case .repeated, .residual, .parallelResidual, .branch:
             return []
         }

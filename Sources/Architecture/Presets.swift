@@ -13,13 +13,15 @@ extension Architecture {
             Repeat(3, key: "layers") {
                 Residual {
                     LayerNorm(96, key: "attention_norm")
-                    Attention(heads: 4, position: method.attentionPosition, key: "attention",
-                              projections: .fused(qkv: "qkv", output: "output", packing: .concatenated))
+                    Attention(
+                        heads: 4, position: method.attentionPosition, key: "attention",
+                        projections: .fused(qkv: "qkv", output: "output", packing: .concatenated))
                 }
                 Residual {
                     LayerNorm(96, key: "mlp_norm")
-                    FeedForward(hidden: 384, activation: .gelu, key: "mlp",
-                                names: FeedForwardNames(up: "up", down: "down"))
+                    FeedForward(
+                        hidden: 384, activation: .gelu, key: "mlp",
+                        names: FeedForwardNames(up: "up", down: "down"))
                 }
             }
             LayerNorm(96, key: "final_norm")

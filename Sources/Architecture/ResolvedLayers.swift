@@ -69,9 +69,10 @@ extension Architecture {
                 var child = context.descending(into: "", location: ".branch")
                 result.append(.parallel([resolve(body, context: &child)]))
             default:
-                let leaf = ResolvedLeaf(layer: layer, tensors: tensors(of: layer, context: context),
-                                        width: context.width ?? 0, vocabulary: context.vocabulary,
-                                        location: context.location)
+                let leaf = ResolvedLeaf(
+                    layer: layer, tensors: tensors(of: layer, context: context),
+                    width: context.width ?? 0, vocabulary: context.vocabulary,
+                    location: context.location)
                 result.append(.leaf(leaf))
                 if case .tokenEmbedding(let node) = layer {
                     context.width = node.width

@@ -45,9 +45,12 @@ extension Architecture {
     private func checkTopLevelOrder(_ report: (String, String) -> Void) {
         let embeddings = layers.indices.filter { if case .tokenEmbedding = layers[$0] { true } else { false } }
         if embeddings != [0] {
-            report("layers", embeddings.isEmpty
-                ? "the first layer must be a TokenEmbedding; there is none"
-                : "exactly one TokenEmbedding, first; found at \(embeddings.map { "layers[\($0)]" }.joined(separator: ", "))")
+            report(
+                "layers",
+                embeddings.isEmpty
+                    ? "the first layer must be a TokenEmbedding; there is none"
+                    : "exactly one TokenEmbedding, first; found at \(embeddings.map { "layers[\($0)]" }.joined(separator: ", "))"
+            )
         }
         guard let last = layers.last, case .unembedding = last else {
             report("layers", "the last layer must be an Unembedding")
@@ -71,7 +74,9 @@ extension Architecture {
         case .tokenEmbedding(let node):
             if node.vocabulary < 1 { report(at, "vocabulary must be at least 1, got \(node.vocabulary)") }
             if node.width < 1 { report(at, "width must be at least 1, got \(node.width)") }
-            if let scale = node.scale, !(scale.isFinite && scale > 0) { report(at, "scale must be a positive number, got \(scale)") }
+            if let scale = node.scale, !(scale.isFinite && scale > 0) {
+                report(at, "scale must be a positive number, got \(scale)")
+            }
         case .positionEmbedding(let node):
             _ = needsWidth("PositionEmbedding")
             if case .learned(let rows, let offset) = node.encoding {

@@ -10,9 +10,13 @@ public struct ArchitectureCheckMacro: ExpressionMacro {
         of node: some FreestandingMacroExpansionSyntax, in context: some MacroExpansionContext
     ) throws -> ExprSyntax {
         if let length = node.arguments.first(where: { $0.label?.text == "trainedLength" }),
-           let value = LiteralReader.int(length.expression), value < 1 {
-            context.diagnose(Diagnostic(node: length.expression, message: ArchitectureDiagnostic.error(
-                "trainedLength", "trainedLength must be at least 1, got \(value)")))
+            let value = LiteralReader.int(length.expression), value < 1
+        {
+            context.diagnose(
+                Diagnostic(
+                    node: length.expression,
+                    message: ArchitectureDiagnostic.error(
+                        "trainedLength", "trainedLength must be at least 1, got \(value)")))
         }
         var checker = WidthChecker()
         if let closure = node.trailingClosure {
@@ -77,8 +81,12 @@ struct WidthChecker {
         switch callee {
         case "TokenEmbedding":
             width = int("width")
-            if let w = width, w < 1 { report(at("width"), "width", "TokenEmbedding width must be at least 1, got \(w)") }
-            if let v = int("vocabulary"), v < 1 { report(at("vocabulary"), "vocabulary", "vocabulary must be at least 1") }
+            if let w = width, w < 1 {
+                report(at("width"), "width", "TokenEmbedding width must be at least 1, got \(w)")
+            }
+            if let v = int("vocabulary"), v < 1 {
+                report(at("vocabulary"), "vocabulary", "vocabulary must be at least 1")
+            }
         case "Linear":
             if let input = int("input"), let w = width, input != w {
                 report(at("input"), "linearInput", "Linear input \(input) does not match the residual width \(w)")
@@ -93,7 +101,9 @@ struct WidthChecker {
         case "Repeat":
             if let count = int(nil), count < 1 { report(at(nil), "repeatCount", "Repeat count must be at least 1") }
         case "FeedForward":
-            if let hidden = int("hidden"), hidden < 1 { report(at("hidden"), "hidden", "FeedForward hidden must be at least 1") }
+            if let hidden = int("hidden"), hidden < 1 {
+                report(at("hidden"), "hidden", "FeedForward hidden must be at least 1")
+            }
         case "rotary":
             if let d = int("dimensions"), d < 2 || d % 2 != 0 {
                 report(at("dimensions"), "rotaryWidth", "rotary dimensions must be even and at least 2, got \(d)")

@@ -11,14 +11,18 @@ public struct HuggingFaceConfigMacro: ExtensionMacro {
         in context: some MacroExpansionContext
     ) throws -> [ExtensionDeclSyntax] {
         guard let structDecl = declaration.as(StructDeclSyntax.self) else {
-            context.diagnose(Diagnostic(node: node, message: ArchitectureDiagnostic.error(
-                "notStruct", "@HuggingFaceConfig applies to a struct")))
+            context.diagnose(
+                Diagnostic(
+                    node: node,
+                    message: ArchitectureDiagnostic.error(
+                        "notStruct", "@HuggingFaceConfig applies to a struct")))
             return []
         }
         var assignments: [String] = []
         for member in structDecl.memberBlock.members {
             guard let variable = member.decl.as(VariableDeclSyntax.self),
-                  let line = assignment(for: variable, in: context) else { continue }
+                let line = assignment(for: variable, in: context)
+            else { continue }
             assignments.append(line)
         }
         let isPublic = structDecl.modifiers.contains { $0.name.tokenKind == .keyword(.public) }
@@ -42,14 +46,18 @@ public struct HuggingFaceConfigMacro: ExtensionMacro {
             $0.name.tokenKind == .keyword(.static) || $0.name.tokenKind == .keyword(.class)
         }
         guard !isStatic, let binding = variable.bindings.first, variable.bindings.count == 1,
-              binding.accessorBlock == nil,
-              let name = binding.pattern.as(IdentifierPatternSyntax.self)?.identifier.text else { return nil }
+            binding.accessorBlock == nil,
+            let name = binding.pattern.as(IdentifierPatternSyntax.self)?.identifier.text
+        else { return nil }
         let isLet = variable.bindingSpecifier.tokenKind == .keyword(.let)
         let initial = binding.initializer?.value.trimmedDescription
         if isLet && initial != nil { return nil }
         guard let type = binding.typeAnnotation?.type ?? inferredType(binding.initializer?.value) else {
-            context.diagnose(Diagnostic(node: binding, message: ArchitectureDiagnostic.error(
-                "needsType", "give '\(name)' a type annotation so @HuggingFaceConfig can decode it")))
+            context.diagnose(
+                Diagnostic(
+                    node: binding,
+                    message: ArchitectureDiagnostic.error(
+                        "needsType", "give '\(name)' a type annotation so @HuggingFaceConfig can decode it")))
             return nil
         }
         let keys = configKeys(of: variable) ?? [snakeCase(name)]
@@ -66,8 +74,9 @@ public struct HuggingFaceConfigMacro: ExtensionMacro {
     static func configKeys(of variable: VariableDeclSyntax) -> [String]? {
         for attribute in variable.attributes {
             guard let attr = attribute.as(AttributeSyntax.self),
-                  attr.attributeName.trimmedDescription == "ConfigKey",
-                  let arguments = attr.arguments?.as(LabeledExprListSyntax.self) else { continue }
+                attr.attributeName.trimmedDescription == "ConfigKey",
+                let arguments = attr.arguments?.as(LabeledExprListSyntax.self)
+            else { continue }
             let keys = arguments.compactMap { $0.expression.as(StringLiteralExprSyntax.self)?.representedLiteralValue }
             if !keys.isEmpty { return keys }
         }
@@ -108,12 +117,16 @@ public struct ConfigKeyMacro: PeerMacro {
         of node: AttributeSyntax, providingPeersOf declaration: some DeclSyntaxProtocol,
         in context: some MacroExpansionContext
     ) throws -> [DeclSyntax] {
-        let keys = node.arguments?.as(LabeledExprListSyntax.self)?.compactMap {
-            $0.expression.as(StringLiteralExprSyntax.self)?.representedLiteralValue
-        } ?? []
+        let keys =
+            node.arguments?.as(LabeledExprListSyntax.self)?.compactMap {
+                $0.expression.as(StringLiteralExprSyntax.self)?.representedLiteralValue
+            } ?? []
         if keys.isEmpty {
-            context.diagnose(Diagnostic(node: node, message: ArchitectureDiagnostic.error(
-                "emptyConfigKey", "@ConfigKey needs at least one string literal key")))
+            context.diagnose(
+                Diagnostic(
+                    node: node,
+                    message: ArchitectureDiagnostic.error(
+                        "emptyConfigKey", "@ConfigKey needs at least one string literal key")))
         }
         return []
     }

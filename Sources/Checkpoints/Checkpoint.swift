@@ -36,7 +36,8 @@ public final class Checkpoint: @unchecked Sendable {
         var weightMap: [String: String] = [:]
         for (tensor, value) in map {
             guard let shard = value as? String, !shard.isEmpty, !shard.contains("/"), !shard.hasPrefix(".") else {
-                throw .badIndex(path: path, reason: "weight_map entry of '\(tensor)' must be a file name in the same folder")
+                throw .badIndex(
+                    path: path, reason: "weight_map entry of '\(tensor)' must be a file name in the same folder")
             }
             weightMap[tensor] = shard
         }
@@ -59,8 +60,10 @@ public final class Checkpoint: @unchecked Sendable {
         for (index, file) in files.enumerated() {
             for info in file.tensors {
                 if let previous = location[info.name] {
-                    throw .badIndex(path: path, reason: "tensor '\(info.name)' is stored in both "
-                        + "\(files[previous.file].path) and \(file.path)")
+                    throw .badIndex(
+                        path: path,
+                        reason: "tensor '\(info.name)' is stored in both "
+                            + "\(files[previous.file].path) and \(file.path)")
                 }
                 location[info.name] = (index, info)
             }
@@ -68,11 +71,13 @@ public final class Checkpoint: @unchecked Sendable {
         if let weightMap {
             for (tensor, shard) in weightMap.sorted(by: { $0.key < $1.key }) {
                 guard let found = location[tensor] else {
-                    throw .badIndex(path: path, reason: "tensor '\(tensor)' is mapped to '\(shard)' but no shard holds it")
+                    throw .badIndex(
+                        path: path, reason: "tensor '\(tensor)' is mapped to '\(shard)' but no shard holds it")
                 }
                 let actual = (files[found.file].path as NSString).lastPathComponent
                 guard actual == shard else {
-                    throw .badIndex(path: path, reason: "tensor '\(tensor)' is mapped to '\(shard)' but stored in '\(actual)'")
+                    throw .badIndex(
+                        path: path, reason: "tensor '\(tensor)' is mapped to '\(shard)' but stored in '\(actual)'")
                 }
             }
         }

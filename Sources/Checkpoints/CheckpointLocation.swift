@@ -48,7 +48,9 @@ public struct CheckpointLocation: Sendable, Hashable {
         }
         if !isDirectory.boolValue {
             let folder = (path as NSString).deletingLastPathComponent
-            if path.hasSuffix(".index.json") { return CheckpointLocation(weights: .index(path), config: config(in: folder)) }
+            if path.hasSuffix(".index.json") {
+                return CheckpointLocation(weights: .index(path), config: config(in: folder))
+            }
             guard path.hasSuffix(".safetensors") else {
                 throw .notFound(path: path, reason: unsupportedFileReason(path))
             }
@@ -62,17 +64,24 @@ public struct CheckpointLocation: Sendable, Hashable {
         let contents = ((try? manager.contentsOfDirectory(atPath: path)) ?? []).sorted()
         let candidates = contents.filter { $0.hasSuffix(".safetensors") }
         if candidates.count == 1 {
-            return CheckpointLocation(weights: .file((path as NSString).appendingPathComponent(candidates[0])), config: config)
+            return CheckpointLocation(
+                weights: .file((path as NSString).appendingPathComponent(candidates[0])), config: config)
         }
         if candidates.count > 1 {
-            throw .notFound(path: path, reason: "holds \(candidates.count) .safetensors files (\(candidates.prefix(4).joined(separator: ", "))…) "
-                + "and no model.safetensors.index.json; pass the file to use")
+            throw .notFound(
+                path: path,
+                reason:
+                    "holds \(candidates.count) .safetensors files (\(candidates.prefix(4).joined(separator: ", "))…) "
+                    + "and no model.safetensors.index.json; pass the file to use")
         }
-        if let foreign = contents.first(where: { $0.hasSuffix(".bin") || $0.hasSuffix(".pt") || $0.hasSuffix(".pth") }) {
+        if let foreign = contents.first(where: { $0.hasSuffix(".bin") || $0.hasSuffix(".pt") || $0.hasSuffix(".pth") })
+        {
             throw .notFound(path: path, reason: unsupportedFileReason(foreign))
         }
-        throw .notFound(path: path, reason: "no safetensors checkpoint here (looked for model.safetensors, "
-            + "model.safetensors.index.json and *.safetensors)")
+        throw .notFound(
+            path: path,
+            reason: "no safetensors checkpoint here (looked for model.safetensors, "
+                + "model.safetensors.index.json and *.safetensors)")
     }
 
     private static func config(in folder: String) -> String? {
@@ -82,7 +91,8 @@ public struct CheckpointLocation: Sendable, Hashable {
 
     private static func unsupportedFileReason(_ name: String) -> String {
         if name.hasSuffix(".bin") || name.hasSuffix(".pt") || name.hasSuffix(".pth") {
-            return "PyTorch pickle checkpoints (\((name as NSString).lastPathComponent)) are not read yet; convert with "
+            return
+                "PyTorch pickle checkpoints (\((name as NSString).lastPathComponent)) are not read yet; convert with "
                 + "`safetensors.torch.save_file(torch.load(path), \"model.safetensors\")` or `save_pretrained(..., safe_serialization=True)`"
         }
         return "not a checkpoint: expected a folder, a .safetensors file or a model.safetensors.index.json"

@@ -21,8 +21,9 @@ public struct CheckpointName: Sendable, Hashable, Codable, Comparable, CustomStr
         var components = URL(fileURLWithPath: path).standardizedFileURL.pathComponents.filter { $0 != "/" }
         // A weights file or index inside a `checkpoint-N/` folder names the folder.
         if let last = components.last, components.count >= 2,
-           CheckpointNamingScheme.huggingFace.step(in: components[components.count - 2]) != nil,
-           last.hasSuffix(".safetensors") || last.hasSuffix(".index.json") {
+            CheckpointNamingScheme.huggingFace.step(in: components[components.count - 2]) != nil,
+            last.hasSuffix(".safetensors") || last.hasSuffix(".index.json")
+        {
             components.removeLast()
         }
         let name = components.last ?? path

@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Element types of the safetensors format.
@@ -81,10 +81,13 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard size >= 8 else { throw .truncated(path: path, expectedBytes: 8, actualBytes: size) }
         var lengthBytes = [UInt8](repeating: 0, count: 8)
         try Self.readExactly(fd, into: &lengthBytes, at: 0, path: path)
-        let headerLength = lengthBytes.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        let headerLength = lengthBytes.enumerated().reduce(UInt64(0)) {
+            $0 | UInt64($1.element) << (8 * UInt64($1.offset))
+        }
         guard headerLength <= UInt64(Self.maximumHeaderBytes) else {
-            throw .badHeader(path: path, offset: 0,
-                             reason: "header length \(headerLength) exceeds \(Self.maximumHeaderBytes) bytes")
+            throw .badHeader(
+                path: path, offset: 0,
+                reason: "header length \(headerLength) exceeds \(Self.maximumHeaderBytes) bytes")
         }
         let headerCount = Int(headerLength)
         guard 8 + headerCount <= size else {
@@ -116,8 +119,9 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     /// The raw bytes of a tensor (valid while `self` lives).
     public func bytes(of info: TensorInfo) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: base.map { $0 + dataStart + info.dataOffsets.lowerBound },
-                               count: info.dataOffsets.count)
+        UnsafeRawBufferPointer(
+            start: base.map { $0 + dataStart + info.dataOffsets.lowerBound },
+            count: info.dataOffsets.count)
     }
 
     /// Converts a tensor to fp32 into `destination` (which must hold `info.count` values).
@@ -131,10 +135,13 @@ public final class SafetensorsFile: @unchecked Sendable {
         case .F64:
             for i in 0..<n { destination[i] = Float(raw.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
         case .F16:
-            for i in 0..<n { destination[i] = Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+            for i in 0..<n {
+                destination[i] = Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+            }
         case .BF16:
             for i in 0..<n {
-                destination[i] = Float(bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
+                destination[i] = Float(
+                    bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
             }
         default:
             throw .unsupportedDType(path: path, tensor: info.name, dtype: info.dtype.rawValue)
@@ -169,7 +176,9 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     // MARK: - Header
 
-    private static func readExactly(_ fd: Int32, into buffer: inout [UInt8], at offset: Int, path: String) throws(CheckpointError) {
+    private static func readExactly(_ fd: Int32, into buffer: inout [UInt8], at offset: Int, path: String)
+        throws(CheckpointError)
+    {
         var done = 0
         let total = buffer.count
         let failure: String? = buffer.withUnsafeMutableBytes { raw in
@@ -205,7 +214,8 @@ public final class SafetensorsFile: @unchecked Sendable {
                 }
                 for (key, item) in map {
                     guard let string = item as? String else {
-                        throw .badHeader(path: path, offset: 8, reason: "__metadata__ value of '\(key)' is not a string")
+                        throw .badHeader(
+                            path: path, offset: 8, reason: "__metadata__ value of '\(key)' is not a string")
                     }
                     metadata[key] = string
                 }
@@ -213,22 +223,29 @@ public final class SafetensorsFile: @unchecked Sendable {
             }
             tensors.append(try parseTensor(name, value, path: path))
         }
-        tensors.sort { ($0.dataOffsets.lowerBound, $0.dataOffsets.upperBound, $0.name) < ($1.dataOffsets.lowerBound, $1.dataOffsets.upperBound, $1.name) }
+        tensors.sort {
+            ($0.dataOffsets.lowerBound, $0.dataOffsets.upperBound, $0.name) < (
+                $1.dataOffsets.lowerBound, $1.dataOffsets.upperBound, $1.name
+            )
+        }
         var expected = 0
         for info in tensors {
             let begin = info.dataOffsets.lowerBound
             if begin < expected {
-                throw .badTensor(path: path, tensor: info.name, offset: begin,
-                                 reason: "overlaps the previous tensor, which ends at \(expected)")
+                throw .badTensor(
+                    path: path, tensor: info.name, offset: begin,
+                    reason: "overlaps the previous tensor, which ends at \(expected)")
             }
             if begin > expected {
-                throw .badTensor(path: path, tensor: info.name, offset: begin,
-                                 reason: "leaves a hole: the previous tensor ends at \(expected)")
+                throw .badTensor(
+                    path: path, tensor: info.name, offset: begin,
+                    reason: "leaves a hole: the previous tensor ends at \(expected)")
             }
             expected = info.dataOffsets.upperBound
         }
         if expected != bufferLength {
-            throw .truncated(path: path, expectedBytes: 8 + header.count + expected, actualBytes: 8 + header.count + bufferLength)
+            throw .truncated(
+                path: path, expectedBytes: 8 + header.count + expected, actualBytes: 8 + header.count + bufferLength)
         }
         return (metadata, tensors)
     }
@@ -241,20 +258,27 @@ public final class SafetensorsFile: @unchecked Sendable {
             throw .badTensor(path: path, tensor: name, offset: nil, reason: "missing or non-string 'dtype'")
         }
         guard let dtype = TensorDType(rawValue: dtypeName) else {
-            throw .badTensor(path: path, tensor: name, offset: nil,
-                             reason: "unknown dtype '\(dtypeName)'; known: \(TensorDType.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw .badTensor(
+                path: path, tensor: name, offset: nil,
+                reason:
+                    "unknown dtype '\(dtypeName)'; known: \(TensorDType.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         guard let shapeValues = entry["shape"] as? [Any], let shape = integers(shapeValues) else {
-            throw .badTensor(path: path, tensor: name, offset: nil, reason: "'shape' must be an array of non-negative integers")
+            throw .badTensor(
+                path: path, tensor: name, offset: nil, reason: "'shape' must be an array of non-negative integers")
         }
         guard let offsetValues = entry["data_offsets"] as? [Any], offsetValues.count == 2,
-              let offsets = integers(offsetValues) else {
-            throw .badTensor(path: path, tensor: name, offset: nil,
-                             reason: "'data_offsets' must be two non-negative integers [begin, end]")
+            let offsets = integers(offsetValues)
+        else {
+            throw .badTensor(
+                path: path, tensor: name, offset: nil,
+                reason: "'data_offsets' must be two non-negative integers [begin, end]")
         }
         let (begin, end) = (offsets[0], offsets[1])
         guard begin <= end else {
-            throw .badTensor(path: path, tensor: name, offset: begin, reason: "data_offsets end \(end) is before begin \(begin)")
+            throw .badTensor(
+                path: path, tensor: name, offset: begin, reason: "data_offsets end \(end) is before begin \(begin)")
         }
         var count = 1
         for dimension in shape {
@@ -265,8 +289,9 @@ public final class SafetensorsFile: @unchecked Sendable {
             count = product
         }
         guard end - begin == count * dtype.size else {
-            throw .badTensor(path: path, tensor: name, offset: begin,
-                             reason: "holds \(end - begin) bytes but \(dtype.rawValue) \(shape) needs \(count * dtype.size)")
+            throw .badTensor(
+                path: path, tensor: name, offset: begin,
+                reason: "holds \(end - begin) bytes but \(dtype.rawValue) \(shape) needs \(count * dtype.size)")
         }
         return TensorInfo(name: name, dtype: dtype, shape: shape, dataOffsets: begin..<end)
     }

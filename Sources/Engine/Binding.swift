@@ -116,20 +116,24 @@ struct Binder {
 
     /// Binds everything and throws one error listing every missing, unused and misshaped tensor, or every
     /// unsupported option.
-    static func bind(_ architecture: Architecture, checkpoint: Checkpoint, ignoredSuffixes: [String]) throws(EngineError) -> BoundModel {
+    static func bind(_ architecture: Architecture, checkpoint: Checkpoint, ignoredSuffixes: [String])
+        throws(EngineError) -> BoundModel
+    {
         var layers = architecture.resolvedLayers
         var binder = Binder(checkpoint: checkpoint, ignoredSuffixes: ignoredSuffixes, layers: layers)
         guard case .leaf(let first)? = layers.first, case .tokenEmbedding(let node) = first.layer else {
             throw .unsupported(location: "layers[0]", reason: "the first layer must be a token embedding")
         }
         guard case .leaf(let last)? = layers.last, case .unembedding(let unembedding) = last.layer else {
-            throw .unsupported(location: "layers[\(max(layers.count - 1, 0))]", reason: "the last layer must be an unembedding")
+            throw .unsupported(
+                location: "layers[\(max(layers.count - 1, 0))]", reason: "the last layer must be an unembedding")
         }
         layers = Array(layers.dropFirst().dropLast())
         let table = binder.load(first.tensors[0])
         binder.embedding = table
-        let embedding = EmbeddingWeights(table: table, vocabulary: node.vocabulary, width: node.width,
-                                         scale: node.scale.map { Float($0) })
+        let embedding = EmbeddingWeights(
+            table: table, vocabulary: node.vocabulary, width: node.width,
+            scale: node.scale.map { Float($0) })
         let body = binder.bind(layers)
         let head = binder.head(unembedding, leaf: last)
         if !binder.unsupported.isEmpty { throw .unsupportedOptions(binder.unsupported) }
@@ -150,8 +154,9 @@ struct Binder {
         guard node.tied else { return projection(&specs, bias: node.bias, out: vocabulary, input: leaf.width) }
         // A tied head has no tensor of its own; a stray copy in the checkpoint is the same values.
         tiedNames.insert(node.key.isEmpty ? "weight" : "\(node.key).weight")
-        return Projection(weight: embedding ?? FloatBuffer(count: vocabulary * leaf.width), bias: nil, input: leaf.width,
-                          output: vocabulary)
+        return Projection(
+            weight: embedding ?? FloatBuffer(count: vocabulary * leaf.width), bias: nil, input: leaf.width,
+            output: vocabulary)
     }
 
     private mutating func bind(_ layers: [ResolvedLayer]) -> [Step] {
@@ -172,16 +177,19 @@ struct Binder {
             return FloatBuffer(count: spec.count)
         }
         requested.insert(stored)
-        guard info.shape == spec.shape || (info.count == spec.count && squeezed(info.shape) == squeezed(spec.shape)) else {
+        guard info.shape == spec.shape || (info.count == spec.count && squeezed(info.shape) == squeezed(spec.shape))
+        else {
             misshaped.append(ShapeMismatch(name: spec.name, expected: spec.shape, actual: "\(info.shape)"))
             return FloatBuffer(count: spec.count)
         }
         guard info.dtype.isConvertibleToFloat else {
-            misshaped.append(ShapeMismatch(name: spec.name, expected: spec.shape,
-                                           actual: "dtype \(info.dtype.rawValue), which is not floating point"))
+            misshaped.append(
+                ShapeMismatch(
+                    name: spec.name, expected: spec.shape,
+                    actual: "dtype \(info.dtype.rawValue), which is not floating point"))
             return FloatBuffer(count: spec.count)
         }
-        let buffer = FloatBuffer(uninitialized: spec.count)   // convert writes every value (or binding fails)
+        let buffer = FloatBuffer(uninitialized: spec.count)  // convert writes every value (or binding fails)
         do { try checkpoint.convert(stored, into: buffer.pointer) } catch {
             misshaped.append(ShapeMismatch(name: spec.name, expected: spec.shape, actual: error.description))
         }
@@ -214,7 +222,9 @@ struct Binder {
         return transposed
     }
 
-    private mutating func projection(_ specs: inout ArraySlice<TensorSpec>, bias: Bool, out: Int, input: Int) -> Projection {
+    private mutating func projection(_ specs: inout ArraySlice<TensorSpec>, bias: Bool, out: Int, input: Int)
+        -> Projection
+    {
         let weight = matrix(specs.removeFirst(), out: out, input: input)
         let biasBuffer = bias ? load(specs.removeFirst()) : nil
         return Projection(weight: weight, bias: biasBuffer, input: input, output: out)
@@ -243,16 +253,21 @@ struct Binder {
             let down = projection(&specs, bias: node.bias, out: width, input: node.hidden)
             return .feedForward(FeedForwardWeights(node: node, gate: gate, up: up, down: down))
         case .tokenEmbedding, .unembedding:
-            unsupported.append(UnsupportedOption(location: leaf.location,
-                                                 reason: "a token embedding or unembedding can only be the first or last layer"))
+            unsupported.append(
+                UnsupportedOption(
+                    location: leaf.location,
+                    reason: "a token embedding or unembedding can only be the first or last layer"))
             return .parallel([])
         case .repeated, .residual, .parallelResidual, .branch:
-            unsupported.append(UnsupportedOption(location: leaf.location, reason: "a container layer where a leaf was resolved"))
+            unsupported.append(
+                UnsupportedOption(location: leaf.location, reason: "a container layer where a leaf was resolved"))
             return .parallel([])
         }
     }
 
-    private mutating func bindAttention(_ node: Attention, leaf: ResolvedLeaf, specs: inout ArraySlice<TensorSpec>) -> AttentionWeights {
+    private mutating func bindAttention(_ node: Attention, leaf: ResolvedLeaf, specs: inout ArraySlice<TensorSpec>)
+        -> AttentionWeights
+    {
         let width = leaf.width
         let hs = node.resolvedHeadWidth(residualWidth: width)
         let (h, kv) = (node.heads, node.resolvedKVHeads)
@@ -263,8 +278,10 @@ struct Binder {
             var fused = projection(&specs, bias: node.bias, out: (h + 2 * kv) * hs, input: width)
             if packing == .perHead {
                 if kv != h {
-                    unsupported.append(UnsupportedOption(location: leaf.location,
-                                                         reason: "per-head fused q/k/v with \(kv) key/value heads for \(h) query heads"))
+                    unsupported.append(
+                        UnsupportedOption(
+                            location: leaf.location,
+                            reason: "per-head fused q/k/v with \(kv) key/value heads for \(h) query heads"))
                 } else {
                     fused.weight = Self.unpackPerHead(fused.weight, heads: h, headWidth: hs, columns: width)
                     fused.bias = fused.bias.map { Self.unpackPerHead($0, heads: h, headWidth: hs, columns: 1) }
@@ -279,18 +296,22 @@ struct Binder {
         }
         let output = projection(&specs, bias: outputBias, out: width, input: h * hs)
         let position = bindPosition(node.position, specs: &specs, location: leaf.location)
-        return AttentionWeights(node: node, qkv: qkv, output: output, heads: h, kvHeads: kv, headWidth: hs,
-                                scale: Float(node.resolvedScale(residualWidth: width)), position: position)
+        return AttentionWeights(
+            node: node, qkv: qkv, output: output, heads: h, kvHeads: kv, headWidth: hs,
+            scale: Float(node.resolvedScale(residualWidth: width)), position: position)
     }
 
     /// The position method with its tensors, in the manifest's order (T5 table; KERPLE r1, r2; FIRE mlp.0 weight,
     /// mlp.0 bias, mlp.2 weight, mlp.2 bias, c, threshold_multiplier). A tensor the manifest does not list is an
     /// unsupported architecture, never a method without its weights.
-    private mutating func bindPosition(_ position: AttentionPosition, specs: inout ArraySlice<TensorSpec>,
-                                       location: String) -> BoundPosition {
+    private mutating func bindPosition(
+        _ position: AttentionPosition, specs: inout ArraySlice<TensorSpec>,
+        location: String
+    ) -> BoundPosition {
         func next() -> FloatBuffer {
             guard !specs.isEmpty else {
-                unsupported.append(UnsupportedOption(location: location, reason: "the manifest lists too few position tensors"))
+                unsupported.append(
+                    UnsupportedOption(location: location, reason: "the manifest lists too few position tensors"))
                 return FloatBuffer(count: 1)
             }
             return load(specs.removeFirst())
@@ -304,7 +325,8 @@ struct Binder {
         case .t5(let t5): return .t5(t5, table: next())
         case .kerple(let kerple): return .kerple(kerple, r1: next(), r2: next())
         case .fire(let fire):
-            return .fire(fire, FireWeights(w1: next(), b1: next(), w2: next(), b2: next(), c: next(), multiplier: next()))
+            return .fire(
+                fire, FireWeights(w1: next(), b1: next(), w2: next(), b2: next(), c: next(), multiplier: next()))
         }
     }
 
@@ -331,7 +353,9 @@ struct Binder {
         var row = 0
         for part in parts {
             (weight.pointer + row * input).update(from: part.weight.pointer, count: part.output * input)
-            if let bias, let partBias = part.bias { (bias.pointer + row).update(from: partBias.pointer, count: part.output) }
+            if let bias, let partBias = part.bias {
+                (bias.pointer + row).update(from: partBias.pointer, count: part.output)
+            }
             row += part.output
         }
         return Projection(weight: weight, bias: bias, input: input, output: total)

@@ -60,7 +60,8 @@ public enum EngineError: Error, Sendable, Hashable, CustomStringConvertible {
         case .architecture(let error):
             return error.description
         case .noArchitecture(let path):
-            return "\(path): no config.json next to the weights and no '\(CheckpointLocation.architectureMetadataKey)' in the "
+            return
+                "\(path): no config.json next to the weights and no '\(CheckpointLocation.architectureMetadataKey)' in the "
                 + "safetensors metadata, so the architecture is unknown. Add a Hugging Face config.json, or save the "
                 + "architecture JSON (Docs/architecture-json.md) into the file's metadata."
         case .binding(let path, let missing, let unused, let misshaped):
@@ -75,8 +76,9 @@ public enum EngineError: Error, Sendable, Hashable, CustomStringConvertible {
             list("missing", missing)
             list("unused", unused)
             list("misshaped", misshaped.map(\.description))
-            lines.append("  Check that the config (or architecture JSON) describes this checkpoint; "
-                + "`extrapolate inspect` prints the tensors it expects.")
+            lines.append(
+                "  Check that the config (or architecture JSON) describes this checkpoint; "
+                    + "`extrapolate inspect` prints the tensors it expects.")
             return lines.joined(separator: "\n")
         case .unsupportedLength(let length, let reason):
             return "length \(length) is not supported by this architecture: \(reason)"

@@ -12,34 +12,44 @@ extension Forward {
         let workers = min(Kernels.threads, (length + chunk - 1) / chunk)
         let ups = (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * hidden) }
         let gates = w.gate == nil ? [] : (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * hidden) }
-        let kind: Kernels.ActivationKind = switch w.node.activation {
-        case .gelu: .gelu
-        case .geluTanh: .geluTanh
-        case .relu: .relu
-        case .silu: .silu
-        }
+        let kind: Kernels.ActivationKind =
+            switch w.node.activation {
+            case .gelu: .gelu
+            case .geluTanh: .geluTanh
+            case .relu: .relu
+            case .silu: .silu
+            }
         let (source, output) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(out.pointer))
         Kernels.parallelProductRows(length, chunk: chunk) { worker, begin, end in
             let rows = end - begin
             let input = source.pointer + begin * x.width
             let up = ups[worker].pointer
-            Kernels.serialMatmulTransposed(input, lda: x.width, w.up.weight.pointer, ldb: w.up.input, up, ldc: hidden,
-                                           m: rows, n: hidden, k: w.up.input)
-            if let bias = w.up.bias { Kernels.addBias(up, rows: rows, width: hidden, stride: hidden, bias: bias.pointer) }
+            Kernels.serialMatmulTransposed(
+                input, lda: x.width, w.up.weight.pointer, ldb: w.up.input, up, ldc: hidden,
+                m: rows, n: hidden, k: w.up.input)
+            if let bias = w.up.bias {
+                Kernels.addBias(up, rows: rows, width: hidden, stride: hidden, bias: bias.pointer)
+            }
             if let g = w.gate {
                 let gate = gates[worker].pointer
-                Kernels.serialMatmulTransposed(input, lda: x.width, g.weight.pointer, ldb: g.input, gate, ldc: hidden,
-                                               m: rows, n: hidden, k: g.input)
-                if let bias = g.bias { Kernels.addBias(gate, rows: rows, width: hidden, stride: hidden, bias: bias.pointer) }
+                Kernels.serialMatmulTransposed(
+                    input, lda: x.width, g.weight.pointer, ldb: g.input, gate, ldc: hidden,
+                    m: rows, n: hidden, k: g.input)
+                if let bias = g.bias {
+                    Kernels.addBias(gate, rows: rows, width: hidden, stride: hidden, bias: bias.pointer)
+                }
                 Kernels.activation(gate, count: rows * hidden, kind: kind)
                 Kernels.multiply(up, by: gate, count: rows * hidden)
             } else {
                 Kernels.activation(up, count: rows * hidden, kind: kind)
             }
             let destination = output.pointer + begin * width
-            Kernels.serialMatmulTransposed(up, lda: hidden, w.down.weight.pointer, ldb: w.down.input, destination, ldc: width,
-                                           m: rows, n: width, k: hidden)
-            if let bias = w.down.bias { Kernels.addBias(destination, rows: rows, width: width, stride: width, bias: bias.pointer) }
+            Kernels.serialMatmulTransposed(
+                up, lda: hidden, w.down.weight.pointer, ldb: w.down.input, destination, ldc: width,
+                m: rows, n: width, k: hidden)
+            if let bias = w.down.bias {
+                Kernels.addBias(destination, rows: rows, width: width, stride: width, bias: bias.pointer)
+            }
         }
         withExtendedLifetime((ups, gates)) {}
         return Activations(buffer: out, width: width)

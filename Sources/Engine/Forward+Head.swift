@@ -16,8 +16,10 @@ extension Forward {
         let source = UncheckedPointer(x.buffer.pointer)
         targets.withUnsafeBufferPointer { targets in
             result.withUnsafeMutableBufferPointer { result in
-                let (wanted, out) = (UncheckedPointer(UnsafeMutablePointer(mutating: targets.baseAddress!)),
-                                     UncheckedPointer(result.baseAddress!))
+                let (wanted, out) = (
+                    UncheckedPointer(UnsafeMutablePointer(mutating: targets.baseAddress!)),
+                    UncheckedPointer(result.baseAddress!)
+                )
                 Kernels.parallelProductRows(rows, chunk: chunk) { worker, begin, end in
                     let n = end - begin
                     let scratch = logits[worker].pointer
@@ -25,14 +27,17 @@ extension Forward {
                     var column = 0
                     while column < vocabulary {
                         let columns = min(slice, vocabulary - column)
-                        Kernels.serialMatmulTransposed(source.pointer + begin * x.width, lda: x.width,
-                                                       head.weight.pointer + column * head.input, ldb: head.input,
-                                                       scratch, ldc: columns, m: n, n: columns, k: head.input)
+                        Kernels.serialMatmulTransposed(
+                            source.pointer + begin * x.width, lda: x.width,
+                            head.weight.pointer + column * head.input, ldb: head.input,
+                            scratch, ldc: columns, m: n, n: columns, k: head.input)
                         if let bias = head.bias {
-                            Kernels.addBias(scratch, rows: n, width: columns, stride: columns, bias: bias.pointer + column)
+                            Kernels.addBias(
+                                scratch, rows: n, width: columns, stride: columns, bias: bias.pointer + column)
                         }
-                        softmax.fold(scratch, columns: columns, leading: columns, column: column,
-                                     targets: wanted.pointer + begin)
+                        softmax.fold(
+                            scratch, columns: columns, leading: columns, column: column,
+                            targets: wanted.pointer + begin)
                         column += columns
                     }
                     softmax.logProbabilities(into: out.pointer + begin)

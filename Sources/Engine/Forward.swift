@@ -23,7 +23,7 @@ struct Activations {
 
 /// One forward pass over a window of tokens.
 struct Forward {
-    let tokens: [Int32]              // [T]
+    let tokens: [Int32]  // [T]
     let feedForwardChunk: Int
     let logitsChunk: Int
     let vocabularySlice: Int
@@ -40,14 +40,14 @@ struct Forward {
 
     /// The whole pass: embed, run the body, and `log p(targets[t] | tokens[0…t])` from the head.
     mutating func scores(_ model: BoundModel, targets: [Int32]) throws(KernelError) -> [Double] {
-        let x = embed(model.embedding)                      // [T, C]
-        let hidden = try apply(model.body, to: x)           // [T, C]
+        let x = embed(model.embedding)  // [T, C]
+        let hidden = try apply(model.body, to: x)  // [T, C]
         return scores(hidden, head: model.head, targets: targets)
     }
 
     /// Token embedding rows, times the embedding scale when there is one.
     private func embed(_ e: EmbeddingWeights) -> Activations {
-        let out = FloatBuffer(uninitialized: length * e.width)   // [T, C]
+        let out = FloatBuffer(uninitialized: length * e.width)  // [T, C]
         let (rows, destination) = (UncheckedPointer(e.table.pointer), UncheckedPointer(out.pointer))
         tokens.withUnsafeBufferPointer { tokens in
             Kernels.parallelRows(length, minimumChunk: 256) { begin, end in
@@ -78,11 +78,14 @@ struct Forward {
             case .linear(let projection):
                 x = project(x, projection)
             case .layerNorm(let gamma, let beta, let epsilon, let width):
-                Kernels.layerNorm(x.buffer.pointer, rows: length, width: width, stride: x.width,
-                                  gamma: gamma.map { UnsafePointer($0.pointer) }, beta: beta.map { UnsafePointer($0.pointer) },
-                                  epsilon: epsilon)
+                Kernels.layerNorm(
+                    x.buffer.pointer, rows: length, width: width, stride: x.width,
+                    gamma: gamma.map { UnsafePointer($0.pointer) }, beta: beta.map { UnsafePointer($0.pointer) },
+                    epsilon: epsilon)
             case .rmsNorm(let gamma, let epsilon, let width):
-                Kernels.rmsNorm(x.buffer.pointer, rows: length, width: width, stride: x.width, gamma: gamma.pointer, epsilon: epsilon)
+                Kernels.rmsNorm(
+                    x.buffer.pointer, rows: length, width: width, stride: x.width, gamma: gamma.pointer,
+                    epsilon: epsilon)
             case .attention(let weights):
                 x = try attention(x, weights)
             case .feedForward(let weights):
@@ -94,7 +97,9 @@ struct Forward {
 
     /// `x + body(x)` (pre-norm: the norm is inside the body), or `norm(x + body'(x))` (post-norm: the body's last
     /// step is the norm, applied after the sum).
-    private mutating func residual(_ placement: NormPlacement, _ body: [Step], _ x: Activations) throws(KernelError) -> Activations {
+    private mutating func residual(_ placement: NormPlacement, _ body: [Step], _ x: Activations) throws(KernelError)
+        -> Activations
+    {
         switch placement {
         case .pre:
             let out = try apply(body, to: copy(x))
@@ -112,8 +117,9 @@ struct Forward {
         let buffer = FloatBuffer(uninitialized: length * x.width)
         let (source, destination) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(buffer.pointer))
         Kernels.parallelRows(length, minimumChunk: 256) { begin, end in
-            (destination.pointer + begin * x.width).initialize(from: source.pointer + begin * x.width,
-                                                               count: (end - begin) * x.width)
+            (destination.pointer + begin * x.width).initialize(
+                from: source.pointer + begin * x.width,
+                count: (end - begin) * x.width)
         }
         return Activations(buffer: buffer, width: x.width)
     }
@@ -140,8 +146,9 @@ struct Forward {
         let (input, output) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(out.pointer))
         Kernels.parallelProductRows(length) { _, begin, end in
             let destination = output.pointer + begin * p.output
-            Kernels.serialMatmulTransposed(input.pointer + begin * x.width, lda: x.width, p.weight.pointer, ldb: p.input,
-                                           destination, ldc: p.output, m: end - begin, n: p.output, k: p.input)
+            Kernels.serialMatmulTransposed(
+                input.pointer + begin * x.width, lda: x.width, p.weight.pointer, ldb: p.input,
+                destination, ldc: p.output, m: end - begin, n: p.output, k: p.input)
             if let bias = p.bias {
                 Kernels.addBias(destination, rows: end - begin, width: p.output, stride: p.output, bias: bias.pointer)
             }
@@ -151,7 +158,7 @@ struct Forward {
 
     private mutating func attention(_ x: Activations, _ w: AttentionWeights) throws(KernelError) -> Activations {
         let hs = w.headWidth
-        let qkv = project(x, w.qkv)                         // [T, (H + 2G)·hs]
+        let qkv = project(x, w.qkv)  // [T, (H + 2G)·hs]
         let stride = qkv.width
         let q = qkv.buffer.pointer
         let k = q + w.heads * hs
@@ -161,17 +168,20 @@ struct Forward {
             Kernels.parallelFor(w.heads + w.kvHeads) { index in
                 let isQuery = index < w.heads
                 let base = isQuery ? qp.pointer + index * hs : kp.pointer + (index - w.heads) * hs
-                Kernels.rotate(base, rows: length, stride: stride, half: tables.pairs,
-                               cos: isQuery ? tables.queryCos.pointer : tables.keyCos.pointer,
-                               sin: isQuery ? tables.querySin.pointer : tables.keySin.pointer,
-                               interleaved: tables.interleaved)
+                Kernels.rotate(
+                    base, rows: length, stride: stride, half: tables.pairs,
+                    cos: isQuery ? tables.queryCos.pointer : tables.keyCos.pointer,
+                    sin: isQuery ? tables.querySin.pointer : tables.keySin.pointer,
+                    interleaved: tables.interleaved)
             }
         }
-        let out = FloatBuffer(uninitialized: length * w.heads * hs)   // [T, H·hs]
-        let shape = AttentionShape(length: length, heads: w.heads, kvHeads: w.kvHeads, headWidth: hs, scale: w.scale,
-                                   window: w.node.window)
-        try Kernels.attention(q: q, qStride: stride, k: k, kStride: stride, v: v, vStride: stride, out: out.pointer,
-                          outStride: w.heads * hs, shape: shape, bias: BiasTables.make(w, length: length))
+        let out = FloatBuffer(uninitialized: length * w.heads * hs)  // [T, H·hs]
+        let shape = AttentionShape(
+            length: length, heads: w.heads, kvHeads: w.kvHeads, headWidth: hs, scale: w.scale,
+            window: w.node.window)
+        try Kernels.attention(
+            q: q, qStride: stride, k: k, kStride: stride, v: v, vStride: stride, out: out.pointer,
+            outStride: w.heads * hs, shape: shape, bias: BiasTables.make(w, length: length))
         return project(Activations(buffer: out, width: w.heads * hs), w.output)
     }
 

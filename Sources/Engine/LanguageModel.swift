@@ -41,8 +41,9 @@ public final class LanguageModel: @unchecked Sendable {
             checkpoint = try location.open()
         } catch { throw .checkpoint(error) }
         let found = try architecture(for: location, checkpoint: checkpoint)
-        let model = try LanguageModel(architecture: found.architecture, checkpoint: checkpoint, location: location,
-                                      ignoring: found.ignoredSuffixes)
+        let model = try LanguageModel(
+            architecture: found.architecture, checkpoint: checkpoint, location: location,
+            ignoring: found.ignoredSuffixes)
         model.notes = found.notes
         return model
     }
@@ -73,9 +74,12 @@ public final class LanguageModel: @unchecked Sendable {
                 let url = URL(fileURLWithPath: config)
                 let imported = try HuggingFace.architecture(configAt: url)
                 let modelType = (try? HuggingFace.modelType(configAt: url)) ?? ""
-                let (architecture, notes) = HuggingFace.reconcile(imported, modelType: modelType) { checkpoint.info($0)?.shape }
-                return CheckpointArchitecture(architecture: architecture, ignoredSuffixes: HuggingFace.bufferSuffixes[modelType] ?? [],
-                                              notes: notes)
+                let (architecture, notes) = HuggingFace.reconcile(imported, modelType: modelType) {
+                    checkpoint.info($0)?.shape
+                }
+                return CheckpointArchitecture(
+                    architecture: architecture, ignoredSuffixes: HuggingFace.bufferSuffixes[modelType] ?? [],
+                    notes: notes)
             }
         } catch { throw .architecture(error) }
         throw .noArchitecture(path: location.weightsPath)
@@ -119,16 +123,23 @@ public final class LanguageModel: @unchecked Sendable {
 
     private func score(inputs: [Int32], targets: [Int32]) throws(EngineError) -> [Double] {
         let length = inputs.count
-        if case .unsupported(let reason) = support(at: length) { throw .unsupportedLength(length: length, reason: reason) }
-        for (index, token) in (inputs + targets).enumerated() where token < 0 || Int(token) >= vocabulary {
-            throw .tokenOutOfRange(index: index < length ? index : index - length + 1, token: Int(token), vocabulary: vocabulary)
+        if case .unsupported(let reason) = support(at: length) {
+            throw .unsupportedLength(length: length, reason: reason)
         }
-        var run = Forward(tokens: inputs, feedForwardChunk: max(feedForwardChunk, 1), logitsChunk: max(logitsChunk, 1),
-                          vocabularySlice: max(vocabularySlice, 1))
+        for (index, token) in (inputs + targets).enumerated() where token < 0 || Int(token) >= vocabulary {
+            throw .tokenOutOfRange(
+                index: index < length ? index : index - length + 1, token: Int(token), vocabulary: vocabulary)
+        }
+        var run = Forward(
+            tokens: inputs, feedForwardChunk: max(feedForwardChunk, 1), logitsChunk: max(logitsChunk, 1),
+            vocabularySlice: max(vocabularySlice, 1))
         do { return try run.scores(bound, targets: targets) } catch { throw .outOfMemory(error) }
     }
 
-    init(architecture: Architecture, location: CheckpointLocation, vocabulary: Int, parameterCount: Int, bound: BoundModel) {
+    init(
+        architecture: Architecture, location: CheckpointLocation, vocabulary: Int, parameterCount: Int,
+        bound: BoundModel
+    ) {
         self.architecture = architecture
         self.location = location
         self.vocabulary = vocabulary

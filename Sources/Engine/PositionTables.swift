@@ -25,8 +25,9 @@ struct RotationTables: @unchecked Sendable {
                 sin.pointer[p * pairs + k] = Float(Foundation.sin(Double(angle))) * factor
             }
         }
-        return RotationTables(pairs: pairs, interleaved: rotary.layout == .interleaved, queryCos: cos, querySin: sin,
-                              keyCos: cos, keySin: sin)
+        return RotationTables(
+            pairs: pairs, interleaved: rotary.layout == .interleaved, queryCos: cos, querySin: sin,
+            keyCos: cos, keySin: sin)
     }
 
     /// xPos: interleaved rotation over the whole head; queries scaled by `ζ^{(p−c)/B}`, keys by its inverse
@@ -100,8 +101,10 @@ enum BiasTables {
                 logDistance.pointer[p] = Float(log(cValue * Double(p) + 1))
                 inverse.pointer[p] = Float(1 / (log(cValue * max(Double(p), threshold) + 1) + fire.epsilon))
             }
-            return .fire(FireTables(logDistance: logDistance, inverseNormalizer: inverse, w1: w.w1, b1: w.b1, w2: w.w2, b2: w.b2,
-                                    hidden: fire.hidden))
+            return .fire(
+                FireTables(
+                    logDistance: logDistance, inverseNormalizer: inverse, w1: w.w1, b1: w.b1, w2: w.w2, b2: w.b2,
+                    hidden: fire.hidden))
         }
     }
 }

@@ -40,22 +40,28 @@ public enum Comparison {
             }
         }
         let options = settings.windowOptions(length: length)
-        let ra = try Evaluator.evaluate(model: a.model, tokens: data.tokens, documentStarts: data.documentStarts,
-                                        options: options, byteLevel: data.byteLevel)
-        let rb = try Evaluator.evaluate(model: b.model, tokens: data.tokens, documentStarts: data.documentStarts,
-                                        options: options, byteLevel: data.byteLevel)
+        let ra = try Evaluator.evaluate(
+            model: a.model, tokens: data.tokens, documentStarts: data.documentStarts,
+            options: options, byteLevel: data.byteLevel)
+        let rb = try Evaluator.evaluate(
+            model: b.model, tokens: data.tokens, documentStarts: data.documentStarts,
+            options: options, byteLevel: data.byteLevel)
         let paired: PairedComparison
-        do { paired = try Bootstrap.compare(ra, rb, resamples: max(settings.resamples, 10), seed: settings.seed) } catch {
+        do { paired = try Bootstrap.compare(ra, rb, resamples: max(settings.resamples, 10), seed: settings.seed) } catch
+        {
             throw .invalidOptions("\(error)")
         }
         let (units, unit) = Bootstrap.unitCount(ra)
         let note = Bootstrap.note(units: units, unit: unit, resamples: max(settings.resamples, 10))
         func side(_ checkpoint: SweepCheckpoint, _ r: EvaluationResult) -> CheckpointComparison.Side {
-            CheckpointComparison.Side(checkpoint: checkpoint.summary, perplexity: r.perplexity, meanNLL: r.meanNLL, tokens: r.tokens, seconds: r.seconds)
+            CheckpointComparison.Side(
+                checkpoint: checkpoint.summary, perplexity: r.perplexity, meanNLL: r.meanNLL, tokens: r.tokens,
+                seconds: r.seconds)
         }
-        return CheckpointComparison(settings: settings, data: data.reference, length: length, a: side(a, ra), b: side(b, rb),
-                                meanNLLDifference: paired.meanDifference, perplexityRatio: paired.perplexityRatio,
-                                interval: paired.interval, fractionBBetter: paired.fractionBBetter,
-                                warnings: note.map { [$0] } ?? [])
+        return CheckpointComparison(
+            settings: settings, data: data.reference, length: length, a: side(a, ra), b: side(b, rb),
+            meanNLLDifference: paired.meanDifference, perplexityRatio: paired.perplexityRatio,
+            interval: paired.interval, fractionBBetter: paired.fractionBBetter,
+            warnings: note.map { [$0] } ?? [])
     }
 }

@@ -20,8 +20,10 @@ public struct EvaluationData: Sendable {
     public var vocabularySize: Int?
 
     /// Data already in memory (tests, callers that produce tokens themselves).
-    public init(reference: DataReference, tokens: [Int32], documentStarts: [Int] = [0], hasDocuments: Bool = false,
-                byteLevel: Bool = false, tokenizer: String? = nil, tokenizerHash: String? = nil, vocabularySize: Int? = nil) {
+    public init(
+        reference: DataReference, tokens: [Int32], documentStarts: [Int] = [0], hasDocuments: Bool = false,
+        byteLevel: Bool = false, tokenizer: String? = nil, tokenizerHash: String? = nil, vocabularySize: Int? = nil
+    ) {
         self.reference = reference
         self.tokens = tokens
         self.documentStarts = documentStarts
@@ -46,30 +48,39 @@ public struct EvaluationData: Sendable {
             if path.hasSuffix(".tokens.zst") {
                 let dataset = try TokenDataset(path: path)
                 let available = max(dataset.count - settings.offset, 0)
-                if settings.budget != nil, wanted > available { throw EvaluationError.tooFewTokens(available: available, needed: wanted) }
+                if settings.budget != nil, wanted > available {
+                    throw EvaluationError.tooFewTokens(available: available, needed: wanted)
+                }
                 let count = min(wanted, available)
                 guard count >= 2 else { throw EvaluationError.tooFewTokens(available: available, needed: 2) }
                 let offset = settings.offset
                 let tokens = try dataset.tokens(in: offset..<(offset + count))
-                let starts = [0] + dataset.documentStarts.filter { $0 > offset && $0 < offset + count }.map { $0 - offset }
+                let starts =
+                    [0] + dataset.documentStarts.filter { $0 > offset && $0 < offset + count }.map { $0 - offset }
                 reference.checksum = dataset.metadata.checksum
                 let m = dataset.metadata
-                return EvaluationData(reference: reference, tokens: tokens, documentStarts: starts, hasDocuments: true,
-                                      byteLevel: m.tokenizer == "bytes", tokenizer: m.tokenizer, tokenizerHash: m.tokenizerHash,
-                                      vocabularySize: m.vocabularySize)
+                return EvaluationData(
+                    reference: reference, tokens: tokens, documentStarts: starts, hasDocuments: true,
+                    byteLevel: m.tokenizer == "bytes", tokenizer: m.tokenizer, tokenizerHash: m.tokenizerHash,
+                    vocabularySize: m.vocabularySize)
             }
             if settings.perDocument {
-                throw EvaluationError.invalidOptions("--per-document needs document boundaries, and \(path) is a raw token file "
-                    + "without them; pack it with `extrapolate dataset pack` (one document per input file) or drop --per-document")
+                throw EvaluationError.invalidOptions(
+                    "--per-document needs document boundaries, and \(path) is a raw token file "
+                        + "without them; pack it with `extrapolate dataset pack` (one document per input file) or drop --per-document"
+                )
             }
             let available = max(try TokenFile.count(path: path, dtype: reference.dtype) - settings.offset, 0)
-            if settings.budget != nil, wanted > available { throw EvaluationError.tooFewTokens(available: available, needed: wanted) }
+            if settings.budget != nil, wanted > available {
+                throw EvaluationError.tooFewTokens(available: available, needed: wanted)
+            }
             let count = min(wanted, available)
             guard count >= 2 else { throw EvaluationError.tooFewTokens(available: available, needed: 2) }
             let tokens = try TokenFile.read(path: path, dtype: reference.dtype, offset: settings.offset, count: count)
             reference.checksum = try TokenFile.checksum(path: path)
-            return EvaluationData(reference: reference, tokens: tokens, documentStarts: [0], hasDocuments: false,
-                                  byteLevel: false, tokenizer: nil, tokenizerHash: nil, vocabularySize: nil)
+            return EvaluationData(
+                reference: reference, tokens: tokens, documentStarts: [0], hasDocuments: false,
+                byteLevel: false, tokenizer: nil, tokenizerHash: nil, vocabularySize: nil)
         } catch let error as EvaluationError {
             throw error
         } catch let error as TokenDataError {

@@ -36,7 +36,8 @@ public struct EvaluationSettings: Sendable, Hashable, Codable {
 
     public init(
         data: DataReference, lengths: LengthGrid = .standard, evaluationProtocol: EvaluationProtocol = .nonoverlapping,
-        budget: Int? = nil, offset: Int = 0, bos: BOSPlacement = .none, bosToken: Int32? = nil, perDocument: Bool = false,
+        budget: Int? = nil, offset: Int = 0, bos: BOSPlacement = .none, bosToken: Int32? = nil,
+        perDocument: Bool = false,
         resamples: Int = 1000, seed: UInt64 = 0, extensions: [RotaryExtension] = []
     ) {
         self.data = data
@@ -63,7 +64,8 @@ public struct EvaluationSettings: Sendable, Hashable, Codable {
 
     /// Window options at `length`.
     public func windowOptions(length: Int) -> WindowOptions {
-        WindowOptions(length: length, protocolKind: evaluationProtocol, bos: bos, bosToken: bosToken, perDocument: perDocument)
+        WindowOptions(
+            length: length, protocolKind: evaluationProtocol, bos: bos, bosToken: bosToken, perDocument: perDocument)
     }
 
     /// Targets scored at every length when the longest window is `longest` tokens.
@@ -80,8 +82,10 @@ public struct EvaluationSettings: Sendable, Hashable, Codable {
             var data: String, evaluationProtocol: String, targets: Int, offset: Int, bos: BOSPlacement, bosToken: Int32?
             var perDocument: Bool
         }
-        return Self.hash(of: Scoring(data: data.identity, evaluationProtocol: evaluationProtocol.description, targets: targets,
-                                     offset: offset, bos: bos, bosToken: bosToken, perDocument: perDocument))
+        return Self.hash(
+            of: Scoring(
+                data: data.identity, evaluationProtocol: evaluationProtocol.description, targets: targets,
+                offset: offset, bos: bos, bosToken: bosToken, perDocument: perDocument))
     }
 
     static func hash(of value: some Encodable) -> String {

@@ -57,7 +57,8 @@ public struct EvaluationResult: Sendable, Hashable, Codable {
         case windowAveragedPerplexity, windows, positions, seconds
     }
 
-    init(options: WindowOptions, windows: [WindowScore], positions: [PositionBucket], byteLevel: Bool, seconds: Double) {
+    init(options: WindowOptions, windows: [WindowScore], positions: [PositionBucket], byteLevel: Bool, seconds: Double)
+    {
         length = options.length
         evaluationProtocol = options.protocolKind
         bos = options.bos
@@ -81,7 +82,8 @@ public enum Evaluator {
     /// - Parameter progress: called after each window with (windows done, windows total).
     /// - Throws: `EvaluationError` for bad options and for what the engine refuses (length, tokens, memory).
     public static func evaluate(
-        model: LanguageModel, tokens: [Int32], documentStarts: [Int] = [0], options: WindowOptions, byteLevel: Bool = false,
+        model: LanguageModel, tokens: [Int32], documentStarts: [Int] = [0], options: WindowOptions,
+        byteLevel: Bool = false,
         progress: ((Int, Int) -> Void)? = nil
     ) throws(EvaluationError) -> EvaluationResult {
         let started = Date()
@@ -96,7 +98,9 @@ public enum Evaluator {
             let firstTarget = window.inputs.lowerBound + 1 - p
             let targets = Array(tokens[firstTarget...window.scored.upperBound])
             let logprobs: [Double]
-            do { logprobs = try model.logProbabilities(inputs: inputs, targets: targets) } catch { throw .engine(error) }
+            do { logprobs = try model.logProbabilities(inputs: inputs, targets: targets) } catch {
+                throw .engine(error)
+            }
             var sum = 0.0
             buckets.beginWindow(first: index == 0 || plan[index - 1].document != window.document)
             for target in window.scored {
@@ -104,11 +108,14 @@ public enum Evaluator {
                 sum -= logprobs[position]
                 buckets.add(position: position, nll: -logprobs[position])
             }
-            windows.append(WindowScore(start: window.inputs.lowerBound, document: window.document, nll: sum, tokens: window.scored.count))
+            windows.append(
+                WindowScore(
+                    start: window.inputs.lowerBound, document: window.document, nll: sum, tokens: window.scored.count))
             progress?(index + 1, plan.count)
         }
-        return EvaluationResult(options: options, windows: windows, positions: buckets.buckets(length: options.length),
-                                byteLevel: byteLevel, seconds: Date().timeIntervalSince(started))
+        return EvaluationResult(
+            options: options, windows: windows, positions: buckets.buckets(length: options.length),
+            byteLevel: byteLevel, seconds: Date().timeIntervalSince(started))
     }
 }
 
@@ -138,9 +145,10 @@ struct BucketSums {
         let later = laterWindows.max() ?? 0
         return sums.indices.compactMap { k -> PositionBucket? in
             guard counts[k] > 0 else { return nil }
-            return PositionBucket(lower: (1 << k) - 1, upper: min((1 << (k + 1)) - 1, length), tokens: counts[k],
-                                  windows: windows[k], meanNLL: sums[k] / Double(counts[k]),
-                                  firstWindowsOnly: later > 0 && laterWindows[k] == 0)
+            return PositionBucket(
+                lower: (1 << k) - 1, upper: min((1 << (k + 1)) - 1, length), tokens: counts[k],
+                windows: windows[k], meanNLL: sums[k] / Double(counts[k]),
+                firstWindowsOnly: later > 0 && laterWindows[k] == 0)
         }
     }
 }

@@ -40,12 +40,14 @@ public struct LengthGrid: Sendable, Hashable, Codable, CustomStringConvertible {
                 entries.append(.multiple(multiple))
             } else if let length = Int(part) {
                 guard length >= 2 else {
-                    throw .invalidOptions("length \(length) is too short: a window needs at least 2 tokens"
-                        + (length == 1 ? " (for the trained length, write 1x)" : ""))
+                    throw .invalidOptions(
+                        "length \(length) is too short: a window needs at least 2 tokens"
+                            + (length == 1 ? " (for the trained length, write 1x)" : ""))
                 }
                 entries.append(.tokens(length))
             } else {
-                throw .invalidOptions("cannot read length '\(part)'; use multiples like 2x, lengths in tokens like 1024, or L+k")
+                throw .invalidOptions(
+                    "cannot read length '\(part)'; use multiples like 2x, lengths in tokens like 1024, or L+k")
             }
         }
         guard !entries.isEmpty else { throw .invalidOptions("no lengths given; use e.g. 1x,2x,4x") }
@@ -56,7 +58,9 @@ public struct LengthGrid: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The lengths for a checkpoint trained at `trainedLength`, in the order given (at least 2 tokens each).
     public func resolve(trainedLength: Int) -> [Int] {
         if isPaperGrid {
-            let ks = [0, 1] + Array(stride(from: 10, through: 100, by: 10)) + Array(stride(from: 200, through: 1000, by: 100))
+            let ks =
+                [0, 1] + Array(stride(from: 10, through: 100, by: 10))
+                + Array(stride(from: 200, through: 1000, by: 100))
                 + Array(stride(from: 2000, through: 15000, by: 1000))
             return ks.map { trainedLength + $0 }
         }
@@ -89,7 +93,8 @@ public struct LengthGrid: Sendable, Hashable, Codable, CustomStringConvertible {
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         do { self = try LengthGrid(parsing: text) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: error.description))
         }
     }
 

@@ -19,7 +19,9 @@ public enum EvaluationProtocol: Sendable, Hashable, CustomStringConvertible {
         case "nonoverlapping": self = .nonoverlapping
         case "last-half": self = .lastHalf
         default:
-            guard text.hasPrefix("sliding:"), let stride = Int(text.dropFirst("sliding:".count)), stride >= 1 else { return nil }
+            guard text.hasPrefix("sliding:"), let stride = Int(text.dropFirst("sliding:".count)), stride >= 1 else {
+                return nil
+            }
             self = .sliding(stride: stride)
         }
     }
@@ -49,8 +51,10 @@ extension EvaluationProtocol: Codable {
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let value = EvaluationProtocol(parsing: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                                                    debugDescription: "unknown protocol '\(text)'"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "unknown protocol '\(text)'"))
         }
         self = value
     }
@@ -82,8 +86,10 @@ public struct WindowOptions: Sendable, Hashable, Codable {
     /// Cut windows inside each document instead of across the concatenated stream.
     public var perDocument: Bool
 
-    public init(length: Int, protocolKind: EvaluationProtocol = .nonoverlapping, bos: BOSPlacement = .none,
-                bosToken: Int32? = nil, perDocument: Bool = false) {
+    public init(
+        length: Int, protocolKind: EvaluationProtocol = .nonoverlapping, bos: BOSPlacement = .none,
+        bosToken: Int32? = nil, perDocument: Bool = false
+    ) {
         self.length = length
         self.protocolKind = protocolKind
         self.bos = bos
@@ -111,9 +117,13 @@ public struct WindowSpec: Sendable, Hashable {
 
 public enum WindowPlan {
     /// The windows that score a span of `count` stream tokens (documents starting at `documentStarts`).
-    public static func windows(count: Int, documentStarts: [Int] = [0], options: WindowOptions) throws(EvaluationError) -> [WindowSpec] {
+    public static func windows(count: Int, documentStarts: [Int] = [0], options: WindowOptions) throws(EvaluationError)
+        -> [WindowSpec]
+    {
         let L = options.length
-        guard L >= 2 || (L >= 1 && options.bos != .none) else { throw .invalidOptions("window length must be at least 2") }
+        guard L >= 2 || (L >= 1 && options.bos != .none) else {
+            throw .invalidOptions("window length must be at least 2")
+        }
         if options.bos != .none, options.bosToken == nil { throw .invalidOptions("a BOS placement needs --bos-token") }
         if case .sliding(let stride) = options.protocolKind, stride < 1 || stride > L {
             throw .invalidOptions("sliding stride must be in 1…\(L) (the window length); got \(stride)")
@@ -143,10 +153,12 @@ public enum WindowPlan {
             let bos = options.bos == .every || (options.bos == .first && first)
             let p = bos ? 1 : 0
             let end = min(start + L - p, last)
-            if !bos && end <= start { break }                  // a lone final token has nothing to predict it
+            if !bos && end <= start { break }  // a lone final token has nothing to predict it
             var from = max(start + 1 - p, scoredThrough + 1)
             if options.protocolKind == .lastHalf { from = max(from, start - p + 1 + L / 2) }
-            if from <= end { result.append(WindowSpec(bos: bos, inputs: start..<end, scored: from...end, document: document)) }
+            if from <= end {
+                result.append(WindowSpec(bos: bos, inputs: start..<end, scored: from...end, document: document))
+            }
             scoredThrough = max(scoredThrough, end)
             if end >= last { break }
             first = false

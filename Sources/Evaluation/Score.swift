@@ -39,12 +39,15 @@ public struct ScoreResult: Sendable, Hashable, Codable {
         let trained = loaded.summary.trainedLength
         var notes: [String] = []
         let available: Int
-        do { available = max(try TokenFile.count(path: data.path, dtype: data.dtype) - offset, 0) } catch { throw .data(error) }
+        do { available = max(try TokenFile.count(path: data.path, dtype: data.dtype) - offset, 0) } catch {
+            throw .data(error)
+        }
         var window = length ?? trained
         if length == nil, available < window {
             guard available >= 2 else { throw .tooFewTokens(available: available, needed: 2) }
-            notes.append("the file holds \(available) tokens after offset \(offset), fewer than the trained length \(trained); "
-                + "scored all \(available)")
+            notes.append(
+                "the file holds \(available) tokens after offset \(offset), fewer than the trained length \(trained); "
+                    + "scored all \(available)")
             window = available
         } else if length == nil {
             notes.append("no --length: scored the trained length, \(trained) tokens")
@@ -53,16 +56,19 @@ public struct ScoreResult: Sendable, Hashable, Codable {
             throw .engine(.unsupportedLength(length: window, reason: reason))
         }
         let tokens: [Int32]
-        do { tokens = try TokenFile.read(path: data.path, dtype: data.dtype, offset: offset, count: window) } catch { throw .data(error) }
+        do { tokens = try TokenFile.read(path: data.path, dtype: data.dtype, offset: offset, count: window) } catch {
+            throw .data(error)
+        }
         let passStarted = Date()
         let values: [Double]
         do { values = try loaded.model.logProbabilities(tokens) } catch { throw .engine(error) }
         let seconds = Date().timeIntervalSince(passStarted)
         let meanNLL = -values.reduce(0, +) / Double(max(values.count, 1))
-        return ScoreResult(checkpoint: loaded.summary, data: data, offset: offset, length: window, tokens: values.count,
-                           meanNLL: meanNLL, perplexity: exp(meanNLL), loadSeconds: loadSeconds, seconds: seconds,
-                           tokensPerSecond: Double(window) / max(seconds, 1e-9), threads: Kernels.threads,
-                           blasCore: Kernels.blasCore, tokenIds: keepTokens ? tokens : nil,
-                           logprobs: keepTokens ? [nil] + values.map { $0 } : nil, notes: notes)
+        return ScoreResult(
+            checkpoint: loaded.summary, data: data, offset: offset, length: window, tokens: values.count,
+            meanNLL: meanNLL, perplexity: exp(meanNLL), loadSeconds: loadSeconds, seconds: seconds,
+            tokensPerSecond: Double(window) / max(seconds, 1e-9), threads: Kernels.threads,
+            blasCore: Kernels.blasCore, tokenIds: keepTokens ? tokens : nil,
+            logprobs: keepTokens ? [nil] + values.map { $0 } : nil, notes: notes)
     }
 }

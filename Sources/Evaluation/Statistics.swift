@@ -48,7 +48,9 @@ public enum Bootstrap {
 
     /// Why an interval over `units` resampling units is missing or unreliable, or `nil` when it is fine.
     public static func note(units: Int, unit: String, resamples: Int) -> String? {
-        if resamples < 10 { return "no interval: bootstrap off (--bootstrap \(resamples); at least 10 resamples draw one)" }
+        if resamples < 10 {
+            return "no interval: bootstrap off (--bootstrap \(resamples); at least 10 resamples draw one)"
+        }
         if units < 2 { return "no interval: only \(units) \(unit.dropLast()) to resample" }
         if units < reliableUnits {
             return "interval from only \(units) \(unit): too few to trust (want ≥ \(reliableUnits)); raise --budget"
@@ -73,8 +75,10 @@ public enum Bootstrap {
     }
 
     /// 95% (by default) percentile interval of the token-weighted perplexity, resampling windows or documents.
-    public static func perplexityInterval(_ result: EvaluationResult, resamples: Int = 1000, seed: UInt64 = 0,
-                                          level: Double = 0.95) -> Interval? {
+    public static func perplexityInterval(
+        _ result: EvaluationResult, resamples: Int = 1000, seed: UInt64 = 0,
+        level: Double = 0.95
+    ) -> Interval? {
         let (units, name) = units(result)
         guard units.count >= 2, resamples >= 10 else { return nil }
         var generator = SeededGenerator(seed: seed)
@@ -90,17 +94,21 @@ public enum Bootstrap {
             values.append(exp(nll / Double(max(tokens, 1))))
         }
         let (lower, upper) = percentiles(values, level)
-        return Interval(lower: lower, upper: upper, level: level, resamples: resamples, seed: seed, unit: name,
-                        units: units.count, quantity: "perplexity")
+        return Interval(
+            lower: lower, upper: upper, level: level, resamples: resamples, seed: seed, unit: name,
+            units: units.count, quantity: "perplexity")
     }
 
     /// Paired bootstrap of B against A over the same windows (same protocol, length and tokens).
-    public static func compare(_ a: EvaluationResult, _ b: EvaluationResult, resamples: Int = 1000, seed: UInt64 = 0,
-                               level: Double = 0.95) throws -> PairedComparison {
+    public static func compare(
+        _ a: EvaluationResult, _ b: EvaluationResult, resamples: Int = 1000, seed: UInt64 = 0,
+        level: Double = 0.95
+    ) throws -> PairedComparison {
         let (ua, name) = units(a)
         let (ub, _) = units(b)
         guard ua.count == ub.count, zip(ua, ub).allSatisfy({ $0.tokens == $1.tokens }) else {
-            throw EvaluationError.invalidOptions("the two evaluations did not score the same windows; use the same data, length and protocol")
+            throw EvaluationError.invalidOptions(
+                "the two evaluations did not score the same windows; use the same data, length and protocol")
         }
         var generator = SeededGenerator(seed: seed)
         var differences: [Double] = []
@@ -120,8 +128,9 @@ public enum Bootstrap {
         let (lower, upper) = percentiles(differences, level)
         return PairedComparison(
             meanDifference: b.meanNLL - a.meanNLL, perplexityRatio: b.perplexity / a.perplexity,
-            interval: Interval(lower: lower, upper: upper, level: level, resamples: resamples, seed: seed, unit: name,
-                               units: ua.count, quantity: "meanNLLDifference"),
+            interval: Interval(
+                lower: lower, upper: upper, level: level, resamples: resamples, seed: seed, unit: name,
+                units: ua.count, quantity: "meanNLLDifference"),
             fractionBBetter: Double(better) / Double(max(resamples, 1)))
     }
 

@@ -12,7 +12,9 @@ public struct CheckpointSummary: Sendable, Hashable, Codable {
     public var architectureHash: String
     public var trainedLength: Int
 
-    public init(checkpoint: String, name: CheckpointName, architecture: String, architectureHash: String, trainedLength: Int) {
+    public init(
+        checkpoint: String, name: CheckpointName, architecture: String, architectureHash: String, trainedLength: Int
+    ) {
         self.checkpoint = checkpoint
         run = name.run
         step = name.step
@@ -48,8 +50,10 @@ public struct SweepPoint: Sendable, Hashable, Codable {
     /// What to be careful about (an interval from too few windows, or why it is missing).
     public var warnings: [String]
 
-    public init(checkpoint: CheckpointSummary, series: String, length: Int, result: EvaluationResult?, interval: Interval?,
-                unsupported: String? = nil, warnings: [String] = []) {
+    public init(
+        checkpoint: CheckpointSummary, series: String, length: Int, result: EvaluationResult?, interval: Interval?,
+        unsupported: String? = nil, warnings: [String] = []
+    ) {
         self.checkpoint = checkpoint.checkpoint
         run = checkpoint.run
         step = checkpoint.step

@@ -10,9 +10,10 @@ public struct SweepCheckpoint: Sendable {
     /// `model`, loaded from `path`; run and step are read from the path's name.
     public init(model: LanguageModel, path: String) {
         self.model = model
-        summary = CheckpointSummary(checkpoint: path, name: CheckpointName(path: path), architecture: model.architecture.name,
-                                    architectureHash: model.architecture.contentHash,
-                                    trainedLength: model.architecture.trainedLength)
+        summary = CheckpointSummary(
+            checkpoint: path, name: CheckpointName(path: path), architecture: model.architecture.name,
+            architectureHash: model.architecture.contentHash,
+            trainedLength: model.architecture.trainedLength)
     }
 
     /// Loads the checkpoint at `path`.
@@ -45,7 +46,9 @@ public struct SweepRunner: Sendable {
     public func run(
         _ checkpoints: [SweepCheckpoint], data: EvaluationData, progress: ((Progress) -> Void)? = nil
     ) throws(EvaluationError) -> SweepResult {
-        let ordered = checkpoints.sorted { CheckpointName(path: $0.summary.checkpoint) < CheckpointName(path: $1.summary.checkpoint) }
+        let ordered = checkpoints.sorted {
+            CheckpointName(path: $0.summary.checkpoint) < CheckpointName(path: $1.summary.checkpoint)
+        }
         var jobs: [Job] = []
         for checkpoint in ordered { jobs += try series(of: checkpoint) }
         // Cost per scored token grows like (projections) + (attention ∝ length); weigh lengths accordingly.
@@ -55,13 +58,17 @@ public struct SweepRunner: Sendable {
         var points: [SweepPoint] = []
         for job in jobs {
             let label = "\(job.checkpoint.summary.label) \(job.series) at \(job.length)"
-            points.append(try evaluate(job, data: data) { windows, of in
-                progress?(Progress(fraction: (done + weight(job.length) * Double(windows) / Double(of)) / total, label: label))
-            })
+            points.append(
+                try evaluate(job, data: data) { windows, of in
+                    progress?(
+                        Progress(
+                            fraction: (done + weight(job.length) * Double(windows) / Double(of)) / total, label: label))
+                })
             done += weight(job.length)
         }
-        return SweepResult(settings: settings, data: data.reference, targets: data.targets,
-                           checkpoints: ordered.map(\.summary), points: points)
+        return SweepResult(
+            settings: settings, data: data.reference, targets: data.targets,
+            checkpoints: ordered.map(\.summary), points: points)
     }
 
     /// One (checkpoint, series, length) to evaluate; `model` is nil where the length is unsupported.
@@ -76,11 +83,14 @@ public struct SweepRunner: Sendable {
         let model = checkpoint.model
         let trained = model.architecture.trainedLength
         let lengths = settings.lengths.resolve(trainedLength: trained)
-        var jobs = lengths.map { Job(checkpoint: checkpoint, series: settings.evaluationProtocol.description, length: $0, model: model) }
+        var jobs = lengths.map {
+            Job(checkpoint: checkpoint, series: settings.evaluationProtocol.description, length: $0, model: model)
+        }
         guard !settings.extensions.isEmpty else { return jobs }
         guard model.replacingRotaryScaling({ $0.scaling }) != nil else {
-            throw .invalidOptions("\(checkpoint.summary.checkpoint): --extensions applies to rotary models, and "
-                + "\(model.architecture.name) has no rotary layer; drop --extensions")
+            throw .invalidOptions(
+                "\(checkpoint.summary.checkpoint): --extensions applies to rotary models, and "
+                    + "\(model.architecture.name) has no rotary layer; drop --extensions")
         }
         for fix in settings.extensions {
             jobs += lengths.map { length in
@@ -93,23 +103,29 @@ public struct SweepRunner: Sendable {
         return jobs
     }
 
-    func evaluate(_ job: Job, data: EvaluationData, progress: @escaping (Int, Int) -> Void) throws(EvaluationError) -> SweepPoint {
+    func evaluate(_ job: Job, data: EvaluationData, progress: @escaping (Int, Int) -> Void) throws(EvaluationError)
+        -> SweepPoint
+    {
         let summary = job.checkpoint.summary
         if case .unsupported(let reason) = job.checkpoint.model.support(at: job.length) {
-            return SweepPoint(checkpoint: summary, series: job.series, length: job.length, result: nil, interval: nil,
-                              unsupported: reason)
+            return SweepPoint(
+                checkpoint: summary, series: job.series, length: job.length, result: nil, interval: nil,
+                unsupported: reason)
         }
         guard let model = job.model else {
-            return SweepPoint(checkpoint: summary, series: job.series, length: job.length, result: nil, interval: nil,
-                              unsupported: "no rotary layer to extend")
+            return SweepPoint(
+                checkpoint: summary, series: job.series, length: job.length, result: nil, interval: nil,
+                unsupported: "no rotary layer to extend")
         }
-        let result = try Evaluator.evaluate(model: model, tokens: data.tokens, documentStarts: data.documentStarts,
-                                            options: settings.windowOptions(length: job.length), byteLevel: data.byteLevel,
-                                            progress: progress)
+        let result = try Evaluator.evaluate(
+            model: model, tokens: data.tokens, documentStarts: data.documentStarts,
+            options: settings.windowOptions(length: job.length), byteLevel: data.byteLevel,
+            progress: progress)
         let interval = Bootstrap.perplexityInterval(result, resamples: settings.resamples, seed: settings.seed)
         let (units, unit) = Bootstrap.unitCount(result)
         let note = Bootstrap.note(units: units, unit: unit, resamples: settings.resamples)
-        return SweepPoint(checkpoint: summary, series: job.series, length: job.length, result: result, interval: interval,
-                          warnings: note.map { [$0] } ?? [])
+        return SweepPoint(
+            checkpoint: summary, series: job.series, length: job.length, result: result, interval: interval,
+            warnings: note.map { [$0] } ?? [])
     }
 }

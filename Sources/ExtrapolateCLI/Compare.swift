@@ -34,7 +34,8 @@ extension Extrapolate {
             let window = length ?? first.summary.trainedLength
             let settings = evaluation.settings(lengths: LengthGrid(entries: [.tokens(window)]), extensions: [])
             let data = try EvaluationData.load(settings, longest: window)
-            let report = ComparisonReport(try Comparison.run(first, second, length: window, settings: settings, data: data))
+            let report = ComparisonReport(
+                try Comparison.run(first, second, length: window, settings: settings, data: data))
             try output.emit(json: report.json, text: report.text)
         }
     }

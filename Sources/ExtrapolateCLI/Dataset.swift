@@ -58,7 +58,8 @@ extension Extrapolate.Dataset {
             if tokensPerFrame < 1 { throw ValidationError("--tokens-per-frame must be at least 1") }
             let target = URL(fileURLWithPath: output).resolvingSymlinksInPath().path
             if let same = inputs.first(where: { URL(fileURLWithPath: $0).resolvingSymlinksInPath().path == target }) {
-                throw ValidationError("--output \(output) is the input \(same); writing it would destroy the input. Choose another name.")
+                throw ValidationError(
+                    "--output \(output) is the input \(same); writing it would destroy the input. Choose another name.")
             }
         }
 
@@ -66,8 +67,9 @@ extension Extrapolate.Dataset {
             guard let format = from ?? TokenSourceFormat.guess(inputs[0]) else {
                 throw ValidationError("cannot tell the format of \(inputs[0]); pass --from")
             }
-            let options = PackOptions(format: format, dtype: dtype, endOfDocument: eos, vocabularySize: vocabulary, tokenizer: tokenizer,
-                                      tokenizerHash: tokenizerHash, tokensPerFrame: tokensPerFrame, level: level)
+            let options = PackOptions(
+                format: format, dtype: dtype, endOfDocument: eos, vocabularySize: vocabulary, tokenizer: tokenizer,
+                tokenizerHash: tokenizerHash, tokensPerFrame: tokensPerFrame, level: level)
             let progress = ProgressLine()
             let started = Date()
             let metadata = try Packer.pack(inputs, output: output, options: options) { done, total in
@@ -75,9 +77,11 @@ extension Extrapolate.Dataset {
             }
             progress.finish()
             let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
-            print("wrote \(output): \(metadata.tokenCount) tokens (\(metadata.dtype.rawValue)), \(metadata.documentCount) documents, "
-                + String(format: "%.2f MB, %.2f bytes/token, %.1f s", Double(size) / 1e6,
-                         Double(size) / Double(max(metadata.tokenCount, 1)), Date().timeIntervalSince(started)))
+            print(
+                "wrote \(output): \(metadata.tokenCount) tokens (\(metadata.dtype.rawValue)), \(metadata.documentCount) documents, "
+                    + String(
+                        format: "%.2f MB, %.2f bytes/token, %.1f s", Double(size) / 1e6,
+                        Double(size) / Double(max(metadata.tokenCount, 1)), Date().timeIntervalSince(started)))
         }
     }
 
@@ -129,21 +133,26 @@ extension Extrapolate.Dataset {
             for threads in [1, ProcessInfo.processInfo.activeProcessorCount] {
                 var best = Double.infinity
                 for _ in 0..<3 { best = min(best, try DecodeTiming.decodeAll(dataset, threads: threads)) }
-                print(String(format: "decode, %d thread%@: %.1f M tokens/s (best of 3)", threads, threads == 1 ? "" : "s",
-                             Double(dataset.count) / best / 1e6))
+                print(
+                    String(
+                        format: "decode, %d thread%@: %.1f M tokens/s (best of 3)", threads, threads == 1 ? "" : "s",
+                        Double(dataset.count) / best / 1e6))
             }
             guard dataset.count > window else { return }
             var latencies: [Double] = []
             for _ in 0..<samples {
-                let fresh = try TokenDataset(path: file)     // cold cache: decode the frames each time
+                let fresh = try TokenDataset(path: file)  // cold cache: decode the frames each time
                 let start = Int.random(in: 0...(dataset.count - window))
                 let t0 = Date()
                 _ = try fresh.tokens(in: start..<(start + window))
                 latencies.append(Date().timeIntervalSince(t0))
             }
             latencies.sort()
-            print(String(format: "random %d-token window (cold): median %.3f ms, p99 %.3f ms", window,
-                         latencies[latencies.count / 2] * 1e3, latencies[min(latencies.count - 1, latencies.count * 99 / 100)] * 1e3))
+            print(
+                String(
+                    format: "random %d-token window (cold): median %.3f ms, p99 %.3f ms", window,
+                    latencies[latencies.count / 2] * 1e3,
+                    latencies[min(latencies.count - 1, latencies.count * 99 / 100)] * 1e3))
         }
     }
 }
@@ -161,7 +170,9 @@ enum DecodeTiming {
         let started = Date()
         DispatchQueue.concurrentPerform(iterations: threads) { part in
             for frame in (part * chunk)..<min((part + 1) * chunk, frames) {
-                do { _ = try readers[part].tokens(in: (frame * perFrame)..<min((frame + 1) * perFrame, dataset.count)) } catch {
+                do {
+                    _ = try readers[part].tokens(in: (frame * perFrame)..<min((frame + 1) * perFrame, dataset.count))
+                } catch {
                     failures.record(error)
                 }
             }

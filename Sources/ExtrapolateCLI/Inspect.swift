@@ -20,9 +20,14 @@ extension Extrapolate {
         )
 
         @Argument(help: "A config.json, a folder holding one, or an architecture JSON file.") var file: String?
-        @Option(help: "A built-in architecture instead of a file: \(Architecture.presets.keys.sorted().joined(separator: ", ")).")
+        @Option(
+            help:
+                "A built-in architecture instead of a file: \(Architecture.presets.keys.sorted().joined(separator: ", "))."
+        )
         var preset: String?
-        @Option(parsing: .unconditional, help: "Resolve position parameters at this many tokens (default: the trained length).")
+        @Option(
+            parsing: .unconditional,
+            help: "Resolve position parameters at this many tokens (default: the trained length).")
         var length: Int?
         @Flag(help: "Print JSON (Docs/json.md) instead of text.") var json = false
 
@@ -31,14 +36,16 @@ extension Extrapolate {
         public func validate() throws {
             if (file == nil) == (preset == nil) { throw ValidationError("give exactly one of FILE or --preset NAME") }
             if let preset, Architecture.presets[preset] == nil {
-                throw ValidationError("unknown preset '\(preset)'; known: \(Architecture.presets.keys.sorted().joined(separator: ", "))")
+                throw ValidationError(
+                    "unknown preset '\(preset)'; known: \(Architecture.presets.keys.sorted().joined(separator: ", "))")
             }
             if let length, length < 1 { throw ValidationError("--length must be at least 1") }
         }
 
         public func run() throws {
             var notes: [String] = []
-            var architecture = try preset.flatMap { Architecture.presets[$0] } ?? ArchitectureFile.load(path: file ?? "")
+            var architecture =
+                try preset.flatMap { Architecture.presets[$0] } ?? ArchitectureFile.load(path: file ?? "")
             // A checkpoint folder: the architecture the weights will actually be bound with.
             if let file, let location = try? CheckpointLocation.discover(file), let checkpoint = try? location.open() {
                 let found = try LanguageModel.architecture(for: location, checkpoint: checkpoint)

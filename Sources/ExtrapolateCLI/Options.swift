@@ -22,10 +22,13 @@ extension LengthGrid: ExpressibleByArgument {
 
 /// Options of the commands that run models (`score`, `sweep`, `compare`).
 struct EngineOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Threads to compute with (default: every core this process may use).",
-        discussion: "Matrix products are split by rows between these threads, each running OpenBLAS single-threaded; "
-            + "results do not depend on the count beyond float rounding (≤ 1e-5)."))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Threads to compute with (default: every core this process may use).",
+            discussion:
+                "Matrix products are split by rows between these threads, each running OpenBLAS single-threaded; "
+                + "results do not depend on the count beyond float rounding (≤ 1e-5)."))
     var threads: Int?
 
     func validate() throws {
@@ -40,30 +43,39 @@ struct EngineOptions: ParsableArguments {
 
 /// The evaluation data and how windows are cut: `sweep` and `compare`.
 struct EvaluationOptions: ParsableArguments {
-    @Option(help: "A .tokens.zst dataset, or a raw little-endian token file (then --dtype says its width).") var data: String
+    @Option(help: "A .tokens.zst dataset, or a raw little-endian token file (then --dtype says its width).") var data:
+        String
     @Option(help: "Width of a raw token file.") var dtype: TokenDType = .uint16
     @Option(help: "nonoverlapping (the paper's default), sliding:S (stride S), or last-half (llama.cpp).")
     var `protocol`: EvaluationProtocol = .nonoverlapping
-    @Option(parsing: .unconditional, help: "Targets scored at every length (default: 4 × the longest length, at most the data).")
+    @Option(
+        parsing: .unconditional,
+        help: "Targets scored at every length (default: 4 × the longest length, at most the data).")
     var budget: Int?
     @Option(parsing: .unconditional, help: "First token of the span to score.") var offset: Int = 0
     @Option(help: "BOS in front of windows: none, first or every (needs --bos-token).") var bos: BOSPlacement = .none
     @Option(help: "The BOS token id.") var bosToken: Int?
     @Flag(help: "Cut windows inside each document instead of across the stream (.tokens.zst files mark documents).")
     var perDocument = false
-    @Option(parsing: .unconditional, help: "Bootstrap resamples for the 95% intervals (0: none).") var bootstrap: Int = 1000
+    @Option(parsing: .unconditional, help: "Bootstrap resamples for the 95% intervals (0: none).") var bootstrap: Int =
+        1000
     @Option(help: "Seed of the bootstrap.") var seed: UInt64 = 0
 
     func validate() throws {
-        do { try settings(lengths: .standard, extensions: []).validate() } catch { throw ValidationError(error.description) }
-        if case .sliding(let stride) = `protocol`, stride < 1 { throw ValidationError("--protocol sliding:S needs S ≥ 1") }
+        do { try settings(lengths: .standard, extensions: []).validate() } catch {
+            throw ValidationError(error.description)
+        }
+        if case .sliding(let stride) = `protocol`, stride < 1 {
+            throw ValidationError("--protocol sliding:S needs S ≥ 1")
+        }
     }
 
     /// The settings value the library evaluates with.
     func settings(lengths: LengthGrid, extensions: [RotaryExtension]) -> EvaluationSettings {
-        EvaluationSettings(data: DataReference(path: data, dtype: dtype), lengths: lengths, evaluationProtocol: `protocol`,
-                           budget: budget, offset: offset, bos: bos, bosToken: bosToken.map { Int32(clamping: $0) },
-                           perDocument: perDocument, resamples: bootstrap, seed: seed, extensions: extensions)
+        EvaluationSettings(
+            data: DataReference(path: data, dtype: dtype), lengths: lengths, evaluationProtocol: `protocol`,
+            budget: budget, offset: offset, bos: bos, bosToken: bosToken.map { Int32(clamping: $0) },
+            perDocument: perDocument, resamples: bootstrap, seed: seed, extensions: extensions)
     }
 }
 
@@ -100,8 +112,12 @@ final class ProgressLine {
         shown = true
         let elapsed = Date().timeIntervalSince(started)
         let eta = fraction > 0 ? elapsed * (1 - fraction) / fraction : 0
-        FileHandle.standardError.write(Data(String(format: "\r\u{1B}[K%5.1f%%  %@  elapsed %.0f s, ETA %.0f s", 100 * fraction,
-                                                   label, elapsed, eta).utf8))
+        FileHandle.standardError.write(
+            Data(
+                String(
+                    format: "\r\u{1B}[K%5.1f%%  %@  elapsed %.0f s, ETA %.0f s", 100 * fraction,
+                    label, elapsed, eta
+                ).utf8))
     }
 
     func finish() { if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }

@@ -33,14 +33,17 @@ extension Extrapolate {
         public init() {}
 
         public func validate() throws {
-            if let length, length < 2 { throw ValidationError("--length must be at least 2 (the first token is not scored)") }
+            if let length, length < 2 {
+                throw ValidationError("--length must be at least 2 (the first token is not scored)")
+            }
             if offset < 0 { throw ValidationError("--offset must not be negative") }
         }
 
         public func run() throws {
             engine.apply()
-            let result = try ScoreResult.run(checkpoint: checkpoint, data: DataReference(path: tokens, dtype: dtype),
-                                             offset: offset, length: length, keepTokens: !summary)
+            let result = try ScoreResult.run(
+                checkpoint: checkpoint, data: DataReference(path: tokens, dtype: dtype),
+                offset: offset, length: length, keepTokens: !summary)
             let report = ScoreReport(result)
             try output.emit(json: report.json, text: report.text)
         }

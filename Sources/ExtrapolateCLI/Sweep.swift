@@ -19,13 +19,20 @@ extension Extrapolate {
                 """
         )
 
-        @Option(parsing: .upToNextOption,
-                help: "Checkpoint folders, .safetensors files or indexes (`--checkpoint a b`, or repeated).")
+        @Option(
+            parsing: .upToNextOption,
+            help: "Checkpoint folders, .safetensors files or indexes (`--checkpoint a b`, or repeated).")
         var checkpoint: [String]
-        @Option(help: "Lengths: multiples of the trained length (1x,2x), tokens (512,1024), a mix, or L+k (the paper's grid).")
+        @Option(
+            help:
+                "Lengths: multiples of the trained length (1x,2x), tokens (512,1024), a mix, or L+k (the paper's grid)."
+        )
         var lengths: LengthGrid = .standard
-        @Option(parsing: .upToNextOption,
-                help: "Rotary models: also evaluate these inference-time extensions, factor = length / trained (linear ntk dynamic yarn llama3).")
+        @Option(
+            parsing: .upToNextOption,
+            help:
+                "Rotary models: also evaluate these inference-time extensions, factor = length / trained (linear ntk dynamic yarn llama3)."
+        )
         var extensions: [RotaryExtension] = []
         @Flag(help: "Shorthand for every rotary extension.") var allExtensions = false
         @OptionGroup var evaluation: EvaluationOptions
@@ -43,8 +50,9 @@ extension Extrapolate {
 
         public func run() throws {
             engine.apply()
-            let runner = SweepRunner(settings: evaluation.settings(
-                lengths: lengths, extensions: allExtensions ? RotaryExtension.allCases : extensions))
+            let runner = SweepRunner(
+                settings: evaluation.settings(
+                    lengths: lengths, extensions: allExtensions ? RotaryExtension.allCases : extensions))
             let checkpoints = try checkpoint.map(SweepCheckpoint.load)
             let data = try EvaluationData.load(runner.settings, longest: runner.longest(checkpoints))
             let progress = ProgressLine()
@@ -53,7 +61,9 @@ extension Extrapolate {
             if let csv { try write(report.csv(), to: csv) }
             if let svg {
                 try write(report.perplexitySVG(), to: svg)
-                try write(report.positionsSVG(), to: svg.hasSuffix(".svg") ? String(svg.dropLast(4)) + "-positions.svg" : svg + "-positions.svg")
+                try write(
+                    report.positionsSVG(),
+                    to: svg.hasSuffix(".svg") ? String(svg.dropLast(4)) + "-positions.svg" : svg + "-positions.svg")
             }
             try output.emit(json: report.json, text: report.table)
         }

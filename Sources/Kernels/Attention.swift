@@ -37,8 +37,10 @@ public struct FireTables: Sendable {
     /// Hidden width.
     public var hidden: Int
 
-    public init(logDistance: FloatBuffer, inverseNormalizer: FloatBuffer, w1: FloatBuffer, b1: FloatBuffer,
-                w2: FloatBuffer, b2: FloatBuffer, hidden: Int) {
+    public init(
+        logDistance: FloatBuffer, inverseNormalizer: FloatBuffer, w1: FloatBuffer, b1: FloatBuffer,
+        w2: FloatBuffer, b2: FloatBuffer, hidden: Int
+    ) {
         self.logDistance = logDistance
         self.inverseNormalizer = inverseNormalizer
         self.w1 = w1
@@ -83,13 +85,16 @@ extension Kernels {
     /// Head `h` of query row `t` is `q[t·qStride + h·hs ..< +hs]`; its key/value head is `h / (heads / kvHeads)`
     /// at `k[t·kStride + g·hs]`, `v[t·vStride + g·hs]`. The result goes to `out[t·outStride + h·hs]`.
     public static func attention(
-        q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int, v: UnsafePointer<Float>, vStride: Int,
+        q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, kStride: Int, v: UnsafePointer<Float>,
+        vStride: Int,
         out: UnsafeMutablePointer<Float>, outStride: Int, shape: AttentionShape, bias: AttentionBiasTables
     ) throws(KernelError) {
         let blocks = (shape.length + attentionRowsPerItem - 1) / attentionRowsPerItem
         let group = shape.heads / max(shape.kvHeads, 1)
-        let pointers = (UncheckedPointer(UnsafeMutablePointer(mutating: q)), UncheckedPointer(UnsafeMutablePointer(mutating: k)),
-                        UncheckedPointer(UnsafeMutablePointer(mutating: v)), UncheckedPointer(out))
+        let pointers = (
+            UncheckedPointer(UnsafeMutablePointer(mutating: q)), UncheckedPointer(UnsafeMutablePointer(mutating: k)),
+            UncheckedPointer(UnsafeMutablePointer(mutating: v)), UncheckedPointer(out)
+        )
         // Each key/value head's keys, transposed into 64-key tiles once (O(T·width) memory), instead of once per
         // query block inside the kernel.
         // Values are copied into one contiguous [T, hs] run per head, so a tile's rows share a few pages.
@@ -98,12 +103,14 @@ extension Kernels {
         let packedBase = UncheckedPointer(packed.pointer)
         let valuesBase = UncheckedPointer(packed.pointer + packedPerHead * max(shape.kvHeads, 1))
         parallelFor(shape.kvHeads) { g in
-            ck_pack_keys(pointers.1.pointer + g * shape.headWidth, kStride, shape.length, shape.headWidth,
-                         packedBase.pointer + g * packedPerHead)
+            ck_pack_keys(
+                pointers.1.pointer + g * shape.headWidth, kStride, shape.length, shape.headWidth,
+                packedBase.pointer + g * packedPerHead)
             let values = valuesBase.pointer + g * packedPerHead
             for t in 0..<shape.length {
-                (values + t * shape.headWidth).update(from: pointers.2.pointer + t * vStride + g * shape.headWidth,
-                                                      count: shape.headWidth)
+                (values + t * shape.headWidth).update(
+                    from: pointers.2.pointer + t * vStride + g * shape.headWidth,
+                    count: shape.headWidth)
             }
         }
         // Later blocks hold more keys: hand them out first so the last items to finish are short ones.

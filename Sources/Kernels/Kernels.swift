@@ -110,26 +110,30 @@ public enum Kernels {
     /// `C[m, n] = A[m, k] · B[n, k]ᵀ` (+ `C` when `accumulate`), row-major with leading dimensions, on all
     /// `threads` (rows split between them). `B` is a weight matrix stored `[out, in]`, the `nn.Linear` layout.
     public static func matmulTransposed(
-        _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int,
+        _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>,
+        ldc: Int,
         m: Int, n: Int, k: Int, accumulate: Bool = false
     ) {
         let (pa, pc) = (UncheckedPointer(UnsafeMutablePointer(mutating: a)), UncheckedPointer(c))
         let pb = UncheckedPointer(UnsafeMutablePointer(mutating: b))
         parallelProductRows(m) { _, begin, end in
-            serialMatmulTransposed(pa.pointer + begin * lda, lda: lda, pb.pointer, ldb: ldb, pc.pointer + begin * ldc, ldc: ldc,
-                                   m: end - begin, n: n, k: k, accumulate: accumulate)
+            serialMatmulTransposed(
+                pa.pointer + begin * lda, lda: lda, pb.pointer, ldb: ldb, pc.pointer + begin * ldc, ldc: ldc,
+                m: end - begin, n: n, k: k, accumulate: accumulate)
         }
     }
 
     /// `matmulTransposed` on the calling thread only (inside a parallel region).
     public static func serialMatmulTransposed(
-        _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int,
+        _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>,
+        ldc: Int,
         m: Int, n: Int, k: Int, accumulate: Bool = false
     ) {
         guard m > 0, n > 0 else { return }
         _ = blasSingleThreaded
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b,
-                    Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b,
+            Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
     }
 
     /// The name of the OpenBLAS kernel set in use (`SkylakeX`, `Haswell`, …).
@@ -139,8 +143,10 @@ public enum Kernels {
     }
 
     /// Layer norm of each row, in place (parallel over rows).
-    public static func layerNorm(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int,
-                                 gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, epsilon: Float) {
+    public static func layerNorm(
+        _ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int,
+        gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, epsilon: Float
+    ) {
         let base = UncheckedPointer(x)
         parallelRows(rows, minimumChunk: 256) { begin, end in
             ck_layer_norm(base.pointer + begin * stride, end - begin, width, stride, gamma, beta, epsilon)
@@ -148,8 +154,10 @@ public enum Kernels {
     }
 
     /// RMS norm of each row, in place.
-    public static func rmsNorm(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int,
-                               gamma: UnsafePointer<Float>?, epsilon: Float) {
+    public static func rmsNorm(
+        _ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int,
+        gamma: UnsafePointer<Float>?, epsilon: Float
+    ) {
         let base = UncheckedPointer(x)
         parallelRows(rows, minimumChunk: 256) { begin, end in
             ck_rms_norm(base.pointer + begin * stride, end - begin, width, stride, gamma, epsilon)
@@ -191,8 +199,10 @@ public enum Kernels {
 
     /// `destination[c, r] = source[r, c]` for a row-major `[rows, columns]` source, in cache-sized tiles, on all
     /// threads (each writes its own band of destination rows).
-    public static func transpose(_ source: UnsafePointer<Float>, rows: Int, columns: Int,
-                                 into destination: UnsafeMutablePointer<Float>) {
+    public static func transpose(
+        _ source: UnsafePointer<Float>, rows: Int, columns: Int,
+        into destination: UnsafeMutablePointer<Float>
+    ) {
         let tile = 32
         let (from, to) = (UncheckedPointer(UnsafeMutablePointer(mutating: source)), UncheckedPointer(destination))
         parallelFor((columns + tile - 1) / tile) { band in
@@ -206,19 +216,25 @@ public enum Kernels {
     }
 
     /// Adds `bias[width]` to every row.
-    public static func addBias(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int, bias: UnsafePointer<Float>) {
+    public static func addBias(
+        _ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int, bias: UnsafePointer<Float>
+    ) {
         ck_add_bias(x, rows, width, stride, bias)
     }
 
     /// Rotates the first `2·half` entries of each row by the per-row cos/sin tables (`[rows, half]`).
-    public static func rotate(_ x: UnsafeMutablePointer<Float>, rows: Int, stride: Int, half: Int,
-                              cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, interleaved: Bool) {
+    public static func rotate(
+        _ x: UnsafeMutablePointer<Float>, rows: Int, stride: Int, half: Int,
+        cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, interleaved: Bool
+    ) {
         ck_rotate(x, rows, stride, half, cos, sin, interleaved ? 1 : 0)
     }
 
     /// For each row, the log-probability of its target under softmax(row) (NaN for a target outside the row).
-    public static func logSoftmaxGather(_ logits: UnsafePointer<Float>, rows: Int, vocabulary: Int,
-                                        targets: UnsafePointer<Int32>, into out: UnsafeMutablePointer<Double>) {
+    public static func logSoftmaxGather(
+        _ logits: UnsafePointer<Float>, rows: Int, vocabulary: Int,
+        targets: UnsafePointer<Int32>, into out: UnsafeMutablePointer<Double>
+    ) {
         var softmax = TargetLogSoftmax(rows: rows)
         softmax.fold(logits, columns: vocabulary, leading: vocabulary, column: 0, targets: targets)
         softmax.logProbabilities(into: out)
@@ -260,8 +276,10 @@ public struct TargetLogSoftmax {
 
     /// Folds vocabulary columns `[column, column + columns)` of every row (`leading` floats apart); `targets[r]` is
     /// row `r`'s target token. Runs on the calling thread.
-    public mutating func fold(_ logits: UnsafePointer<Float>, columns: Int, leading: Int, column: Int,
-                              targets: UnsafePointer<Int32>) {
+    public mutating func fold(
+        _ logits: UnsafePointer<Float>, columns: Int, leading: Int, column: Int,
+        targets: UnsafePointer<Int32>
+    ) {
         ck_logsumexp_fold(logits, maximum.count, columns, leading, column, targets, &maximum, &sum, &target)
     }
 

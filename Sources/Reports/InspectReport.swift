@@ -50,16 +50,18 @@ public struct InspectReport: Encodable, Sendable {
         let nameWidth = tensors.map(\.name.count).max() ?? 0
         for tensor in tensors {
             let shape = "[" + tensor.shape.map(String.init).joined(separator: ", ") + "]"
-            lines.append("  " + tensor.name.padding(toLength: nameWidth + 2, withPad: " ", startingAt: 0)
-                         + shape.padding(toLength: 16, withPad: " ", startingAt: 0) + tensor.layout.description)
+            lines.append(
+                "  " + tensor.name.padding(toLength: nameWidth + 2, withPad: " ", startingAt: 0)
+                    + shape.padding(toLength: 16, withPad: " ", startingAt: 0) + tensor.layout.description)
         }
         lines.append("")
         lines.append(contentsOf: positions.flatMap(Self.describe))
         lines.append("")
         lines.append("Defined at 1×–16× the trained length")
         for entry in support {
-            lines.append("  \(String(entry.length).padding(toLength: 8, withPad: " ", startingAt: 0))"
-                         + (entry.supported ? "yes" : "no — \(entry.reason ?? "")"))
+            lines.append(
+                "  \(String(entry.length).padding(toLength: 8, withPad: " ", startingAt: 0))"
+                    + (entry.supported ? "yes" : "no — \(entry.reason ?? "")"))
         }
         return lines.joined(separator: "\n")
     }

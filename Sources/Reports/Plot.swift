@@ -12,8 +12,10 @@ public enum Plot {
         /// Points drawn hollow (e.g. buckets measured by few windows).
         public var hollow: Set<Int>
 
-        public init(name: String, points: [(x: Double, y: Double)], band: [(x: Double, lower: Double, upper: Double)] = [],
-                    hollow: Set<Int> = []) {
+        public init(
+            name: String, points: [(x: Double, y: Double)], band: [(x: Double, lower: Double, upper: Double)] = [],
+            hollow: Set<Int> = []
+        ) {
             self.name = name
             self.points = points
             self.band = band
@@ -21,12 +23,16 @@ public enum Plot {
         }
     }
 
-    static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-                          "#bcbd22", "#7f7f7f"]
+    static let palette = [
+        "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+        "#bcbd22", "#7f7f7f",
+    ]
 
     /// The SVG document.
-    public static func svg(title: String, xLabel: String, yLabel: String, series: [Series], logY: Bool = false,
-                           markers: [(x: Double, label: String)] = []) -> String {
+    public static func svg(
+        title: String, xLabel: String, yLabel: String, series: [Series], logY: Bool = false,
+        markers: [(x: Double, label: String)] = []
+    ) -> String {
         let right = max(170.0, 48 + 7 * Double(series.map(\.name.count).max() ?? 0))
         let frame = Frame(width: 550 + right, height: 440, left: 70, right: right, top: 40, bottom: 56)
         var values: [(x: Double, y: Double)] = []
@@ -36,7 +42,8 @@ public enum Plot {
         }
         values = values.filter { $0.x > 0 && $0.y.isFinite && (!logY || $0.y > 0) }
         guard !values.isEmpty else {
-            return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"80\"><text x=\"10\" y=\"40\">no data</text></svg>\n"
+            return
+                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"80\"><text x=\"10\" y=\"40\">no data</text></svg>\n"
         }
         let scale = Scale(xs: values.map { $0.x }, ys: values.map { $0.y }, logY: logY, frame: frame)
         var svg = """
@@ -47,19 +54,23 @@ public enum Plot {
 
             """
         svg += scale.gridAndTicks()
-        svg += "<rect x=\"\(frame.left)\" y=\"\(frame.top)\" width=\"\(frame.plotWidth)\" height=\"\(frame.plotHeight)\" "
+        svg +=
+            "<rect x=\"\(frame.left)\" y=\"\(frame.top)\" width=\"\(frame.plotWidth)\" height=\"\(frame.plotHeight)\" "
             + "fill=\"none\" stroke=\"#333\"/>\n"
         for marker in markers where marker.x > 0 {
             let x = scale.px(marker.x)
-            svg += "<line x1=\"\(x)\" y1=\"\(frame.top)\" x2=\"\(x)\" y2=\"\(frame.height - frame.bottom)\" stroke=\"#999\" "
+            svg +=
+                "<line x1=\"\(x)\" y1=\"\(frame.top)\" x2=\"\(x)\" y2=\"\(frame.height - frame.bottom)\" stroke=\"#999\" "
                 + "stroke-dasharray=\"4 3\"/><text x=\"\(x + 4)\" y=\"\(frame.top + 14)\" fill=\"#666\">\(escape(marker.label))</text>\n"
         }
         for (index, s) in series.enumerated() {
             svg += line(s, color: palette[index % palette.count], index: index, scale: scale, frame: frame)
         }
-        svg += "<text x=\"\((frame.left + frame.width - frame.right) / 2)\" y=\"\(frame.height - 14)\" text-anchor=\"middle\">"
+        svg +=
+            "<text x=\"\((frame.left + frame.width - frame.right) / 2)\" y=\"\(frame.height - 14)\" text-anchor=\"middle\">"
             + "\(escape(xLabel))</text>\n"
-        svg += "<text transform=\"translate(18 \((frame.top + frame.height - frame.bottom) / 2)) rotate(-90)\" "
+        svg +=
+            "<text transform=\"translate(18 \((frame.top + frame.height - frame.bottom) / 2)) rotate(-90)\" "
             + "text-anchor=\"middle\">\(escape(yLabel))</text>\n"
         return svg + "</svg>\n"
     }
@@ -71,24 +82,30 @@ public enum Plot {
         if band.count >= 2 {
             let upper = band.map { "\(scale.px($0.x)),\(scale.py($0.upper))" }
             let lower = band.reversed().map { "\(scale.px($0.x)),\(scale.py($0.lower))" }
-            svg += "<polygon points=\"\((upper + lower).joined(separator: " "))\" fill=\"\(color)\" fill-opacity=\"0.15\" stroke=\"none\"/>\n"
+            svg +=
+                "<polygon points=\"\((upper + lower).joined(separator: " "))\" fill=\"\(color)\" fill-opacity=\"0.15\" stroke=\"none\"/>\n"
         } else {
             for b in band {
                 let x = scale.px(b.x)
-                svg += "<line x1=\"\(x)\" y1=\"\(scale.py(b.lower))\" x2=\"\(x)\" y2=\"\(scale.py(b.upper))\" stroke=\"\(color)\" stroke-opacity=\"0.4\" stroke-width=\"6\"/>\n"
+                svg +=
+                    "<line x1=\"\(x)\" y1=\"\(scale.py(b.lower))\" x2=\"\(x)\" y2=\"\(scale.py(b.upper))\" stroke=\"\(color)\" stroke-opacity=\"0.4\" stroke-width=\"6\"/>\n"
             }
         }
-        let points = s.points.enumerated().filter { $0.element.x > 0 && $0.element.y.isFinite && (!scale.logY || $0.element.y > 0) }
-            .sorted { $0.element.x < $1.element.x }
+        let points = s.points.enumerated().filter {
+            $0.element.x > 0 && $0.element.y.isFinite && (!scale.logY || $0.element.y > 0)
+        }
+        .sorted { $0.element.x < $1.element.x }
         let path = points.map { "\(scale.px($0.element.x)),\(scale.py($0.element.y))" }.joined(separator: " ")
         svg += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
         for (offset, p) in points {
             let fill = s.hollow.contains(offset) ? "white" : color
-            svg += "<circle cx=\"\(scale.px(p.x))\" cy=\"\(scale.py(p.y))\" r=\"3\" fill=\"\(fill)\" stroke=\"\(color)\"/>"
+            svg +=
+                "<circle cx=\"\(scale.px(p.x))\" cy=\"\(scale.py(p.y))\" r=\"3\" fill=\"\(fill)\" stroke=\"\(color)\"/>"
         }
         let ly = frame.top + 10 + Double(index) * 18
         let lx = frame.width - frame.right
-        svg += "\n<line x1=\"\(lx + 12)\" y1=\"\(ly)\" x2=\"\(lx + 32)\" y2=\"\(ly)\" stroke=\"\(color)\" stroke-width=\"2\"/>"
+        svg +=
+            "\n<line x1=\"\(lx + 12)\" y1=\"\(ly)\" x2=\"\(lx + 32)\" y2=\"\(ly)\" stroke=\"\(color)\" stroke-width=\"2\"/>"
         svg += "<text x=\"\(lx + 38)\" y=\"\(ly + 4)\">\(escape(s.name))</text>\n"
         return svg
     }
@@ -125,7 +142,7 @@ public enum Plot {
                 if values.count >= 3 { break }
             }
             if values.count >= 2 { return values }
-            return ticks(low: low, high: high, log: false)     // a narrow range: round values of the linear kind
+            return ticks(low: low, high: high, log: false)  // a narrow range: round values of the linear kind
         }
         let raw = (high - low) / 5
         guard raw > 0 else { return [low] }
@@ -174,13 +191,16 @@ struct Scale {
         var svg = ""
         for x in Plot.ticks(low: exp2(x0), high: exp2(x1), log: true, base2: true) {
             let p = px(x)
-            svg += "<line x1=\"\(p)\" y1=\"\(frame.top)\" x2=\"\(p)\" y2=\"\(frame.height - frame.bottom)\" stroke=\"#eee\"/>"
-            svg += "<text x=\"\(p)\" y=\"\(frame.height - frame.bottom + 16)\" text-anchor=\"middle\">\(Plot.format(x))</text>\n"
+            svg +=
+                "<line x1=\"\(p)\" y1=\"\(frame.top)\" x2=\"\(p)\" y2=\"\(frame.height - frame.bottom)\" stroke=\"#eee\"/>"
+            svg +=
+                "<text x=\"\(p)\" y=\"\(frame.height - frame.bottom + 16)\" text-anchor=\"middle\">\(Plot.format(x))</text>\n"
         }
         let (low, high) = logY ? (pow(10, y0), pow(10, y1)) : (y0, y1)
         for y in Plot.ticks(low: low, high: high, log: logY) {
             let p = py(y)
-            svg += "<line x1=\"\(frame.left)\" y1=\"\(p)\" x2=\"\(frame.width - frame.right)\" y2=\"\(p)\" stroke=\"#eee\"/>"
+            svg +=
+                "<line x1=\"\(frame.left)\" y1=\"\(p)\" x2=\"\(frame.width - frame.right)\" y2=\"\(p)\" stroke=\"#eee\"/>"
             svg += "<text x=\"\(frame.left - 6)\" y=\"\(p + 4)\" text-anchor=\"end\">\(Plot.format(y))</text>\n"
         }
         return svg

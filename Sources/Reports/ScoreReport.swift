@@ -17,20 +17,24 @@ public struct ScoreReport: Sendable {
         if let ids = r.tokenIds, let logprobs = r.logprobs {
             lines.append("position  token  log-prob")
             for (index, (token, value)) in zip(ids, logprobs).enumerated() {
-                lines.append(String(format: "%8d  %5d  ", index, Int(token)) + (value.map { String(format: "%.6f", $0) } ?? "-"))
+                lines.append(
+                    String(format: "%8d  %5d  ", index, Int(token)) + (value.map { String(format: "%.6f", $0) } ?? "-"))
             }
             lines.append("")
         }
         let trained = r.checkpoint.trainedLength
         lines.append("checkpoint      \(r.checkpoint.checkpoint)")
         lines.append("architecture    \(r.checkpoint.architecture) (trained at \(trained) tokens)")
-        lines.append("window          \(r.length) tokens of \(r.data.path) from offset \(r.offset) "
-            + "(\(String(format: "%.2f", Double(r.length) / Double(max(trained, 1))))× trained length)")
+        lines.append(
+            "window          \(r.length) tokens of \(r.data.path) from offset \(r.offset) "
+                + "(\(String(format: "%.2f", Double(r.length) / Double(max(trained, 1))))× trained length)")
         lines.append("scored tokens   \(r.tokens)")
         lines.append(String(format: "mean NLL        %.6f nats", r.meanNLL))
         lines.append(String(format: "perplexity      %.4f", r.perplexity))
-        lines.append(String(format: "time            %.2f s load, %.2f s forward (%.0f tokens/s)", r.loadSeconds, r.seconds,
-                            r.tokensPerSecond))
+        lines.append(
+            String(
+                format: "time            %.2f s load, %.2f s forward (%.0f tokens/s)", r.loadSeconds, r.seconds,
+                r.tokensPerSecond))
         lines.append("threads         \(r.threads) (OpenBLAS \(r.blasCore) kernels)")
         lines += r.notes.map { "note            \($0)" }
         return lines.joined(separator: "\n")
@@ -56,7 +60,9 @@ public struct ComparisonReport: Sendable {
             "\(r.a.tokens) targets of \(r.data.path), windows of \(r.length), \(r.settings.evaluationProtocol)",
             String(format: "B − A mean NLL  %+.5f nats  95%% CI [%+.5f, %+.5f]", r.meanNLLDifference, i.lower, i.upper)
                 + " (paired bootstrap over \(i.units) \(i.unit), \(i.resamples) resamples, seed \(i.seed))",
-            String(format: "B / A perplexity %.4f; B better in %.1f%% of resamples", r.perplexityRatio, 100 * r.fractionBBetter),
+            String(
+                format: "B / A perplexity %.4f; B better in %.1f%% of resamples", r.perplexityRatio,
+                100 * r.fractionBBetter),
         ]
         lines += r.warnings.map { "warning: \($0)" }
         return lines.joined(separator: "\n")

@@ -23,7 +23,9 @@ public enum TokenSourceFormat: String, Sendable, CaseIterable {
         if path.hasSuffix(".jsonl") || path.hasSuffix(".jsonl.zst") || path.hasSuffix(".json.zst") { return .jsonl }
         if path.hasSuffix(".txt") { return .text }
         if path.hasSuffix(".bin") {
-            if let handle = FileHandle(forReadingAtPath: path), let head = try? handle.read(upToCount: 4), head.count == 4 {
+            if let handle = FileHandle(forReadingAtPath: path), let head = try? handle.read(upToCount: 4),
+                head.count == 4
+            {
                 let magic = head.withUnsafeBytes { Int32(littleEndian: $0.loadUnaligned(as: Int32.self)) }
                 if magic == 20240520 || magic == 20240801 { return .llmc }
                 return FileManager.default.fileExists(atPath: String(path.dropLast(4)) + ".idx") ? .megatron : .raw
@@ -50,8 +52,11 @@ public struct PackOptions: Sendable {
     public var tokensPerFrame: Int
     public var level: Int
 
-    public init(format: TokenSourceFormat, dtype: TokenDType = .uint16, endOfDocument: Int? = nil, vocabularySize: Int? = nil,
-                tokenizer: String? = nil, tokenizerHash: String? = nil, tokensPerFrame: Int = TokenFormat.defaultTokensPerFrame, level: Int = 9) {
+    public init(
+        format: TokenSourceFormat, dtype: TokenDType = .uint16, endOfDocument: Int? = nil, vocabularySize: Int? = nil,
+        tokenizer: String? = nil, tokenizerHash: String? = nil, tokensPerFrame: Int = TokenFormat.defaultTokensPerFrame,
+        level: Int = 9
+    ) {
         self.format = format
         self.dtype = dtype
         self.endOfDocument = endOfDocument
@@ -70,8 +75,11 @@ public enum Packer {
     public static func pack(
         _ inputs: [String], output: String, options: PackOptions, progress: ((Int, Int) -> Void)? = nil
     ) throws(TokenDataError) -> TokenMetadata {
-        let writer = try TokenWriter(path: output, dtype: options.dtype, tokensPerFrame: options.tokensPerFrame, level: options.level)
-        let total = inputs.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
+        let writer = try TokenWriter(
+            path: output, dtype: options.dtype, tokensPerFrame: options.tokensPerFrame, level: options.level)
+        let total = inputs.reduce(0) {
+            $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0)
+        }
         var done = 0
         let bytesFormat = options.format == .text || options.format == .jsonl
         for input in inputs {
@@ -93,11 +101,14 @@ public enum Packer {
         }
         var vocabulary = options.vocabularySize
         if vocabulary == nil, bytesFormat { vocabulary = max(256, (options.endOfDocument ?? 0) + 1) }
-        let source = ["converter": options.format.rawValue,
-                      "inputs": inputs.map { ($0 as NSString).lastPathComponent }.joined(separator: ","),
-                      "endOfDocument": options.endOfDocument.map(String.init) ?? "none"]
-        return try writer.finish(vocabularySize: vocabulary, tokenizer: options.tokenizer ?? (bytesFormat ? "bytes" : nil),
-                                 tokenizerHash: options.tokenizerHash, source: source)
+        let source = [
+            "converter": options.format.rawValue,
+            "inputs": inputs.map { ($0 as NSString).lastPathComponent }.joined(separator: ","),
+            "endOfDocument": options.endOfDocument.map(String.init) ?? "none",
+        ]
+        return try writer.finish(
+            vocabularySize: vocabulary, tokenizer: options.tokenizer ?? (bytesFormat ? "bytes" : nil),
+            tokenizerHash: options.tokenizerHash, source: source)
     }
 
     static func read(_ path: String) throws(TokenDataError) -> Data {
@@ -107,8 +118,10 @@ public enum Packer {
     }
 
     /// Appends `count` little-endian integers of `width` bytes (signed when `signed`) starting at `offset`.
-    static func appendIntegers(_ data: Data, offset: Int, count: Int, width: Int, signed: Bool, path: String,
-                               into writer: TokenWriter, _ report: (Int) -> Void) throws(TokenDataError) {
+    static func appendIntegers(
+        _ data: Data, offset: Int, count: Int, width: Int, signed: Bool, path: String,
+        into writer: TokenWriter, _ report: (Int) -> Void
+    ) throws(TokenDataError) {
         let chunk = 1 << 20
         var index = 0
         while index < count {
@@ -119,10 +132,14 @@ public enum Packer {
                     switch (width, signed) {
                     case (1, false): return Int64(raw[at])
                     case (1, true): return Int64(Int8(bitPattern: raw[at]))
-                    case (2, false): return Int64(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self)))
-                    case (2, true): return Int64(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int16.self)))
-                    case (4, false): return Int64(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
-                    case (4, true): return Int64(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int32.self)))
+                    case (2, false):
+                        return Int64(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self)))
+                    case (2, true):
+                        return Int64(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int16.self)))
+                    case (4, false):
+                        return Int64(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+                    case (4, true):
+                        return Int64(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int32.self)))
                     default: return Int64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int64.self))
                     }
                 }
@@ -133,60 +150,87 @@ public enum Packer {
         }
     }
 
-    static func packRaw(_ path: String, width: Int, into writer: TokenWriter, _ report: (Int) -> Void) throws(TokenDataError) {
+    static func packRaw(_ path: String, width: Int, into writer: TokenWriter, _ report: (Int) -> Void)
+        throws(TokenDataError)
+    {
         let data = try read(path)
         guard data.count % width == 0 else {
-            throw .badInput(path: path, reason: "\(data.count) bytes is not a whole number of \(width)-byte tokens; check --dtype")
+            throw .badInput(
+                path: path, reason: "\(data.count) bytes is not a whole number of \(width)-byte tokens; check --dtype")
         }
         writer.beginDocument()
-        try appendIntegers(data, offset: 0, count: data.count / width, width: width, signed: false, path: path, into: writer, report)
+        try appendIntegers(
+            data, offset: 0, count: data.count / width, width: width, signed: false, path: path, into: writer, report)
     }
 
     static func packLLMC(_ path: String, into writer: TokenWriter, _ report: (Int) -> Void) throws(TokenDataError) {
         let data = try read(path)
         guard data.count >= 1024 else { throw .badInput(path: path, reason: "shorter than llm.c's 1024-byte header") }
-        let header = data.withUnsafeBytes { raw in (0..<3).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) } }
+        let header = data.withUnsafeBytes { raw in
+            (0..<3).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
+        }
         let width: Int
         switch header[0] {
         case 20240520: width = 2
         case 20240801: width = 4
-        default: throw .badInput(path: path, reason: "llm.c magic \(header[0]) is neither 20240520 (GPT-2) nor 20240801 (Llama 3)")
+        default:
+            throw .badInput(
+                path: path, reason: "llm.c magic \(header[0]) is neither 20240520 (GPT-2) nor 20240801 (Llama 3)")
         }
         let count = header[2]
         guard count >= 0, 1024 + count * width == data.count else {
-            throw .badInput(path: path, reason: "header says \(count) tokens of \(width) bytes but the file has \(data.count - 1024) data bytes")
+            throw .badInput(
+                path: path,
+                reason: "header says \(count) tokens of \(width) bytes but the file has \(data.count - 1024) data bytes"
+            )
         }
         writer.beginDocument()
-        try appendIntegers(data, offset: 1024, count: count, width: width, signed: false, path: path, into: writer, report)
+        try appendIntegers(
+            data, offset: 1024, count: count, width: width, signed: false, path: path, into: writer, report)
     }
 
-    static func packMegatron(_ input: String, into writer: TokenWriter, _ report: (Int) -> Void) throws(TokenDataError) {
+    static func packMegatron(_ input: String, into writer: TokenWriter, _ report: (Int) -> Void) throws(TokenDataError)
+    {
         let prefix = input.hasSuffix(".idx") || input.hasSuffix(".bin") ? String(input.dropLast(4)) : input
         let indexPath = prefix + ".idx", binPath = prefix + ".bin"
         let index = try read(indexPath)
         let bin = try read(binPath)
-        func u64(_ at: Int) -> Int { index.withUnsafeBytes { Int(Int64(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: Int64.self))) } }
+        func u64(_ at: Int) -> Int {
+            index.withUnsafeBytes { Int(Int64(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: Int64.self))) }
+        }
         guard index.count >= 34, Array(index.prefix(9)) == Array("MMIDIDX".utf8) + [0, 0] else {
             throw .badInput(path: indexPath, reason: "not a Megatron index (magic MMIDIDX\\0\\0)")
         }
-        guard u64(9) == 1 else { throw .badInput(path: indexPath, reason: "index version \(u64(9)); version 1 is read") }
+        guard u64(9) == 1 else {
+            throw .badInput(path: indexPath, reason: "index version \(u64(9)); version 1 is read")
+        }
         let code = Int(index[17])
-        let types: [Int: (Int, Bool)] = [1: (1, false), 2: (1, true), 3: (2, true), 4: (4, true), 5: (8, true), 8: (2, false)]
+        let types: [Int: (Int, Bool)] = [
+            1: (1, false), 2: (1, true), 3: (2, true), 4: (4, true), 5: (8, true), 8: (2, false),
+        ]
         guard let (width, signed) = types[code] else {
-            throw .badInput(path: indexPath, reason: "dtype code \(code) is not an integer type (1 u8, 2 i8, 3 i16, 4 i32, 5 i64, 8 u16)")
+            throw .badInput(
+                path: indexPath,
+                reason: "dtype code \(code) is not an integer type (1 u8, 2 i8, 3 i16, 4 i32, 5 i64, 8 u16)")
         }
         let sequences = u64(18), documents = u64(26)
         let lengthsAt = 34, pointersAt = 34 + 4 * sequences, documentsAt = pointersAt + 8 * sequences
         guard sequences >= 0, documents >= 1, sequences < index.count, documents < index.count,
-              documentsAt + 8 * documents <= index.count else {
-            throw .badInput(path: indexPath, reason: "\(sequences) sequences and \(documents) document indices do not fit the file")
+            documentsAt + 8 * documents <= index.count
+        else {
+            throw .badInput(
+                path: indexPath, reason: "\(sequences) sequences and \(documents) document indices do not fit the file")
         }
         let lengths = index.withUnsafeBytes { raw in
-            (0..<sequences).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: lengthsAt + 4 * $0, as: Int32.self))) }
+            (0..<sequences).map {
+                Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: lengthsAt + 4 * $0, as: Int32.self)))
+            }
         }
         let pointers = (0..<sequences).map { u64(pointersAt + 8 * $0) }
         let boundaries = (0..<documents).map { u64(documentsAt + 8 * $0) }
-        guard boundaries.first == 0, boundaries.last == sequences, zip(boundaries, boundaries.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+        guard boundaries.first == 0, boundaries.last == sequences,
+            zip(boundaries, boundaries.dropFirst()).allSatisfy({ $0 <= $1 })
+        else {
             throw .badInput(path: indexPath, reason: "document indices must rise from 0 to the sequence count")
         }
         for document in 0..<(documents - 1) {
@@ -194,9 +238,12 @@ public enum Packer {
             for sequence in boundaries[document]..<boundaries[document + 1] {
                 let (start, length) = (pointers[sequence], lengths[sequence])
                 guard start >= 0, length >= 0, start + length * width <= bin.count else {
-                    throw .badInput(path: binPath, reason: "sequence \(sequence) at byte \(start) runs past the end of the file")
+                    throw .badInput(
+                        path: binPath, reason: "sequence \(sequence) at byte \(start) runs past the end of the file")
                 }
-                try appendIntegers(bin, offset: start, count: length, width: width, signed: signed, path: binPath, into: writer) { _ in }
+                try appendIntegers(
+                    bin, offset: start, count: length, width: width, signed: signed, path: binPath, into: writer
+                ) { _ in }
                 report(start + length * width)
             }
         }
@@ -211,10 +258,13 @@ public enum Packer {
         let (lengthBytes, start) = major == 1 ? (2, 10) : (4, 12)
         guard data.count >= start else { throw .badInput(path: path, reason: "truncated header") }
         let headerLength = data.withUnsafeBytes { raw in
-            lengthBytes == 2 ? Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt16.self)))
+            lengthBytes == 2
+                ? Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt16.self)))
                 : Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
         }
-        guard start + headerLength <= data.count, let header = String(data: data[start..<(start + headerLength)], encoding: .ascii) else {
+        guard start + headerLength <= data.count,
+            let header = String(data: data[start..<(start + headerLength)], encoding: .ascii)
+        else {
             throw .badInput(path: path, reason: "header length \(headerLength) runs past the file")
         }
         func field(_ key: String) -> String? {
@@ -224,15 +274,19 @@ public enum Packer {
         guard let descr = field("descr")?.split(separator: "'").first.map(String.init) else {
             throw .badInput(path: path, reason: "header has no 'descr'")
         }
-        let types: [String: (Int, Bool)] = ["|u1": (1, false), "|i1": (1, true), "<u2": (2, false), "<i2": (2, true),
-                                            "<u4": (4, false), "<i4": (4, true), "<i8": (8, true), "<u8": (8, false)]
+        let types: [String: (Int, Bool)] = [
+            "|u1": (1, false), "|i1": (1, true), "<u2": (2, false), "<i2": (2, true),
+            "<u4": (4, false), "<i4": (4, true), "<i8": (8, true), "<u8": (8, false),
+        ]
         guard let (width, signed) = types[descr] else {
             throw .badInput(path: path, reason: "dtype '\(descr)' is not a little-endian integer type")
         }
         if field("fortran_order")?.hasPrefix("True") == true {
             throw .badInput(path: path, reason: "Fortran-order arrays are not read; save with np.ascontiguousarray")
         }
-        guard let shapeText = field("shape"), let open = shapeText.firstIndex(of: "("), let close = shapeText.firstIndex(of: ")") else {
+        guard let shapeText = field("shape"), let open = shapeText.firstIndex(of: "("),
+            let close = shapeText.firstIndex(of: ")")
+        else {
             throw .badInput(path: path, reason: "header has no 'shape'")
         }
         let dims = shapeText[shapeText.index(after: open)..<close].split(separator: ",").compactMap {
@@ -241,13 +295,18 @@ public enum Packer {
         let count = dims.reduce(1, *)
         let dataStart = start + headerLength
         guard dims.allSatisfy({ $0 >= 0 }), dataStart + count * width == data.count else {
-            throw .badInput(path: path, reason: "shape \(dims) of \(width)-byte values does not match the \(data.count - dataStart) data bytes")
+            throw .badInput(
+                path: path,
+                reason: "shape \(dims) of \(width)-byte values does not match the \(data.count - dataStart) data bytes")
         }
         writer.beginDocument()
-        try appendIntegers(data, offset: dataStart, count: count, width: width, signed: signed, path: path, into: writer, report)
+        try appendIntegers(
+            data, offset: dataStart, count: count, width: width, signed: signed, path: path, into: writer, report)
     }
 
-    static func packJSONLines(_ path: String, endOfDocument: Int?, into writer: TokenWriter, _ report: (Int) -> Void) throws(TokenDataError) {
+    static func packJSONLines(_ path: String, endOfDocument: Int?, into writer: TokenWriter, _ report: (Int) -> Void)
+        throws(TokenDataError)
+    {
         let data = path.hasSuffix(".zst") ? try decompressStream(try read(path), path: path) : try read(path)
         var lineNumber = 0
         var start = data.startIndex
@@ -271,8 +330,11 @@ public enum Packer {
     }
 
     /// Decompresses a whole zstd stream (all frames), bounded by `limit` bytes of output.
-    public static func decompressStream(_ data: Data, path: String, limit: Int = 1 << 34) throws(TokenDataError) -> Data {
-        guard let context = ZSTD_createDStream() else { throw .unreadable(path: path, reason: "zstd context allocation failed") }
+    public static func decompressStream(_ data: Data, path: String, limit: Int = 1 << 34) throws(TokenDataError) -> Data
+    {
+        guard let context = ZSTD_createDStream() else {
+            throw .unreadable(path: path, reason: "zstd context allocation failed")
+        }
         defer { ZSTD_freeDStream(context) }
         var output = Data()
         let chunk = ZSTD_DStreamOutSize()

@@ -3,7 +3,7 @@ import Dispatch
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A memory-mapped `.tokens.zst` file: random access to any token range, sequential windows, documents.
@@ -51,7 +51,9 @@ public final class TokenDataset: @unchecked Sendable {
         }
         let size = Int(status.st_size)
         fileSize = size
-        guard size >= 17 else { throw .corrupt(path: path, offset: 0, reason: "\(size) bytes is too short for a seek table") }
+        guard size >= 17 else {
+            throw .corrupt(path: path, offset: 0, reason: "\(size) bytes is too short for a seek table")
+        }
         guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
             throw .unreadable(path: path, reason: "mmap failed")
         }
@@ -74,18 +76,26 @@ public final class TokenDataset: @unchecked Sendable {
         let size = raw.count
         let footer = size - 9
         guard Bytes.readU32(raw, footer + 5) == TokenFormat.seekFooterMagic else {
-            throw .corrupt(path: path, offset: footer + 5, reason: "no seek-table footer (magic 0x8F92EAB1); not a .tokens.zst file or truncated")
+            throw .corrupt(
+                path: path, offset: footer + 5,
+                reason: "no seek-table footer (magic 0x8F92EAB1); not a .tokens.zst file or truncated")
         }
         let frameCount = Int(Bytes.readU32(raw, footer))
         let descriptor = raw[footer + 4]
         let entrySize = descriptor & 0x80 != 0 ? 12 : 8
-        guard descriptor & 0x7C == 0 else { throw .corrupt(path: path, offset: footer + 4, reason: "reserved seek-table bits set") }
+        guard descriptor & 0x7C == 0 else {
+            throw .corrupt(path: path, offset: footer + 4, reason: "reserved seek-table bits set")
+        }
         guard frameCount <= (size - 17) / entrySize else {
-            throw .corrupt(path: path, offset: footer, reason: "seek table claims \(frameCount) frames, more than the file can hold")
+            throw .corrupt(
+                path: path, offset: footer,
+                reason: "seek table claims \(frameCount) frames, more than the file can hold")
         }
         let tableBytes = frameCount * entrySize + 9
         let tableStart = size - 8 - tableBytes
-        guard Bytes.readU32(raw, tableStart) == TokenFormat.seekTableMagic, Int(Bytes.readU32(raw, tableStart + 4)) == tableBytes else {
+        guard Bytes.readU32(raw, tableStart) == TokenFormat.seekTableMagic,
+            Int(Bytes.readU32(raw, tableStart + 4)) == tableBytes
+        else {
             throw .corrupt(path: path, offset: tableStart, reason: "seek-table frame header does not match its footer")
         }
         var frames: [Frame] = []
@@ -107,8 +117,12 @@ public final class TokenDataset: @unchecked Sendable {
             throw .corrupt(path: path, offset: dataEnd, reason: "missing metadata frame after the data frames")
         }
         let payloadSize = Int(Bytes.readU32(raw, dataEnd + 4))
-        guard payloadSize <= TokenFormat.maximumMetadataBytes, dataEnd + 8 + payloadSize == tableStart, payloadSize >= 24 else {
-            throw .corrupt(path: path, offset: dataEnd + 4, reason: "metadata frame size \(payloadSize) does not fit between data and seek table")
+        guard payloadSize <= TokenFormat.maximumMetadataBytes, dataEnd + 8 + payloadSize == tableStart,
+            payloadSize >= 24
+        else {
+            throw .corrupt(
+                path: path, offset: dataEnd + 4,
+                reason: "metadata frame size \(payloadSize) does not fit between data and seek table")
         }
         let payload = UnsafeRawBufferPointer(rebasing: raw[(dataEnd + 8)..<tableStart])
         guard Array(payload.prefix(8)) == TokenFormat.metadataTag else {
@@ -116,11 +130,14 @@ public final class TokenDataset: @unchecked Sendable {
         }
         let version = Int(Bytes.readU32(payload, 8))
         guard version == TokenFormat.version else {
-            throw .corrupt(path: path, offset: dataEnd + 16, reason: "format version \(version); this build reads version \(TokenFormat.version)")
+            throw .corrupt(
+                path: path, offset: dataEnd + 16,
+                reason: "format version \(version); this build reads version \(TokenFormat.version)")
         }
         let jsonLength = Int(Bytes.readU32(payload, 12))
         guard 16 + jsonLength + 8 <= payload.count else {
-            throw .corrupt(path: path, offset: dataEnd + 20, reason: "metadata JSON length \(jsonLength) exceeds its frame")
+            throw .corrupt(
+                path: path, offset: dataEnd + 20, reason: "metadata JSON length \(jsonLength) exceeds its frame")
         }
         let metadata: TokenMetadata
         do {
@@ -130,7 +147,9 @@ public final class TokenDataset: @unchecked Sendable {
         let documents = Bytes.readU64(payload, cursor)
         cursor += 8
         guard documents == UInt64(metadata.documentCount), documents <= UInt64(payload.count - cursor) else {
-            throw .corrupt(path: path, offset: dataEnd + 8 + cursor - 8, reason: "document count disagrees with the metadata or its frame")
+            throw .corrupt(
+                path: path, offset: dataEnd + 8 + cursor - 8,
+                reason: "document count disagrees with the metadata or its frame")
         }
         var starts: [Int] = []
         starts.reserveCapacity(Int(documents))
@@ -158,14 +177,18 @@ public final class TokenDataset: @unchecked Sendable {
         let width = metadata.dtype.width
         let perFrame = metadata.tokensPerFrame
         guard perFrame > 0, perFrame <= TokenFormat.maximumFrameTokens,
-              frames.count == (metadata.tokenCount + perFrame - 1) / perFrame else {
-            throw .corrupt(path: path, offset: dataEnd + 24, reason: "\(frames.count) frames cannot hold \(metadata.tokenCount) tokens of \(perFrame) per frame")
+            frames.count == (metadata.tokenCount + perFrame - 1) / perFrame
+        else {
+            throw .corrupt(
+                path: path, offset: dataEnd + 24,
+                reason: "\(frames.count) frames cannot hold \(metadata.tokenCount) tokens of \(perFrame) per frame")
         }
         for (index, frame) in frames.enumerated() {
             let expected = min(perFrame, metadata.tokenCount - index * perFrame) * width
             guard frame.decompressed == expected else {
-                throw .corrupt(path: path, offset: tableStart + 8 + index * entrySize + 4,
-                               reason: "frame \(index) declares \(frame.decompressed) bytes; \(expected) expected")
+                throw .corrupt(
+                    path: path, offset: tableStart + 8 + index * entrySize + 4,
+                    reason: "frame \(index) declares \(frame.decompressed) bytes; \(expected) expected")
             }
         }
         return (metadata, starts, frames, dataEnd)
@@ -179,18 +202,25 @@ public final class TokenDataset: @unchecked Sendable {
         let source = UnsafeRawPointer(base) + frame.offset
         let declared = ZSTD_getFrameContentSize(source, frame.compressed)
         guard declared == UInt64(frame.decompressed) else {
-            throw .badFrame(path: path, frame: index, offset: frame.offset,
-                            reason: "frame header declares \(declared == ZSTD_CONTENTSIZE_ERROR ? "an invalid size" : "\(declared) bytes"), the seek table \(frame.decompressed)")
+            throw .badFrame(
+                path: path, frame: index, offset: frame.offset,
+                reason:
+                    "frame header declares \(declared == ZSTD_CONTENTSIZE_ERROR ? "an invalid size" : "\(declared) bytes"), the seek table \(frame.decompressed)"
+            )
         }
         var output = [UInt8](repeating: 0, count: frame.decompressed)
         let produced = output.withUnsafeMutableBytes { destination in
             ZSTD_decompressDCtx(context, destination.baseAddress, destination.count, source, frame.compressed)
         }
         if ZSTD_isError(produced) != 0 {
-            throw .badFrame(path: path, frame: index, offset: frame.offset, reason: "zstd: \(String(cString: ZSTD_getErrorName(produced)))")
+            throw .badFrame(
+                path: path, frame: index, offset: frame.offset,
+                reason: "zstd: \(String(cString: ZSTD_getErrorName(produced)))")
         }
         guard produced == frame.decompressed else {
-            throw .badFrame(path: path, frame: index, offset: frame.offset, reason: "decoded \(produced) bytes, \(frame.decompressed) declared")
+            throw .badFrame(
+                path: path, frame: index, offset: frame.offset,
+                reason: "decoded \(produced) bytes, \(frame.decompressed) declared")
         }
         let checksum = output.withUnsafeBytes { UInt32(truncatingIfNeeded: XXH64.hash($0)) }
         if let expected = frame.checksum, checksum != expected {
@@ -205,7 +235,8 @@ public final class TokenDataset: @unchecked Sendable {
         let width = metadata.dtype.width
         let tokens = bytes.withUnsafeBytes { raw in
             (0..<(raw.count / width)).map { i -> Int32 in
-                width == 2 ? Int32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                width == 2
+                    ? Int32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
                     : Int32(clamping: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
             }
         }
@@ -227,7 +258,10 @@ public final class TokenDataset: @unchecked Sendable {
         let work = { (offset: Int) in
             guard let context = ZSTD_createDCtx() else {
                 lock.lock()
-                failure = failure ?? .unreadable(path: self.path, reason: "zstd could not allocate a decoding context (out of memory)")
+                failure =
+                    failure
+                    ?? .unreadable(
+                        path: self.path, reason: "zstd could not allocate a decoding context (out of memory)")
                 lock.unlock()
                 return
             }
@@ -239,7 +273,9 @@ public final class TokenDataset: @unchecked Sendable {
                 lock.lock(); failure = failure ?? (error as? TokenDataError); lock.unlock()
             }
         }
-        if decoded.count == 1 { work(0) } else {
+        if decoded.count == 1 {
+            work(0)
+        } else {
             withoutActuallyEscaping(work) { escapable in
                 let shared = unsafeBitCast(escapable, to: (@Sendable (Int) -> Void).self)
                 DispatchQueue.concurrentPerform(iterations: decoded.count, execute: shared)
@@ -266,7 +302,9 @@ public final class TokenDataset: @unchecked Sendable {
     /// - Returns: the number of frames checked.
     @discardableResult
     public func verify() throws(TokenDataError) -> Int {
-        guard let context = ZSTD_createDCtx() else { throw .unreadable(path: path, reason: "zstd context allocation failed") }
+        guard let context = ZSTD_createDCtx() else {
+            throw .unreadable(path: path, reason: "zstd context allocation failed")
+        }
         defer { ZSTD_freeDCtx(context) }
         var content = XXH64()
         for index in frames.indices {
@@ -275,7 +313,9 @@ public final class TokenDataset: @unchecked Sendable {
         }
         let actual = "xxh64:" + Bytes.hex(content.digest())
         guard actual == metadata.checksum else {
-            throw .corrupt(path: path, offset: compressedBytes, reason: "content checksum \(actual) does not match the metadata's \(metadata.checksum)")
+            throw .corrupt(
+                path: path, offset: compressedBytes,
+                reason: "content checksum \(actual) does not match the metadata's \(metadata.checksum)")
         }
         return frames.count
     }
@@ -292,7 +332,8 @@ public struct WindowSequence: Sequence, IteratorProtocol {
     /// `verify()` to find out why.
     public mutating func next() -> [Int32]? {
         guard length > 0, stride > 0, start + length <= dataset.count,
-              let window = try? dataset.tokens(in: start..<(start + length)) else { return nil }
+            let window = try? dataset.tokens(in: start..<(start + length))
+        else { return nil }
         start += stride
         return window
     }

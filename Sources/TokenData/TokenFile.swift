@@ -6,7 +6,9 @@ public enum TokenFile {
     /// Reads `count` tokens starting at token `offset` (all remaining when `count` is nil) without reading the rest.
     /// - Parameter dtype: the width of a raw file; a `.tokens.zst` file says its own.
     /// - Throws: `TokenDataError` naming the file: missing, not a regular file, misaligned, too short, corrupt.
-    public static func read(path: String, dtype: TokenDType, offset: Int = 0, count: Int?) throws(TokenDataError) -> [Int32] {
+    public static func read(path: String, dtype: TokenDType, offset: Int = 0, count: Int?) throws(TokenDataError)
+        -> [Int32]
+    {
         if path.hasSuffix(".tokens.zst") {
             let dataset = try TokenDataset(path: path)
             let available = max(dataset.count - offset, 0)
@@ -15,15 +17,19 @@ public enum TokenFile {
             return try dataset.tokens(in: offset..<(offset + wanted))
         }
         if path.hasSuffix(".zst") {
-            throw .badInput(path: path, reason: "plain zstd files are not token datasets; pack them with "
-                + "`extrapolate dataset pack`, or pass a raw uint16/uint32 file with --dtype")
+            throw .badInput(
+                path: path,
+                reason: "plain zstd files are not token datasets; pack them with "
+                    + "`extrapolate dataset pack`, or pass a raw uint16/uint32 file with --dtype")
         }
         let bytes = try regularFileSize(path)
         guard bytes % dtype.width == 0 else { throw .misaligned(path: path, bytes: bytes, width: dtype.width) }
         let available = max(bytes / dtype.width - offset, 0)
         let wanted = count ?? available
         guard wanted <= available else { throw .tooShort(path: path, available: available, requested: wanted) }
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw .unreadable(path: path, reason: "permission denied") }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw .unreadable(path: path, reason: "permission denied")
+        }
         defer { try? handle.close() }
         let data: Data
         do {
@@ -37,7 +43,8 @@ public enum TokenFile {
             (0..<wanted).map { index in
                 switch dtype {
                 case .uint16: Int32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)))
-                case .uint32: Int32(clamping: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)))
+                case .uint32:
+                    Int32(clamping: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)))
                 }
             }
         }
@@ -58,7 +65,9 @@ extension TokenFile {
     public static func checksum(path: String) throws(TokenDataError) -> String {
         if path.hasSuffix(".tokens.zst") { return try TokenDataset(path: path).metadata.checksum }
         _ = try regularFileSize(path)
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw .unreadable(path: path, reason: "permission denied") }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw .unreadable(path: path, reason: "permission denied")
+        }
         defer { try? handle.close() }
         var hash = XXH64()
         do {

@@ -79,7 +79,8 @@ public enum TokenDataError: Error, Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .unreadable(let path, let reason): "\(path): cannot read: \(reason)"
         case .corrupt(let path, let offset, let reason): "\(path): corrupt at byte \(offset): \(reason)"
-        case .badFrame(let path, let frame, let offset, let reason): "\(path): frame \(frame) (byte \(offset)): \(reason)"
+        case .badFrame(let path, let frame, let offset, let reason):
+            "\(path): frame \(frame) (byte \(offset)): \(reason)"
         case .outOfRange(let path, let range, let count):
             "\(path): tokens \(range.lowerBound)..<\(range.upperBound) requested but the file holds \(count)"
         case .badInput(let path, let reason): "\(path): \(reason)"
@@ -99,7 +100,8 @@ public func regularFileSize(_ path: String) throws(TokenDataError) -> Int {
     var status = stat()
     guard stat(path, &status) == 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
     guard (status.st_mode & S_IFMT) == S_IFREG else {
-        throw .unreadable(path: path, reason: "not a regular file (a pipe, device or folder); write the tokens to a file first")
+        throw .unreadable(
+            path: path, reason: "not a regular file (a pipe, device or folder); write the tokens to a file first")
     }
     return Int(status.st_size)
 }

@@ -23,7 +23,9 @@ public final class TokenWriter {
     ///   - dtype: token width.
     ///   - tokensPerFrame: tokens per independent frame.
     ///   - level: zstd level (3 is fast; 19 is small).
-    public init(path: String, dtype: TokenDType, tokensPerFrame: Int = TokenFormat.defaultTokensPerFrame, level: Int = 9) throws(TokenDataError) {
+    public init(
+        path: String, dtype: TokenDType, tokensPerFrame: Int = TokenFormat.defaultTokensPerFrame, level: Int = 9
+    ) throws(TokenDataError) {
         guard tokensPerFrame > 0, tokensPerFrame <= TokenFormat.maximumFrameTokens else {
             throw .writeFailed(path: path, reason: "tokens per frame must be in 1…\(TokenFormat.maximumFrameTokens)")
         }
@@ -32,11 +34,14 @@ public final class TokenWriter {
         self.tokensPerFrame = tokensPerFrame
         partialPath = path + ".partial"
         guard FileManager.default.createFile(atPath: partialPath, contents: nil),
-              let handle = FileHandle(forWritingAtPath: partialPath) else {
+            let handle = FileHandle(forWritingAtPath: partialPath)
+        else {
             throw .writeFailed(path: path, reason: "cannot create \(partialPath)")
         }
         self.handle = handle
-        guard let context = ZSTD_createCCtx() else { throw .writeFailed(path: path, reason: "zstd context allocation failed") }
+        guard let context = ZSTD_createCCtx() else {
+            throw .writeFailed(path: path, reason: "zstd context allocation failed")
+        }
         self.context = context
         ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, Int32(level))
         ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1)
@@ -63,7 +68,8 @@ public final class TokenWriter {
         for token in tokens {
             guard token >= 0, UInt64(token) <= UInt64(dtype.maximum) else {
                 let hint = dtype == .uint16 && token > 0 ? "; pack with --dtype uint32" : ""
-                throw .writeFailed(path: path, reason: "token \(token) at position \(count) does not fit \(dtype.rawValue)\(hint)")
+                throw .writeFailed(
+                    path: path, reason: "token \(token) at position \(count) does not fit \(dtype.rawValue)\(hint)")
             }
             let value = UInt32(token)
             maximumToken = max(maximumToken, value)
@@ -109,23 +115,30 @@ public final class TokenWriter {
     ///   - tokenizer, tokenizerHash, source: provenance recorded in the metadata.
     /// - Returns: the metadata written.
     @discardableResult
-    public func finish(vocabularySize: Int? = nil, tokenizer: String? = nil, tokenizerHash: String? = nil,
-                       source: [String: String] = [:]) throws(TokenDataError) -> TokenMetadata {
+    public func finish(
+        vocabularySize: Int? = nil, tokenizer: String? = nil, tokenizerHash: String? = nil,
+        source: [String: String] = [:]
+    ) throws(TokenDataError) -> TokenMetadata {
         try flush()
         let vocabulary = vocabularySize ?? (count == 0 ? 0 : Int(maximumToken) + 1)
         if count > 0, Int(maximumToken) >= vocabulary {
-            throw .writeFailed(path: path, reason: "token \(maximumToken) is not below the declared vocabulary size \(vocabulary)")
+            throw .writeFailed(
+                path: path, reason: "token \(maximumToken) is not below the declared vocabulary size \(vocabulary)")
         }
         let formatter = ISO8601DateFormatter()
         let metadata = TokenMetadata(
-            dtype: dtype, vocabularySize: vocabulary, tokenizer: tokenizer, tokenizerHash: tokenizerHash, tokenCount: count,
-            tokensPerFrame: tokensPerFrame, documentCount: documentStarts.count, checksum: "xxh64:" + Bytes.hex(content.digest()),
+            dtype: dtype, vocabularySize: vocabulary, tokenizer: tokenizer, tokenizerHash: tokenizerHash,
+            tokenCount: count,
+            tokensPerFrame: tokensPerFrame, documentCount: documentStarts.count,
+            checksum: "xxh64:" + Bytes.hex(content.digest()),
             source: source, created: formatter.string(from: Date()))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let json: Data
         do { json = try encoder.encode(metadata) } catch { throw .writeFailed(path: path, reason: "\(error)") }
-        var payload = TokenFormat.metadataTag + Bytes.u32(UInt32(TokenFormat.version)) + Bytes.u32(UInt32(json.count)) + Array(json)
+        var payload =
+            TokenFormat.metadataTag + Bytes.u32(UInt32(TokenFormat.version)) + Bytes.u32(UInt32(json.count))
+            + Array(json)
         payload += Bytes.u64(UInt64(documentStarts.count))
         var previous = 0
         for start in documentStarts {
@@ -139,7 +152,9 @@ public final class TokenWriter {
         }
         try write(Bytes.u32(TokenFormat.metadataMagic) + Bytes.u32(UInt32(payload.count)) + payload)
         var table: [UInt8] = []
-        for entry in entries { table += Bytes.u32(entry.compressed) + Bytes.u32(entry.decompressed) + Bytes.u32(entry.checksum) }
+        for entry in entries {
+            table += Bytes.u32(entry.compressed) + Bytes.u32(entry.decompressed) + Bytes.u32(entry.checksum)
+        }
         table += Bytes.u32(UInt32(entries.count)) + [0x80] + Bytes.u32(TokenFormat.seekFooterMagic)
         try write(Bytes.u32(TokenFormat.seekTableMagic) + Bytes.u32(UInt32(table.count)) + table)
         do {

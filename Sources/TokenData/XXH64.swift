@@ -66,14 +66,18 @@ public struct XXH64: Sendable {
             consume(base + offset)
             offset += 32
         }
-        if offset < bytes.count { buffer.append(contentsOf: UnsafeRawBufferPointer(start: base + offset, count: bytes.count - offset)) }
+        if offset < bytes.count {
+            buffer.append(contentsOf: UnsafeRawBufferPointer(start: base + offset, count: bytes.count - offset))
+        }
     }
 
     /// The hash of everything added so far.
     public func digest() -> UInt64 {
         var h: UInt64
         if total >= 32 {
-            h = ((v1 << 1) | (v1 >> 63)) &+ ((v2 << 7) | (v2 >> 57)) &+ ((v3 << 12) | (v3 >> 52)) &+ ((v4 << 18) | (v4 >> 46))
+            h =
+                ((v1 << 1) | (v1 >> 63)) &+ ((v2 << 7) | (v2 >> 57)) &+ ((v3 << 12) | (v3 >> 52))
+                &+ ((v4 << 18) | (v4 >> 46))
             h = Self.merge(h, v1)
             h = Self.merge(h, v2)
             h = Self.merge(h, v3)

@@ -17,8 +17,10 @@ func expectExpansion(
     _ source: String, _ expanded: String, diagnostics: [DiagnosticSpec] = [],
     sourceLocation: SourceLocation = #_sourceLocation
 ) {
-    assertMacroExpansion(source, expandedSource: expanded, diagnostics: diagnostics, macroSpecs: macros,
-                         indentationWidth: .spaces(4)) { failure in
+    assertMacroExpansion(
+        source, expandedSource: expanded, diagnostics: diagnostics, macroSpecs: macros,
+        indentationWidth: .spaces(4)
+    ) { failure in
         Issue.record(Comment(rawValue: failure.message), sourceLocation: sourceLocation)
     }
 }
@@ -89,15 +91,20 @@ struct HuggingFaceConfigMacroTests {
                 }
             }
             """,
-            diagnostics: [DiagnosticSpec(message: "give 'act' a type annotation so @HuggingFaceConfig can decode it",
-                                         line: 3, column: 9)])
+            diagnostics: [
+                DiagnosticSpec(
+                    message: "give 'act' a type annotation so @HuggingFaceConfig can decode it",
+                    line: 3, column: 9)
+            ])
     }
 
     @Test("@ConfigKey without keys is diagnosed")
     func emptyConfigKey() {
         expectExpansion(
             "struct C {\n    @ConfigKey() var x: Int\n}", "struct C {\n    var x: Int\n}",
-            diagnostics: [DiagnosticSpec(message: "@ConfigKey needs at least one string literal key", line: 2, column: 5)])
+            diagnostics: [
+                DiagnosticSpec(message: "@ConfigKey needs at least one string literal key", line: 2, column: 5)
+            ])
     }
 }
 
@@ -121,50 +128,62 @@ struct ArchitectureCheckMacroTests {
 
     @Test("A valid declaration expands to the initializer, unchanged")
     func validExpansion() {
-        Self.check([Self.embedding, "Attention(heads: 8, kvHeads: 2, position: .rotary(dimensions: 16))",
-                    "Unembedding(tied: true)"])
+        Self.check([
+            Self.embedding, "Attention(heads: 8, kvHeads: 2, position: .rotary(dimensions: 16))",
+            "Unembedding(tied: true)",
+        ])
     }
 
     @Test("Heads that do not divide the width")
     func headsDivide() {
-        Self.check([Self.embedding, "Attention(heads: 7)"],
-                   diagnostics: [("width 128 is not divisible by 7 heads", 3, "7")])
+        Self.check(
+            [Self.embedding, "Attention(heads: 7)"],
+            diagnostics: [("width 128 is not divisible by 7 heads", 3, "7")])
     }
 
     @Test("kv heads that do not divide heads")
     func kvHeads() {
-        Self.check([Self.embedding, "Attention(heads: 8, kvHeads: 3)"],
-                   diagnostics: [("kvHeads 3 must divide heads 8", 3, "3")])
+        Self.check(
+            [Self.embedding, "Attention(heads: 8, kvHeads: 3)"],
+            diagnostics: [("kvHeads 3 must divide heads 8", 3, "3")])
     }
 
     @Test("A norm whose width differs from the embedding")
     func normWidth() {
-        Self.check([Self.embedding, "LayerNorm(96)"],
-                   diagnostics: [("LayerNorm width 96 does not match the residual width 128", 3, "96")])
+        Self.check(
+            [Self.embedding, "LayerNorm(96)"],
+            diagnostics: [("LayerNorm width 96 does not match the residual width 128", 3, "96")])
     }
 
     @Test("A Linear map changes the width the next norm is checked against")
     func linearWidth() {
-        Self.check([Self.embedding, "Linear(input: 128, output: 64, key: \"proj\")", "RMSNorm(128)"],
-                   diagnostics: [("RMSNorm width 128 does not match the residual width 64", 4, "128")])
+        Self.check(
+            [Self.embedding, "Linear(input: 128, output: 64, key: \"proj\")", "RMSNorm(128)"],
+            diagnostics: [("RMSNorm width 128 does not match the residual width 64", 4, "128")])
     }
 
     @Test("An odd rotary width")
     func rotaryWidth() {
-        Self.check([Self.embedding, "Attention(heads: 8, position: .rotary(dimensions: 7))"],
-                   diagnostics: [("rotary dimensions must be even and at least 2, got 7", 3, "7")])
+        Self.check(
+            [Self.embedding, "Attention(heads: 8, position: .rotary(dimensions: 7))"],
+            diagnostics: [("rotary dimensions must be even and at least 2, got 7", 3, "7")])
     }
 
     @Test("Zero repetitions and a zero trained length")
     func counts() {
-        Self.check([Self.embedding, "Repeat(0) {", "}"], trainedLength: "0",
-                   diagnostics: [("trainedLength must be at least 1, got 0", 1, "0)"),
-                                 ("Repeat count must be at least 1", 3, "0")])
+        Self.check(
+            [Self.embedding, "Repeat(0) {", "}"], trainedLength: "0",
+            diagnostics: [
+                ("trainedLength must be at least 1, got 0", 1, "0)"),
+                ("Repeat count must be at least 1", 3, "0"),
+            ])
     }
 
     @Test("Non-literal values are left alone, never crash the macro")
     func nonLiterals() {
-        Self.check(["TokenEmbedding(vocabulary: v, width: w * 2)", "for h in [3, 5] {", "    Attention(heads: h)", "}",
-                    "Repeat(n) {", "    LayerNorm(width + 1)", "}"])
+        Self.check([
+            "TokenEmbedding(vocabulary: v, width: w * 2)", "for h in [3, 5] {", "    Attention(heads: h)", "}",
+            "Repeat(n) {", "    LayerNorm(width + 1)", "}",
+        ])
     }
 }

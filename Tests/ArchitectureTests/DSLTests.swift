@@ -71,9 +71,11 @@ struct DSLTests {
             Unembedding(tied: true)
         }
         let messages = broken.problems().map(\.description)
-        let expected = ["trainedLength", "LayerNorm width 96 does not match the residual width 100",
-                        "not divisible by 7 heads", "kvHeads 3 must divide heads 7", "hidden width must be at least 1",
-                        "post-norm Residual must end", "rotary width 7 must be even"]
+        let expected = [
+            "trainedLength", "LayerNorm width 96 does not match the residual width 100",
+            "not divisible by 7 heads", "kvHeads 3 must divide heads 7", "hidden width must be at least 1",
+            "post-norm Residual must end", "rotary width 7 must be even",
+        ]
         for fragment in expected {
             #expect(messages.contains { $0.contains(fragment) }, "missing '\(fragment)' in \(messages)")
         }
@@ -117,7 +119,8 @@ struct DSLTests {
         for method in ProbeMethod.allCases {
             let probe = Architecture.probe(method)
             try probe.validate()
-            #expect(probe.resolvedPositions(length: 64).first?.method == (method == .sinusoidal ? "nope" : method.rawValue))
+            #expect(
+                probe.resolvedPositions(length: 64).first?.method == (method == .sinusoidal ? "nope" : method.rawValue))
         }
     }
 

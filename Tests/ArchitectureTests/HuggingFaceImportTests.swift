@@ -47,8 +47,9 @@ struct HuggingFaceImportTests {
         #expect(architecture.manifest.parameterCount == expected.parameter_count)
     }
 
-    @Test("Manifest names and shapes equal the safetensors header save_pretrained writes",
-          arguments: fixtureConfigs.filter { !$0.contains("like") && !$0.contains("small") })
+    @Test(
+        "Manifest names and shapes equal the safetensors header save_pretrained writes",
+        arguments: fixtureConfigs.filter { !$0.contains("like") && !$0.contains("small") })
     func manifestMatchesCheckpoint(name: String) throws {
         let (architecture, expected) = try Self.load(name)
         let tensors = try #require(expected.tensors)
@@ -62,20 +63,24 @@ struct HuggingFaceImportTests {
         }
     }
 
-    @Test("Rotary frequencies and attention factor equal transformers' at 1× and 4× the trained length",
-          arguments: fixtureConfigs.filter { $0 != "llama-longrope-v4" })
+    @Test(
+        "Rotary frequencies and attention factor equal transformers' at 1× and 4× the trained length",
+        arguments: fixtureConfigs.filter { $0 != "llama-longrope-v4" })
     func rotaryFrequencies(name: String) throws {
         let (architecture, expected) = try Self.load(name)
         guard let references = expected.rope else { return }
         for reference in references {
             let resolved = try #require(architecture.resolvedPositions(length: reference.length).first)
-            expectClose(resolved.inverseFrequencies ?? [], reference.inverse_frequencies, tolerance: 2e-6,
-                        relative: true, "\(name) at \(reference.length)")
+            expectClose(
+                resolved.inverseFrequencies ?? [], reference.inverse_frequencies, tolerance: 2e-6,
+                relative: true, "\(name) at \(reference.length)")
             #expect(abs((resolved.attentionFactor ?? 0) - reference.attention_factor) < 1e-6)
         }
     }
 
-    @Test("LongRoPE picks its list by the current length as transformers 5 does; transformers 4.46 picked by the configured maximum")
+    @Test(
+        "LongRoPE picks its list by the current length as transformers 5 does; transformers 4.46 picked by the configured maximum"
+    )
     func longRoPEListChoice() throws {
         let (architecture, v4) = try Self.load("llama-longrope-v4")
         let (_, v5) = try Self.load("llama-longrope")
@@ -86,8 +91,9 @@ struct HuggingFaceImportTests {
         #expect(zip(ours, older).contains { abs($0 - $1) > 1e-3 * abs($1) }, "4.46 used the long list at 1x")
     }
 
-    @Test("The older config form (transformers 4.x) imports to the same architecture as the newer one",
-          arguments: fixtureConfigs.filter { $0.hasSuffix("-v4") })
+    @Test(
+        "The older config form (transformers 4.x) imports to the same architecture as the newer one",
+        arguments: fixtureConfigs.filter { $0.hasSuffix("-v4") })
     func legacyFormAgrees(name: String) throws {
         let (legacy, _) = try Self.load(name)
         let (current, _) = try Self.load(String(name.dropLast(3)))
@@ -112,20 +118,26 @@ struct HuggingFaceImportTests {
         #expect {
             try HuggingFace.architecture(configJSON: json, path: "x/config.json")
         } throws: { error in
-            "\(error)".contains("model_type 't5' is not supported") && "\(error)".contains("gpt2, gpt_neox, llama, mpt, opt")
+            "\(error)".contains("model_type 't5' is not supported")
+                && "\(error)".contains("gpt2, gpt_neox, llama, mpt, opt")
         }
     }
 
-    @Test("Malformed configs throw errors naming the file and key", arguments: [
-        (#"{"model_type": "gpt2", "n_embd": "wide"}"#, "n_embd"),
-        (#"{"model_type": "llama", "rope_scaling": {"rope_type": "linear"}}"#, "rope_scaling.factor"),
-        (#"{"model_type": "llama", "rope_parameters": {"rope_type": "mrope", "factor": 2}}"#, "rope_parameters.rope_type"),
-        (#"{"model_type": "gpt2", "n_embd": 100, "n_head": 12}"#, "not divisible by 12 heads"),
-        (#"{"model_type": "mpt", "attn_config": {"alibi": false}}"#, "attn_config.alibi"),
-        (#"{"model_type": "gpt2", "activation_function": "quick_gelu"}"#, "activation_function"),
-        (#"{"n_embd": 768}"#, "model_type"),
-        (#"[1, 2]"#, "config.json"),
-    ])
+    @Test(
+        "Malformed configs throw errors naming the file and key",
+        arguments: [
+            (#"{"model_type": "gpt2", "n_embd": "wide"}"#, "n_embd"),
+            (#"{"model_type": "llama", "rope_scaling": {"rope_type": "linear"}}"#, "rope_scaling.factor"),
+            (
+                #"{"model_type": "llama", "rope_parameters": {"rope_type": "mrope", "factor": 2}}"#,
+                "rope_parameters.rope_type"
+            ),
+            (#"{"model_type": "gpt2", "n_embd": 100, "n_head": 12}"#, "not divisible by 12 heads"),
+            (#"{"model_type": "mpt", "attn_config": {"alibi": false}}"#, "attn_config.alibi"),
+            (#"{"model_type": "gpt2", "activation_function": "quick_gelu"}"#, "activation_function"),
+            (#"{"n_embd": 768}"#, "model_type"),
+            (#"[1, 2]"#, "config.json"),
+        ])
     func malformed(json: String, mention: String) {
         #expect {
             try HuggingFace.architecture(configJSON: Data(json.utf8), path: "run/config.json")

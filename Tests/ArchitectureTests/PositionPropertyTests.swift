@@ -12,7 +12,9 @@ struct PositionPropertyTests {
 
     static func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
 
-    @Test("Rotary preserves the norm and depends only on m − n, in both layouts", arguments: [RotaryLayout.halfSplit, .interleaved])
+    @Test(
+        "Rotary preserves the norm and depends only on m − n, in both layouts",
+        arguments: [RotaryLayout.halfSplit, .interleaved])
     func rotaryRelative(layout: RotaryLayout) {
         let rotary = Rotary(width: .fraction(0.5), layout: layout)
         let f = rotary.frequencies(headWidth: 16, length: 4096)
@@ -20,8 +22,9 @@ struct PositionPropertyTests {
         #expect(abs(Self.dot(q, q) - Self.dot(Self.vectorQ, Self.vectorQ)) < 1e-12)
         let base = Self.dot(q, rotary.rotate(Self.vectorK, position: 11, frequencies: f))
         for shift in [1, 100, 3000] {
-            let shifted = Self.dot(rotary.rotate(Self.vectorQ, position: 37 + shift, frequencies: f),
-                                   rotary.rotate(Self.vectorK, position: 11 + shift, frequencies: f))
+            let shifted = Self.dot(
+                rotary.rotate(Self.vectorQ, position: 37 + shift, frequencies: f),
+                rotary.rotate(Self.vectorK, position: 11 + shift, frequencies: f))
             #expect(abs(shifted - base) < 1e-9, "shift \(shift)")
         }
         #expect(Array(q[8...]) == Array(Self.vectorQ[8...]), "dimensions past d_rot pass through")
@@ -65,20 +68,27 @@ struct PositionPropertyTests {
         for (i, j) in [(10, 3), (200, 17), (5000, 4000)] {
             for c in [1, 77, 10000] {
                 #expect(t5.bucket(relative: j - i) == t5.bucket(relative: (j + c) - (i + c)))
-                #expect(sandwich.bias(head: 2, heads: 4, distance: i - j) == sandwich.bias(head: 2, heads: 4, distance: (i + c) - (j + c)))
-                #expect(kerple.bias(r1: 0.3, r2: 1.5, distance: i - j) == kerple.bias(r1: 0.3, r2: 1.5, distance: (i + c) - (j + c)))
+                #expect(
+                    sandwich.bias(head: 2, heads: 4, distance: i - j)
+                        == sandwich.bias(head: 2, heads: 4, distance: (i + c) - (j + c)))
+                #expect(
+                    kerple.bias(r1: 0.3, r2: 1.5, distance: i - j)
+                        == kerple.bias(r1: 0.3, r2: 1.5, distance: (i + c) - (j + c)))
                 #expect(alibi.bias(slope: 0.25, query: i, key: j) == alibi.bias(slope: 0.25, query: i + c, key: j + c))
             }
         }
         let fire = Fire()
-        #expect(fire.normalizedInput(query: 1000, key: 990, c: 0.1, thresholdMultiplier: 1)
+        #expect(
+            fire.normalizedInput(query: 1000, key: 990, c: 0.1, thresholdMultiplier: 1)
                 != fire.normalizedInput(query: 2000, key: 1990, c: 0.1, thresholdMultiplier: 1))
     }
 
-    @Test("Every extension reproduces plain RoPE at factor 1", arguments: [
-        RotaryScaling.linear(factor: 1), .ntk(factor: 1), .dynamic(factor: 4, originalLength: 2048),
-        .yarn(YaRN(factor: 1, originalLength: 512)), .llama3(Llama3Scaling(factor: 1)),
-    ])
+    @Test(
+        "Every extension reproduces plain RoPE at factor 1",
+        arguments: [
+            RotaryScaling.linear(factor: 1), .ntk(factor: 1), .dynamic(factor: 4, originalLength: 2048),
+            .yarn(YaRN(factor: 1, originalLength: 512)), .llama3(Llama3Scaling(factor: 1)),
+        ])
     func extensionIdentity(scaling: RotaryScaling) {
         let plain = RotaryScaling.none.apply(rotaryWidth: 64, base: 10000, length: 1024)
         let extended = scaling.apply(rotaryWidth: 64, base: 10000, length: 1024)
@@ -105,10 +115,14 @@ struct PositionPropertyTests {
     @Test("T5 buckets equal transformers' _relative_position_bucket for distances −300…300")
     func t5Reference() throws {
         for reference in try loadJSON([BucketReference].self, "reference/t5_buckets.json") {
-            let t5 = T5Bias(buckets: reference.buckets, maxDistance: reference.max_distance,
-                            bidirectional: reference.bidirectional)
+            let t5 = T5Bias(
+                buckets: reference.buckets, maxDistance: reference.max_distance,
+                bidirectional: reference.bidirectional)
             let mismatches = zip(reference.relative, reference.bucket).filter { t5.bucket(relative: $0) != $1 }
-            #expect(mismatches.isEmpty, "\(reference.buckets)/\(reference.max_distance) bidirectional \(reference.bidirectional): \(mismatches.prefix(5))")
+            #expect(
+                mismatches.isEmpty,
+                "\(reference.buckets)/\(reference.max_distance) bidirectional \(reference.bidirectional): \(mismatches.prefix(5))"
+            )
         }
     }
 
@@ -121,11 +135,13 @@ struct PositionPropertyTests {
     @Test("ALiBi slopes equal BLOOM's and MPT's tensors for 1…32 heads")
     func alibiReference() throws {
         for reference in try loadJSON([SlopeReference].self, "reference/alibi_slopes.json") {
-            expectClose(ALiBi().slopes(heads: reference.heads), reference.bloom, tolerance: 1e-6, relative: true,
-                        "BLOOM \(reference.heads) heads")
+            expectClose(
+                ALiBi().slopes(heads: reference.heads), reference.bloom, tolerance: 1e-6, relative: true,
+                "BLOOM \(reference.heads) heads")
             for (maxBias, slopes) in reference.mpt {
-                expectClose(ALiBi(maxBias: Double(maxBias) ?? 0).slopes(heads: reference.heads), slopes,
-                            tolerance: 1e-6, relative: true, "MPT \(reference.heads) heads, max \(maxBias)")
+                expectClose(
+                    ALiBi(maxBias: Double(maxBias) ?? 0).slopes(heads: reference.heads), slopes,
+                    tolerance: 1e-6, relative: true, "MPT \(reference.heads) heads, max \(maxBias)")
             }
         }
     }

@@ -10,17 +10,19 @@ struct PositionSpecTests {
     @Test("8-, 12- and 16-head ALiBi slopes match the reference order (§7)")
     func alibiSlopes() {
         expectClose(ALiBi().slopes(heads: 8), (1...8).map { exp2(-Double($0)) }, tolerance: 1e-15, "8 heads")
-        expectClose(ALiBi().slopes(heads: 12),
-                    (1...8).map { exp2(-Double($0)) } + [0.707107, 0.353553, 0.176777, 0.0883883],
-                    tolerance: 1e-6, "12 heads")
+        expectClose(
+            ALiBi().slopes(heads: 12),
+            (1...8).map { exp2(-Double($0)) } + [0.707107, 0.353553, 0.176777, 0.0883883],
+            tolerance: 1e-6, "12 heads")
         expectClose(ALiBi().slopes(heads: 16), (1...16).map { exp2(-Double($0) / 2) }, tolerance: 1e-15, "16 heads")
     }
 
     @Test("MPT's slope rule with alibi_bias_max 8 equals the paper's for 1…128 heads (§7)")
     func mptEqualsPaper() {
         for heads in 1...128 {
-            expectClose(ALiBi(maxBias: 8).slopes(heads: heads), ALiBi().slopes(heads: heads), tolerance: 1e-15,
-                        "\(heads) heads")
+            expectClose(
+                ALiBi(maxBias: 8).slopes(heads: heads), ALiBi().slopes(heads: heads), tolerance: 1e-15,
+                "\(heads) heads")
         }
     }
 
@@ -58,10 +60,12 @@ struct PositionSpecTests {
 
     @Test("Sinusoidal test vectors for D = 8, p = 3 in both layouts (§3)")
     func sinusoidal() {
-        expectClose(SinusoidalLayout.vaswani.embedding(position: 3, width: 8),
-                    [0.1411, -0.9900, 0.2955, 0.9553, 0.0300, 0.9996, 0.0030, 1.0000], tolerance: 5e-5, "vaswani")
-        expectClose(SinusoidalLayout.fairseq.embedding(position: 3, width: 8),
-                    [0.1411, 0.1388, 0.0065, 0.0003, -0.9900, 0.9903, 1.0000, 1.0000], tolerance: 5e-5, "fairseq")
+        expectClose(
+            SinusoidalLayout.vaswani.embedding(position: 3, width: 8),
+            [0.1411, -0.9900, 0.2955, 0.9553, 0.0300, 0.9996, 0.0030, 1.0000], tolerance: 5e-5, "vaswani")
+        expectClose(
+            SinusoidalLayout.fairseq.embedding(position: 3, width: 8),
+            [0.1411, 0.1388, 0.0065, 0.0003, -0.9900, 0.9903, 1.0000, 1.0000], tolerance: 5e-5, "fairseq")
         #expect(SinusoidalLayout.fairseq.embedding(position: 3, width: 9).last == 0, "odd width gets a zero column")
     }
 
@@ -81,14 +85,17 @@ struct PositionSpecTests {
             let base = pow(1 / theta0, 128.0 / 2)
             #expect(abs(base - expected) < 0.1, "s = \(s): base \(base)")
         }
-        let dynamic = RotaryScaling.dynamic(factor: 2, originalLength: 4096).apply(rotaryWidth: 128, base: 10000, length: 8192)
+        let dynamic = RotaryScaling.dynamic(factor: 2, originalLength: 4096).apply(
+            rotaryWidth: 128, base: 10000, length: 8192)
         #expect(abs(pow(1 / dynamic.inverse[1], 64) - 30527.7) < 0.1)
     }
 
-    @Test("YaRN correction ranges and attention factors (§5)", arguments: [
-        (128, 4096, 20.0, 46.0), (128, 2048, 16.0, 41.0), (128, 512, 6.0, 31.0),
-        (64, 256, 0.0, 13.0), (64, 512, 3.0, 16.0), (64, 1024, 5.0, 18.0), (32, 512, 1.0, 8.0),
-    ])
+    @Test(
+        "YaRN correction ranges and attention factors (§5)",
+        arguments: [
+            (128, 4096, 20.0, 46.0), (128, 2048, 16.0, 41.0), (128, 512, 6.0, 31.0),
+            (64, 256, 0.0, 13.0), (64, 512, 3.0, 16.0), (64, 1024, 5.0, 18.0), (32, 512, 1.0, 8.0),
+        ])
     func yarnRanges(rotaryWidth: Int, original: Int, low: Double, high: Double) {
         let range = YaRN(factor: 4, originalLength: original).correctionRange(rotaryWidth: rotaryWidth, base: 10000)
         #expect(range.low == low && range.high == high, "got \(range)")
@@ -121,8 +128,10 @@ struct PositionSpecTests {
     @Test("FIRE normalised inputs with c = 0.1, L = 512 (§9)")
     func fire() {
         let fire = Fire()
-        for ((i, j), expected) in [((10, 0), 0.1753), ((100, 0), 0.6063), ((512, 0), 1.0), ((2048, 0), 1.0),
-                                   ((2048, 2000), 0.3300)] {
+        for ((i, j), expected) in [
+            ((10, 0), 0.1753), ((100, 0), 0.6063), ((512, 0), 1.0), ((2048, 0), 1.0),
+            ((2048, 2000), 0.3300),
+        ] {
             let x = fire.normalizedInput(query: i, key: j, c: 0.1, thresholdMultiplier: 1)
             #expect(abs(x - expected) < 1e-4, "(\(i), \(j)) → \(x)")
         }
@@ -137,7 +146,9 @@ struct PositionSpecTests {
         }
         #expect(abs(sandwich.bias(head: 1, heads: 8, distance: 100) + 13.988) < 1e-3)
         #expect(abs(sandwich.bias(head: 1, heads: 8, distance: 1000) + 22.641) < 1e-3)
-        #expect(abs(sandwich.bias(head: 8, heads: 8, distance: 3) * 8 - sandwich.bias(head: 1, heads: 8, distance: 3)) < 1e-12)
+        #expect(
+            abs(sandwich.bias(head: 8, heads: 8, distance: 3) * 8 - sandwich.bias(head: 1, heads: 8, distance: 3))
+                < 1e-12)
     }
 
     @Test("xPos pair scales for head width 8 (§10)")

@@ -39,7 +39,9 @@ struct DiscoveryTests {
 
         let empty = folder.url.appendingPathComponent("empty")
         try fm.createDirectory(at: empty, withIntermediateDirectories: true)
-        #expect { try CheckpointLocation.discover(empty.path) } throws: { "\($0)".contains("no safetensors checkpoint") }
+        #expect { try CheckpointLocation.discover(empty.path) } throws: {
+            "\($0)".contains("no safetensors checkpoint")
+        }
         #expect { try CheckpointLocation.discover(folder.url.appendingPathComponent("missing").path) } throws: {
             "\($0)".contains("no such file")
         }
@@ -53,10 +55,13 @@ struct DiscoveryTests {
         _ = try folder.write("model-00002-of-00002.safetensors", smallFile(["c"]))
         func index(_ map: [String: String]) throws -> String {
             let object: [String: Any] = ["metadata": ["total_size": 24], "weight_map": map]
-            return try folder.write("model.safetensors.index.json", Array(JSONSerialization.data(withJSONObject: object)))
+            return try folder.write(
+                "model.safetensors.index.json", Array(JSONSerialization.data(withJSONObject: object)))
         }
-        let good = try index(["a": "model-00001-of-00002.safetensors", "b": "model-00001-of-00002.safetensors",
-                              "c": "model-00002-of-00002.safetensors"])
+        let good = try index([
+            "a": "model-00001-of-00002.safetensors", "b": "model-00001-of-00002.safetensors",
+            "c": "model-00002-of-00002.safetensors",
+        ])
         let location = try CheckpointLocation.discover(folder.url.path)
         #expect(location.weights == .index(good))
         let checkpoint = try location.open()

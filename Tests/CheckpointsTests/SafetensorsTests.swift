@@ -37,7 +37,8 @@ struct SafetensorsBuilder {
             let range = offsets?[index] ?? [position, position + entry.data.count]
             position += entry.data.count
             data += entry.data
-            fields.append("\"\(entry.name)\":{\"dtype\":\"\(entry.dtype)\",\"shape\":\(entry.shape),\"data_offsets\":\(range)}")
+            fields.append(
+                "\"\(entry.name)\":{\"dtype\":\"\(entry.dtype)\",\"shape\":\(entry.shape),\"data_offsets\":\(range)}")
         }
         return ("{" + fields.joined(separator: ",") + "}", data)
     }
@@ -50,7 +51,8 @@ struct SafetensorsBuilder {
     }
 
     private func jsonString(_ value: String) -> String {
-        String(decoding: try! JSONSerialization.data(withJSONObject: [value]), as: UTF8.self).dropFirst().dropLast().description
+        String(decoding: try! JSONSerialization.data(withJSONObject: [value]), as: UTF8.self).dropFirst().dropLast()
+            .description
     }
 }
 
@@ -79,11 +81,17 @@ struct SafetensorsTests {
         builder.metadata = ["format": "pt", "note": "quote \" and ünïcode"]
         let values: [Float] = [1.5, -2.25, 0, 65280, 1.0 / 1024]
         builder.addFloats("a.f32", values)
-        builder.add("b.f16", "F16", [5], values.flatMap { withUnsafeBytes(of: Float16($0).bitPattern.littleEndian, Array.init) })
-        builder.add("c.bf16", "BF16", [5], values.flatMap {
-            withUnsafeBytes(of: UInt16(truncatingIfNeeded: $0.bitPattern >> 16).littleEndian, Array.init)
-        })
-        builder.add("d.f64", "F64", [1, 5], values.flatMap { withUnsafeBytes(of: Double($0).bitPattern.littleEndian, Array.init) })
+        builder.add(
+            "b.f16", "F16", [5], values.flatMap { withUnsafeBytes(of: Float16($0).bitPattern.littleEndian, Array.init) }
+        )
+        builder.add(
+            "c.bf16", "BF16", [5],
+            values.flatMap {
+                withUnsafeBytes(of: UInt16(truncatingIfNeeded: $0.bitPattern >> 16).littleEndian, Array.init)
+            })
+        builder.add(
+            "d.f64", "F64", [1, 5],
+            values.flatMap { withUnsafeBytes(of: Double($0).bitPattern.littleEndian, Array.init) })
         builder.add("e.i64", "I64", [2], [UInt8](repeating: 1, count: 16))
         let path = try folder.write("model.safetensors", builder.bytes())
         let file = try SafetensorsFile(path: path)
@@ -92,7 +100,9 @@ struct SafetensorsTests {
             #expect(try file.floats(name) == values, "\(name)")
         }
         #expect(file.byName["d.f64"]?.shape == [1, 5])
-        #expect { try file.floats("e.i64") } throws: { ($0 as? CheckpointError).map { "\($0)".contains("I64") } ?? false }
+        #expect { try file.floats("e.i64") } throws: {
+            ($0 as? CheckpointError).map { "\($0)".contains("I64") } ?? false
+        }
         #expect { try file.floats("nope") } throws: { "\($0)".contains("'nope'") }
     }
 
@@ -108,10 +118,12 @@ struct SafetensorsTests {
 
         func expectError(_ name: String, _ bytes: [UInt8], _ check: (CheckpointError) -> Bool) throws {
             let path = try folder.write(name, bytes)
-            #expect(performing: { _ = try SafetensorsFile(path: path) }, throws: { error in
-                guard let error = error as? CheckpointError else { return false }
-                return "\(error)".contains(name) && check(error)
-            })
+            #expect(
+                performing: { _ = try SafetensorsFile(path: path) },
+                throws: { error in
+                    guard let error = error as? CheckpointError else { return false }
+                    return "\(error)".contains(name) && check(error)
+                })
         }
         try expectError("truncated.safetensors", Array(good.dropLast(3))) {
             if case .truncated = $0 { return true } else { return false }
@@ -120,7 +132,9 @@ struct SafetensorsTests {
         try expectError("huge-header.safetensors", [0, 0, 0, 0, 0, 0, 0, 1] + Array(good.dropFirst(8))) {
             if case .badHeader = $0 { return true } else { return false }
         }
-        try expectError("header-past-end.safetensors", withUnsafeBytes(of: UInt64(5000).littleEndian, Array.init) + [123]) {
+        try expectError(
+            "header-past-end.safetensors", withUnsafeBytes(of: UInt64(5000).littleEndian, Array.init) + [123]
+        ) {
             if case .truncated = $0 { return true } else { return false }
         }
         try expectError("not-json.safetensors", builder.bytes(header: "{\"first\": [1, 2")) {
@@ -131,24 +145,39 @@ struct SafetensorsTests {
         }
         var unknown = builder
         unknown.entries[1].dtype = "F12"
-        try expectError("dtype.safetensors", unknown.bytes()) { "\($0)".contains("'second'") && "\($0)".contains("F12") }
+        try expectError("dtype.safetensors", unknown.bytes()) {
+            "\($0)".contains("'second'") && "\($0)".contains("F12")
+        }
         var wrongSize = builder
         wrongSize.entries[0].shape = [5]
-        try expectError("size.safetensors", wrongSize.bytes()) { "\($0)".contains("'first'") && "\($0)".contains("needs 20") }
+        try expectError("size.safetensors", wrongSize.bytes()) {
+            "\($0)".contains("'first'") && "\($0)".contains("needs 20")
+        }
         try expectError("overlap.safetensors", builder.bytes(offsets: [[0, 16], [8, 16]])) {
             "\($0)".contains("'second'") || "\($0)".contains("'first'")
         }
         try expectError("hole.safetensors", builder.bytes(offsets: [[0, 16], [20, 28]])) {
             "\($0)".contains("'second'") && "\($0)".contains("hole")
         }
-        try expectError("reversed.safetensors", builder.bytes(offsets: [[16, 0], [16, 24]])) { "\($0)".contains("'first'") }
-        try expectError("negative.safetensors", builder.bytes(offsets: [[-4, 12], [12, 20]])) { "\($0)".contains("'first'") }
+        try expectError("reversed.safetensors", builder.bytes(offsets: [[16, 0], [16, 24]])) {
+            "\($0)".contains("'first'")
+        }
+        try expectError("negative.safetensors", builder.bytes(offsets: [[-4, 12], [12, 20]])) {
+            "\($0)".contains("'first'")
+        }
         var badShape = builder
         badShape.entries[0].shape = [-4]
         try expectError("shape.safetensors", badShape.bytes()) { "\($0)".contains("'first'") }
-        try expectError("trailing.safetensors", good + [0, 0, 0, 0]) { if case .truncated = $0 { return true } else { return false } }
-        try expectError("overflow.safetensors", builder.bytes(header:
-            #"{"first":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,16]},"second":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}}"#)) {
+        try expectError("trailing.safetensors", good + [0, 0, 0, 0]) {
+            if case .truncated = $0 { return true } else { return false }
+        }
+        try expectError(
+            "overflow.safetensors",
+            builder.bytes(
+                header:
+                    #"{"first":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,16]},"second":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}}"#
+            )
+        ) {
             "\($0)".contains("'first'")
         }
     }
@@ -169,7 +198,9 @@ struct SafetensorsTests {
             switch trial % 3 {
             case 0: bytes = Array(bytes.prefix(Int(generator.next() % UInt64(bytes.count))))
             case 1:
-                for _ in 0..<3 { bytes[Int(generator.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: generator.next()) }
+                for _ in 0..<3 {
+                    bytes[Int(generator.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: generator.next())
+                }
             default:
                 let index = 8 + Int(generator.next() % UInt64(bytes.count - 8))
                 bytes[index] = [UInt8(ascii: "9"), UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "-")][trial % 4]

@@ -35,15 +35,16 @@ func mapAttention(_ layers: [Layer], _ transform: (inout Attention) -> Void) -> 
 
 @Suite("Engine behaviour")
 struct EngineBehaviourTests {
-    @Test("The fixtures can tell position methods apart: a wrong method or layout misses by far more than 1e-4",
-          arguments: [
-              ("llama-gqa", AttentionPosition.rotary(layout: .interleaved)),
-              ("bloom-8h", AttentionPosition.none),
-              ("gpt_neox-partial", AttentionPosition.rotary(fraction: 0.5)),
-              ("spec-alibi", AttentionPosition.alibi(maxBias: 4)),
-              ("spec-xpos", AttentionPosition.xpos(XPos(scaleBase: 512, gamma: 0.4, base: 10000))),
-              ("llama-yarn", AttentionPosition.rotary()),
-          ])
+    @Test(
+        "The fixtures can tell position methods apart: a wrong method or layout misses by far more than 1e-4",
+        arguments: [
+            ("llama-gqa", AttentionPosition.rotary(layout: .interleaved)),
+            ("bloom-8h", AttentionPosition.none),
+            ("gpt_neox-partial", AttentionPosition.rotary(fraction: 0.5)),
+            ("spec-alibi", AttentionPosition.alibi(maxBias: 4)),
+            ("spec-xpos", AttentionPosition.xpos(XPos(scaleBase: 512, gamma: 0.4, base: 10000))),
+            ("llama-yarn", AttentionPosition.rotary()),
+        ])
     func negativeControls(_ name: String, wrong: AttentionPosition) throws {
         let reference = try Fixtures.reference(name)
         let model = try fixtureModel(name) { architecture in
@@ -65,7 +66,9 @@ struct EngineBehaviourTests {
         #expect(maxDifference(values, reference.logprobs) > 1e-2)
     }
 
-    @Test("Causal: changing token t never changes the predictions before it", arguments: ["gpt2", "llama-gqa", "spec-fire", "mpt"])
+    @Test(
+        "Causal: changing token t never changes the predictions before it",
+        arguments: ["gpt2", "llama-gqa", "spec-fire", "mpt"])
     func causality(_ name: String) throws {
         var tokens = try Fixtures.reference(name).tokens
         let model = try fixtureModel(name)
@@ -105,42 +108,57 @@ struct EngineBehaviourTests {
 
     @Test("A binding error lists every missing, unused and misshaped tensor at once")
     func bindingErrors() throws {
-        #expect(performing: {
-            _ = try fixtureModel("gpt2") { architecture in
-                architecture.layers = architecture.layers.map { layer in
-                    switch layer {
-                    case .positionEmbedding(var node): node.key = "transformer.positions"; return .positionEmbedding(node)
-                    case .tokenEmbedding(var node):
-                        node.vocabulary = 100
-                        return .tokenEmbedding(node)
-                    default: return layer
+        #expect(
+            performing: {
+                _ = try fixtureModel("gpt2") { architecture in
+                    architecture.layers = architecture.layers.map { layer in
+                        switch layer {
+                        case .positionEmbedding(var node):
+                            node.key = "transformer.positions"; return .positionEmbedding(node)
+                        case .tokenEmbedding(var node):
+                            node.vocabulary = 100
+                            return .tokenEmbedding(node)
+                        default: return layer
+                        }
                     }
                 }
-            }
-        }, throws: { error in
-            guard case EngineError.binding(_, let missing, let unused, let misshaped) = error else { return false }
-            return missing == ["transformer.positions.weight"] && unused == ["transformer.wpe.weight"]
-                && misshaped == [ShapeMismatch(name: "transformer.wte.weight", expected: [100, 32], actual: "[96, 32]")]
-        })
+            },
+            throws: { error in
+                guard case EngineError.binding(_, let missing, let unused, let misshaped) = error else { return false }
+                return missing == ["transformer.positions.weight"] && unused == ["transformer.wpe.weight"]
+                    && misshaped == [
+                        ShapeMismatch(name: "transformer.wte.weight", expected: [100, 32], actual: "[96, 32]")
+                    ]
+            })
     }
 
-    @Test("A position method's tensors are bound or reported missing: never a method silently without its weights",
-          arguments: [("spec-t5", "relative_attention_bias"), ("spec-kerple-log", "kerple.r2"), ("spec-fire", "fire.mlp.2")])
+    @Test(
+        "A position method's tensors are bound or reported missing: never a method silently without its weights",
+        arguments: [
+            ("spec-t5", "relative_attention_bias"), ("spec-kerple-log", "kerple.r2"), ("spec-fire", "fire.mlp.2"),
+        ])
     func positionTensorsAreRequired(_ name: String, _ dropped: String) throws {
         let folder = try ScratchFolder("position-tensors")
         defer { folder.remove() }
         let location = try CheckpointLocation.discover(Repository.model(name))
         let architecture = try LanguageModel.architecture(for: location, checkpoint: try location.open()).architecture
         let stripped = URL(fileURLWithPath: folder.path("model.safetensors"))
-        try rewrite(URL(fileURLWithPath: location.weightsPath), to: stripped, renaming: { $0 }, dropping: { $0.contains(dropped) })
-        #expect(performing: { _ = try LanguageModel(architecture: architecture, checkpoint: try Checkpoint(file: stripped.path)) },
-                throws: { error in
-                    guard case EngineError.binding(_, let missing, _, _) = error else { return false }
-                    return !missing.isEmpty && missing.allSatisfy { $0.contains(dropped) }
-                })
+        try rewrite(
+            URL(fileURLWithPath: location.weightsPath), to: stripped, renaming: { $0 },
+            dropping: { $0.contains(dropped) })
+        #expect(
+            performing: {
+                _ = try LanguageModel(architecture: architecture, checkpoint: try Checkpoint(file: stripped.path))
+            },
+            throws: { error in
+                guard case EngineError.binding(_, let missing, _, _) = error else { return false }
+                return !missing.isEmpty && missing.allSatisfy { $0.contains(dropped) }
+            })
     }
 
-    @Test("MPT expansion_ratio ≠ 4 binds whichever width the file holds (transformers' 4 × d_model or MosaicML's ratio), and says so")
+    @Test(
+        "MPT expansion_ratio ≠ 4 binds whichever width the file holds (transformers' 4 × d_model or MosaicML's ratio), and says so"
+    )
     func mptExpansionRatio() throws {
         let hf = try LanguageModel.load(Repository.model("mpt-expansion-hf"))
         #expect(hf.notes.first?.contains("holds 192 rows") == true)
@@ -151,13 +169,17 @@ struct EngineBehaviourTests {
     @Test("Lengths past a learned table, foreign tokens and empty windows are refused with a reason")
     func refusals() throws {
         let model = try fixtureModel("gpt2-bf16")
-        #expect(performing: { _ = try model.logProbabilities([Int32](repeating: 1, count: 129)) }, throws: { error in
-            guard case EngineError.unsupportedLength(129, let reason) = error else { return false }
-            return reason.contains("128 rows")
-        })
-        #expect(performing: { _ = try model.logProbabilities([1, 2, 96]) }, throws: { error in
-            if case EngineError.tokenOutOfRange(2, 96, 96) = error { return true } else { return false }
-        })
+        #expect(
+            performing: { _ = try model.logProbabilities([Int32](repeating: 1, count: 129)) },
+            throws: { error in
+                guard case EngineError.unsupportedLength(129, let reason) = error else { return false }
+                return reason.contains("128 rows")
+            })
+        #expect(
+            performing: { _ = try model.logProbabilities([1, 2, 96]) },
+            throws: { error in
+                if case EngineError.tokenOutOfRange(2, 96, 96) = error { return true } else { return false }
+            })
         #expect(throws: EngineError.tooFewTokens(count: 1)) { _ = try model.logProbabilities([3]) }
     }
 
@@ -167,10 +189,12 @@ struct EngineBehaviourTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         let bare = folder.appendingPathComponent("weights.safetensors")
         try rewrite(Fixtures.models.appendingPathComponent("spec-nope/model.safetensors"), to: bare) { $0 }
-        #expect(performing: { _ = try LanguageModel.load(bare.path) }, throws: { error in
-            guard case EngineError.noArchitecture = error else { return false }
-            return "\(error)".contains("weights.safetensors") && "\(error)".contains("config.json")
-        })
+        #expect(
+            performing: { _ = try LanguageModel.load(bare.path) },
+            throws: { error in
+                guard case EngineError.noArchitecture = error else { return false }
+                return "\(error)".contains("weights.safetensors") && "\(error)".contains("config.json")
+            })
     }
 
     @Test("Checkpoints saved from the base model (no 'transformer.' prefix, as on the Hub) bind and match")
@@ -178,9 +202,12 @@ struct EngineBehaviourTests {
         let folder = try temporaryFolder()
         defer { try? FileManager.default.removeItem(at: folder) }
         let source = Fixtures.models.appendingPathComponent("gpt2")
-        try FileManager.default.copyItem(at: source.appendingPathComponent("config.json"),
-                                         to: folder.appendingPathComponent("config.json"))
-        try rewrite(source.appendingPathComponent("model.safetensors"), to: folder.appendingPathComponent("model.safetensors")) {
+        try FileManager.default.copyItem(
+            at: source.appendingPathComponent("config.json"),
+            to: folder.appendingPathComponent("config.json"))
+        try rewrite(
+            source.appendingPathComponent("model.safetensors"), to: folder.appendingPathComponent("model.safetensors")
+        ) {
             $0.hasPrefix("transformer.") ? String($0.dropFirst("transformer.".count)) : $0
         }
         let reference = try Fixtures.reference("gpt2")
@@ -196,13 +223,17 @@ func temporaryFolder() throws -> URL {
 }
 
 /// Copies a safetensors file's tensors under new names, without metadata.
-func rewrite(_ source: URL, to destination: URL, renaming: (String) -> String, dropping: (String) -> Bool = { _ in false }) throws {
+func rewrite(
+    _ source: URL, to destination: URL, renaming: (String) -> String, dropping: (String) -> Bool = { _ in false }
+) throws {
     let file = try SafetensorsFile(path: source.path)
     var header: [String: Any] = [:]
     var data = Data()
     for info in file.tensors where !dropping(info.name) {
-        header[renaming(info.name)] = ["dtype": info.dtype.rawValue, "shape": info.shape,
-                                       "data_offsets": [data.count, data.count + info.dataOffsets.count]]
+        header[renaming(info.name)] = [
+            "dtype": info.dtype.rawValue, "shape": info.shape,
+            "data_offsets": [data.count, data.count + info.dataOffsets.count],
+        ]
         data.append(contentsOf: file.bytes(of: info))
     }
     let json = try JSONSerialization.data(withJSONObject: header)

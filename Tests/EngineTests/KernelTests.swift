@@ -4,8 +4,10 @@ import Testing
 import TestSupport
 
 /// Plain double-precision causal attention for one head, the definition the fused kernel must reproduce.
-func naiveAttention(q: [Float], k: [Float], v: [Float], length: Int, heads: Int, kvHeads: Int, hs: Int, scale: Double,
-                    window: Int?, bias: (Int, Int) -> Double) -> [Double] {
+func naiveAttention(
+    q: [Float], k: [Float], v: [Float], length: Int, heads: Int, kvHeads: Int, hs: Int, scale: Double,
+    window: Int?, bias: (Int, Int) -> Double
+) -> [Double] {
     var out = [Double](repeating: 0, count: length * heads * hs)
     let group = heads / kvHeads
     for h in 0..<heads {
@@ -47,31 +49,39 @@ struct KernelTests {
         #expect(Kernels.erf([0, -0.0, .infinity, -.infinity]) == [0, 0, 1, -1])
     }
 
-    @Test("Fused attention equals plain attention (GQA, window, distance bias, odd head widths, ragged tiles)",
-          arguments: [(200, 4, 2, 80, nil as Int?), (131, 6, 6, 8, 37), (70, 2, 1, 16, nil), (300, 3, 1, 128, 130)])
+    @Test(
+        "Fused attention equals plain attention (GQA, window, distance bias, odd head widths, ragged tiles)",
+        arguments: [(200, 4, 2, 80, nil as Int?), (131, 6, 6, 8, 37), (70, 2, 1, 16, nil), (300, 3, 1, 128, 130)])
     func fusedMatchesNaive(_ length: Int, _ heads: Int, _ kvHeads: Int, _ hs: Int, _ window: Int?) throws {
         var generator = TestRandom(seed: 11)
         func random(_ count: Int) -> [Float] { generator.floats(count, in: -1.5...1.5) }
         let (q, k, v) = (random(length * heads * hs), random(length * kvHeads * hs), random(length * kvHeads * hs))
         let slopes = (0..<heads).map { 0.5 / Double($0 + 1) }
         let table = FloatBuffer(count: heads * length)
-        for h in 0..<heads { for d in 0..<length { table.pointer[h * length + d] = Float(-slopes[h] * Double(d) + sin(Double(d))) } }
+        for h in 0..<heads {
+            for d in 0..<length { table.pointer[h * length + d] = Float(-slopes[h] * Double(d) + sin(Double(d))) }
+        }
         let scale = 1 / Double(hs).squareRoot()
         let out = FloatBuffer(count: length * heads * hs)
         let (qb, kb, vb) = (FloatBuffer(q), FloatBuffer(k), FloatBuffer(v))
-        try Kernels.attention(q: qb.pointer, qStride: heads * hs, k: kb.pointer, kStride: kvHeads * hs, v: vb.pointer,
-                          vStride: kvHeads * hs, out: out.pointer, outStride: heads * hs,
-                          shape: AttentionShape(length: length, heads: heads, kvHeads: kvHeads, headWidth: hs,
-                                                scale: Float(scale), window: window),
-                          bias: .distance(table))
-        let expected = naiveAttention(q: q, k: k, v: v, length: length, heads: heads, kvHeads: kvHeads, hs: hs, scale: scale,
-                                      window: window) { h, d in Double(table.pointer[h * length + d]) }
+        try Kernels.attention(
+            q: qb.pointer, qStride: heads * hs, k: kb.pointer, kStride: kvHeads * hs, v: vb.pointer,
+            vStride: kvHeads * hs, out: out.pointer, outStride: heads * hs,
+            shape: AttentionShape(
+                length: length, heads: heads, kvHeads: kvHeads, headWidth: hs,
+                scale: Float(scale), window: window),
+            bias: .distance(table))
+        let expected = naiveAttention(
+            q: q, k: k, v: v, length: length, heads: heads, kvHeads: kvHeads, hs: hs, scale: scale,
+            window: window
+        ) { h, d in Double(table.pointer[h * length + d]) }
         let worst = zip(out.array, expected).map { abs(Double($0) - $1) }.max()!
         #expect(worst < 2e-5, "max |Δ| = \(worst)")
     }
 
-    @Test("Parallel work hands every item to exactly one worker, whatever the thread count",
-          arguments: [1, 2, 3, 8])
+    @Test(
+        "Parallel work hands every item to exactly one worker, whatever the thread count",
+        arguments: [1, 2, 3, 8])
     func parallelWork(_ threads: Int) {
         let saved = Kernels.threads
         defer { Kernels.threads = saved }
@@ -115,7 +125,9 @@ struct KernelTests {
         #expect(zip(split.array, whole.array).allSatisfy { abs($0 - $1) <= 1e-5 })
         let transposed = FloatBuffer(count: m * k)
         Kernels.transpose(a.pointer, rows: m, columns: k, into: transposed.pointer)
-        #expect((0..<m).allSatisfy { i in (0..<k).allSatisfy { e in transposed.pointer[e * m + i] == a.pointer[i * k + e] } })
+        #expect(
+            (0..<m).allSatisfy { i in (0..<k).allSatisfy { e in transposed.pointer[e * m + i] == a.pointer[i * k + e] }
+            })
     }
 
     @Test("Log-softmax gather matches a double-precision log-softmax and flags foreign targets")
@@ -127,7 +139,8 @@ struct KernelTests {
         logits.withUnsafeBufferPointer { l in
             targets.withUnsafeBufferPointer { t in
                 out.withUnsafeMutableBufferPointer { o in
-                    Kernels.logSoftmaxGather(l.baseAddress!, rows: 3, vocabulary: vocabulary, targets: t.baseAddress!, into: o.baseAddress!)
+                    Kernels.logSoftmaxGather(
+                        l.baseAddress!, rows: 3, vocabulary: vocabulary, targets: t.baseAddress!, into: o.baseAddress!)
                 }
             }
         }

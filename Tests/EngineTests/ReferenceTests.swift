@@ -8,7 +8,8 @@ enum Fixtures {
     static let models = Repository.models
 
     static var modelNames: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: models.path)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: models.path)) ?? []).filter { !$0.hasPrefix(".") }
+            .sorted()
     }
 
     struct Reference: Decodable {
@@ -40,7 +41,9 @@ struct ReferenceTests {
         try #require(values.count == reference.logprobs.count)
         let differences = zip(values, reference.logprobs).map { abs($0 - $1) }
         let worst = differences.enumerated().max { $0.element < $1.element }!
-        #expect(worst.element <= 1e-4,
-                "\(name) (\(reference.source), stored \(reference.stored_dtype)): max |Δ log-prob| = \(worst.element) at token \(worst.offset + 1)")
+        #expect(
+            worst.element <= 1e-4,
+            "\(name) (\(reference.source), stored \(reference.stored_dtype)): max |Δ log-prob| = \(worst.element) at token \(worst.offset + 1)"
+        )
     }
 }

@@ -47,19 +47,25 @@ struct DemoShapeTests {
         #expect(Demo.tokens.count == Demo.budget + 1)
     }
 
-    @Test("The engine reproduces the training script's own validation NLL of every committed checkpoint",
-          arguments: ProbeMethod.allCases)
+    @Test(
+        "The engine reproduces the training script's own validation NLL of every committed checkpoint",
+        arguments: ProbeMethod.allCases)
     func matchesTrainingScript(_ method: ProbeMethod) throws {
         for step in [500, 1000, 2000] {
             let path = Demo.checkpoint(method, step: step)
             let metadata = try CheckpointLocation.discover(path).open().metadata
-            let reference = try JSONDecoder().decode(TrainingReference.self, from: Data((metadata["extrapolate.referenceNLL"] ?? "").utf8))
+            let reference = try JSONDecoder().decode(
+                TrainingReference.self, from: Data((metadata["extrapolate.referenceNLL"] ?? "").utf8))
             let model = try LanguageModel.load(path)
             let tokens = Array(Demo.tokens.prefix(reference.targets + 1))
             for (length, expected) in reference.meanNLL {
-                let measured = try Evaluator.evaluate(model: model, tokens: tokens, options: WindowOptions(length: Int(length) ?? 0)).meanNLL
+                let measured = try Evaluator.evaluate(
+                    model: model, tokens: tokens, options: WindowOptions(length: Int(length) ?? 0)
+                ).meanNLL
                 // fp16 weights converted exactly on both sides; what remains is fp32 summation order.
-                #expect(abs(measured - expected) <= 1e-5, "\(method) step \(step) at \(length): engine \(measured), train.py \(expected)")
+                #expect(
+                    abs(measured - expected) <= 1e-5,
+                    "\(method) step \(step) at \(length): engine \(measured), train.py \(expected)")
             }
         }
     }
@@ -70,7 +76,9 @@ struct DemoShapeTests {
 
     @Test("Sinusoidal falls apart past its training length: perplexity at 2L more than twice that at L")
     func sinusoidalExplodes() throws {
-        let (atL, at2L) = (try Demo.perplexity(.sinusoidal, Demo.trained), try Demo.perplexity(.sinusoidal, 2 * Demo.trained))
+        let (atL, at2L) = (
+            try Demo.perplexity(.sinusoidal, Demo.trained), try Demo.perplexity(.sinusoidal, 2 * Demo.trained)
+        )
         #expect(at2L > 2 * atL, "sinusoidal: \(atL) at L, \(at2L) at 2L")
     }
 
@@ -87,8 +95,9 @@ struct DemoShapeTests {
         let length = 8 * Demo.trained
         let alibi = try Demo.perplexity(.alibi, length), t5 = try Demo.perplexity(.t5, length)
         let rotary = try Demo.perplexity(.rotary, length), sinusoidal = try Demo.perplexity(.sinusoidal, length)
-        #expect(alibi < t5 && t5 < rotary && t5 < sinusoidal,
-                "at 8L: alibi \(alibi), t5 \(t5), rotary \(rotary), sinusoidal \(sinusoidal)")
+        #expect(
+            alibi < t5 && t5 < rotary && t5 < sinusoidal,
+            "at 8L: alibi \(alibi), t5 \(t5), rotary \(rotary), sinusoidal \(sinusoidal)")
         for method in [ProbeMethod.t5, .rotary, .sinusoidal, .nope] {
             let (atL, at8L) = (try Demo.perplexity(method, Demo.trained), try Demo.perplexity(method, length))
             #expect(at8L > 2 * atL, "\(method): \(atL) at L, \(at8L) at 8L")

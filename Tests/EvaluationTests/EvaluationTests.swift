@@ -15,15 +15,22 @@ func coverage(_ plan: [WindowSpec], count: Int) -> [Int] {
 
 @Suite("Window accounting")
 struct AccountingTests {
-    @Test("Nonoverlapping and sliding score every token but the first exactly once, within the window length",
-          arguments: [(1000, 64, 64), (1000, 64, 1), (1000, 64, 17), (65, 64, 64), (64, 64, 8), (10, 64, 64), (2, 64, 64), (777, 100, 100)])
+    @Test(
+        "Nonoverlapping and sliding score every token but the first exactly once, within the window length",
+        arguments: [
+            (1000, 64, 64), (1000, 64, 1), (1000, 64, 17), (65, 64, 64), (64, 64, 8), (10, 64, 64), (2, 64, 64),
+            (777, 100, 100),
+        ])
     func exactlyOnce(_ count: Int, _ length: Int, _ stride: Int) throws {
-        let plan = try WindowPlan.windows(count: count, options: WindowOptions(length: length, protocolKind: .sliding(stride: stride)))
+        let plan = try WindowPlan.windows(
+            count: count, options: WindowOptions(length: length, protocolKind: .sliding(stride: stride)))
         let scored = coverage(plan, count: count)
         #expect(scored[0] == 0 && scored.dropFirst().allSatisfy { $0 == 1 })
         #expect(plan.allSatisfy { $0.modelLength <= length && $0.modelLength >= 1 })
         // A scored target is always predicted by an input inside its window.
-        #expect(plan.allSatisfy { w in w.scored.allSatisfy { $0 - 1 >= w.inputs.lowerBound && $0 - 1 < w.inputs.upperBound } })
+        #expect(
+            plan.allSatisfy { w in w.scored.allSatisfy { $0 - 1 >= w.inputs.lowerBound && $0 - 1 < w.inputs.upperBound }
+            })
         if stride == length {
             let nonoverlapping = try WindowPlan.windows(count: count, options: WindowOptions(length: length))
             #expect(nonoverlapping == plan)
@@ -39,9 +46,13 @@ struct AccountingTests {
             let plan = try WindowPlan.windows(count: 300, options: WindowOptions(length: 32, bos: bos, bosToken: 1))
             #expect(coverage(plan, count: 300).allSatisfy { $0 == 1 }, "\(bos)")
             #expect(plan.allSatisfy { $0.modelLength <= 32 })
-            #expect(plan[0].bos && plan[0].scored.lowerBound == 0 && plan.dropFirst().allSatisfy { $0.bos == (bos == .every) })
+            #expect(
+                plan[0].bos && plan[0].scored.lowerBound == 0
+                    && plan.dropFirst().allSatisfy { $0.bos == (bos == .every) })
         }
-        #expect(throws: EvaluationError.self) { try WindowPlan.windows(count: 10, options: WindowOptions(length: 4, bos: .every)) }
+        #expect(throws: EvaluationError.self) {
+            try WindowPlan.windows(count: 10, options: WindowOptions(length: 4, bos: .every))
+        }
     }
 
     @Test("Last-half scores only predictions from the second half of each window")
@@ -56,7 +67,8 @@ struct AccountingTests {
     @Test("Per-document windows never cross a document, short documents included")
     func documents() throws {
         let starts = [0, 5, 6, 200, 203]
-        let plan = try WindowPlan.windows(count: 260, documentStarts: starts, options: WindowOptions(length: 50, perDocument: true))
+        let plan = try WindowPlan.windows(
+            count: 260, documentStarts: starts, options: WindowOptions(length: 50, perDocument: true))
         let ends = Array(starts.dropFirst()) + [260]
         for window in plan {
             let (start, end) = (starts[window.document], ends[window.document])
@@ -64,7 +76,7 @@ struct AccountingTests {
         }
         let scored = coverage(plan, count: 260)
         for (start, end) in zip(starts, ends) {
-            #expect(scored[start] == 0)                            // each document's first token has no context
+            #expect(scored[start] == 0)  // each document's first token has no context
             #expect(scored[(start + 1)..<end].allSatisfy { $0 == 1 })
         }
         #expect(throws: EvaluationError.self) {
@@ -82,7 +94,9 @@ struct AccountingTests {
         #expect(try LengthGrid(parsing: "1x,512").resolve(trainedLength: 128) == [128, 512])
         #expect(try LengthGrid(parsing: " 1x, 2x ,1024").description == "1x,2x,1024")
         // A bare 1 is a one-token window, not the trained length: the error says how to write that.
-        #expect { try LengthGrid(parsing: "1") } throws: { "\($0)".contains("at least 2 tokens") && "\($0)".contains("write 1x") }
+        #expect { try LengthGrid(parsing: "1") } throws: {
+            "\($0)".contains("at least 2 tokens") && "\($0)".contains("write 1x")
+        }
         #expect { try LengthGrid(parsing: "0.5x,-3") } throws: { "\($0)".contains("length -3 is too short") }
     }
 }
@@ -90,24 +104,32 @@ struct AccountingTests {
 @Suite("Evaluation against transformers")
 struct EvaluationReferenceTests {
     struct Protocols: Decodable {
-        struct Entry: Decodable { var length: Int; var stride: Int; var budget: Int; var tokens: Int; var mean_nll: Double }
+        struct Entry: Decodable {
+            var length: Int; var stride: Int; var budget: Int; var tokens: Int; var mean_nll: Double
+        }
         var results: [Entry]
     }
 
-    @Test("Nonoverlapping and sliding perplexities equal the HF guide's strided loop within 1e-4 relative",
-          arguments: ["gpt2", "llama-gqa"])
+    @Test(
+        "Nonoverlapping and sliding perplexities equal the HF guide's strided loop within 1e-4 relative",
+        arguments: ["gpt2", "llama-gqa"])
     func strided(_ name: String) throws {
         let folder = models.appendingPathComponent(name)
-        let reference = try JSONDecoder().decode(Protocols.self, from: Data(contentsOf: folder.appendingPathComponent("protocols.json")))
+        let reference = try JSONDecoder().decode(
+            Protocols.self, from: Data(contentsOf: folder.appendingPathComponent("protocols.json")))
         struct Tokens: Decodable { var tokens: [Int32] }
-        let tokens = try JSONDecoder().decode(Tokens.self, from: Data(contentsOf: folder.appendingPathComponent("reference.json"))).tokens
+        let tokens = try JSONDecoder().decode(
+            Tokens.self, from: Data(contentsOf: folder.appendingPathComponent("reference.json"))
+        ).tokens
         let model = try LanguageModel.load(folder.path)
         for entry in reference.results {
             let options = WindowOptions(length: entry.length, protocolKind: .sliding(stride: entry.stride))
-            let result = try Evaluator.evaluate(model: model, tokens: Array(tokens.prefix(entry.budget + 1)), options: options)
+            let result = try Evaluator.evaluate(
+                model: model, tokens: Array(tokens.prefix(entry.budget + 1)), options: options)
             #expect(result.tokens == entry.tokens)
-            #expect(abs(result.meanNLL - entry.mean_nll) / entry.mean_nll <= 1e-4,
-                    "\(name) L=\(entry.length) S=\(entry.stride): \(result.meanNLL) vs \(entry.mean_nll)")
+            #expect(
+                abs(result.meanNLL - entry.mean_nll) / entry.mean_nll <= 1e-4,
+                "\(name) L=\(entry.length) S=\(entry.stride): \(result.meanNLL) vs \(entry.mean_nll)")
         }
     }
 
@@ -115,7 +137,8 @@ struct EvaluationReferenceTests {
     func statistics() throws {
         let model = try LanguageModel.load(models.appendingPathComponent("llama-bytes").path)
         let tokens: [Int32] = (0..<600).map { (i: Int) -> Int32 in Int32((i * 37 + i / 7) % 256) }
-        let result = try Evaluator.evaluate(model: model, tokens: tokens, options: WindowOptions(length: 64), byteLevel: true)
+        let result = try Evaluator.evaluate(
+            model: model, tokens: tokens, options: WindowOptions(length: 64), byteLevel: true)
         #expect(result.tokens == 599)
         let bucketTokens: Int = result.positions.map { (b: PositionBucket) -> Int in b.tokens }.reduce(0, +)
         #expect(bucketTokens == 599)
@@ -130,7 +153,9 @@ struct EvaluationReferenceTests {
         let b = Bootstrap.perplexityInterval(result, resamples: 500, seed: 7)!
         #expect(a == b && a.lower <= result.perplexity && result.perplexity <= a.upper && a.unit == "windows")
         let same = try Bootstrap.compare(result, result, resamples: 200, seed: 1)
-        #expect(same.meanDifference == 0 && same.interval.lower == 0 && same.interval.upper == 0 && same.fractionBBetter == 0)
+        #expect(
+            same.meanDifference == 0 && same.interval.lower == 0 && same.interval.upper == 0
+                && same.fractionBBetter == 0)
         let shorter = try Evaluator.evaluate(model: model, tokens: tokens, options: WindowOptions(length: 32))
         #expect(throws: EvaluationError.self) { try Bootstrap.compare(result, shorter) }
     }
@@ -138,11 +163,14 @@ struct EvaluationReferenceTests {
     @Test("A sweep reports learned positions past their table as unsupported, and adds rotary extensions")
     func sweep() throws {
         let tokens = (0..<300).map { Int32($0 % 96) }
-        let data = EvaluationData(reference: DataReference(path: "memory"), tokens: tokens, documentStarts: [0], hasDocuments: false,
-                                  byteLevel: false, tokenizer: nil, tokenizerHash: nil, vocabularySize: nil)
+        let data = EvaluationData(
+            reference: DataReference(path: "memory"), tokens: tokens, documentStarts: [0], hasDocuments: false,
+            byteLevel: false, tokenizer: nil, tokenizerHash: nil, vocabularySize: nil)
         let gpt2 = try SweepCheckpoint.load(models.appendingPathComponent("gpt2-bf16").path)
-        let plain = SweepRunner(settings: EvaluationSettings(data: data.reference, lengths: try LengthGrid(parsing: "64,128,256"),
-                                                             resamples: 100))
+        let plain = SweepRunner(
+            settings: EvaluationSettings(
+                data: data.reference, lengths: try LengthGrid(parsing: "64,128,256"),
+                resamples: 100))
         let points = try plain.run([gpt2], data: data).points
         #expect(points.map(\.length) == [64, 128, 256])
         #expect(points[2].unsupported?.contains("128 rows") == true && points[2].result == nil)

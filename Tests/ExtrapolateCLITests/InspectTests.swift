@@ -44,7 +44,8 @@ struct InspectTests {
         #expect { try ArchitectureFile.load(path: broken.path) } throws: { "\($0)".contains("line 3, column") }
         // What `inspect --json` prints loads back as the architecture (Docs/your-pytorch-model.md, step 1).
         let inspected = directory.appendingPathComponent("inspected.json")
-        try InspectReport(architecture: Architecture.probe(.alibi), length: 64).json().write(to: inspected, atomically: true, encoding: .utf8)
+        try InspectReport(architecture: Architecture.probe(.alibi), length: 64).json().write(
+            to: inspected, atomically: true, encoding: .utf8)
         #expect(try ArchitectureFile.load(path: inspected.path) == Architecture.probe(.alibi))
     }
 

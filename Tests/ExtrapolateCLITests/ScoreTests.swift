@@ -41,12 +41,24 @@ struct ScoreTests {
         #expect(throws: TokenDataError.tooShort(path: narrow, available: 3, requested: 4)) {
             try TokenFile.read(path: narrow, dtype: .uint16, offset: 2, count: 4)
         }
-        #expect(throws: TokenDataError.misaligned(path: odd, bytes: 11, width: 2)) { try TokenFile.read(path: odd, dtype: .uint16, count: 1) }
-        #expect { try TokenFile.read(path: "/no/such.bin", dtype: .uint16, count: 1) } throws: { "\($0)".contains("No such file") }
-        #expect { try TokenFile.read(path: "data.jsonl.zst", dtype: .uint16, count: 1) } throws: { "\($0)".contains("dataset pack") }
-        #expect { try TokenFile.read(path: "/no/data.tokens.zst", dtype: .uint16, count: 1) } throws: { "\($0)".contains("/no/data.tokens.zst") }
-        #expect(try TokenFile.read(path: Repository.kjvValidation, dtype: .uint32, offset: 2, count: 6) == Array("Samuel".utf8).map(Int32.init))
-        #expect { try TokenFile.read(path: Repository.kjvValidation, dtype: .uint16, offset: 373_230, count: 7) } throws: { "\($0)".contains("fewer") }
+        #expect(throws: TokenDataError.misaligned(path: odd, bytes: 11, width: 2)) {
+            try TokenFile.read(path: odd, dtype: .uint16, count: 1)
+        }
+        #expect { try TokenFile.read(path: "/no/such.bin", dtype: .uint16, count: 1) } throws: {
+            "\($0)".contains("No such file")
+        }
+        #expect { try TokenFile.read(path: "data.jsonl.zst", dtype: .uint16, count: 1) } throws: {
+            "\($0)".contains("dataset pack")
+        }
+        #expect { try TokenFile.read(path: "/no/data.tokens.zst", dtype: .uint16, count: 1) } throws: {
+            "\($0)".contains("/no/data.tokens.zst")
+        }
+        #expect(
+            try TokenFile.read(path: Repository.kjvValidation, dtype: .uint32, offset: 2, count: 6)
+                == Array("Samuel".utf8).map(Int32.init))
+        #expect {
+            try TokenFile.read(path: Repository.kjvValidation, dtype: .uint16, offset: 373_230, count: 7)
+        } throws: { "\($0)".contains("fewer") }
     }
 
     @Test("A FIFO (named pipe) is refused at once instead of blocking the read")
@@ -54,21 +66,25 @@ struct ScoreTests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("fifo-\(UUID().uuidString)").path
         #expect(mkfifo(path, 0o600) == 0)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        #expect { try TokenFile.read(path: path, dtype: .uint16, count: 4) } throws: { "\($0)".contains("not a regular file") }
+        #expect { try TokenFile.read(path: path, dtype: .uint16, count: 4) } throws: {
+            "\($0)".contains("not a regular file")
+        }
         #expect { try TokenDataset(path: path + "") } throws: { "\($0)".contains("not a regular file") }
     }
 
     @Test("Scores a fixture end to end and agrees with the reference mean NLL")
     func endToEnd() throws {
         let folder = modelFolder.appendingPathComponent("llama-yarn").path
-        let reference = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: URL(fileURLWithPath: folder + "/reference.json"))) as? [String: Any]
+        let reference =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: folder + "/reference.json"))) as? [String: Any]
         let tokens = try #require(reference?["tokens"] as? [Int])
         let logprobs = try #require(reference?["logprobs"] as? [Double])
         let path = try tokenFile(tokens, dtype: .uint16)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let result = try ScoreResult.run(checkpoint: folder, data: DataReference(path: path), offset: 0, length: tokens.count,
-                                         keepTokens: true)
+        let result = try ScoreResult.run(
+            checkpoint: folder, data: DataReference(path: path), offset: 0, length: tokens.count,
+            keepTokens: true)
         let expected = -logprobs.reduce(0, +) / Double(tokens.count - 1)
         #expect(abs(result.meanNLL - expected) < 1e-5 && result.tokens == tokens.count - 1)
         let text = ScoreReport(result).text()
@@ -85,8 +101,9 @@ struct ScoreTests {
     func defaultLength() throws {
         let path = try tokenFile(Array(repeating: 5, count: 40), dtype: .uint16)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let result = try ScoreResult.run(checkpoint: modelFolder.appendingPathComponent("llama-yarn").path,
-                                         data: DataReference(path: path), offset: 0, length: nil, keepTokens: false)
+        let result = try ScoreResult.run(
+            checkpoint: modelFolder.appendingPathComponent("llama-yarn").path,
+            data: DataReference(path: path), offset: 0, length: nil, keepTokens: false)
         #expect(result.length == 40 && result.tokens == 39)
         #expect(result.notes.first?.contains("fewer than the trained length 64") == true)
         #expect(ScoreReport(result).text().contains("scored all 40"))
@@ -94,13 +111,16 @@ struct ScoreTests {
 
     @Test("Arguments are validated with exit code 64, and model errors reach the user as one line")
     func errors() throws {
-        for arguments in [["--length", "1"], ["--length", "-5"], ["--dtype", "int8"], ["--offset", "-1"], ["--threads", "0"]] {
+        for arguments in [
+            ["--length", "1"], ["--length", "-5"], ["--dtype", "int8"], ["--offset", "-1"], ["--threads", "0"],
+        ] {
             do {
                 _ = try Score.parse(["--checkpoint", "x", "--tokens", "y"] + arguments)
                 Issue.record("\(arguments) was accepted")
             } catch {
                 #expect(Score.exitCode(for: error) == .validationFailure, "\(arguments): \(Score.message(for: error))")
-                #expect(!Score.message(for: error).contains("Missing value"), "\(arguments): \(Score.message(for: error))")
+                #expect(
+                    !Score.message(for: error).contains("Missing value"), "\(arguments): \(Score.message(for: error))")
             }
         }
         #expect(throws: (any Error).self) { try Score.parse(["--tokens", "y"]) }
@@ -114,7 +134,9 @@ struct ScoreTests {
         #expect { try Score.parse(["--checkpoint", spec, "--tokens", path, "--length", "100"]).run() } throws: {
             "\($0)".contains("vocabulary of 64")
         }
-        #expect { try Score.parse(["--checkpoint", "/nowhere", "--tokens", path]).run() } throws: { "\($0)".contains("/nowhere") }
+        #expect { try Score.parse(["--checkpoint", "/nowhere", "--tokens", path]).run() } throws: {
+            "\($0)".contains("/nowhere")
+        }
         let help = Extrapolate.helpMessage(for: Score.self)
         #expect(help.contains("--checkpoint") && help.contains("uint16") && help.contains(".tokens.zst"))
     }

@@ -5,7 +5,7 @@ import Reports
 import Testing
 import TestSupport
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 
 @testable import ExtrapolateCLI
@@ -23,12 +23,18 @@ struct SweepCommandTests {
         let folder = try ScratchFolder("sweep")
         defer { folder.remove() }
         let (json, csv, svg) = (folder.path("s.json"), folder.path("s.csv"), folder.path("s.svg"))
-        try Sweep.parse(["--checkpoint", bytes, "--data", kjv, "--lengths", "1x,2x,4x", "--budget", "600",
-                         "--protocol", "sliding:32", "--bootstrap", "100", "--json-output", json, "--csv", csv, "--svg", svg]).run()
+        try Sweep.parse([
+            "--checkpoint", bytes, "--data", kjv, "--lengths", "1x,2x,4x", "--budget", "600",
+            "--protocol", "sliding:32", "--bootstrap", "100", "--json-output", json, "--csv", csv, "--svg", svg,
+        ]).run()
         let report = try ReportJSON.decode(SweepResult.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
         #expect(report.points.map(\.length) == [64, 128, 256])
-        #expect(report.points.allSatisfy { $0.result?.tokens == 600 && $0.result?.evaluationProtocol == .sliding(stride: 32) })
-        #expect(report.points.allSatisfy { $0.result?.bitsPerByte != nil && $0.interval != nil && $0.perplexity != nil })
+        #expect(
+            report.points.allSatisfy {
+                $0.result?.tokens == 600 && $0.result?.evaluationProtocol == .sliding(stride: 32)
+            })
+        #expect(
+            report.points.allSatisfy { $0.result?.bitsPerByte != nil && $0.interval != nil && $0.perplexity != nil })
         let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
         #expect(rows.count == 4 && rows[0].hasPrefix("checkpoint,run,step,series,length"))
         for plot in [svg, folder.path("s-positions.svg")] {
@@ -45,10 +51,12 @@ struct SweepCommandTests {
         let gpt2 = Repository.model("gpt2-bf16")
         let raw = try tokenFile((0..<700).map { $0 % 96 }, dtype: .uint16)
         defer { try? FileManager.default.removeItem(atPath: raw) }
-        let settings = EvaluationSettings(data: DataReference(path: raw), lengths: try LengthGrid(parsing: "1x,2x"), resamples: 0)
+        let settings = EvaluationSettings(
+            data: DataReference(path: raw), lengths: try LengthGrid(parsing: "1x,2x"), resamples: 0)
         let runner = SweepRunner(settings: settings)
         let checkpoints = try [bytes, gpt2].map(SweepCheckpoint.load)
-        let result = try runner.run(checkpoints, data: try EvaluationData.load(settings, longest: runner.longest(checkpoints)))
+        let result = try runner.run(
+            checkpoints, data: try EvaluationData.load(settings, longest: runner.longest(checkpoints)))
         let lengths = Dictionary(grouping: result.points, by: \.checkpoint).mapValues { $0.map(\.length) }
         #expect(lengths[bytes] == [64, 128] && lengths[gpt2] == [128, 256])
         #expect(result.points.allSatisfy { $0.multiple == 1 || $0.multiple == 2 })
@@ -60,8 +68,10 @@ struct SweepCommandTests {
         let raw = try tokenFile((0..<1000).map { $0 % 96 }, dtype: .uint16)
         defer { try? FileManager.default.removeItem(atPath: raw) }
         try Sweep.parse(["--checkpoint", gpt2, "--data", raw, "--lengths", "64,256", "--budget", "300"]).run()
-        for arguments in [["--protocol", "sliding:0"], ["--bos", "every"], ["--lengths", "3q"], ["--lengths", "1"],
-                          ["--budget", "-4"], ["--extensions", "warp"]] {
+        for arguments in [
+            ["--protocol", "sliding:0"], ["--bos", "every"], ["--lengths", "3q"], ["--lengths", "1"],
+            ["--budget", "-4"], ["--extensions", "warp"],
+        ] {
             do {
                 _ = try Sweep.parse(["--checkpoint", gpt2, "--data", raw] + arguments)
                 Issue.record("\(arguments) was accepted")
@@ -69,22 +79,35 @@ struct SweepCommandTests {
                 #expect(Sweep.exitCode(for: error) == .validationFailure, "\(arguments): \(Sweep.message(for: error))")
             }
         }
-        #expect { try Sweep.parse(["--checkpoint", gpt2, "--data", raw, "--budget", "5000"]).run() } throws: { "\($0)".contains("1000 tokens") }
-        #expect { try Sweep.parse(["--checkpoint", gpt2, "--data", raw, "--all-extensions"]).run() } throws: { "\($0)".contains("no rotary layer") }
-        #expect { try Sweep.parse(["--checkpoint", gpt2, "--data", raw, "--per-document"]).run() } throws: { "\($0)".contains("raw token file") }
+        #expect { try Sweep.parse(["--checkpoint", gpt2, "--data", raw, "--budget", "5000"]).run() } throws: {
+            "\($0)".contains("1000 tokens")
+        }
+        #expect { try Sweep.parse(["--checkpoint", gpt2, "--data", raw, "--all-extensions"]).run() } throws: {
+            "\($0)".contains("no rotary layer")
+        }
+        #expect { try Sweep.parse(["--checkpoint", gpt2, "--data", raw, "--per-document"]).run() } throws: {
+            "\($0)".contains("raw token file")
+        }
     }
 
     @Test("compare: a model against itself is zero; few windows are flagged; unsupported lengths are refused")
     func compare() throws {
         let folder = try ScratchFolder("compare")
         defer { folder.remove() }
-        try Compare.parse([bytes, bytes, "--data", kjv, "--budget", "300", "--bootstrap", "50", "--json-output", folder.path("c.json")]).run()
-        let result = try ReportJSON.decode(CheckpointComparison.self, from: Data(contentsOf: URL(fileURLWithPath: folder.path("c.json"))))
-        #expect(result.meanNLLDifference == 0 && result.interval.quantity == "meanNLLDifference" && result.data.path == kjv)
-        #expect(result.warnings.first?.contains("too few to trust") == true && result.a.perplexity == result.b.perplexity)
+        try Compare.parse([
+            bytes, bytes, "--data", kjv, "--budget", "300", "--bootstrap", "50", "--json-output", folder.path("c.json"),
+        ]).run()
+        let result = try ReportJSON.decode(
+            CheckpointComparison.self, from: Data(contentsOf: URL(fileURLWithPath: folder.path("c.json"))))
+        #expect(
+            result.meanNLLDifference == 0 && result.interval.quantity == "meanNLLDifference" && result.data.path == kjv)
+        #expect(
+            result.warnings.first?.contains("too few to trust") == true && result.a.perplexity == result.b.perplexity)
         let gpt2 = Repository.model("gpt2-bf16")
         let raw = try tokenFile((0..<1000).map { $0 % 96 }, dtype: .uint16)
         defer { try? FileManager.default.removeItem(atPath: raw) }
-        #expect { try Compare.parse([gpt2, gpt2, "--data", raw, "--length", "256"]).run() } throws: { "\($0)".contains("128 rows") }
+        #expect { try Compare.parse([gpt2, gpt2, "--data", raw, "--length", "256"]).run() } throws: {
+            "\($0)".contains("128 rows")
+        }
     }
 }

@@ -4,15 +4,18 @@ import Reports
 import Testing
 import TestSupport
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 
 /// A sweep of three checkpoints of the ALiBi demo run, given in glob order (1000, 2000, 500).
-func demoSweep(protocol evaluationProtocol: EvaluationProtocol = .nonoverlapping, budget: Int = 512,
-               lengths: String = "1x,2x,4x") throws -> SweepResult {
+func demoSweep(
+    protocol evaluationProtocol: EvaluationProtocol = .nonoverlapping, budget: Int = 512,
+    lengths: String = "1x,2x,4x"
+) throws -> SweepResult {
     let paths = [1000, 2000, 500].map { Repository.demo("alibi", step: $0) }
-    let settings = EvaluationSettings(data: DataReference(path: Repository.kjvValidation), lengths: try LengthGrid(parsing: lengths),
-                                      evaluationProtocol: evaluationProtocol, budget: budget, resamples: 200)
+    let settings = EvaluationSettings(
+        data: DataReference(path: Repository.kjvValidation), lengths: try LengthGrid(parsing: lengths),
+        evaluationProtocol: evaluationProtocol, budget: budget, resamples: 200)
     let runner = SweepRunner(settings: settings)
     let checkpoints = try paths.map(SweepCheckpoint.load)
     let data = try EvaluationData.load(settings, longest: runner.longest(checkpoints))
@@ -69,7 +72,7 @@ struct ReportsTests {
     func plots() throws {
         #expect(Plot.ticks(low: 64, high: 1024, log: true, base2: true) == [64, 128, 256, 512, 1024])
         #expect(Plot.ticks(low: 3.2, high: 60, log: true) == [5, 10, 20, 50])
-        let narrow = Plot.ticks(low: 4.1, high: 4.9, log: true)   // no 1–9 × 10^k inside: round linear values instead
+        let narrow = Plot.ticks(low: 4.1, high: 4.9, log: true)  // no 1–9 × 10^k inside: round linear values instead
         #expect(narrow.count >= 3 && narrow.allSatisfy { $0 >= 4.1 && $0 <= 4.9 })
         #expect(Plot.ticks(low: 0.13, high: 0.92, log: false) == [0.2, 0.4, 0.6000000000000001, 0.8])
         let svg = SweepReport(try demoSweep()).perplexitySVG()

@@ -45,16 +45,18 @@ public func expectClose(
     _ actual: [Double], _ expected: [Double], tolerance: Double, relative: Bool = false,
     _ comment: String = "", sourceLocation: SourceLocation = #_sourceLocation
 ) {
-    #expect(actual.count == expected.count, "\(comment): \(actual.count) values, expected \(expected.count)",
-            sourceLocation: sourceLocation)
+    #expect(
+        actual.count == expected.count, "\(comment): \(actual.count) values, expected \(expected.count)",
+        sourceLocation: sourceLocation)
     var worst = (difference: 0.0, index: -1)
     for (index, (a, e)) in zip(actual, expected).enumerated() {
         let difference = relative ? abs(a - e) / max(abs(e), 1e-300) : abs(a - e)
         if difference > worst.difference || difference.isNaN { worst = (difference, index) }
     }
-    #expect(worst.difference <= tolerance,
-            "\(comment): max |Δ| \(worst.difference) at index \(worst.index) exceeds \(tolerance)",
-            sourceLocation: sourceLocation)
+    #expect(
+        worst.difference <= tolerance,
+        "\(comment): max |Δ| \(worst.difference) at index \(worst.index) exceeds \(tolerance)",
+        sourceLocation: sourceLocation)
 }
 
 /// Reads a JSON fixture under `Tests/Fixtures`.

@@ -32,9 +32,14 @@ struct ConverterTests {
         #expect(TokenSourceFormat.guess(gpt2) == .llmc)
         #expect(try packed(scratch, [gpt2], PackOptions(format: .llmc)).tokens(in: 0..<3000) == small.map(Int32.init))
         let llama = try scratch.write("llama.bin", llmc(20240801, le(large), large.count))
-        #expect(try packed(scratch, [llama], PackOptions(format: .llmc, dtype: .uint32)).tokens(in: 0..<2000) == large.map { Int32($0) })
-        #expect { try packed(scratch, [llama], PackOptions(format: .llmc)) } throws: { "\($0)".contains("--dtype uint32") }
-        let tagged = try packed(scratch, [raw16], PackOptions(format: .raw, tokenizer: "gpt2", tokenizerHash: "sha256:abc"))
+        #expect(
+            try packed(scratch, [llama], PackOptions(format: .llmc, dtype: .uint32)).tokens(in: 0..<2000)
+                == large.map { Int32($0) })
+        #expect { try packed(scratch, [llama], PackOptions(format: .llmc)) } throws: {
+            "\($0)".contains("--dtype uint32")
+        }
+        let tagged = try packed(
+            scratch, [raw16], PackOptions(format: .raw, tokenizer: "gpt2", tokenizerHash: "sha256:abc"))
         #expect(tagged.metadata.tokenizer == "gpt2" && tagged.metadata.tokenizerHash == "sha256:abc")
         let lying = try scratch.write("lying.bin", llmc(20240520, le(small), small.count + 1))
         #expect { try packed(scratch, [lying], PackOptions(format: .llmc)) } throws: { "\($0)".contains("lying.bin") }
@@ -66,7 +71,7 @@ struct ConverterTests {
         var bin: [UInt8] = []
         var pointers: [Int64] = []
         for sequence in sequences { pointers.append(Int64(bin.count)); bin += le(sequence) }
-        let documentIndices: [Int64] = [0, 2, 3, 4]       // documents: seq 0–1, seq 2, seq 3
+        let documentIndices: [Int64] = [0, 2, 3, 4]  // documents: seq 0–1, seq 2, seq 3
         var idx = Array("MMIDIDX".utf8) + [0, 0] + le([UInt64(1)]) + [8]
         idx += le([UInt64(sequences.count)]) + le([UInt64(documentIndices.count)])
         idx += le(sequences.map { Int32($0.count) }) + le(pointers) + le(documentIndices)
@@ -90,7 +95,8 @@ struct ConverterTests {
         let a = try scratch.write("a.txt", Array("In the beginning".utf8))
         let b = try scratch.write("b.txt", Array("Ünïcode ✓".utf8))
         let dataset = try packed(scratch, [a, b], PackOptions(format: .text, endOfDocument: 256))
-        let expected = Array("In the beginning".utf8).map(Int32.init) + [256] + Array("Ünïcode ✓".utf8).map(Int32.init) + [256]
+        let expected =
+            Array("In the beginning".utf8).map(Int32.init) + [256] + Array("Ünïcode ✓".utf8).map(Int32.init) + [256]
         #expect(try dataset.tokens(in: 0..<dataset.count) == expected)
         #expect(dataset.documentStarts == [0, 17])
         #expect(dataset.metadata.vocabularySize == 257 && dataset.metadata.tokenizer == "bytes")

@@ -18,7 +18,9 @@ struct Scratch {
     func remove() { try? FileManager.default.removeItem(at: url) }
 }
 
-func le<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] { values.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) } }
+func le<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
+    values.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }
+}
 
 func randomTokens(_ count: Int, below limit: UInt32, seed: UInt64) -> [UInt32] {
     var generator = TestRandom(seed: seed)
@@ -30,7 +32,8 @@ struct XXH64Tests {
     @Test("Reference vectors (python-xxhash), one-shot and streamed in odd pieces")
     func vectors() {
         let cases: [([UInt8], UInt64)] = [
-            ([], 0xEF46_DB37_51D8_E999), (Array("a".utf8), 0xD24E_C4F1_A98C_6E5B), (Array("abc".utf8), 0x44BC_2CF5_AD77_0999),
+            ([], 0xEF46_DB37_51D8_E999), (Array("a".utf8), 0xD24E_C4F1_A98C_6E5B),
+            (Array("abc".utf8), 0x44BC_2CF5_AD77_0999),
             (Array(String(repeating: "0123456789", count: 10).utf8), 0xF80E_7B96_315A_FFFA),
         ]
         for (bytes, expected) in cases {
@@ -138,9 +141,11 @@ struct BundledDatasetTests {
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Datasets/kjv")
 
-    @Test("Both splits verify, hold byte tokens, and start where the build script says", arguments: [
-        ("train.tokens.zst", 60, "Genesis 1\n"), ("valid.tokens.zst", 6, "2 Samuel 1\n"),
-    ])
+    @Test(
+        "Both splits verify, hold byte tokens, and start where the build script says",
+        arguments: [
+            ("train.tokens.zst", 60, "Genesis 1\n"), ("valid.tokens.zst", 6, "2 Samuel 1\n"),
+        ])
     func splits(_ name: String, _ documents: Int, _ opening: String) throws {
         let dataset = try TokenDataset(path: Self.folder.appendingPathComponent(name).path)
         #expect(try dataset.verify() == dataset.frameCount)
@@ -149,6 +154,8 @@ struct BundledDatasetTests {
         #expect(String(decoding: head.map { UInt8($0) }, as: UTF8.self) == opening)
         let second = dataset.documentStarts[1]
         let text = String(decoding: try dataset.tokens(in: second..<(second + 40)).map { UInt8($0) }, as: UTF8.self)
-        #expect(text.split(separator: "\n").first?.hasSuffix(" 1") == true, "document 1 starts with a chapter heading: \(text)")
+        #expect(
+            text.split(separator: "\n").first?.hasSuffix(" 1") == true,
+            "document 1 starts with a chapter heading: \(text)")
     }
 }

@@ -17,8 +17,9 @@ struct BloomConfig: Sendable {
 extension Architecture {
     static func bloom(_ c: BloomConfig, path: String) throws(ArchitectureError) -> Architecture {
         if c.applyResidualConnectionPostLayernorm {
-            throw .unsupportedOption(path: path, key: "apply_residual_connection_post_layernorm", value: "true",
-                                     reason: "residuals taken after the norm are not representable yet")
+            throw .unsupportedOption(
+                path: path, key: "apply_residual_connection_post_layernorm", value: "true",
+                reason: "residuals taken after the norm are not representable yet")
         }
         let width = c.hiddenSize
         let eps = c.layerNormEpsilon
@@ -28,13 +29,15 @@ extension Architecture {
             Repeat(c.nLayer, key: "transformer.h") {
                 Residual {
                     LayerNorm(width, epsilon: eps, key: "input_layernorm")
-                    Attention(heads: c.nHead, position: .alibi(), key: "self_attention",
-                              projections: .fused(qkv: "query_key_value", output: "dense", packing: .perHead))
+                    Attention(
+                        heads: c.nHead, position: .alibi(), key: "self_attention",
+                        projections: .fused(qkv: "query_key_value", output: "dense", packing: .perHead))
                 }
                 Residual {
                     LayerNorm(width, epsilon: eps, key: "post_attention_layernorm")
-                    FeedForward(hidden: 4 * width, activation: .geluTanh, key: "mlp",
-                                names: FeedForwardNames(up: "dense_h_to_4h", down: "dense_4h_to_h"))
+                    FeedForward(
+                        hidden: 4 * width, activation: .geluTanh, key: "mlp",
+                        names: FeedForwardNames(up: "dense_h_to_4h", down: "dense_4h_to_h"))
                 }
             }
             LayerNorm(width, epsilon: eps, key: "transformer.ln_f")

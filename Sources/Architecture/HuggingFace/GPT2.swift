@@ -19,12 +19,14 @@ struct GPT2Config: Sendable {
 extension Architecture {
     static func gpt2(_ c: GPT2Config, path: String) throws(ArchitectureError) -> Architecture {
         if c.scaleAttnByInverseLayerIdx {
-            throw .unsupportedOption(path: path, key: "scale_attn_by_inverse_layer_idx", value: "true",
-                                     reason: "per-layer attention scales are not representable yet")
+            throw .unsupportedOption(
+                path: path, key: "scale_attn_by_inverse_layer_idx", value: "true",
+                reason: "per-layer attention scales are not representable yet")
         }
         if c.addCrossAttention {
-            throw .unsupportedOption(path: path, key: "add_cross_attention", value: "true",
-                                     reason: "only decoder-only language models are evaluated")
+            throw .unsupportedOption(
+                path: path, key: "add_cross_attention", value: "true",
+                reason: "only decoder-only language models are evaluated")
         }
         let activation = try HuggingFace.activation(c.activationFunction, key: "activation_function", path: path)
         let width = c.nEmbd

@@ -34,19 +34,28 @@ extension Architecture {
             position: .rotary(fraction: rope.fraction, base: rope.base, layout: .halfSplit, scaling: rope.scaling),
             bias: c.attentionBias, key: "attention",
             projections: .fused(qkv: "query_key_value", output: "dense", packing: .perHead))
-        let feedForward = FeedForward(hidden: c.intermediateSize, activation: activation, key: "mlp",
-                                      names: FeedForwardNames(up: "dense_h_to_4h", down: "dense_4h_to_h"))
+        let feedForward = FeedForward(
+            hidden: c.intermediateSize, activation: activation, key: "mlp",
+            names: FeedForwardNames(up: "dense_h_to_4h", down: "dense_4h_to_h"))
         return Architecture("gpt_neox", trainedLength: c.maxPositionEmbeddings) {
             TokenEmbedding(vocabulary: c.vocabSize, width: width, key: "gpt_neox.embed_in")
             Repeat(c.numHiddenLayers, key: "gpt_neox.layers") {
                 if c.useParallelResidual {
                     ParallelResidual {
-                        Branch { norm("input_layernorm"); attention }
-                        Branch { norm("post_attention_layernorm"); feedForward }
+                        Branch {
+                            norm("input_layernorm"); attention
+                        }
+                        Branch {
+                            norm("post_attention_layernorm"); feedForward
+                        }
                     }
                 } else {
-                    Residual { norm("input_layernorm"); attention }
-                    Residual { norm("post_attention_layernorm"); feedForward }
+                    Residual {
+                        norm("input_layernorm"); attention
+                    }
+                    Residual {
+                        norm("post_attention_layernorm"); feedForward
+                    }
                 }
             }
             norm("gpt_neox.final_layer_norm")

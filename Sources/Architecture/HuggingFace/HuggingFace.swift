@@ -8,14 +8,19 @@ public enum HuggingFace {
 
     /// Importers by `model_type`.
     public static let importers: [String: Importer] = [
-        "gpt2": { json, path throws(ArchitectureError) in try .gpt2(try decode(GPT2Config.self, json, path), path: path) },
+        "gpt2": { json, path throws(ArchitectureError) in try .gpt2(try decode(GPT2Config.self, json, path), path: path)
+        },
         "opt": { json, path throws(ArchitectureError) in try .opt(try decode(OPTConfig.self, json, path), path: path) },
-        "bloom": { json, path throws(ArchitectureError) in try .bloom(try decode(BloomConfig.self, json, path), path: path) },
+        "bloom": { json, path throws(ArchitectureError) in
+            try .bloom(try decode(BloomConfig.self, json, path), path: path)
+        },
         "mpt": { json, path throws(ArchitectureError) in try .mpt(try decode(MPTConfig.self, json, path), path: path) },
         "gpt_neox": { json, path throws(ArchitectureError) in
             try .gptNeoX(try decode(GPTNeoXConfig.self, json, path), path: path)
         },
-        "llama": { json, path throws(ArchitectureError) in try .llama(try decode(LlamaConfig.self, json, path), path: path) },
+        "llama": { json, path throws(ArchitectureError) in
+            try .llama(try decode(LlamaConfig.self, json, path), path: path)
+        },
     ]
 
     /// The supported `model_type` values, sorted.
@@ -44,7 +49,8 @@ public enum HuggingFace {
     public static func architecture(configJSON data: Data, path: String) throws(ArchitectureError) -> Architecture {
         let header = try decode(ModelTypeHeader.self, data, path)
         guard let modelType = header.modelType else {
-            throw .badConfig(path: path, key: "model_type", reason: "missing; this does not look like a Hugging Face config.json")
+            throw .badConfig(
+                path: path, key: "model_type", reason: "missing; this does not look like a Hugging Face config.json")
         }
         guard let importer = importers[modelType] else {
             throw .unknownModelType(path: path, modelType: modelType, supported: supportedModelTypes)
@@ -85,8 +91,9 @@ public enum HuggingFace {
         case "relu": return .relu
         case "silu", "swish": return .silu
         default:
-            throw .unsupportedOption(path: path, key: key, value: name,
-                                     reason: "supported activations: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu")
+            throw .unsupportedOption(
+                path: path, key: key, value: name,
+                reason: "supported activations: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu")
         }
     }
 }

@@ -26,7 +26,8 @@ struct LlamaConfig: Sendable {
 extension Architecture {
     static func llama(_ c: LlamaConfig, path: String) throws(ArchitectureError) -> Architecture {
         let rope = try RopeContext(
-            parameters: c.ropeParameters, legacyScaling: c.ropeScaling, theta: c.ropeTheta, fraction: c.partialRotaryFactor,
+            parameters: c.ropeParameters, legacyScaling: c.ropeScaling, theta: c.ropeTheta,
+            fraction: c.partialRotaryFactor,
             defaultTheta: 10000, defaultFraction: 1, maxPositions: c.maxPositionEmbeddings,
             originalMaxPositions: c.originalMaxPositionEmbeddings, path: path
         ).resolve()
@@ -40,12 +41,14 @@ extension Architecture {
                     RMSNorm(width, epsilon: c.rmsNormEps, key: "input_layernorm")
                     Attention(
                         heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headWidth: headWidth,
-                        position: .rotary(fraction: rope.fraction, base: rope.base, layout: .halfSplit, scaling: rope.scaling),
+                        position: .rotary(
+                            fraction: rope.fraction, base: rope.base, layout: .halfSplit, scaling: rope.scaling),
                         bias: c.attentionBias, key: "self_attn", projections: .separate())
                 }
                 Residual {
                     RMSNorm(width, epsilon: c.rmsNormEps, key: "post_attention_layernorm")
-                    FeedForward(hidden: c.intermediateSize, activation: activation, gated: true, bias: c.mlpBias, key: "mlp")
+                    FeedForward(
+                        hidden: c.intermediateSize, activation: activation, gated: true, bias: c.mlpBias, key: "mlp")
                 }
             }
             RMSNorm(width, epsilon: c.rmsNormEps, key: "model.norm")

@@ -35,8 +35,10 @@ extension Architecture {
         if let given = c.attnConfig { attn = given }
         let refusals: [(String, String?, String)] = [
             ("attn_config.alibi", attn.alibi ? nil : "false", "transformers' MPT implements only ALiBi"),
-            ("attn_config.attn_type", attn.attnType == "multihead_attention" ? nil : attn.attnType,
-             "transformers' MPT builds multi-head attention only"),
+            (
+                "attn_config.attn_type", attn.attnType == "multihead_attention" ? nil : attn.attnType,
+                "transformers' MPT builds multi-head attention only"
+            ),
             ("attn_config.clip_qkv", attn.clipQkv.map { "\($0)" }, "clipping q/k/v is not implemented"),
             ("attn_config.qk_ln", attn.qkLn ? "true" : nil, "q/k LayerNorm is not implemented"),
             ("attn_config.prefix_lm", attn.prefixLm ? "true" : nil, "prefix-LM masks are not causal"),
@@ -52,9 +54,10 @@ extension Architecture {
             Repeat(c.nLayers, key: "transformer.blocks") {
                 Residual {
                     LayerNorm(width, epsilon: eps, bias: false, key: "norm_1")
-                    Attention(heads: c.nHeads, position: .alibi(maxBias: attn.alibiBiasMax), scale: attn.softmaxScale,
-                              bias: false, key: "attn",
-                              projections: .fused(qkv: "Wqkv", output: "out_proj", packing: .concatenated))
+                    Attention(
+                        heads: c.nHeads, position: .alibi(maxBias: attn.alibiBiasMax), scale: attn.softmaxScale,
+                        bias: false, key: "attn",
+                        projections: .fused(qkv: "Wqkv", output: "out_proj", packing: .concatenated))
                 }
                 Residual {
                     LayerNorm(width, epsilon: eps, bias: false, key: "norm_2")

@@ -24,23 +24,34 @@ extension Architecture {
         let width = c.hiddenSize
         let wordWidth = c.wordEmbedProjDim ?? width
         let affine = c.layerNormElementwiseAffine
-        let attention = Attention(heads: c.numAttentionHeads, bias: c.enableBias, key: "self_attn",
-                                  projections: .separate(output: "out_proj"))
+        let attention = Attention(
+            heads: c.numAttentionHeads, bias: c.enableBias, key: "self_attn",
+            projections: .separate(output: "out_proj"))
         let attentionNorm = LayerNorm(width, affine: affine, key: "self_attn_layer_norm")
-        let feedForward = FeedForward(hidden: c.ffnDim, activation: activation, bias: c.enableBias, key: "",
-                                      names: FeedForwardNames(up: "fc1", down: "fc2"))
+        let feedForward = FeedForward(
+            hidden: c.ffnDim, activation: activation, bias: c.enableBias, key: "",
+            names: FeedForwardNames(up: "fc1", down: "fc2"))
         let feedForwardNorm = LayerNorm(width, affine: affine, key: "final_layer_norm")
         return Architecture("opt", trainedLength: c.maxPositionEmbeddings) {
             TokenEmbedding(vocabulary: c.vocabSize, width: wordWidth, key: "model.decoder.embed_tokens")
             if wordWidth != width { Linear(input: wordWidth, output: width, key: "model.decoder.project_in") }
-            PositionEmbedding(.learned(rows: c.maxPositionEmbeddings + 2, offset: 2), key: "model.decoder.embed_positions")
+            PositionEmbedding(
+                .learned(rows: c.maxPositionEmbeddings + 2, offset: 2), key: "model.decoder.embed_positions")
             Repeat(c.numHiddenLayers, key: "model.decoder.layers") {
                 if c.doLayerNormBefore {
-                    Residual { attentionNorm; attention }
-                    Residual { feedForwardNorm; feedForward }
+                    Residual {
+                        attentionNorm; attention
+                    }
+                    Residual {
+                        feedForwardNorm; feedForward
+                    }
                 } else {
-                    Residual(.post) { attention; attentionNorm }
-                    Residual(.post) { feedForward; feedForwardNorm }
+                    Residual(.post) {
+                        attention; attentionNorm
+                    }
+                    Residual(.post) {
+                        feedForward; feedForwardNorm
+                    }
                 }
             }
             if c.doLayerNormBefore && !c.removeFinalLayerNorm {

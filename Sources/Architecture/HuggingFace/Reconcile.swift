@@ -13,16 +13,17 @@ extension HuggingFace {
         _ architecture: Architecture, modelType: String, storedShape: (String) -> [Int]?
     ) -> (Architecture, notes: [String]) {
         guard modelType == "mpt",
-              let spec = architecture.manifest.tensors.first(where: { $0.name.hasSuffix("ffn.up_proj.weight") }),
-              let declared = spec.shape.first,
-              let stored = storedShape(spec.name) ?? storedShape(String(spec.name.drop { $0 != "." }.dropFirst())),
-              stored.count == 2, stored[0] != declared, stored[1] == spec.shape[1]
+            let spec = architecture.manifest.tensors.first(where: { $0.name.hasSuffix("ffn.up_proj.weight") }),
+            let declared = spec.shape.first,
+            let stored = storedShape(spec.name) ?? storedShape(String(spec.name.drop { $0 != "." }.dropFirst())),
+            stored.count == 2, stored[0] != declared, stored[1] == spec.shape[1]
         else { return (architecture, []) }
         let hidden = stored[0]
         var adjusted = architecture
         adjusted.layers = mapFeedForward(architecture.layers) { $0.hidden = hidden }
         let ratio = Double(declared) / Double(max(spec.shape[1], 1))
-        let note = "config.json says expansion_ratio \(ratio.formatted()) (feed-forward width \(declared)), but the checkpoint's "
+        let note =
+            "config.json says expansion_ratio \(ratio.formatted()) (feed-forward width \(declared)), but the checkpoint's "
             + "\(spec.name) holds \(hidden) rows: bound with width \(hidden) (transformers' MptMLP always uses 4 × d_model; "
             + "MosaicML's own code honours the ratio)"
         return (adjusted, [note])

@@ -42,7 +42,9 @@ struct RopeContext {
         let fraction = dict?.partialRotaryFactor ?? self.fraction ?? defaultFraction
         guard let dict, let type = dict.ropeType, type != "default" else { return (base, fraction, .none) }
         func need<T>(_ value: T?, _ name: String) throws(ArchitectureError) -> T {
-            guard let value else { throw .badConfig(path: path, key: "\(key).\(name)", reason: "required for rope_type '\(type)'") }
+            guard let value else {
+                throw .badConfig(path: path, key: "\(key).\(name)", reason: "required for rope_type '\(type)'")
+            }
             return value
         }
         let original = dict.originalMaxPositionEmbeddings ?? originalMaxPositions ?? maxPositions
@@ -61,19 +63,22 @@ struct RopeContext {
             return (base, fraction, .yarn(yarn))
         case "llama3":
             let llama3 = Llama3Scaling(
-                factor: try need(dict.factor, "factor"), lowFrequencyFactor: try need(dict.lowFreqFactor, "low_freq_factor"),
+                factor: try need(dict.factor, "factor"),
+                lowFrequencyFactor: try need(dict.lowFreqFactor, "low_freq_factor"),
                 highFrequencyFactor: try need(dict.highFreqFactor, "high_freq_factor"),
                 originalLength: original)
             return (base, fraction, .llama3(llama3))
         case "longrope":
             let longRoPE = LongRoPE(
-                shortFactor: try need(dict.shortFactor, "short_factor"), longFactor: try need(dict.longFactor, "long_factor"),
+                shortFactor: try need(dict.shortFactor, "short_factor"),
+                longFactor: try need(dict.longFactor, "long_factor"),
                 factor: dict.factor ?? Double(maxPositions) / Double(original), originalLength: original,
                 attentionFactor: dict.attentionFactor)
             return (base, fraction, .longRoPE(longRoPE))
         default:
-            throw .unsupportedOption(path: path, key: "\(key).rope_type", value: type,
-                                     reason: "supported: default, linear, ntk, dynamic, yarn, llama3, longrope")
+            throw .unsupportedOption(
+                path: path, key: "\(key).rope_type", value: type,
+                reason: "supported: default, linear, ntk, dynamic, yarn, llama3, longrope")
         }
     }
 }

@@ -52,11 +52,13 @@ public enum RotaryScaling: Sendable, Hashable, Codable {
             return RotaryFrequencies(inverse: plain.map { $0 / s }, attentionFactor: 1)
         case .ntk(let s):
             let scaled = base * pow(s, Double(d) / Double(d - 2))
-            return RotaryFrequencies(inverse: Rotary.defaultFrequencies(rotaryWidth: d, base: scaled), attentionFactor: 1)
+            return RotaryFrequencies(
+                inverse: Rotary.defaultFrequencies(rotaryWidth: d, base: scaled), attentionFactor: 1)
         case .dynamic(let s, let original):
             let n = Double(max(length, original))
             let scaled = base * pow(s * n / Double(original) - (s - 1), Double(d) / Double(d - 2))
-            return RotaryFrequencies(inverse: Rotary.defaultFrequencies(rotaryWidth: d, base: scaled), attentionFactor: 1)
+            return RotaryFrequencies(
+                inverse: Rotary.defaultFrequencies(rotaryWidth: d, base: scaled), attentionFactor: 1)
         case .yarn(let yarn):
             return yarn.apply(plain: plain, rotaryWidth: d, base: base)
         case .llama3(let llama3):
@@ -149,8 +151,10 @@ public struct Llama3Scaling: Sendable, Hashable, Codable {
     public var originalLength: Int
 
     /// Llama 3.1's rule with HF's documented defaults.
-    public init(factor: Double = 8, lowFrequencyFactor: Double = 1, highFrequencyFactor: Double = 4,
-                originalLength: Int = 8192) {
+    public init(
+        factor: Double = 8, lowFrequencyFactor: Double = 1, highFrequencyFactor: Double = 4,
+        originalLength: Int = 8192
+    ) {
         self.factor = factor
         self.lowFrequencyFactor = lowFrequencyFactor
         self.highFrequencyFactor = highFrequencyFactor
@@ -182,8 +186,10 @@ public struct LongRoPE: Sendable, Hashable, Codable {
     public var attentionFactor: Double?
 
     /// - Parameters: as in HF's `rope_scaling` for `longrope`.
-    public init(shortFactor: [Double], longFactor: [Double], factor: Double, originalLength: Int,
-                attentionFactor: Double? = nil) {
+    public init(
+        shortFactor: [Double], longFactor: [Double], factor: Double, originalLength: Int,
+        attentionFactor: Double? = nil
+    ) {
         self.shortFactor = shortFactor
         self.longFactor = longFactor
         self.factor = factor

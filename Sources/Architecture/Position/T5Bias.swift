@@ -15,8 +15,10 @@ public struct T5Bias: Sendable, Hashable, Codable {
     public var key: String
 
     /// - Parameters: T5's defaults are 32 buckets, max distance 128, causal, shared.
-    public init(buckets: Int = 32, maxDistance: Int = 128, bidirectional: Bool = false, shared: Bool = true,
-                key: String = "relative_attention_bias") {
+    public init(
+        buckets: Int = 32, maxDistance: Int = 128, bidirectional: Bool = false, shared: Bool = true,
+        key: String = "relative_attention_bias"
+    ) {
         self.buckets = buckets
         self.maxDistance = maxDistance
         self.bidirectional = bidirectional
