@@ -69,7 +69,7 @@ let package = Package(
         ),
         .executableTarget(name: "extrapolate", dependencies: ["ExtrapolateCLI"]),
         // Shared by every test target: repository paths, expectClose, the seeded generator.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Evaluation"], path: "Tests/TestSupport"),
         .testTarget(
             name: "ArchitectureTests",
             dependencies: ["Architecture", "TestSupport"],

@@ -26,26 +26,14 @@ extension LanguageModel {
         mapped.body = map(bound.body)
         guard found else { return nil }
         var architecture = self.architecture
-        architecture.layers = Self.mapRotary(architecture.layers, scaling)
+        architecture = architecture.mappingLeaves { layer in
+            guard case .attention(var node) = layer, case .rotary(var rotary) = node.position else { return layer }
+            rotary.scaling = scaling(rotary)
+            node.position = .rotary(rotary)
+            return .attention(node)
+        }
         return LanguageModel(
             architecture: architecture, location: location, vocabulary: vocabulary,
             parameterCount: parameterCount, bound: mapped)
-    }
-
-    private static func mapRotary(_ layers: [Layer], _ scaling: (Rotary) -> RotaryScaling) -> [Layer] {
-        layers.map { layer in
-            switch layer {
-            case .attention(var node):
-                if case .rotary(var rotary) = node.position {
-                    rotary.scaling = scaling(rotary); node.position = .rotary(rotary)
-                }
-                return .attention(node)
-            case .repeated(var node): node.body = mapRotary(node.body, scaling); return .repeated(node)
-            case .residual(var node): node.body = mapRotary(node.body, scaling); return .residual(node)
-            case .parallelResidual(var node):
-                node.branches = node.branches.map { mapRotary($0, scaling) }; return .parallelResidual(node)
-            default: return layer
-            }
-        }
     }
 }

@@ -20,17 +20,13 @@ func maxDifference(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).map { abs
 
 /// Rewrites every attention node of an architecture.
 func mapAttention(_ layers: [Layer], _ transform: (inout Attention) -> Void) -> [Layer] {
-    layers.map { layer in
-        switch layer {
-        case .attention(var node): transform(&node); return .attention(node)
-        case .repeated(var node): node.body = mapAttention(node.body, transform); return .repeated(node)
-        case .residual(var node): node.body = mapAttention(node.body, transform); return .residual(node)
-        case .parallelResidual(var node):
-            node.branches = node.branches.map { mapAttention($0, transform) }
-            return .parallelResidual(node)
-        default: return layer
-        }
+    var architecture = Architecture(name: "layers", trainedLength: 1, layers: layers)
+    architecture = architecture.mappingLeaves { layer in
+        guard case .attention(var node) = layer else { return layer }
+        transform(&node)
+        return .attention(node)
     }
+    return architecture.layers
 }
 
 @Suite("Engine behaviour")

@@ -1,3 +1,4 @@
+import Evaluation
 import Foundation
 import Testing
 
@@ -64,21 +65,11 @@ public func loadJSON<T: Decodable>(_ type: T.Type, _ relativePath: String) throw
     try JSONDecoder().decode(T.self, from: Data(contentsOf: Repository.fixtures.appendingPathComponent(relativePath)))
 }
 
-/// The one seeded generator every random test draws from (SplitMix64), so a failure reproduces from its seed.
-public struct TestRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+/// The one seeded generator every random test draws from: the library's own SplitMix64 (`SeededGenerator`, which
+/// the bootstrap uses), so a failure reproduces from its seed.
+public typealias TestRandom = SeededGenerator
 
-    /// A generator starting at `seed`.
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SeededGenerator {
     /// `count` values in `0..<limit`.
     public mutating func tokens(_ count: Int, below limit: UInt32) -> [UInt32] {
         (0..<count).map { _ in UInt32(truncatingIfNeeded: next() % UInt64(limit)) }

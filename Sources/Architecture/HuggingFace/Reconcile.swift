@@ -19,28 +19,16 @@ extension HuggingFace {
             stored.count == 2, stored[0] != declared, stored[1] == spec.shape[1]
         else { return (architecture, []) }
         let hidden = stored[0]
-        var adjusted = architecture
-        adjusted.layers = mapFeedForward(architecture.layers) { $0.hidden = hidden }
+        let adjusted = architecture.mappingLeaves { layer in
+            guard case .feedForward(var node) = layer else { return layer }
+            node.hidden = hidden
+            return .feedForward(node)
+        }
         let ratio = Double(declared) / Double(max(spec.shape[1], 1))
         let note =
             "config.json says expansion_ratio \(ratio.formatted()) (feed-forward width \(declared)), but the checkpoint's "
             + "\(spec.name) holds \(hidden) rows: bound with width \(hidden) (transformers' MptMLP always uses 4 × d_model; "
             + "MosaicML's own code honours the ratio)"
         return (adjusted, [note])
-    }
-
-    private static func mapFeedForward(_ layers: [Layer], _ change: (inout FeedForward) -> Void) -> [Layer] {
-        layers.map { layer in
-            switch layer {
-            case .feedForward(var node): change(&node); return .feedForward(node)
-            case .repeated(var node): node.body = mapFeedForward(node.body, change); return .repeated(node)
-            case .residual(var node): node.body = mapFeedForward(node.body, change); return .residual(node)
-            case .parallelResidual(var node):
-                node.branches = node.branches.map { mapFeedForward($0, change) }
-                return .parallelResidual(node)
-            case .branch(let body): return .branch(mapFeedForward(body, change))
-            default: return layer
-            }
-        }
     }
 }
