@@ -70,7 +70,8 @@ public enum CheckpointNamingScheme: String, Sendable, Hashable, Codable, CaseIte
             guard name.hasPrefix("step-"), name.hasSuffix(".safetensors") else { return nil }
             return Self.number(name.dropFirst("step-".count).dropLast(".safetensors".count))
         case .numberedFile:
-            guard name.hasSuffix(".safetensors") else { return nil }
+            // Shards (`model-00001-of-00002.safetensors`) are parts of one checkpoint, not steps.
+            guard name.hasSuffix(".safetensors"), !name.contains("-of-") else { return nil }
             let stem = name.dropLast(".safetensors".count)
             guard let separator = stem.lastIndex(where: { $0 == "-" || $0 == "_" }) else { return nil }
             return Self.number(stem[stem.index(after: separator)...])

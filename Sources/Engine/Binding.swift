@@ -92,7 +92,6 @@ struct Binder {
     /// transpose, per-head fused q/k/v before reordering) are freed at once instead of at the end of binding.
     private let shared: Set<String>
     private var loaded: [String: FloatBuffer] = [:]
-    fileprivate(set) var embedding: FloatBuffer?
     private var tiedNames: Set<String> = []
     /// Names the architecture asked for that the checkpoint has (bound or misshaped): never "unused".
     private var requested: Set<String> = []
@@ -130,12 +129,11 @@ struct Binder {
         }
         layers = Array(layers.dropFirst().dropLast())
         let table = binder.load(first.tensors[0])
-        binder.embedding = table
         let embedding = EmbeddingWeights(
             table: table, vocabulary: node.vocabulary, width: node.width,
             scale: node.scale.map { Float($0) })
         let body = binder.bind(layers)
-        let head = binder.head(unembedding, leaf: last)
+        let head = binder.head(unembedding, leaf: last, embedding: embedding)
         if !binder.unsupported.isEmpty { throw .unsupportedOptions(binder.unsupported) }
         let used = binder.requested.union(binder.tiedNames)
         let unused = checkpoint.names.filter { name in
@@ -148,15 +146,13 @@ struct Binder {
     }
 
     /// The vocabulary head: its own projection, or the embedding table when tied.
-    private mutating func head(_ node: Unembedding, leaf: ResolvedLeaf) -> Projection {
-        let vocabulary = leaf.vocabulary ?? 0
+    private mutating func head(_ node: Unembedding, leaf: ResolvedLeaf, embedding: EmbeddingWeights) -> Projection {
+        let vocabulary = embedding.vocabulary
         var specs = leaf.tensors[...]
         guard node.tied else { return projection(&specs, bias: node.bias, out: vocabulary, input: leaf.width) }
         // A tied head has no tensor of its own; a stray copy in the checkpoint is the same values.
         tiedNames.insert(node.key.isEmpty ? "weight" : "\(node.key).weight")
-        return Projection(
-            weight: embedding ?? FloatBuffer(count: vocabulary * leaf.width), bias: nil, input: leaf.width,
-            output: vocabulary)
+        return Projection(weight: embedding.table, bias: nil, input: leaf.width, output: vocabulary)
     }
 
     private mutating func bind(_ layers: [ResolvedLayer]) -> [Step] {

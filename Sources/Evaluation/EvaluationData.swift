@@ -38,55 +38,50 @@ public struct EvaluationData: Sendable {
     public var targets: Int { tokens.count - 1 }
 
     /// Reads the span `settings` asks for when the longest window is `longest` tokens.
-    /// - Throws: `EvaluationError` when the file cannot be read, is too short for an explicit `--budget`, or
-    ///   `--per-document` is asked of a file without documents.
+    /// - Throws: `EvaluationError` when the settings are inconsistent, the file cannot be read, it is too short for
+    ///   an explicit `--budget`, or `--per-document` is asked of a file without documents.
     public static func load(_ settings: EvaluationSettings, longest: Int) throws(EvaluationError) -> EvaluationData {
+        try settings.validate()
         var reference = settings.data
-        let path = reference.path
-        let wanted = settings.targets(longest: longest) + 1
-        do {
-            if path.hasSuffix(".tokens.zst") {
-                let dataset = try TokenDataset(path: path)
-                let available = max(dataset.count - settings.offset, 0)
-                if settings.budget != nil, wanted > available {
-                    throw EvaluationError.tooFewTokens(available: available, needed: wanted)
-                }
-                let count = min(wanted, available)
-                guard count >= 2 else { throw EvaluationError.tooFewTokens(available: available, needed: 2) }
-                let offset = settings.offset
-                let tokens = try dataset.tokens(in: offset..<(offset + count))
-                let starts =
-                    [0] + dataset.documentStarts.filter { $0 > offset && $0 < offset + count }.map { $0 - offset }
-                reference.checksum = dataset.metadata.checksum
-                let m = dataset.metadata
-                return EvaluationData(
-                    reference: reference, tokens: tokens, documentStarts: starts, hasDocuments: true,
-                    byteLevel: m.tokenizer == "bytes", tokenizer: m.tokenizer, tokenizerHash: m.tokenizerHash,
-                    vocabularySize: m.vocabularySize)
-            }
-            if settings.perDocument {
-                throw EvaluationError.invalidOptions(
-                    "--per-document needs document boundaries, and \(path) is a raw token file "
-                        + "without them; pack it with `extrapolate dataset pack` (one document per input file) or drop --per-document"
-                )
-            }
-            let available = max(try TokenFile.count(path: path, dtype: reference.dtype) - settings.offset, 0)
-            if settings.budget != nil, wanted > available {
-                throw EvaluationError.tooFewTokens(available: available, needed: wanted)
-            }
-            let count = min(wanted, available)
-            guard count >= 2 else { throw EvaluationError.tooFewTokens(available: available, needed: 2) }
-            let tokens = try TokenFile.read(path: path, dtype: reference.dtype, offset: settings.offset, count: count)
-            reference.checksum = try TokenFile.checksum(path: path)
-            return EvaluationData(
-                reference: reference, tokens: tokens, documentStarts: [0], hasDocuments: false,
-                byteLevel: false, tokenizer: nil, tokenizerHash: nil, vocabularySize: nil)
-        } catch let error as EvaluationError {
-            throw error
-        } catch let error as TokenDataError {
-            throw .data(error)
-        } catch {
-            throw .invalidOptions("\(path): \(error)")
+        let (path, offset) = (reference.path, settings.offset)
+        let dataset =
+            path.hasSuffix(".tokens.zst")
+            ? try reading { () throws(TokenDataError) in try TokenDataset(path: path) } : nil
+        if dataset == nil, settings.perDocument {
+            throw .invalidOptions(
+                "--per-document needs document boundaries, and \(path) is a raw token file without them; pack it "
+                    + "with `extrapolate dataset pack` (one document per input file) or drop --per-document")
         }
+        let total: Int
+        if let dataset {
+            total = dataset.count
+        } else {
+            total = try reading { () throws(TokenDataError) in try TokenFile.count(path: path, dtype: reference.dtype) }
+        }
+        let available = max(total - offset, 0)
+        let wanted = settings.targets(longest: longest) + 1
+        if settings.budget != nil, wanted > available { throw .tooFewTokens(available: available, needed: wanted) }
+        let count = min(wanted, available)
+        guard count >= 2 else { throw .tooFewTokens(available: available, needed: 2) }
+        guard let dataset else {
+            let tokens = try reading { () throws(TokenDataError) in
+                try TokenFile.read(path: path, dtype: reference.dtype, offset: offset, count: count)
+            }
+            reference.checksum = try reading { () throws(TokenDataError) in try TokenFile.checksum(path: path) }
+            return EvaluationData(reference: reference, tokens: tokens)
+        }
+        let tokens = try reading { () throws(TokenDataError) in try dataset.tokens(in: offset..<(offset + count)) }
+        let starts = [0] + dataset.documentStarts.filter { $0 > offset && $0 < offset + count }.map { $0 - offset }
+        let m = dataset.metadata
+        reference.checksum = m.checksum
+        return EvaluationData(
+            reference: reference, tokens: tokens, documentStarts: starts, hasDocuments: true,
+            byteLevel: m.tokenizer == "bytes", tokenizer: m.tokenizer, tokenizerHash: m.tokenizerHash,
+            vocabularySize: m.vocabularySize)
+    }
+
+    /// Runs a read of the data, its errors as `EvaluationError.data`.
+    private static func reading<T>(_ body: () throws(TokenDataError) -> T) throws(EvaluationError) -> T {
+        do { return try body() } catch { throw .data(error) }
     }
 }

@@ -122,12 +122,13 @@ public enum Evaluator {
 /// Per-position NLL sums in log₂-spaced buckets, with which windows reached each bucket.
 struct BucketSums {
     private var sums: [Double] = [], counts: [Int] = [], windows: [Int] = [], laterWindows: [Int] = []
-    private var touched: Set<Int> = []
+    /// The last bucket the current window added to (positions only grow within a window).
+    private var current = -1
     private var first = true
 
     mutating func beginWindow(first: Bool) {
         self.first = first
-        touched = []
+        current = -1
     }
 
     mutating func add(position: Int, nll: Double) {
@@ -135,7 +136,8 @@ struct BucketSums {
         while sums.count <= bucket { sums.append(0); counts.append(0); windows.append(0); laterWindows.append(0) }
         sums[bucket] += nll
         counts[bucket] += 1
-        if touched.insert(bucket).inserted {
+        if bucket != current {
+            current = bucket
             windows[bucket] += 1
             if !first { laterWindows[bucket] += 1 }
         }

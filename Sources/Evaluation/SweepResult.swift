@@ -23,8 +23,10 @@ public struct CheckpointSummary: Sendable, Hashable, Codable {
         self.trainedLength = trainedLength
     }
 
+    /// Run and step, ordered by run then step.
+    public var name: CheckpointName { CheckpointName(run: run, step: step, scheme: .plain) }
     /// `run step N` (or the run alone): what a table row or plot legend calls this checkpoint.
-    public var label: String { CheckpointName(run: run, step: step, scheme: .plain).description }
+    public var label: String { name.description }
 }
 
 /// One point of a sweep: one checkpoint, one series (the protocol, or a rotary extension), one length.

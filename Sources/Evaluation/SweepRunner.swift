@@ -46,9 +46,7 @@ public struct SweepRunner: Sendable {
     public func run(
         _ checkpoints: [SweepCheckpoint], data: EvaluationData, progress: ((Progress) -> Void)? = nil
     ) throws(EvaluationError) -> SweepResult {
-        let ordered = checkpoints.sorted {
-            CheckpointName(path: $0.summary.checkpoint) < CheckpointName(path: $1.summary.checkpoint)
-        }
+        let ordered = checkpoints.sorted { $0.summary.name < $1.summary.name }
         var jobs: [Job] = []
         for checkpoint in ordered { jobs += try series(of: checkpoint) }
         // Cost per scored token grows like (projections) + (attention ∝ length); weigh lengths accordingly.
@@ -71,12 +69,13 @@ public struct SweepRunner: Sendable {
             checkpoints: ordered.map(\.summary), points: points)
     }
 
-    /// One (checkpoint, series, length) to evaluate; `model` is nil where the length is unsupported.
+    /// One (checkpoint, series, length) to evaluate, with the model to run: the checkpoint's own, or a copy with a
+    /// rotary extension.
     struct Job {
         var checkpoint: SweepCheckpoint
         var series: String
         var length: Int
-        var model: LanguageModel?
+        var model: LanguageModel
     }
 
     func series(of checkpoint: SweepCheckpoint) throws(EvaluationError) -> [Job] {
@@ -86,18 +85,19 @@ public struct SweepRunner: Sendable {
         var jobs = lengths.map {
             Job(checkpoint: checkpoint, series: settings.evaluationProtocol.description, length: $0, model: model)
         }
-        guard !settings.extensions.isEmpty else { return jobs }
-        guard model.replacingRotaryScaling({ $0.scaling }) != nil else {
-            throw .invalidOptions(
-                "\(checkpoint.summary.checkpoint): --extensions applies to rotary models, and "
-                    + "\(model.architecture.name) has no rotary layer; drop --extensions")
-        }
         for fix in settings.extensions {
-            jobs += lengths.map { length in
-                let scaled = model.replacingRotaryScaling { _ in
-                    fix.scaling(factor: Double(length) / Double(trained), trainedLength: trained)
+            for length in lengths {
+                // `nil` only when the model has no rotary layer to extend.
+                guard
+                    let scaled = model.replacingRotaryScaling({ _ in
+                        fix.scaling(factor: Double(length) / Double(trained), trainedLength: trained)
+                    })
+                else {
+                    throw .invalidOptions(
+                        "\(checkpoint.summary.checkpoint): --extensions applies to rotary models, and "
+                            + "\(model.architecture.name) has no rotary layer; drop --extensions")
                 }
-                return Job(checkpoint: checkpoint, series: fix.rawValue, length: length, model: scaled)
+                jobs.append(Job(checkpoint: checkpoint, series: fix.rawValue, length: length, model: scaled))
             }
         }
         return jobs
@@ -112,13 +112,8 @@ public struct SweepRunner: Sendable {
                 checkpoint: summary, series: job.series, length: job.length, result: nil, interval: nil,
                 unsupported: reason)
         }
-        guard let model = job.model else {
-            return SweepPoint(
-                checkpoint: summary, series: job.series, length: job.length, result: nil, interval: nil,
-                unsupported: "no rotary layer to extend")
-        }
         let result = try Evaluator.evaluate(
-            model: model, tokens: data.tokens, documentStarts: data.documentStarts,
+            model: job.model, tokens: data.tokens, documentStarts: data.documentStarts,
             options: settings.windowOptions(length: job.length), byteLevel: data.byteLevel,
             progress: progress)
         let interval = Bootstrap.perplexityInterval(result, resamples: settings.resamples, seed: settings.seed)

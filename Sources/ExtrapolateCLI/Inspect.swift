@@ -43,17 +43,22 @@ extension Extrapolate {
         }
 
         public func run() throws {
-            var notes: [String] = []
-            var architecture =
-                try preset.flatMap { Architecture.presets[$0] } ?? ArchitectureFile.load(path: file ?? "")
-            // A checkpoint folder: the architecture the weights will actually be bound with.
-            if let file, let location = try? CheckpointLocation.discover(file), let checkpoint = try? location.open() {
-                let found = try LanguageModel.architecture(for: location, checkpoint: checkpoint)
-                (architecture, notes) = (found.architecture, found.notes)
-            }
+            let (architecture, notes) = try load()
             var report = InspectReport(architecture: architecture, length: length ?? architecture.trainedLength)
             report.notes = notes
             print(json ? try report.json() : report.text())
+        }
+
+        /// The preset; for a checkpoint, the architecture its weights will be bound with (and what was decided from
+        /// them); otherwise the config or architecture file.
+        func load() throws -> (Architecture, notes: [String]) {
+            if let preset, let architecture = Architecture.presets[preset] { return (architecture, []) }
+            let path = file ?? ""
+            if let location = try? CheckpointLocation.discover(path), let checkpoint = try? location.open() {
+                let found = try LanguageModel.architecture(for: location, checkpoint: checkpoint)
+                return (found.architecture, found.notes)
+            }
+            return (try ArchitectureFile.load(path: path), [])
         }
     }
 }

@@ -15,11 +15,6 @@ extension EvaluationProtocol: ExpressibleByArgument {
     public var defaultValueDescription: String { description }
 }
 
-extension LengthGrid: ExpressibleByArgument {
-    public init?(argument: String) { try? self.init(parsing: argument) }
-    public var defaultValueDescription: String { description }
-}
-
 /// Options of the commands that run models (`score`, `sweep`, `compare`).
 struct EngineOptions: ParsableArguments {
     @Option(
@@ -64,9 +59,6 @@ struct EvaluationOptions: ParsableArguments {
     func validate() throws {
         do { try settings(lengths: .standard, extensions: []).validate() } catch {
             throw ValidationError(error.description)
-        }
-        if case .sliding(let stride) = `protocol`, stride < 1 {
-            throw ValidationError("--protocol sliding:S needs S ≥ 1")
         }
     }
 

@@ -25,7 +25,7 @@ extension Extrapolate {
         var checkpoint: [String]
         @Option(
             help:
-                "Lengths: multiples of the trained length (1x,2x), tokens (512,1024), a mix, or L+k (the paper's grid).",
+                "Lengths: multiples of the trained length (1x,2x), tokens (512,1024), a mix, or L+k (the paper's grid); default 1x,2x,4x,8x,16x.",
             transform: { text in try LengthGrid(parsing: text) }
         )
         var lengths: LengthGrid = .standard

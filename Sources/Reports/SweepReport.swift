@@ -103,12 +103,13 @@ public struct SweepReport: Sendable {
     public func positionsSVG() -> String {
         let plain = result.points.filter { $0.series == result.protocolName && $0.result != nil }
         let one = Set(plain.map(\.checkpoint)).count == 1
+        // One checkpoint: every length. Several: each checkpoint at its longest length, in checkpoint order.
         let chosen =
             one
             ? plain
-            : Dictionary(grouping: plain, by: \.checkpoint).compactMap { $0.value.max { $0.length < $1.length } }
-                .sorted { (a: SweepPoint, b: SweepPoint) in plain.firstIndex(of: a) ?? 0 < plain.firstIndex(of: b) ?? 0
-                }
+            : result.checkpoints.compactMap { c in
+                plain.filter { $0.checkpoint == c.checkpoint }.max { $0.length < $1.length }
+            }
         let series = chosen.compactMap { p -> Plot.Series? in
             guard let buckets = p.result?.positions else { return nil }
             let name = one ? "L = \(p.length)" : "\(p.label(protocolName: result.protocolName)), L = \(p.length)"

@@ -1,7 +1,7 @@
 import CZstd
 import Foundation
 
-/// Formats `Packer` reads (`shared/spec/formats.md` has their byte layouts).
+/// Formats `Packer` reads (`Docs/spec/formats.md` has their byte layouts).
 public enum TokenSourceFormat: String, Sendable, CaseIterable {
     /// Raw little-endian tokens, no header (nanoGPT `train.bin`): width from `--dtype`.
     case raw

@@ -4,7 +4,7 @@ import TestSupport
 
 @testable import Architecture
 
-/// Worked numbers of `../shared/spec/position-encodings.md`, one test per section.
+/// Worked numbers of `Docs/spec/position-encodings.md`, one test per section.
 @Suite("Position encodings match the spec's worked numbers")
 struct PositionSpecTests {
     @Test("8-, 12- and 16-head ALiBi slopes match the reference order (§7)")

@@ -14,7 +14,7 @@ Writes `Tests/Fixtures/models/<name>/` for every case:
   safetensors; one of them sharded, some in bf16/f16), scored by `transformers` itself.
 * Position methods no Hugging Face family has (sinusoidal, T5, KERPLE, FIRE, xPos, Sandwich, NoPE, sliding
   window, interleaved rotary): a small pre-LN transformer written out below from the formulas of
-  `shared/spec/position-encodings.md`, saved as one bare `model.safetensors` whose `__metadata__` carries
+  `Docs/spec/position-encodings.md`, saved as one bare `model.safetensors` whose `__metadata__` carries
   the Extrapolate architecture JSON (key `extrapolate.architecture`).
 
 Each folder gets `reference.json`: the token sequence (several times the trained length), and the reference
