@@ -7,10 +7,10 @@ extension Forward {
     func feedForward(_ x: Activations, _ w: FeedForwardWeights) -> Activations {
         let hidden = w.up.output
         let width = w.down.output
-        let out = FloatBuffer(uninitialized: length * width)
+        let out = FloatBuffer(uninitialized: length * width)  // [T, C]
         let chunk = min(feedForwardChunk, Kernels.productChunk(rows: length))
         let workers = min(Kernels.threads, (length + chunk - 1) / chunk)
-        let ups = (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * hidden) }
+        let ups = (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * hidden) }  // per worker [chunk, F]
         let gates = w.gate == nil ? [] : (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * hidden) }
         let kind: Kernels.ActivationKind =
             switch w.node.activation {
@@ -54,5 +54,4 @@ extension Forward {
         withExtendedLifetime((ups, gates)) {}
         return Activations(buffer: out, width: width)
     }
-
 }

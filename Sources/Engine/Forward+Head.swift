@@ -11,8 +11,8 @@ extension Forward {
         let chunk = min(logitsChunk, Kernels.productChunk(rows: rows))
         let slice = min(vocabulary, vocabularySlice)
         let workers = min(Kernels.threads, (rows + chunk - 1) / chunk)
-        let logits = (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * slice) }
-        var result = [Double](repeating: 0, count: rows)
+        let logits = (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * slice) }  // [chunk, slice]
+        var result = [Double](repeating: 0, count: rows)  // [T]: log p of each target
         let source = UncheckedPointer(x.buffer.pointer)
         targets.withUnsafeBufferPointer { targets in
             result.withUnsafeMutableBufferPointer { result in

@@ -114,7 +114,7 @@ struct Forward {
     }
 
     private func copy(_ x: Activations) -> Activations {
-        let buffer = FloatBuffer(uninitialized: length * x.width)
+        let buffer = FloatBuffer(uninitialized: length * x.width)  // [T, width]
         let (source, destination) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(buffer.pointer))
         Kernels.parallelRows(length, minimumChunk: 256) { begin, end in
             (destination.pointer + begin * x.width).initialize(
@@ -142,7 +142,7 @@ struct Forward {
 
     /// `x · Wᵀ + b` for all rows (rows split between the threads, the bias added by the thread that wrote them).
     private func project(_ x: Activations, _ p: Projection) -> Activations {
-        let out = FloatBuffer(uninitialized: length * p.output)
+        let out = FloatBuffer(uninitialized: length * p.output)  // [T, out]
         let (input, output) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(out.pointer))
         Kernels.parallelProductRows(length) { _, begin, end in
             let destination = output.pointer + begin * p.output
