@@ -68,14 +68,22 @@ enum DecodingFailure {
         case .valueNotFound(let type, let context):
             return "null at \(path(context)) where \(type) was expected"
         case .dataCorrupted(let context):
+            if context.codingPath.isEmpty, let data, let syntax = syntaxError(in: data) { return syntax }
             let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            if let underlying, let data, let place = lineAndColumn(of: underlying, in: data) {
-                return "not valid JSON at \(place): \(underlying)"
-            }
             return "\(context.debugDescription) at \(path(context))" + (underlying.map { " (\($0))" } ?? "")
         @unknown default:
             return "\(error)"
         }
+    }
+
+    /// `not valid JSON at line L, column C: …` when `data` does not parse, else `nil`. Foundation's decoder does not
+    /// say where a syntax error is; its parser gives a character offset, turned into a line and column here.
+    static func syntaxError(in data: Data) -> String? {
+        do { _ = try JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed) } catch {
+            let message = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+            return "not valid JSON" + (lineAndColumn(of: message, in: data).map { " at \($0)" } ?? "") + ": \(message)"
+        }
+        return nil
     }
 
     /// `line L, column C` (1-based) of the offset a Foundation JSON message names ("… around character 19.").

@@ -16,13 +16,8 @@ public enum ArchitectureFile {
         do { data = try Data(contentsOf: url) } catch {
             throw .unreadable(path: path, reason: (error as NSError).localizedDescription)
         }
-        let parsed: Any
-        do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
-            let message = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
-            let place = DecodingFailure.lineAndColumn(of: message, in: data).map { " at \($0)" } ?? ""
-            throw .unreadable(path: path, reason: "not valid JSON\(place): \(message)")
-        }
-        guard var object = parsed as? [String: Any] else {
+        if let syntax = DecodingFailure.syntaxError(in: data) { throw .unreadable(path: path, reason: syntax) }
+        guard var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw .unreadable(path: path, reason: "not a JSON object; expected a config.json or architecture JSON")
         }
         if object["model_type"] != nil { return try HuggingFace.architecture(configJSON: data, path: path) }

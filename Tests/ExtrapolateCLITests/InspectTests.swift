@@ -42,6 +42,7 @@ struct InspectTests {
         let broken = directory.appendingPathComponent("config.json")
         try Data("{\n  \"model_type\": \"gpt2\",\n  \"n_embd\": ,\n}".utf8).write(to: broken)
         #expect { try ArchitectureFile.load(path: broken.path) } throws: { "\($0)".contains("line 3, column") }
+        #expect { try ArchitectureFile.load(path: directory.path) } throws: { "\($0)".contains("line 3, column") }
         // What `inspect --json` prints loads back as the architecture (Docs/your-pytorch-model.md, step 1).
         let inspected = directory.appendingPathComponent("inspected.json")
         try InspectReport(architecture: Architecture.probe(.alibi), length: 64).json().write(
