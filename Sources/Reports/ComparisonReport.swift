@@ -2,13 +2,10 @@ import Evaluation
 import Foundation
 
 /// Renders `compare`.
-public struct ComparisonReport: Sendable {
+public struct ComparisonReport: ResultReport {
     public var result: CheckpointComparison
 
     public init(_ result: CheckpointComparison) { self.result = result }
-
-    /// The JSON document (`Docs/json.md`, "compare").
-    public func json() throws -> String { try ReportJSON.encode(result) }
 
     /// Text for people.
     public func text() -> String {

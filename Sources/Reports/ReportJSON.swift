@@ -21,6 +21,18 @@ public enum ReportJSON {
     }
 }
 
+/// The rendering of one command's result. Its JSON document (`Docs/json.md`) is the result value itself.
+public protocol ResultReport: Sendable {
+    associatedtype Result: Encodable & Sendable
+    /// What the command produced.
+    var result: Result { get }
+}
+
+extension ResultReport {
+    /// The JSON document: the result, encoded by `ReportJSON`.
+    public func json() throws -> String { try ReportJSON.encode(result) }
+}
+
 /// Fixed-width text columns.
 public enum TextColumns {
     /// `text` padded to `width`, right-aligned unless `left`.

@@ -2,13 +2,10 @@ import Evaluation
 import Foundation
 
 /// Renders `score`: every token's log-probability (unless summarised), then the headline numbers.
-public struct ScoreReport: Sendable {
+public struct ScoreReport: ResultReport {
     public var result: ScoreResult
 
     public init(_ result: ScoreResult) { self.result = result }
-
-    /// The JSON document (`Docs/json.md`, "score").
-    public func json() throws -> String { try ReportJSON.encode(result) }
 
     /// Text for people.
     public func text() -> String {

@@ -2,13 +2,10 @@ import Evaluation
 import Foundation
 
 /// Renders a sweep: the table people read, CSV, JSON, and the two plots (perplexity by length, loss by position).
-public struct SweepReport: Sendable {
+public struct SweepReport: ResultReport {
     public var result: SweepResult
 
     public init(_ result: SweepResult) { self.result = result }
-
-    /// The JSON document (`Docs/json.md`, "sweep").
-    public func json() throws -> String { try ReportJSON.encode(result) }
 
     /// One row per checkpoint, series and length.
     public func table() -> String {
