@@ -46,7 +46,7 @@ public final class Checkpoint: @unchecked Sendable {
         for shard in Set(weightMap.values).sorted() {
             let shardPath = (folder as NSString).appendingPathComponent(shard)
             guard FileManager.default.fileExists(atPath: shardPath) else {
-                throw .badIndex(path: path, reason: "shard '\(shard)' named in weight_map does not exist")
+                throw .missingShard(path: path, shard: shard)
             }
             files.append(try SafetensorsFile(path: shardPath))
         }

@@ -13,6 +13,8 @@ public enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible 
     case badTensor(path: String, tensor: String, offset: Int?, reason: String)
     /// A sharded index is malformed or names a shard or tensor that is not there.
     case badIndex(path: String, reason: String)
+    /// A shard the index names is not there (yet: trainers often write the index first).
+    case missingShard(path: String, shard: String)
     /// A tensor was asked for that the checkpoint does not have.
     case missingTensor(path: String, tensor: String)
     /// A tensor's dtype cannot be converted to fp32 (integers, bools, fp8).
@@ -34,6 +36,8 @@ public enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible 
             return "\(path): tensor '\(tensor)'\(at): \(reason)"
         case .badIndex(let path, let reason):
             return "\(path): invalid sharded-checkpoint index: \(reason)"
+        case .missingShard(let path, let shard):
+            return "\(path): shard '\(shard)' named in weight_map does not exist (still being written, or deleted)"
         case .missingTensor(let path, let tensor):
             return "\(path): no tensor named '\(tensor)'"
         case .unsupportedDType(let path, let tensor, let dtype):

@@ -1,0 +1,153 @@
+import Foundation
+
+/// A file's size and modification time: what quiescence compares between two looks.
+public struct FileStamp: Sendable, Hashable, Codable {
+    public var path: String
+    public var size: Int
+    /// Seconds since 1970 (nanosecond resolution where the filesystem has it).
+    public var modified: Double
+
+    public init(path: String, size: Int, modified: Double) {
+        self.path = path
+        self.size = size
+        self.modified = modified
+    }
+
+    /// The stamp of a regular file at `path`, or `nil` when there is none (gone, a folder, a FIFO).
+    public static func of(_ path: String) -> FileStamp? {
+        var status = stat()
+        guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
+        let modified = Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9
+        return FileStamp(path: path, size: Int(status.st_size), modified: modified)
+    }
+}
+
+/// A checkpoint found in a run folder: where it is, its name, and the files that make it up.
+public struct CheckpointCandidate: Sendable, Hashable {
+    /// The path evaluation loads: a `checkpoint-N/` folder, a weights file, or a plain checkpoint folder.
+    public var path: String
+    /// The run folder it belongs to.
+    public var runFolder: String
+    /// Run (the run folder's name), step and naming scheme.
+    public var name: CheckpointName
+    /// Every file the checkpoint is read from (weights, shards, index, config), sorted by path.
+    public var files: [FileStamp]
+
+    /// Total bytes.
+    public var size: Int { files.reduce(0) { $0 + $1.size } }
+    /// The newest modification time of its files.
+    public var modified: Double { files.map(\.modified).max() ?? 0 }
+}
+
+/// Finds checkpoints under a watched folder: the folder itself when it is a run, and run folders below it.
+///
+/// A folder is a run when it holds checkpoints named by one of the `CheckpointNamingScheme`s: Hugging Face
+/// `checkpoint-N/` folders, `step-N.safetensors` or `NAME-N.safetensors` files. A folder holding weights without a
+/// step (`model.safetensors`, an index and its shards, with `config.json`) is a plain checkpoint of the run named
+/// after it. Temporary names (`Completeness.isTemporary`) are never looked at; sub-folders are searched to
+/// `maximumDepth`.
+public enum Discovery {
+    /// How deep below a watched folder run folders are looked for.
+    public static let maximumDepth = 4
+
+    /// Every checkpoint under `root`, and every folder looked into (the watcher watches these).
+    public static func scan(_ root: String) -> (candidates: [CheckpointCandidate], folders: [String]) {
+        var candidates: [CheckpointCandidate] = []
+        var folders: [String] = []
+        scan(folder: standardized(root), depth: 0, into: &candidates, folders: &folders)
+        return (candidates.sorted { $0.path < $1.path }, folders)
+    }
+
+    private static func scan(
+        folder: String, depth: Int, into candidates: inout [CheckpointCandidate], folders: inout [String]
+    ) {
+        let manager = FileManager.default
+        guard let names = try? manager.contentsOfDirectory(atPath: folder) else { return }
+        folders.append(folder)
+        let run = (folder as NSString).lastPathComponent
+        var plainWeights: [String] = []
+        for name in names.sorted() where !Completeness.isTemporary(name) {
+            let path = (folder as NSString).appendingPathComponent(name)
+            var isFolder: ObjCBool = false
+            guard manager.fileExists(atPath: path, isDirectory: &isFolder) else { continue }
+            if isFolder.boolValue {
+                if let step = CheckpointNamingScheme.huggingFace.step(in: name) {
+                    folders.append(path)
+                    let files = checkpointFiles(in: path)
+                    if !files.isEmpty {
+                        candidates.append(
+                            CheckpointCandidate(
+                                path: path, runFolder: folder,
+                                name: CheckpointName(run: run, step: step, scheme: .huggingFace), files: files))
+                    }
+                } else if depth < maximumDepth {
+                    scan(folder: path, depth: depth + 1, into: &candidates, folders: &folders)
+                }
+                continue
+            }
+            guard name.hasSuffix(".safetensors") || name.hasSuffix(".safetensors.index.json") else { continue }
+            if let (scheme, step) = steppedFile(name) {
+                candidates.append(
+                    CheckpointCandidate(
+                        path: path, runFolder: folder, name: CheckpointName(run: run, step: step, scheme: scheme),
+                        files: fileCheckpointFiles(path)))
+            } else {
+                plainWeights.append(name)
+            }
+        }
+        // Weights without a step: the folder itself is one checkpoint (what `score FOLDER` reads).
+        if !plainWeights.isEmpty {
+            let files = checkpointFiles(in: folder)
+            let parent = ((folder as NSString).deletingLastPathComponent as NSString).lastPathComponent
+            candidates.append(
+                CheckpointCandidate(
+                    path: folder, runFolder: folder,
+                    name: CheckpointName(run: run.isEmpty ? parent : run, step: nil, scheme: .plain), files: files))
+        }
+    }
+
+    /// The candidate at `path` now (a file or folder found earlier by `scan`), or `nil` when its files are gone.
+    public static func candidate(at path: String, runFolder: String) -> CheckpointCandidate? {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { return nil }
+        let files = isFolder.boolValue ? checkpointFiles(in: path) : fileCheckpointFiles(path)
+        guard !files.isEmpty else { return nil }
+        let name = CheckpointName(path: path)
+        return CheckpointCandidate(path: path, runFolder: runFolder, name: name, files: files)
+    }
+
+    /// A weights file and the `config.json` beside it, if any.
+    static func fileCheckpointFiles(_ path: String) -> [FileStamp] {
+        let config = FileStamp.of(
+            ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("config.json"))
+        return [FileStamp.of(path), config].compactMap { $0 }
+    }
+
+    /// The scheme and step of a weights file whose name carries one.
+    static func steppedFile(_ name: String) -> (CheckpointNamingScheme, Int)? {
+        for scheme in [CheckpointNamingScheme.stepFile, .numberedFile] {
+            if let step = scheme.step(in: name) { return (scheme, step) }
+        }
+        return nil
+    }
+
+    /// The files a checkpoint folder is read from: weights (and PyTorch weights, so that a folder of them is
+    /// reported as not readable yet rather than ignored), shard indexes and `config.json`. Optimizer states and
+    /// trainer logs are not part of a checkpoint's content.
+    static func checkpointFiles(in folder: String) -> [FileStamp] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        let weights = names.filter { !Completeness.isTemporary($0) && isWeights($0) }
+        guard !weights.isEmpty else { return [] }
+        let config = names.contains("config.json") ? ["config.json"] : []
+        return (weights + config).sorted().compactMap { FileStamp.of((folder as NSString).appendingPathComponent($0)) }
+    }
+
+    static func isWeights(_ name: String) -> Bool {
+        name.hasSuffix(".safetensors") || name.hasSuffix(".safetensors.index.json") || name == "pytorch_model.bin"
+            || name == "pytorch_model.bin.index.json" || (name.hasPrefix("pytorch_model-") && name.hasSuffix(".bin"))
+    }
+
+    static func standardized(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+}
