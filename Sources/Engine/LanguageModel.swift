@@ -101,6 +101,20 @@ public final class LanguageModel: @unchecked Sendable {
     /// Whether the model is defined for windows of `length` tokens.
     public func support(at length: Int) -> Support { architecture.support(at: length) }
 
+    /// The version of the numerics: stored results carry it, and a daemon re-evaluates results of another version.
+    /// Raise it whenever a change to binding, kernels or accounting can change a number.
+    public static let engineVersion = "engine-1"
+
+    /// A generous estimate of the bytes a pass over a window of `length` tokens needs with `threads` threads: the
+    /// weights as fp32, about ten `[length, width]` activation buffers, each thread's feed-forward and logits chunks,
+    /// and the attention tiles. The daemon compares it with `--memory-limit` before trying a length.
+    public func memoryEstimate(length: Int, threads: Int) -> Int {
+        let width = bound.embedding.width
+        let activations = 10 * length * width
+        let perThread = feedForwardChunk * 8 * width + logitsChunk * min(vocabulary, vocabularySlice) + 64 * 1024
+        return 4 * (parameterCount + activations + threads * perThread)
+    }
+
     /// The log-probability of every token after the first, given the tokens before it (one causal pass).
     /// - Returns: `tokens.count − 1` values; value `t` is `log p(tokens[t+1] | tokens[0…t])`.
     /// - Throws: for unsupported lengths and out-of-vocabulary tokens.

@@ -7,11 +7,11 @@ public struct SweepCheckpoint: Sendable {
     public var model: LanguageModel
     public var summary: CheckpointSummary
 
-    /// `model`, loaded from `path`; run and step are read from the path's name.
-    public init(model: LanguageModel, path: String) {
+    /// `model`, loaded from `path`; run and step are read from the path's name unless `name` is given.
+    public init(model: LanguageModel, path: String, name: CheckpointName? = nil) {
         self.model = model
         summary = CheckpointSummary(
-            checkpoint: path, name: CheckpointName(path: path), architecture: model.architecture.name,
+            checkpoint: path, name: name ?? CheckpointName(path: path), architecture: model.architecture.name,
             architectureHash: model.architecture.contentHash,
             trainedLength: model.architecture.trainedLength)
     }
@@ -71,14 +71,17 @@ public struct SweepRunner: Sendable {
 
     /// One (checkpoint, series, length) to evaluate, with the model to run: the checkpoint's own, or a copy with a
     /// rotary extension.
-    struct Job {
-        var checkpoint: SweepCheckpoint
-        var series: String
-        var length: Int
-        var model: LanguageModel
+    public struct Job: Sendable {
+        public var checkpoint: SweepCheckpoint
+        public var series: String
+        public var length: Int
+        public var model: LanguageModel
     }
 
-    func series(of checkpoint: SweepCheckpoint) throws(EvaluationError) -> [Job] {
+    /// Every (series, length) of `checkpoint`, in the order a sweep evaluates them: the protocol's series at every
+    /// length, then each rotary extension's.
+    /// - Throws: `EvaluationError.invalidOptions` when extensions are asked of a model without rotary layers.
+    public func series(of checkpoint: SweepCheckpoint) throws(EvaluationError) -> [Job] {
         let model = checkpoint.model
         let trained = model.architecture.trainedLength
         let lengths = settings.lengths.resolve(trainedLength: trained)
@@ -103,9 +106,11 @@ public struct SweepRunner: Sendable {
         return jobs
     }
 
-    func evaluate(_ job: Job, data: EvaluationData, progress: @escaping (Int, Int) -> Void) throws(EvaluationError)
-        -> SweepPoint
-    {
+    /// Evaluates one (checkpoint, series, length) on `data`: a point with its interval, or an unsupported point when
+    /// the position method cannot represent the length. `progress` receives (windows done, windows).
+    public func evaluate(
+        _ job: Job, data: EvaluationData, progress: @escaping (Int, Int) -> Void = { _, _ in }
+    ) throws(EvaluationError) -> SweepPoint {
         let summary = job.checkpoint.summary
         if case .unsupported(let reason) = job.checkpoint.model.support(at: job.length) {
             return SweepPoint(
