@@ -23,6 +23,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.1"),
+        // The daemon: the result store on SQLite (Debian: libsqlite3-dev), logging and service lifecycle.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .macro(
@@ -52,8 +56,22 @@ let package = Package(
         .target(name: "TokenData", dependencies: ["CZstd"]),
         .target(name: "Evaluation", dependencies: ["Engine", "TokenData", "Architecture", "Checkpoints", "Kernels"]),
         // Rendering results (tables, CSV, JSON, SVG plots); the CLI and the daemon's pages share it.
-        .target(name: "Reports", dependencies: ["Evaluation", "Architecture", "TokenData"]),
+        .target(name: "Reports", dependencies: ["Evaluation", "Architecture", "TokenData", "ResultStore"]),
         .target(name: "Engine", dependencies: ["Architecture", "Kernels", "Checkpoints"]),
+        // Runs, checkpoint versions, jobs and results behind a protocol: SQLite (GRDB) and in-memory.
+        .target(
+            name: "ResultStore",
+            dependencies: ["Evaluation", "Checkpoints", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // The daemon: discovery, completeness, watching, the queue worker, configuration and lifecycle.
+        .target(
+            name: "Service",
+            dependencies: [
+                "Evaluation", "Reports", "ResultStore", "Checkpoints", "TokenData", "Engine", "Kernels",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "ExtrapolateCLI",
             dependencies: [
@@ -64,7 +82,10 @@ let package = Package(
                 "Evaluation",
                 "Reports",
                 "Kernels",
+                "ResultStore",
+                "Service",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "extrapolate", dependencies: ["ExtrapolateCLI"]),
@@ -91,6 +112,11 @@ let package = Package(
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Evaluation", "TestSupport"]),
         .testTarget(
             name: "EngineTests", dependencies: ["Engine", "Kernels", "Checkpoints", "Architecture", "TestSupport"]),
+        .testTarget(name: "ResultStoreTests", dependencies: ["ResultStore", "Evaluation", "TestSupport"]),
+        .testTarget(
+            name: "ServiceTests",
+            dependencies: ["Service", "ResultStore", "Evaluation", "Checkpoints", "TokenData", "TestSupport"]
+        ),
         .testTarget(
             name: "ExtrapolateCLITests",
             dependencies: ["ExtrapolateCLI", "Architecture", "Evaluation", "Reports", "TokenData", "TestSupport"]

@@ -1,17 +1,21 @@
 import ArgumentParser
 
-/// The `extrapolate` command tree: `inspect`, `score`, `sweep`, `compare`, `dataset {pack, inspect, verify, benchmark}`.
-public struct Extrapolate: ParsableCommand {
+/// The `extrapolate` command tree: `watch`, `status`, `results`, `inspect`, `score`, `sweep`, `compare`,
+/// `dataset {pack, inspect, verify, benchmark}`.
+public struct Extrapolate: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "extrapolate",
         abstract: "Measure how transformer language models extrapolate beyond their training length.",
         discussion: """
             Declare or import an architecture, load checkpoints, and compute perplexity at 1×–16× the
             trained length under the protocols of Press et al. (ALiBi, ICLR 2022).
-            Start with `extrapolate sweep --checkpoint Datasets/demo/*/step-2000.safetensors --data \
-            Datasets/kjv/valid.tokens.zst` or `extrapolate inspect path/to/config.json`.
+            Start with `extrapolate watch Datasets/demo --data Datasets/kjv/valid.tokens.zst --once` (the daemon, \
+            one pass over the bundled demo runs), `extrapolate sweep --checkpoint Datasets/demo/*/step-2000.safetensors \
+            --data Datasets/kjv/valid.tokens.zst` or `extrapolate inspect path/to/config.json`.
             """,
-        subcommands: [Inspect.self, Score.self, Sweep.self, Compare.self, Dataset.self]
+        subcommands: [
+            Watch.self, Status.self, Results.self, Inspect.self, Score.self, Sweep.self, Compare.self, Dataset.self,
+        ]
     )
 
     public init() {}

@@ -8,7 +8,7 @@ import Foundation
 func chooseBLASKernels() {
     let environment = ProcessInfo.processInfo.environment
     let arguments = CommandLine.arguments
-    guard arguments.count > 1, ["score", "sweep", "compare"].contains(arguments[1]),
+    guard arguments.count > 1, ["score", "sweep", "compare", "watch"].contains(arguments[1]),
         let pinned = environment["OPENBLAS_CORETYPE"], !pinned.isEmpty,
         !["skylakex", "cooperlake", "sapphirerapids"].contains(pinned.lowercased()),
         let cpu = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8), cpu.contains("avx512f")
@@ -29,5 +29,11 @@ func chooseBLASKernels() {
     note("re-running with the AVX-512 kernels failed (\(String(cString: strerror(errno)))); continuing with \(pinned).")
 }
 
-chooseBLASKernels()
-Extrapolate.main()
+/// The process: choose OpenBLAS's kernels, then run the command (asynchronously: `watch` is a service).
+@main
+enum Entry {
+    static func main() async {
+        chooseBLASKernels()
+        await Extrapolate.main()
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import Reports
+import ResultStore
+
+/// Where `status` and `results` read: `--store`, else the daemon's default.
+struct StoreOption: ParsableArguments {
+    @Option(help: "The result store (default: $EXTRAPOLATE_STORE, else $XDG_STATE_HOME/extrapolate/results.sqlite).")
+    var store: String?
+
+    /// The store, opened read-only (a running daemon keeps writing it).
+    func open() throws -> SQLiteStore {
+        do { return try SQLiteStore(readingFrom: store ?? StoreLocation.defaultPath()) } catch {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+extension Extrapolate {
+    /// `extrapolate status`.
+    public struct Status: ParsableCommand {
+        public static let configuration = CommandConfiguration(
+            abstract: "Runs, checkpoints and the queue of a result store.",
+            discussion: """
+                Each checkpoint version shows its state: pending, running, done (with results recorded/planned), \
+                failed (with the error), incomplete (still being written, or never finished: the reason says what \
+                is missing), invalid, replaced (rewritten in place: the new version has its own line) or gone. \
+                Opens the store read-only, so it works while the daemon runs.
+                """
+        )
+
+        @OptionGroup var store: StoreOption
+        @Flag(help: "Print JSON (Docs/json.md) instead of text.") var json = false
+
+        public init() {}
+
+        public func run() throws {
+            let report = StatusReport(try store.open().status())
+            print(json ? try report.json() : report.table())
+        }
+    }
+
+    /// `extrapolate results`.
+    public struct Results: ParsableCommand {
+        public static let configuration = CommandConfiguration(
+            abstract: "Every result in a store: perplexity by run, checkpoint and length.",
+            discussion: """
+                One row per checkpoint, series and length, with the protocol, tokens scored, perplexity, mean NLL and \
+                95% bootstrap interval. A result computed once is listed under every path that holds the same \
+                checkpoint content. Opens the store read-only, so it works while the daemon runs.
+                """
+        )
+
+        @OptionGroup var store: StoreOption
+        @Option(name: .customLong("run"), help: "Only this run (the run folder's name).") var runName: String?
+        @Flag(help: "Print JSON (Docs/json.md) instead of text.") var json = false
+        @Flag(help: "Print CSV instead of text.") var csv = false
+
+        public init() {}
+
+        public func validate() throws {
+            if json && csv { throw ValidationError("--json and --csv are exclusive") }
+        }
+
+        public func run() throws {
+            let report = StoredResultsReport(try store.open().results(run: runName))
+            if json {
+                print(try report.json())
+            } else if csv {
+                print(report.csv(), terminator: "")
+            } else {
+                print(report.table())
+            }
+        }
+    }
+}

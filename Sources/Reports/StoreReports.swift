@@ -1,0 +1,199 @@
+import Evaluation
+import Foundation
+import ResultStore
+
+/// `extrapolate results`: every stored result, one row per (checkpoint, series, length).
+public struct StoredResultsReport: ResultReport {
+    /// One result as `results --json` writes it.
+    public struct Row: Sendable, Hashable, Codable {
+        public var run: String
+        public var checkpoint: String
+        public var step: Int?
+        /// `current`, or `replaced` / `gone` for versions no longer on disk as they were.
+        public var checkpointState: CheckpointState
+        public var series: String
+        /// The protocol the numbers were computed under (`nonoverlapping`, `sliding:S`, `last-half`).
+        public var evaluationProtocol: String
+        public var length: Int
+        public var trainedLength: Int
+        public var multiple: Double
+        /// `evaluated`, `unsupported` or `skipped`, with the reason when not evaluated.
+        public var outcome: ResultOutcome
+        public var reason: String?
+        public var perplexity: Double?
+        public var meanNLL: Double?
+        public var tokens: Int?
+        public var interval: Interval?
+        public var seconds: Double?
+        public var finished: Date
+        /// What identifies the result: checkpoint content, architecture, scoring settings, engine version.
+        public var contentHash: String
+        public var architectureHash: String
+        public var scoringHash: String
+        public var engineVersion: String
+        /// The full result: per-position buckets and per-window NLL.
+        public var result: EvaluationResult?
+
+        enum CodingKeys: String, CodingKey {
+            case run, checkpoint, step, checkpointState, series, evaluationProtocol = "protocol", length
+            case trainedLength, multiple, outcome, reason, perplexity, meanNLL, tokens, interval, seconds, finished
+            case contentHash, architectureHash, scoringHash, engineVersion, result
+        }
+
+        public init(_ row: ResultRow) {
+            let point = row.result.point
+            run = row.run
+            checkpoint = row.checkpoint
+            step = row.step
+            checkpointState = row.checkpointState
+            series = row.result.series
+            evaluationProtocol = point.result?.evaluationProtocol.description ?? row.result.series
+            length = row.result.length
+            trainedLength = point.trainedLength
+            multiple = point.multiple
+            outcome = row.result.outcome
+            reason = row.result.reason
+            perplexity = point.perplexity
+            meanNLL = point.meanNLL
+            tokens = point.tokens
+            interval = point.interval
+            seconds = point.result?.seconds
+            finished = row.result.finished
+            contentHash = row.result.contentHash
+            architectureHash = row.result.architectureHash
+            scoringHash = row.result.scoringHash
+            engineVersion = row.result.engineVersion
+            result = point.result
+        }
+    }
+
+    public let result: [Row]
+
+    public init(_ rows: [ResultRow]) { result = rows.map(Row.init) }
+
+    public func table() -> String {
+        typealias C = TextColumns
+        guard !result.isEmpty else { return "no results stored yet" }
+        var lines = [
+            C.pad("run", 14, left: true) + C.pad("step", 8) + C.pad("length", 8) + C.pad("×", 7) + "  "
+                + C.pad("series", 16, left: true) + C.pad("tokens", 9) + C.pad("ppl", 12) + "  "
+                + C.pad("95% interval", 22, left: true) + "  note"
+        ]
+        for row in result {
+            let interval = row.interval.map { String(format: "[%.4g, %.4g]", $0.lower, $0.upper) } ?? "-"
+            var note = row.outcome == .evaluated ? "" : "\(row.outcome.rawValue): \(row.reason ?? "")"
+            if row.checkpointState != .current { note += (note.isEmpty ? "" : "; ") + "file \(row.checkpointState)" }
+            lines.append(
+                C.pad(row.run, 14, left: true) + C.pad(row.step.map(String.init) ?? "-", 8) + C.pad("\(row.length)", 8)
+                    + C.pad(String(format: "%.2f", row.multiple), 7) + "  " + C.pad(row.series, 16, left: true)
+                    + C.pad(row.tokens.map(String.init) ?? "-", 9)
+                    + C.pad(row.perplexity.map { String(format: "%.4g", $0) } ?? "-", 12) + "  "
+                    + C.pad(interval, 22, left: true) + "  " + note)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    public func csv() -> String {
+        let header =
+            "run,checkpoint,step,series,protocol,length,multiple,outcome,tokens,mean_nll,perplexity,ci_lower,ci_upper,seconds,reason"
+        let rows = result.map { row -> String in
+            func number(_ value: Double?) -> String { value.map { "\($0)" } ?? "" }
+            return [
+                row.run, row.checkpoint, row.step.map(String.init) ?? "", row.series, row.evaluationProtocol,
+                "\(row.length)", "\(row.multiple)", row.outcome.rawValue, row.tokens.map(String.init) ?? "",
+                number(row.meanNLL), number(row.perplexity), number(row.interval?.lower), number(row.interval?.upper),
+                number(row.seconds), row.reason ?? "",
+            ].map(TextColumns.csvField).joined(separator: ",")
+        }
+        return ([header] + rows).joined(separator: "\n") + "\n"
+    }
+}
+
+/// `extrapolate status`: runs, their checkpoint versions with what became of them, and the queue.
+public struct StatusReport: ResultReport {
+    /// One checkpoint version and its jobs.
+    public struct Checkpoint: Sendable, Hashable, Codable {
+        public var path: String
+        public var step: Int?
+        /// What to tell a user: the job's state for a readable version (`pending`, `running`, `done`, `failed`),
+        /// else the version's (`incomplete`, `invalid`, `replaced`, `gone`).
+        public var state: String
+        /// Why: the failure or the reason it cannot be read.
+        public var reason: String?
+        public var contentHash: String
+        /// Results recorded out of planned, over this version's jobs.
+        public var done: Int
+        public var planned: Int
+        public var jobs: [JobRecord]
+    }
+
+    public struct Run: Sendable, Hashable, Codable {
+        public var name: String
+        public var folder: String
+        public var checkpoints: [Checkpoint]
+    }
+
+    public struct Result: Sendable, Hashable, Codable {
+        public var runs: [Run]
+        /// Jobs by state.
+        public var queue: [String: Int]
+        /// Results stored in all.
+        public var results: Int
+    }
+
+    public let result: Result
+
+    public init(_ status: StoreStatus) {
+        let jobsByCheckpoint = Dictionary(grouping: status.jobs, by: \.checkpointID)
+        let byRun = Dictionary(grouping: status.checkpoints, by: \.runFolder)
+        let runs = byRun.keys.sorted().map { folder -> Run in
+            let versions = (byRun[folder] ?? []).sorted {
+                ($0.step ?? -1, $0.path, $0.id) < ($1.step ?? -1, $1.path, $1.id)
+            }
+            return Run(
+                name: versions.first?.run ?? folder, folder: folder,
+                checkpoints: versions.map { version in
+                    let jobs = jobsByCheckpoint[version.id] ?? []
+                    let latest = jobs.max { $0.id < $1.id }
+                    let state = version.state == .current ? latest?.state.rawValue ?? "pending" : version.state.rawValue
+                    var reason = version.reason ?? latest?.error
+                    if let latest, latest.state == .pending, let notBefore = latest.notBefore, notBefore > Date() {
+                        reason =
+                            "retrying after \(ISO8601DateFormatter().string(from: notBefore)): \(latest.error ?? "")"
+                    }
+                    return Checkpoint(
+                        path: version.path, step: version.step, state: state, reason: reason,
+                        contentHash: version.contentHash, done: latest?.done ?? 0, planned: latest?.planned ?? 0,
+                        jobs: jobs)
+                })
+        }
+        result = Result(
+            runs: runs, queue: Dictionary(grouping: status.jobs, by: \.state.rawValue).mapValues(\.count),
+            results: status.results)
+    }
+
+    public func table() -> String {
+        typealias C = TextColumns
+        guard !result.runs.isEmpty else { return "no checkpoints found yet" }
+        var lines: [String] = []
+        for run in result.runs {
+            lines.append("\(run.name)  (\(run.folder))")
+            for checkpoint in run.checkpoints {
+                let progress = checkpoint.planned > 0 ? "\(checkpoint.done)/\(checkpoint.planned)" : ""
+                var line =
+                    "  " + C.pad(checkpoint.step.map { "step \($0)" } ?? "-", 12, left: true)
+                    + C.pad(checkpoint.state, 11, left: true) + C.pad(progress, 7) + "  "
+                    + (checkpoint.path as NSString).lastPathComponent
+                if let reason = checkpoint.reason { line += "\n      " + reason }
+                lines.append(line)
+            }
+        }
+        let queue = JobState.allCases.compactMap { state in
+            result.queue[state.rawValue].map { "\($0) \(state.rawValue)" }
+        }
+        lines.append("")
+        lines.append(
+            "jobs: " + (queue.isEmpty ? "none" : queue.joined(separator: ", ")) + "; results stored: \(result.results)")
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,216 @@
+import Evaluation
+import Foundation
+
+/// A store in memory with `SQLiteStore`'s behaviour: for tests, and for a daemon that needs to keep nothing.
+public final class MemoryStore: ResultStore, @unchecked Sendable {
+    private let lock = NSLock()
+    private var checkpoints: [CheckpointRecord] = []
+    private var jobs: [JobRecord] = []
+    private var stored: [String: ResultRecord] = [:]
+    private var links: [Int64: Set<String>] = [:]
+    private var nextID: Int64 = 1
+
+    public init() {}
+
+    private func locked<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    private func newID() -> Int64 {
+        defer { nextID += 1 }
+        return nextID
+    }
+
+    public func register(_ s: Sighting, at now: Date) throws(StoreError) -> (record: CheckpointRecord, isNew: Bool) {
+        try locked { () throws(StoreError) in
+            if let index = checkpoints.firstIndex(where: { $0.path == s.path && $0.contentHash == s.contentHash }) {
+                if checkpoints[index].state != s.state || checkpoints[index].reason != s.reason {
+                    checkpoints[index].state = s.state
+                    checkpoints[index].reason = s.reason
+                    checkpoints[index].updated = now
+                }
+                return (checkpoints[index], false)
+            }
+            for index in checkpoints.indices where checkpoints[index].path == s.path && checkpoints[index].isLive {
+                checkpoints[index].state = .replaced
+                checkpoints[index].updated = now
+                endJobs(of: checkpoints[index].id, as: .replaced, at: now)
+            }
+            let record = CheckpointRecord(
+                id: newID(), run: s.run, runFolder: s.runFolder, path: s.path, step: s.step, scheme: s.scheme,
+                size: s.size, modified: s.modified, contentHash: s.contentHash, state: s.state, reason: s.reason,
+                discovered: now, updated: now)
+            checkpoints.append(record)
+            return (record, true)
+        }
+    }
+
+    public func liveVersion(path: String) throws(StoreError) -> CheckpointRecord? {
+        try locked { () throws(StoreError) in checkpoints.last { $0.path == path && $0.isLive } }
+    }
+
+    private func endJobs(of checkpoint: Int64, as state: JobState, at now: Date) {
+        for index in jobs.indices
+        where jobs[index].checkpointID == checkpoint && [.pending, .running].contains(jobs[index].state) {
+            jobs[index].state = state
+            jobs[index].updated = now
+        }
+    }
+
+    public func markGone(under root: String, present: Set<String>, at now: Date) throws(StoreError)
+        -> [CheckpointRecord]
+    {
+        try locked { () throws(StoreError) in
+            var marked: [CheckpointRecord] = []
+            for index in checkpoints.indices
+            where checkpoints[index].isLive && checkpoints[index].runFolder.isInside(root)
+                && !present.contains(checkpoints[index].path)
+            {
+                checkpoints[index].state = .gone
+                checkpoints[index].updated = now
+                endJobs(of: checkpoints[index].id, as: .gone, at: now)
+                marked.append(checkpoints[index])
+            }
+            return marked
+        }
+    }
+
+    public func ensureJob(checkpoint: Int64, settings: EvaluationSettings, at now: Date) throws(StoreError)
+        -> JobRecord?
+    {
+        try locked { () throws(StoreError) in
+            let hash = settings.contentHash
+            guard checkpoints.contains(where: { $0.id == checkpoint }) else {
+                throw .missing("checkpoint \(checkpoint)")
+            }
+            if jobs.contains(where: { $0.checkpointID == checkpoint && $0.settingsHash == hash }) { return nil }
+            let job = JobRecord(
+                id: newID(), checkpointID: checkpoint, settings: settings, settingsHash: hash, state: .pending,
+                done: 0, planned: 0, attempts: 0, notBefore: nil, error: nil, created: now, updated: now)
+            jobs.append(job)
+            return job
+        }
+    }
+
+    public func claim(at now: Date) throws(StoreError) -> ClaimedJob? {
+        try locked { () throws(StoreError) in
+            let byID = Dictionary(uniqueKeysWithValues: checkpoints.map { ($0.id, $0) })
+            let ready = jobs.compactMap { job -> ClaimedJob? in
+                guard job.state == .pending, (job.notBefore ?? .distantPast) <= now,
+                    let checkpoint = byID[job.checkpointID], checkpoint.state == .current
+                else { return nil }
+                return ClaimedJob(job: job, checkpoint: checkpoint)
+            }
+            guard var next = JobOrder.next(ready, current: checkpoints.filter { $0.state == .current }),
+                let index = jobs.firstIndex(where: { $0.id == next.job.id })
+            else { return nil }
+            jobs[index].state = .running
+            jobs[index].updated = now
+            next.job = jobs[index]
+            return next
+        }
+    }
+
+    public func requeueRunning(at now: Date) throws(StoreError) -> Int {
+        try locked { () throws(StoreError) in
+            var count = 0
+            for index in jobs.indices where jobs[index].state == .running {
+                jobs[index].state = .pending
+                jobs[index].updated = now
+                count += 1
+            }
+            return count
+        }
+    }
+
+    public func results(forKeys keys: [String]) throws(StoreError) -> [String: ResultRecord] {
+        try locked { () throws(StoreError) in
+            Dictionary(uniqueKeysWithValues: keys.compactMap { key in stored[key].map { (key, $0) } })
+        }
+    }
+
+    public func record(_ result: ResultRecord, job: Int64, planned: Int, at now: Date) throws(StoreError) {
+        try locked { () throws(StoreError) in
+            guard let index = jobs.firstIndex(where: { $0.id == job }) else { throw .missing("job \(job)") }
+            if let existing = stored[result.key], existing.outcome != .skipped {
+                // Kept: a result is never written twice.
+            } else {
+                stored[result.key] = result
+            }
+            links[job, default: []].insert(result.key)
+            jobs[index].done = links[job]?.count ?? 0
+            jobs[index].planned = planned
+            jobs[index].updated = now
+        }
+    }
+
+    public func link(keys: [String], job: Int64, planned: Int, at now: Date) throws(StoreError) {
+        try locked { () throws(StoreError) in
+            guard let index = jobs.firstIndex(where: { $0.id == job }) else { throw .missing("job \(job)") }
+            for key in keys where stored[key] != nil { links[job, default: []].insert(key) }
+            jobs[index].done = links[job]?.count ?? 0
+            jobs[index].planned = planned
+            jobs[index].updated = now
+        }
+    }
+
+    public func finish(
+        job: Int64, state: JobState, error: String?, attempts: Int, notBefore: Date?, at now: Date
+    ) throws(StoreError) {
+        try locked { () throws(StoreError) in
+            guard let index = jobs.firstIndex(where: { $0.id == job }) else { throw .missing("job \(job)") }
+            jobs[index].state = state
+            jobs[index].error = error
+            jobs[index].attempts = attempts
+            jobs[index].notBefore = notBefore
+            jobs[index].updated = now
+        }
+    }
+
+    public func status() throws(StoreError) -> StoreStatus {
+        try locked { () throws(StoreError) in
+            StoreStatus(checkpoints: checkpoints, jobs: jobs, results: stored.count)
+        }
+    }
+
+    public func results(run: String?) throws(StoreError) -> [ResultRow] {
+        try locked { () throws(StoreError) in
+            let byID = Dictionary(uniqueKeysWithValues: checkpoints.map { ($0.id, $0) })
+            var rows: [ResultRow] = []
+            var seen = Set<String>()
+            for job in jobs.sorted(by: { $0.id < $1.id }) {
+                guard let checkpoint = byID[job.checkpointID], run == nil || checkpoint.run == run else { continue }
+                for key in (links[job.id] ?? []).sorted() {
+                    guard let result = stored[key], seen.insert("\(checkpoint.id)|\(key)").inserted else { continue }
+                    rows.append(
+                        ResultRow(
+                            run: checkpoint.run, checkpoint: checkpoint.path, step: checkpoint.step,
+                            checkpointState: checkpoint.state, settingsHash: job.settingsHash, result: result))
+                }
+            }
+            return rows.sorted(by: ResultRow.listingOrder)
+        }
+    }
+}
+
+extension CheckpointRecord {
+    /// Whether this version is the one at its path now (complete or not): not replaced, not gone.
+    var isLive: Bool { state != .replaced && state != .gone }
+}
+
+extension ResultRow {
+    /// By run, step, path, series, then length.
+    static func listingOrder(_ a: ResultRow, _ b: ResultRow) -> Bool {
+        (a.run, a.step ?? -1, a.checkpoint, a.result.series, a.result.length)
+            < (b.run, b.step ?? -1, b.checkpoint, b.result.series, b.result.length)
+    }
+}
+
+extension String {
+    /// Whether this path is `root` or below it.
+    func isInside(_ root: String) -> Bool {
+        self == root || hasPrefix(root.hasSuffix("/") ? root : root + "/")
+    }
+}

@@ -1,0 +1,266 @@
+import Evaluation
+import Foundation
+
+/// What the daemon saw of a checkpoint at one moment: enough to register one version of it.
+public struct Sighting: Sendable, Hashable {
+    /// The run's name (its folder's name) and folder.
+    public var run: String
+    public var runFolder: String
+    /// The path evaluation loads, the step read from its name and the naming scheme that matched.
+    public var path: String
+    public var step: Int?
+    public var scheme: String
+    /// Total bytes and newest modification time of its files.
+    public var size: Int
+    public var modified: Double
+    /// `xxh64:…` of its files' contents; for an incomplete or invalid sighting, a stand-in made of its stamps.
+    public var contentHash: String
+    /// `current` for a complete checkpoint; `incomplete` or `invalid` with the reason otherwise.
+    public var state: CheckpointState
+    public var reason: String?
+
+    public init(
+        run: String, runFolder: String, path: String, step: Int?, scheme: String, size: Int, modified: Double,
+        contentHash: String, state: CheckpointState, reason: String? = nil
+    ) {
+        self.run = run
+        self.runFolder = runFolder
+        self.path = path
+        self.step = step
+        self.scheme = scheme
+        self.size = size
+        self.modified = modified
+        self.contentHash = contentHash
+        self.state = state
+        self.reason = reason
+    }
+}
+
+/// What is known of one checkpoint version (one path with one content).
+public enum CheckpointState: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Complete, and the newest content at its path.
+    case current
+    /// Still being written (a file shorter than its header, a shard missing), or never finished.
+    case incomplete
+    /// Can never be read as it is (a malformed header, an unknown layout).
+    case invalid
+    /// The file was rewritten: a newer version of the same path exists.
+    case replaced
+    /// The files disappeared.
+    case gone
+}
+
+/// Where a job is.
+public enum JobState: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Waiting to run (after `notBefore` when a transient failure is being retried).
+    case pending
+    /// Being evaluated now.
+    case running
+    /// Every length has a result (evaluated, unsupported or skipped).
+    case done
+    /// Failed for good (until the checkpoint's files change): the error says why.
+    case failed
+    /// The checkpoint was rewritten (a newer version has its own job) or disappeared before it finished.
+    case replaced
+    case gone
+}
+
+/// A checkpoint version as stored.
+public struct CheckpointRecord: Sendable, Hashable, Codable {
+    public var id: Int64
+    public var run: String
+    public var runFolder: String
+    public var path: String
+    public var step: Int?
+    public var scheme: String
+    public var size: Int
+    public var modified: Double
+    public var contentHash: String
+    public var state: CheckpointState
+    public var reason: String?
+    public var discovered: Date
+    public var updated: Date
+
+    public init(
+        id: Int64, run: String, runFolder: String, path: String, step: Int?, scheme: String, size: Int,
+        modified: Double, contentHash: String, state: CheckpointState, reason: String?, discovered: Date,
+        updated: Date
+    ) {
+        self.id = id
+        self.run = run
+        self.runFolder = runFolder
+        self.path = path
+        self.step = step
+        self.scheme = scheme
+        self.size = size
+        self.modified = modified
+        self.contentHash = contentHash
+        self.state = state
+        self.reason = reason
+        self.discovered = discovered
+        self.updated = updated
+    }
+}
+
+/// The evaluation of one checkpoint version under one set of settings.
+public struct JobRecord: Sendable, Hashable, Codable {
+    public var id: Int64
+    public var checkpointID: Int64
+    /// The settings (`EvaluationSettings`) and their `contentHash`.
+    public var settings: EvaluationSettings
+    public var settingsHash: String
+    public var state: JobState
+    /// Results recorded so far (lengths × series), and how many were planned (0 until the job first ran).
+    public var done: Int
+    public var planned: Int
+    /// Transient failures so far, and the earliest time of the next attempt.
+    public var attempts: Int
+    public var notBefore: Date?
+    public var error: String?
+    public var created: Date
+    public var updated: Date
+
+    public init(
+        id: Int64, checkpointID: Int64, settings: EvaluationSettings, settingsHash: String, state: JobState,
+        done: Int, planned: Int, attempts: Int, notBefore: Date?, error: String?, created: Date, updated: Date
+    ) {
+        self.id = id
+        self.checkpointID = checkpointID
+        self.settings = settings
+        self.settingsHash = settingsHash
+        self.state = state
+        self.done = done
+        self.planned = planned
+        self.attempts = attempts
+        self.notBefore = notBefore
+        self.error = error
+        self.created = created
+        self.updated = updated
+    }
+}
+
+/// A job handed to the worker, with its checkpoint.
+public struct ClaimedJob: Sendable, Hashable {
+    public var job: JobRecord
+    public var checkpoint: CheckpointRecord
+}
+
+/// How a (checkpoint content, settings, series, length) ended.
+public enum ResultOutcome: String, Sendable, Hashable, Codable {
+    /// Evaluated: the numbers are in the point.
+    case evaluated
+    /// The position method cannot represent the length (learned positions past their table).
+    case unsupported
+    /// Not attempted: the memory estimate exceeded the limit.
+    case skipped
+}
+
+/// One stored result: a sweep point and the content key it answers.
+public struct ResultRecord: Sendable, Hashable, Codable {
+    /// `ResultKey.value`: checkpoint content × architecture × data and scoring × series × length × engine.
+    public var key: String
+    public var contentHash: String
+    public var architectureHash: String
+    public var scoringHash: String
+    public var engineVersion: String
+    public var series: String
+    public var length: Int
+    public var outcome: ResultOutcome
+    /// The point exactly as `sweep` reports it (perplexity, mean NLL, tokens, interval, positions, windows).
+    public var point: SweepPoint
+    /// Why it was not evaluated, and the memory estimate in bytes when that was the reason.
+    public var reason: String?
+    public var memoryEstimate: Int?
+    public var started: Date
+    public var finished: Date
+
+    public init(
+        key: ResultKey, outcome: ResultOutcome, point: SweepPoint, reason: String? = nil, memoryEstimate: Int? = nil,
+        started: Date, finished: Date
+    ) {
+        self.key = key.value
+        contentHash = key.contentHash
+        architectureHash = key.architectureHash
+        scoringHash = key.scoringHash
+        engineVersion = key.engineVersion
+        series = key.series
+        length = key.length
+        self.outcome = outcome
+        self.point = point
+        self.reason = reason
+        self.memoryEstimate = memoryEstimate
+        self.started = started
+        self.finished = finished
+    }
+}
+
+/// What identifies a result: the same checkpoint bytes, architecture, scored tokens, series, length and engine give
+/// the same numbers, wherever the checkpoint lives and whichever job asked.
+public struct ResultKey: Sendable, Hashable, Codable {
+    public var contentHash: String
+    public var architectureHash: String
+    /// `EvaluationSettings.scoringHash(targets:)`: the data's content, protocol, span, BOS, per-document cutting.
+    public var scoringHash: String
+    public var series: String
+    public var length: Int
+    public var engineVersion: String
+
+    public init(
+        contentHash: String, architectureHash: String, scoringHash: String, series: String, length: Int,
+        engineVersion: String
+    ) {
+        self.contentHash = contentHash
+        self.architectureHash = architectureHash
+        self.scoringHash = scoringHash
+        self.series = series
+        self.length = length
+        self.engineVersion = engineVersion
+    }
+
+    /// The key as stored: one string of every part.
+    public var value: String {
+        [contentHash, architectureHash, scoringHash, series, String(length), engineVersion].joined(separator: "|")
+    }
+}
+
+/// A stored result with the checkpoint it is listed under (the same result is listed under every path that holds
+/// the same content).
+public struct ResultRow: Sendable, Hashable, Codable {
+    public var run: String
+    public var checkpoint: String
+    public var step: Int?
+    public var checkpointState: CheckpointState
+    public var settingsHash: String
+    public var result: ResultRecord
+}
+
+/// Everything `status` shows: runs, checkpoint versions and jobs.
+public struct StoreStatus: Sendable, Hashable, Codable {
+    public var checkpoints: [CheckpointRecord]
+    public var jobs: [JobRecord]
+    /// Results stored, in all.
+    public var results: Int
+}
+
+/// A store that cannot do what was asked: the file, and SQLite's or the filesystem's reason.
+public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The store could not be opened (missing for a reader, a folder that cannot be created, not a store).
+    case cannotOpen(path: String, reason: String)
+    /// A read or write failed (disk full, I/O error); nothing of it was written.
+    case failed(path: String, operation: String, reason: String)
+    /// Another daemon holds the store.
+    case locked(path: String, holder: String)
+    /// A record the caller named does not exist.
+    case missing(String)
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(let path, let reason): "\(path): cannot open the result store: \(reason)"
+        case .failed(let path, let operation, let reason): "\(path): \(operation) failed: \(reason)"
+        case .locked(let path, let holder):
+            "\(path) is in use by another daemon (\(holder)); one daemon writes a store. Stop it, or give this one "
+                + "its own --store"
+        case .missing(let what): "not in the store: \(what)"
+        }
+    }
+}

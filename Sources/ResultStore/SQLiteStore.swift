@@ -1,0 +1,470 @@
+import Evaluation
+import Foundation
+import GRDB
+
+/// The default store: one SQLite file in WAL mode, written by one daemon and read by any number of `status` and
+/// `results` processes opened read-only.
+///
+/// Debian 12's SQLite 3.40 predates the fix of a WAL-reset corruption that needs two connections writing at once,
+/// so a writer takes an exclusive lock on `PATH.lock` (held by the kernel until the process ends, even by `kill -9`)
+/// and a second daemon is refused. Schema changes are named migrations.
+public final class SQLiteStore: ResultStore, @unchecked Sendable {
+    public let path: String
+    private let pool: DatabasePool
+    /// The lock file's descriptor, held open for the writer's lifetime.
+    private let lockDescriptor: Int32?
+
+    /// Opens (creating it and its folder if needed) the store at `path` for writing, and takes the writer lock.
+    /// - Parameter maximumPages: caps the file at this many pages (SQLite then reports "database or disk is full"):
+    ///   how tests simulate a full disk.
+    /// - Throws: `StoreError.locked` when another process writes it; `.cannotOpen` otherwise.
+    public init(writingTo path: String, maximumPages: Int? = nil) throws(StoreError) {
+        self.path = path
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty {
+            do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+                throw .cannotOpen(path: path, reason: "cannot create \(folder): \(error.localizedDescription)")
+            }
+        }
+        let descriptor = try Self.lock(path + ".lock", store: path)
+        lockDescriptor = descriptor
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            if let maximumPages { try db.execute(sql: "PRAGMA max_page_count = \(maximumPages)") }
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            close(descriptor)
+            throw .cannotOpen(path: path, reason: Self.reason(error))
+        }
+    }
+
+    /// Opens an existing store read-only (`status`, `results`), while a daemon may be writing it.
+    /// - Throws: `StoreError.cannotOpen` when there is no store at `path` or it is not one.
+    public init(readingFrom path: String) throws(StoreError) {
+        self.path = path
+        lockDescriptor = nil
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw .cannotOpen(
+                path: path, reason: "no store here yet; `extrapolate watch` creates it (or pass --store PATH)")
+        }
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(10)
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            let applied = try pool.read { db in try Self.migrator.appliedIdentifiers(db) }
+            let known = Set(Self.migrator.migrations)
+            if let unknown = applied.subtracting(known).sorted().first {
+                throw StoreError.cannotOpen(
+                    path: path, reason: "written by a newer Extrapolate (migration '\(unknown)'); upgrade to read it")
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .cannotOpen(path: path, reason: Self.reason(error))
+        }
+    }
+
+    deinit {
+        if let lockDescriptor { close(lockDescriptor) }
+    }
+
+    private static func lock(_ lockPath: String, store: String) throws(StoreError) -> Int32 {
+        let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw .cannotOpen(path: store, reason: "cannot create \(lockPath): \(String(cString: strerror(errno)))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = (try? String(contentsOfFile: lockPath, encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            close(descriptor)
+            throw .locked(path: store, holder: holder.map { $0.isEmpty ? "unknown process" : $0 } ?? "unknown process")
+        }
+        let holder = "pid \(getpid()) on \(ProcessInfo.processInfo.hostName)\n"
+        _ = ftruncate(descriptor, 0)
+        _ = holder.withCString { pwrite(descriptor, $0, strlen($0), 0) }
+        return descriptor
+    }
+
+    // MARK: Schema
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: runs, checkpoint versions, jobs, results") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE checkpoints(
+                        id INTEGER PRIMARY KEY, run TEXT NOT NULL, run_folder TEXT NOT NULL, path TEXT NOT NULL,
+                        step INTEGER, scheme TEXT NOT NULL, size INTEGER NOT NULL, modified REAL NOT NULL,
+                        content_hash TEXT NOT NULL, state TEXT NOT NULL, reason TEXT,
+                        discovered REAL NOT NULL, updated REAL NOT NULL,
+                        UNIQUE(path, content_hash));
+                    CREATE INDEX checkpoints_by_folder ON checkpoints(run_folder);
+                    CREATE TABLE jobs(
+                        id INTEGER PRIMARY KEY, checkpoint_id INTEGER NOT NULL REFERENCES checkpoints(id),
+                        settings TEXT NOT NULL, settings_hash TEXT NOT NULL, state TEXT NOT NULL,
+                        done INTEGER NOT NULL DEFAULT 0, planned INTEGER NOT NULL DEFAULT 0,
+                        attempts INTEGER NOT NULL DEFAULT 0, not_before REAL, error TEXT,
+                        created REAL NOT NULL, updated REAL NOT NULL,
+                        UNIQUE(checkpoint_id, settings_hash));
+                    CREATE INDEX jobs_by_state ON jobs(state);
+                    CREATE TABLE results(
+                        key TEXT PRIMARY KEY, content_hash TEXT NOT NULL, architecture_hash TEXT NOT NULL,
+                        scoring_hash TEXT NOT NULL, engine_version TEXT NOT NULL, series TEXT NOT NULL,
+                        length INTEGER NOT NULL, outcome TEXT NOT NULL, protocol TEXT NOT NULL,
+                        perplexity REAL, mean_nll REAL, tokens INTEGER, interval_lower REAL, interval_upper REAL,
+                        reason TEXT, memory_estimate INTEGER, seconds REAL, started REAL NOT NULL,
+                        finished REAL NOT NULL, point TEXT NOT NULL);
+                    CREATE TABLE job_results(
+                        job_id INTEGER NOT NULL REFERENCES jobs(id), result_key TEXT NOT NULL REFERENCES results(key),
+                        PRIMARY KEY(job_id, result_key));
+                    """)
+        }
+        return migrator
+    }
+
+    // MARK: ResultStore
+
+    public func register(_ s: Sighting, at now: Date) throws(StoreError) -> (record: CheckpointRecord, isNew: Bool) {
+        try write("registering \(s.path)") { db in
+            if let row = try Row.fetchOne(
+                db, sql: "SELECT * FROM checkpoints WHERE path = ? AND content_hash = ?",
+                arguments: [s.path, s.contentHash])
+            {
+                var record = try Self.checkpoint(row)
+                if record.state != s.state || record.reason != s.reason {
+                    try db.execute(
+                        sql: "UPDATE checkpoints SET state = ?, reason = ?, updated = ? WHERE id = ?",
+                        arguments: [s.state.rawValue, s.reason, now.timeIntervalSince1970, record.id])
+                    (record.state, record.reason, record.updated) = (s.state, s.reason, now)
+                }
+                return (record, false)
+            }
+            let earlier = try Int64.fetchAll(
+                db, sql: "SELECT id FROM checkpoints WHERE path = ? AND state NOT IN ('replaced', 'gone')",
+                arguments: [s.path])
+            for id in earlier { try Self.end(db, checkpoint: id, as: .replaced, jobsAs: .replaced, at: now) }
+            try db.execute(
+                sql: """
+                    INSERT INTO checkpoints(run, run_folder, path, step, scheme, size, modified, content_hash, state,
+                        reason, discovered, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+                    """,
+                arguments: [
+                    s.run, s.runFolder, s.path, s.step, s.scheme, s.size, s.modified, s.contentHash, s.state.rawValue,
+                    s.reason, now.timeIntervalSince1970, now.timeIntervalSince1970,
+                ])
+            let record = CheckpointRecord(
+                id: db.lastInsertedRowID, run: s.run, runFolder: s.runFolder, path: s.path, step: s.step,
+                scheme: s.scheme, size: s.size, modified: s.modified, contentHash: s.contentHash, state: s.state,
+                reason: s.reason, discovered: now, updated: now)
+            return (record, true)
+        }
+    }
+
+    public func liveVersion(path: String) throws(StoreError) -> CheckpointRecord? {
+        try read("reading \(path)") { db in
+            try Row.fetchOne(
+                db,
+                sql: "SELECT * FROM checkpoints WHERE path = ? AND state NOT IN ('replaced', 'gone') ORDER BY id DESC",
+                arguments: [path]
+            ).map(Self.checkpoint)
+        }
+    }
+
+    private static func end(
+        _ db: Database, checkpoint: Int64, as state: CheckpointState, jobsAs jobState: JobState, at now: Date
+    ) throws {
+        try db.execute(
+            sql: "UPDATE checkpoints SET state = ?, updated = ? WHERE id = ?",
+            arguments: [state.rawValue, now.timeIntervalSince1970, checkpoint])
+        try db.execute(
+            sql: "UPDATE jobs SET state = ?, updated = ? WHERE checkpoint_id = ? AND state IN ('pending', 'running')",
+            arguments: [jobState.rawValue, now.timeIntervalSince1970, checkpoint])
+    }
+
+    public func markGone(under root: String, present: Set<String>, at now: Date) throws(StoreError)
+        -> [CheckpointRecord]
+    {
+        try write("marking checkpoints under \(root) gone") { db in
+            let prefix = root.hasSuffix("/") ? root : root + "/"
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM checkpoints WHERE state NOT IN ('replaced', 'gone')
+                    AND (run_folder = ? OR substr(run_folder, 1, ?) = ?)
+                    """, arguments: [root, prefix.count, prefix])
+            var marked: [CheckpointRecord] = []
+            for row in rows {
+                var record = try Self.checkpoint(row)
+                guard !present.contains(record.path) else { continue }
+                try Self.end(db, checkpoint: record.id, as: .gone, jobsAs: .gone, at: now)
+                (record.state, record.updated) = (.gone, now)
+                marked.append(record)
+            }
+            return marked
+        }
+    }
+
+    public func ensureJob(checkpoint: Int64, settings: EvaluationSettings, at now: Date) throws(StoreError)
+        -> JobRecord?
+    {
+        let json = try Self.encode(settings)
+        let hash = settings.contentHash
+        return try write("queueing a job") { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM checkpoints WHERE id = ?", arguments: [checkpoint]) != nil
+            else { throw StoreError.missing("checkpoint \(checkpoint)") }
+            try db.execute(
+                sql: """
+                    INSERT INTO jobs(checkpoint_id, settings, settings_hash, state, created, updated)
+                    VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT(checkpoint_id, settings_hash) DO NOTHING
+                    """,
+                arguments: [checkpoint, json, hash, now.timeIntervalSince1970, now.timeIntervalSince1970])
+            guard db.changesCount > 0 else { return nil }
+            return JobRecord(
+                id: db.lastInsertedRowID, checkpointID: checkpoint, settings: settings, settingsHash: hash,
+                state: .pending, done: 0, planned: 0, attempts: 0, notBefore: nil, error: nil, created: now,
+                updated: now)
+        }
+    }
+
+    public func claim(at now: Date) throws(StoreError) -> ClaimedJob? {
+        try write("claiming a job") { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT j.id AS job_id, c.id AS checkpoint_id FROM jobs j JOIN checkpoints c ON c.id = j.checkpoint_id
+                    WHERE j.state = 'pending' AND c.state = 'current' AND (j.not_before IS NULL OR j.not_before <= ?)
+                    """, arguments: [now.timeIntervalSince1970])
+            var ready: [ClaimedJob] = []
+            for row in rows {
+                let job: Int64 = row["job_id"]
+                let checkpoint: Int64 = row["checkpoint_id"]
+                ready.append(
+                    ClaimedJob(job: try Self.job(db, id: job), checkpoint: try Self.checkpoint(db, id: checkpoint)))
+            }
+            let current = try Row.fetchAll(db, sql: "SELECT * FROM checkpoints WHERE state = 'current'").map(
+                Self.checkpoint)
+            guard var next = JobOrder.next(ready, current: current) else { return nil }
+            try db.execute(
+                sql: "UPDATE jobs SET state = 'running', updated = ? WHERE id = ?",
+                arguments: [now.timeIntervalSince1970, next.job.id])
+            (next.job.state, next.job.updated) = (.running, now)
+            return next
+        }
+    }
+
+    public func requeueRunning(at now: Date) throws(StoreError) -> Int {
+        try write("requeueing interrupted jobs") { db in
+            try db.execute(
+                sql: "UPDATE jobs SET state = 'pending', updated = ? WHERE state = 'running'",
+                arguments: [now.timeIntervalSince1970])
+            return db.changesCount
+        }
+    }
+
+    public func results(forKeys keys: [String]) throws(StoreError) -> [String: ResultRecord] {
+        try read("reading results") { db in
+            var found: [String: ResultRecord] = [:]
+            for key in keys {
+                if let row = try Row.fetchOne(db, sql: "SELECT * FROM results WHERE key = ?", arguments: [key]) {
+                    found[key] = try Self.result(row)
+                }
+            }
+            return found
+        }
+    }
+
+    public func record(_ r: ResultRecord, job: Int64, planned: Int, at now: Date) throws(StoreError) {
+        let point = try Self.encode(r.point)
+        try write("recording a result of job \(job)") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO results(key, content_hash, architecture_hash, scoring_hash, engine_version, series,
+                        length, outcome, protocol, perplexity, mean_nll, tokens, interval_lower, interval_upper,
+                        reason, memory_estimate, seconds, started, finished, point)
+                    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                    ON CONFLICT(key) DO UPDATE SET outcome = excluded.outcome, perplexity = excluded.perplexity,
+                        mean_nll = excluded.mean_nll, tokens = excluded.tokens,
+                        interval_lower = excluded.interval_lower, interval_upper = excluded.interval_upper,
+                        reason = excluded.reason, memory_estimate = excluded.memory_estimate,
+                        seconds = excluded.seconds, started = excluded.started, finished = excluded.finished,
+                        point = excluded.point
+                    WHERE results.outcome = 'skipped'
+                    """,
+                arguments: [
+                    r.key, r.contentHash, r.architectureHash, r.scoringHash, r.engineVersion, r.series, r.length,
+                    r.outcome.rawValue, r.point.result?.evaluationProtocol.description ?? r.series,
+                    r.point.perplexity, r.point.meanNLL, r.point.tokens, r.point.interval?.lower,
+                    r.point.interval?.upper, r.reason, r.memoryEstimate, r.point.result?.seconds,
+                    r.started.timeIntervalSince1970, r.finished.timeIntervalSince1970, point,
+                ])
+            try Self.link(db, keys: [r.key], job: job, planned: planned, at: now)
+        }
+    }
+
+    public func link(keys: [String], job: Int64, planned: Int, at now: Date) throws(StoreError) {
+        try write("linking results to job \(job)") { db in
+            try Self.link(db, keys: keys, job: job, planned: planned, at: now)
+        }
+    }
+
+    private static func link(_ db: Database, keys: [String], job: Int64, planned: Int, at now: Date) throws {
+        for key in keys {
+            try db.execute(
+                sql: """
+                    INSERT INTO job_results(job_id, result_key) SELECT ?, key FROM results WHERE key = ?
+                    ON CONFLICT DO NOTHING
+                    """, arguments: [job, key])
+        }
+        try db.execute(
+            sql: """
+                UPDATE jobs SET done = (SELECT count(*) FROM job_results WHERE job_id = ?), planned = ?, updated = ?
+                WHERE id = ?
+                """, arguments: [job, planned, now.timeIntervalSince1970, job])
+        guard db.changesCount > 0 else { throw StoreError.missing("job \(job)") }
+    }
+
+    public func finish(
+        job: Int64, state: JobState, error: String?, attempts: Int, notBefore: Date?, at now: Date
+    ) throws(StoreError) {
+        try write("finishing job \(job)") { db in
+            try db.execute(
+                sql: "UPDATE jobs SET state = ?, error = ?, attempts = ?, not_before = ?, updated = ? WHERE id = ?",
+                arguments: [
+                    state.rawValue, error, attempts, notBefore?.timeIntervalSince1970, now.timeIntervalSince1970, job,
+                ])
+        }
+    }
+
+    public func status() throws(StoreError) -> StoreStatus {
+        try read("reading the status") { db in
+            let checkpoints = try Row.fetchAll(db, sql: "SELECT * FROM checkpoints ORDER BY id").map(Self.checkpoint)
+            let jobs = try Row.fetchAll(db, sql: "SELECT * FROM jobs ORDER BY id").map(Self.job)
+            let results = try Int.fetchOne(db, sql: "SELECT count(*) FROM results") ?? 0
+            return StoreStatus(checkpoints: checkpoints, jobs: jobs, results: results)
+        }
+    }
+
+    public func results(run: String?) throws(StoreError) -> [ResultRow] {
+        try read("reading results") { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT c.id AS checkpoint_id, j.settings_hash AS settings_hash, x.*
+                    FROM job_results l JOIN jobs j ON j.id = l.job_id JOIN checkpoints c ON c.id = j.checkpoint_id
+                    JOIN results x ON x.key = l.result_key
+                    WHERE ? IS NULL OR c.run = ?
+                    """, arguments: [run, run])
+            var seen = Set<String>()
+            var listed: [ResultRow] = []
+            for row in rows {
+                let checkpointID: Int64 = row["checkpoint_id"]
+                let result = try Self.result(row)
+                guard seen.insert("\(checkpointID)|\(result.key)").inserted else { continue }
+                let checkpoint = try Self.checkpoint(db, id: checkpointID)
+                listed.append(
+                    ResultRow(
+                        run: checkpoint.run, checkpoint: checkpoint.path, step: checkpoint.step,
+                        checkpointState: checkpoint.state, settingsHash: row["settings_hash"], result: result))
+            }
+            return listed.sorted(by: ResultRow.listingOrder)
+        }
+    }
+
+    // MARK: Rows
+
+    private static func checkpoint(_ db: Database, id: Int64) throws -> CheckpointRecord {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM checkpoints WHERE id = ?", arguments: [id]) else {
+            throw StoreError.missing("checkpoint \(id)")
+        }
+        return try checkpoint(row)
+    }
+
+    private static func checkpoint(_ row: Row) throws -> CheckpointRecord {
+        let state: String = row["state"]
+        return CheckpointRecord(
+            id: row["id"], run: row["run"], runFolder: row["run_folder"], path: row["path"], step: row["step"],
+            scheme: row["scheme"], size: row["size"], modified: row["modified"], contentHash: row["content_hash"],
+            state: CheckpointState(rawValue: state) ?? .invalid, reason: row["reason"],
+            discovered: Date(timeIntervalSince1970: row["discovered"]),
+            updated: Date(timeIntervalSince1970: row["updated"]))
+    }
+
+    private static func job(_ db: Database, id: Int64) throws -> JobRecord {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]) else {
+            throw StoreError.missing("job \(id)")
+        }
+        return try job(row)
+    }
+
+    private static func job(_ row: Row) throws -> JobRecord {
+        let state: String = row["state"]
+        let settings: String = row["settings"]
+        let notBefore: Double? = row["not_before"]
+        return JobRecord(
+            id: row["id"], checkpointID: row["checkpoint_id"],
+            settings: try Self.decoder.decode(EvaluationSettings.self, from: Data(settings.utf8)),
+            settingsHash: row["settings_hash"], state: JobState(rawValue: state) ?? .failed, done: row["done"],
+            planned: row["planned"], attempts: row["attempts"],
+            notBefore: notBefore.map(Date.init(timeIntervalSince1970:)), error: row["error"],
+            created: Date(timeIntervalSince1970: row["created"]), updated: Date(timeIntervalSince1970: row["updated"]))
+    }
+
+    private static func result(_ row: Row) throws -> ResultRecord {
+        let point: String = row["point"]
+        let outcome: String = row["outcome"]
+        let key = ResultKey(
+            contentHash: row["content_hash"], architectureHash: row["architecture_hash"],
+            scoringHash: row["scoring_hash"], series: row["series"], length: row["length"],
+            engineVersion: row["engine_version"])
+        return ResultRecord(
+            key: key, outcome: ResultOutcome(rawValue: outcome) ?? .evaluated,
+            point: try Self.decoder.decode(SweepPoint.self, from: Data(point.utf8)), reason: row["reason"],
+            memoryEstimate: row["memory_estimate"], started: Date(timeIntervalSince1970: row["started"]),
+            finished: Date(timeIntervalSince1970: row["finished"]))
+    }
+
+    // MARK: Access
+
+    private func write<T>(_ operation: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
+        guard lockDescriptor != nil else {
+            throw .failed(path: path, operation: operation, reason: "the store was opened read-only")
+        }
+        do { return try pool.write(body) } catch let error as StoreError { throw error } catch {
+            throw .failed(path: path, operation: operation, reason: Self.reason(error))
+        }
+    }
+
+    private func read<T>(_ operation: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
+        do { return try pool.read(body) } catch let error as StoreError { throw error } catch {
+            throw .failed(path: path, operation: operation, reason: Self.reason(error))
+        }
+    }
+
+    private static func encode(_ value: some Encodable) throws(StoreError) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do { return String(decoding: try encoder.encode(value), as: UTF8.self) } catch {
+            throw .failed(path: "", operation: "encoding a record", reason: "\(error)")
+        }
+    }
+
+    private static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
+    }
+
+    private static func reason(_ error: Error) -> String {
+        if let error = error as? DatabaseError { return error.message ?? error.description }
+        return "\(error)"
+    }
+}

@@ -1,0 +1,371 @@
+import Evaluation
+import Foundation
+import ResultStore
+import TokenData
+
+/// A configuration that cannot be used: the file, line or key, and what to write instead.
+public enum ConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The file is not TOML the reader understands.
+    case syntax(file: String, line: Int, reason: String)
+    /// A key has a value of the wrong kind or out of range.
+    case badValue(file: String, key: String, reason: String)
+    /// A key that means nothing here (a typo, most likely).
+    case unknownKey(file: String, key: String, known: [String])
+    /// Something required is missing.
+    case missing(file: String, reason: String)
+    /// The file cannot be read.
+    case unreadable(file: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .syntax(let file, let line, let reason): "\(file):\(line): \(reason)"
+        case .badValue(let file, let key, let reason): "\(file): \(key): \(reason)"
+        case .unknownKey(let file, let key, let known):
+            "\(file): unknown key '\(key)'; known keys here: \(known.joined(separator: ", "))"
+        case .missing(let file, let reason): "\(file): \(reason)"
+        case .unreadable(let file, let reason): "\(file): cannot read: \(reason)"
+        }
+    }
+}
+
+/// One watched folder and the settings its checkpoints are evaluated with.
+public struct WatchTarget: Sendable, Hashable {
+    /// An absolute path: a run folder, or a folder of run folders.
+    public var folder: String
+    public var settings: EvaluationSettings
+
+    public init(folder: String, settings: EvaluationSettings) {
+        self.folder = Self.absolute(folder)
+        self.settings = settings
+    }
+
+    /// `path` as an absolute, standardized path (`~` expanded; relative to `base`, else the working folder).
+    public static func absolute(_ path: String, relativeTo base: String? = nil) -> String {
+        let expanded = (path as NSString).expandingTildeInPath
+        if expanded.hasPrefix("/") { return URL(fileURLWithPath: expanded).standardizedFileURL.path }
+        let origin = base ?? FileManager.default.currentDirectoryPath
+        return URL(fileURLWithPath: (origin as NSString).appendingPathComponent(expanded)).standardizedFileURL.path
+    }
+}
+
+/// Evaluation settings as a flag or a configuration key may change them: every field optional, so defaults,
+/// the file's `[evaluation]` table, a `[[runs]]` entry and command-line flags layer in that order.
+public struct EvaluationOverrides: Sendable, Hashable {
+    public var data: String?
+    public var dtype: TokenDType?
+    public var lengths: LengthGrid?
+    public var evaluationProtocol: EvaluationProtocol?
+    public var budget: Int?
+    public var offset: Int?
+    public var bos: BOSPlacement?
+    public var bosToken: Int32?
+    public var perDocument: Bool?
+    public var resamples: Int?
+    public var seed: UInt64?
+    public var extensions: [RotaryExtension]?
+
+    public init() {}
+
+    /// The keys a configuration table may set.
+    static let keys = [
+        "data", "dtype", "lengths", "protocol", "budget", "offset", "bos", "bos-token", "per-document", "bootstrap",
+        "seed", "extensions",
+    ]
+
+    /// `other`'s values where it has them, else these.
+    public func overridden(by other: EvaluationOverrides) -> EvaluationOverrides {
+        var merged = self
+        merged.data = other.data ?? data
+        merged.dtype = other.dtype ?? dtype
+        merged.lengths = other.lengths ?? lengths
+        merged.evaluationProtocol = other.evaluationProtocol ?? evaluationProtocol
+        merged.budget = other.budget ?? budget
+        merged.offset = other.offset ?? offset
+        merged.bos = other.bos ?? bos
+        merged.bosToken = other.bosToken ?? bosToken
+        merged.perDocument = other.perDocument ?? perDocument
+        merged.resamples = other.resamples ?? resamples
+        merged.seed = other.seed ?? seed
+        merged.extensions = other.extensions ?? extensions
+        return merged
+    }
+
+    /// The settings, with `sweep`'s defaults where nothing was given.
+    /// - Throws: `ConfigurationError.missing` without data; `.badValue` when the combination is invalid.
+    public func settings(file: String, context: String) throws(ConfigurationError) -> EvaluationSettings {
+        guard let data else {
+            throw .missing(file: file, reason: "\(context): no evaluation data; give --data or `data = \"…\"`")
+        }
+        let settings = EvaluationSettings(
+            data: DataReference(path: WatchTarget.absolute(data), dtype: dtype ?? .uint16),
+            lengths: lengths ?? .standard,
+            evaluationProtocol: evaluationProtocol ?? .nonoverlapping, budget: budget, offset: offset ?? 0,
+            bos: bos ?? BOSPlacement.none, bosToken: bosToken, perDocument: perDocument ?? false,
+            resamples: resamples ?? 1000, seed: seed ?? 0, extensions: extensions ?? [])
+        do { try settings.validate() } catch { throw .badValue(file: file, key: context, reason: error.description) }
+        return settings
+    }
+
+    /// Reads the evaluation keys of `table`; relative data paths are resolved against `base`.
+    init(table: [String: TOMLValue], file: String, context: String, base: String) throws(ConfigurationError) {
+        self.init()
+        let read = TableReader(table: table, file: file, context: context)
+        data = try read.string("data").map { WatchTarget.absolute($0, relativeTo: base) }
+        dtype = try read.parsed("dtype", as: "uint16 or uint32") { TokenDType(rawValue: $0) }
+        lengths = try read.parsed("lengths", as: "a length grid like \"1x,2x,4x\" or \"512,1024\"") {
+            try? LengthGrid(parsing: $0)
+        }
+        evaluationProtocol = try read.parsed("protocol", as: "nonoverlapping, sliding:S or last-half") {
+            EvaluationProtocol(parsing: $0)
+        }
+        budget = try read.integer("budget", minimum: 1)
+        offset = try read.integer("offset", minimum: 0)
+        bos = try read.parsed("bos", as: "none, first or every") { BOSPlacement(rawValue: $0) }
+        bosToken = try read.integer("bos-token", minimum: 0).map { Int32(clamping: $0) }
+        perDocument = try read.boolean("per-document")
+        resamples = try read.integer("bootstrap", minimum: 0)
+        seed = try read.integer("seed", minimum: 0).map { UInt64($0) }
+        if let names = try read.strings("extensions") {
+            extensions = try names.map { (name: String) throws(ConfigurationError) -> RotaryExtension in
+                guard let fix = RotaryExtension(rawValue: name) else {
+                    throw .badValue(
+                        file: file, key: read.name("extensions"),
+                        reason:
+                            "'\(name)' is not one of \(RotaryExtension.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
+                }
+                return fix
+            }
+        }
+    }
+}
+
+/// Everything the daemon runs with.
+public struct DaemonConfiguration: Sendable {
+    /// The watched folders and their settings (a checkpoint takes the deepest folder that holds it).
+    public var targets: [WatchTarget]
+    /// The store's path.
+    public var store: String
+    /// Compute threads (`nil`: every core).
+    public var threads: Int?
+    /// Seconds a checkpoint's files must stay unchanged before it is queued.
+    public var quietSeconds: Double = 10
+    /// Seconds between full rescans (the only mechanism with `pollOnly`).
+    public var rescanSeconds: Double = 60
+    /// Never use inotify (network filesystems where it is silent: NFS, Lustre).
+    public var pollOnly = false
+    /// Lengths whose memory estimate exceeds this many bytes are recorded as skipped.
+    public var memoryLimit: Int?
+    /// Seconds a stop waits for the length in progress before abandoning it (the job stays pending).
+    public var shutdownSeconds: Double = 30
+    /// Transient failures (I/O) are retried after `retrySeconds × 2^attempts`, at most `maximumRetrySeconds`, up to
+    /// `maximumAttempts` times.
+    public var retrySeconds: Double = 5
+    public var maximumRetrySeconds: Double = 600
+    public var maximumAttempts = 8
+
+    public init(targets: [WatchTarget], store: String) {
+        self.targets = targets
+        self.store = store
+    }
+
+    /// The target whose folder holds `path` most specifically.
+    public func target(for path: String) -> WatchTarget? {
+        targets.filter { path == $0.folder || path.hasPrefix($0.folder.hasSuffix("/") ? $0.folder : $0.folder + "/") }
+            .max { $0.folder.count < $1.folder.count }
+    }
+
+    static let topLevelKeys = [
+        "store", "threads", "quiet-seconds", "rescan-seconds", "poll-only", "memory-limit", "shutdown-seconds",
+        "evaluation", "runs",
+    ]
+
+    /// Reads a TOML configuration file. Command-line `overrides` win over the file's `[evaluation]` table, and a
+    /// `[[runs]]` entry's own keys win over both.
+    ///
+    /// ```toml
+    /// store = "/var/lib/extrapolate/results.sqlite"
+    /// quiet-seconds = 10
+    /// memory-limit = "16G"
+    ///
+    /// [evaluation]            # defaults for every run
+    /// data = "valid.tokens.zst"
+    /// lengths = "1x,2x,4x,8x,16x"
+    ///
+    /// [[runs]]
+    /// folder = "runs/alibi"
+    ///
+    /// [[runs]]
+    /// folder = "runs/rotary"
+    /// protocol = "sliding:256"
+    /// extensions = ["yarn"]
+    /// ```
+    public static func load(
+        file: String, overrides: EvaluationOverrides = EvaluationOverrides(), extraFolders: [String] = []
+    ) throws(ConfigurationError) -> DaemonConfiguration {
+        let text: String
+        do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+            throw .unreadable(file: file, reason: (error as NSError).localizedDescription)
+        }
+        let base = (WatchTarget.absolute(file) as NSString).deletingLastPathComponent
+        let root = TableReader(table: try TOMLReader.parse(text, file: file), file: file, context: "")
+        try root.rejectUnknown(topLevelKeys)
+        var defaults = EvaluationOverrides()
+        if let evaluation = try root.table("evaluation") {
+            try TableReader(table: evaluation, file: file, context: "evaluation").rejectUnknown(
+                EvaluationOverrides.keys)
+            defaults = try EvaluationOverrides(table: evaluation, file: file, context: "evaluation", base: base)
+        }
+        defaults = defaults.overridden(by: overrides)
+        var targets: [WatchTarget] = []
+        for (index, run) in try root.tables("runs").enumerated() {
+            let context = "runs[\(index + 1)]"
+            let reader = TableReader(table: run, file: file, context: context)
+            try reader.rejectUnknown(["folder"] + EvaluationOverrides.keys)
+            guard let folder = try reader.string("folder") else {
+                throw .missing(file: file, reason: "\(context): every [[runs]] entry needs `folder = \"…\"`")
+            }
+            let own = try EvaluationOverrides(table: run, file: file, context: context, base: base)
+            targets.append(
+                WatchTarget(
+                    folder: WatchTarget.absolute(folder, relativeTo: base),
+                    settings: try defaults.overridden(by: own).overridden(by: overrides).settings(
+                        file: file, context: context)))
+        }
+        for folder in extraFolders {
+            targets.append(WatchTarget(folder: folder, settings: try defaults.settings(file: file, context: folder)))
+        }
+        guard !targets.isEmpty else {
+            throw .missing(file: file, reason: "no folders to watch: add [[runs]] entries or pass RUN_DIR arguments")
+        }
+        var configuration = DaemonConfiguration(
+            targets: targets,
+            store: try root.string("store").map { WatchTarget.absolute($0, relativeTo: base) }
+                ?? StoreLocation.defaultPath())
+        configuration.threads = try root.integer("threads", minimum: 1)
+        configuration.quietSeconds = try root.number("quiet-seconds", minimum: 0) ?? configuration.quietSeconds
+        configuration.rescanSeconds = try root.number("rescan-seconds", minimum: 0.1) ?? configuration.rescanSeconds
+        configuration.pollOnly = try root.boolean("poll-only") ?? false
+        configuration.shutdownSeconds = try root.number("shutdown-seconds", minimum: 0) ?? configuration.shutdownSeconds
+        configuration.memoryLimit = try root.parsed("memory-limit", as: "a size like \"16G\" or \"512M\"") {
+            ByteSize.parse($0)
+        }
+        return configuration
+    }
+}
+
+/// Sizes as people write them: `16G`, `512M`, `1.5GiB`, `800000` (bytes).
+public enum ByteSize {
+    public static func parse(_ text: String) -> Int? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
+        let units: [(String, Double)] = [
+            ("TIB", 0x1p40), ("GIB", 0x1p30), ("MIB", 0x1p20), ("KIB", 0x1p10), ("TB", 1e12), ("GB", 1e9),
+            ("MB", 1e6), ("KB", 1e3), ("T", 0x1p40), ("G", 0x1p30), ("M", 0x1p20), ("K", 0x1p10), ("B", 1),
+        ]
+        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
+            guard let value = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)),
+                value > 0
+            else { return nil }
+            return Int(value * scale)
+        }
+        return Int(trimmed).flatMap { $0 > 0 ? $0 : nil }
+    }
+
+    /// `1.5 GiB`.
+    public static func format(_ bytes: Int) -> String {
+        let value = Double(bytes)
+        if value >= 0x1p30 { return String(format: "%.1f GiB", value / 0x1p30) }
+        if value >= 0x1p20 { return String(format: "%.1f MiB", value / 0x1p20) }
+        return "\(bytes) bytes"
+    }
+}
+
+/// Typed reads of one TOML table, each error naming the key with its table.
+struct TableReader {
+    var table: [String: TOMLValue]
+    var file: String
+    var context: String
+
+    func name(_ key: String) -> String { context.isEmpty ? key : "\(context).\(key)" }
+
+    func rejectUnknown(_ known: [String]) throws(ConfigurationError) {
+        if let unknown = table.keys.sorted().first(where: { !known.contains($0) }) {
+            throw .unknownKey(file: file, key: name(unknown), known: known)
+        }
+    }
+
+    private func bad(_ key: String, _ expected: String) -> ConfigurationError {
+        .badValue(file: file, key: name(key), reason: "expected \(expected), found \(table[key]?.kind ?? "nothing")")
+    }
+
+    func string(_ key: String) throws(ConfigurationError) -> String? {
+        guard let value = table[key] else { return nil }
+        guard case .string(let text) = value else { throw bad(key, "a string") }
+        return text
+    }
+
+    func strings(_ key: String) throws(ConfigurationError) -> [String]? {
+        guard let value = table[key] else { return nil }
+        if case .string(let text) = value {
+            return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        guard case .array(let items) = value else { throw bad(key, "an array of strings") }
+        return try items.map { (item: TOMLValue) throws(ConfigurationError) -> String in
+            guard case .string(let text) = item else { throw bad(key, "an array of strings") }
+            return text
+        }
+    }
+
+    func integer(_ key: String, minimum: Int) throws(ConfigurationError) -> Int? {
+        guard let value = table[key] else { return nil }
+        guard case .integer(let number) = value else { throw bad(key, "an integer") }
+        guard number >= minimum else {
+            throw .badValue(file: file, key: name(key), reason: "must be at least \(minimum), found \(number)")
+        }
+        return number
+    }
+
+    func number(_ key: String, minimum: Double) throws(ConfigurationError) -> Double? {
+        let number: Double
+        switch table[key] {
+        case nil: return nil
+        case .integer(let value): number = Double(value)
+        case .float(let value): number = value
+        default: throw bad(key, "a number")
+        }
+        guard number >= minimum else {
+            throw .badValue(file: file, key: name(key), reason: "must be at least \(minimum), found \(number)")
+        }
+        return number
+    }
+
+    func boolean(_ key: String) throws(ConfigurationError) -> Bool? {
+        guard let value = table[key] else { return nil }
+        guard case .boolean(let flag) = value else { throw bad(key, "true or false") }
+        return flag
+    }
+
+    func table(_ key: String) throws(ConfigurationError) -> [String: TOMLValue]? {
+        guard let value = table[key] else { return nil }
+        guard case .table(let inner) = value else { throw bad(key, "a [\(key)] table") }
+        return inner
+    }
+
+    func tables(_ key: String) throws(ConfigurationError) -> [[String: TOMLValue]] {
+        guard let value = table[key] else { return [] }
+        guard case .array(let items) = value else { throw bad(key, "[[\(key)]] entries") }
+        return try items.map { (item: TOMLValue) throws(ConfigurationError) -> [String: TOMLValue] in
+            guard case .table(let inner) = item else { throw bad(key, "[[\(key)]] entries") }
+            return inner
+        }
+    }
+
+    /// A string key turned into a value by `parse`; `nil` from `parse` is an error describing `expected`.
+    func parsed<T>(_ key: String, as expected: String, _ parse: (String) -> T?) throws(ConfigurationError) -> T? {
+        guard let text = try string(key) else { return nil }
+        guard let value = parse(text) else {
+            throw .badValue(file: file, key: name(key), reason: "'\(text)' is not \(expected)")
+        }
+        return value
+    }
+}

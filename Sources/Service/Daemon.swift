@@ -1,0 +1,158 @@
+import Foundation
+import Kernels
+import Logging
+import ResultStore
+import ServiceLifecycle
+
+/// The evaluation daemon: watches the configured folders and evaluates every complete checkpoint version once per
+/// (settings, length), newest of each run first, keeping every result in the store.
+///
+/// Two loops share the store: the scan loop (inotify events, a settle tick while something is still being
+/// written, a full rescan every `rescanSeconds`) registers versions and queues jobs; the work loop claims one job at
+/// a time and evaluates it. A graceful shutdown (SIGTERM, SIGINT) stops claiming, lets the length in progress finish
+/// for at most `shutdownSeconds` (else abandons it), leaves the job pending and returns.
+public final class Daemon: Service, @unchecked Sendable {
+    public let configuration: DaemonConfiguration
+    public let store: any ResultStore
+    private let logger: Logger
+    private let stop = StopSignal()
+    /// Scan, queue everything pending, evaluate it and return (cron, tests) instead of running until stopped.
+    public let once: Bool
+
+    public init(configuration: DaemonConfiguration, store: any ResultStore, logger: Logger, once: Bool = false) {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        self.once = once
+    }
+
+    /// What a `once` pass did, and what it left.
+    public struct Summary: Sendable, Hashable, Codable {
+        /// Jobs finished in this pass, by final state.
+        public var finished: [String: Int] = [:]
+        /// Jobs left pending: waiting to retry after a transient failure, or left by a stop.
+        public var pending = 0
+        /// Checkpoints still being written when the pass gave up waiting for them.
+        public var unsettled = 0
+    }
+
+    /// Asks the daemon to stop (what a graceful shutdown does).
+    public func requestStop() { stop.request() }
+
+    public func run() async throws {
+        if once {
+            _ = try await runOnce()
+            return
+        }
+        try prepare()
+        let flag = ChangeFlag()
+        let watcher = configuration.pollOnly ? nil : Watcher(flag: flag)
+        if watcher == nil, !configuration.pollOnly {
+            logger.warning("inotify is unavailable; polling every \(configuration.rescanSeconds) s")
+        }
+        logger.info(
+            "watching",
+            metadata: [
+                "folders": "\(configuration.targets.map(\.folder))", "store": "\(configuration.store)",
+                "threads": "\(Kernels.threads)", "mode": "\(watcher == nil ? "poll" : "inotify + rescan")",
+            ])
+        let scanner = Scanner(configuration: configuration, store: store, logger: logger)
+        let worker = Worker(configuration: configuration, store: store, logger: logger, stop: stop)
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.scanLoop(scanner, watcher: watcher, flag: flag) }
+                group.addTask { await self.workLoop(worker) }
+            }
+        } onGracefulShutdown: {
+            self.logger.notice("stopping")
+            self.stop.request()
+        }
+        logger.info("stopped")
+    }
+
+    /// One pass: scan (waiting up to `quietSeconds` + 1 s for checkpoints still being written), evaluate every
+    /// ready job, return.
+    public func runOnce() async throws -> Summary {
+        try prepare()
+        let scanner = Scanner(configuration: configuration, store: store, logger: logger)
+        let worker = Worker(configuration: configuration, store: store, logger: logger, stop: stop)
+        var summary = Summary()
+        let deadline = Date().addingTimeInterval(configuration.quietSeconds + 1)
+        while true {
+            let outcome = try scanner.scan()
+            summary.unsettled = outcome.unsettled
+            if outcome.unsettled == 0 || Date() >= deadline || stop.requested { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        while !stop.requested, let claimed = try store.claim(at: Date()) {
+            if case .finished(let state) = await worker.run(claimed) {
+                summary.finished[state.rawValue, default: 0] += 1
+            }
+        }
+        summary.pending = try store.status().jobs.filter { $0.state == .pending || $0.state == .running }.count
+        if summary.unsettled > 0 {
+            logger.notice("checkpoints still being written were left for the next pass: \(summary.unsettled)")
+        }
+        return summary
+    }
+
+    private func prepare() throws(StoreError) {
+        if let threads = configuration.threads { Kernels.threads = threads }
+        let requeued = try store.requeueRunning(at: Date())
+        if requeued > 0 { logger.notice("requeued jobs interrupted by the previous stop: \(requeued)") }
+    }
+
+    private func scanLoop(_ scanner: Scanner, watcher: Watcher?, flag: ChangeFlag) async {
+        var nextRescan = Date.distantPast
+        var nextSettle = Date.distantFuture
+        var failures = 0
+        while !stop.requested {
+            let now = Date()
+            if flag.lower() || now >= nextRescan || now >= nextSettle {
+                do {
+                    let outcome = try scanner.scan()
+                    watcher?.watch(outcome.folders)
+                    failures = 0
+                    nextRescan = now.addingTimeInterval(configuration.rescanSeconds)
+                    nextSettle =
+                        outcome.unsettled > 0
+                        ? now.addingTimeInterval(min(1, max(configuration.quietSeconds / 4, 0.05))) : .distantFuture
+                } catch {
+                    failures += 1
+                    let delay = min(configuration.retrySeconds * Double(failures), configuration.maximumRetrySeconds)
+                    logger.error("scan failed", metadata: ["error": "\(error)", "retry_in_seconds": "\(delay)"])
+                    nextSettle = now.addingTimeInterval(delay)
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    private func workLoop(_ worker: Worker) async {
+        var failures = 0
+        while !stop.requested {
+            let claimed: ClaimedJob?
+            do {
+                claimed = try store.claim(at: Date())
+                failures = 0
+            } catch {
+                failures += 1
+                let delay = min(configuration.retrySeconds * Double(failures), configuration.maximumRetrySeconds)
+                logger.error("cannot claim a job", metadata: ["error": "\(error)", "retry_in_seconds": "\(delay)"])
+                await pause(seconds: delay)
+                continue
+            }
+            guard let claimed else {
+                await pause(seconds: 0.25)
+                continue
+            }
+            _ = await worker.run(claimed)
+        }
+    }
+
+    /// Sleeps up to `seconds`, waking early on a stop.
+    private func pause(seconds: Double) async {
+        let end = Date().addingTimeInterval(seconds)
+        while !stop.requested, Date() < end { try? await Task.sleep(for: .milliseconds(100)) }
+    }
+}

@@ -1,0 +1,288 @@
+import Checkpoints
+import Engine
+import Evaluation
+import Foundation
+import Kernels
+import Logging
+import ResultStore
+
+/// Evaluates claimed jobs length by length, through the same `SweepRunner` as `sweep`.
+///
+/// Each (series, length) whose result key is already stored is linked, not computed (a copied checkpoint, a length
+/// added to the grid later). Each new result is written in one transaction with the job's progress. Before a result
+/// is written the checkpoint's files are stamped again: a file rewritten meanwhile ends the job as `replaced`
+/// (its new version has its own job) and a deleted one as `gone`; neither is an error.
+final class Worker: @unchecked Sendable {
+    private let configuration: DaemonConfiguration
+    private let store: any ResultStore
+    private let logger: Logger
+    private let stop: StopSignal
+    private let clock: @Sendable () -> Date
+    /// The evaluation data of the last job, reused while the settings and span are the same.
+    private var data: (settings: EvaluationSettings, longest: Int, data: EvaluationData)?
+
+    init(
+        configuration: DaemonConfiguration, store: any ResultStore, logger: Logger, stop: StopSignal,
+        clock: @escaping @Sendable () -> Date = Date.init
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        self.stop = stop
+        self.clock = clock
+    }
+
+    /// How a job's turn ended.
+    enum Turn: Equatable {
+        case finished(JobState)
+        /// Left pending (a stop, or a transient failure to retry).
+        case deferred
+    }
+
+    /// Runs one claimed job to its end (or until a stop).
+    func run(_ claimed: ClaimedJob) async -> Turn {
+        let job = claimed.job
+        var metadata: Logger.Metadata = [
+            "job": "\(job.id)", "checkpoint": "\(claimed.checkpoint.path)", "run": "\(claimed.checkpoint.run)",
+        ]
+        if let step = claimed.checkpoint.step { metadata["step"] = "\(step)" }
+        do {
+            let state = try await evaluate(claimed, metadata: metadata)
+            if state == .pending {
+                try store.finish(
+                    job: job.id, state: .pending, error: nil, attempts: job.attempts, notBefore: nil, at: clock())
+                return .deferred
+            }
+            try store.finish(job: job.id, state: state, error: nil, attempts: job.attempts, notBefore: nil, at: clock())
+            logger.info("job \(state.rawValue)", metadata: metadata)
+            return .finished(state)
+        } catch {
+            return fail(job, error: error, metadata: metadata)
+        }
+    }
+
+    /// Records a failure: transient ones (I/O, permissions, the store itself) are retried with backoff, the rest
+    /// fail the job until the checkpoint's files change.
+    private func fail(_ job: JobRecord, error: any Error, metadata: Logger.Metadata) -> Turn {
+        var metadata = metadata
+        let text = "\(error)"
+        metadata["error"] = "\(text)"
+        let attempts = job.attempts + 1
+        let transient = Self.isTransient(error) && attempts < configuration.maximumAttempts
+        let delay = min(
+            configuration.retrySeconds * pow(2, Double(attempts - 1)), configuration.maximumRetrySeconds)
+        do {
+            if transient {
+                metadata["retry_in_seconds"] = "\(delay)"
+                logger.warning("job failed, will retry", metadata: metadata)
+                try store.finish(
+                    job: job.id, state: .pending, error: text, attempts: attempts,
+                    notBefore: clock().addingTimeInterval(delay), at: clock())
+                return .deferred
+            }
+            logger.error("job failed", metadata: metadata)
+            try store.finish(job: job.id, state: .failed, error: text, attempts: attempts, notBefore: nil, at: clock())
+            return .finished(.failed)
+        } catch {
+            // The store cannot even record the failure (a full disk): the job stays running in the store and is
+            // requeued at the next start; nothing earlier is lost.
+            metadata["store_error"] = "\(error)"
+            logger.critical("cannot record a job's failure", metadata: metadata)
+            return .deferred
+        }
+    }
+
+    static func isTransient(_ error: any Error) -> Bool {
+        switch error {
+        case is StoreError, is HashingError: return true
+        case let error as EvaluationError:
+            switch error {
+            case .engine(.checkpoint(.unreadable)), .data: return true
+            default: return false
+            }
+        default: return false
+        }
+    }
+
+    /// The job's body: load, plan, then each missing (series, length) in turn. Returns the job's final state, or
+    /// `.pending` after a stop.
+    private func evaluate(_ claimed: ClaimedJob, metadata: Logger.Metadata) async throws -> JobState {
+        let (job, version) = (claimed.job, claimed.checkpoint)
+        if let changed = filesChanged(version) { return changed }
+        let name = CheckpointName(
+            run: version.run, step: version.step, scheme: CheckpointNamingScheme(rawValue: version.scheme) ?? .plain)
+        let checkpoint: SweepCheckpoint
+        do {
+            checkpoint = SweepCheckpoint(model: try LanguageModel.load(version.path), path: version.path, name: name)
+        } catch {
+            if let changed = filesChanged(version) { return changed }
+            throw EvaluationError.engine(error)
+        }
+        let runner = SweepRunner(settings: job.settings)
+        let tasks = try runner.series(of: checkpoint)
+        let data = try evaluationData(job.settings, longest: Self.longest(tasks, checkpoint: checkpoint))
+        let scoring = job.settings.scoringHash(targets: data.targets)
+        let keys = tasks.map {
+            ResultKey(
+                contentHash: version.contentHash, architectureHash: checkpoint.summary.architectureHash,
+                scoringHash: scoring, series: $0.series, length: $0.length, engineVersion: LanguageModel.engineVersion)
+        }
+        let threads = Kernels.threads
+        let existing = try store.results(forKeys: keys.map(\.value))
+        // A result stands unless it was skipped for memory and the limit now allows it.
+        let standing = Set(
+            existing.filter { _, result in
+                result.outcome != .skipped || (result.memoryEstimate ?? 0) > (configuration.memoryLimit ?? .max)
+            }.keys)
+        try store.link(keys: Array(standing), job: job.id, planned: keys.count, at: clock())
+        for (task, key) in zip(tasks, keys) where !standing.contains(key.value) {
+            if stop.requested { return .pending }
+            let started = clock()
+            var outcome = ResultOutcome.evaluated
+            var reason: String?
+            let estimate = checkpoint.model.memoryEstimate(length: task.length, threads: threads)
+            let point: SweepPoint
+            if let limit = configuration.memoryLimit, estimate > limit {
+                outcome = .skipped
+                reason =
+                    "memory estimate \(ByteSize.format(estimate)) exceeds --memory-limit \(ByteSize.format(limit))"
+                point = SweepPoint(
+                    checkpoint: checkpoint.summary, series: task.series, length: task.length, result: nil,
+                    interval: nil, unsupported: reason)
+            } else {
+                var lengthMetadata = metadata
+                lengthMetadata["length"] = "\(task.length)"
+                lengthMetadata["series"] = "\(task.series)"
+                logger.debug("evaluating", metadata: lengthMetadata)
+                let evaluated = await stop.race(deadline: configuration.shutdownSeconds) {
+                    Result { () throws(EvaluationError) -> SweepPoint in try runner.evaluate(task, data: data) }
+                }
+                guard let evaluated else {
+                    logger.notice("stopping: the length in progress is abandoned", metadata: lengthMetadata)
+                    return .pending
+                }
+                switch evaluated {
+                case .success(let value):
+                    point = value
+                    if let unsupported = value.unsupported {
+                        outcome = .unsupported
+                        reason = unsupported
+                    }
+                case .failure(.engine(.outOfMemory(let what))):
+                    outcome = .skipped
+                    reason = "out of memory: \(what)"
+                    point = SweepPoint(
+                        checkpoint: checkpoint.summary, series: task.series, length: task.length, result: nil,
+                        interval: nil, unsupported: reason)
+                case .failure(let error):
+                    if let changed = filesChanged(version) { return changed }
+                    throw error
+                }
+            }
+            // The bytes must still be the version the job is for.
+            if let changed = filesChanged(version) { return changed }
+            try store.record(
+                ResultRecord(
+                    key: key, outcome: outcome, point: point, reason: reason,
+                    memoryEstimate: outcome == .skipped ? estimate : nil, started: started, finished: clock()),
+                job: job.id, planned: keys.count, at: clock())
+            var done = metadata
+            done["length"] = "\(task.length)"
+            done["series"] = "\(task.series)"
+            done["outcome"] = "\(outcome.rawValue)"
+            if let perplexity = point.perplexity { done["perplexity"] = "\(perplexity)" }
+            logger.info("result stored", metadata: done)
+        }
+        return .done
+    }
+
+    /// The longest window the span must serve: 16 × the trained length (the standard grid's longest), or the
+    /// grid's longest if longer. Fixing it this way keeps the scored tokens, and so every stored result, the same
+    /// when lengths up to 16× are added to the grid later.
+    static func longest(_ tasks: [SweepRunner.Job], checkpoint: SweepCheckpoint) -> Int {
+        max(16 * checkpoint.summary.trainedLength, tasks.map(\.length).max() ?? 2)
+    }
+
+    private func evaluationData(_ settings: EvaluationSettings, longest: Int) throws(EvaluationError)
+        -> EvaluationData
+    {
+        if let data, data.settings == settings, data.longest == longest { return data.data }
+        let loaded = try EvaluationData.load(settings, longest: longest)
+        data = (settings, longest, loaded)
+        return loaded
+    }
+
+    /// `gone` or `replaced` when the checkpoint's files are no longer the version's, else `nil`.
+    private func filesChanged(_ version: CheckpointRecord) -> JobState? {
+        guard let candidate = Discovery.candidate(at: version.path, runFolder: version.runFolder) else {
+            return .gone
+        }
+        return candidate.size == version.size && candidate.modified == version.modified ? nil : .replaced
+    }
+}
+
+/// A stop request, and a way to wait for blocking work that gives up a bounded time after a stop.
+final class StopSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stopped = false
+    private var waiters: [() -> Void] = []
+
+    var requested: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stopped
+    }
+
+    func request() {
+        lock.lock()
+        stopped = true
+        let wake = waiters
+        waiters = []
+        lock.unlock()
+        wake.forEach { $0() }
+    }
+
+    /// Calls `body` when a stop is requested (at once if it already was).
+    func onStop(_ body: @escaping () -> Void) {
+        lock.lock()
+        if stopped {
+            lock.unlock()
+            body()
+            return
+        }
+        waiters.append(body)
+        lock.unlock()
+    }
+
+    /// Runs `body` on its own thread; returns its value, or `nil` when a stop came and `deadline` seconds passed
+    /// first (the thread is left to finish and its value is dropped).
+    func race<T: Sendable>(deadline: Double, _ body: @escaping @Sendable () -> T) async -> T? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
+            let once = Once(continuation)
+            let thread = Thread {
+                once.resume(body())
+            }
+            thread.stackSize = 16 << 20
+            thread.start()
+            onStop {
+                DispatchQueue.global().asyncAfter(deadline: .now() + deadline) { once.resume(nil) }
+            }
+        }
+    }
+}
+
+/// Resumes a continuation once, whichever caller comes first.
+private final class Once<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<T?, Never>?
+
+    init(_ continuation: CheckedContinuation<T?, Never>) { self.continuation = continuation }
+
+    func resume(_ value: T?) {
+        lock.lock()
+        let pending = continuation
+        continuation = nil
+        lock.unlock()
+        pending?.resume(returning: value)
+    }
+}
