@@ -12,6 +12,9 @@ public enum Completeness: Sendable, Hashable {
     case complete
     case incomplete(reason: String)
     case invalid(CheckpointError)
+    /// The files exist but cannot be read now (permissions, I/O): looked at again on every scan, since fixing
+    /// permissions changes neither size nor modification time.
+    case unreadable(reason: String)
 
     /// Checks the checkpoint at `location` (opens headers only; no tensor data is read).
     public static func check(_ location: CheckpointLocation) -> Completeness {
@@ -29,6 +32,7 @@ public enum Completeness: Sendable, Hashable {
             case .truncated, .missingShard: return .incomplete(reason: error.description)
             case .unreadable(let path, _) where !FileManager.default.fileExists(atPath: path):
                 return .incomplete(reason: "\(path) disappeared")
+            case .unreadable: return .unreadable(reason: error.description)
             default: return .invalid(error)
             }
         }

@@ -44,6 +44,8 @@ public enum CheckpointState: String, Sendable, Hashable, Codable, CaseIterable {
     case incomplete
     /// Can never be read as it is (a malformed header, an unknown layout).
     case invalid
+    /// Cannot be read now (permissions, I/O errors): looked at again on every scan.
+    case unreadable
     /// The file was rewritten: a newer version of the same path exists.
     case replaced
     /// The files disappeared.

@@ -2,17 +2,18 @@ import Checkpoints
 import Foundation
 import TokenData
 
-/// The identity of a checkpoint's bytes: `xxh64:` over each file's name, size and contents, in path order. The same
-/// checkpoint copied or renamed elsewhere has the same hash, so its results are not computed again; a file rewritten
-/// in place has a new one.
+/// The identity of a checkpoint's bytes: `xxh64:` over each file's role, size and contents, in path order. A single
+/// weights file's role is `weights` whatever it is called, so the same checkpoint copied or renamed elsewhere has
+/// the same hash and its results are not computed again; inside a checkpoint folder each file's role is its name
+/// (an index refers to its shards by name). A file rewritten in place has a new hash.
 enum ContentHash {
-    /// Hashes `files`, or returns `nil` when one changed (size or modification time) while it was read, or
-    /// disappeared: the checkpoint is not quiescent after all.
-    static func of(_ files: [FileStamp]) throws(HashingError) -> String? {
+    /// Hashes the candidate's files, or returns `nil` when one changed (size or modification time) while it was
+    /// read, or disappeared: the checkpoint is not quiescent after all.
+    static func of(_ candidate: CheckpointCandidate) throws(HashingError) -> String? {
         var hash = XXH64()
-        for stamp in files.sorted(by: { $0.path < $1.path }) {
-            let name = Array((stamp.path as NSString).lastPathComponent.utf8)
-            name.withUnsafeBytes { hash.update($0) }
+        for stamp in candidate.files.sorted(by: { $0.path < $1.path }) {
+            let role = stamp.path == candidate.path ? "weights" : (stamp.path as NSString).lastPathComponent
+            Array(role.utf8).withUnsafeBytes { hash.update($0) }
             withUnsafeBytes(of: UInt64(stamp.size).littleEndian) { hash.update($0) }
             guard let handle = FileHandle(forReadingAtPath: stamp.path) else {
                 if FileStamp.of(stamp.path) == nil { return nil }

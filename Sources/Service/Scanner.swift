@@ -59,11 +59,11 @@ final class Scanner: @unchecked Sendable {
                 logger.notice(
                     "checkpoint gone", metadata: ["checkpoint": "\(gone.path)", "run": "\(gone.run)"])
             }
-            for candidate in found.candidates where seen.insert(candidate.path).inserted {
+            for candidate in found.candidates {
                 // A checkpoint belongs to the deepest watched folder that holds it.
-                guard let owner = configuration.target(for: candidate.path), owner.folder == target.folder else {
-                    continue
-                }
+                guard let owner = configuration.target(for: candidate.path), owner.folder == target.folder,
+                    seen.insert(candidate.path).inserted
+                else { continue }
                 try consider(candidate, target: target, outcome: &outcome)
             }
         }
@@ -98,7 +98,8 @@ final class Scanner: @unchecked Sendable {
             return
         }
         let (record, isNew) = try store.register(sighting, at: clock())
-        observations[candidate.path]?.registered = candidate.files
+        // An unreadable checkpoint is tried again on every scan: fixing permissions changes no stamp.
+        if record.state != .unreadable { observations[candidate.path]?.registered = candidate.files }
         var metadata: Logger.Metadata = [
             "checkpoint": "\(candidate.path)", "run": "\(candidate.name.run)", "state": "\(record.state.rawValue)",
         ]
@@ -134,6 +135,8 @@ final class Scanner: @unchecked Sendable {
             return make(ContentHash.stand(in: candidate.files, prefix: "incomplete"), .incomplete, reason)
         case .invalid(let error):
             return make(ContentHash.stand(in: candidate.files, prefix: "invalid"), .invalid, error.description)
+        case .unreadable(let reason):
+            return make(ContentHash.stand(in: candidate.files, prefix: "unreadable"), .unreadable, reason)
         case .complete:
             // A restart finds the same files with the same stamps: reuse the hash instead of reading them again.
             if let live = try store.liveVersion(path: candidate.path), live.state == .current,
@@ -142,10 +145,11 @@ final class Scanner: @unchecked Sendable {
                 return make(live.contentHash, .current, nil)
             }
             do {
-                guard let hash = try ContentHash.of(candidate.files) else { return nil }
+                guard let hash = try ContentHash.of(candidate) else { return nil }
                 return make(hash, .current, nil)
             } catch {
-                return make(ContentHash.stand(in: candidate.files, prefix: "unreadable"), .invalid, error.description)
+                return make(
+                    ContentHash.stand(in: candidate.files, prefix: "unreadable"), .unreadable, error.description)
             }
         }
     }

@@ -1,0 +1,121 @@
+import Checkpoints
+import Evaluation
+import Foundation
+import ResultStore
+import TestSupport
+import Testing
+
+@testable import Service
+
+/// The daemon beside a trainer that writes checkpoints the ways real trainers do.
+@Suite(.serialized) struct DaemonBesideATrainer {
+    /// With inotify and rescans, and with rescans alone (what network filesystems get).
+    @Test(arguments: [false, true]) func everyCompleteVersionOnceAndNothingIncomplete(pollOnly: Bool) async throws {
+        let scratch = try ScratchFolder("trainer")
+        defer { scratch.remove() }
+        let runs = scratch.path("runs")
+        let (alpha, beta, gamma) = (scratch.path("runs/alpha"), scratch.path("runs/beta"), scratch.path("runs/gamma"))
+        for folder in [alpha, beta, gamma] {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
+        let tokens = scratch.path("tokens.u16")
+        try randomTokens(tokens)
+        var configuration = DaemonConfiguration(
+            targets: [
+                WatchTarget(folder: runs, settings: try quickSettings(data: Repository.kjvValidation)),
+                WatchTarget(folder: beta, settings: try quickSettings(data: tokens)),
+            ], store: scratch.path("store/results.sqlite"))
+        configuration.quietSeconds = 0.4
+        configuration.rescanSeconds = 1
+        configuration.pollOnly = pollOnly
+        let store = try SQLiteStore(writingTo: configuration.store)
+        let daemon = RunningDaemon(configuration, store: store)
+
+        func demo(_ method: String, _ step: Int) throws -> Data {
+            try Data(contentsOf: URL(fileURLWithPath: Repository.demo(method, step: step)))
+        }
+        // Keep each complete version's bytes under its own name, to hash and sweep them afterwards.
+        let expected = scratch.path("expected")
+        try FileManager.default.createDirectory(atPath: expected, withIntermediateDirectories: true)
+        try demo("alibi", 500).write(to: URL(fileURLWithPath: "\(expected)/step-100.safetensors"))
+
+        // alpha: written in place, slowly; through a dot-file and a rename; through *.incomplete and a rename.
+        try await Trainer.write(demo("alibi", 500), to: "\(alpha)/step-100.safetensors")
+        try await Trainer.write(demo("alibi", 1000), to: "\(alpha)/.step-200.safetensors.tmp")
+        try Trainer.rename("\(alpha)/.step-200.safetensors.tmp", "\(alpha)/step-200.safetensors")
+        try await Trainer.write(demo("alibi", 2000), to: "\(alpha)/model-300.safetensors.incomplete")
+        try Trainer.rename("\(alpha)/model-300.safetensors.incomplete", "\(alpha)/model-300.safetensors")
+        // beta: Hugging Face's staging folder renamed into place; then a sharded checkpoint written in place, index
+        // first, the last shard arriving last.
+        try await Trainer.copy(
+            ["config.json", "model.safetensors"], from: Repository.model("gpt2"), to: "\(beta)/tmp-checkpoint-10")
+        try Trainer.rename("\(beta)/tmp-checkpoint-10", "\(beta)/checkpoint-10")
+        let bloom = Repository.model("bloom-12h")
+        let shards = (1...9).map { String(format: "model-%05d-of-00009.safetensors", $0) }
+        try await Trainer.copy(
+            ["model.safetensors.index.json", "config.json"] + shards.dropLast(), from: bloom,
+            to: "\(beta)/checkpoint-20", pause: 0.02)
+        try await Task.sleep(for: .seconds(1))  // longer than the quiet interval: the index waits for its shard
+        try await Trainer.copy([shards[8]], from: bloom, to: "\(beta)/checkpoint-20")
+        // gamma: a copy of alpha's step 200 under another name: nothing is computed again.
+        try await Trainer.write(demo("alibi", 1000), to: "\(gamma)/step-100.safetensors")
+
+        // alpha's step 100 is rewritten in place once its first version is evaluated: a new version.
+        try await waitUntil(60, "the first version of step-100 is evaluated") {
+            let status = try store.status()
+            return status.jobs.contains { job in
+                job.state == .done
+                    && status.checkpoints.contains {
+                        $0.id == job.checkpointID && $0.path.hasSuffix("alpha/step-100.safetensors")
+                    }
+            }
+        }
+        try await Trainer.rewrite("\(alpha)/step-100.safetensors", with: demo("nope", 500))
+        try await waitUntil(90, "every version is evaluated") {
+            let status = try store.status()
+            return status.jobs.count == 7 && status.jobs.allSatisfy { $0.state == .done || $0.state == .failed }
+        }
+        try await daemon.stop()
+
+        let status = try store.status()
+        let failed = status.jobs.filter { $0.state == .failed }.map { $0.error ?? "" }
+        #expect(failed.isEmpty, "\(failed)")
+        // Every evaluated version is a complete file the trainer wrote, each exactly once.
+        let evaluated = status.jobs.compactMap { job in status.checkpoints.first { $0.id == job.checkpointID } }
+        var complete: [String: String] = [:]  // content hash → path of the complete bytes
+        for version in evaluated where version.state == .current {
+            let candidate = try #require(Discovery.candidate(at: version.path, runFolder: version.runFolder))
+            complete[try #require(try ContentHash.of(candidate))] = version.path
+        }
+        let first = try #require(Discovery.candidate(at: "\(expected)/step-100.safetensors", runFolder: expected))
+        complete[try #require(try ContentHash.of(first))] = "alpha/step-100.safetensors (first version)"
+        #expect(Set(evaluated.map(\.contentHash)) == Set(complete.keys), "only complete bytes were evaluated")
+        #expect(evaluated.count == 7 && Set(evaluated.map(\.id)).count == 7, "one job per version")
+        #expect(
+            evaluated.filter { $0.state == .replaced }.map { ($0.path as NSString).lastPathComponent }
+                == ["step-100.safetensors"])
+        let intermediate = status.checkpoints.filter { $0.state == .current && !complete.keys.contains($0.contentHash) }
+        #expect(intermediate.isEmpty, "a version that is not a complete file became current: \(intermediate)")
+        // Six distinct contents × two lengths computed; the copy in gamma linked to alpha's step 200.
+        #expect(status.results == 12)
+        #expect(status.jobs.allSatisfy { $0.done == 2 && $0.planned == 2 })
+
+        // The daemon's numbers are sweep's on the same files.
+        let rows = try store.results(run: nil)
+        for version in evaluated where version.state == .current {
+            let job = try #require(status.jobs.first { $0.checkpointID == version.id })
+            let runner = SweepRunner(settings: job.settings)
+            let checkpoint = try SweepCheckpoint.load(version.path)
+            let data = try EvaluationData.load(job.settings, longest: runner.longest([checkpoint]))
+            let sweep = try runner.run([checkpoint], data: data)
+            let stored = rows.filter { $0.checkpoint == version.path && $0.result.contentHash == version.contentHash }
+            #expect(stored.count == sweep.points.count)
+            for point in sweep.points {
+                let row = try #require(stored.first { $0.result.length == point.length })
+                #expect(row.result.point.meanNLL == point.meanNLL, "\(version.path) at \(point.length)")
+                #expect(row.result.point.tokens == point.tokens)
+                #expect(row.result.point.result?.windows == point.result?.windows)
+            }
+        }
+    }
+}
