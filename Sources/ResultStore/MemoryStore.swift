@@ -116,10 +116,32 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
     public func requeueRunning(at now: Date) throws(StoreError) -> Int {
         try locked { () throws(StoreError) in
             var count = 0
-            for index in jobs.indices where jobs[index].state == .running {
-                jobs[index].state = .pending
-                jobs[index].updated = now
-                count += 1
+            for index in jobs.indices where jobs[index].state == .running || jobs[index].state == .pending {
+                if jobs[index].state == .running {
+                    jobs[index].state = .pending
+                    jobs[index].updated = now
+                    count += 1
+                }
+                jobs[index].notBefore = nil
+            }
+            return count
+        }
+    }
+
+    public func reopenSkipped(fitting limit: Int?, at now: Date) throws(StoreError) -> Int {
+        try locked { () throws(StoreError) in
+            var count = 0
+            for index in jobs.indices where jobs[index].state == .done {
+                let fits = (links[jobs[index].id] ?? []).contains { key in
+                    guard let result = stored[key], result.outcome == .skipped, let estimate = result.memoryEstimate
+                    else { return false }
+                    return estimate <= (limit ?? .max)
+                }
+                if fits {
+                    jobs[index].state = .pending
+                    jobs[index].updated = now
+                    count += 1
+                }
             }
             return count
         }

@@ -27,8 +27,13 @@ public protocol ResultStore: AnyObject, Sendable {
     /// Takes the next job (`JobOrder`) and marks it running; `nil` when none is ready.
     func claim(at now: Date) throws(StoreError) -> ClaimedJob?
 
-    /// Puts jobs left `running` by a process that died back to `pending`. - Returns: how many.
+    /// At a start: puts jobs left `running` by a process that died back to `pending`, and lets pending jobs waiting
+    /// to retry run at once (a restart is a retry). - Returns: how many were running.
     func requeueRunning(at now: Date) throws(StoreError) -> Int
+
+    /// Puts finished jobs with a length skipped for memory back to `pending` when its estimate fits `limit` now
+    /// (`nil`: no limit). - Returns: how many.
+    func reopenSkipped(fitting limit: Int?, at now: Date) throws(StoreError) -> Int
 
     /// The stored results among `keys`.
     func results(forKeys keys: [String]) throws(StoreError) -> [String: ResultRecord]

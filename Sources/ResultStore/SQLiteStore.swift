@@ -263,6 +263,21 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
             try db.execute(
                 sql: "UPDATE jobs SET state = 'pending', updated = ? WHERE state = 'running'",
                 arguments: [now.timeIntervalSince1970])
+            let count = db.changesCount
+            try db.execute(sql: "UPDATE jobs SET not_before = NULL WHERE state = 'pending'")
+            return count
+        }
+    }
+
+    public func reopenSkipped(fitting limit: Int?, at now: Date) throws(StoreError) -> Int {
+        try write("reopening jobs with skipped lengths") { db in
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET state = 'pending', updated = ? WHERE state = 'done' AND id IN (
+                        SELECT l.job_id FROM job_results l JOIN results r ON r.key = l.result_key
+                        WHERE r.outcome = 'skipped' AND r.memory_estimate IS NOT NULL
+                        AND (? IS NULL OR r.memory_estimate <= ?))
+                    """, arguments: [now.timeIntervalSince1970, limit, limit])
             return db.changesCount
         }
     }

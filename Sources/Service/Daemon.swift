@@ -85,8 +85,11 @@ public final class Daemon: Service, @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(250))
         }
         while !stop.requested, let claimed = try store.claim(at: Date()) {
-            if case .finished(let state) = await worker.run(claimed) {
-                summary.finished[state.rawValue, default: 0] += 1
+            switch await worker.run(claimed) {
+            case .finished(let state): summary.finished[state.rawValue, default: 0] += 1
+            case .deferred: break
+            case .storeFailed:
+                throw StoreError.failed(path: configuration.store, operation: "evaluating", reason: "see the log")
             }
         }
         summary.pending = try store.status().jobs.filter { $0.state == .pending || $0.state == .running }.count
@@ -100,6 +103,8 @@ public final class Daemon: Service, @unchecked Sendable {
         if let threads = configuration.threads { Kernels.threads = threads }
         let requeued = try store.requeueRunning(at: Date())
         if requeued > 0 { logger.notice("requeued jobs interrupted by the previous stop: \(requeued)") }
+        let reopened = try store.reopenSkipped(fitting: configuration.memoryLimit, at: Date())
+        if reopened > 0 { logger.notice("reopened jobs with lengths the memory limit now allows: \(reopened)") }
     }
 
     private func scanLoop(_ scanner: Scanner, watcher: Watcher?, flag: ChangeFlag) async {
@@ -146,7 +151,11 @@ public final class Daemon: Service, @unchecked Sendable {
                 await pause(seconds: 0.25)
                 continue
             }
-            _ = await worker.run(claimed)
+            if await worker.run(claimed) == .storeFailed {
+                failures += 1
+                await pause(
+                    seconds: min(configuration.retrySeconds * Double(failures), configuration.maximumRetrySeconds))
+            }
         }
     }
 

@@ -37,6 +37,8 @@ final class Worker: @unchecked Sendable {
         case finished(JobState)
         /// Left pending (a stop, or a transient failure to retry).
         case deferred
+        /// Left pending because the store could not be written: wait before claiming again.
+        case storeFailed
     }
 
     /// Runs one claimed job to its end (or until a stop).
@@ -67,6 +69,13 @@ final class Worker: @unchecked Sendable {
         var metadata = metadata
         let text = "\(error)"
         metadata["error"] = "\(text)"
+        if error is StoreError {
+            // The store's fault (a full disk), not the checkpoint's: no attempt is counted; the work loop backs off.
+            logger.error("cannot write the store; the job stays pending", metadata: metadata)
+            try? store.finish(
+                job: job.id, state: .pending, error: job.error, attempts: job.attempts, notBefore: nil, at: clock())
+            return .storeFailed
+        }
         let attempts = job.attempts + 1
         let transient = Self.isTransient(error) && attempts < configuration.maximumAttempts
         let delay = min(
@@ -94,7 +103,7 @@ final class Worker: @unchecked Sendable {
 
     static func isTransient(_ error: any Error) -> Bool {
         switch error {
-        case is StoreError, is HashingError: return true
+        case is HashingError: return true
         case let error as EvaluationError:
             switch error {
             case .engine(.checkpoint(.unreadable)), .data: return true

@@ -1,0 +1,200 @@
+import Checkpoints
+import Evaluation
+import Foundation
+import ResultStore
+import TestSupport
+import Testing
+
+@testable import Service
+
+/// Bad checkpoints, a deleted run, a full disk: each recorded, none stopping the daemon or losing a result.
+@Suite(.serialized) struct DaemonAgainstBadInput {
+    let demo = try! Data(contentsOf: URL(fileURLWithPath: Repository.demo("alibi", step: 500)))
+
+    func place(_ source: String, at path: String) throws {
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: source, toPath: path)
+    }
+
+    @Test func badFilesAreRecordedOnceAndTheRestIsEvaluated() async throws {
+        let scratch = try ScratchFolder("bad")
+        defer { scratch.remove() }
+        let runs = scratch.path("runs")
+        try FileManager.default.createDirectory(atPath: "\(runs)/bad", withIntermediateDirectories: true)
+        // Truncated: the header promises more bytes than there are.
+        try demo.prefix(demo.count / 2).write(to: URL(fileURLWithPath: "\(runs)/bad/step-1.safetensors"))
+        // A header whose offsets leave a hole, although the last offset matches the length.
+        var (json, data) = try SafetensorsBytes.header(of: demo)
+        let name = try #require(json.keys.sorted().first { $0 != "__metadata__" })
+        var entry = try #require(json[name] as? [String: Any])
+        let offsets = try #require(entry["data_offsets"] as? [Int])
+        entry["data_offsets"] = [offsets[0] + 8, offsets[1]]
+        json[name] = entry
+        try SafetensorsBytes.assemble(json, data: data).write(
+            to: URL(fileURLWithPath: "\(runs)/bad/step-2.safetensors"))
+        // A config.json of a family no importer knows.
+        try place("\(Repository.model("gpt2"))/model.safetensors", at: "\(runs)/bad/checkpoint-3/model.safetensors")
+        try #"{"model_type": "mamba", "vocab_size": 96, "d_model": 32}"#.write(
+            toFile: "\(runs)/bad/checkpoint-3/config.json", atomically: true, encoding: .utf8)
+        // Learned positions (256) asked for 16×.
+        for file in ["config.json", "model.safetensors"] {
+            try place("\(Repository.model("gpt2"))/\(file)", at: "\(runs)/learned/checkpoint-4/\(file)")
+        }
+        try place(Repository.demo("alibi", step: 500), at: "\(runs)/good/step-5.safetensors")
+        data = Data()
+
+        let tokens = scratch.path("tokens.u16")
+        try randomTokens(tokens)
+        var configuration = DaemonConfiguration(
+            targets: [
+                WatchTarget(folder: runs, settings: try quickSettings(data: Repository.kjvValidation)),
+                WatchTarget(
+                    folder: "\(runs)/learned", settings: try quickSettings(data: tokens, lengths: "1x,16x", budget: 64)
+                ),
+                WatchTarget(folder: "\(runs)/bad", settings: try quickSettings(data: tokens, budget: 64)),
+            ], store: scratch.path("results.sqlite"))
+        configuration.quietSeconds = 0
+        let store = try SQLiteStore(writingTo: configuration.store)
+        let summary = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
+        #expect(summary.finished == ["done": 2, "failed": 1])
+
+        let status = try store.status()
+        func version(_ suffix: String) throws -> CheckpointRecord {
+            try #require(status.checkpoints.last { $0.path.hasSuffix(suffix) }, "\(suffix)")
+        }
+        let truncated = try version("bad/step-1.safetensors")
+        #expect(truncated.state == .incomplete && truncated.reason?.contains("truncated") == true)
+        let lying = try version("bad/step-2.safetensors")
+        #expect(lying.state == .invalid && lying.reason?.contains(name) == true, "\(lying.reason ?? "")")
+        let unknown = try version("bad/checkpoint-3")
+        let failed = try #require(status.jobs.first { $0.checkpointID == unknown.id })
+        #expect(failed.state == .failed && failed.error?.contains("mamba") == true, "\(failed.error ?? "")")
+        let learned = try store.results(run: "learned")
+        #expect(learned.map(\.result.outcome) == [.evaluated, .unsupported])
+        #expect(learned.last?.result.reason?.contains("256") == true, "\(learned.last?.result.reason ?? "")")
+        #expect(try store.results(run: "good").count == 2)
+
+        // A second pass changes nothing: a failure is not retried until its files change.
+        let again = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
+        #expect(again.finished.isEmpty)
+        #expect(try store.status().jobs.first { $0.id == failed.id }?.attempts == 1)
+        // Fixing the config is a new version, evaluated.
+        try FileManager.default.removeItem(atPath: "\(runs)/bad/checkpoint-3/config.json")
+        try FileManager.default.copyItem(
+            atPath: "\(Repository.model("gpt2"))/config.json", toPath: "\(runs)/bad/checkpoint-3/config.json")
+        let fixed = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
+        #expect(fixed.finished == ["done": 1])
+        #expect(try store.results(run: "bad").count == 2)
+        // Its bytes are learned/checkpoint-4's: the 1× result is shared, only 2× is new.
+        #expect(try store.status().results == 2 + 2 + 1, "no earlier result lost or repeated")
+    }
+
+    @Test func aRunDeletedMidEvaluationIsGoneNotFailed() async throws {
+        let scratch = try ScratchFolder("deleted")
+        defer { scratch.remove() }
+        let runs = scratch.path("runs")
+        try place(Repository.demo("alibi", step: 500), at: "\(runs)/doomed/step-1.safetensors")
+        var configuration = DaemonConfiguration(
+            targets: [
+                WatchTarget(
+                    folder: runs,
+                    settings: try quickSettings(
+                        data: Repository.kjvValidation, lengths: "1x,2x,4x,8x,16x", budget: 60_000))
+            ], store: scratch.path("results.sqlite"))
+        configuration.quietSeconds = 0
+        configuration.rescanSeconds = 0.5
+        let store = try SQLiteStore(writingTo: configuration.store)
+        let daemon = RunningDaemon(configuration, store: store)
+        try await waitUntil(30, "the first length is stored") {
+            try store.status().jobs.first.map { $0.state == .running && $0.done >= 1 } ?? false
+        }
+        try FileManager.default.removeItem(atPath: "\(runs)/doomed")
+        try await waitUntil(60, "the job ends") {
+            try store.status().jobs.first.map { $0.state != .running } ?? false
+        }
+        // The daemon goes on: a new run is evaluated.
+        try place(Repository.demo("alibi", step: 1000), at: "\(runs)/next/step-2.safetensors")
+        try await waitUntil(60, "the next run is evaluated") {
+            try store.status().jobs.contains { $0.state == .done }
+        }
+        try await daemon.stop()
+        let status = try store.status()
+        let doomed = try #require(status.jobs.first)
+        #expect(doomed.state == .gone && doomed.error == nil)
+        #expect(status.checkpoints.first?.state == .gone)
+        #expect(doomed.done >= 1 && doomed.done < 5, "the results stored before the deletion are kept")
+        #expect(try store.results(run: "doomed").count == doomed.done)
+    }
+
+    @Test func aFullDiskIsSurvivedAndNothingIsLost() async throws {
+        let scratch = try ScratchFolder("full")
+        defer { scratch.remove() }
+        let runs = scratch.path("runs")
+        for step in [1, 2, 3] {
+            try place(
+                Repository.demo("alibi", step: [500, 1000, 2000][step - 1]), at: "\(runs)/a/step-\(step).safetensors")
+        }
+        var configuration = DaemonConfiguration(
+            targets: [
+                WatchTarget(
+                    folder: runs,
+                    settings: try quickSettings(
+                        data: Repository.kjvValidation, lengths: "1x,2x,4x,8x,16x", budget: 2048))
+            ], store: scratch.path("results.sqlite"))
+        configuration.quietSeconds = 0
+        configuration.retrySeconds = 0.2
+        // A store that fills up after the checkpoints and a few results: SQLite says "database or disk is full".
+        do {
+            let store = try SQLiteStore(writingTo: configuration.store, maximumPages: 14)
+            let daemon = RunningDaemon(configuration, store: store)
+            try await Task.sleep(for: .seconds(4))
+            try await daemon.stop()
+            let status = try store.status()
+            #expect(status.results < 15, "the cap was too generous to fill")
+        }
+        let stored = try SQLiteStore(readingFrom: configuration.store).results(run: nil)
+        // Room again: the rest is evaluated; what was stored before is kept, nothing twice.
+        let store = try SQLiteStore(writingTo: configuration.store)
+        _ = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
+        let status = try store.status()
+        #expect(status.results == 15)
+        #expect(status.jobs.allSatisfy { $0.state == .done && $0.done == 5 })
+        let after = try store.results(run: nil)
+        for row in stored {
+            #expect(after.contains { $0.result.key == row.result.key && $0.result.finished == row.result.finished })
+        }
+    }
+
+    @Test func lengthsOverTheMemoryLimitAreSkippedUntilItAllowsThem() async throws {
+        let scratch = try ScratchFolder("memory")
+        defer { scratch.remove() }
+        try place(Repository.demo("alibi", step: 500), at: scratch.path("runs/a/step-1.safetensors"))
+        var configuration = DaemonConfiguration(
+            targets: [
+                WatchTarget(folder: scratch.path("runs"), settings: try quickSettings(data: Repository.kjvValidation))
+            ], store: scratch.path("results.sqlite"))
+        configuration.quietSeconds = 0
+        let store = try SQLiteStore(writingTo: configuration.store)
+        let model = try SweepCheckpoint.load(scratch.path("runs/a/step-1.safetensors")).model
+        // Between the estimates at 64 and 128 tokens.
+        let (small, large) = (
+            model.memoryEstimate(length: 64, threads: 2), model.memoryEstimate(length: 128, threads: 2)
+        )
+        #expect(small < large)
+        configuration.threads = 2
+        configuration.memoryLimit = (small + large) / 2
+        _ = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
+        let rows = try store.results(run: "a")
+        #expect(rows.map(\.result.outcome) == [.evaluated, .skipped])
+        #expect(rows.last?.result.memoryEstimate == large)
+        #expect(rows.last?.result.reason?.contains("--memory-limit") == true)
+        // A higher limit: the next start evaluates what was skipped, and only that.
+        configuration.memoryLimit = large * 2
+        _ = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
+        let after = try store.results(run: "a")
+        #expect(Set(after.map(\.result.outcome)) == [.evaluated])
+        #expect(try store.status().results == 2)
+        #expect(after.first?.result.finished == rows.first?.result.finished, "the 64-token result was not redone")
+    }
+}
