@@ -115,7 +115,10 @@ let package = Package(
         .testTarget(name: "ResultStoreTests", dependencies: ["ResultStore", "Evaluation", "TestSupport"]),
         .testTarget(
             name: "ServiceTests",
-            dependencies: ["Service", "ResultStore", "Evaluation", "Checkpoints", "TokenData", "TestSupport"]
+            dependencies: [
+                "Service", "ResultStore", "Evaluation", "Checkpoints", "TokenData", "Reports", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "ExtrapolateCLITests",

@@ -1,12 +1,14 @@
 import Foundation
 
-/// The one JSON encoding of every report: sorted keys, indented, slashes unescaped, non-finite numbers as strings
+/// The one JSON encoding of every report: sorted keys, indented, slashes unescaped, dates in ISO 8601, non-finite
+/// numbers as strings
 /// (`"inf"`, `"nan"`), so a result with an infinite perplexity still parses.
 public enum ReportJSON {
     /// `value` as JSON text.
     public static func encode(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
         encoder.nonConformingFloatEncodingStrategy = .convertToString(
             positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return String(decoding: try encoder.encode(value), as: UTF8.self)
@@ -15,6 +17,7 @@ public enum ReportJSON {
     /// Decodes what `encode` wrote.
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(
             positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return try decoder.decode(type, from: data)

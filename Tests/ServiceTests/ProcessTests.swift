@@ -1,0 +1,192 @@
+import Foundation
+import Reports
+import ResultStore
+import TestSupport
+import Testing
+
+/// The `extrapolate` executable built beside the tests.
+enum Executable {
+    static var path: String? {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+                "extrapolate"
+            )
+            .path,
+            Repository.root.appendingPathComponent(".build/debug/extrapolate").path,
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// A started process running `extrapolate ARGUMENTS` (after `prefix`, a command that runs it, if any), or
+    /// `tool` instead when given; its output goes to files.
+    static func start(_ arguments: [String], prefix: [String] = [], tool: String? = nil, in folder: ScratchFolder)
+        throws -> Process
+    {
+        let binary = try #require(path, "the extrapolate executable is built with the tests")
+        let command = tool.map { [$0] } ?? (prefix + [binary])
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst()) + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["EXTRAPOLATE_KEEP_BLAS_CORETYPE"] = "1"  // no re-exec: the pid stays the one we signal
+        process.environment = environment
+        FileManager.default.createFile(atPath: folder.path("stdout"), contents: nil)
+        FileManager.default.createFile(atPath: folder.path("stderr"), contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: folder.path("stdout"))
+        process.standardError = FileHandle(forWritingAtPath: folder.path("stderr"))
+        try process.run()
+        return process
+    }
+
+    /// Runs to the end: (exit status, stdout, stderr).
+    static func run(_ arguments: [String], prefix: [String] = [], tool: String? = nil, in folder: ScratchFolder)
+        async throws -> (Int32, String, String)
+    {
+        let process = try start(arguments, prefix: prefix, tool: tool, in: folder)
+        while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        return (
+            process.terminationStatus, try String(contentsOfFile: folder.path("stdout"), encoding: .utf8),
+            try String(contentsOfFile: folder.path("stderr"), encoding: .utf8)
+        )
+    }
+}
+
+/// The daemon as real processes: killed, signalled, doubled, and denied its files.
+@Suite(.serialized) struct DaemonProcesses {
+    func demoRuns(_ scratch: ScratchFolder, methods: [String] = ["alibi"]) throws -> String {
+        for method in methods {
+            for step in [500, 1000] {
+                let target = scratch.path("runs/\(method)/step-\(step).safetensors")
+                try FileManager.default.createDirectory(
+                    atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try FileManager.default.copyItem(atPath: Repository.demo(method, step: step), toPath: target)
+            }
+        }
+        return scratch.path("runs")
+    }
+
+    @Test func killNineAtRandomMomentsLosesAndRepeatsNothing() async throws {
+        let scratch = try ScratchFolder("kill")
+        defer { scratch.remove() }
+        let binary = try #require(Executable.path)
+        // The short form of Tests/kill-test.sh (run it by hand with 50 trials).
+        let (status, output, errors) = try await Executable.run(
+            [Repository.root.appendingPathComponent("Tests/kill-test.sh").path, "5", binary, "4096"],
+            tool: "/bin/bash", in: scratch)
+        print(output, terminator: "")
+        #expect(status == 0, "\(output)\n\(errors.suffix(2000))")
+        #expect(output.contains("identical to the uninterrupted run's"))
+    }
+
+    @Test func sigtermLeavesTheJobPendingAndExitsZero() async throws {
+        let scratch = try ScratchFolder("sigterm")
+        defer { scratch.remove() }
+        let runs = try demoRuns(scratch)
+        let store = scratch.path("results.sqlite")
+        let daemon = try Executable.start(
+            [
+                "watch", runs, "--data", Repository.kjvValidation, "--budget", "60000", "--quiet-seconds", "0",
+                "--store", store, "--shutdown-seconds", "20",
+            ], in: scratch)
+        try await waitUntil(60, "a job runs") {
+            guard FileManager.default.fileExists(atPath: store) else { return false }
+            return (try? SQLiteStore(readingFrom: store).status().jobs.contains { $0.state == .running }) ?? false
+        }
+        let signalled = Date()
+        daemon.terminate()  // SIGTERM
+        while daemon.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(daemon.terminationReason == .exit && daemon.terminationStatus == 0)
+        #expect(Date().timeIntervalSince(signalled) < 25, "stopped within --shutdown-seconds")
+        let jobs = try SQLiteStore(readingFrom: store).status().jobs
+        #expect(!jobs.contains { $0.state == .running }, "nothing is left running")
+        #expect(jobs.contains { $0.state == .pending }, "the interrupted job waits for the next start")
+        let log = try String(contentsOfFile: scratch.path("stderr"), encoding: .utf8)
+        #expect(log.contains("stopping") && log.contains("stopped"), "\(log.suffix(1000))")
+    }
+
+    @Test func aSecondDaemonOnTheSameStoreIsRefused() async throws {
+        let scratch = try ScratchFolder("second")
+        defer { scratch.remove() }
+        let runs = try demoRuns(scratch)
+        let store = scratch.path("results.sqlite")
+        let first = try Executable.start(
+            ["watch", runs, "--data", Repository.kjvValidation, "--store", store, "--quiet-seconds", "0"], in: scratch)
+        defer { if first.isRunning { first.terminate() } }
+        try await waitUntil(60, "the first daemon holds the store") { FileManager.default.fileExists(atPath: store) }
+        let second = try ScratchFolder("second-out")
+        defer { second.remove() }
+        let (status, _, errors) = try await Executable.run(
+            ["watch", runs, "--data", Repository.kjvValidation, "--store", store, "--once"], in: second)
+        #expect(status != 0)
+        #expect(
+            errors.contains("in use by another daemon") && errors.contains("pid \(first.processIdentifier)"),
+            "\(errors)")
+        first.terminate()
+        while first.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(first.terminationStatus == 0)
+    }
+
+    @Test func anUnreadableCheckpointIsRecordedAndReadOnceItIsFixed() async throws {
+        let scratch = try ScratchFolder("unreadable")
+        defer { scratch.remove() }
+        let runs = try demoRuns(scratch)
+        let locked = scratch.path("runs/alibi/step-1000.safetensors")
+        chmod(locked, 0)
+        let store = scratch.path("results.sqlite")
+        // Root reads everything; without the two capabilities that let it, permissions apply to it too.
+        let prefix =
+            getuid() == 0
+            ? [
+                "/usr/bin/setpriv", "--bounding-set=-dac_override,-dac_read_search",
+                "--inh-caps=-dac_override,-dac_read_search",
+            ]
+            : []
+        if !prefix.isEmpty, !FileManager.default.isExecutableFile(atPath: prefix[0]) {
+            Issue.record("running as root needs setpriv (util-linux) to drop the permission-override capabilities")
+            return
+        }
+        let arguments = [
+            "watch", runs, "--data", Repository.kjvValidation, "--store", store, "--quiet-seconds", "0", "--once",
+            "--lengths", "1x",
+        ]
+        let (status, _, errors) = try await Executable.run(arguments, prefix: prefix, in: scratch)
+        #expect(status == 0, "\(errors)")
+        var versions = try SQLiteStore(readingFrom: store).status().checkpoints
+        let denied = try #require(versions.first { $0.path == locked })
+        #expect(denied.state == .unreadable && denied.reason?.contains("ermission") == true, "\(denied)")
+        #expect(versions.contains { $0.path != locked && $0.state == .current })
+        chmod(locked, 0o644)
+        let (again, _, moreErrors) = try await Executable.run(arguments, prefix: prefix, in: scratch)
+        #expect(again == 0, "\(moreErrors)")
+        versions = try SQLiteStore(readingFrom: store).status().checkpoints
+        #expect(versions.last { $0.path == locked }?.state == .current)
+        #expect(try SQLiteStore(readingFrom: store).results(run: "alibi").count == 2)
+    }
+
+    @Test func statusAndResultsSpeakJSON() async throws {
+        let scratch = try ScratchFolder("json")
+        defer { scratch.remove() }
+        let runs = try demoRuns(scratch, methods: ["alibi", "t5"])
+        let store = scratch.path("results.sqlite")
+        let (status, once, _) = try await Executable.run(
+            [
+                "watch", runs, "--data", Repository.kjvValidation, "--store", store, "--once", "--json", "--lengths",
+                "1x,4x",
+            ],
+            in: scratch)
+        #expect(status == 0)
+        let rows = try ReportJSON.decode([StoredResultsReport.Row].self, from: Data(once.utf8))
+        #expect(rows.count == 8 && Set(rows.map(\.run)) == ["alibi", "t5"])
+        #expect(rows.allSatisfy { $0.outcome == .evaluated && $0.interval != nil && $0.tokens == 4096 })
+        let (_, results, _) = try await Executable.run(
+            ["results", "--store", store, "--run", "t5", "--json"], in: scratch)
+        let t5 = try ReportJSON.decode([StoredResultsReport.Row].self, from: Data(results.utf8))
+        #expect(t5.map(\.length) == [64, 256, 64, 256] && t5.map(\.step) == [500, 500, 1000, 1000])
+        let (_, statusJSON, _) = try await Executable.run(["status", "--store", store, "--json"], in: scratch)
+        let report = try ReportJSON.decode(StatusReport.Result.self, from: Data(statusJSON.utf8))
+        #expect(report.queue == ["done": 4] && report.results == 8)
+        #expect(report.runs.map(\.name) == ["alibi", "t5"])
+        let (_, csv, _) = try await Executable.run(["results", "--store", store, "--csv"], in: scratch)
+        #expect(csv.split(separator: "\n").count == 9 && csv.hasPrefix("run,checkpoint,step,series,protocol,length"))
+    }
+}

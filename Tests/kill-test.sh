@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The daemon survives kill -9: TRIALS times, `extrapolate watch` is started on the demo runs and killed with SIGKILL
+# at a random moment of its evaluation, then restarted; at the end every (checkpoint, series, length) has exactly one
+# result, equal to an uninterrupted run's.
+#
+#   Tests/kill-test.sh [TRIALS] [BINARY] [BUDGET]    # by hand: Tests/kill-test.sh 50 .build/release/extrapolate
+#
+# TRIALS defaults to 50 and BUDGET (targets per length) to 16384; the Swift tests run 5 trials on 4096
+# (DaemonProcesses in Tests/ServiceTests). Prints the trials, how many kills landed
+# mid-evaluation, and the time lost to restarts (all trials' time minus the uninterrupted run's).
+set -euo pipefail
+trials=${1:-50}
+root=$(cd "$(dirname "$0")/.." && pwd)
+binary=${2:-$root/.build/debug/extrapolate}
+budget=${3:-16384}
+[ -x "$binary" ] || { echo "kill-test: no executable at $binary (swift build first)" >&2; exit 2; }
+work=$(mktemp -d "${TMPDIR:-/tmp}/extrapolate-kill-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cp -r "$root/Datasets/demo" "$work/runs"
+rm -f "$work/runs/train.py"
+data="$root/Datasets/kjv/valid.tokens.zst"
+# Enough work per checkpoint that kills land inside evaluations: the standard grid, a 16k-token span.
+watch=(watch "$work/runs" --data "$data" --budget "$budget" --bootstrap 100 --quiet-seconds 0 --threads 2 --log-level error)
+now() { date +%s.%N; }
+
+start=$(now)
+"$binary" "${watch[@]}" --store "$work/reference.sqlite" --once > /dev/null
+reference=$(echo "$(now) - $start" | bc)
+
+mid=0
+start=$(now)
+for ((trial = 1; trial <= trials; trial++)); do
+    "$binary" "${watch[@]}" --store "$work/killed.sqlite" > /dev/null 2>&1 &
+    pid=$!
+    # A random moment: trials spread over about twice the uninterrupted run, so every kill has work to interrupt.
+    permille=$((RANDOM % 1000))
+    sleep "$(echo "scale=3; 0.2 + $permille / 1000 * 2 * $reference / $trials" | bc)"
+    kill -9 "$pid"
+    wait "$pid" 2> /dev/null || true  # 137: killed
+    # A job left `running` in the store: the kill landed inside an evaluation.
+    state=$("$binary" status --store "$work/killed.sqlite" --json)
+    if [[ $state == *'"running"'* ]]; then
+        mid=$((mid + 1))
+    fi
+done
+"$binary" "${watch[@]}" --store "$work/killed.sqlite" --once > /dev/null
+killed=$(echo "$(now) - $start" | bc)
+
+# Every column but the seconds each evaluation took (column 14).
+table() { "$binary" results --store "$1" --csv | cut -d, -f1-13,15- | sort; }
+table "$work/reference.sqlite" > "$work/reference.csv"
+table "$work/killed.sqlite" > "$work/killed.csv"
+rows=$(($(wc -l < "$work/reference.csv") - 1))
+if ! diff -u "$work/reference.csv" "$work/killed.csv" > "$work/diff.txt"; then
+    head -40 "$work/diff.txt" >&2
+    echo "kill-test: FAILED: results after $trials kills differ from the uninterrupted run's" >&2
+    exit 1
+fi
+echo "kill-test: $trials trials, $mid killed mid-evaluation; $rows results identical to the uninterrupted run's, none twice"
+printf 'kill-test: uninterrupted %.1f s; with kills and restarts %.1f s; lost to restarts %.1f s (%.2f s per kill)\n' \
+    "$reference" "$killed" "$(echo "$killed - $reference" | bc)" "$(echo "($killed - $reference) / ($mid + ($mid == 0))" | bc -l)"
