@@ -27,17 +27,23 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
         try locked { () throws(StoreError) in
             if let index = checkpoints.firstIndex(where: { $0.path == s.path && $0.contentHash == s.contentHash }) {
                 if checkpoints[index].state != s.state || checkpoints[index].reason != s.reason {
+                    if !checkpoints[index].isLive {
+                        replaceLive(path: s.path, except: checkpoints[index].id, at: now)
+                        for job in jobs.indices
+                        where jobs[job].checkpointID == checkpoints[index].id
+                            && [.gone, .replaced].contains(jobs[job].state)
+                        {
+                            jobs[job].state = .pending
+                            jobs[job].updated = now
+                        }
+                    }
                     checkpoints[index].state = s.state
                     checkpoints[index].reason = s.reason
                     checkpoints[index].updated = now
                 }
                 return (checkpoints[index], false)
             }
-            for index in checkpoints.indices where checkpoints[index].path == s.path && checkpoints[index].isLive {
-                checkpoints[index].state = .replaced
-                checkpoints[index].updated = now
-                endJobs(of: checkpoints[index].id, as: .replaced, at: now)
-            }
+            replaceLive(path: s.path, except: nil, at: now)
             let record = CheckpointRecord(
                 id: newID(), run: s.run, runFolder: s.runFolder, path: s.path, step: s.step, scheme: s.scheme,
                 size: s.size, modified: s.modified, contentHash: s.contentHash, state: s.state, reason: s.reason,
@@ -49,6 +55,15 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
 
     public func liveVersion(path: String) throws(StoreError) -> CheckpointRecord? {
         try locked { () throws(StoreError) in checkpoints.last { $0.path == path && $0.isLive } }
+    }
+
+    private func replaceLive(path: String, except: Int64?, at now: Date) {
+        for index in checkpoints.indices
+        where checkpoints[index].path == path && checkpoints[index].isLive && checkpoints[index].id != except {
+            checkpoints[index].state = .replaced
+            checkpoints[index].updated = now
+            endJobs(of: checkpoints[index].id, as: .replaced, at: now)
+        }
     }
 
     private func endJobs(of checkpoint: Int64, as state: JobState, at now: Date) {
@@ -219,7 +234,7 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
 
 extension CheckpointRecord {
     /// Whether this version is the one at its path now (complete or not): not replaced, not gone.
-    var isLive: Bool { state != .replaced && state != .gone }
+    public var isLive: Bool { state != .replaced && state != .gone }
 }
 
 extension ResultRow {

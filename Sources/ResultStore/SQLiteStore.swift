@@ -138,6 +138,16 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
             {
                 var record = try Self.checkpoint(row)
                 if record.state != s.state || record.reason != s.reason {
+                    if !record.isLive {
+                        // Back at its path (remounted, or rewritten to the same bytes): the live version again, and
+                        // what it had left to do resumes.
+                        try Self.replaceLive(db, path: s.path, except: record.id, at: now)
+                        try db.execute(
+                            sql: """
+                                UPDATE jobs SET state = 'pending', updated = ?
+                                WHERE checkpoint_id = ? AND state IN ('gone', 'replaced')
+                                """, arguments: [now.timeIntervalSince1970, record.id])
+                    }
                     try db.execute(
                         sql: "UPDATE checkpoints SET state = ?, reason = ?, updated = ? WHERE id = ?",
                         arguments: [s.state.rawValue, s.reason, now.timeIntervalSince1970, record.id])
@@ -145,10 +155,7 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
                 }
                 return (record, false)
             }
-            let earlier = try Int64.fetchAll(
-                db, sql: "SELECT id FROM checkpoints WHERE path = ? AND state NOT IN ('replaced', 'gone')",
-                arguments: [s.path])
-            for id in earlier { try Self.end(db, checkpoint: id, as: .replaced, jobsAs: .replaced, at: now) }
+            try Self.replaceLive(db, path: s.path, except: nil, at: now)
             try db.execute(
                 sql: """
                     INSERT INTO checkpoints(run, run_folder, path, step, scheme, size, modified, content_hash, state,
@@ -174,6 +181,14 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
                 arguments: [path]
             ).map(Self.checkpoint)
         }
+    }
+
+    /// Marks the live versions of `path` (but `except`) replaced, with their unfinished jobs.
+    private static func replaceLive(_ db: Database, path: String, except: Int64?, at now: Date) throws {
+        let live = try Int64.fetchAll(
+            db, sql: "SELECT id FROM checkpoints WHERE path = ? AND state NOT IN ('replaced', 'gone')",
+            arguments: [path])
+        for id in live where id != except { try end(db, checkpoint: id, as: .replaced, jobsAs: .replaced, at: now) }
     }
 
     private static func end(

@@ -55,7 +55,12 @@ final class Scanner: @unchecked Sendable {
             let found = Discovery.scan(target.folder)
             outcome.folders += found.folders
             let present = Set(found.candidates.map(\.path))
-            for gone in try store.markGone(under: target.folder, present: present, at: clock()) {
+            // A watched folder that cannot be listed (an unmounted filesystem, a typo) says nothing about what is
+            // gone; the worker notices a missing checkpoint when it needs it.
+            let gone =
+                found.folders.first == target.folder
+                ? try store.markGone(under: target.folder, present: present, at: clock()) : []
+            for gone in gone {
                 logger.notice(
                     "checkpoint gone", metadata: ["checkpoint": "\(gone.path)", "run": "\(gone.run)"])
             }

@@ -135,6 +135,28 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
         #expect(try store.claim(at: Date())?.checkpoint.id == kept.id)
     }
 
+    @Test(arguments: StoreKind.allCases) func aVersionThatComesBackResumes(kind: StoreKind) throws {
+        let scratch = try ScratchFolder("store")
+        defer { scratch.remove() }
+        let store = try kind.make(scratch)
+        let path = "/runs/alibi/step-1.safetensors"
+        let first = try store.register(sighting(path), at: Date()).record
+        let job = try #require(try store.ensureJob(checkpoint: first.id, settings: settings, at: Date()))
+        _ = try store.markGone(under: "/runs", present: [], at: Date())
+        #expect(try store.claim(at: Date()) == nil)
+        // The filesystem is back: the same bytes at the same path are the live version again, and the job resumes.
+        let back = try store.register(sighting(path), at: Date())
+        #expect(!back.isNew && back.record.state == .current)
+        #expect(try store.claim(at: Date())?.job.id == job.id)
+        try store.finish(job: job.id, state: .done, error: nil, attempts: 0, notBefore: nil, at: Date())
+        // Rewritten, then rewritten back to the first bytes: the first version is live, the second replaced.
+        let second = try store.register(sighting(path, hash: "xxh64:2"), at: Date()).record
+        _ = try store.register(sighting(path), at: Date())
+        let states = Dictionary(uniqueKeysWithValues: try store.status().checkpoints.map { ($0.id, $0.state) })
+        #expect(states == [first.id: .current, second.id: .replaced])
+        #expect(try store.liveVersion(path: path)?.id == first.id)
+    }
+
     @Test(arguments: StoreKind.allCases) func retriesWaitForTheirTime(kind: StoreKind) throws {
         let scratch = try ScratchFolder("store")
         defer { scratch.remove() }
