@@ -24,6 +24,8 @@ public struct StoredResultsReport: ResultReport {
         public var meanNLL: Double?
         public var tokens: Int?
         public var interval: Interval?
+        /// What to be careful about (an interval from too few windows), as in `sweep`.
+        public var warnings: [String]
         public var seconds: Double?
         public var finished: Date
         /// What identifies the result: checkpoint content, architecture, scoring settings, engine version.
@@ -36,7 +38,8 @@ public struct StoredResultsReport: ResultReport {
 
         enum CodingKeys: String, CodingKey {
             case run, checkpoint, step, checkpointState, series, evaluationProtocol = "protocol", length
-            case trainedLength, multiple, outcome, reason, perplexity, meanNLL, tokens, interval, seconds, finished
+            case trainedLength, multiple, outcome, reason, perplexity, meanNLL, tokens, interval, warnings, seconds
+            case finished
             case contentHash, architectureHash, scoringHash, engineVersion, result
         }
 
@@ -57,6 +60,7 @@ public struct StoredResultsReport: ResultReport {
             meanNLL = point.meanNLL
             tokens = point.tokens
             interval = point.interval
+            warnings = point.warnings
             seconds = point.result?.seconds
             finished = row.result.finished
             contentHash = row.result.contentHash
@@ -79,8 +83,13 @@ public struct StoredResultsReport: ResultReport {
                 + C.pad("series", 16, left: true) + C.pad("tokens", 9) + C.pad("ppl", 12) + "  "
                 + C.pad("95% interval", 22, left: true) + "  note"
         ]
+        var warnings: [String] = []
         for row in result {
-            let interval = row.interval.map { String(format: "[%.4g, %.4g]", $0.lower, $0.upper) } ?? "-"
+            var interval = row.interval.map { String(format: "[%.4g, %.4g]", $0.lower, $0.upper) } ?? "-"
+            if !row.warnings.isEmpty {
+                interval += " *"
+                for warning in row.warnings where !warnings.contains(warning) { warnings.append(warning) }
+            }
             var note = row.outcome == .evaluated ? "" : "\(row.outcome.rawValue): \(row.reason ?? "")"
             if row.checkpointState != .current { note += (note.isEmpty ? "" : "; ") + "file \(row.checkpointState)" }
             lines.append(
@@ -90,6 +99,7 @@ public struct StoredResultsReport: ResultReport {
                     + C.pad(row.perplexity.map { String(format: "%.4g", $0) } ?? "-", 12) + "  "
                     + C.pad(interval, 22, left: true) + "  " + note)
         }
+        if !warnings.isEmpty { lines += [""] + warnings.map { "* \($0)" } }
         return lines.joined(separator: "\n")
     }
 

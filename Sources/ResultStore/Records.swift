@@ -19,6 +19,7 @@ public struct Sighting: Sendable, Hashable {
     public var state: CheckpointState
     public var reason: String?
 
+    /// A sighting of the checkpoint at `path`, of the run in `runFolder`.
     public init(
         run: String, runFolder: String, path: String, step: Int?, scheme: String, size: Int, modified: Double,
         contentHash: String, state: CheckpointState, reason: String? = nil
@@ -69,20 +70,28 @@ public enum JobState: String, Sendable, Hashable, Codable, CaseIterable {
 
 /// A checkpoint version as stored.
 public struct CheckpointRecord: Sendable, Hashable, Codable {
+    /// The store's identifier of this version.
     public var id: Int64
+    /// The run's name (its folder's name) and folder.
     public var run: String
     public var runFolder: String
+    /// The path evaluation loads, the step read from its name and the naming scheme that matched.
     public var path: String
     public var step: Int?
     public var scheme: String
+    /// Total bytes and newest modification time (seconds since 1970) of its files when it was registered.
     public var size: Int
     public var modified: Double
+    /// `xxh64:…` of its files, or a stand-in for an incomplete, invalid or unreadable sighting.
     public var contentHash: String
+    /// What is known of it, and why when it cannot be read.
     public var state: CheckpointState
     public var reason: String?
+    /// When it was first registered, and last changed.
     public var discovered: Date
     public var updated: Date
 
+    /// A version as stored.
     public init(
         id: Int64, run: String, runFolder: String, path: String, step: Int?, scheme: String, size: Int,
         modified: Double, contentHash: String, state: CheckpointState, reason: String?, discovered: Date,
@@ -106,11 +115,13 @@ public struct CheckpointRecord: Sendable, Hashable, Codable {
 
 /// The evaluation of one checkpoint version under one set of settings.
 public struct JobRecord: Sendable, Hashable, Codable {
+    /// The store's identifier of the job, and of the checkpoint version it evaluates.
     public var id: Int64
     public var checkpointID: Int64
     /// The settings (`EvaluationSettings`) and their `contentHash`.
     public var settings: EvaluationSettings
     public var settingsHash: String
+    /// Where the job is.
     public var state: JobState
     /// Results recorded so far (lengths × series), and how many were planned (0 until the job first ran).
     public var done: Int
@@ -118,10 +129,13 @@ public struct JobRecord: Sendable, Hashable, Codable {
     /// Transient failures so far, and the earliest time of the next attempt.
     public var attempts: Int
     public var notBefore: Date?
+    /// The last failure's text.
     public var error: String?
+    /// When it was queued, and last changed.
     public var created: Date
     public var updated: Date
 
+    /// A job as stored.
     public init(
         id: Int64, checkpointID: Int64, settings: EvaluationSettings, settingsHash: String, state: JobState,
         done: Int, planned: Int, attempts: Int, notBefore: Date?, error: String?, created: Date, updated: Date
@@ -143,8 +157,16 @@ public struct JobRecord: Sendable, Hashable, Codable {
 
 /// A job handed to the worker, with its checkpoint.
 public struct ClaimedJob: Sendable, Hashable {
+    /// The job, now running.
     public var job: JobRecord
+    /// The version it evaluates.
     public var checkpoint: CheckpointRecord
+
+    /// A job and its version.
+    public init(job: JobRecord, checkpoint: CheckpointRecord) {
+        self.job = job
+        self.checkpoint = checkpoint
+    }
 }
 
 /// How a (checkpoint content, settings, series, length) ended.
@@ -161,21 +183,25 @@ public enum ResultOutcome: String, Sendable, Hashable, Codable {
 public struct ResultRecord: Sendable, Hashable, Codable {
     /// `ResultKey.value`: checkpoint content × architecture × data and scoring × series × length × engine.
     public var key: String
+    /// The parts of the key (`ResultKey`).
     public var contentHash: String
     public var architectureHash: String
     public var scoringHash: String
     public var engineVersion: String
     public var series: String
     public var length: Int
+    /// Evaluated, unsupported or skipped.
     public var outcome: ResultOutcome
     /// The point exactly as `sweep` reports it (perplexity, mean NLL, tokens, interval, positions, windows).
     public var point: SweepPoint
     /// Why it was not evaluated, and the memory estimate in bytes when that was the reason.
     public var reason: String?
     public var memoryEstimate: Int?
+    /// When the evaluation of this length began and ended.
     public var started: Date
     public var finished: Date
 
+    /// A result for `key`.
     public init(
         key: ResultKey, outcome: ResultOutcome, point: SweepPoint, reason: String? = nil, memoryEstimate: Int? = nil,
         started: Date, finished: Date
@@ -199,14 +225,20 @@ public struct ResultRecord: Sendable, Hashable, Codable {
 /// What identifies a result: the same checkpoint bytes, architecture, scored tokens, series, length and engine give
 /// the same numbers, wherever the checkpoint lives and whichever job asked.
 public struct ResultKey: Sendable, Hashable, Codable {
+    /// `xxh64:…` of the checkpoint's files.
     public var contentHash: String
+    /// `Architecture.contentHash` of the architecture the weights were bound to.
     public var architectureHash: String
     /// `EvaluationSettings.scoringHash(targets:)`: the data's content, protocol, span, BOS, per-document cutting.
     public var scoringHash: String
+    /// The protocol's name, or a rotary extension's.
     public var series: String
+    /// The window length in tokens.
     public var length: Int
+    /// `LanguageModel.engineVersion`.
     public var engineVersion: String
 
+    /// The key of one (checkpoint content, architecture, scoring, series, length, engine).
     public init(
         contentHash: String, architectureHash: String, scoringHash: String, series: String, length: Int,
         engineVersion: String
@@ -228,17 +260,22 @@ public struct ResultKey: Sendable, Hashable, Codable {
 /// A stored result with the checkpoint it is listed under (the same result is listed under every path that holds
 /// the same content).
 public struct ResultRow: Sendable, Hashable, Codable {
+    /// The run, checkpoint path and step it is listed under, and that version's state.
     public var run: String
     public var checkpoint: String
     public var step: Int?
     public var checkpointState: CheckpointState
+    /// The `EvaluationSettings.contentHash` of the job that produced or reused it.
     public var settingsHash: String
+    /// The result.
     public var result: ResultRecord
 }
 
 /// Everything `status` shows: runs, checkpoint versions and jobs.
 public struct StoreStatus: Sendable, Hashable, Codable {
+    /// Every checkpoint version, in registration order.
     public var checkpoints: [CheckpointRecord]
+    /// Every job, in queueing order.
     public var jobs: [JobRecord]
     /// Results stored, in all.
     public var results: Int
@@ -255,6 +292,7 @@ public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A record the caller named does not exist.
     case missing(String)
 
+    /// What went wrong and what to do.
     public var description: String {
         switch self {
         case .cannotOpen(let path, let reason): "\(path): cannot open the result store: \(reason)"

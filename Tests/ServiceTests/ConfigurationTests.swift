@@ -1,5 +1,6 @@
 import Evaluation
 import Foundation
+import Logging
 import TestSupport
 import Testing
 
@@ -140,5 +141,20 @@ import Testing
         #expect(ByteSize.parse("2GB") == 2_000_000_000)
         #expect(ByteSize.parse("800000") == 800_000)
         #expect(ByteSize.parse("-1G") == nil && ByteSize.parse("lots") == nil)
+    }
+}
+
+@Suite struct JSONLogLines {
+    @Test func oneObjectPerLineWithTheMetadata() throws {
+        let lines = LockedLines()
+        let logger = Logger.collecting(lines)
+        logger.info("result stored", metadata: ["run": "alibi", "length": "128", "nested": ["a": "b"]])
+        let line = try #require(lines.all.first)
+        #expect(!line.contains("\n"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["message"] as? String == "result stored")
+        #expect(object["level"] as? String == "info" && object["run"] as? String == "alibi")
+        #expect((object["nested"] as? [String: String]) == ["a": "b"])
+        #expect((object["time"] as? String)?.hasSuffix("Z") == true)
     }
 }

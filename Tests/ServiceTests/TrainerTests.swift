@@ -57,6 +57,9 @@ import Testing
             to: "\(beta)/checkpoint-20", pause: 0.02)
         try await Task.sleep(for: .seconds(1))  // longer than the quiet interval: the index waits for its shard
         try await Trainer.copy([shards[8]], from: bloom, to: "\(beta)/checkpoint-20")
+        // beta/final: a plain checkpoint folder (what `score` reads), its config first, then the weights in pieces.
+        try await Trainer.copy(
+            ["config.json", "model.safetensors"], from: Repository.model("opt"), to: "\(beta)/final")
         // gamma: a copy of alpha's step 200 under another name: nothing is computed again.
         try await Trainer.write(demo("alibi", 1000), to: "\(gamma)/step-100.safetensors")
 
@@ -73,7 +76,7 @@ import Testing
         try await Trainer.rewrite("\(alpha)/step-100.safetensors", with: demo("nope", 500))
         try await waitUntil(90, "every version is evaluated") {
             let status = try store.status()
-            return status.jobs.count == 7 && status.jobs.allSatisfy { $0.state == .done || $0.state == .failed }
+            return status.jobs.count == 8 && status.jobs.allSatisfy { $0.state == .done || $0.state == .failed }
         }
         try await daemon.stop()
 
@@ -90,14 +93,15 @@ import Testing
         let first = try #require(Discovery.candidate(at: "\(expected)/step-100.safetensors", runFolder: expected))
         complete[try #require(try ContentHash.of(first))] = "alpha/step-100.safetensors (first version)"
         #expect(Set(evaluated.map(\.contentHash)) == Set(complete.keys), "only complete bytes were evaluated")
-        #expect(evaluated.count == 7 && Set(evaluated.map(\.id)).count == 7, "one job per version")
+        #expect(evaluated.count == 8 && Set(evaluated.map(\.id)).count == 8, "one job per version")
+        #expect(Set(evaluated.map(\.run)) == ["alpha", "beta", "final", "gamma"])
         #expect(
             evaluated.filter { $0.state == .replaced }.map { ($0.path as NSString).lastPathComponent }
                 == ["step-100.safetensors"])
         let intermediate = status.checkpoints.filter { $0.state == .current && !complete.keys.contains($0.contentHash) }
         #expect(intermediate.isEmpty, "a version that is not a complete file became current: \(intermediate)")
-        // Six distinct contents × two lengths computed; the copy in gamma linked to alpha's step 200.
-        #expect(status.results == 12)
+        // Seven distinct contents × two lengths computed; the copy in gamma linked to alpha's step 200.
+        #expect(status.results == 14)
         #expect(status.jobs.allSatisfy { $0.done == 2 && $0.planned == 2 })
 
         // The daemon's numbers are sweep's on the same files.
