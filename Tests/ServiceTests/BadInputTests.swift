@@ -197,4 +197,53 @@ import Testing
         #expect(try store.status().results == 2)
         #expect(after.first?.result.finished == rows.first?.result.finished, "the 64-token result was not redone")
     }
+
+    @Test func missingDataIsRetriedWithBackoffAndAtTheNextStart() async throws {
+        let scratch = try ScratchFolder("data")
+        defer { scratch.remove() }
+        try place(Repository.demo("alibi", step: 500), at: scratch.path("runs/a/step-1.safetensors"))
+        let data = scratch.path("later/valid.tokens.zst")
+        var configuration = DaemonConfiguration(
+            targets: [WatchTarget(folder: scratch.path("runs"), settings: try quickSettings(data: data))],
+            store: scratch.path("results.sqlite"))
+        configuration.quietSeconds = 0
+        let store = try SQLiteStore(writingTo: configuration.store)
+        let started = Date()
+        let first = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
+        #expect(first.finished.isEmpty && first.pending == 1)
+        let job = try #require(try store.status().jobs.first)
+        #expect(job.state == .pending && job.attempts == 1 && job.error?.contains("later/valid.tokens.zst") == true)
+        #expect((job.notBefore ?? .distantPast) > started.addingTimeInterval(configuration.retrySeconds - 1))
+        // The data arrives; a restart retries at once.
+        try place(Repository.kjvValidation, at: data)
+        let second = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
+        #expect(second.finished == ["done": 1])
+    }
+
+    @Test func aLengthAddedLaterIsTheOnlyOneEvaluated() async throws {
+        let scratch = try ScratchFolder("grid")
+        defer { scratch.remove() }
+        try place(Repository.demo("alibi", step: 500), at: scratch.path("runs/a/step-1.safetensors"))
+        try place(Repository.demo("t5", step: 500), at: scratch.path("runs/b/step-1.safetensors"))
+        func configuration(_ lengths: String) throws -> DaemonConfiguration {
+            var settings = try quickSettings(data: Repository.kjvValidation, lengths: lengths)
+            settings.budget = nil  // the daemon's own span: the same for every grid up to 16x
+            var configuration = DaemonConfiguration(
+                targets: [WatchTarget(folder: scratch.path("runs"), settings: settings)],
+                store: scratch.path("results.sqlite"))
+            configuration.quietSeconds = 0
+            return configuration
+        }
+        let store = try SQLiteStore(writingTo: scratch.path("results.sqlite"))
+        _ = try await Daemon(configuration: try configuration("1x,2x"), store: store, logger: .quiet).runOnce()
+        let before = try store.results(run: nil)
+        #expect(before.count == 4)
+        _ = try await Daemon(configuration: try configuration("1x,2x,4x"), store: store, logger: .quiet).runOnce()
+        let after = try store.results(run: nil)
+        #expect(try store.status().results == 6, "two new results: 4x for each checkpoint")
+        #expect(after.filter { $0.result.length == 256 }.count == 2)
+        for row in before {
+            #expect(after.contains { $0.result.key == row.result.key && $0.result.finished == row.result.finished })
+        }
+    }
 }
