@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(
             name: "ServiceTests",
             dependencies: [
-                "Service", "ResultStore", "Evaluation", "Checkpoints", "TokenData", "Reports", "TestSupport",
+                "Service", "ResultStore", "Evaluation", "Checkpoints", "TokenData", "Reports", "Engine", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

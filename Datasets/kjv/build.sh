@@ -24,6 +24,6 @@ swift build -q --product extrapolate
 for split in train valid; do
     declare -n files=$split
     .build/debug/extrapolate dataset pack "${files[@]}" --from text --output "Datasets/kjv/$split.tokens.zst" \
-        --tokenizer bytes --level 19
+        --tokenizer-name bytes --level 19
 done
 echo "bible-kjv-text $version"

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import TokenData
 
@@ -78,6 +79,26 @@ public struct EvaluationData: Sendable {
             reference: reference, tokens: tokens, documentStarts: starts, hasDocuments: true,
             byteLevel: m.tokenizer == "bytes", tokenizer: m.tokenizer, tokenizerHash: m.tokenizerHash,
             vocabularySize: m.vocabularySize)
+    }
+
+    /// Checks that the data was tokenized for `model`, when both sides say: the dataset's recorded tokenizer hash
+    /// must be the hash of the `tokenizer.json` beside the checkpoint, and its vocabulary must fit the model's.
+    /// - Throws: `EvaluationError.incompatibleData` naming both sides.
+    public func checkCompatible(with model: LanguageModel, checkpoint: String) throws(EvaluationError) {
+        if let vocabularySize, vocabularySize > model.vocabulary {
+            throw .incompatibleData(
+                checkpoint: checkpoint,
+                reason: "the data's vocabulary has \(vocabularySize) tokens (tokenizer \(tokenizer ?? "unknown")) but "
+                    + "the model's has \(model.vocabulary)")
+        }
+        let folder = ((model.location.config ?? model.location.weightsPath) as NSString).deletingLastPathComponent
+        let file = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent("tokenizer.json")
+        if let recorded = tokenizerHash, let own = Tokenizer.fileHash(file), own != recorded {
+            throw .incompatibleData(
+                checkpoint: checkpoint,
+                reason: "the data was tokenized with \(tokenizer ?? "another tokenizer") (\(recorded)) but \(file) "
+                    + "hashes to \(own)")
+        }
     }
 
     /// Runs a read of the data, its errors as `EvaluationError.data`.

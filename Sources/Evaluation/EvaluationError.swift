@@ -11,6 +11,8 @@ public enum EvaluationError: Error, Sendable, Hashable, CustomStringConvertible 
     case data(TokenDataError)
     /// The model could not be loaded or run.
     case engine(EngineError)
+    /// The data was tokenized for another model: a different tokenizer, or ids past the model's vocabulary.
+    case incompatibleData(checkpoint: String, reason: String)
 
     public var description: String {
         switch self {
@@ -19,6 +21,9 @@ public enum EvaluationError: Error, Sendable, Hashable, CustomStringConvertible 
             "the data holds \(available) tokens but the evaluation needs \(needed); lower --budget or use a larger dataset"
         case .data(let error): error.description
         case .engine(let error): error.description
+        case .incompatibleData(let checkpoint, let reason):
+            "\(checkpoint): \(reason); tokenize the text with this checkpoint's tokenizer "
+                + "(`extrapolate dataset pack TEXT --tokenizer \(checkpoint)`)"
         }
     }
 }

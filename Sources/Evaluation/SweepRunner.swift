@@ -47,6 +47,9 @@ public struct SweepRunner: Sendable {
         _ checkpoints: [SweepCheckpoint], data: EvaluationData, progress: ((Progress) -> Void)? = nil
     ) throws(EvaluationError) -> SweepResult {
         let ordered = checkpoints.sorted { $0.summary.name < $1.summary.name }
+        for checkpoint in ordered {
+            try data.checkCompatible(with: checkpoint.model, checkpoint: checkpoint.summary.checkpoint)
+        }
         var jobs: [Job] = []
         for checkpoint in ordered { jobs += try series(of: checkpoint) }
         // Cost per scored token grows like (projections) + (attention ∝ length); weigh lengths accordingly.

@@ -130,6 +130,7 @@ final class Worker: @unchecked Sendable {
         let runner = SweepRunner(settings: job.settings)
         let tasks = try runner.series(of: checkpoint)
         let data = try evaluationData(job.settings, longest: Self.longest(tasks, checkpoint: checkpoint))
+        try data.checkCompatible(with: checkpoint.model, checkpoint: version.path)
         let scoring = job.settings.scoringHash(targets: data.targets)
         let keys = tasks.map {
             ResultKey(

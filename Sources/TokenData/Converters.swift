@@ -11,9 +11,9 @@ public enum TokenSourceFormat: String, Sendable, CaseIterable {
     case megatron
     /// NumPy `.npy` of integers (1-D, or C-order N-D flattened).
     case npy
-    /// UTF-8 text files, one document each, tokenized as bytes (vocabulary 256).
+    /// UTF-8 text files, one document each, tokenized as bytes (vocabulary 256) or with `PackOptions.textTokenizer`.
     case text
-    /// JSON lines (optionally `.zst`) with a `text` field, one document per line, tokenized as bytes.
+    /// JSON lines (optionally `.zst`) with a `text` field, one document per line, tokenized like `text`.
     case jsonl
 
     /// The format a file name suggests (`.bin` files are told apart by the llm.c magic).
@@ -49,6 +49,10 @@ public struct PackOptions: Sendable {
     public var tokenizer: String?
     /// Tokenizer hash recorded in the metadata.
     public var tokenizerHash: String?
+    /// The tokenizer for text formats (`nil`: UTF-8 bytes). Its name and hash are recorded instead of `tokenizer`.
+    public var textTokenizer: Tokenizer?
+    /// Threads that tokenize.
+    public var threads: Int = max(ProcessInfo.processInfo.activeProcessorCount, 1)
     public var tokensPerFrame: Int
     public var level: Int
 
@@ -92,23 +96,33 @@ public enum Packer {
             case .text:
                 let data = try read(input)
                 writer.beginDocument()
-                try writer.append(data)
+                if let tokenizer = options.textTokenizer {
+                    let text = String(decoding: data, as: UTF8.self)  // invalid UTF-8 becomes U+FFFD
+                    try writer.append(tokenizer.encode(text, threads: options.threads).map(Int.init))
+                } else {
+                    try writer.append(data)
+                }
                 if let eos = options.endOfDocument { try writer.append([eos]) }
                 report(data.count)
-            case .jsonl: try packJSONLines(input, endOfDocument: options.endOfDocument, into: writer, report)
+            case .jsonl: try packJSONLines(input, options: options, into: writer, report)
             }
             done += (try? FileManager.default.attributesOfItem(atPath: input)[.size] as? Int) ?? 0
         }
         var vocabulary = options.vocabularySize
-        if vocabulary == nil, bytesFormat { vocabulary = max(256, (options.endOfDocument ?? 0) + 1) }
-        let source = [
+        let tokenizer = bytesFormat ? options.textTokenizer : nil
+        if vocabulary == nil, bytesFormat {
+            vocabulary = max(tokenizer?.vocabularySize ?? 256, (options.endOfDocument ?? 0) + 1)
+        }
+        var source = [
             "converter": options.format.rawValue,
             "inputs": inputs.map { ($0 as NSString).lastPathComponent }.joined(separator: ","),
             "endOfDocument": options.endOfDocument.map(String.init) ?? "none",
         ]
+        if let tokenizer { source["tokenizerFile"] = tokenizer.path }
         return try writer.finish(
-            vocabularySize: vocabulary, tokenizer: options.tokenizer ?? (bytesFormat ? "bytes" : nil),
-            tokenizerHash: options.tokenizerHash, source: source)
+            vocabularySize: vocabulary,
+            tokenizer: tokenizer?.name ?? options.tokenizer ?? (bytesFormat ? "bytes" : nil),
+            tokenizerHash: tokenizer?.hash ?? options.tokenizerHash, source: source)
     }
 
     static func read(_ path: String) throws(TokenDataError) -> Data {
@@ -304,12 +318,29 @@ public enum Packer {
             data, offset: dataStart, count: count, width: width, signed: signed, path: path, into: writer, report)
     }
 
-    static func packJSONLines(_ path: String, endOfDocument: Int?, into writer: TokenWriter, _ report: (Int) -> Void)
-        throws(TokenDataError)
-    {
+    static func packJSONLines(
+        _ path: String, options: PackOptions, into writer: TokenWriter, _ report: (Int) -> Void
+    ) throws(TokenDataError) {
         let data = path.hasSuffix(".zst") ? try decompressStream(try read(path), path: path) : try read(path)
         var lineNumber = 0
         var start = data.startIndex
+        // Documents are tokenized in batches spread over the threads, and written in order.
+        var batch: [String] = []
+        var batchBytes = 0
+        func flush() throws(TokenDataError) {
+            let encoded: [[Int]] =
+                options.textTokenizer.map { tokenizer in
+                    tokenizer.encode(documents: batch, threads: options.threads).map { $0.map(Int.init) }
+                } ?? batch.map { Array($0.utf8).map(Int.init) }
+            for document in encoded {
+                writer.beginDocument()
+                try writer.append(document)
+                if let eos = options.endOfDocument { try writer.append([eos]) }
+            }
+            batch.removeAll(keepingCapacity: true)
+            batchBytes = 0
+            report(start - data.startIndex)
+        }
         while start < data.endIndex {
             let end = data[start...].firstIndex(of: 0x0A) ?? data.endIndex
             lineNumber += 1
@@ -322,11 +353,11 @@ public enum Packer {
             guard let text = object["text"] as? String else {
                 throw .badInput(path: path, reason: "line \(lineNumber) has no string field 'text'")
             }
-            writer.beginDocument()
-            try writer.append(Array(text.utf8))
-            if let eos = endOfDocument { try writer.append([eos]) }
-            report(start - data.startIndex)
+            batch.append(text)
+            batchBytes += line.count
+            if batchBytes > 16 << 20 || batch.count >= 4096 { try flush() }
         }
+        try flush()
     }
 
     /// Decompresses a whole zstd stream (all frames), bounded by `limit` bytes of output.

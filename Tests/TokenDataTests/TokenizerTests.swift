@@ -46,3 +46,72 @@ import Testing
         }
     }
 }
+
+@Suite struct TokenizerOnTwoCores {
+    /// The KJV validation text (370k characters): its bytes are the dataset's tokens.
+    static let text: String = {
+        let dataset = try? TokenDataset(path: Repository.kjvValidation)
+        let tokens = (try? dataset?.tokens(in: 0..<(dataset?.count ?? 0))) ?? []
+        return String(decoding: tokens.map { UInt8($0) }, as: UTF8.self)
+    }()
+
+    @Test(arguments: TokenizerMatchesTokenizers.kinds) func cutTextGivesTheSameIds(kind: String) throws {
+        let tokenizer = try Tokenizer(path: Repository.fixtures.appendingPathComponent("tokenizers/\(kind)").path)
+        #expect(Self.text.count > 300_000)
+        #expect(tokenizer.cutsAtLineStarts == ["gpt2", "llama3"].contains(kind))
+        #expect(tokenizer.encode(Self.text, threads: 2) == tokenizer.encode(Self.text))
+        let documents = Self.text.components(separatedBy: "\n\n").prefix(200).map { String($0) }
+        #expect(tokenizer.encode(documents: documents, threads: 2) == documents.map { tokenizer.encode($0) })
+    }
+
+    @Test func unsupportedComponentsAreNamed() throws {
+        let base = try String(
+            contentsOf: Repository.fixtures.appendingPathComponent("tokenizers/gpt2/tokenizer.json"), encoding: .utf8)
+        func error(_ replace: String, with: String) -> String {
+            do {
+                _ = try Tokenizer(data: Data(base.replacingOccurrences(of: replace, with: with).utf8), path: "t.json")
+                return "no error"
+            } catch { return error.description }
+        }
+        #expect(error(#""type": "BPE""#, with: #""type": "Unigram""#).contains("Unigram model is not supported"))
+        #expect(
+            error(#""normalizer": null"#, with: #""normalizer": {"type": "Precompiled", "precompiled_charsmap": ""}"#)
+                .contains("Precompiled normalizer"))
+        #expect(
+            error(
+                #""pre_tokenizer": {"#,
+                with:
+                    #""pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\\w+"}, "behavior": "Isolated", "invert": false}, "unused": {"#
+            ).contains(#"regex \w+"#))
+        #expect(error("{", with: "[").contains("not a JSON object"))
+    }
+}
+
+@Suite struct PackingTextWithATokenizer {
+    @Test(arguments: ["gpt2", "llama2"]) func documentsAreTheReferenceIdsWithTheEndToken(kind: String) throws {
+        let scratch = try ScratchFolder("pack-tokenizer")
+        defer { scratch.remove() }
+        let folder = Repository.fixtures.appendingPathComponent("tokenizers/\(kind)").path
+        let reference = try JSONDecoder().decode(
+            TokenizerMatchesTokenizers.Reference.self,
+            from: Data(contentsOf: URL(fileURLWithPath: "\(folder)/reference.json")))
+        let cases = reference.cases.filter { ($0.text ?? "").count > 0 }
+        let lines = try cases.map { item in
+            String(decoding: try JSONSerialization.data(withJSONObject: ["text": item.text ?? ""]), as: UTF8.self)
+        }
+        let input = scratch.path("docs.jsonl")
+        try lines.joined(separator: "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        let tokenizer = try Tokenizer(path: folder)
+        let end = try #require(tokenizer.endOfDocument)
+        var options = PackOptions(format: .jsonl, endOfDocument: Int(end.id))
+        options.textTokenizer = tokenizer
+        options.threads = 2
+        let output = scratch.path("docs.tokens.zst")
+        let metadata = try Packer.pack([input], output: output, options: options)
+        #expect(metadata.tokenizer == kind && metadata.tokenizerHash == tokenizer.hash)
+        #expect(metadata.vocabularySize == tokenizer.vocabularySize && metadata.documentCount == cases.count)
+        let dataset = try TokenDataset(path: output)
+        let expected = cases.flatMap { $0.ids + [end.id] }
+        #expect(try dataset.tokens(in: 0..<dataset.count) == expected)
+    }
+}

@@ -12,7 +12,9 @@ struct BPEModel: Sendable {
     /// The ids of `<0x00>`…`<0xFF>`, where the vocabulary has them (`byte_fallback`).
     var byteTokens: [Int32?]
 
-    static func key(_ a: Int32, _ b: Int32) -> UInt64 { UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b)) }
+    static func key(_ a: Int32, _ b: Int32) -> UInt64 {
+        UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b))
+    }
 
     /// The ids of `word`.
     func encode(_ word: String) -> [Int32] {

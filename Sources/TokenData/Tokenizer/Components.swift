@@ -70,9 +70,12 @@ indirect enum PreTokenizer: Sendable {
             return pieces.flatMap { piece -> [Piece] in
                 var text = piece.text
                 if addPrefixSpace && !text.hasPrefix(" ") { text = " " + text }
-                let parts = useRegex ? split(Piece(text: text, atStart: piece.atStart), .pattern(.gpt2), .isolated) : [
-                    Piece(text: text, atStart: piece.atStart)
-                ]
+                let parts =
+                    useRegex
+                    ? split(Piece(text: text, atStart: piece.atStart), .pattern(.gpt2), .isolated)
+                    : [
+                        Piece(text: text, atStart: piece.atStart)
+                    ]
                 return parts.map { part in
                     var mapped = String.UnicodeScalarView()
                     for byte in part.text.utf8 { mapped.append(ByteAlphabet.scalars[Int(byte)]) }
@@ -239,7 +242,9 @@ struct AddedTokens: Sendable {
         var segments: [Segment] = []
         var textStart = 0
         var i = 0
-        func word(_ k: Int) -> Bool { k >= 0 && k < scalars.count && (isLetter(scalars[k]) || isNumber(scalars[k]) || scalars[k] == "_") }
+        func word(_ k: Int) -> Bool {
+            k >= 0 && k < scalars.count && (isLetter(scalars[k]) || isNumber(scalars[k]) || scalars[k] == "_")
+        }
         while i < scalars.count {
             var best: Token?
             for token in candidates where token.scalars.count > (best?.scalars.count ?? 0) {
@@ -277,7 +282,9 @@ struct Components {
     var path: String
 
     func unsupported(_ what: String) -> TokenizerError { .unsupported(path: path, component: what) }
-    func malformed(_ key: String, _ reason: String) -> TokenizerError { .malformed(path: path, key: key, reason: reason) }
+    func malformed(_ key: String, _ reason: String) -> TokenizerError {
+        .malformed(path: path, key: key, reason: reason)
+    }
 
     func model(_ value: Any?) throws(TokenizerError) -> BPEModel {
         guard let object = value as? [String: Any] else { throw malformed("model", "missing") }
@@ -291,7 +298,9 @@ struct Components {
         var vocabulary: [String: Int32] = [:]
         vocabulary.reserveCapacity(entries.count)
         for (token, id) in entries {
-            guard let number = (id as? NSNumber)?.int32Value else { throw malformed("model.vocab.\(token)", "not an id") }
+            guard let number = (id as? NSNumber)?.int32Value else {
+                throw malformed("model.vocab.\(token)", "not an id")
+            }
             vocabulary[token] = number
         }
         guard let list = object["merges"] as? [Any] else { throw malformed("model.merges", "missing") }
@@ -314,7 +323,9 @@ struct Components {
             if merges[key] == nil { merges[key] = (Int32(rank), merged) }
         }
         let unknown = try (object["unk_token"] as? String).map { (token: String) throws(TokenizerError) -> Int32 in
-            guard let id = vocabulary[token] else { throw malformed("model.unk_token", "'\(token)' is not in the vocabulary") }
+            guard let id = vocabulary[token] else {
+                throw malformed("model.unk_token", "'\(token)' is not in the vocabulary")
+            }
             return id
         }
         let byteFallback = object["byte_fallback"] as? Bool ?? false
@@ -345,7 +356,9 @@ struct Components {
         case "Strip":
             return .strip(left: object["strip_left"] as? Bool ?? true, right: object["strip_right"] as? Bool ?? true)
         case "Sequence":
-            guard let steps = object["normalizers"] as? [Any] else { throw malformed("normalizer.normalizers", "missing") }
+            guard let steps = object["normalizers"] as? [Any] else {
+                throw malformed("normalizer.normalizers", "missing")
+            }
             var list: [Normalizer] = []
             for step in steps { if let normalizer = try normalizer(step) { list.append(normalizer) } }
             return .sequence(list)
@@ -360,7 +373,8 @@ struct Components {
         switch type {
         case "ByteLevel":
             return .byteLevel(
-                addPrefixSpace: object["add_prefix_space"] as? Bool ?? true, useRegex: object["use_regex"] as? Bool ?? true)
+                addPrefixSpace: object["add_prefix_space"] as? Bool ?? true,
+                useRegex: object["use_regex"] as? Bool ?? true)
         case "Split":
             let pattern = object["pattern"] as? [String: Any]
             let matcher: SplitMatcher
@@ -409,7 +423,8 @@ struct Components {
             tokens.append(
                 AddedTokens.Token(
                     id: id, content: content, scalars: Array(content.unicodeScalars), special: special,
-                    normalized: object["normalized"] as? Bool ?? !special, singleWord: object["single_word"] as? Bool ?? false,
+                    normalized: object["normalized"] as? Bool ?? !special,
+                    singleWord: object["single_word"] as? Bool ?? false,
                     leftStrip: object["lstrip"] as? Bool ?? false, rightStrip: object["rstrip"] as? Bool ?? false))
         }
         return AddedTokens(tokens: tokens)
@@ -459,10 +474,14 @@ struct Components {
             else { throw malformed("post_processor", "cls and sep must be [token, id]") }
             return .template(before: [clsID], after: [sepID])
         case "Sequence":
-            guard let steps = object["processors"] as? [Any] else { throw malformed("post_processor.processors", "missing") }
+            guard let steps = object["processors"] as? [Any] else {
+                throw malformed("post_processor.processors", "missing")
+            }
             var list: [PostProcessor] = []
             for step in steps {
-                if let processor = try postProcessor(step, vocabulary: vocabulary, added: added) { list.append(processor) }
+                if let processor = try postProcessor(step, vocabulary: vocabulary, added: added) {
+                    list.append(processor)
+                }
             }
             return .sequence(list)
         default:

@@ -155,3 +155,95 @@ struct Piece: Sendable {
     var text: String
     var atStart: Bool
 }
+
+extension Tokenizer {
+    /// Whether a text may be cut after a line feed that precedes a letter and its parts encoded separately with the
+    /// same result: true for the byte-level pipelines (both split patterns end a token at such a line feed and start
+    /// a new one at the letter), when nothing is prepended to each part.
+    var cutsAtLineStarts: Bool {
+        func safe(_ pre: PreTokenizer) -> Bool {
+            switch pre {
+            case .byteLevel(let addPrefixSpace, _): return !addPrefixSpace
+            case .split(.pattern, _, let invert): return !invert
+            case .digits: return true
+            case .sequence(let steps): return steps.allSatisfy(safe)
+            case .split, .metaspace: return false
+            }
+        }
+        func safe(_ normalizer: Normalizer) -> Bool {
+            switch normalizer {
+            case .nfc, .nfd, .nfkc, .nfkd, .lowercase: return true
+            case .sequence(let steps): return steps.allSatisfy(safe)
+            case .prepend, .replace, .strip: return false
+            }
+        }
+        guard let preTokenizer, safe(preTokenizer), normalizer.map(safe) ?? true else { return false }
+        // Byte-level means every piece goes through ByteLevel (else the split pattern alone decides).
+        return true
+    }
+
+    /// `encode(text)` computed on `threads` threads: the text is cut after line feeds that precede letters when the
+    /// pipeline allows it (`cutsAtLineStarts`), else encoded whole. The ids are the same either way.
+    public func encode(_ text: String, addSpecialTokens: Bool = true, threads: Int) -> [Int32] {
+        let scalars = Array(text.unicodeScalars)
+        guard threads > 1, cutsAtLineStarts, scalars.count > 1 << 16 else {
+            return encode(text, addSpecialTokens: addSpecialTokens)
+        }
+        let parts = max(threads * 4, scalars.count >> 16)
+        var cuts = [0]
+        for k in 1..<parts {
+            var i = max(scalars.count * k / parts, cuts[cuts.count - 1] + 1)
+            while i < scalars.count, !(scalars[i - 1] == "\n" && isLetter(scalars[i])) { i += 1 }
+            if i < scalars.count { cuts.append(i) }
+        }
+        cuts.append(scalars.count)
+        let chunks = (0..<(cuts.count - 1)).map { String(String.UnicodeScalarView(scalars[cuts[$0]..<cuts[$0 + 1]])) }
+        let encoded = Self.parallelMap(chunks, threads: threads) { encode($0, addSpecialTokens: false) }
+        let ids = encoded.flatMap { $0 }
+        return addSpecialTokens ? postProcessor?.apply(ids) ?? ids : ids
+    }
+
+    /// Encodes each of `texts` (documents), spread over `threads` threads, in order.
+    public func encode(documents texts: [String], addSpecialTokens: Bool = true, threads: Int) -> [[Int32]] {
+        Self.parallelMap(texts, threads: threads) { encode($0, addSpecialTokens: addSpecialTokens) }
+    }
+
+    static func parallelMap<T: Sendable>(_ items: [String], threads: Int, _ body: @Sendable (String) -> T) -> [T] {
+        let work = ParallelWork<T>(count: items.count)
+        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, items.count))) { _ in
+            while let index = work.take() { work.store(body(items[index]), at: index) }
+        }
+        return work.results()
+    }
+
+    /// `xxh64:` of a file's bytes, as `hash` is computed: to compare a checkpoint's `tokenizer.json` with a dataset's.
+    public static func fileHash(_ path: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return String(format: "xxh64:%016llx", data.withUnsafeBytes { XXH64.hash($0) })
+    }
+}
+
+/// Work shared by threads: the next index to take, and the results by index.
+private final class ParallelWork<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next = 0
+    private var values: [T?]
+
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+
+    func take() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard next < values.count else { return nil }
+        next += 1
+        return next - 1
+    }
+
+    func store(_ value: T, at index: Int) {
+        lock.lock()
+        values[index] = value
+        lock.unlock()
+    }
+
+    func results() -> [T] { values.compactMap { $0 } }  // every index is stored before concurrentPerform returns
+}
