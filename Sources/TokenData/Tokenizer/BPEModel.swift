@@ -3,6 +3,9 @@
 /// leftmost among equals, until no pair has a merge.
 struct BPEModel: Sendable {
     var vocabulary: [String: Int32]
+    /// The ids of single-scalar tokens, by scalar value: a word's characters are looked up here without building a
+    /// `String` for each.
+    var characters: [UInt32: Int32] = [:]
     /// Pair of ids → (rank, id of the merged token).
     var merges: [UInt64: (rank: Int32, id: Int32)]
     var unknown: Int32?
@@ -22,7 +25,7 @@ struct BPEModel: Sendable {
         var symbols: [Int32] = []
         var pendingUnknown = false
         for scalar in word.unicodeScalars {
-            if let id = vocabulary[String(scalar)] {
+            if let id = characters[scalar.value] {
                 if pendingUnknown, let unknown { symbols.append(unknown) }
                 pendingUnknown = false
                 symbols.append(id)

@@ -329,10 +329,17 @@ struct Components {
             return id
         }
         let byteFallback = object["byte_fallback"] as? Bool ?? false
-        return BPEModel(
+        var characters: [UInt32: Int32] = [:]
+        for (token, id) in vocabulary {
+            var scalars = token.unicodeScalars.makeIterator()
+            if let first = scalars.next(), scalars.next() == nil { characters[first.value] = id }
+        }
+        var model = BPEModel(
             vocabulary: vocabulary, merges: merges, unknown: unknown, fuseUnknown: object["fuse_unk"] as? Bool ?? false,
             byteFallback: byteFallback, ignoreMerges: object["ignore_merges"] as? Bool ?? false,
             byteTokens: (0..<256).map { vocabulary[String(format: "<0x%02X>", $0)] })
+        model.characters = characters
+        return model
     }
 
     func normalizer(_ value: Any?) throws(TokenizerError) -> Normalizer? {
