@@ -12,6 +12,11 @@ text, saves each as `Tests/Fixtures/tokenizers/<kind>/tokenizer.json`, and recor
   mistral  SentencePiece-style BPE with the Metaspace pre-tokenizer (prepend_scheme "first"), byte_fallback
 
 Usage: python Tests/Fixtures/make_tokenizers.py   (needs `pip install tokenizers==0.23.*` and the zstd CLI)
+
+With --real it also builds, into Tests/Fixtures/tokenizers/real-llama2 and real-mistral (ignored by git: 3.5 MB
+each), the two SentencePiece-style pipelines over a real vocabulary: Mistral 7B v0.1's (32,000 pieces, merges
+extracted as transformers' converter does), from the SentencePiece model that `pip install mistral_common` ships
+(also needs sentencepiece, protobuf and transformers). The Swift tests check every real-* folder present.
 """
 import base64
 import json
@@ -113,35 +118,64 @@ def sentencepiece_style(kind):
     return tokenizer
 
 
+def real_vocabularies(texts):
+    import os
+    import mistral_common
+    from tokenizers import AddedToken
+    from transformers.convert_slow_tokenizer import SentencePieceExtractor
+
+    model = os.path.join(os.path.dirname(mistral_common.__file__), "data/tokenizer.model.v1")
+    extracted = SentencePieceExtractor(model).extract(None)
+    for kind in ["llama2", "mistral"]:
+        tokenizer = Tokenizer(
+            models.BPE(vocab=extracted["vocab"], merges=extracted["merges"], unk_token="<unk>", fuse_unk=True, byte_fallback=True)
+        )
+        tokenizer.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in ["<unk>", "<s>", "</s>"]])
+        if kind == "llama2":
+            tokenizer.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+        else:
+            tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", tokenizer.token_to_id("<s>"))]
+        )
+        write(tokenizer, OUT / f"real-{kind}", texts, [])
+
+
+def write(tokenizer, folder, texts, invalid):
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    cases = []
+    for text in texts:
+        cases.append(
+            {
+                "text": text,
+                "ids": tokenizer.encode(text).ids,
+                "idsWithoutSpecialTokens": tokenizer.encode(text, add_special_tokens=False).ids,
+            }
+        )
+    for raw in invalid:
+        text = raw.decode("utf-8", errors="replace")
+        cases.append(
+            {
+                "bytes": base64.b64encode(raw).decode(),
+                "ids": tokenizer.encode(text).ids,
+                "idsWithoutSpecialTokens": tokenizer.encode(text, add_special_tokens=False).ids,
+            }
+        )
+    reference = {"generator": "Tests/Fixtures/make_tokenizers.py", "tokenizers": __import__("tokenizers").__version__, "cases": cases}
+    (folder / "reference.json").write_text(json.dumps(reference, ensure_ascii=False, indent=0) + "\n")
+    print(folder.name, tokenizer.get_vocab_size(), "tokens;", sum(len(c["ids"]) for c in cases), "reference ids")
+
+
 def main():
+    import sys
     validation = kjv_text("valid")
     texts = EDGE_CASES + [validation[:20000]]
     for kind in ["gpt2", "neox", "llama3", "llama2", "mistral"]:
         tokenizer = byte_level(kind) if kind in ["gpt2", "neox", "llama3"] else sentencepiece_style(kind)
-        folder = OUT / kind
-        folder.mkdir(parents=True, exist_ok=True)
-        tokenizer.save(str(folder / "tokenizer.json"))
-        cases = []
-        for text in texts:
-            cases.append(
-                {
-                    "text": text,
-                    "ids": tokenizer.encode(text).ids,
-                    "idsWithoutSpecialTokens": tokenizer.encode(text, add_special_tokens=False).ids,
-                }
-            )
-        for raw in INVALID_UTF8:
-            text = raw.decode("utf-8", errors="replace")
-            cases.append(
-                {
-                    "bytes": base64.b64encode(raw).decode(),
-                    "ids": tokenizer.encode(text).ids,
-                    "idsWithoutSpecialTokens": tokenizer.encode(text, add_special_tokens=False).ids,
-                }
-            )
-        reference = {"generator": "Tests/Fixtures/make_tokenizers.py", "tokenizers": __import__("tokenizers").__version__, "cases": cases}
-        (folder / "reference.json").write_text(json.dumps(reference, ensure_ascii=False, indent=0) + "\n")
-        print(kind, tokenizer.get_vocab_size(), "tokens;", sum(len(c["ids"]) for c in cases), "reference ids")
+        write(tokenizer, OUT / kind, texts, INVALID_UTF8)
+    if "--real" in sys.argv:
+        real_vocabularies(texts)
 
 
 if __name__ == "__main__":
