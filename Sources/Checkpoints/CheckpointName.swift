@@ -19,9 +19,11 @@ public struct CheckpointName: Sendable, Hashable, Codable, Comparable, CustomStr
     /// The name of the checkpoint at `path` (a folder, a weights file or an index inside a checkpoint folder).
     public init(path: String) {
         var components = URL(fileURLWithPath: path).standardizedFileURL.pathComponents.filter { $0 != "/" }
-        // A weights file or index inside a `checkpoint-N/` folder names the folder.
+        // A weights file or index inside a `checkpoint-N/` or `stepN/` folder names the folder.
         if let last = components.last, components.count >= 2,
-            CheckpointNamingScheme.huggingFace.step(in: components[components.count - 2]) != nil,
+            CheckpointNamingScheme.folderSchemes.contains(where: {
+                $0.step(in: components[components.count - 2]) != nil
+            }),
             last.hasSuffix(".safetensors") || last.hasSuffix(".index.json")
         {
             components.removeLast()
@@ -53,6 +55,9 @@ public struct CheckpointName: Sendable, Hashable, Codable, Comparable, CustomStr
 public enum CheckpointNamingScheme: String, Sendable, Hashable, Codable, CaseIterable {
     /// Hugging Face Trainer: a folder `checkpoint-N/`.
     case huggingFace = "checkpoint-N/"
+    /// A folder named for its step: `stepN/`, `step-N/`, `step_N/` (OLMo, many scripts), `global_stepN/`
+    /// (DeepSpeed), `iter_N/` (Megatron-LM), each holding a checkpoint `score` reads.
+    case stepFolder = "stepN/"
     /// `step-N.safetensors` (the demo runs).
     case stepFile = "step-N.safetensors"
     /// Any `NAME-N.safetensors` or `NAME_N.safetensors`.
@@ -66,6 +71,14 @@ public enum CheckpointNamingScheme: String, Sendable, Hashable, Codable, CaseIte
         case .huggingFace:
             guard name.hasPrefix("checkpoint-") else { return nil }
             return Self.number(name.dropFirst("checkpoint-".count))
+        case .stepFolder:
+            guard !name.contains(".") else { return nil }
+            for prefix in ["global_step", "step", "iter"] where name.hasPrefix(prefix) {
+                var rest = name.dropFirst(prefix.count)
+                if rest.first == "-" || rest.first == "_" { rest = rest.dropFirst() }
+                return Self.number(rest)
+            }
+            return nil
         case .stepFile:
             guard name.hasPrefix("step-"), name.hasSuffix(".safetensors") else { return nil }
             return Self.number(name.dropFirst("step-".count).dropLast(".safetensors".count))
@@ -79,6 +92,9 @@ public enum CheckpointNamingScheme: String, Sendable, Hashable, Codable, CaseIte
             return nil
         }
     }
+
+    /// The schemes that name folders.
+    public static let folderSchemes: [CheckpointNamingScheme] = [.huggingFace, .stepFolder]
 
     private static func number(_ text: Substring) -> Int? {
         guard !text.isEmpty, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber) else { return nil }

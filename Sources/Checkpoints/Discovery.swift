@@ -71,14 +71,14 @@ public enum Discovery {
             var isFolder: ObjCBool = false
             guard manager.fileExists(atPath: path, isDirectory: &isFolder) else { continue }
             if isFolder.boolValue {
-                if let step = CheckpointNamingScheme.huggingFace.step(in: name) {
+                if let (scheme, step) = steppedFolder(name) {
                     folders.append(path)
                     let files = checkpointFiles(in: path)
                     if !files.isEmpty {
                         candidates.append(
                             CheckpointCandidate(
                                 path: path, runFolder: folder,
-                                name: CheckpointName(run: run, step: step, scheme: .huggingFace), files: files))
+                                name: CheckpointName(run: run, step: step, scheme: scheme), files: files))
                     }
                 } else if depth < maximumDepth {
                     scan(folder: path, depth: depth + 1, into: &candidates, folders: &folders)
@@ -121,6 +121,14 @@ public enum Discovery {
         let config = FileStamp.of(
             ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("config.json"))
         return [FileStamp.of(path), config].compactMap { $0 }
+    }
+
+    /// The scheme and step of a checkpoint folder whose name carries one (`checkpoint-N`, `stepN`, `global_stepN`, …).
+    static func steppedFolder(_ name: String) -> (CheckpointNamingScheme, Int)? {
+        for scheme in CheckpointNamingScheme.folderSchemes {
+            if let step = scheme.step(in: name) { return (scheme, step) }
+        }
+        return nil
     }
 
     /// The scheme and step of a weights file whose name carries one.

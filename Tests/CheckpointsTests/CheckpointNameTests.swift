@@ -13,6 +13,10 @@ struct CheckpointNameTests {
             ("Datasets/demo/t5/step-500.safetensors", "t5", 500, .stepFile),
             ("runs/rope/model_2000.safetensors", "rope", 2000, .numberedFile),
             ("runs/rope/ckpt-300.safetensors", "rope", 300, .numberedFile),
+            ("runs/olmo/step1000", "olmo", 1000, .stepFolder),
+            ("runs/olmo/step_1000/model.safetensors", "olmo", 1000, .stepFolder),
+            ("runs/ds/global_step250", "ds", 250, .stepFolder),
+            ("runs/megatron/iter_0002000", "megatron", 2000, .stepFolder),
         ] as [(String, String, Int, CheckpointNamingScheme)])
     func schemes(_ path: String, _ run: String, _ step: Int, _ scheme: CheckpointNamingScheme) {
         let name = CheckpointName(path: path)
@@ -25,6 +29,8 @@ struct CheckpointNameTests {
         #expect(CheckpointName(path: "runs/x/model.safetensors") == CheckpointName(run: "x", step: nil, scheme: .plain))
         #expect(CheckpointName(path: "runs/x/model-00001-of-00002.safetensors").step == nil)
         #expect(CheckpointName(path: "runs/x/checkpoint-final").step == nil)
+        #expect(
+            CheckpointName(path: "runs/x/steps").step == nil && CheckpointName(path: "runs/x/iteration").step == nil)
         let names = [
             "r/b/step-20.safetensors", "r/a/step-1000.safetensors", "r/a/step-500.safetensors", "r/a/final.safetensors",
         ]

@@ -99,6 +99,7 @@ import Testing
         try make("runs/rope/model_300.safetensors")
         try make("runs/hf/checkpoint-20/model.safetensors")
         try make("runs/hf/tmp-checkpoint-40/model.safetensors")
+        try make("runs/olmo/step1000/model.safetensors")
         try manager.copyItem(atPath: Repository.model("gpt2"), toPath: scratch.path("runs/final"))
         let found = Discovery.scan(scratch.path("runs"))
         let summary = found.candidates.map {
@@ -106,7 +107,10 @@ import Testing
         }
         #expect(
             Set(summary)
-                == ["alibi:500:step-N.safetensors", "rope:300:*-N.safetensors", "hf:20:checkpoint-N/", "final:-:plain"])
+                == [
+                    "alibi:500:step-N.safetensors", "rope:300:*-N.safetensors", "hf:20:checkpoint-N/", "final:-:plain",
+                    "olmo:1000:stepN/",
+                ])
         let hf = try #require(found.candidates.first { $0.name.run == "hf" })
         #expect(hf.path.hasSuffix("runs/hf/checkpoint-20") && hf.files.count == 1)
         let plain = try #require(found.candidates.first { $0.name.run == "final" })
