@@ -43,11 +43,13 @@ let package = Package(
         ),
         // OpenBLAS (Debian: libopenblas-dev). Link `openblas`, not the `blas` alternative, which lacks openblas_*.
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
-        // The inner loops (fused attention, norms, activations, log-softmax). -O3 and AVX-512 even in debug
-        // builds, so `swift test` runs the kernels at full speed; every machine of the project is AVX-512.
+        // The inner loops (fused attention, norms, activations, log-softmax). -O3 even in debug builds, so `swift test`
+        // runs the kernels at full speed; each kernel set (AVX-512, AVX2 + FMA, portable) is compiled for its own
+        // target in its own file and dispatch.c picks the one the CPU supports: no -march for the whole target, which
+        // would crash CPUs without it.
         .target(
             name: "CKernels",
-            cSettings: [.unsafeFlags(["-O3", "-march=x86-64-v4", "-ffp-contract=fast"])]
+            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=fast", "-Wno-psabi"])]
         ),
         .target(name: "Kernels", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Checkpoints"),

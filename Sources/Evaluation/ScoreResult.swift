@@ -19,9 +19,10 @@ public struct ScoreResult: Sendable, Hashable, Codable {
     public var loadSeconds: Double
     public var seconds: Double
     public var tokensPerSecond: Double
-    /// Threads and OpenBLAS kernel set the pass ran on.
+    /// Threads, OpenBLAS kernel set and our own kernel set (`avx512`, `avx2`, `generic`) the pass ran on.
     public var threads: Int
     public var blasCore: String
+    public var kernels: String
     /// The window's token ids, and `log p` of each (`null` for the first); omitted with `--summary`.
     public var tokenIds: [Int32]?
     public var logprobs: [Double?]?
@@ -68,7 +69,7 @@ public struct ScoreResult: Sendable, Hashable, Codable {
             checkpoint: loaded.summary, data: data, offset: offset, length: window, tokens: values.count,
             meanNLL: meanNLL, perplexity: exp(meanNLL), loadSeconds: loadSeconds, seconds: seconds,
             tokensPerSecond: Double(window) / max(seconds, 1e-9), threads: Kernels.threads,
-            blasCore: Kernels.blasCore, tokenIds: keepTokens ? tokens : nil,
+            blasCore: Kernels.blasCore, kernels: Kernels.kernelSet, tokenIds: keepTokens ? tokens : nil,
             logprobs: keepTokens ? [nil] + values.map { $0 } : nil, notes: notes)
     }
 }

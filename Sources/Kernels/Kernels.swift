@@ -136,6 +136,13 @@ public enum Kernels {
             Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
     }
 
+    /// The set of our own kernels in use: `avx512`, `avx2` or `generic`, chosen from the CPU's features when the
+    /// library loads (`EXTRAPOLATE_KERNELS` forces one the CPU supports).
+    public static var kernelSet: String { String(cString: ck_kernel_set()) }
+
+    /// `EXTRAPOLATE_KERNELS` when it asked for a set this CPU lacks (the best it has runs instead).
+    public static var refusedKernelSet: String? { ck_kernel_set_refused().map { String(cString: $0) } }
+
     /// The name of the OpenBLAS kernel set in use (`SkylakeX`, `Haswell`, …).
     public static var blasCore: String {
         guard let name = openblas_get_corename() else { return "unknown" }

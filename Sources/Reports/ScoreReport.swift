@@ -32,7 +32,7 @@ public struct ScoreReport: ResultReport {
             String(
                 format: "time            %.2f s load, %.2f s forward (%.0f tokens/s)", r.loadSeconds, r.seconds,
                 r.tokensPerSecond))
-        lines.append("threads         \(r.threads) (OpenBLAS \(r.blasCore) kernels)")
+        lines.append("threads         \(r.threads) (OpenBLAS \(r.blasCore) kernels, ours \(r.kernels))")
         lines += r.notes.map { "note            \($0)" }
         return lines.joined(separator: "\n")
     }

@@ -190,3 +190,39 @@ enum Executable {
         #expect(csv.split(separator: "\n").count == 9 && csv.hasPrefix("run,checkpoint,step,series,protocol,length"))
     }
 }
+
+/// Every kernel set gives the numbers the reference-checked one gives: `score` in a process per set, forced with
+/// EXTRAPOLATE_KERNELS, on fixtures that exercise each attention path (distance bias, FIRE, rotary, a sliding window,
+/// a head width that is not a multiple of 16).
+@Suite(.serialized) struct KernelSets {
+    struct Score: Decodable {
+        var kernels: String
+        var logprobs: [Double?]
+    }
+
+    @Test(arguments: ["mpt", "spec-fire", "spec-rotary-window", "llama-mqa-headdim", "bloom-12h", "opt"])
+    func everySetGivesTheSameLogProbabilities(model: String) async throws {
+        let scratch = try ScratchFolder("kernels")
+        defer { scratch.remove() }
+        let tokens = scratch.path("tokens.u16")
+        try randomTokens(tokens, count: 400, vocabulary: 64)
+        var results: [String: [Double]] = [:]
+        for set in ["avx512", "avx2", "generic"] {
+            setenv("EXTRAPOLATE_KERNELS", set, 1)
+            defer { unsetenv("EXTRAPOLATE_KERNELS") }
+            let (status, output, errors) = try await Executable.run(
+                ["score", "--checkpoint", Repository.model(model), "--tokens", tokens, "--length", "250", "--json"],
+                in: scratch)
+            #expect(status == 0, "\(errors)")
+            let score = try JSONDecoder().decode(Score.self, from: Data(output.utf8))
+            let supported = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(
+                set == "avx512" ? "avx512f" : (set == "avx2" ? "avx2" : "")) ?? false
+            if supported || set == "generic" { #expect(score.kernels == set, "forced \(set), ran \(score.kernels)") }
+            results[score.kernels] = score.logprobs.compactMap { $0 }
+        }
+        let reference = try #require(results["avx512"] ?? results["avx2"])
+        for (set, values) in results {
+            expectClose(values, reference, tolerance: 1e-4, "\(model): \(set) against the widest set")
+        }
+    }
+}

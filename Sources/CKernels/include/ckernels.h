@@ -1,5 +1,5 @@
-// Numeric kernels over raw fp32 buffers (attention.c, softmax.c, norms.c, elementwise.c), compiled with -O3 -march=x86-64-v4 so the inner loops use
-// AVX-512 even in debug builds. Swift (`Kernels`) owns threading and buffer lifetimes; nothing here
+// Numeric kernels over raw fp32 buffers (kernels/attention.h, softmax.h, norms.h, elementwise.h), compiled -O3 even
+// in debug builds, once per kernel set (AVX-512, AVX2 + FMA, portable); dispatch.c picks the set the CPU supports. Swift (`Kernels`) owns threading and buffer lifetimes; nothing here
 // allocates more than one tile's scratch or keeps state between calls.
 #ifndef EXTRAPOLATE_CKERNELS_H
 #define EXTRAPOLATE_CKERNELS_H
@@ -58,6 +58,11 @@ void ck_logsumexp_fold(const float *logits, long rows, long cols, long ld, long 
 
 /// Returns *counter and adds 1, atomically: how a team of threads hands out work items.
 long ck_next_item(long *counter);
+
+/// The kernel set in use: "avx512", "avx2" or "generic".
+const char *ck_kernel_set(void);
+/// The value of EXTRAPOLATE_KERNELS when it asked for a set this CPU lacks (then the best it has runs), else NULL.
+const char *ck_kernel_set_refused(void);
 
 /// Layer norm of `rows` rows of `width` in place; `gamma`/`beta` may be NULL.
 void ck_layer_norm(float *x, long rows, long width, long stride, const float *gamma, const float *beta, float eps);

@@ -1,12 +1,10 @@
 // Element-wise kernels: activations, products, sums, biases, rotary rotation; the work counter of the thread teams.
-#include "ckernels.h"
-#include "ck_math.h"
 
-void ck_erf(const float *x, float *y, long n) {
+static void CK_VARIANT(ck_erf)(const float *x, float *y, long n) {
     for (long i = 0; i < n; i++) y[i] = ck_erff(x[i]);
 }
 
-void ck_activation(float *x, long n, ck_activation_kind kind) {
+static void CK_VARIANT(ck_activation)(float *x, long n, ck_activation_kind kind) {
     switch (kind) {
     case CK_ACTIVATION_GELU:
         for (long i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + ck_erff(x[i] * 0.70710678118654752f));
@@ -27,22 +25,22 @@ void ck_activation(float *x, long n, ck_activation_kind kind) {
     }
 }
 
-void ck_multiply(float *x, const float *y, long n) {
+static void CK_VARIANT(ck_multiply)(float *x, const float *y, long n) {
     for (long i = 0; i < n; i++) x[i] *= y[i];
 }
 
-void ck_add(float *x, const float *y, long n) {
+static void CK_VARIANT(ck_add)(float *x, const float *y, long n) {
     for (long i = 0; i < n; i++) x[i] += y[i];
 }
 
-void ck_add_bias(float *x, long rows, long width, long stride, const float *bias) {
+static void CK_VARIANT(ck_add_bias)(float *x, long rows, long width, long stride, const float *bias) {
     for (long r = 0; r < rows; r++) {
         float *row = x + r * stride;
         for (long c = 0; c < width; c++) row[c] += bias[c];
     }
 }
 
-void ck_rotate(float *x, long rows, long stride, long half, const float *cos_table, const float *sin_table, int interleaved) {
+static void CK_VARIANT(ck_rotate)(float *x, long rows, long stride, long half, const float *cos_table, const float *sin_table, int interleaved) {
     for (long r = 0; r < rows; r++) {
         float *row = x + r * stride;
         const float *cs = cos_table + r * half;
@@ -63,4 +61,3 @@ void ck_rotate(float *x, long rows, long stride, long half, const float *cos_tab
     }
 }
 
-long ck_next_item(long *counter) { return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }

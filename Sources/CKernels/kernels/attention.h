@@ -10,14 +10,12 @@
 //
 // and after the last tile out_i = o_T / l_T. Nothing T×T is ever stored: the scratch is one BLOCK_Q × BLOCK_K
 // score tile and BLOCK_Q accumulators, whatever the length.
-#include "ckernels.h"
-#include "ck_math.h"
 
-#include <stdlib.h>
-#include <string.h>
 
+#ifndef BLOCK_Q
 #define BLOCK_Q 64
 #define BLOCK_K 64
+#endif
 
 /// x[c] = exp(x[c] - shift); returns the sum.
 static float exp_shift_sum(float *x, long n, float shift) {
@@ -40,22 +38,19 @@ static float exp_shift_sum(float *x, long n, float shift) {
 }
 
 /// One full row of a 64-key tile: s[c] = exp(s[c] − m) with m = max(previous, max_c s[c]); returns Σ s[c], and m
-/// through `max_out`. Four zmm registers, tree reductions: the per-row scalar work of the general path is what
+/// through `max_out`. Four 16-lane vectors, tree reductions: the per-row scalar work of the general path is what
 /// dominated the tile's softmax.
 static inline float softmax_row64(float *s, float previous, float *max_out) {
-    const __m512 x0 = _mm512_load_ps(s), x1 = _mm512_load_ps(s + 16), x2 = _mm512_load_ps(s + 32),
-                 x3 = _mm512_load_ps(s + 48);
-    const float block_max = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(x0, x1), _mm512_max_ps(x2, x3)));
+    const v16f x0 = load16(s), x1 = load16(s + 16), x2 = load16(s + 32), x3 = load16(s + 48);
+    const float block_max = max_lane16(max16(max16(x0, x1), max16(x2, x3)));
     const float m = block_max > previous ? block_max : previous;
-    const __m512 mv = _mm512_set1_ps(m);
-    const __m512 p0 = ck_exp512(_mm512_sub_ps(x0, mv)), p1 = ck_exp512(_mm512_sub_ps(x1, mv)),
-                 p2 = ck_exp512(_mm512_sub_ps(x2, mv)), p3 = ck_exp512(_mm512_sub_ps(x3, mv));
-    _mm512_store_ps(s, p0);
-    _mm512_store_ps(s + 16, p1);
-    _mm512_store_ps(s + 32, p2);
-    _mm512_store_ps(s + 48, p3);
+    const v16f p0 = ck_exp16(x0 - m), p1 = ck_exp16(x1 - m), p2 = ck_exp16(x2 - m), p3 = ck_exp16(x3 - m);
+    store16(s, p0);
+    store16(s + 16, p1);
+    store16(s + 32, p2);
+    store16(s + 48, p3);
     *max_out = m;
-    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(p0, p1), _mm512_add_ps(p2, p3)));
+    return sum16((p0 + p1) + (p2 + p3));
 }
 
 /// Adds one tile's row to the running online-softmax state: `m` is the row's new maximum (≥ the previous one) and
@@ -72,55 +67,72 @@ static inline void update_row(float *acc_row, long hs, float *row_max, float *ro
     *row_max = m;
 }
 
-/// S[r][0..64) = scale · Σ_e q_r[e] · kt[e][0..64) for 4 query rows (register tile: 16 zmm accumulators).
+/// S[r][0..64) = scale · Σ_e q_r[e] · kt[e][0..64) for 4 query rows (a register tile of 16 accumulators).
 static inline void qk_tile(float *s, const float *const q[4], const float *kt, long hs, float scale) {
-    __m512 acc[4][4];
+    v16f acc[4][4];
     for (int r = 0; r < 4; r++)
-        for (int i = 0; i < 4; i++) acc[r][i] = _mm512_setzero_ps();
+        for (int i = 0; i < 4; i++) acc[r][i] = splat16(0);
     for (long e = 0; e < hs; e++) {
         const float *ke = kt + e * BLOCK_K;
-        const __m512 k0 = _mm512_load_ps(ke), k1 = _mm512_load_ps(ke + 16), k2 = _mm512_load_ps(ke + 32),
-                     k3 = _mm512_load_ps(ke + 48);
+        const v16f k0 = load16(ke), k1 = load16(ke + 16), k2 = load16(ke + 32), k3 = load16(ke + 48);
         for (int r = 0; r < 4; r++) {
-            const __m512 b = _mm512_set1_ps(q[r][e]);
-            acc[r][0] = _mm512_fmadd_ps(b, k0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(b, k1, acc[r][1]);
-            acc[r][2] = _mm512_fmadd_ps(b, k2, acc[r][2]);
-            acc[r][3] = _mm512_fmadd_ps(b, k3, acc[r][3]);
+            const float b = q[r][e];
+            acc[r][0] += b * k0;
+            acc[r][1] += b * k1;
+            acc[r][2] += b * k2;
+            acc[r][3] += b * k3;
         }
     }
-    const __m512 sc = _mm512_set1_ps(scale);
     for (int r = 0; r < 4; r++)
-        for (int i = 0; i < 4; i++) _mm512_store_ps(s + r * BLOCK_K + 16 * i, _mm512_mul_ps(acc[r][i], sc));
+        for (int i = 0; i < 4; i++) store16(s + r * BLOCK_K + 16 * i, acc[r][i] * scale);
 }
 
-/// o_r[e0..e0+64) += Σ_c p_r[c] · v_c[e0..e0+64) for 4 rows; lanes past hs are masked.
+/// o_r[e0..e0+64) += Σ_c p_r[c] · v_c[e0..e0+64) for 4 rows. Lanes past hs are never read or written: a 16-lane
+/// group that hs cuts is done lane by lane, with the same products in the same order.
 static inline void pv_tile(float *o, long o_stride, const float *p, const float *v, long v_stride, long n, long e0, long hs) {
-    __mmask16 mask[4];
-    for (int i = 0; i < 4; i++) {
-        const long lanes = hs - e0 - 16 * i;
-        mask[i] = lanes >= 16 ? (__mmask16)0xFFFF : (lanes <= 0 ? (__mmask16)0 : (__mmask16)((1u << lanes) - 1));
+    if (hs - e0 >= 64) {                        // all 64 lanes: one pass over the values, 16 accumulators
+        v16f acc[4][4];
+        for (int r = 0; r < 4; r++)
+            for (int i = 0; i < 4; i++) acc[r][i] = load16(o + r * o_stride + e0 + 16 * i);
+        for (long c = 0; c < n; c++) {
+            const float *vc = v + c * v_stride + e0;
+            const v16f v0 = load16(vc), v1 = load16(vc + 16), v2 = load16(vc + 32), v3 = load16(vc + 48);
+            for (int r = 0; r < 4; r++) {
+                const float b = p[r * BLOCK_K + c];
+                acc[r][0] += b * v0;
+                acc[r][1] += b * v1;
+                acc[r][2] += b * v2;
+                acc[r][3] += b * v3;
+            }
+        }
+        for (int r = 0; r < 4; r++)
+            for (int i = 0; i < 4; i++) store16(o + r * o_stride + e0 + 16 * i, acc[r][i]);
+        return;
     }
-    __m512 acc[4][4];
-    for (int r = 0; r < 4; r++)
-        for (int i = 0; i < 4; i++) acc[r][i] = _mm512_maskz_loadu_ps(mask[i], o + r * o_stride + e0 + 16 * i);
-    for (long c = 0; c < n; c++) {
-        const float *vc = v + c * v_stride + e0;
-        const __m512 v0 = _mm512_maskz_loadu_ps(mask[0], vc), v1 = _mm512_maskz_loadu_ps(mask[1], vc + 16),
-                     v2 = _mm512_maskz_loadu_ps(mask[2], vc + 32), v3 = _mm512_maskz_loadu_ps(mask[3], vc + 48);
-        for (int r = 0; r < 4; r++) {
-            const __m512 b = _mm512_set1_ps(p[r * BLOCK_K + c]);
-            acc[r][0] = _mm512_fmadd_ps(b, v0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(b, v1, acc[r][1]);
-            acc[r][2] = _mm512_fmadd_ps(b, v2, acc[r][2]);
-            acc[r][3] = _mm512_fmadd_ps(b, v3, acc[r][3]);
+    for (int i = 0; i < 4; i++) {
+        const long begin = e0 + 16 * i;
+        const long lanes = hs - begin;
+        if (lanes <= 0) break;
+        if (lanes >= 16) {
+            v16f acc[4];
+            for (int r = 0; r < 4; r++) acc[r] = load16(o + r * o_stride + begin);
+            for (long c = 0; c < n; c++) {
+                const v16f vc = load16(v + c * v_stride + begin);
+                for (int r = 0; r < 4; r++) acc[r] += p[r * BLOCK_K + c] * vc;
+            }
+            for (int r = 0; r < 4; r++) store16(o + r * o_stride + begin, acc[r]);
+        } else {
+            for (int r = 0; r < 4; r++)
+                for (long l = 0; l < lanes; l++) {
+                    float sum = o[r * o_stride + begin + l];
+                    for (long c = 0; c < n; c++) sum += p[r * BLOCK_K + c] * v[c * v_stride + begin + l];
+                    o[r * o_stride + begin + l] = sum;
+                }
         }
     }
-    for (int r = 0; r < 4; r++)
-        for (int i = 0; i < 4; i++) _mm512_mask_storeu_ps(o + r * o_stride + e0 + 16 * i, mask[i], acc[r][i]);
 }
 
-void ck_pack_keys(const float *k, long k_stride, long length, long hs, float *out) {
+static void CK_VARIANT(ck_pack_keys)(const float *k, long k_stride, long length, long hs, float *out) {
     for (long j0 = 0; j0 < length; j0 += BLOCK_K) {
         const long nk = min_l(BLOCK_K, length - j0);
         float *block = out + (j0 / BLOCK_K) * hs * BLOCK_K;
@@ -133,7 +145,7 @@ void ck_pack_keys(const float *k, long k_stride, long length, long hs, float *ou
     }
 }
 
-int ck_attention_rows(const ck_attention_args *a, long row_begin, long row_end) {
+static int CK_VARIANT(ck_attention_rows)(const ck_attention_args *a, long row_begin, long row_end) {
     const long hs = a->head_width;
     const long window = a->window;
     const long hidden = a->bias_kind == CK_BIAS_FIRE ? a->fire_hidden : 0;

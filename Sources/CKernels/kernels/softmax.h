@@ -1,8 +1,6 @@
 // Log-sum-exp over vocabulary slices (the LM head's log-softmax), and the vectorised exp exposed for tests.
-#include "ckernels.h"
-#include "ck_math.h"
 
-void ck_logsumexp_fold(const float *logits, long rows, long cols, long ld, long col0, const int *targets,
+static void CK_VARIANT(ck_logsumexp_fold)(const float *logits, long rows, long cols, long ld, long col0, const int *targets,
                        float *row_max, double *row_sum, float *target_logit) {
     for (long r = 0; r < rows; r++) {
         const float *row = logits + r * ld;
@@ -26,6 +24,6 @@ void ck_logsumexp_fold(const float *logits, long rows, long cols, long ld, long 
     }
 }
 
-void ck_exp(const float *x, float *y, long n) {
+static void CK_VARIANT(ck_exp)(const float *x, float *y, long n) {
     for (long i = 0; i < n; i++) y[i] = ck_expf(x[i]);
 }

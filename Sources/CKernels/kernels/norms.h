@@ -1,8 +1,6 @@
 // Layer norm and RMS norm, in place over rows.
-#include "ckernels.h"
-#include "ck_math.h"
 
-void ck_layer_norm(float *x, long rows, long width, long stride, const float *gamma, const float *beta, float eps) {
+static void CK_VARIANT(ck_layer_norm)(float *x, long rows, long width, long stride, const float *gamma, const float *beta, float eps) {
     for (long r = 0; r < rows; r++) {
         float *row = x + r * stride;
         double mean = 0;
@@ -22,7 +20,7 @@ void ck_layer_norm(float *x, long rows, long width, long stride, const float *ga
     }
 }
 
-void ck_rms_norm(float *x, long rows, long width, long stride, const float *gamma, float eps) {
+static void CK_VARIANT(ck_rms_norm)(float *x, long rows, long width, long stride, const float *gamma, float eps) {
     for (long r = 0; r < rows; r++) {
         float *row = x + r * stride;
         double square = 0;
