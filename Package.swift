@@ -90,7 +90,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "extrapolate", dependencies: ["ExtrapolateCLI"]),
+        .executableTarget(name: "extrapolate", dependencies: ["ExtrapolateCLI", "Kernels"]),
         // Shared by every test target: repository paths, expectClose, the seeded generator.
         .target(name: "TestSupport", dependencies: ["Evaluation"], path: "Tests/TestSupport"),
         .testTarget(

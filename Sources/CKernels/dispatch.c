@@ -59,3 +59,14 @@ void ck_rotate(float *x, long rows, long stride, long half, const float *cos_tab
 void ck_exp(const float *x, float *y, long n) { ck_active->exp(x, y, n); }
 void ck_erf(const float *x, float *y, long n) { ck_active->erf(x, y, n); }
 long ck_next_item(long *counter) { return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
+
+int ck_cpu_level(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl"))
+        return 3;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 2;
+#endif
+    return 1;
+}

@@ -143,6 +143,21 @@ public enum Kernels {
     /// `EXTRAPOLATE_KERNELS` when it asked for a set this CPU lacks (the best it has runs instead).
     public static var refusedKernelSet: String? { ck_kernel_set_refused().map { String(cString: $0) } }
 
+    /// The OpenBLAS kernel set this CPU deserves when OpenBLAS chose a weaker one (`SkylakeX` for AVX-512, `Haswell`
+    /// for AVX2 + FMA), else `nil`. OpenBLAS picks from its table of CPU models, and 0.3.21 does not know recent ones:
+    /// on a Sapphire Rapids Xeon it falls back to Prescott (SSE3), 4× slower. The decision is made here, from the
+    /// CPU's own features (cpuid), and applied by the command before any work (`OPENBLAS_CORETYPE` is read when the
+    /// library loads, so the process re-executes itself once).
+    public static func betterBLASCore(current: String = blasCore, cpuLevel: Int = Int(ck_cpu_level())) -> String? {
+        let name = current.lowercased()
+        let level =
+            ["skylakex", "cooperlake", "sapphirerapids"].contains(name)
+            ? 3 : (["haswell", "zen", "skylake"].contains(name) ? 2 : 1)
+        if cpuLevel >= 3, level < 3 { return "SkylakeX" }
+        if cpuLevel == 2, level < 2 { return "Haswell" }
+        return nil
+    }
+
     /// The name of the OpenBLAS kernel set in use (`SkylakeX`, `Haswell`, …).
     public static var blasCore: String {
         guard let name = openblas_get_corename() else { return "unknown" }

@@ -215,8 +215,9 @@ enum Executable {
                 in: scratch)
             #expect(status == 0, "\(errors)")
             let score = try JSONDecoder().decode(Score.self, from: Data(output.utf8))
-            let supported = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(
-                set == "avx512" ? "avx512f" : (set == "avx2" ? "avx2" : "")) ?? false
+            let supported =
+                (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(
+                    set == "avx512" ? "avx512f" : (set == "avx2" ? "avx2" : "")) ?? false
             if supported || set == "generic" { #expect(score.kernels == set, "forced \(set), ran \(score.kernels)") }
             results[score.kernels] = score.logprobs.compactMap { $0 }
         }

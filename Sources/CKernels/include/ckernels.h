@@ -61,6 +61,8 @@ long ck_next_item(long *counter);
 
 /// The kernel set in use: "avx512", "avx2" or "generic".
 const char *ck_kernel_set(void);
+/// What the CPU supports, from cpuid: 3 = AVX-512 (F, BW, DQ, VL), 2 = AVX2 + FMA, 1 = neither (or not x86-64).
+int ck_cpu_level(void);
 /// The value of EXTRAPOLATE_KERNELS when it asked for a set this CPU lacks (then the best it has runs), else NULL.
 const char *ck_kernel_set_refused(void);
 
