@@ -2,7 +2,7 @@
 """Tokenization throughput: `extrapolate dataset pack --tokenizer` against Hugging Face `tokenizers` (Rust, batch
 mode, every core) on the same text, the same tokenizer.json and the same machine, in one run.
 
-    python Benchmarks/tokenize.py [--binary .build/release/extrapolate] [--repeats 5] [--threads 2]
+    python Benchmarks/tokenizer_speed.py [--binary .build/release/extrapolate] [--repeats 5] [--threads 2]
 
 The text is the bundled King James training split (3.9 MB, decoded from Datasets/kjv/train.tokens.zst) cut into
 documents of about 4 KB at blank lines, written as JSON lines. For each tokenizer of Tests/Fixtures/tokenizers
