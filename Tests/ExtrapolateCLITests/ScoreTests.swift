@@ -90,7 +90,10 @@ struct ScoreTests {
         let text = ScoreReport(result).text()
         #expect(text.contains("4.00× trained length") && text.contains("perplexity"))
         #expect(text.split(separator: "\n").count == 1 + tokens.count + 8)  // header, one line per token, summary
-        #expect(text.contains("threads         \(result.threads) (OpenBLAS \(result.blasCore) kernels)"))
+        #expect(
+            text.contains(
+                "threads         \(result.threads) (OpenBLAS \(result.blasCore) kernels, ours \(result.kernels))"))
+        #expect(["avx512", "avx2", "generic"].contains(result.kernels))
         let json = try JSONSerialization.jsonObject(with: Data(ScoreReport(result).json().utf8)) as? [String: Any]
         #expect((json?["logprobs"] as? [Any])?.count == tokens.count && json?["tokens"] as? Int == tokens.count - 1)
         #expect(abs((json?["perplexity"] as? Double ?? 0) - exp(expected)) < 1e-3)

@@ -30,8 +30,8 @@ enum Executable {
         var environment = ProcessInfo.processInfo.environment
         environment["EXTRAPOLATE_KEEP_BLAS_CORETYPE"] = "1"  // no re-exec: the pid stays the one we signal
         process.environment = environment
-        FileManager.default.createFile(atPath: folder.path("stdout"), contents: nil)
-        FileManager.default.createFile(atPath: folder.path("stderr"), contents: nil)
+        _ = FileManager.default.createFile(atPath: folder.path("stdout"), contents: nil)
+        _ = FileManager.default.createFile(atPath: folder.path("stderr"), contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: folder.path("stdout"))
         process.standardError = FileHandle(forWritingAtPath: folder.path("stderr"))
         try process.run()
