@@ -206,9 +206,11 @@ def main():
     lengths = [int(n) for n in args.lengths.split(",") if n]
     long_lengths = [] if args.no_long else [int(n) for n in args.long.split(",") if n]
     env = dict(os.environ)
-    if "avx512f" in open("/proc/cpuinfo").read():
-        env["OPENBLAS_CORETYPE"] = "SkylakeX"          # the best kernels this CPU runs (see Docs/engine.md)
-        os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
+    # The OpenBLAS kernels this CPU should run, decided in one place: the binary (`extrapolate cpu`, Docs/engine.md).
+    chosen = json.loads(subprocess.run([args.binary, "cpu", "--json"], check=True, capture_output=True, text=True).stdout)
+    if chosen.get("blasCoreType"):
+        env["OPENBLAS_CORETYPE"] = chosen["blasCoreType"]
+        os.environ["OPENBLAS_CORETYPE"] = chosen["blasCoreType"]
     env["OPENBLAS_NUM_THREADS"] = str(args.threads)
     subprocess.run([args.python, os.path.join(ROOT, "Benchmarks", "make_models.py"), args.models] + shapes, check=True)
     tokens = os.path.join(args.models, "tokens.u16")

@@ -15,6 +15,7 @@ public struct Extrapolate: AsyncParsableCommand {
             """,
         subcommands: [
             Watch.self, Status.self, Results.self, Inspect.self, Score.self, Sweep.self, Compare.self, Dataset.self,
+            CPU.self,
         ]
     )
 

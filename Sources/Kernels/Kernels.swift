@@ -140,6 +140,9 @@ public enum Kernels {
     /// library loads (`EXTRAPOLATE_KERNELS` forces one the CPU supports).
     public static var kernelSet: String { String(cString: ck_kernel_set()) }
 
+    /// What the CPU supports, from cpuid: 3 = AVX-512, 2 = AVX2 + FMA, 1 = neither.
+    public static var cpuLevel: Int { Int(ck_cpu_level()) }
+
     /// `EXTRAPOLATE_KERNELS` when it asked for a set this CPU lacks (the best it has runs instead).
     public static var refusedKernelSet: String? { ck_kernel_set_refused().map { String(cString: $0) } }
 
@@ -148,7 +151,7 @@ public enum Kernels {
     /// on a Sapphire Rapids Xeon it falls back to Prescott (SSE3), 4× slower. The decision is made here, from the
     /// CPU's own features (cpuid), and applied by the command before any work (`OPENBLAS_CORETYPE` is read when the
     /// library loads, so the process re-executes itself once).
-    public static func betterBLASCore(current: String = blasCore, cpuLevel: Int = Int(ck_cpu_level())) -> String? {
+    public static func betterBLASCore(current: String = blasCore, cpuLevel: Int = cpuLevel) -> String? {
         let name = current.lowercased()
         let level =
             ["skylakex", "cooperlake", "sapphirerapids"].contains(name)

@@ -226,4 +226,24 @@ enum Executable {
             expectClose(values, reference, tolerance: 1e-4, "\(model): \(set) against the widest set")
         }
     }
+
+    @Test func cpuSaysWhatRunsAndRefusesWhatCannot() async throws {
+        let scratch = try ScratchFolder("cpu")
+        defer { scratch.remove() }
+        struct Report: Decodable {
+            var cpuLevel: Int
+            var kernels: String
+            var refusedKernels: String?
+        }
+        for (forced, expectedRefusal) in [("generic", nil), ("sse9000", "sse9000")] as [(String, String?)] {
+            setenv("EXTRAPOLATE_KERNELS", forced, 1)
+            defer { unsetenv("EXTRAPOLATE_KERNELS") }
+            let (status, output, _) = try await Executable.run(["cpu", "--json"], in: scratch)
+            #expect(status == 0)
+            let report = try JSONDecoder().decode(Report.self, from: Data(output.utf8))
+            #expect(report.refusedKernels == expectedRefusal)
+            if expectedRefusal == nil { #expect(report.kernels == "generic") }
+            if expectedRefusal != nil { #expect(report.kernels == ["", "generic", "avx2", "avx512"][report.cpuLevel]) }
+        }
+    }
 }
