@@ -111,7 +111,7 @@ let package = Package(
             name: "EvaluationTests",
             dependencies: ["Evaluation", "Engine", "TokenData", "Architecture", "Checkpoints", "TestSupport"]
         ),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Evaluation", "TestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Evaluation", "ResultStore", "TestSupport"]),
         .testTarget(
             name: "EngineTests", dependencies: ["Engine", "Kernels", "Checkpoints", "Architecture", "TestSupport"]),
         .testTarget(name: "ResultStoreTests", dependencies: ["ResultStore", "Evaluation", "TestSupport"]),

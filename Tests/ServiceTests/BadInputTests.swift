@@ -42,6 +42,9 @@ import Testing
             try place("\(Repository.model("gpt2"))/\(file)", at: "\(runs)/learned/checkpoint-4/\(file)")
         }
         try place(Repository.demo("alibi", step: 500), at: "\(runs)/good/step-5.safetensors")
+        // An older Hugging Face folder with PyTorch weights only: listed, with what to do, not silently ignored.
+        try place("\(Repository.model("gpt2"))/config.json", at: "\(runs)/bad/checkpoint-6/config.json")
+        try Data(count: 64).write(to: URL(fileURLWithPath: "\(runs)/bad/checkpoint-6/pytorch_model.bin"))
         data = Data()
 
         let tokens = scratch.path("tokens.u16")
@@ -67,6 +70,8 @@ import Testing
         #expect(truncated.state == .incomplete && truncated.reason?.contains("truncated") == true)
         let lying = try version("bad/step-2.safetensors")
         #expect(lying.state == .invalid && lying.reason?.contains(name) == true, "\(lying.reason ?? "")")
+        let pickle = try version("bad/checkpoint-6")
+        #expect(pickle.state == .invalid && pickle.reason?.contains("not read yet") == true, "\(pickle.reason ?? "")")
         let unknown = try version("bad/checkpoint-3")
         let failed = try #require(status.jobs.first { $0.checkpointID == unknown.id })
         #expect(failed.state == .failed && failed.error?.contains("mamba") == true, "\(failed.error ?? "")")
