@@ -42,26 +42,8 @@ extension Extrapolate {
 
         public func run() async throws {
             let logger = daemon.logger()
-            var configuration: DaemonConfiguration
-            do {
-                if let config {
-                    configuration = try DaemonConfiguration.load(
-                        file: config, overrides: try evaluation.overrides(), extraFolders: folders)
-                } else {
-                    let settings = try evaluation.overrides().settings(file: "command line", context: "watch")
-                    configuration = DaemonConfiguration(
-                        targets: folders.map { WatchTarget(folder: $0, settings: settings) },
-                        store: StoreLocation.defaultPath())
-                }
-            } catch let error as ConfigurationError {
-                throw ValidationError(error.description)
-            }
-            daemon.apply(to: &configuration)
-            for target in configuration.targets where !FileManager.default.fileExists(atPath: target.folder) {
-                logger.warning(
-                    "the folder does not exist yet; it is watched from when it appears",
-                    metadata: ["folder": "\(target.folder)"])
-            }
+            let configuration = try daemonConfiguration(
+                folders: folders, config: config, evaluation: evaluation, daemon: daemon, logger: logger)
             let store = try SQLiteStore(writingTo: configuration.store)
             let service = Daemon(configuration: configuration, store: store, logger: logger, once: once)
             if once {
@@ -85,6 +67,34 @@ extension Extrapolate {
             try await group.run()
         }
     }
+}
+
+/// The daemon's configuration from `watch`/`serve` arguments: a `--config` file with the flags over it, or the flags
+/// alone for every folder given.
+func daemonConfiguration(
+    folders: [String], config: String?, evaluation: DaemonEvaluationOptions, daemon: DaemonOptions, logger: Logger
+) throws -> DaemonConfiguration {
+    var configuration: DaemonConfiguration
+    do {
+        if let config {
+            configuration = try DaemonConfiguration.load(
+                file: config, overrides: try evaluation.overrides(), extraFolders: folders)
+        } else {
+            let settings = try evaluation.overrides().settings(file: "command line", context: "watch")
+            configuration = DaemonConfiguration(
+                targets: folders.map { WatchTarget(folder: $0, settings: settings) }, store: StoreLocation.defaultPath()
+            )
+        }
+    } catch let error as ConfigurationError {
+        throw ValidationError(error.description)
+    }
+    daemon.apply(to: &configuration)
+    for target in configuration.targets where !FileManager.default.fileExists(atPath: target.folder) {
+        logger.warning(
+            "the folder does not exist yet; it is watched from when it appears",
+            metadata: ["folder": "\(target.folder)"])
+    }
+    return configuration
 }
 
 /// The evaluation settings `watch` takes on the command line: every one optional, so a `--config` file's values

@@ -75,6 +75,9 @@ public struct StoredResultsReport: ResultReport {
 
     public init(_ rows: [ResultRow]) { result = rows.map(Row.init) }
 
+    /// A report of rows already converted (filtered from another report).
+    public init(rows: [Row]) { result = rows }
+
     public func table() -> String {
         typealias C = TextColumns
         guard !result.isEmpty else { return "no results stored yet" }
