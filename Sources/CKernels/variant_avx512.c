@@ -7,6 +7,7 @@
 
 #if defined(__x86_64__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c,bmi,bmi2,lzcnt,popcnt,movbe"))), apply_to = function)
+#define CK_QK_ROWS 4
 #define CK_VARIANT(name) name##_avx512
 #define CK_TABLE ck_table_avx512
 #define CK_SET_NAME "avx512"

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "kernels/table.h"
 
+#define CK_QK_ROWS 1
 #define CK_VARIANT(name) name##_generic
 #define CK_TABLE ck_table_generic
 #define CK_SET_NAME "generic"

@@ -67,24 +67,28 @@ static inline void update_row(float *acc_row, long hs, float *row_max, float *ro
     *row_max = m;
 }
 
-/// S[r][0..64) = scale · Σ_e q_r[e] · kt[e][0..64) for 4 query rows (a register tile of 16 accumulators).
+/// S[r][0..64) = scale · Σ_e q_r[e] · kt[e][0..64) for 4 query rows, CK_QK_ROWS rows per pass: 4 on AVX-512 (16
+/// accumulators in zmm registers), fewer where registers are narrower (each 16-lane accumulator takes two ymm on
+/// AVX2), so that accumulators and keys stay in registers. The products and their order are the same either way.
 static inline void qk_tile(float *s, const float *const q[4], const float *kt, long hs, float scale) {
-    v16f acc[4][4];
-    for (int r = 0; r < 4; r++)
-        for (int i = 0; i < 4; i++) acc[r][i] = splat16(0);
-    for (long e = 0; e < hs; e++) {
-        const float *ke = kt + e * BLOCK_K;
-        const v16f k0 = load16(ke), k1 = load16(ke + 16), k2 = load16(ke + 32), k3 = load16(ke + 48);
-        for (int r = 0; r < 4; r++) {
-            const float b = q[r][e];
-            acc[r][0] += b * k0;
-            acc[r][1] += b * k1;
-            acc[r][2] += b * k2;
-            acc[r][3] += b * k3;
+    for (int r0 = 0; r0 < 4; r0 += CK_QK_ROWS) {
+        v16f acc[CK_QK_ROWS][4];
+        for (int r = 0; r < CK_QK_ROWS; r++)
+            for (int i = 0; i < 4; i++) acc[r][i] = splat16(0);
+        for (long e = 0; e < hs; e++) {
+            const float *ke = kt + e * BLOCK_K;
+            const v16f k0 = load16(ke), k1 = load16(ke + 16), k2 = load16(ke + 32), k3 = load16(ke + 48);
+            for (int r = 0; r < CK_QK_ROWS; r++) {
+                const float b = q[r0 + r][e];
+                acc[r][0] += b * k0;
+                acc[r][1] += b * k1;
+                acc[r][2] += b * k2;
+                acc[r][3] += b * k3;
+            }
         }
+        for (int r = 0; r < CK_QK_ROWS; r++)
+            for (int i = 0; i < 4; i++) store16(s + (r0 + r) * BLOCK_K + 16 * i, acc[r][i] * scale);
     }
-    for (int r = 0; r < 4; r++)
-        for (int i = 0; i < 4; i++) store16(s + r * BLOCK_K + 16 * i, acc[r][i] * scale);
 }
 
 /// o_r[e0..e0+64) += Σ_c p_r[c] · v_c[e0..e0+64) for 4 rows. Lanes past hs are never read or written: a 16-lane
