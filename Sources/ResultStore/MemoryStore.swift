@@ -112,19 +112,18 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
     public func claim(at now: Date) throws(StoreError) -> ClaimedJob? {
         try locked { () throws(StoreError) in
             let byID = Dictionary(uniqueKeysWithValues: checkpoints.map { ($0.id, $0) })
-            let ready = jobs.compactMap { job -> ClaimedJob? in
+            let ready = jobs.compactMap { job -> (job: Int64, checkpoint: CheckpointRecord)? in
                 guard job.state == .pending, (job.notBefore ?? .distantPast) <= now,
                     let checkpoint = byID[job.checkpointID], checkpoint.state == .current
                 else { return nil }
-                return ClaimedJob(job: job, checkpoint: checkpoint)
+                return (job.id, checkpoint)
             }
-            guard var next = JobOrder.next(ready, current: checkpoints.filter { $0.state == .current }),
-                let index = jobs.firstIndex(where: { $0.id == next.job.id })
+            guard let id = JobOrder.next(ready, current: checkpoints.filter { $0.state == .current }),
+                let index = jobs.firstIndex(where: { $0.id == id }), let checkpoint = byID[jobs[index].checkpointID]
             else { return nil }
             jobs[index].state = .running
             jobs[index].updated = now
-            next.job = jobs[index]
-            return next
+            return ClaimedJob(job: jobs[index], checkpoint: checkpoint)
         }
     }
 

@@ -63,9 +63,12 @@ public protocol ResultStore: AnyObject, Sendable {
 /// checkpoint is done does not jump the queue with its older ones, and a checkpoint that arrives during the back-fill
 /// goes first. Nothing is ever skipped. Ties go to the earliest discovered.
 public enum JobOrder {
-    /// The next of `ready` (pending jobs whose retry time has passed, with live checkpoints); `current` holds every
-    /// current version of their runs.
-    public static func next(_ ready: [ClaimedJob], current: [CheckpointRecord]) -> ClaimedJob? {
+    /// The job to run next among `ready` (pending jobs whose retry time has passed, each with its checkpoint, which
+    /// is current); `current` holds every current version of their runs. Only identifiers and checkpoints are
+    /// needed, so a store decodes nothing else to decide.
+    public static func next(_ ready: [(job: Int64, checkpoint: CheckpointRecord)], current: [CheckpointRecord])
+        -> Int64?
+    {
         let byRun = Dictionary(grouping: current, by: \.runFolder)
         func newer(_ a: CheckpointRecord, than b: CheckpointRecord) -> Bool {
             let (sa, sb) = (a.step ?? -1, b.step ?? -1)
@@ -75,10 +78,8 @@ public enum JobOrder {
             (byRun[checkpoint.runFolder] ?? []).filter { newer($0, than: checkpoint) }.count
         }
         return ready.min { a, b in
-            (rank(a.checkpoint), a.checkpoint.discovered, a.job.id) < (
-                rank(b.checkpoint), b.checkpoint.discovered, b.job.id
-            )
-        }
+            (rank(a.checkpoint), a.checkpoint.discovered, a.job) < (rank(b.checkpoint), b.checkpoint.discovered, b.job)
+        }?.job
     }
 }
 

@@ -249,27 +249,28 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
 
     public func claim(at now: Date) throws(StoreError) -> ClaimedJob? {
         try write("claiming a job") { db in
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT j.id AS job_id, c.id AS checkpoint_id FROM jobs j JOIN checkpoints c ON c.id = j.checkpoint_id
-                    WHERE j.state = 'pending' AND c.state = 'current' AND (j.not_before IS NULL OR j.not_before <= ?)
-                    """, arguments: [now.timeIntervalSince1970])
-            var ready: [ClaimedJob] = []
-            for row in rows {
-                let job: Int64 = row["job_id"]
-                let checkpoint: Int64 = row["checkpoint_id"]
-                ready.append(
-                    ClaimedJob(job: try Self.job(db, id: job), checkpoint: try Self.checkpoint(db, id: checkpoint)))
-            }
+            // One query for the candidates and one for the runs' current versions; only the chosen job is decoded.
             let current = try Row.fetchAll(db, sql: "SELECT * FROM checkpoints WHERE state = 'current'").map(
                 Self.checkpoint)
-            guard var next = JobOrder.next(ready, current: current) else { return nil }
+            let byID = Dictionary(uniqueKeysWithValues: current.map { ($0.id, $0) })
+            let ready = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT j.id AS job_id, j.checkpoint_id AS checkpoint_id FROM jobs j
+                    JOIN checkpoints c ON c.id = j.checkpoint_id
+                    WHERE j.state = 'pending' AND c.state = 'current' AND (j.not_before IS NULL OR j.not_before <= ?)
+                    """, arguments: [now.timeIntervalSince1970]
+            ).compactMap { row -> (job: Int64, checkpoint: CheckpointRecord)? in
+                let checkpoint: Int64 = row["checkpoint_id"]
+                return byID[checkpoint].map { (row["job_id"], $0) }
+            }
+            guard let id = JobOrder.next(ready, current: current) else { return nil }
             try db.execute(
                 sql: "UPDATE jobs SET state = 'running', updated = ? WHERE id = ?",
-                arguments: [now.timeIntervalSince1970, next.job.id])
-            (next.job.state, next.job.updated) = (.running, now)
-            return next
+                arguments: [now.timeIntervalSince1970, id])
+            let job = try Self.job(db, id: id)
+            guard let checkpoint = byID[job.checkpointID] else { throw StoreError.missing("checkpoint of job \(id)") }
+            return ClaimedJob(job: job, checkpoint: checkpoint)
         }
     }
 
@@ -390,13 +391,18 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
                     JOIN results x ON x.key = l.result_key
                     WHERE ? IS NULL OR c.run = ?
                     """, arguments: [run, run])
+            let checkpoints = Dictionary(
+                uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT * FROM checkpoints").map(Self.checkpoint).map {
+                    ($0.id, $0)
+                })
             var seen = Set<String>()
             var listed: [ResultRow] = []
             for row in rows {
                 let checkpointID: Int64 = row["checkpoint_id"]
                 let result = try Self.result(row)
-                guard seen.insert("\(checkpointID)|\(result.key)").inserted else { continue }
-                let checkpoint = try Self.checkpoint(db, id: checkpointID)
+                guard seen.insert("\(checkpointID)|\(result.key)").inserted,
+                    let checkpoint = checkpoints[checkpointID]
+                else { continue }
                 listed.append(
                     ResultRow(
                         run: checkpoint.run, checkpoint: checkpoint.path, step: checkpoint.step,
@@ -465,13 +471,16 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         guard lockDescriptor != nil else {
             throw .failed(path: path, operation: operation, reason: "the store was opened read-only")
         }
-        do { return try pool.write(body) } catch let error as StoreError { throw error } catch {
-            throw .failed(path: path, operation: operation, reason: Self.reason(error))
-        }
+        return try access(operation) { try pool.write(body) }
     }
 
     private func read<T>(_ operation: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
-        do { return try pool.read(body) } catch let error as StoreError { throw error } catch {
+        try access(operation) { try pool.read(body) }
+    }
+
+    /// Runs a database access, its errors as `StoreError` naming the store and the operation.
+    private func access<T>(_ operation: String, _ body: () throws -> T) throws(StoreError) -> T {
+        do { return try body() } catch let error as StoreError { throw error } catch {
             throw .failed(path: path, operation: operation, reason: Self.reason(error))
         }
     }

@@ -103,7 +103,6 @@ final class Worker: @unchecked Sendable {
 
     static func isTransient(_ error: any Error) -> Bool {
         switch error {
-        case is HashingError: return true
         case let error as EvaluationError:
             switch error {
             case .engine(.checkpoint(.unreadable)), .data: return true

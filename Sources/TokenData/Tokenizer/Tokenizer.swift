@@ -53,7 +53,7 @@ public struct Tokenizer: Sendable {
         name =
             (path as NSString).lastPathComponent == "tokenizer.json" && !folder.isEmpty
             ? (folder as NSString).lastPathComponent : (path as NSString).lastPathComponent
-        hash = String(format: "xxh64:%016llx", data.withUnsafeBytes { XXH64.hash($0) })
+        hash = Self.hash(of: data)
         guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw .malformed(path: path, key: "", reason: "not a JSON object")
         }
@@ -218,8 +218,11 @@ extension Tokenizer {
 
     /// `xxh64:` of a file's bytes, as `hash` is computed: to compare a checkpoint's `tokenizer.json` with a dataset's.
     public static func fileHash(_ path: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        return String(format: "xxh64:%016llx", data.withUnsafeBytes { XXH64.hash($0) })
+        FileManager.default.contents(atPath: path).map(hash(of:))
+    }
+
+    static func hash(of data: Data) -> String {
+        String(format: "xxh64:%016llx", data.withUnsafeBytes { XXH64.hash($0) })
     }
 }
 
