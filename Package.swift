@@ -27,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // The daemon's HTTP server and its /metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .macro(
@@ -74,6 +77,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The daemon's HTTP API, web page (every asset embedded in the binary), metrics and systemd notification.
+        .target(
+            name: "Server",
+            dependencies: [
+                "Service", "ResultStore", "Reports", "Evaluation", "Kernels", "Engine",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [
+                .embedInCode("Assets/index.html"), .embedInCode("Assets/app.js"), .embedInCode("Assets/style.css"),
+                .embedInCode("Assets/http-api.yaml"),
+            ]
+        ),
         .target(
             name: "ExtrapolateCLI",
             dependencies: [
@@ -86,6 +104,7 @@ let package = Package(
                 "Kernels",
                 "ResultStore",
                 "Service",
+                "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -120,6 +139,14 @@ let package = Package(
             dependencies: [
                 "Service", "ResultStore", "Evaluation", "Checkpoints", "TokenData", "Reports", "Engine", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server", "Service", "ResultStore", "Reports", "Evaluation", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .testTarget(

@@ -14,7 +14,7 @@ public struct Extrapolate: AsyncParsableCommand {
             --data Datasets/kjv/valid.tokens.zst` or `extrapolate inspect path/to/config.json`.
             """,
         subcommands: [
-            Watch.self, Status.self, Results.self, Inspect.self, Score.self, Sweep.self, Compare.self, Dataset.self,
+            Serve.self, Watch.self, Status.self, Results.self, Report.self, Inspect.self, Score.self, Sweep.self, Compare.self, Dataset.self,
             CPU.self,
         ]
     )

@@ -1,7 +1,9 @@
 import Foundation
 
-/// Self-contained SVG line plots: log₂ x axis (window lengths), linear or log₁₀ y axis, ticks on round values,
-/// optional interval bands, and vertical markers (the trained length). No script, no external resource.
+/// Self-contained SVG line plots: log₂ or linear x axis, linear or log₁₀ y axis, ticks on round values, optional
+/// interval bands, and vertical markers (the trained length). No script, no external resource: each series is a
+/// `<g class="series" data-series="…">` and each point a `<circle data-x data-y>` with a `<title>`, so a browser
+/// shows exact values on hover and a page's script can toggle series and read the points.
 public enum Plot {
     /// One line of a plot.
     public struct Series: Sendable {
@@ -11,15 +13,18 @@ public enum Plot {
         public var band: [(x: Double, lower: Double, upper: Double)]
         /// Points drawn hollow (e.g. buckets measured by few windows).
         public var hollow: Set<Int>
+        /// A colour for the series (`#rrggbb`) instead of the palette's.
+        public var color: String?
 
         public init(
             name: String, points: [(x: Double, y: Double)], band: [(x: Double, lower: Double, upper: Double)] = [],
-            hollow: Set<Int> = []
+            hollow: Set<Int> = [], color: String? = nil
         ) {
             self.name = name
             self.points = points
             self.band = band
             self.hollow = hollow
+            self.color = color
         }
     }
 
@@ -30,8 +35,8 @@ public enum Plot {
 
     /// The SVG document.
     public static func svg(
-        title: String, xLabel: String, yLabel: String, series: [Series], logY: Bool = false,
-        markers: [(x: Double, label: String)] = []
+        title: String, xLabel: String, yLabel: String, series: [Series], logY: Bool = false, logX: Bool = true,
+        markers: [(x: Double, label: String)] = [], xValue: (Double) -> String = { format($0) }
     ) -> String {
         let right = max(170.0, 48 + 7 * Double(series.map(\.name.count).max() ?? 0))
         let frame = Frame(width: 550 + right, height: 440, left: 70, right: right, top: 40, bottom: 56)
@@ -40,12 +45,12 @@ public enum Plot {
             values += s.points
             for b in s.band { values += [(x: b.x, y: b.lower), (x: b.x, y: b.upper)] }
         }
-        values = values.filter { $0.x > 0 && $0.y.isFinite && (!logY || $0.y > 0) }
+        values = values.filter { (!logX || $0.x > 0) && $0.x.isFinite && $0.y.isFinite && (!logY || $0.y > 0) }
         guard !values.isEmpty else {
             return
                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"80\"><text x=\"10\" y=\"40\">no data</text></svg>\n"
         }
-        let scale = Scale(xs: values.map { $0.x }, ys: values.map { $0.y }, logY: logY, frame: frame)
+        let scale = Scale(xs: values.map { $0.x }, ys: values.map { $0.y }, logX: logX, logY: logY, frame: frame)
         var svg = """
             <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(frame.width))" height="\(Int(frame.height))" \
             viewBox="0 0 \(Int(frame.width)) \(Int(frame.height))" font-family="Helvetica, Arial, sans-serif" font-size="12">
@@ -57,14 +62,16 @@ public enum Plot {
         svg +=
             "<rect x=\"\(frame.left)\" y=\"\(frame.top)\" width=\"\(frame.plotWidth)\" height=\"\(frame.plotHeight)\" "
             + "fill=\"none\" stroke=\"#333\"/>\n"
-        for marker in markers where marker.x > 0 {
+        for marker in markers where marker.x > 0 || !logX {
             let x = scale.px(marker.x)
             svg +=
                 "<line x1=\"\(x)\" y1=\"\(frame.top)\" x2=\"\(x)\" y2=\"\(frame.height - frame.bottom)\" stroke=\"#999\" "
                 + "stroke-dasharray=\"4 3\"/><text x=\"\(x + 4)\" y=\"\(frame.top + 14)\" fill=\"#666\">\(escape(marker.label))</text>\n"
         }
         for (index, s) in series.enumerated() {
-            svg += line(s, color: palette[index % palette.count], index: index, scale: scale, frame: frame)
+            svg += line(
+                s, color: s.color ?? palette[index % palette.count], index: index, scale: scale, frame: frame,
+                xValue: xValue)
         }
         svg +=
             "<text x=\"\((frame.left + frame.width - frame.right) / 2)\" y=\"\(frame.height - 14)\" text-anchor=\"middle\">"
@@ -75,9 +82,11 @@ public enum Plot {
         return svg + "</svg>\n"
     }
 
-    private static func line(_ s: Series, color: String, index: Int, scale: Scale, frame: Frame) -> String {
-        var svg = ""
-        let band = s.band.filter { $0.x > 0 && $0.lower.isFinite && $0.upper.isFinite && (!scale.logY || $0.lower > 0) }
+    private static func line(
+        _ s: Series, color: String, index: Int, scale: Scale, frame: Frame, xValue: (Double) -> String
+    ) -> String {
+        var svg = "<g class=\"series\" data-series=\"\(escape(s.name))\">\n"
+        let band = s.band.filter { (!scale.logX || $0.x > 0) && $0.lower.isFinite && $0.upper.isFinite && (!scale.logY || $0.lower > 0) }
             .sorted { $0.x < $1.x }
         if band.count >= 2 {
             let upper = band.map { "\(scale.px($0.x)),\(scale.py($0.upper))" }
@@ -92,7 +101,7 @@ public enum Plot {
             }
         }
         let points = s.points.enumerated().filter {
-            $0.element.x > 0 && $0.element.y.isFinite && (!scale.logY || $0.element.y > 0)
+            (!scale.logX || $0.element.x > 0) && $0.element.y.isFinite && (!scale.logY || $0.element.y > 0)
         }
         .sorted { $0.element.x < $1.element.x }
         let path = points.map { "\(scale.px($0.element.x)),\(scale.py($0.element.y))" }.joined(separator: " ")
@@ -100,13 +109,15 @@ public enum Plot {
         for (offset, p) in points {
             let fill = s.hollow.contains(offset) ? "white" : color
             svg +=
-                "<circle cx=\"\(scale.px(p.x))\" cy=\"\(scale.py(p.y))\" r=\"3\" fill=\"\(fill)\" stroke=\"\(color)\"/>"
+                "<circle cx=\"\(scale.px(p.x))\" cy=\"\(scale.py(p.y))\" r=\"3\" fill=\"\(fill)\" stroke=\"\(color)\" "
+                + "data-x=\"\(p.x)\" data-y=\"\(p.y)\"><title>\(escape(s.name)): \(escape(xValue(p.x))) → "
+                + "\(String(format: "%.6g", p.y))</title></circle>"
         }
         let ly = frame.top + 10 + Double(index) * 18
         let lx = frame.width - frame.right
         svg +=
             "\n<line x1=\"\(lx + 12)\" y1=\"\(ly)\" x2=\"\(lx + 32)\" y2=\"\(ly)\" stroke=\"\(color)\" stroke-width=\"2\"/>"
-        svg += "<text x=\"\(lx + 38)\" y=\"\(ly + 4)\">\(escape(s.name))</text>\n"
+        svg += "<text x=\"\(lx + 38)\" y=\"\(ly + 4)\" class=\"legend\">\(escape(s.name))</text>\n</g>\n"
         return svg
     }
 
@@ -151,7 +162,8 @@ public enum Plot {
         return stride(from: (low / step).rounded(.up) * step, through: high + step * 1e-9, by: step).map { $0 }
     }
 
-    static func format(_ v: Double) -> String {
+    /// A tick label: whole numbers plain, others to three significant digits.
+    public static func format(_ v: Double) -> String {
         if v >= 1000 || v == v.rounded() { return String(format: "%.0f", v) }
         return v >= 10 ? String(format: "%.1f", v) : String(format: "%.3g", v)
     }
@@ -164,32 +176,41 @@ struct Frame {
     var plotHeight: Double { height - top - bottom }
 }
 
-/// Data ranges to pixels: log₂ x, linear or log₁₀ y, with 8 % padding on y.
+/// Data ranges to pixels: log₂ or linear x, linear or log₁₀ y, with 8 % padding on y (and on a linear x).
 struct Scale {
     var x0, x1, y0, y1: Double
+    var logX: Bool
     var logY: Bool
     var frame: Frame
 
-    init(xs: [Double], ys: [Double], logY: Bool, frame: Frame) {
-        let lx = xs.map(log2), ly = ys.map { logY ? log10($0) : $0 }
+    init(xs: [Double], ys: [Double], logX: Bool = true, logY: Bool, frame: Frame) {
+        let lx = xs.map { logX ? log2($0) : $0 }, ly = ys.map { logY ? log10($0) : $0 }
         (x0, x1) = (lx.min() ?? 0, lx.max() ?? 1)
         (y0, y1) = (ly.min() ?? 0, ly.max() ?? 1)
         if x1 - x0 < 1e-9 { x0 -= 0.5; x1 += 0.5 }
         if y1 - y0 < 1e-9 { y0 -= 0.5; y1 += 0.5 }
         let pad = (y1 - y0) * 0.08
         (y0, y1) = (y0 - pad, y1 + pad)
+        if !logX {
+            let padX = (x1 - x0) * 0.04
+            (x0, x1) = (x0 - padX, x1 + padX)
+        }
+        self.logX = logX
         self.logY = logY
         self.frame = frame
     }
 
-    func px(_ x: Double) -> Double { frame.left + (log2(x) - x0) / (x1 - x0) * frame.plotWidth }
+    func px(_ x: Double) -> Double { frame.left + ((logX ? log2(x) : x) - x0) / (x1 - x0) * frame.plotWidth }
     func py(_ y: Double) -> Double {
         frame.height - frame.bottom - ((logY ? log10(y) : y) - y0) / (y1 - y0) * frame.plotHeight
     }
 
     func gridAndTicks() -> String {
         var svg = ""
-        for x in Plot.ticks(low: exp2(x0), high: exp2(x1), log: true, base2: true) {
+        let xTicks =
+            logX
+            ? Plot.ticks(low: exp2(x0), high: exp2(x1), log: true, base2: true) : Plot.ticks(low: x0, high: x1, log: false)
+        for x in xTicks {
             let p = px(x)
             svg +=
                 "<line x1=\"\(p)\" y1=\"\(frame.top)\" x2=\"\(p)\" y2=\"\(frame.height - frame.bottom)\" stroke=\"#eee\"/>"

@@ -6,6 +6,8 @@ import ResultStore
 public struct StoredResultsReport: ResultReport {
     /// One result as `results --json` writes it.
     public struct Row: Sendable, Hashable, Codable {
+        /// The store's identifier of the checkpoint version (what `/api/checkpoints/{id}/requeue` takes).
+        public var checkpointID: Int64
         public var run: String
         public var checkpoint: String
         public var step: Int?
@@ -37,7 +39,7 @@ public struct StoredResultsReport: ResultReport {
         public var result: EvaluationResult?
 
         enum CodingKeys: String, CodingKey {
-            case run, checkpoint, step, checkpointState, series, evaluationProtocol = "protocol", length
+            case checkpointID, run, checkpoint, step, checkpointState, series, evaluationProtocol = "protocol", length
             case trainedLength, multiple, outcome, reason, perplexity, meanNLL, tokens, interval, warnings, seconds
             case finished
             case contentHash, architectureHash, scoringHash, engineVersion, result
@@ -45,6 +47,7 @@ public struct StoredResultsReport: ResultReport {
 
         public init(_ row: ResultRow) {
             let point = row.result.point
+            checkpointID = row.checkpointID
             run = row.run
             checkpoint = row.checkpoint
             step = row.step

@@ -142,6 +142,24 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
         }
     }
 
+    public func requeue(checkpoint: Int64, at now: Date) throws(StoreError) -> Int {
+        try locked { () throws(StoreError) in
+            guard checkpoints.contains(where: { $0.id == checkpoint }) else {
+                throw StoreError.missing("checkpoint \(checkpoint)")
+            }
+            var count = 0
+            for index in jobs.indices where jobs[index].checkpointID == checkpoint && jobs[index].state == .failed {
+                jobs[index].state = .pending
+                jobs[index].attempts = 0
+                jobs[index].notBefore = nil
+                jobs[index].error = nil
+                jobs[index].updated = now
+                count += 1
+            }
+            return count
+        }
+    }
+
     public func reopenSkipped(fitting limit: Int?, at now: Date) throws(StoreError) -> Int {
         try locked { () throws(StoreError) in
             var count = 0
@@ -222,7 +240,8 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
                     guard let result = stored[key], seen.insert("\(checkpoint.id)|\(key)").inserted else { continue }
                     rows.append(
                         ResultRow(
-                            run: checkpoint.run, checkpoint: checkpoint.path, step: checkpoint.step,
+                            checkpointID: checkpoint.id, run: checkpoint.run, checkpoint: checkpoint.path,
+                            step: checkpoint.step,
                             checkpointState: checkpoint.state, settingsHash: job.settingsHash, result: result))
                 }
             }

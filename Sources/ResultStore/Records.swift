@@ -260,6 +260,8 @@ public struct ResultKey: Sendable, Hashable, Codable {
 /// A stored result with the checkpoint it is listed under (the same result is listed under every path that holds
 /// the same content).
 public struct ResultRow: Sendable, Hashable, Codable {
+    /// The store's identifier of the checkpoint version it is listed under.
+    public var checkpointID: Int64
     /// The run, checkpoint path and step it is listed under, and that version's state.
     public var run: String
     public var checkpoint: String

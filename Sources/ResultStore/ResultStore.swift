@@ -34,6 +34,9 @@ public protocol ResultStore: AnyObject, Sendable {
     /// Puts finished jobs with a length skipped for memory back to `pending` when its estimate fits `limit` now
     /// (`nil`: no limit). - Returns: how many.
     func reopenSkipped(fitting limit: Int?, at now: Date) throws(StoreError) -> Int
+    /// Puts the failed jobs of checkpoint version `checkpoint` back in the queue with their attempts cleared (a user
+    /// fixed what made them fail); returns how many. `StoreError.missing` when no such version exists.
+    func requeue(checkpoint: Int64, at now: Date) throws(StoreError) -> Int
 
     /// The stored results among `keys`.
     func results(forKeys keys: [String]) throws(StoreError) -> [String: ResultRecord]

@@ -298,6 +298,19 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         }
     }
 
+    public func requeue(checkpoint: Int64, at now: Date) throws(StoreError) -> Int {
+        try write("requeueing checkpoint \(checkpoint)") { db in
+            guard try Int.fetchOne(db, sql: "SELECT 1 FROM checkpoints WHERE id = ?", arguments: [checkpoint]) != nil
+            else { throw StoreError.missing("checkpoint \(checkpoint)") }
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET state = 'pending', attempts = 0, not_before = NULL, error = NULL, updated = ?
+                    WHERE checkpoint_id = ? AND state = 'failed'
+                    """, arguments: [now.timeIntervalSince1970, checkpoint])
+            return db.changesCount
+        }
+    }
+
     public func results(forKeys keys: [String]) throws(StoreError) -> [String: ResultRecord] {
         try read("reading results") { db in
             var found: [String: ResultRecord] = [:]
@@ -405,7 +418,8 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
                 else { continue }
                 listed.append(
                     ResultRow(
-                        run: checkpoint.run, checkpoint: checkpoint.path, step: checkpoint.step,
+                        checkpointID: checkpoint.id, run: checkpoint.run, checkpoint: checkpoint.path,
+                        step: checkpoint.step,
                         checkpointState: checkpoint.state, settingsHash: row["settings_hash"], result: result))
             }
             return listed.sorted(by: ResultRow.listingOrder)

@@ -1,5 +1,6 @@
 import Evaluation
 import Foundation
+import Reports
 import ResultStore
 import TokenData
 
@@ -163,6 +164,8 @@ public struct DaemonConfiguration: Sendable {
     public var retrySeconds: Double = 5
     public var maximumRetrySeconds: Double = 600
     public var maximumAttempts = 8
+    /// The nightly report and the alert thresholds (`[report]` and `[alerts]`).
+    public var report = ReportSettings()
 
     public init(targets: [WatchTarget], store: String) {
         self.targets = targets
@@ -177,7 +180,7 @@ public struct DaemonConfiguration: Sendable {
 
     static let topLevelKeys = [
         "store", "threads", "quiet-seconds", "rescan-seconds", "poll-only", "memory-limit", "shutdown-seconds",
-        "evaluation", "runs",
+        "evaluation", "runs", "report", "alerts",
     ]
 
     /// Reads a TOML configuration file. Command-line `overrides` win over the file's `[evaluation]` table, and a
@@ -250,7 +253,77 @@ public struct DaemonConfiguration: Sendable {
         configuration.memoryLimit = try root.parsed("memory-limit", as: "a size like \"16G\" or \"512M\"") {
             ByteSize.parse($0)
         }
+        configuration.report = try ReportSettings(root: root, base: base)
         return configuration
+    }
+}
+
+/// The nightly report and when alerts are raised.
+///
+/// ```toml
+/// [report]
+/// time = "03:00"                 # local time; without it no report is scheduled
+/// directory = "reports"          # default: a "reports" folder beside the store
+/// notify-command = "mail -s 'extrapolation report' me@lab.org < \"$1\"/report.txt"
+///
+/// [alerts]
+/// regression = 0.10              # ppl(kL) rose by more than 10% while ppl(L) fell
+/// ratio = 4.0                    # ppl(16L)/ppl(L) above 4 …
+/// ratio-multiple = 16            # … at this k
+/// ```
+public struct ReportSettings: Sendable, Hashable {
+    public var thresholds = AlertThresholds()
+    /// Local time of day (hours, minutes) of the nightly report; `nil`: none scheduled.
+    public var schedule: TimeOfDay?
+    /// Where reports are written (`nil`: `reports/` beside the store).
+    public var directory: String?
+    /// Run by `/bin/sh -c` after each scheduled report, with the report's folder as `$1` (and in
+    /// `EXTRAPOLATE_REPORT`): hook mail or chat to it.
+    public var notifyCommand: String?
+
+    public init() {}
+
+    /// The folder reports go to for a store at `store`.
+    public func folder(store: String) -> String {
+        directory ?? ((store as NSString).deletingLastPathComponent as NSString).appendingPathComponent("reports")
+    }
+
+    init(root: TableReader, base: String) throws(ConfigurationError) {
+        if let table = try root.table("report") {
+            let read = TableReader(table: table, file: root.file, context: "report")
+            try read.rejectUnknown(["time", "directory", "notify-command"])
+            schedule = try read.parsed("time", as: "a time of day like \"03:00\"") { TimeOfDay(parsing: $0) }
+            directory = try read.string("directory").map { WatchTarget.absolute($0, relativeTo: base) }
+            notifyCommand = try read.string("notify-command")
+        }
+        if let table = try root.table("alerts") {
+            let read = TableReader(table: table, file: root.file, context: "alerts")
+            try read.rejectUnknown(["regression", "ratio", "ratio-multiple"])
+            thresholds.regression = try read.number("regression", minimum: 0) ?? thresholds.regression
+            thresholds.ratio = try read.number("ratio", minimum: 1) ?? thresholds.ratio
+            thresholds.ratioMultiple = try read.number("ratio-multiple", minimum: 1) ?? thresholds.ratioMultiple
+        }
+    }
+}
+
+/// A local time of day, `HH:MM`.
+public struct TimeOfDay: Sendable, Hashable {
+    public var hour: Int
+    public var minute: Int
+
+    public init?(parsing text: String) {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let hour = Int(parts[0]), let minute = Int(parts[1]), (0..<24).contains(hour),
+            (0..<60).contains(minute)
+        else { return nil }
+        (self.hour, self.minute) = (hour, minute)
+    }
+
+    /// The first moment at this time of day after `now`, in `calendar`'s time zone.
+    public func next(after now: Date, calendar: Calendar = .current) -> Date {
+        calendar.nextDate(
+            after: now, matching: DateComponents(hour: hour, minute: minute, second: 0), matchingPolicy: .nextTime)
+            ?? now.addingTimeInterval(86400)
     }
 }
 

@@ -18,12 +18,35 @@ public final class Daemon: Service, @unchecked Sendable {
     private let stop = StopSignal()
     /// Scan, queue everything pending, evaluate it and return (cron, tests) instead of running until stopped.
     public let once: Bool
+    /// Told of what the daemon finds and does (the server's metrics).
+    private let observer: any DaemonObserver
+    private let flags = DaemonFlags()
 
-    public init(configuration: DaemonConfiguration, store: any ResultStore, logger: Logger, once: Bool = false) {
+    public init(
+        configuration: DaemonConfiguration, store: any ResultStore, logger: Logger, once: Bool = false,
+        observer: any DaemonObserver = SilentObserver()
+    ) {
         self.configuration = configuration
         self.store = store
         self.logger = logger
         self.once = once
+        self.observer = observer
+    }
+
+    /// Whether the worker is paused: it finishes the length in progress, then claims nothing until resumed. Scanning
+    /// goes on, so new checkpoints are still queued.
+    public var isPaused: Bool { flags.paused }
+    /// Whether the scan and work loops are running (`run()` started them and no stop came).
+    public var isWatching: Bool { flags.watching }
+
+    /// Pauses the worker (see `isPaused`).
+    public func pause() {
+        if !flags.setPaused(true) { logger.notice("worker paused") }
+    }
+
+    /// Resumes the worker.
+    public func resume() {
+        if flags.setPaused(false) { logger.notice("worker resumed") }
     }
 
     /// What a `once` pass did, and what it left.
@@ -57,14 +80,23 @@ public final class Daemon: Service, @unchecked Sendable {
                 "threads": "\(Kernels.threads)", "mode": "\(watcher == nil ? "poll" : "inotify + rescan")",
             ])
         let scanner = Scanner(configuration: configuration, store: store, logger: logger)
-        let worker = Worker(configuration: configuration, store: store, logger: logger, stop: stop)
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.scanLoop(scanner, watcher: watcher, flag: flag) }
-                group.addTask { await self.workLoop(worker) }
+        let worker = Worker(
+            configuration: configuration, store: store, logger: logger, stop: stop, observer: observer)
+        flags.setWatching(true)
+        defer { flags.setWatching(false) }
+        // A graceful shutdown (a signal) and a cancellation (another service of the group failed, such as a server
+        // that could not bind) both stop the loops.
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await self.scanLoop(scanner, watcher: watcher, flag: flag) }
+                    group.addTask { await self.workLoop(worker) }
+                }
+            } onGracefulShutdown: {
+                self.logger.notice("stopping")
+                self.stop.request()
             }
-        } onGracefulShutdown: {
-            self.logger.notice("stopping")
+        } onCancel: {
             self.stop.request()
         }
         logger.info("stopped")
@@ -75,11 +107,13 @@ public final class Daemon: Service, @unchecked Sendable {
     public func runOnce() async throws -> Summary {
         try prepare()
         let scanner = Scanner(configuration: configuration, store: store, logger: logger)
-        let worker = Worker(configuration: configuration, store: store, logger: logger, stop: stop)
+        let worker = Worker(
+            configuration: configuration, store: store, logger: logger, stop: stop, observer: observer)
         var summary = Summary()
         let deadline = Date().addingTimeInterval(configuration.quietSeconds + 1)
         while true {
             let outcome = try scanner.scan()
+            observer.discovered(checkpoints: outcome.registered)
             summary.unsettled = outcome.unsettled
             if outcome.unsettled == 0 || Date() >= deadline || stop.requested { break }
             try await Task.sleep(for: .milliseconds(250))
@@ -116,6 +150,7 @@ public final class Daemon: Service, @unchecked Sendable {
             if flag.lower() || now >= nextRescan || now >= nextSettle {
                 do {
                     let outcome = try scanner.scan()
+                    observer.discovered(checkpoints: outcome.registered)
                     watcher?.watch(outcome.folders)
                     failures = 0
                     nextRescan = now.addingTimeInterval(configuration.rescanSeconds)
@@ -136,6 +171,10 @@ public final class Daemon: Service, @unchecked Sendable {
     private func workLoop(_ worker: Worker) async {
         var failures = 0
         while !stop.requested {
+            if flags.paused {
+                await sleep(seconds: 0.25)
+                continue
+            }
             let claimed: ClaimedJob?
             do {
                 claimed = try store.claim(at: Date())
@@ -144,24 +183,62 @@ public final class Daemon: Service, @unchecked Sendable {
                 failures += 1
                 let delay = min(configuration.retrySeconds * Double(failures), configuration.maximumRetrySeconds)
                 logger.error("cannot claim a job", metadata: ["error": "\(error)", "retry_in_seconds": "\(delay)"])
-                await pause(seconds: delay)
+                await sleep(seconds: delay)
                 continue
             }
             guard let claimed else {
-                await pause(seconds: 0.25)
+                await sleep(seconds: 0.25)
                 continue
             }
             if await worker.run(claimed) == .storeFailed {
                 failures += 1
-                await pause(
+                await sleep(
                     seconds: min(configuration.retrySeconds * Double(failures), configuration.maximumRetrySeconds))
             }
         }
     }
 
     /// Sleeps up to `seconds`, waking early on a stop.
-    private func pause(seconds: Double) async {
+    private func sleep(seconds: Double) async {
         let end = Date().addingTimeInterval(seconds)
         while !stop.requested, Date() < end { try? await Task.sleep(for: .milliseconds(100)) }
     }
+}
+
+/// What the daemon tells an observer (the server's metrics); every call is cheap and must not block.
+public protocol DaemonObserver: Sendable {
+    /// A scan registered `checkpoints` new versions (complete or not).
+    func discovered(checkpoints: Int)
+    /// A (series, length) result was written: how it ended, the seconds it took and the tokens it scored.
+    func stored(outcome: ResultOutcome, seconds: Double, tokens: Int)
+    /// A job ended in `state` (done, failed, replaced, gone).
+    func finished(job state: JobState)
+}
+
+/// An observer that ignores everything.
+public struct SilentObserver: DaemonObserver {
+    public init() {}
+    public func discovered(checkpoints: Int) {}
+    public func stored(outcome: ResultOutcome, seconds: Double, tokens: Int) {}
+    public func finished(job state: JobState) {}
+}
+
+/// The daemon's pause and watching flags, shared by its loops and the server's threads.
+private final class DaemonFlags: @unchecked Sendable {
+    private let lock = NSLock()
+    private var isPaused = false
+    private var isWatching = false
+
+    var paused: Bool { lock.withLock { isPaused } }
+    var watching: Bool { lock.withLock { isWatching } }
+
+    /// Sets the pause flag; returns what it was.
+    func setPaused(_ value: Bool) -> Bool {
+        lock.withLock {
+            defer { isPaused = value }
+            return isPaused
+        }
+    }
+
+    func setWatching(_ value: Bool) { lock.withLock { isWatching = value } }
 }

@@ -18,13 +18,15 @@ final class Worker: @unchecked Sendable {
     private let logger: Logger
     private let stop: StopSignal
     private let clock: @Sendable () -> Date
+    private let observer: any DaemonObserver
     /// The evaluation data of the last job, reused while the settings and span are the same.
     private var data: (settings: EvaluationSettings, longest: Int, data: EvaluationData)?
 
     init(
         configuration: DaemonConfiguration, store: any ResultStore, logger: Logger, stop: StopSignal,
-        clock: @escaping @Sendable () -> Date = Date.init
+        observer: any DaemonObserver = SilentObserver(), clock: @escaping @Sendable () -> Date = Date.init
     ) {
+        self.observer = observer
         self.configuration = configuration
         self.store = store
         self.logger = logger
@@ -56,6 +58,7 @@ final class Worker: @unchecked Sendable {
                 return .deferred
             }
             try store.finish(job: job.id, state: state, error: nil, attempts: job.attempts, notBefore: nil, at: clock())
+            observer.finished(job: state)
             logger.info("job \(state.rawValue)", metadata: metadata)
             return .finished(state)
         } catch {
@@ -91,6 +94,7 @@ final class Worker: @unchecked Sendable {
             }
             logger.error("job failed", metadata: metadata)
             try store.finish(job: job.id, state: .failed, error: text, attempts: attempts, notBefore: nil, at: clock())
+            observer.finished(job: .failed)
             return .finished(.failed)
         } catch {
             // The store cannot even record the failure (a full disk): the job stays running in the store and is
@@ -190,11 +194,14 @@ final class Worker: @unchecked Sendable {
             }
             // The bytes must still be the version the job is for.
             if let changed = filesChanged(version) { return changed }
+            let finished = clock()
             try store.record(
                 ResultRecord(
                     key: key, outcome: outcome, point: point, reason: reason,
-                    memoryEstimate: outcome == .skipped ? estimate : nil, started: started, finished: clock()),
-                job: job.id, planned: keys.count, at: clock())
+                    memoryEstimate: outcome == .skipped ? estimate : nil, started: started, finished: finished),
+                job: job.id, planned: keys.count, at: finished)
+            observer.stored(
+                outcome: outcome, seconds: finished.timeIntervalSince(started), tokens: point.tokens ?? 0)
             var done = metadata
             done["length"] = "\(task.length)"
             done["series"] = "\(task.series)"

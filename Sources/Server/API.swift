@@ -1,0 +1,398 @@
+import Evaluation
+import Foundation
+import Hummingbird
+import Reports
+import ResultStore
+import Service
+
+/// What the routes read and act on: the store, the daemon (absent when only serving a store), the metrics.
+public final class ServerState: Sendable {
+    public let store: any ResultStore
+    public let daemon: Daemon?
+    public let metrics: ServerMetrics
+    public let configuration: ServerConfiguration
+
+    public init(store: any ResultStore, daemon: Daemon?, metrics: ServerMetrics, configuration: ServerConfiguration) {
+        self.store = store
+        self.daemon = daemon
+        self.metrics = metrics
+        self.configuration = configuration
+    }
+
+    /// Every stored result, as the reports list them.
+    func rows(run: String? = nil) throws -> [StoredResultsReport.Row] {
+        try store.results(run: run).map(StoredResultsReport.Row.init)
+    }
+
+    func alerts(_ curves: [ExtrapolationCurve]) -> [Alert] {
+        Extrapolation.alerts(curves, thresholds: configuration.thresholds)
+    }
+}
+
+/// The JSON API under `/api` (Docs/http-api.yaml).
+struct APIController {
+    typealias Context = BasicRequestContext
+
+    let state: ServerState
+
+    var routes: RouteCollection<Context> {
+        let routes = RouteCollection(context: Context.self)
+        routes.get("runs", use: runs)
+        routes.get("runs/:run/checkpoints", use: checkpoints)
+        routes.get("results", use: results)
+        routes.get("curves", use: curves)
+        routes.get("positions", use: positions)
+        routes.get("compare", use: compare)
+        routes.get("queue", use: queue)
+        routes.get("failures", use: failures)
+        routes.get("alerts", use: alerts)
+        routes.get("version", use: version)
+        routes.post("checkpoints/:id/requeue", use: requeue)
+        routes.post("worker", use: worker)
+        return routes
+    }
+
+    // MARK: Reading
+
+    struct RunSummary: Codable, Sendable {
+        var name: String
+        var folder: String
+        /// Checkpoint versions by state.
+        var checkpoints: [String: Int]
+        /// Jobs by state.
+        var jobs: [String: Int]
+        var newestStep: Int?
+        var results: Int
+    }
+
+    @Sendable func runs(_ request: Request, context: Context) async throws -> Response {
+        let status = try state.store.status()
+        let results = try state.store.results(run: nil)
+        var summaries: [String: RunSummary] = [:]
+        let runOf = Dictionary(uniqueKeysWithValues: status.checkpoints.map { ($0.id, $0.run) })
+        for checkpoint in status.checkpoints {
+            var summary =
+                summaries[checkpoint.run]
+                ?? RunSummary(
+                    name: checkpoint.run, folder: checkpoint.runFolder, checkpoints: [:], jobs: [:], newestStep: nil,
+                    results: 0)
+            summary.checkpoints[checkpoint.state.rawValue, default: 0] += 1
+            if checkpoint.state == .current, let step = checkpoint.step {
+                summary.newestStep = max(summary.newestStep ?? step, step)
+            }
+            summaries[checkpoint.run] = summary
+        }
+        for job in status.jobs { if let run = runOf[job.checkpointID] { summaries[run]?.jobs[job.state.rawValue, default: 0] += 1 } }
+        for row in results { summaries[row.run]?.results += 1 }
+        struct Body: Codable { var runs: [RunSummary] }
+        return JSONBody.response(Body(runs: summaries.values.sorted { $0.name < $1.name }))
+    }
+
+    struct CheckpointEntry: Codable, Sendable {
+        struct Job: Codable, Sendable {
+            var id: Int64
+            var state: JobState
+            var done: Int
+            var planned: Int
+            var attempts: Int
+            var notBefore: Date?
+            var error: String?
+            var updated: Date
+        }
+        var id: Int64
+        var path: String
+        var step: Int?
+        var scheme: String
+        var state: CheckpointState
+        var reason: String?
+        var size: Int
+        var discovered: Date
+        var updated: Date
+        var jobs: [Job]
+    }
+
+    @Sendable func checkpoints(_ request: Request, context: Context) async throws -> Response {
+        let run = try context.parameters.require("run")
+        let status = try state.store.status()
+        let versions = status.checkpoints.filter { $0.run == run }
+        guard !versions.isEmpty else { throw APIError.notFound("no run named '\(run)'; see /api/runs") }
+        let jobs = Dictionary(grouping: status.jobs, by: \.checkpointID)
+        let entries = versions.sorted { ($0.step ?? -1, $0.id) < ($1.step ?? -1, $1.id) }.map { version in
+            CheckpointEntry(
+                id: version.id, path: version.path, step: version.step, scheme: version.scheme, state: version.state,
+                reason: version.reason, size: version.size, discovered: version.discovered, updated: version.updated,
+                jobs: (jobs[version.id] ?? []).map {
+                    .init(
+                        id: $0.id, state: $0.state, done: $0.done, planned: $0.planned, attempts: $0.attempts,
+                        notBefore: $0.notBefore, error: $0.error, updated: $0.updated)
+                })
+        }
+        struct Body: Codable {
+            var run: String
+            var checkpoints: [CheckpointEntry]
+        }
+        return JSONBody.response(Body(run: run, checkpoints: entries))
+    }
+
+    /// The filters `/api/results` and `/api/curves` take.
+    struct Filter {
+        var run: String?
+        var checkpoint: Int64?
+        var step: Int?
+        var length: Int?
+        var evaluationProtocol: String?
+        var series: String?
+
+        init(_ request: Request) throws {
+            let query = request.uri.queryParameters
+            run = query.get("run")
+            checkpoint = try Self.number(query.get("checkpoint"), "checkpoint")
+            step = try Self.number(query.get("step"), "step")
+            length = try Self.number(query.get("length"), "length")
+            evaluationProtocol = query.get("protocol")
+            series = query.get("series")
+        }
+
+        static func number<T: FixedWidthInteger>(_ text: String?, _ name: String) throws -> T? {
+            guard let text else { return nil }
+            guard let value = T(text) else { throw APIError.badRequest("\(name) must be a whole number, not '\(text)'") }
+            return value
+        }
+
+        func keeps(_ row: StoredResultsReport.Row) -> Bool {
+            (checkpoint == nil || row.checkpointID == checkpoint) && (step == nil || row.step == step)
+                && (length == nil || row.length == length)
+                && (evaluationProtocol == nil || row.evaluationProtocol == evaluationProtocol)
+                && (series == nil || row.series == series)
+        }
+    }
+
+    /// A result without its per-window detail (`/api/positions` has the per-position losses).
+    struct ResultEntry: Codable, Sendable {
+        var checkpointID: Int64
+        var run: String
+        var checkpoint: String
+        var step: Int?
+        var checkpointState: CheckpointState
+        var series: String
+        var evaluationProtocol: String
+        var length: Int
+        var trainedLength: Int
+        var multiple: Double
+        var outcome: ResultOutcome
+        var reason: String?
+        var perplexity: Double?
+        var meanNLL: Double?
+        var tokens: Int?
+        var interval: Interval?
+        var warnings: [String]
+        var seconds: Double?
+        var finished: Date
+
+        enum CodingKeys: String, CodingKey {
+            case checkpointID, run, checkpoint, step, checkpointState, series, evaluationProtocol = "protocol", length
+            case trainedLength, multiple, outcome, reason, perplexity, meanNLL, tokens, interval, warnings, seconds
+            case finished
+        }
+
+        init(_ row: StoredResultsReport.Row) {
+            (checkpointID, run, checkpoint, step, checkpointState) =
+                (row.checkpointID, row.run, row.checkpoint, row.step, row.checkpointState)
+            (series, evaluationProtocol, length, trainedLength, multiple) =
+                (row.series, row.evaluationProtocol, row.length, row.trainedLength, row.multiple)
+            (outcome, reason, perplexity, meanNLL, tokens, interval) =
+                (row.outcome, row.reason, row.perplexity, row.meanNLL, row.tokens, row.interval)
+            (warnings, seconds, finished) = (row.warnings, row.seconds, row.finished)
+        }
+    }
+
+    @Sendable func results(_ request: Request, context: Context) async throws -> Response {
+        let filter = try Filter(request)
+        let rows = try state.rows(run: filter.run).filter(filter.keeps)
+        switch request.uri.queryParameters.get("format") ?? "json" {
+        case "json":
+            struct Body: Codable { var results: [ResultEntry] }
+            return JSONBody.response(Body(results: rows.map(ResultEntry.init)))
+        case "csv":
+            var response = JSONBody.text(
+                StoredResultsReport(rows: rows).csv(), type: "text/csv; charset=utf-8")
+            response.headers[.contentDisposition] = "attachment; filename=\"results.csv\""
+            return response
+        case let other: throw APIError.badRequest("format must be json or csv, not '\(other)'")
+        }
+    }
+
+    @Sendable func curves(_ request: Request, context: Context) async throws -> Response {
+        let filter = try Filter(request)
+        let curves = Extrapolation.curves(try state.rows(run: filter.run).filter(filter.keeps))
+        let newestOnly = request.uri.queryParameters.get("newest") == "true"
+        struct Body: Codable { var curves: [ExtrapolationCurve] }
+        return JSONBody.response(Body(curves: newestOnly ? Extrapolation.newest(curves) : curves))
+    }
+
+    @Sendable func positions(_ request: Request, context: Context) async throws -> Response {
+        guard let id: Int64 = try Filter.number(request.uri.queryParameters.get("checkpoint"), "checkpoint") else {
+            throw APIError.badRequest("give ?checkpoint=ID (an id from /api/runs/{run}/checkpoints)")
+        }
+        let rows = try state.rows().filter { $0.checkpointID == id && $0.outcome == .evaluated }
+        guard !rows.isEmpty else { throw APIError.notFound("no evaluated results for checkpoint \(id)") }
+        struct Series: Codable {
+            var series: String
+            var length: Int
+            var multiple: Double
+            var buckets: [PositionBucket]
+        }
+        struct Body: Codable {
+            var checkpointID: Int64
+            var positions: [Series]
+        }
+        let series = rows.compactMap { row in
+            row.result.map {
+                Series(series: row.series, length: row.length, multiple: row.multiple, buckets: $0.positions)
+            }
+        }
+        return JSONBody.response(Body(checkpointID: id, positions: series))
+    }
+
+    /// The paired bootstrap of two checkpoints' stored results on the same windows (as `extrapolate compare`).
+    @Sendable func compare(_ request: Request, context: Context) async throws -> Response {
+        let query = request.uri.queryParameters
+        guard let a: Int64 = try Filter.number(query.get("a"), "a"), let b: Int64 = try Filter.number(query.get("b"), "b")
+        else { throw APIError.badRequest("give ?a=ID&b=ID (checkpoint ids), and optionally length and series") }
+        let length: Int? = try Filter.number(query.get("length"), "length")
+        let rows = try state.rows().filter { $0.outcome == .evaluated && $0.result != nil }
+        let comparisons = try PairedResults.compare(
+            rows.filter { $0.checkpointID == a }, rows.filter { $0.checkpointID == b }, length: length,
+            series: query.get("series"))
+        guard !comparisons.isEmpty else {
+            throw APIError.notFound(
+                "checkpoints \(a) and \(b) have no evaluated length in common on the same data and settings")
+        }
+        struct Body: Codable {
+            var a: Int64
+            var b: Int64
+            var comparisons: [PairedResults.Entry]
+        }
+        return JSONBody.response(Body(a: a, b: b, comparisons: comparisons))
+    }
+
+    struct QueueEntry: Codable, Sendable {
+        var id: Int64
+        var checkpointID: Int64
+        var run: String
+        var checkpoint: String
+        var step: Int?
+        var state: JobState
+        var done: Int
+        var planned: Int
+        var attempts: Int
+        var notBefore: Date?
+        var error: String?
+    }
+
+    @Sendable func queue(_ request: Request, context: Context) async throws -> Response {
+        let status = try state.store.status()
+        let versions = Dictionary(uniqueKeysWithValues: status.checkpoints.map { ($0.id, $0) })
+        let jobs = status.jobs.filter { $0.state == .pending || $0.state == .running }.compactMap {
+            job -> QueueEntry? in
+            guard let version = versions[job.checkpointID] else { return nil }
+            return QueueEntry(
+                id: job.id, checkpointID: version.id, run: version.run, checkpoint: version.path, step: version.step,
+                state: job.state, done: job.done, planned: job.planned, attempts: job.attempts,
+                notBefore: job.notBefore, error: job.error)
+        }
+        struct Body: Codable {
+            var paused: Bool
+            var jobs: [QueueEntry]
+        }
+        return JSONBody.response(Body(paused: state.daemon?.isPaused ?? false, jobs: jobs))
+    }
+
+    struct Failure: Codable, Sendable {
+        var checkpointID: Int64
+        var run: String
+        var checkpoint: String
+        var step: Int?
+        /// `job` (its evaluation failed), or the checkpoint's state: `invalid`, `unreadable`, `incomplete`.
+        var kind: String
+        var error: String
+        var attempts: Int?
+        var updated: Date
+    }
+
+    @Sendable func failures(_ request: Request, context: Context) async throws -> Response {
+        let status = try state.store.status()
+        let versions = Dictionary(uniqueKeysWithValues: status.checkpoints.map { ($0.id, $0) })
+        var failures = status.jobs.filter { $0.state == .failed || ($0.state == .pending && $0.error != nil) }
+            .compactMap { job -> Failure? in
+                guard let version = versions[job.checkpointID] else { return nil }
+                return Failure(
+                    checkpointID: version.id, run: version.run, checkpoint: version.path, step: version.step,
+                    kind: job.state == .failed ? "job" : "retrying", error: job.error ?? "",
+                    attempts: job.attempts, updated: job.updated)
+            }
+        failures += status.checkpoints.filter { [.invalid, .unreadable, .incomplete].contains($0.state) }.map {
+            Failure(
+                checkpointID: $0.id, run: $0.run, checkpoint: $0.path, step: $0.step, kind: $0.state.rawValue,
+                error: $0.reason ?? "", attempts: nil, updated: $0.updated)
+        }
+        struct Body: Codable { var failures: [Failure] }
+        return JSONBody.response(Body(failures: failures.sorted { $0.updated > $1.updated }))
+    }
+
+    @Sendable func alerts(_ request: Request, context: Context) async throws -> Response {
+        let alerts = state.alerts(Extrapolation.curves(try state.rows()))
+        struct Body: Codable {
+            var thresholds: AlertThresholds
+            var alerts: [Alert]
+        }
+        return JSONBody.response(Body(thresholds: state.configuration.thresholds, alerts: alerts))
+    }
+
+    /// What the page polls: changes whenever a result, a checkpoint or a job changes.
+    @Sendable func version(_ request: Request, context: Context) async throws -> Response {
+        let status = try state.store.status()
+        let newest = (status.checkpoints.map(\.updated) + status.jobs.map(\.updated)).max()
+        struct Body: Codable {
+            var version: String
+            var results: Int
+            var paused: Bool
+            var watching: Bool
+        }
+        let stamp = "\(status.results)-\(status.checkpoints.count)-\(status.jobs.count)-\(newest?.timeIntervalSince1970 ?? 0)"
+        return JSONBody.response(
+            Body(
+                version: stamp, results: status.results, paused: state.daemon?.isPaused ?? false,
+                watching: state.daemon?.isWatching ?? false))
+    }
+
+    // MARK: Changing
+
+    @Sendable func requeue(_ request: Request, context: Context) async throws -> Response {
+        guard let id = Int64(try context.parameters.require("id")) else {
+            throw APIError.badRequest("the checkpoint id must be a whole number")
+        }
+        let count = try state.store.requeue(checkpoint: id, at: Date())
+        struct Body: Codable {
+            var checkpointID: Int64
+            var requeued: Int
+        }
+        return JSONBody.response(Body(checkpointID: id, requeued: count))
+    }
+
+    struct WorkerChange: Codable { var paused: Bool }
+
+    @Sendable func worker(_ request: Request, context: Context) async throws -> Response {
+        var request = request
+        let body = try await request.collectBody(upTo: state.configuration.maximumBodyBytes)
+        let change: WorkerChange
+        do { change = try JSONDecoder().decode(WorkerChange.self, from: Data(buffer: body)) } catch {
+            throw APIError.badRequest("the body must be JSON like {\"paused\": true}: \(error)")
+        }
+        guard let daemon = state.daemon else {
+            throw APIError(status: .conflict, message: "this server runs no worker")
+        }
+        if change.paused { daemon.pause() } else { daemon.resume() }
+        return JSONBody.response(change)
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import Hummingbird
+import Logging
+import Reports
+import ResultStore
+import Service
+
+/// The daemon's HTTP application: the API under `/api`, the page and its charts, `/metrics`, `/openapi.yaml`, and
+/// the health routes. This is the test seam: tests build it on port 0 and talk to it over HTTP.
+///
+/// `onRunning` gets the bound port once the server listens (the real one when `configuration.port` is 0).
+public func buildApplication(
+    state: ServerState, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: JSONErrorMiddleware())
+    router.add(middleware: BodyLimitMiddleware(limit: state.configuration.maximumBodyBytes))
+    router.add(middleware: TokenMiddleware(token: state.configuration.token))
+    router.addRoutes(HealthController(state: state).routes)
+    router.addRoutes(APIController(state: state).routes, atPath: "/api")
+    router.addRoutes(PageController(state: state).routes)
+    return Application(
+        router: router,
+        configuration: .init(
+            address: .hostname(state.configuration.host, port: state.configuration.port), serverName: "extrapolate"),
+        onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? state.configuration.port) },
+        logger: logger)
+}
+
+/// `/healthz`, `/readyz`, `/metrics`, `/openapi.yaml`.
+struct HealthController {
+    typealias Context = BasicRequestContext
+
+    let state: ServerState
+
+    var routes: RouteCollection<Context> {
+        let routes = RouteCollection(context: Context.self)
+        routes.get("healthz") { _, _ in JSONBody.response(["status": "ok"]) }
+        routes.get("readyz") { _, _ in
+            struct Body: Codable {
+                var ready: Bool
+                var store: String
+                var watching: Bool
+            }
+            var store = "ok"
+            do { _ = try state.store.status() } catch { store = "\(error)" }
+            // Without a daemon (a store served read-only) nothing needs to be watching.
+            let watching = state.daemon?.isWatching ?? true
+            let ready = store == "ok" && watching
+            return JSONBody.response(
+                Body(ready: ready, store: store, watching: watching), status: ready ? .ok : .serviceUnavailable)
+        }
+        routes.get("metrics") { _, _ in
+            let alerts = state.alerts(Extrapolation.curves(try state.rows()))
+            return JSONBody.text(
+                try state.metrics.exposition(store: state.store, daemon: state.daemon, alerts: alerts),
+                type: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        routes.get("openapi.yaml") { _, _ in JSONBody.bytes(PackageResources.http_api_yaml, type: "application/yaml") }
+        return routes
+    }
+}

@@ -1,0 +1,216 @@
+// The Extrapolate page: routes (#/, #/run/NAME, #/compare), charts drawn by the server (SVG), hover, toggling
+// series, and live updates by polling /api/version. No library: every line is here.
+"use strict";
+
+const view = document.getElementById("view");
+const tooltip = document.getElementById("tooltip");
+const live = document.getElementById("live");
+const hidden = new Set(); // "chart-id|series" toggled off, kept across refreshes
+let version = null;
+let rendering = false;
+
+// Tests and scripts read the page's data here: the points of every chart as drawn.
+window.extrapolate = { ready: false, renders: 0, charts: {} };
+
+function escapeHTML(text) {
+  return String(text).replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+async function api(path) {
+  const response = await fetch(path, { credentials: "same-origin", cache: "no-store" });
+  if (!response.ok) {
+    let message = response.status + " " + response.statusText;
+    try { message = (await response.json()).error.message; } catch (_) { /* not JSON */ }
+    throw new Error(path + ": " + message);
+  }
+  const type = response.headers.get("content-type") || "";
+  return type.includes("json") ? response.json() : response.text();
+}
+
+function links(items) {
+  return '<div class="downloads">' + items.map(([label, href]) =>
+    `<a href="${escapeHTML(href)}" download>${escapeHTML(label)}</a>`).join("") + "</div>";
+}
+
+// Inserts an SVG chart, restores toggled series and records its points.
+async function chart(id, url) {
+  const holder = document.getElementById(id);
+  if (!holder) return;
+  try {
+    holder.innerHTML = await api(url);
+  } catch (error) {
+    holder.innerHTML = `<p>${escapeHTML(error.message)}</p>`;
+    return;
+  }
+  const series = {};
+  holder.querySelectorAll("g.series").forEach(group => {
+    const name = group.dataset.series;
+    if (hidden.has(id + "|" + name)) group.classList.add("off");
+    series[name] = Array.from(group.querySelectorAll("circle")).map(c => ({ x: Number(c.dataset.x), y: Number(c.dataset.y) }));
+    const legend = group.querySelector("text.legend");
+    if (legend) legend.addEventListener("click", () => {
+      group.classList.toggle("off");
+      const key = id + "|" + name;
+      if (group.classList.contains("off")) hidden.add(key); else hidden.delete(key);
+    });
+  });
+  window.extrapolate.charts[id] = series;
+}
+
+function section(title, body) { return `<section><h2>${escapeHTML(title)}</h2>${body}</section>`; }
+
+async function overview() {
+  const [runs, alerts] = await Promise.all([api("/api/runs"), api("/api/alerts")]);
+  let html = section("Extrapolation: newest checkpoint of each run",
+    '<div class="chart" id="overview-chart"></div>' +
+    links([["curves (JSON)", "/api/curves?newest=true"], ["all results (CSV)", "/api/results?format=csv"],
+      ["all results (JSON)", "/api/results"]]) +
+    '<div id="ratios"></div>');
+  html += section(`Alerts (${alerts.alerts.length})`, alerts.alerts.length === 0
+    ? "<p>None: no run's perplexity at kL rose while it fell at L, and no ratio ppl(" + alerts.thresholds.ratioMultiple +
+      "L)/ppl(L) exceeds " + alerts.thresholds.ratio + ".</p>"
+    : "<ul>" + alerts.alerts.map(a => `<li class="alert">${escapeHTML(a.message)}</li>`).join("") + "</ul>");
+  html += section("Runs", "<table><thead><tr><th>run</th><th>newest step</th><th>checkpoints</th><th>jobs</th>" +
+    "<th>results</th></tr></thead><tbody>" + runs.runs.map(run =>
+      `<tr><td><a href="#/run/${encodeURIComponent(run.name)}">${escapeHTML(run.name)}</a></td>` +
+      `<td>${run.newestStep ?? "–"}</td><td class="text">${counts(run.checkpoints)}</td>` +
+      `<td class="text">${counts(run.jobs)}</td><td>${run.results}</td></tr>`).join("") + "</tbody></table>");
+  view.innerHTML = html;
+  document.getElementById("run-links").innerHTML = runs.runs.map(run =>
+    `<a href="#/run/${encodeURIComponent(run.name)}">${escapeHTML(run.name)}</a>`).join(" ");
+  await Promise.all([chart("overview-chart", "/charts/overview.svg"),
+    api("/charts/ratios.html").then(t => { document.getElementById("ratios").innerHTML = t; })]);
+}
+
+function counts(map) {
+  return Object.entries(map).map(([state, n]) => `<span class="state-${state}">${n} ${state}</span>`).join(", ");
+}
+
+async function runPage(name) {
+  const run = encodeURIComponent(name);
+  const data = await api(`/api/runs/${run}/checkpoints`);
+  const evaluated = data.checkpoints.filter(c => c.jobs.some(j => j.done > 0));
+  const chosen = Number(new URLSearchParams(location.hash.split("?")[1] || "").get("checkpoint")) ||
+    (evaluated.length ? evaluated[evaluated.length - 1].id : null);
+  let html = section(`${name}: extrapolation of every checkpoint`,
+    '<div class="chart" id="run-chart"></div>' +
+    links([["curves (JSON)", `/api/curves?run=${run}`], ["results (CSV)", `/api/results?run=${run}&format=csv`],
+      ["results (JSON)", `/api/results?run=${run}`]]));
+  html += section("Perplexity at each length by training step",
+    '<div class="chart" id="steps-chart"></div>' +
+    links([["results (CSV)", `/api/results?run=${run}&format=csv`], ["curves (JSON)", `/api/curves?run=${run}`]]));
+  if (chosen) {
+    html += section("Loss by position in the window",
+      '<label>checkpoint <select id="position-checkpoint">' + evaluated.map(c =>
+        `<option value="${c.id}"${c.id === chosen ? " selected" : ""}>${escapeHTML(c.step !== null ? "step " + c.step : c.path)}</option>`).join("") +
+      '</select></label><div class="chart" id="positions-chart"></div>' +
+      links([["positions (JSON)", `/api/positions?checkpoint=${chosen}`]]));
+  }
+  html += section("Checkpoints", "<table><thead><tr><th>step</th><th class=\"text\">state</th><th>results</th>" +
+    "<th class=\"text\">path</th><th class=\"text\">error</th></tr></thead><tbody>" + data.checkpoints.map(c => {
+      const job = c.jobs[c.jobs.length - 1];
+      const state = job ? job.state : c.state;
+      const error = (job && job.error) || c.reason || "";
+      return `<tr><td>${c.step ?? "–"}</td><td class="text state-${state}">${state}</td>` +
+        `<td>${job ? job.done + "/" + (job.planned || "?") : "–"}</td><td class="text">${escapeHTML(c.path)}</td>` +
+        `<td class="error">${escapeHTML(error)}</td></tr>`;
+    }).join("") + "</tbody></table>" + links([["checkpoints (JSON)", `/api/runs/${run}/checkpoints`]]));
+  view.innerHTML = html;
+  const select = document.getElementById("position-checkpoint");
+  if (select) select.addEventListener("change", () => { location.hash = `#/run/${run}?checkpoint=${select.value}`; });
+  await Promise.all([chart("run-chart", `/charts/runs/${run}/checkpoints.svg`),
+    chart("steps-chart", `/charts/runs/${run}/steps.svg`),
+    chosen ? chart("positions-chart", `/charts/positions.svg?checkpoint=${chosen}`) : null]);
+}
+
+async function comparePage() {
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  const runs = (await api("/api/runs")).runs;
+  const options = [];
+  for (const run of runs) {
+    const data = await api(`/api/runs/${encodeURIComponent(run.name)}/checkpoints`);
+    for (const c of data.checkpoints) if (c.jobs.some(j => j.done > 0)) {
+      options.push({ id: c.id, label: `${run.name} ${c.step !== null ? "step " + c.step : c.path}` });
+    }
+  }
+  const select = (id, value) => `<select id="${id}">` + options.map(o =>
+    `<option value="${o.id}"${String(o.id) === value ? " selected" : ""}>${escapeHTML(o.label)}</option>`).join("") + "</select>";
+  let html = section("Compare two checkpoints (paired bootstrap on the same windows)",
+    `<p>A ${select("compare-a", params.get("a"))} B ${select("compare-b", params.get("b"))} <button id="compare-go">Compare</button></p>` +
+    '<div id="compare-result"></div>');
+  view.innerHTML = html;
+  document.getElementById("compare-go").addEventListener("click", () => {
+    location.hash = `#/compare?a=${document.getElementById("compare-a").value}&b=${document.getElementById("compare-b").value}`;
+  });
+  if (params.get("a") && params.get("b")) {
+    const url = `/api/compare?a=${params.get("a")}&b=${params.get("b")}`;
+    const out = document.getElementById("compare-result");
+    try {
+      const result = await api(url);
+      out.innerHTML = "<table><thead><tr><th class=\"text\">series</th><th>length</th><th>ppl A</th><th>ppl B</th>" +
+        "<th>B/A</th><th>95% interval of B/A</th><th>P(B better)</th></tr></thead><tbody>" +
+        result.comparisons.map(c => `<tr><td class="text">${escapeHTML(c.series)}</td><td>${c.length} (${c.multiple}L)</td>` +
+          `<td>${c.perplexityA.toPrecision(5)}</td><td>${c.perplexityB.toPrecision(5)}</td>` +
+          `<td>${c.perplexityRatio.toPrecision(4)}</td><td>${Math.exp(c.interval.lower).toPrecision(4)} – ` +
+          `${Math.exp(c.interval.upper).toPrecision(4)}</td><td>${c.fractionBBetter.toFixed(3)}</td></tr>`).join("") +
+        "</tbody></table>" + links([["comparison (JSON)", url]]);
+    } catch (error) {
+      out.innerHTML = `<p>${escapeHTML(error.message)}</p>`;
+    }
+  }
+}
+
+async function render() {
+  if (rendering) return;
+  rendering = true;
+  const scrollY = window.scrollY;
+  try {
+    const hash = location.hash.split("?")[0];
+    if (hash.startsWith("#/run/")) await runPage(decodeURIComponent(hash.slice(6)));
+    else if (hash === "#/compare") await comparePage();
+    else await overview();
+    window.scrollTo(0, scrollY);
+    window.extrapolate.renders += 1;
+    window.extrapolate.ready = true;
+    document.body.dataset.ready = "true";
+  } catch (error) {
+    view.innerHTML = `<section><h2>Cannot load</h2><p>${escapeHTML(error.message)}</p></section>`;
+  } finally {
+    rendering = false;
+  }
+}
+
+// Live updates: re-render when the store changed (a result, a checkpoint, a job).
+async function poll() {
+  try {
+    const now = await api("/api/version");
+    live.textContent = (now.paused ? "worker paused · " : now.watching ? "live · " : "") + now.results + " results";
+    live.className = now.paused ? "paused" : "";
+    if (version !== null && now.version !== version) await render();
+    version = now.version;
+  } catch (error) {
+    live.textContent = "disconnected";
+    live.className = "error";
+  }
+}
+
+// Hover: the exact values of a point (its SVG <title>) next to the pointer.
+document.addEventListener("mouseover", event => {
+  const target = event.target;
+  if (target instanceof SVGCircleElement && target.dataset.x !== undefined) {
+    const title = target.querySelector("title");
+    tooltip.textContent = title ? title.textContent : `${target.dataset.x}, ${target.dataset.y}`;
+    tooltip.hidden = false;
+  }
+});
+document.addEventListener("mousemove", event => {
+  tooltip.style.left = event.clientX + 12 + "px";
+  tooltip.style.top = event.clientY + 12 + "px";
+});
+document.addEventListener("mouseout", event => {
+  if (event.target instanceof SVGCircleElement) tooltip.hidden = true;
+});
+
+window.addEventListener("hashchange", render);
+render().then(poll);
+setInterval(poll, 2000);

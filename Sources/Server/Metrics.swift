@@ -1,0 +1,131 @@
+import Engine
+import Foundation
+import Kernels
+import Prometheus
+import Reports
+import ResultStore
+import Service
+
+/// The daemon's Prometheus metrics (`/metrics`). Labels are states, outcomes and kinds only: never a checkpoint's
+/// path or step, which would make a new series per checkpoint.
+///
+/// Every metric is made once per registry, in `init`; making the same metrics again on the same registry returns
+/// the ones already there (swift-prometheus checks the name, type and help), so a second `ServerMetrics` on one
+/// registry does not crash.
+public final class ServerMetrics: DaemonObserver, @unchecked Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let jobs: [JobState: Gauge]
+    private let evaluations: [ResultOutcome: Counter]
+    private let finishedJobs: [JobState: Counter]
+    private let duration: DurationHistogram
+    private let tokens: Counter
+    private let discovered: Counter
+    private let lastSuccess: Gauge
+    private let alerts: [Alert.Kind: Gauge]
+    private let paused: Gauge
+    private let results: Gauge
+
+    /// Buckets of the evaluation-duration histogram: one length of a small model takes seconds, of a large one at
+    /// 16× hours.
+    public static let durationBuckets: [Duration] = [
+        0.25, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800,
+    ].map { Duration.milliseconds(Int64($0 * 1000)) }
+
+    /// The product's version (`extrapolate_build_info`, the page's footer).
+    public static let productVersion = "0.5.0"
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        jobs = Dictionary(
+            uniqueKeysWithValues: JobState.allCases.map {
+                (
+                    $0,
+                    registry.makeGauge(
+                        name: "extrapolate_jobs", labels: [("state", $0.rawValue)],
+                        help: "Evaluation jobs in the store, by state.")
+                )
+            })
+        evaluations = Dictionary(
+            uniqueKeysWithValues: [ResultOutcome.evaluated, .unsupported, .skipped].map {
+                (
+                    $0,
+                    registry.makeCounter(
+                        name: "extrapolate_evaluations_total", labels: [("outcome", $0.rawValue)],
+                        help: "Results stored by this process, by outcome (one per series and length).")
+                )
+            })
+        finishedJobs = Dictionary(
+            uniqueKeysWithValues: [JobState.done, .failed, .replaced, .gone].map {
+                (
+                    $0,
+                    registry.makeCounter(
+                        name: "extrapolate_jobs_finished_total", labels: [("state", $0.rawValue)],
+                        help: "Jobs this process finished, by final state.")
+                )
+            })
+        duration = registry.makeDurationHistogram(
+            name: "extrapolate_evaluation_duration_seconds", buckets: Self.durationBuckets,
+            help: "Seconds to evaluate one length of one checkpoint.")
+        tokens = registry.makeCounter(
+            name: "extrapolate_tokens_evaluated_total", help: "Target tokens scored by this process.")
+        discovered = registry.makeCounter(
+            name: "extrapolate_checkpoints_discovered_total",
+            help: "Checkpoint versions this process registered (complete or not).")
+        lastSuccess = registry.makeGauge(
+            name: "extrapolate_last_success_timestamp_seconds",
+            help: "Unix time of the last result this process stored (0: none yet).")
+        alerts = Dictionary(
+            uniqueKeysWithValues: [Alert.Kind.regression, .ratio].map {
+                (
+                    $0,
+                    registry.makeGauge(
+                        name: "extrapolate_alerts", labels: [("kind", $0.rawValue)],
+                        help: "Regression alerts standing now, by kind (Docs/daemon.md).")
+                )
+            })
+        paused = registry.makeGauge(name: "extrapolate_worker_paused", help: "1 while the worker is paused.")
+        results = registry.makeGauge(name: "extrapolate_results", help: "Results in the store.")
+        registry.makeGauge(
+            name: "extrapolate_build_info",
+            labels: [
+                ("engine", LanguageModel.engineVersion), ("kernels", Kernels.kernelSet),
+                ("version", Self.productVersion),
+            ],
+            help: "Build and runtime facts; the value is always 1."
+        ).set(to: 1)
+    }
+
+    // MARK: DaemonObserver
+
+    public func discovered(checkpoints: Int) {
+        if checkpoints > 0 { discovered.increment(by: Int64(checkpoints)) }
+    }
+
+    public func stored(outcome: ResultOutcome, seconds: Double, tokens: Int) {
+        evaluations[outcome]?.increment()
+        guard outcome == .evaluated else { return }
+        duration.record(.milliseconds(Int64((seconds * 1000).rounded())))
+        if tokens > 0 { self.tokens.increment(by: Int64(tokens)) }
+        lastSuccess.set(to: Date().timeIntervalSince1970)
+    }
+
+    public func finished(job state: JobState) { finishedJobs[state]?.increment() }
+
+    // MARK: Scraping
+
+    /// The text exposition, with the gauges read from the store now.
+    public func exposition(store: any ResultStore, daemon: Daemon?, alerts standing: [Alert]) throws -> String {
+        let status = try store.status()
+        for state in JobState.allCases {
+            jobs[state]?.set(to: Double(status.jobs.count { $0.state == state }))
+        }
+        results.set(to: Double(status.results))
+        paused.set(to: daemon?.isPaused == true ? 1 : 0)
+        for kind in [Alert.Kind.regression, .ratio] {
+            alerts[kind]?.set(to: Double(standing.count { $0.kind == kind }))
+        }
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+}

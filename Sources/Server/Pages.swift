@@ -1,0 +1,56 @@
+import Foundation
+import Hummingbird
+import Reports
+import ResultStore
+
+/// The web page: one HTML document, its script and style (embedded in the binary), and the charts it loads, drawn
+/// on the server by `Reports`' SVG renderer (the same charts as the nightly report).
+struct PageController {
+    typealias Context = BasicRequestContext
+
+    let state: ServerState
+
+    var routes: RouteCollection<Context> {
+        let routes = RouteCollection(context: Context.self)
+        routes.get("/") { _, _ in JSONBody.bytes(PackageResources.index_html, type: "text/html; charset=utf-8") }
+        routes.get("app.js") { _, _ in JSONBody.bytes(PackageResources.app_js, type: "text/javascript; charset=utf-8") }
+        routes.get("style.css") { _, _ in JSONBody.bytes(PackageResources.style_css, type: "text/css; charset=utf-8") }
+        routes.get("charts/overview.svg") { _, _ in
+            svg(ExtrapolationCharts.overview(Extrapolation.newest(Extrapolation.curves(try state.rows()))))
+        }
+        routes.get("charts/ratios.html") { _, _ in
+            JSONBody.text(
+                ExtrapolationCharts.ratioTable(Extrapolation.newest(Extrapolation.curves(try state.rows()))),
+                type: "text/html; charset=utf-8")
+        }
+        routes.get("charts/runs/:run/checkpoints.svg") { _, context in
+            let run = try context.parameters.require("run")
+            return svg(ExtrapolationCharts.checkpoints(try curves(run: run), run: run))
+        }
+        routes.get("charts/runs/:run/steps.svg") { _, context in
+            let run = try context.parameters.require("run")
+            return svg(ExtrapolationCharts.bySteps(try curves(run: run), run: run))
+        }
+        routes.get("charts/positions.svg") { request, _ in
+            guard let id = request.uri.queryParameters.get("checkpoint").flatMap(Int64.init) else {
+                throw APIError.badRequest("give ?checkpoint=ID")
+            }
+            let rows = try state.rows().filter { $0.checkpointID == id && $0.outcome == .evaluated }
+            guard let first = rows.first else { throw APIError.notFound("no evaluated results for checkpoint \(id)") }
+            let lengths = rows.sorted { ($0.series, $0.length) < ($1.series, $1.length) }.compactMap { row in
+                row.result.map { (label: "\(Plot.format(row.multiple))L (\(row.length))", buckets: $0.positions) }
+            }
+            let name = first.step.map { "step \($0)" } ?? URL(fileURLWithPath: first.checkpoint).lastPathComponent
+            return svg(ExtrapolationCharts.positions(lengths, title: "\(first.run) \(name): loss by position"))
+        }
+        return routes
+    }
+
+    private func curves(run: String) throws -> [ExtrapolationCurve] {
+        let curves = Extrapolation.curves(try state.rows(run: run))
+        guard !curves.isEmpty else { throw APIError.notFound("no results for a run named '\(run)' yet") }
+        return curves
+    }
+
+    private func svg(_ text: String) -> Response { JSONBody.text(text, type: "image/svg+xml; charset=utf-8") }
+}
