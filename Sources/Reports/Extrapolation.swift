@@ -131,7 +131,8 @@ public enum Extrapolation {
             // Worse at kL while better at L, between the two newest checkpoints (older pairs are history: the
             // nightly report's changes show them).
             for (previous, current) in zip(history.dropLast().suffix(1), history.suffix(1)) {
-                guard let base = current.perplexity(atMultiple: 1), let previousBase = previous.perplexity(atMultiple: 1),
+                guard let base = current.perplexity(atMultiple: 1),
+                    let previousBase = previous.perplexity(atMultiple: 1),
                     base < previousBase
                 else { continue }
                 for point in current.points where point.multiple > 1 {
@@ -144,7 +145,8 @@ public enum Extrapolation {
                             previousStep: previous.step, checkpointID: current.checkpointID, multiple: point.multiple,
                             value: change, threshold: thresholds.regression,
                             message: String(
-                                format: "%@ %@: perplexity at %@L rose %.1f%% (%.4g → %.4g) since %@ while at L it fell "
+                                format:
+                                    "%@ %@: perplexity at %@L rose %.1f%% (%.4g → %.4g) since %@ while at L it fell "
                                     + "(%.4g → %.4g)", current.label, current.stepLabel,
                                 Alert.format(point.multiple), change * 100, before, point.perplexity,
                                 previous.stepLabel, previousBase, base)))

@@ -18,7 +18,9 @@ public enum ExtrapolationCharts {
         let ordered = curves.sorted { ($0.step ?? -1) < ($1.step ?? -1) }
         let series = ordered.enumerated().map { index, curve in
             curveSeries(
-                curve, name: curve.series == curve.evaluationProtocol ? curve.stepLabel : "\(curve.stepLabel) · \(curve.series)",
+                curve,
+                name: curve.series == curve.evaluationProtocol
+                    ? curve.stepLabel : "\(curve.stepLabel) · \(curve.series)",
                 color: ramp(ordered.count < 2 ? 1 : Double(index) / Double(ordered.count - 1)))
         }
         return Plot.svg(
@@ -55,7 +57,8 @@ public enum ExtrapolationCharts {
                 hollow: Set(entry.buckets.enumerated().filter { $0.element.firstWindowsOnly }.map(\.offset)))
         }
         return Plot.svg(
-            title: title, xLabel: "position in the window (first of each bucket, from 1)", yLabel: "mean NLL (nats)", series: series,
+            title: title, xLabel: "position in the window (first of each bucket, from 1)", yLabel: "mean NLL (nats)",
+            series: series,
             xValue: { "position \(Plot.format($0))" })
     }
 

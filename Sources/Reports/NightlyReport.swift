@@ -199,8 +199,9 @@ public struct NightlyReport: ResultReport {
             if mine.filter({ $0.step != nil }).count > 1 { html += ExtrapolationCharts.bySteps(mine, run: run) }
         }
         html += "<h2>Failures (\(result.failures.count))</h2>\n"
-        if result.failures.isEmpty { html += "<p>None.</p>\n" }
-        else {
+        if result.failures.isEmpty {
+            html += "<p>None.</p>\n"
+        } else {
             html += "<table><tr><th>run</th><th>checkpoint</th><th>state</th><th>error</th></tr>\n"
             for failure in result.failures {
                 html +=

@@ -86,8 +86,10 @@ public enum Plot {
         _ s: Series, color: String, index: Int, scale: Scale, frame: Frame, xValue: (Double) -> String
     ) -> String {
         var svg = "<g class=\"series\" data-series=\"\(escape(s.name))\">\n"
-        let band = s.band.filter { (!scale.logX || $0.x > 0) && $0.lower.isFinite && $0.upper.isFinite && (!scale.logY || $0.lower > 0) }
-            .sorted { $0.x < $1.x }
+        let band = s.band.filter {
+            (!scale.logX || $0.x > 0) && $0.lower.isFinite && $0.upper.isFinite && (!scale.logY || $0.lower > 0)
+        }
+        .sorted { $0.x < $1.x }
         if band.count >= 2 {
             let upper = band.map { "\(scale.px($0.x)),\(scale.py($0.upper))" }
             let lower = band.reversed().map { "\(scale.px($0.x)),\(scale.py($0.lower))" }
@@ -209,7 +211,8 @@ struct Scale {
         var svg = ""
         let xTicks =
             logX
-            ? Plot.ticks(low: exp2(x0), high: exp2(x1), log: true, base2: true) : Plot.ticks(low: x0, high: x1, log: false)
+            ? Plot.ticks(low: exp2(x0), high: exp2(x1), log: true, base2: true)
+            : Plot.ticks(low: x0, high: x1, log: false)
         for x in xTicks {
             let p = px(x)
             svg +=
