@@ -14,7 +14,8 @@ public struct Extrapolate: AsyncParsableCommand {
             --data Datasets/kjv/valid.tokens.zst` or `extrapolate inspect path/to/config.json`.
             """,
         subcommands: [
-            Serve.self, Watch.self, Status.self, Results.self, Report.self, Inspect.self, Score.self, Sweep.self, Compare.self, Dataset.self,
+            Serve.self, Watch.self, Status.self, Results.self, Report.self, Inspect.self, Score.self, Sweep.self,
+            Compare.self, Dataset.self,
             CPU.self,
         ]
     )

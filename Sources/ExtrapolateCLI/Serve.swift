@@ -11,7 +11,8 @@ extension Extrapolate {
     /// `extrapolate serve`: the daemon with its HTTP API, web page and metrics.
     public struct Serve: AsyncParsableCommand {
         public static let configuration = CommandConfiguration(
-            abstract: "Watch training runs, evaluate every checkpoint, and serve the results: a web page, an API, metrics.",
+            abstract:
+                "Watch training runs, evaluate every checkpoint, and serve the results: a web page, an API, metrics.",
             discussion: """
                 Everything `watch` does (same folders, options and --config file; see `extrapolate watch --help`), \
                 plus an HTTP server: open the printed address for the extrapolation curves of every run, updated \
@@ -28,7 +29,8 @@ extension Extrapolate {
         @Option(help: "A TOML file with several runs, each with its own settings (Docs/daemon.md).") var config: String?
         @Option(help: "HOST:PORT to listen on (default 127.0.0.1:8080; :PORT for loopback on PORT; port 0: any).")
         var listen = "127.0.0.1:8080"
-        @Option(help: "A token every request must carry (default: $EXTRAPOLATE_TOKEN). Needed to listen beyond loopback.")
+        @Option(
+            help: "A token every request must carry (default: $EXTRAPOLATE_TOKEN). Needed to listen beyond loopback.")
         var token: String?
         @OptionGroup var evaluation: DaemonEvaluationOptions
         @OptionGroup var daemon: DaemonOptions

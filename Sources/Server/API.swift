@@ -82,7 +82,9 @@ struct APIController {
             }
             summaries[checkpoint.run] = summary
         }
-        for job in status.jobs { if let run = runOf[job.checkpointID] { summaries[run]?.jobs[job.state.rawValue, default: 0] += 1 } }
+        for job in status.jobs {
+            if let run = runOf[job.checkpointID] { summaries[run]?.jobs[job.state.rawValue, default: 0] += 1 }
+        }
         for row in results { summaries[row.run]?.results += 1 }
         struct Body: Codable { var runs: [RunSummary] }
         return JSONBody.response(Body(runs: summaries.values.sorted { $0.name < $1.name }))
@@ -155,7 +157,9 @@ struct APIController {
 
         static func number<T: FixedWidthInteger>(_ text: String?, _ name: String) throws -> T? {
             guard let text else { return nil }
-            guard let value = T(text) else { throw APIError.badRequest("\(name) must be a whole number, not '\(text)'") }
+            guard let value = T(text) else {
+                throw APIError.badRequest("\(name) must be a whole number, not '\(text)'")
+            }
             return value
         }
 
@@ -257,7 +261,8 @@ struct APIController {
     /// The paired bootstrap of two checkpoints' stored results on the same windows (as `extrapolate compare`).
     @Sendable func compare(_ request: Request, context: Context) async throws -> Response {
         let query = request.uri.queryParameters
-        guard let a: Int64 = try Filter.number(query.get("a"), "a"), let b: Int64 = try Filter.number(query.get("b"), "b")
+        guard let a: Int64 = try Filter.number(query.get("a"), "a"),
+            let b: Int64 = try Filter.number(query.get("b"), "b")
         else { throw APIError.badRequest("give ?a=ID&b=ID (checkpoint ids), and optionally length and series") }
         let length: Int? = try Filter.number(query.get("length"), "length")
         let rows = try state.rows().filter { $0.outcome == .evaluated && $0.result != nil }
@@ -359,7 +364,8 @@ struct APIController {
             var paused: Bool
             var watching: Bool
         }
-        let stamp = "\(status.results)-\(status.checkpoints.count)-\(status.jobs.count)-\(newest?.timeIntervalSince1970 ?? 0)"
+        let stamp =
+            "\(status.results)-\(status.checkpoints.count)-\(status.jobs.count)-\(newest?.timeIntervalSince1970 ?? 0)"
         return JSONBody.response(
             Body(
                 version: stamp, results: status.results, paused: state.daemon?.isPaused ?? false,

@@ -28,7 +28,8 @@ struct JSONErrorMiddleware: RouterMiddleware {
         } catch let error as HTTPError {
             let message =
                 error.status == .notFound
-                ? "no route \(request.method) \(request.uri.path); see /openapi.yaml" : (error.body ?? "\(error.status)")
+                ? "no route \(request.method) \(request.uri.path); see /openapi.yaml"
+                : (error.body ?? "\(error.status)")
             return Self.response(error.status, message)
         } catch let error as StoreError {
             if case .missing(let what) = error { return Self.response(.notFound, what) }

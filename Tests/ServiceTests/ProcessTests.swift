@@ -4,66 +4,8 @@ import ResultStore
 import TestSupport
 import Testing
 
-/// The `extrapolate` executable built beside the tests.
-enum Executable {
-    static var path: String? {
-        let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
-                "extrapolate"
-            )
-            .path,
-            Repository.root.appendingPathComponent(".build/debug/extrapolate").path,
-        ]
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
-
-    /// A started process running `extrapolate ARGUMENTS` (after `prefix`, a command that runs it, if any), or
-    /// `tool` instead when given; its output goes to files.
-    static func start(_ arguments: [String], prefix: [String] = [], tool: String? = nil, in folder: ScratchFolder)
-        throws -> Process
-    {
-        let binary = try #require(path, "the extrapolate executable is built with the tests")
-        let command = tool.map { [$0] } ?? (prefix + [binary])
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst()) + arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["EXTRAPOLATE_KEEP_BLAS_CORETYPE"] = "1"  // no re-exec: the pid stays the one we signal
-        process.environment = environment
-        _ = FileManager.default.createFile(atPath: folder.path("stdout"), contents: nil)
-        _ = FileManager.default.createFile(atPath: folder.path("stderr"), contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: folder.path("stdout"))
-        process.standardError = FileHandle(forWritingAtPath: folder.path("stderr"))
-        try process.run()
-        return process
-    }
-
-    /// Runs to the end: (exit status, stdout, stderr).
-    static func run(_ arguments: [String], prefix: [String] = [], tool: String? = nil, in folder: ScratchFolder)
-        async throws -> (Int32, String, String)
-    {
-        let process = try start(arguments, prefix: prefix, tool: tool, in: folder)
-        while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-        return (
-            process.terminationStatus, try String(contentsOfFile: folder.path("stdout"), encoding: .utf8),
-            try String(contentsOfFile: folder.path("stderr"), encoding: .utf8)
-        )
-    }
-}
-
 /// The daemon as real processes: killed, signalled, doubled, and denied its files.
 @Suite(.serialized) struct DaemonProcesses {
-    func demoRuns(_ scratch: ScratchFolder, methods: [String] = ["alibi"]) throws -> String {
-        for method in methods {
-            for step in [500, 1000] {
-                let target = scratch.path("runs/\(method)/step-\(step).safetensors")
-                try FileManager.default.createDirectory(
-                    atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-                try FileManager.default.copyItem(atPath: Repository.demo(method, step: step), toPath: target)
-            }
-        }
-        return scratch.path("runs")
-    }
 
     @Test func killNineAtRandomMomentsLosesAndRepeatsNothing() async throws {
         let scratch = try ScratchFolder("kill")
@@ -81,7 +23,7 @@ enum Executable {
     @Test func sigtermLeavesTheJobPendingAndExitsZero() async throws {
         let scratch = try ScratchFolder("sigterm")
         defer { scratch.remove() }
-        let runs = try demoRuns(scratch)
+        let runs = try scratch.demoRuns()
         let store = scratch.path("results.sqlite")
         let daemon = try Executable.start(
             [
@@ -107,7 +49,7 @@ enum Executable {
     @Test func aSecondDaemonOnTheSameStoreIsRefused() async throws {
         let scratch = try ScratchFolder("second")
         defer { scratch.remove() }
-        let runs = try demoRuns(scratch)
+        let runs = try scratch.demoRuns()
         let store = scratch.path("results.sqlite")
         let first = try Executable.start(
             ["watch", runs, "--data", Repository.kjvValidation, "--store", store, "--quiet-seconds", "0"], in: scratch)
@@ -129,7 +71,7 @@ enum Executable {
     @Test func anUnreadableCheckpointIsRecordedAndReadOnceItIsFixed() async throws {
         let scratch = try ScratchFolder("unreadable")
         defer { scratch.remove() }
-        let runs = try demoRuns(scratch)
+        let runs = try scratch.demoRuns()
         let locked = scratch.path("runs/alibi/step-1000.safetensors")
         chmod(locked, 0)
         let store = scratch.path("results.sqlite")
@@ -166,7 +108,7 @@ enum Executable {
     @Test func statusAndResultsSpeakJSON() async throws {
         let scratch = try ScratchFolder("json")
         defer { scratch.remove() }
-        let runs = try demoRuns(scratch, methods: ["alibi", "t5"])
+        let runs = try scratch.demoRuns(methods: ["alibi", "t5"])
         let store = scratch.path("results.sqlite")
         let (status, once, _) = try await Executable.run(
             [

@@ -38,6 +38,19 @@ public struct ScratchFolder {
 
     /// Deletes the folder and everything in it.
     public func remove() { try? FileManager.default.removeItem(at: url) }
+
+    /// Copies of the demo runs' checkpoints at `steps` into `runs/METHOD/step-N.safetensors`; returns `runs`.
+    public func demoRuns(methods: [String] = ["alibi"], steps: [Int] = [500, 1000]) throws -> String {
+        for method in methods {
+            for step in steps {
+                let target = path("runs/\(method)/step-\(step).safetensors")
+                try FileManager.default.createDirectory(
+                    atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try FileManager.default.copyItem(atPath: Repository.demo(method, step: step), toPath: target)
+            }
+        }
+        return path("runs")
+    }
 }
 
 /// Expects two sequences to agree within `tolerance` (relative to magnitude when `relative`), printing the
@@ -78,5 +91,54 @@ extension SeededGenerator {
     /// `count` floats uniform in `range`.
     public mutating func floats(_ count: Int, in range: ClosedRange<Float>) -> [Float] {
         (0..<count).map { _ in Float.random(in: range, using: &self) }
+    }
+}
+
+/// The `extrapolate` executable built beside the tests.
+public enum Executable {
+    public static var path: String? {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+                "extrapolate"
+            )
+            .path,
+            Repository.root.appendingPathComponent(".build/debug/extrapolate").path,
+        ]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// A started process running `extrapolate ARGUMENTS` (after `prefix`, a command that runs it, if any), or
+    /// `tool` instead when given; its output goes to files.
+    public static func start(
+        _ arguments: [String], prefix: [String] = [], tool: String? = nil, in folder: ScratchFolder
+    )
+        throws -> Process
+    {
+        let binary = try #require(path, "the extrapolate executable is built with the tests")
+        let command = tool.map { [$0] } ?? (prefix + [binary])
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst()) + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["EXTRAPOLATE_KEEP_BLAS_CORETYPE"] = "1"  // no re-exec: the pid stays the one we signal
+        process.environment = environment
+        _ = FileManager.default.createFile(atPath: folder.path("stdout"), contents: nil)
+        _ = FileManager.default.createFile(atPath: folder.path("stderr"), contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: folder.path("stdout"))
+        process.standardError = FileHandle(forWritingAtPath: folder.path("stderr"))
+        try process.run()
+        return process
+    }
+
+    /// Runs to the end: (exit status, stdout, stderr).
+    public static func run(_ arguments: [String], prefix: [String] = [], tool: String? = nil, in folder: ScratchFolder)
+        async throws -> (Int32, String, String)
+    {
+        let process = try start(arguments, prefix: prefix, tool: tool, in: folder)
+        while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        return (
+            process.terminationStatus, try String(contentsOfFile: folder.path("stdout"), encoding: .utf8),
+            try String(contentsOfFile: folder.path("stderr"), encoding: .utf8)
+        )
     }
 }
