@@ -117,7 +117,9 @@ public struct NightlyReport: ResultReport {
             let final = folder.appendingPathComponent(name)
             let temporary = folder.appendingPathComponent(".\(name).tmp")
             try Data(text.utf8).write(to: temporary)
-            _ = try FileManager.default.replaceItemAt(final, withItemAt: temporary)
+            guard rename(temporary.path, final.path) == 0 else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: final.path])
+            }
         }
         return report
     }

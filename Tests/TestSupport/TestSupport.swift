@@ -110,10 +110,9 @@ public enum Executable {
     /// A started process running `extrapolate ARGUMENTS` (after `prefix`, a command that runs it, if any), or
     /// `tool` instead when given; its output goes to files.
     public static func start(
-        _ arguments: [String], prefix: [String] = [], tool: String? = nil, in folder: ScratchFolder
-    )
-        throws -> Process
-    {
+        _ arguments: [String], prefix: [String] = [], tool: String? = nil, environment extra: [String: String] = [:],
+        in folder: ScratchFolder
+    ) throws -> Process {
         let binary = try #require(path, "the extrapolate executable is built with the tests")
         let command = tool.map { [$0] } ?? (prefix + [binary])
         let process = Process()
@@ -121,6 +120,8 @@ public enum Executable {
         process.arguments = Array(command.dropFirst()) + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["EXTRAPOLATE_KEEP_BLAS_CORETYPE"] = "1"  // no re-exec: the pid stays the one we signal
+        environment.merge(extra) { _, new in new }
+        environment.merge(extra) { _, new in new }
         process.environment = environment
         _ = FileManager.default.createFile(atPath: folder.path("stdout"), contents: nil)
         _ = FileManager.default.createFile(atPath: folder.path("stderr"), contents: nil)
@@ -131,10 +132,11 @@ public enum Executable {
     }
 
     /// Runs to the end: (exit status, stdout, stderr).
-    public static func run(_ arguments: [String], prefix: [String] = [], tool: String? = nil, in folder: ScratchFolder)
-        async throws -> (Int32, String, String)
-    {
-        let process = try start(arguments, prefix: prefix, tool: tool, in: folder)
+    public static func run(
+        _ arguments: [String], prefix: [String] = [], tool: String? = nil, environment: [String: String] = [:],
+        in folder: ScratchFolder
+    ) async throws -> (Int32, String, String) {
+        let process = try start(arguments, prefix: prefix, tool: tool, environment: environment, in: folder)
         while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
         return (
             process.terminationStatus, try String(contentsOfFile: folder.path("stdout"), encoding: .utf8),

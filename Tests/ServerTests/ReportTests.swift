@@ -1,0 +1,107 @@
+import Foundation
+import Logging
+import Reports
+import ResultStore
+import Service
+import TestSupport
+import Testing
+
+/// The nightly report: `extrapolate report` on a real store, what changed between two reports, the notify command.
+@Suite(.serialized) struct NightlyReports {
+    @Test func writesSelfContainedFilesAndWhatChangedSinceTheLastReport() async throws {
+        let fixture = try await EvaluatedStore("report")
+        defer { fixture.remove() }
+        let out = fixture.scratch.path("reports")
+        let (status, text, errors) = try await Executable.run(
+            ["report", "--store", fixture.configuration.store, "--out", out], in: fixture.scratch)
+        #expect(status == 0, "\(errors)")
+        #expect(text.contains("Alerts: ") && text.contains("alibi [nonoverlapping] step 1000"))
+        let html = try String(contentsOfFile: out + "/report.html", encoding: .utf8)
+        // Self-contained: inline SVG, no script, nothing fetched (the only URL is SVG's namespace).
+        #expect(
+            html.contains("<svg") && !html.contains("<script") && !html.contains("src=")
+                && !html.contains("<link") && !html.contains("href=\"http"))
+        #expect(html.contains("the first report in this folder"))
+        let csv = try String(contentsOfFile: out + "/report.csv", encoding: .utf8)
+        #expect(csv.split(separator: "\n").count == 13)  // header + 12 results
+        let first = try ReportJSON.decode(
+            NightlyReport.Content.self, from: Data(contentsOf: URL(fileURLWithPath: out + "/report.json")))
+        #expect(first.previousReport == nil && first.newest.count == 2 && first.changes.count == 2)
+        #expect(first.failures.contains { $0.run == "broken" && $0.state == "invalid" })
+        #expect(first.evaluatedCheckpoints.count == 4)
+
+        // Training goes on: alibi's step 2000 arrives and is evaluated.
+        try FileManager.default.copyItem(
+            atPath: Repository.demo("alibi", step: 2000),
+            toPath: fixture.scratch.path("runs/alibi/step-2000.safetensors"))
+        _ = try await Daemon(configuration: fixture.configuration, store: fixture.store, logger: .quiet).runOnce()
+        let (again, _, moreErrors) = try await Executable.run(
+            ["report", "--store", fixture.configuration.store, "--out", out], in: fixture.scratch)
+        #expect(again == 0, "\(moreErrors)")
+        let second = try ReportJSON.decode(
+            NightlyReport.Content.self, from: Data(contentsOf: URL(fileURLWithPath: out + "/report.json")))
+        #expect(second.previousReport != nil)
+        // Only alibi changed: step 1000 → step 2000, with the change at each length from the two curves.
+        #expect(second.changes.map(\.run) == ["alibi"])
+        let change = try #require(second.changes.first)
+        #expect(
+            change.previous == "step 1000" && change.current == "step 2000" && change.newCheckpoints == ["step 2000"])
+        let rows = try fixture.store.results(run: "alibi").map(StoredResultsReport.Row.init)
+        for length in change.lengths {
+            let before = try #require(rows.first { $0.step == 1000 && $0.multiple == length.multiple }?.perplexity)
+            let now = try #require(rows.first { $0.step == 2000 && $0.multiple == length.multiple }?.perplexity)
+            #expect(length.previous == before && length.current == now)
+            #expect(abs((length.change ?? 0) - (now / before - 1)) < 1e-12)
+        }
+    }
+
+    @Test func theNotifyCommandGetsTheReportFolder() async throws {
+        let fixture = try await EvaluatedStore("notify-report", methods: ["alibi"])
+        defer { fixture.remove() }
+        var settings = ReportSettings()
+        let marker = fixture.scratch.path("notified")
+        settings.notifyCommand = "printf '%s|%s' \"$1\" \"$EXTRAPOLATE_REPORT\" > '\(marker)'"
+        let folder = fixture.scratch.path("nightly")
+        ReportScheduler.write(settings: settings, store: fixture.store, folder: folder, logger: .quiet)
+        #expect(try String(contentsOfFile: marker, encoding: .utf8) == "\(folder)|\(folder)")
+        #expect(FileManager.default.fileExists(atPath: folder + "/report.html"))
+    }
+
+    @Test func theScheduleIsTheNextLocalTimeOfDay() throws {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = try #require(TimeZone(identifier: "Europe/Paris"))
+        let time = try #require(TimeOfDay(parsing: "03:00"))
+        // 2026-12-02 02:30 in Paris (01:30 UTC) → 03:00 the same day; 03:30 → 03:00 the next day.
+        let early = Date(timeIntervalSince1970: 1_796_175_000)  // 2026-12-02T01:30:00Z
+        #expect(time.next(after: early, calendar: calendar) == Date(timeIntervalSince1970: 1_796_176_800))
+        #expect(
+            time.next(after: early.addingTimeInterval(3600), calendar: calendar)
+                == Date(timeIntervalSince1970: 1_796_176_800 + 86400))
+        #expect(TimeOfDay(parsing: "24:00") == nil && TimeOfDay(parsing: "3") == nil)
+    }
+
+    @Test func reportAndAlertSettingsComeFromTheConfiguration() throws {
+        let scratch = try ScratchFolder("report-config")
+        defer { scratch.remove() }
+        let file = scratch.path("watch.toml")
+        try """
+        [evaluation]
+        data = "\(Repository.kjvValidation)"
+        [[runs]]
+        folder = "runs"
+        [report]
+        time = "04:15"
+        notify-command = "true"
+        [alerts]
+        regression = 0.2
+        ratio = 3
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        let configuration = try DaemonConfiguration.load(file: file)
+        #expect(configuration.report.schedule == TimeOfDay(parsing: "04:15"))
+        #expect(configuration.report.thresholds == AlertThresholds(regression: 0.2, ratio: 3, ratioMultiple: 16))
+        #expect(configuration.report.folder(store: "/var/lib/x/results.sqlite") == "/var/lib/x/reports")
+        try "[[runs]]\nfolder = \"runs\"\ndata = \"x\"\n[report]\ntime = \"25:00\"\n".write(
+            toFile: file, atomically: true, encoding: .utf8)
+        #expect(throws: ConfigurationError.self) { try DaemonConfiguration.load(file: file) }
+    }
+}
