@@ -105,3 +105,70 @@ import Testing
         #expect(throws: ConfigurationError.self) { try DaemonConfiguration.load(file: file) }
     }
 }
+
+/// `extrapolate export tensorboard` on a real store, read back by the `tensorboard` package (opt-in: skipped with a
+/// printed reason when python3 cannot import it; `pip install tensorboard`).
+@Suite(.serialized) struct TensorBoardExportTests {
+    @Test func tensorBoardReadsTheExportedScalars() async throws {
+        let fixture = try await EvaluatedStore("tensorboard")
+        defer { fixture.remove() }
+        let logdir = fixture.scratch.path("tb")
+        let (status, _, errors) = try await Executable.run(
+            ["export", "tensorboard", "--store", fixture.configuration.store, "--out", logdir], in: fixture.scratch)
+        #expect(status == 0, "\(errors)")
+        #expect(errors.contains("scalars in 2 runs"), "\(errors)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: logdir + "/alibi")
+        #expect(files.count == 1 && files[0].hasPrefix("events.out.tfevents."))
+        let reader = """
+            import json, os, sys
+            from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+            out = {}
+            for run in sorted(os.listdir(sys.argv[1])):
+                folder = os.path.join(sys.argv[1], run)
+                for name in os.listdir(folder):
+                    for event in EventFileLoader(os.path.join(folder, name)).Load():
+                        for value in event.summary.value:
+                            out.setdefault(run, []).append([event.step, value.tag, value.tensor.float_val[0]])
+            print(json.dumps(out))
+            """
+        try reader.write(toFile: fixture.scratch.path("read.py"), atomically: true, encoding: .utf8)
+        let (probe, _, _) = try await Executable.run(
+            ["python3", "-c", "import tensorboard"], tool: "/usr/bin/env", in: fixture.scratch)
+        guard probe == 0 else {
+            print(
+                "TensorBoardExportTests: read-back skipped: python3 cannot import tensorboard (pip install tensorboard)"
+            )
+            return
+        }
+        let (read, output, readErrors) = try await Executable.run(
+            ["python3", fixture.scratch.path("read.py"), logdir], tool: "/usr/bin/env", in: fixture.scratch)
+        #expect(read == 0, "\(readErrors)")
+        let scalars = try JSONDecoder().decode([String: [[JSONScalar]]].self, from: Data(output.utf8))
+        let rows = try fixture.store.results(run: nil).map(StoredResultsReport.Row.init)
+        for row in rows {
+            let k = row.multiple == row.multiple.rounded() ? String(Int(row.multiple)) : String(row.multiple)
+            let found = scalars[row.run]?.first {
+                $0[0].number == Double(row.step ?? -1) && $0[1].text == "extrapolation/ppl_\(k)x"
+            }
+            let value = try #require(found?[2].number, "no scalar for \(row.run) step \(row.step ?? -1) at \(k)x")
+            #expect(Float(value) == Float(row.perplexity ?? 0))
+        }
+        // Ratios too: 2 runs × 2 steps × (2 ratios) next to 12 perplexities.
+        #expect(scalars.values.map(\.count).reduce(0, +) == 12 + 8)
+    }
+
+    enum JSONScalar: Decodable {
+        case number(Double)
+        case string(String)
+        var number: Double? { if case .number(let n) = self { n } else { nil } }
+        var text: String? { if case .string(let s) = self { s } else { nil } }
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let n = try? container.decode(Double.self) {
+                self = .number(n)
+            } else {
+                self = .string(try container.decode(String.self))
+            }
+        }
+    }
+}
