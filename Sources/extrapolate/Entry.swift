@@ -10,7 +10,7 @@ import Kernels
 func chooseBLASKernels() {
     let environment = ProcessInfo.processInfo.environment
     let arguments = CommandLine.arguments
-    guard arguments.count > 1, ["score", "sweep", "compare", "watch"].contains(arguments[1]),
+    guard arguments.count > 1, ["score", "sweep", "compare", "watch", "serve"].contains(arguments[1]),
         environment["EXTRAPOLATE_BLAS_CHOSEN"] == nil, let better = Kernels.betterBLASCore()
     else { return }
     func note(_ text: String) { FileHandle.standardError.write(Data("note: \(text)\n".utf8)) }

@@ -222,3 +222,30 @@ struct ServeProcess {
         return found
     }
 }
+
+/// Service/extrapolate.service passes `systemd-analyze verify` (with ExecStart pointing at the built executable,
+/// which the tool checks exists); skipped with a printed reason where systemd-analyze is absent.
+@Suite struct SystemdUnit {
+    @Test func theUnitVerifies() async throws {
+        let tool = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
+        guard let tool, let binary = Executable.path else {
+            print("SystemdUnit skipped: no systemd-analyze here (apt-get install systemd)")
+            return
+        }
+        let scratch = try ScratchFolder("unit")
+        defer { scratch.remove() }
+        let unit = try String(
+            contentsOf: Repository.root.appendingPathComponent("Service/extrapolate.service"), encoding: .utf8)
+        #expect(
+            unit.contains("Type=notify") && unit.contains("Restart=on-failure") && unit.contains("ProtectSystem=strict")
+        )
+        #expect(unit.contains("ReadWritePaths=/var/lib/extrapolate"))
+        try unit.replacingOccurrences(of: "/usr/local/bin/extrapolate", with: binary).write(
+            toFile: scratch.path("extrapolate.service"), atomically: true, encoding: .utf8)
+        let (status, output, errors) = try await Executable.run(
+            ["verify", scratch.path("extrapolate.service")], tool: tool, in: scratch)
+        #expect(status == 0 && errors.isEmpty && output.isEmpty, "\(output)\(errors)")
+    }
+}
