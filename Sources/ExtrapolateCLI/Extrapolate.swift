@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// The `extrapolate` command tree: `watch`, `status`, `results`, `inspect`, `score`, `sweep`, `compare`,
+/// The `extrapolate` command tree: `serve`, `watch`, `status`, `results`, `report`, `export tensorboard`, `inspect`, `score`, `sweep`, `compare`,
 /// `dataset {pack, inspect, verify, benchmark}`.
 public struct Extrapolate: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
@@ -9,8 +9,8 @@ public struct Extrapolate: AsyncParsableCommand {
         discussion: """
             Declare or import an architecture, load checkpoints, and compute perplexity at 1×–16× the
             trained length under the protocols of Press et al. (ALiBi, ICLR 2022).
-            Start with `extrapolate watch Datasets/demo --data Datasets/kjv/valid.tokens.zst --once` (the daemon, \
-            one pass over the bundled demo runs), `extrapolate sweep --checkpoint Datasets/demo/*/step-2000.safetensors \
+            Start with `extrapolate serve Datasets/demo --data Datasets/kjv/valid.tokens.zst` (the daemon on the \
+            bundled demo runs; open the address it prints), `extrapolate sweep --checkpoint Datasets/demo/*/step-2000.safetensors \
             --data Datasets/kjv/valid.tokens.zst` or `extrapolate inspect path/to/config.json`.
             """,
         subcommands: [

@@ -41,14 +41,18 @@ struct DocumentationCommandTests {
             if continued { continue }
             let words = pending.split(separator: " ").map(String.init)
             pending = ""
-            guard let start = words.firstIndex(of: "extrapolate"),
+            // `swift run [-c release] extrapolate …` or a built binary: `.build/release/extrapolate …`.
+            guard
+                let start = words.firstIndex(where: {
+                    $0 == "extrapolate" || ($0.hasPrefix(".build/") && $0.hasSuffix("/extrapolate"))
+                }),
                 words[..<start].allSatisfy({ ["swift", "run", "-c", "release"].contains($0) })
             else { continue }
             let arguments = words[(start + 1)...].flatMap { word in word.contains("*") ? expand(word) : [word] }
             commands.append(
                 Command(
                     arguments: arguments, place: "\(document):\(number + 1)",
-                    release: words[..<start].contains("release")))
+                    release: words[...start].contains { $0 == "release" || $0.hasPrefix(".build/release/") }))
         }
         return commands
     }
@@ -85,7 +89,9 @@ struct DocumentationCommandTests {
         var ran = 0
         for command in try Self.commands(in: "README.md") {
             let paths = command.arguments.filter { $0.hasPrefix("Datasets/") || $0.hasPrefix("Tests/") }
-            guard !command.release, !paths.isEmpty, paths.allSatisfy({ FileManager.default.fileExists(atPath: $0) }),
+            // `serve` runs until stopped: the browser and process tests run it.
+            guard !command.release, command.arguments.first != "serve", !paths.isEmpty,
+                paths.allSatisfy({ FileManager.default.fileExists(atPath: $0) }),
                 !command.arguments.contains(where: { ["CKPT", "--output", "-o"].contains($0) })
             else { continue }
             // Outputs go to the scratch folder, not into the repository.

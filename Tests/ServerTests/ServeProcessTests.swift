@@ -148,11 +148,16 @@ struct ServeProcess {
         FileManager.default.isExecutableFile(atPath: $0)
     }
 
-    @Test func thePageDrawsTheAPIsCurves() async throws {
-        guard let chromium = Self.chromium else {
+    /// chromium's path, or `nil` after saying the test is skipped.
+    static func browser() -> String? {
+        if chromium == nil {
             print("BrowserTests skipped: no chromium (apt-get install chromium); .ci/run installs it")
-            return
         }
+        return chromium
+    }
+
+    @Test func thePageDrawsTheAPIsCurves() async throws {
+        guard let chromium = Self.browser() else { return }
         let scratch = try ScratchFolder("browser")
         defer { scratch.remove() }
         let runs = try scratch.demoRuns(methods: ["alibi", "rotary", "t5"], steps: [500, 2000])
@@ -199,6 +204,31 @@ struct ServeProcess {
             common + ["--window-size=1280,1700", "--screenshot=\(shot)", page], tool: chromium, in: scratch)
         #expect(shotStatus == 0 && FileManager.default.fileExists(atPath: shot))
         print("BrowserTests: screenshot at \(shot)")
+        #expect(try await server.stop() == 0)
+    }
+
+    @Test func newResultsAppearWithoutAReload() async throws {
+        guard let chromium = Self.browser() else { return }
+        let scratch = try ScratchFolder("live")
+        defer { scratch.remove() }
+        let runs = try scratch.demoRuns(methods: ["alibi", "rotary", "t5"], steps: [500, 1000, 2000])
+        // Nothing is read for 2 s: the page first loads with no results, then must redraw as they arrive.
+        let server = try await ServeProcess.start(
+            [runs, "--data", Repository.kjvValidation, "--quiet-seconds", "2", "--lengths", "1x,2x,4x,16x"],
+            in: scratch)
+        #expect(try JSONValue.parse(try await server.get("/api/version").body)["results"]?.number == 0)
+        // A long virtual-time budget: the page keeps polling while the daemon works in real time.
+        let (status, dom, _) = try await Executable.run(
+            [
+                "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(scratch.path("chromium"))",
+                "--virtual-time-budget=900000", "--dump-dom", "http://127.0.0.1:\(server.port)/",
+            ], tool: chromium, in: scratch)
+        #expect(status == 0)
+        let renders = dom.range(of: #"data-renders="(\d+)""#, options: .regularExpression).map {
+            Int(dom[$0].filter(\.isNumber)) ?? 0
+        }
+        #expect((renders ?? 0) >= 2, "the page drew \(renders ?? 0) time(s): it never redrew for new results")
+        #expect(dom.contains("<circle"), "no point was drawn")
         #expect(try await server.stop() == 0)
     }
 

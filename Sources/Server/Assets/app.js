@@ -173,6 +173,7 @@ async function render() {
     window.extrapolate.renders += 1;
     window.extrapolate.ready = true;
     document.body.dataset.ready = "true";
+    document.body.dataset.renders = String(window.extrapolate.renders);
   } catch (error) {
     view.innerHTML = `<section><h2>Cannot load</h2><p>${escapeHTML(error.message)}</p></section>`;
   } finally {
