@@ -27,7 +27,7 @@ extension Extrapolate {
 
         @Argument(help: "Run folders, or folders of run folders.") var folders: [String] = []
         @Option(help: "A TOML file with several runs, each with its own settings (Docs/daemon.md).") var config: String?
-        @Option(help: "HOST:PORT to listen on (default 127.0.0.1:8080; :PORT for loopback on PORT; port 0: any).")
+        @Option(help: "HOST:PORT to listen on (:PORT is loopback on PORT; port 0 picks a free one).")
         var listen = "127.0.0.1:8080"
         @Option(
             help: "A token every request must carry (default: $EXTRAPOLATE_TOKEN). Needed to listen beyond loopback.")

@@ -194,7 +194,7 @@ struct DaemonOptions: ParsableArguments {
     func logger() -> Logger {
         let format = logFormat
         let level = logLevel
-        var logger = Logger(label: "extrapolate.watch") { label in
+        var logger = Logger(label: "extrapolate") { label in
             var handler: any LogHandler =
                 format == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             handler.logLevel = level
