@@ -1,24 +1,32 @@
 import Foundation
 
-/// The tensors of one checkpoint, from one safetensors file or from the shards of a sharded one.
+/// The tensors of one checkpoint, from one file (safetensors or PyTorch) or from the shards of a sharded one.
 public final class Checkpoint: @unchecked Sendable {
     /// Where the weights were read from (a file or an index).
     public let path: String
     /// The files, in index order.
-    public let files: [SafetensorsFile]
-    /// The `__metadata__` of the first file.
+    public let files: [any TensorFile]
+    /// The `__metadata__` of the first file (for a PyTorch file, its format).
     public var metadata: [String: String] { files.first?.metadata ?? [:] }
+    /// What a PyTorch file carries besides its weights (nanoGPT's `model_args`, fairseq's `cfg`), by key.
+    public var extras: [String: TorchExtra] { (files.first as? TorchFile)?.extras ?? [:] }
     private let location: [String: (file: Int, info: TensorInfo)]
 
     /// Every tensor name, sorted.
     public var names: [String] { location.keys.sorted() }
 
-    /// Reads a single safetensors file.
+    /// Reads a single file: safetensors, or a PyTorch checkpoint (`.pt`, `.pth`, `.bin`, `.ckpt`).
     public convenience init(file path: String) throws(CheckpointError) {
-        try self.init(path: path, files: [SafetensorsFile(path: path)], weightMap: nil)
+        try self.init(path: path, files: [Self.open(path)], weightMap: nil)
     }
 
-    /// Reads a Hugging Face sharded checkpoint from its `model.safetensors.index.json`.
+    /// A safetensors file by its name, anything else as a PyTorch file.
+    static func open(_ path: String) throws(CheckpointError) -> any TensorFile {
+        path.hasSuffix(".safetensors") ? try SafetensorsFile(path: path) : try TorchFile(path: path)
+    }
+
+    /// Reads a Hugging Face sharded checkpoint from its `model.safetensors.index.json` (or
+    /// `pytorch_model.bin.index.json`).
     ///
     /// Every shard the `weight_map` names must exist and validate; every tensor it maps must be in the shard it
     /// names; a tensor stored in two shards is an error.
@@ -42,18 +50,18 @@ public final class Checkpoint: @unchecked Sendable {
             weightMap[tensor] = shard
         }
         let folder = (path as NSString).deletingLastPathComponent
-        var files: [SafetensorsFile] = []
+        var files: [any TensorFile] = []
         for shard in Set(weightMap.values).sorted() {
             let shardPath = (folder as NSString).appendingPathComponent(shard)
             guard FileManager.default.fileExists(atPath: shardPath) else {
                 throw .missingShard(path: path, shard: shard)
             }
-            files.append(try SafetensorsFile(path: shardPath))
+            files.append(try Self.open(shardPath))
         }
         try self.init(path: path, files: files, weightMap: weightMap)
     }
 
-    private init(path: String, files: [SafetensorsFile], weightMap: [String: String]?) throws(CheckpointError) {
+    private init(path: String, files: [any TensorFile], weightMap: [String: String]?) throws(CheckpointError) {
         self.path = path
         self.files = files
         var location: [String: (file: Int, info: TensorInfo)] = [:]
@@ -88,7 +96,7 @@ public final class Checkpoint: @unchecked Sendable {
     public func info(_ name: String) -> TensorInfo? { location[name]?.info }
 
     /// The file that holds `name`, if present.
-    public func file(of name: String) -> SafetensorsFile? { location[name].map { files[$0.file] } }
+    public func file(of name: String) -> (any TensorFile)? { location[name].map { files[$0.file] } }
 
     /// Converts `name` to fp32 into `destination` (`info(name)!.count` values).
     public func convert(_ name: String, into destination: UnsafeMutablePointer<Float>) throws(CheckpointError) {
@@ -99,6 +107,16 @@ public final class Checkpoint: @unchecked Sendable {
     /// `name` as fp32 values.
     public func floats(_ name: String) throws(CheckpointError) -> [Float] {
         guard let found = location[name] else { throw .missingTensor(path: path, tensor: name) }
-        return try files[found.file].floats(name)
+        let info = found.info
+        let file = files[found.file]
+        var failure: CheckpointError?
+        let values = [Float](unsafeUninitializedCapacity: info.count) { buffer, initialized in
+            if let address = buffer.baseAddress {
+                do throws(CheckpointError) { try file.convert(info, into: address) } catch { failure = error }
+            }
+            initialized = info.count
+        }
+        if let failure { throw failure }
+        return values
     }
 }

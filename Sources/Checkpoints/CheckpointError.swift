@@ -21,6 +21,9 @@ public enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible 
     case unsupportedDType(path: String, tensor: String, dtype: String)
     /// No checkpoint was found where one was expected.
     case notFound(path: String, reason: String)
+    /// A PyTorch pickle names a global that does not build data (`os.system`, `builtins.eval`, anything unknown):
+    /// refused, never imported or called.
+    case forbiddenGlobal(path: String, offset: Int, module: String, name: String)
 
     public var description: String {
         switch self {
@@ -30,7 +33,8 @@ public enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible 
             return "\(path): truncated or still being written: the header describes \(expected) bytes but the file has "
                 + "\(actual). Wait for the writer to finish, or re-save the checkpoint."
         case .badHeader(let path, let offset, let reason):
-            return "\(path): not a valid safetensors file (byte offset \(offset)): \(reason)"
+            let kind = reason.hasPrefix("pickle:") || reason.contains("zip") ? "PyTorch" : "safetensors"
+            return "\(path): not a valid \(kind) file (byte offset \(offset)): \(reason)"
         case .badTensor(let path, let tensor, let offset, let reason):
             let at = offset.map { " (data byte offset \($0))" } ?? ""
             return "\(path): tensor '\(tensor)'\(at): \(reason)"
@@ -45,6 +49,10 @@ public enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible 
                 + "weights must be F32, F16, BF16 or F64"
         case .notFound(let path, let reason):
             return "\(path): \(reason)"
+        case .forbiddenGlobal(let path, let offset, let module, let name):
+            return "\(path): refused: the pickle at byte \(offset) would call \(module).\(name), which is not one of "
+                + "the functions that rebuild tensors and containers; nothing was run. If this file is yours, re-save "
+                + "only the weights (torch.save(model.state_dict(), path)) or convert it to safetensors"
         }
     }
 }

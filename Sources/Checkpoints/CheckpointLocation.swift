@@ -4,10 +4,13 @@ import Foundation
 ///
 /// Recognised layouts:
 /// - a Hugging Face folder: `config.json` plus `model.safetensors`, or `model.safetensors.index.json` and
-///   its shards, or exactly one other `*.safetensors`;
+///   its shards, or exactly one other `*.safetensors`; or the PyTorch equivalents `pytorch_model.bin` and
+///   `pytorch_model.bin.index.json`;
 /// - a bare `*.safetensors` file (or a folder holding exactly one) whose `__metadata__` carries an
 ///   Extrapolate architecture under `extrapolate.architecture`; a `config.json` next to it is used if the
-///   metadata has none.
+///   metadata has none;
+/// - a PyTorch file (`.pt`, `.pth`, `.bin`, `.ckpt`; or a folder holding exactly one): nanoGPT's `ckpt.pt`
+///   carries its architecture (`model_args`), others take `config.json` or `architecture.json` beside them.
 public struct CheckpointLocation: Sendable, Hashable {
     /// The metadata key under which a bare safetensors file carries its architecture JSON.
     public static let architectureMetadataKey = "extrapolate.architecture"
@@ -24,12 +27,20 @@ public struct CheckpointLocation: Sendable, Hashable {
     public var weights: Weights
     /// A Hugging Face `config.json`, when there is one.
     public var config: String?
+    /// An Extrapolate architecture JSON beside the weights (`architecture.json`), when there is one.
+    public var architectureFile: String?
 
     /// A location from known parts.
-    public init(weights: Weights, config: String?) {
+    public init(weights: Weights, config: String?, architectureFile: String? = nil) {
         self.weights = weights
         self.config = config
+        self.architectureFile = architectureFile
     }
+
+    /// The file extensions of PyTorch checkpoints.
+    public static let torchExtensions = [".pt", ".pth", ".bin", ".ckpt"]
+
+    static func isTorch(_ name: String) -> Bool { torchExtensions.contains { name.hasSuffix($0) } }
 
     /// The path of the weights (file or index).
     public var weightsPath: String {
@@ -48,40 +59,49 @@ public struct CheckpointLocation: Sendable, Hashable {
         }
         if !isDirectory.boolValue {
             let folder = (path as NSString).deletingLastPathComponent
+            let architecture = architectureFile(in: folder)
             if path.hasSuffix(".index.json") {
-                return CheckpointLocation(weights: .index(path), config: config(in: folder))
+                return CheckpointLocation(
+                    weights: .index(path), config: config(in: folder), architectureFile: architecture)
             }
-            guard path.hasSuffix(".safetensors") else {
-                throw .notFound(path: path, reason: unsupportedFileReason(path))
+            guard path.hasSuffix(".safetensors") || isTorch(path) else {
+                throw .notFound(
+                    path: path,
+                    reason: "not a checkpoint: expected a folder, a .safetensors or PyTorch "
+                        + "(.pt, .pth, .bin) file, or a model.safetensors.index.json")
             }
-            return CheckpointLocation(weights: .file(path), config: config(in: folder))
+            return CheckpointLocation(weights: .file(path), config: config(in: folder), architectureFile: architecture)
         }
         let config = config(in: path)
-        let index = (path as NSString).appendingPathComponent("model.safetensors.index.json")
-        if manager.fileExists(atPath: index) { return CheckpointLocation(weights: .index(index), config: config) }
-        let single = (path as NSString).appendingPathComponent("model.safetensors")
-        if manager.fileExists(atPath: single) { return CheckpointLocation(weights: .file(single), config: config) }
-        let contents = ((try? manager.contentsOfDirectory(atPath: path)) ?? []).sorted()
-        let candidates = contents.filter { $0.hasSuffix(".safetensors") }
-        if candidates.count == 1 {
+        let architecture = architectureFile(in: path)
+        func at(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+        for (name, isIndex) in [
+            ("model.safetensors.index.json", true), ("model.safetensors", false),
+            ("pytorch_model.bin.index.json", true), ("pytorch_model.bin", false),
+        ] where manager.fileExists(atPath: at(name)) {
             return CheckpointLocation(
-                weights: .file((path as NSString).appendingPathComponent(candidates[0])), config: config)
+                weights: isIndex ? .index(at(name)) : .file(at(name)), config: config, architectureFile: architecture)
         }
-        if candidates.count > 1 {
-            throw .notFound(
-                path: path,
-                reason:
-                    "holds \(candidates.count) .safetensors files (\(candidates.prefix(4).joined(separator: ", "))…) "
-                    + "and no model.safetensors.index.json; pass the file to use")
-        }
-        if let foreign = contents.first(where: { $0.hasSuffix(".bin") || $0.hasSuffix(".pt") || $0.hasSuffix(".pth") })
-        {
-            throw .notFound(path: path, reason: unsupportedFileReason(foreign))
+        let contents = ((try? manager.contentsOfDirectory(atPath: path)) ?? []).sorted().filter { !$0.hasPrefix(".") }
+        for (kind, candidates) in [
+            ("safetensors", contents.filter { $0.hasSuffix(".safetensors") }), ("PyTorch", contents.filter(isTorch)),
+        ] {
+            if candidates.count == 1 {
+                return CheckpointLocation(
+                    weights: .file(at(candidates[0])), config: config, architectureFile: architecture)
+            }
+            if candidates.count > 1 {
+                throw .notFound(
+                    path: path,
+                    reason:
+                        "holds \(candidates.count) \(kind) files (\(candidates.prefix(4).joined(separator: ", "))…) "
+                        + "and no index; pass the file to use")
+            }
         }
         throw .notFound(
             path: path,
-            reason: "no safetensors checkpoint here (looked for model.safetensors, "
-                + "model.safetensors.index.json and *.safetensors)")
+            reason: "no checkpoint here (looked for model.safetensors, model.safetensors.index.json, "
+                + "pytorch_model.bin, pytorch_model.bin.index.json, *.safetensors, *.pt, *.pth, *.bin)")
     }
 
     private static func config(in folder: String) -> String? {
@@ -89,13 +109,9 @@ public struct CheckpointLocation: Sendable, Hashable {
         return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
     }
 
-    private static func unsupportedFileReason(_ name: String) -> String {
-        if name.hasSuffix(".bin") || name.hasSuffix(".pt") || name.hasSuffix(".pth") {
-            return
-                "PyTorch pickle checkpoints (\((name as NSString).lastPathComponent)) are not read yet; convert with "
-                + "`safetensors.torch.save_file(torch.load(path), \"model.safetensors\")` or `save_pretrained(..., safe_serialization=True)`"
-        }
-        return "not a checkpoint: expected a folder, a .safetensors file or a model.safetensors.index.json"
+    private static func architectureFile(in folder: String) -> String? {
+        let candidate = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent("architecture.json")
+        return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
     }
 
     /// Opens the weights.

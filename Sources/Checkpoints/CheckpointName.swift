@@ -24,7 +24,7 @@ public struct CheckpointName: Sendable, Hashable, Codable, Comparable, CustomStr
             CheckpointNamingScheme.folderSchemes.contains(where: {
                 $0.step(in: components[components.count - 2]) != nil
             }),
-            last.hasSuffix(".safetensors") || last.hasSuffix(".index.json")
+            last.hasSuffix(".safetensors") || last.hasSuffix(".index.json") || last.hasSuffix(".bin")
         {
             components.removeLast()
         }
@@ -36,8 +36,12 @@ public struct CheckpointName: Sendable, Hashable, Codable, Comparable, CustomStr
                 return
             }
         }
-        let stem = name.hasSuffix(".safetensors") ? String(name.dropLast(".safetensors".count)) : name
-        self.init(run: name.hasSuffix(".safetensors") ? run : stem, step: nil, scheme: .plain)
+        if name == "ckpt.pt" {
+            self.init(run: run, step: nil, scheme: .nanoGPT)
+            return
+        }
+        let isFile = CheckpointNamingScheme.weightsStem(name) != nil
+        self.init(run: isFile ? run : name, step: nil, scheme: .plain)
     }
 
     /// `run step N`, or the run alone.
@@ -50,8 +54,7 @@ public struct CheckpointName: Sendable, Hashable, Codable, Comparable, CustomStr
     }
 }
 
-/// The naming schemes of checkpoints inside a run folder, tried in order. PyTorch formats (fairseq
-/// `checkpoint_E_U.pt`, Composer `ep*-ba*-rank0.pt`, nanoGPT's `ckpt.pt`) join this table with their reader.
+/// The naming schemes of checkpoints inside a run folder, tried in order.
 public enum CheckpointNamingScheme: String, Sendable, Hashable, Codable, CaseIterable {
     /// Hugging Face Trainer: a folder `checkpoint-N/`.
     case huggingFace = "checkpoint-N/"
@@ -60,8 +63,15 @@ public enum CheckpointNamingScheme: String, Sendable, Hashable, Codable, CaseIte
     case stepFolder = "stepN/"
     /// `step-N.safetensors` (the demo runs).
     case stepFile = "step-N.safetensors"
-    /// Any `NAME-N.safetensors` or `NAME_N.safetensors`.
+    /// Any `NAME-N.safetensors` or `NAME_N.safetensors` (or `.pt`, `.pth`).
     case numberedFile = "*-N.safetensors"
+    /// fairseq: `checkpoint_E_U.pt` (epoch E, update U: the step). `checkpoint_last.pt` and `checkpoint_best.pt`
+    /// are copies of one of them, with no step in the name (their content is evaluated once).
+    case fairseq = "checkpoint_E_U.pt"
+    /// Composer: `epE-baB-rank0.pt` (batch B: the step).
+    case composer = "epE-baB-rank0.pt"
+    /// nanoGPT: `ckpt.pt`, overwritten in place; the step is its `iter_num`, read from the file.
+    case nanoGPT = "ckpt.pt"
     /// A folder or file whose name carries no step.
     case plain
 
@@ -80,17 +90,44 @@ public enum CheckpointNamingScheme: String, Sendable, Hashable, Codable, CaseIte
             }
             return nil
         case .stepFile:
-            guard name.hasPrefix("step-"), name.hasSuffix(".safetensors") else { return nil }
-            return Self.number(name.dropFirst("step-".count).dropLast(".safetensors".count))
+            guard name.hasPrefix("step-"), let stem = Self.weightsStem(name) else { return nil }
+            return Self.number(stem.dropFirst("step-".count))
         case .numberedFile:
             // Shards (`model-00001-of-00002.safetensors`) are parts of one checkpoint, not steps.
-            guard name.hasSuffix(".safetensors"), !name.contains("-of-") else { return nil }
-            let stem = name.dropLast(".safetensors".count)
+            guard let stem = Self.weightsStem(name), !name.contains("-of-"), !name.hasPrefix("checkpoint_"),
+                !name.hasPrefix("ep")
+            else { return nil }
             guard let separator = stem.lastIndex(where: { $0 == "-" || $0 == "_" }) else { return nil }
             return Self.number(stem[stem.index(after: separator)...])
-        case .plain:
+        case .fairseq:
+            guard name.hasPrefix("checkpoint_"), name.hasSuffix(".pt") else { return nil }
+            let parts = name.dropFirst("checkpoint_".count).dropLast(".pt".count).split(separator: "_")
+            guard parts.count == 2, Self.number(parts[0]) != nil else { return nil }
+            return Self.number(parts[1])
+        case .composer:
+            guard name.hasPrefix("ep"), name.hasSuffix("-rank0.pt") else { return nil }
+            let parts = name.dropLast("-rank0.pt".count).split(separator: "-")
+            guard parts.count == 2, Self.number(parts[0].dropFirst(2)) != nil, parts[1].hasPrefix("ba") else {
+                return nil
+            }
+            return Self.number(parts[1].dropFirst(2))
+        case .nanoGPT, .plain:
             return nil
         }
+    }
+
+    /// The name without a weights extension (`.safetensors`, `.pt`, `.pth`), or `nil` for any other name.
+    static func weightsStem(_ name: String) -> Substring? {
+        for suffix in [".safetensors", ".pt", ".pth"] where name.hasSuffix(suffix) {
+            return name.dropLast(suffix.count)
+        }
+        return nil
+    }
+
+    /// PyTorch files in run and checkpoint folders that hold training state, not a model.
+    public static func isTrainingState(_ name: String) -> Bool {
+        ["optimizer.pt", "scheduler.pt", "training_args.bin", "scaler.pt"].contains(name)
+            || name.hasPrefix("rng_state") || name.hasPrefix("optimizer")
     }
 
     /// The schemes that name folders.

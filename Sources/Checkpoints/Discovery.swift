@@ -42,7 +42,8 @@ public struct CheckpointCandidate: Sendable, Hashable {
 /// Finds checkpoints under a watched folder: the folder itself when it is a run, and run folders below it.
 ///
 /// A folder is a run when it holds checkpoints named by one of the `CheckpointNamingScheme`s: Hugging Face
-/// `checkpoint-N/` folders, `step-N.safetensors` or `NAME-N.safetensors` files. A folder holding weights without a
+/// `checkpoint-N/` folders, `step-N.safetensors` or `NAME-N.safetensors` files, PyTorch files (fairseq
+/// `checkpoint_E_U.pt`, Composer `epE-baB-rank0.pt`, nanoGPT's `ckpt.pt`, any other `.pt`). A folder holding weights without a
 /// step (`model.safetensors`, an index and its shards, with `config.json`) is a plain checkpoint of the run named
 /// after it. Temporary names (`Completeness.isTemporary`) are never looked at; sub-folders are searched to
 /// `maximumDepth`.
@@ -85,7 +86,20 @@ public enum Discovery {
                 }
                 continue
             }
-            guard name.hasSuffix(".safetensors") || name.hasSuffix(".safetensors.index.json") else { continue }
+            if Self.isTorchCheckpointFile(name) {
+                // Each PyTorch file is a checkpoint of its own: stepped by its name, nanoGPT's ckpt.pt by its
+                // iter_num (read at registration), fairseq's checkpoint_last.pt / checkpoint_best.pt without a step.
+                let (scheme, step) = steppedFile(name) ?? (name == "ckpt.pt" ? .nanoGPT : .plain, nil)
+                candidates.append(
+                    CheckpointCandidate(
+                        path: path, runFolder: folder, name: CheckpointName(run: run, step: step, scheme: scheme),
+                        files: fileCheckpointFiles(path)))
+                continue
+            }
+            guard
+                name.hasSuffix(".safetensors") || name.hasSuffix(".safetensors.index.json")
+                    || name == "pytorch_model.bin" || name == "pytorch_model.bin.index.json"
+            else { continue }
             if let (scheme, step) = steppedFile(name) {
                 candidates.append(
                     CheckpointCandidate(
@@ -133,7 +147,7 @@ public enum Discovery {
 
     /// The scheme and step of a weights file whose name carries one.
     static func steppedFile(_ name: String) -> (CheckpointNamingScheme, Int)? {
-        for scheme in [CheckpointNamingScheme.stepFile, .numberedFile] {
+        for scheme in [CheckpointNamingScheme.stepFile, .fairseq, .composer, .numberedFile] {
             if let step = scheme.step(in: name) { return (scheme, step) }
         }
         return nil
@@ -148,6 +162,14 @@ public enum Discovery {
         guard !weights.isEmpty else { return [] }
         let config = names.contains("config.json") ? ["config.json"] : []
         return (weights + config).sorted().compactMap { FileStamp.of((folder as NSString).appendingPathComponent($0)) }
+    }
+
+    /// A PyTorch file that is a checkpoint by itself in a run folder (`.pt`, `.pth`, `.ckpt`; not optimizer or RNG
+    /// state, not Hugging Face's `pytorch_model*.bin`, which belong to a folder checkpoint).
+    static func isTorchCheckpointFile(_ name: String) -> Bool {
+        (name.hasSuffix(".pt") || name.hasSuffix(".pth") || name.hasSuffix(".ckpt"))
+            && !CheckpointNamingScheme.isTrainingState(name)
+            && !(name.hasPrefix("ep") && name.contains("-rank") && !name.hasSuffix("-rank0.pt"))
     }
 
     static func isWeights(_ name: String) -> Bool {

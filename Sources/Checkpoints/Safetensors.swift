@@ -45,7 +45,7 @@ public struct TensorInfo: Sendable, Hashable {
 /// well-formed, every dtype is known, every `data_offsets` pair is in bounds, the entries tile the buffer
 /// contiguously from 0 without holes or overlaps, each has exactly `count × dtype.size` bytes, and
 /// `8 + header + buffer == file length` (a truncated file fails here).
-public final class SafetensorsFile: @unchecked Sendable {
+public final class SafetensorsFile: TensorFile, @unchecked Sendable {
     /// The largest header accepted (the reference implementation's limit).
     public static let maximumHeaderBytes = 100_000_000
 
@@ -62,28 +62,17 @@ public final class SafetensorsFile: @unchecked Sendable {
     /// Total file length.
     public let fileSize: Int
 
-    private let base: UnsafeMutableRawPointer?
-    private let mappedLength: Int
+    private let file: MappedFile
 
     /// Opens, validates and maps `path`.
     /// - Throws: `CheckpointError` naming the file, tensor and offset of the first problem.
     public init(path: String) throws(CheckpointError) {
         self.path = path
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
-        guard (status.st_mode & S_IFMT) == S_IFREG else { throw .unreadable(path: path, reason: "not a regular file") }
-        let size = Int(status.st_size)
+        file = try MappedFile(path: path)
+        let size = file.size
         fileSize = size
-
         guard size >= 8 else { throw .truncated(path: path, expectedBytes: 8, actualBytes: size) }
-        var lengthBytes = [UInt8](repeating: 0, count: 8)
-        try Self.readExactly(fd, into: &lengthBytes, at: 0, path: path)
-        let headerLength = lengthBytes.enumerated().reduce(UInt64(0)) {
-            $0 | UInt64($1.element) << (8 * UInt64($1.offset))
-        }
+        let headerLength = file.bytes.loadUnaligned(as: UInt64.self).littleEndian
         guard headerLength <= UInt64(Self.maximumHeaderBytes) else {
             throw .badHeader(
                 path: path, offset: 0,
@@ -93,72 +82,29 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard 8 + headerCount <= size else {
             throw .truncated(path: path, expectedBytes: 8 + headerCount, actualBytes: size)
         }
-        var header = [UInt8](repeating: 0, count: headerCount)
-        try Self.readExactly(fd, into: &header, at: 8, path: path)
+        let header = Array(UnsafeRawBufferPointer(rebasing: file.bytes[8..<8 + headerCount]))
         dataStart = 8 + headerCount
 
         let parsed = try Self.parseHeader(header, path: path, bufferLength: size - dataStart)
         metadata = parsed.metadata
         tensors = parsed.tensors
         byName = Dictionary(parsed.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-
-        mappedLength = size
-        if size > 0 {
-            guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
-                throw .unreadable(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
-            }
-            base = mapped
-        } else {
-            base = nil
-        }
-    }
-
-    deinit {
-        if let base { munmap(base, mappedLength) }
     }
 
     /// The raw bytes of a tensor (valid while `self` lives).
     public func bytes(of info: TensorInfo) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(
-            start: base.map { $0 + dataStart + info.dataOffsets.lowerBound },
-            count: info.dataOffsets.count)
+            rebasing: file.bytes[(dataStart + info.dataOffsets.lowerBound)..<(dataStart + info.dataOffsets.upperBound)])
     }
 
     /// Converts a tensor to fp32 into `destination` (which must hold `info.count` values).
     /// - Throws: `unsupportedDType` for integer, bool and fp8 tensors.
     public func convert(_ info: TensorInfo, into destination: UnsafeMutablePointer<Float>) throws(CheckpointError) {
         let raw = bytes(of: info)
-        let n = info.count
-        switch info.dtype {
-        case .F32:
-            if n > 0 { memcpy(destination, raw.baseAddress!, n * 4) }
-        case .F64:
-            for i in 0..<n { destination[i] = Float(raw.loadUnaligned(fromByteOffset: 8 * i, as: Double.self)) }
-        case .F16:
-            for i in 0..<n {
-                destination[i] = Float(Float16(bitPattern: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
-            }
-        case .BF16:
-            for i in 0..<n {
-                destination[i] = Float(
-                    bitPattern: UInt32(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
-            }
-        default:
+        guard FloatConversion.convert(raw, dtype: info.dtype, count: info.count, into: destination) else {
             throw .unsupportedDType(path: path, tensor: info.name, dtype: info.dtype.rawValue)
         }
-        release(raw)
-    }
-
-    /// Drops the mapped pages wholly inside `raw` from this process's resident set once they have been converted,
-    /// so a loaded model holds its weights once (as fp32), not twice. The file stays mapped: touching the bytes
-    /// again reads them back from the page cache.
-    private func release(_ raw: UnsafeRawBufferPointer) {
-        guard let start = raw.baseAddress, raw.count > 0 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let first = (Int(bitPattern: start) + page - 1) / page * page
-        let last = (Int(bitPattern: start) + raw.count) / page * page
-        guard last > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
-        _ = madvise(pointer, last - first, Int32(MADV_DONTNEED))
+        file.release(raw)
     }
 
     /// A tensor as fp32 values.
@@ -175,23 +121,6 @@ public final class SafetensorsFile: @unchecked Sendable {
     }
 
     // MARK: - Header
-
-    private static func readExactly(_ fd: Int32, into buffer: inout [UInt8], at offset: Int, path: String)
-        throws(CheckpointError)
-    {
-        var done = 0
-        let total = buffer.count
-        let failure: String? = buffer.withUnsafeMutableBytes { raw in
-            while done < total {
-                let n = pread(fd, raw.baseAddress! + done, total - done, off_t(offset + done))
-                if n < 0 { return String(cString: strerror(errno)) }
-                if n == 0 { return "unexpected end of file at byte \(offset + done)" }
-                done += n
-            }
-            return nil
-        }
-        if let failure { throw .unreadable(path: path, reason: failure) }
-    }
 
     private static func parseHeader(
         _ header: [UInt8], path: String, bufferLength: Int

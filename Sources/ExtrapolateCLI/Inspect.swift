@@ -54,6 +54,12 @@ extension Extrapolate {
         func load() throws -> (Architecture, notes: [String]) {
             if let preset, let architecture = Architecture.presets[preset] { return (architecture, []) }
             let path = file ?? ""
+            // A weights file is a checkpoint: its errors are the answer (a config or architecture JSON is not).
+            if path.hasSuffix(".safetensors") || CheckpointLocation.torchExtensions.contains(where: path.hasSuffix) {
+                let location = try CheckpointLocation.discover(path)
+                let found = try LanguageModel.architecture(for: location, checkpoint: try location.open())
+                return (found.architecture, found.notes)
+            }
             if let location = try? CheckpointLocation.discover(path), let checkpoint = try? location.open() {
                 let found = try LanguageModel.architecture(for: location, checkpoint: checkpoint)
                 return (found.architecture, found.notes)

@@ -125,10 +125,12 @@ final class Scanner: @unchecked Sendable {
     /// What the candidate's bytes say: complete (with its content hash), incomplete or invalid; `nil` when a file
     /// changed while it was hashed.
     private func sighting(of candidate: CheckpointCandidate) throws(StoreError) -> Sighting? {
+        // nanoGPT's ckpt.pt carries its step inside (iter_num); other names carry it in the name.
+        var step = candidate.name.step
         func make(_ hash: String, _ state: CheckpointState, _ reason: String?) -> Sighting {
             Sighting(
                 run: candidate.name.run, runFolder: candidate.runFolder, path: candidate.path,
-                step: candidate.name.step, scheme: candidate.name.scheme.rawValue, size: candidate.size,
+                step: step, scheme: candidate.name.scheme.rawValue, size: candidate.size,
                 modified: candidate.modified, contentHash: hash, state: state, reason: reason)
         }
         let location: CheckpointLocation
@@ -143,6 +145,9 @@ final class Scanner: @unchecked Sendable {
         case .unreadable(let reason):
             return make(ContentHash.stand(in: candidate.files, prefix: "unreadable"), .unreadable, reason)
         case .complete:
+            if candidate.name.scheme == .nanoGPT, let checkpoint = try? location.open() {
+                step = checkpoint.extras["iter_num"]?.int
+            }
             // A restart finds the same files with the same stamps: reuse the hash instead of reading them again.
             if let live = try store.liveVersion(path: candidate.path), live.state == .current,
                 live.size == candidate.size, live.modified == candidate.modified

@@ -29,18 +29,22 @@ struct DiscoveryTests {
         let torch = folder.url.appendingPathComponent("torch")
         try fm.createDirectory(at: torch, withIntermediateDirectories: true)
         try Data([1, 2, 3]).write(to: torch.appendingPathComponent("pytorch_model.bin"))
-        #expect { try CheckpointLocation.discover(torch.path) } throws: { "\($0)".contains("not read yet") }
+        #expect(
+            try CheckpointLocation.discover(torch.path).weights
+                == .file(torch.appendingPathComponent("pytorch_model.bin").path))
+        // Found, but three bytes are neither a zip nor a legacy torch.save file.
+        #expect { try CheckpointLocation.discover(torch.path).open() } throws: { "\($0)".contains("neither a zip") }
 
         let two = folder.url.appendingPathComponent("two")
         try fm.createDirectory(at: two, withIntermediateDirectories: true)
         try Data(smallFile(["a"])).write(to: two.appendingPathComponent("a.safetensors"))
         try Data(smallFile(["b"])).write(to: two.appendingPathComponent("b.safetensors"))
-        #expect { try CheckpointLocation.discover(two.path) } throws: { "\($0)".contains("2 .safetensors files") }
+        #expect { try CheckpointLocation.discover(two.path) } throws: { "\($0)".contains("2 safetensors files") }
 
         let empty = folder.url.appendingPathComponent("empty")
         try fm.createDirectory(at: empty, withIntermediateDirectories: true)
         #expect { try CheckpointLocation.discover(empty.path) } throws: {
-            "\($0)".contains("no safetensors checkpoint")
+            "\($0)".contains("no checkpoint here")
         }
         #expect { try CheckpointLocation.discover(folder.url.appendingPathComponent("missing").path) } throws: {
             "\($0)".contains("no such file")

@@ -68,7 +68,6 @@ struct ServeProcess {
             }
         }
         let port = Int(UInt16(bigEndian: address.sin_port))
-        let started = Date()
         let (status, _, errors) = try await Executable.run(
             [
                 "serve", runs, "--data", Repository.kjvValidation, "--listen", "127.0.0.1:\(port)", "--store",
@@ -77,7 +76,6 @@ struct ServeProcess {
         #expect(status != 0)
         let lines = errors.split(separator: "\n")
         #expect(lines.count == 1 && lines[0].contains("127.0.0.1:\(port) is already in use"), "\(errors)")
-        #expect(Date().timeIntervalSince(started) < 20)
         // Refused before the store was opened: nothing was evaluated.
         #expect(!FileManager.default.fileExists(atPath: scratch.path("results.sqlite")))
     }

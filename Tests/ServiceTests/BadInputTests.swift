@@ -71,7 +71,7 @@ import Testing
         let lying = try version("bad/step-2.safetensors")
         #expect(lying.state == .invalid && lying.reason?.contains(name) == true, "\(lying.reason ?? "")")
         let pickle = try version("bad/checkpoint-6")
-        #expect(pickle.state == .invalid && pickle.reason?.contains("not read yet") == true, "\(pickle.reason ?? "")")
+        #expect(pickle.state == .invalid && pickle.reason?.contains("neither a zip") == true, "\(pickle.reason ?? "")")
         let unknown = try version("bad/checkpoint-3")
         let failed = try #require(status.jobs.first { $0.checkpointID == unknown.id })
         #expect(failed.state == .failed && failed.error?.contains("mamba") == true, "\(failed.error ?? "")")

@@ -123,3 +123,46 @@ import Testing
         }
     }
 }
+
+/// nanoGPT overwrites `ckpt.pt` in place at every evaluation interval: each version is evaluated once, at the step
+/// its `iter_num` says.
+@Suite(.serialized) struct NanoGPTRun {
+    @Test func ckptOverwrittenInPlaceIsEvaluatedOncePerVersion() async throws {
+        let scratch = try ScratchFolder("nanogpt-run")
+        defer { scratch.remove() }
+        let run = scratch.path("runs/shakespeare")
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        let tokens = scratch.path("tokens.u16")
+        try randomTokens(tokens)
+        var configuration = DaemonConfiguration(
+            targets: [
+                WatchTarget(
+                    folder: scratch.path("runs"),
+                    settings: try quickSettings(data: tokens, lengths: "16,32", budget: 64))
+            ], store: scratch.path("results.sqlite"))
+        configuration.quietSeconds = 0
+        configuration.pollOnly = true
+        let store = try SQLiteStore(writingTo: configuration.store)
+        let checkpoint = run + "/ckpt.pt"
+        for (index, fixture) in ["nanogpt", "nanogpt-nobias-compiled", "nanogpt-legacy"].enumerated() {
+            // In place, as torch.save(checkpoint, 'ckpt.pt') does: the same path, new bytes.
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: Repository.model(fixture) + "/ckpt.pt"))
+            if index == 0 { FileManager.default.createFile(atPath: checkpoint, contents: nil) }
+            let handle = try #require(FileHandle(forWritingAtPath: checkpoint))
+            try handle.truncate(atOffset: 0)
+            try handle.write(contentsOf: bytes)
+            try handle.close()
+            let summary = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
+            #expect(summary.finished == ["done": 1], "\(fixture): \(summary)")
+        }
+        let versions = try store.status().checkpoints.filter { $0.path == checkpoint }
+        #expect(versions.map(\.step) == [3, 6, 9])
+        #expect(versions.map(\.state) == [.replaced, .replaced, .current])
+        #expect(Set(versions.map(\.contentHash)).count == 3)
+        let results = try store.results(run: "shakespeare")
+        // Two lengths per version, each evaluated once.
+        #expect(results.count == 6 && results.allSatisfy { $0.result.outcome == .evaluated })
+        #expect(Set(results.map(\.result.key)).count == 6)
+        #expect(Dictionary(grouping: results, by: \.step).mapValues(\.count) == [3: 2, 6: 2, 9: 2])
+    }
+}

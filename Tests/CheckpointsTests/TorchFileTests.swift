@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+import TestSupport
+
+@testable import Checkpoints
+
+/// PyTorch files read without running them (fixtures from Tests/Fixtures/make_torch_checkpoints.py, written by real
+/// PyTorch; the engine's reference test checks their log-probabilities).
+@Suite struct TorchFiles {
+    let hostile = Repository.fixtures.appendingPathComponent("hostile")
+
+    @Test func aPickleThatCallsOsSystemIsRefusedAndNothingRuns() throws {
+        let marker = "/tmp/extrapolate-pwned"
+        try? FileManager.default.removeItem(atPath: marker)
+        let path = hostile.appendingPathComponent("os-system.pt").path
+        #expect {
+            try TorchFile(path: path)
+        } throws: { error in
+            guard case CheckpointError.forbiddenGlobal(_, _, let module, let name) = error else { return false }
+            return ["posix", "os", "nt"].contains(module) && name == "system"
+        }
+        #expect(!FileManager.default.fileExists(atPath: marker), "the payload ran")
+    }
+
+    @Test func hostileFilesAreRefusedWithWhatIsWrong() throws {
+        func error(_ name: String) -> CheckpointError? {
+            do {
+                _ = try TorchFile(path: hostile.appendingPathComponent(name).path)
+                return nil
+            } catch { return error }
+        }
+        #expect(error("deep-nesting.pt")?.description.contains("nested more than 10000 levels") == true)
+        #expect(error("huge-storage.pt")?.description.contains("declares 1152921504606846976 F32 elements") == true)
+        // A zip cut in half is still being written, for the daemon: incomplete, not invalid.
+        guard case .truncated? = error("truncated.pt") else {
+            Issue.record("truncated.pt: \(String(describing: error("truncated.pt")))")
+            return
+        }
+        let location = try CheckpointLocation.discover(hostile.appendingPathComponent("truncated.pt").path)
+        guard case .incomplete = Completeness.check(location) else {
+            Issue.record("a truncated zip should be incomplete")
+            return
+        }
+    }
+
+    @Test func everyGlobalOutsideTheAllowListIsRefused() throws {
+        // GLOBAL 'builtins eval' then a string, TUPLE1, REDUCE, STOP: what a malicious file does.
+        var bytes: [UInt8] = [0x80, 0x02]
+        bytes += Array("cbuiltins\neval\n".utf8)
+        bytes += [0x58] + withUnsafeBytes(of: UInt32(9).littleEndian, Array.init) + Array("print(42)".utf8)
+        bytes += [0x85, 0x52, 0x2E]
+        try bytes.withUnsafeBytes { raw in
+            var unpickler = RestrictedUnpickler(raw, path: "eval.pkl")
+            #expect {
+                try unpickler.load()
+            } throws: { error in
+                guard case CheckpointError.forbiddenGlobal(_, let offset, "builtins", "eval") = error else {
+                    return false
+                }
+                return offset == 2
+            }
+        }
+    }
+
+    @Test func memoizedListsSeeLaterAppends() throws {
+        // EMPTY_LIST, BINPUT 0, BININT1 7, APPEND, POP, BINGET 0, STOP: the memo holds the same list.
+        let bytes: [UInt8] = [0x80, 0x02, 0x5D, 0x71, 0x00, 0x4B, 0x07, 0x61, 0x30, 0x68, 0x00, 0x2E]
+        try bytes.withUnsafeBytes { raw in
+            var unpickler = RestrictedUnpickler(raw, path: "memo.pkl")
+            let value = try unpickler.load()
+            #expect(value.items?.compactMap(\.int) == [7])
+        }
+    }
+
+    @Test func nanoGPTCheckpointsCarryTheirArgumentsAndStep() throws {
+        let file = try TorchFile(path: Repository.model("nanogpt") + "/ckpt.pt")
+        #expect(file.metadata["format"] == "torch-zip" && file.metadata["state_dict"] == "model")
+        #expect(file.extras["iter_num"]?.int == 3)
+        #expect(file.extras["model_args"]?["n_layer"]?.int == 2 && file.extras["model_args"]?["bias"]?.bool == true)
+        // The tied lm_head is stored once and named twice: both read the same values.
+        let checkpoint = try Checkpoint(file: file.path)
+        #expect(try checkpoint.floats("lm_head.weight") == checkpoint.floats("transformer.wte.weight"))
+        // torch.compile's prefix is removed; the legacy format reads the same way.
+        let compiled = try TorchFile(path: Repository.model("nanogpt-nobias-compiled") + "/ckpt.pt")
+        #expect(compiled.tensors.allSatisfy { !$0.name.hasPrefix("_orig_mod.") })
+        #expect(compiled.extras["model_args"]?["bias"]?.bool == false && compiled.extras["iter_num"]?.int == 6)
+        let legacy = try TorchFile(path: Repository.model("nanogpt-legacy") + "/ckpt.pt")
+        #expect(legacy.metadata["format"] == "torch-legacy" && legacy.extras["iter_num"]?.int == 9)
+        #expect(Set(legacy.tensors.map(\.name)) == Set(file.tensors.map(\.name)))
+    }
+
+    @Test func aStridedViewReadsAsItsValues() throws {
+        // gpt2-bin stores c_fc's weight as a transposed view of a contiguous copy: the same values as gpt2's.
+        let name = "transformer.h.0.mlp.c_fc.weight"
+        let original = try Checkpoint(file: Repository.model("gpt2") + "/model.safetensors")
+        let torch = try CheckpointLocation.discover(Repository.model("gpt2-bin")).open()
+        #expect(try torch.floats(name) == original.floats(name))
+        #expect(try torch.names == original.names)
+        let sharded = try CheckpointLocation.discover(Repository.model("gpt2-bin-sharded")).open()
+        #expect(sharded.files.count == 2 && sharded.names == original.names)
+    }
+
+    @Test func namingSchemesOfPyTorchTrainers() {
+        let cases: [(String, CheckpointNamingScheme, Int?)] = [
+            ("checkpoint_3_1500.pt", .fairseq, 1500), ("ep2-ba4000-rank0.pt", .composer, 4000),
+            ("step-200.pt", .stepFile, 200), ("model_300.pth", .numberedFile, 300),
+        ]
+        for (name, scheme, step) in cases {
+            #expect(
+                Discovery.steppedFile(name).map { [$0.0.rawValue, "\($0.1)"] } == [scheme.rawValue, "\(step!)"],
+                "\(name)")
+        }
+        #expect(Discovery.steppedFile("checkpoint_last.pt") == nil && Discovery.steppedFile("ckpt.pt") == nil)
+        #expect(Discovery.isTorchCheckpointFile("ckpt.pt") && Discovery.isTorchCheckpointFile("checkpoint_best.pt"))
+        #expect(!Discovery.isTorchCheckpointFile("optimizer.pt") && !Discovery.isTorchCheckpointFile("rng_state_0.pth"))
+        #expect(!Discovery.isTorchCheckpointFile("ep1-ba10-rank1.pt"))
+        #expect(CheckpointName(path: "/runs/nano/ckpt.pt") == CheckpointName(run: "nano", step: nil, scheme: .nanoGPT))
+    }
+}
