@@ -273,7 +273,9 @@ public final class TorchFile: TensorFile, @unchecked Sendable {
             // Only a dict that is mostly tensors is a state dict (the top level of nanoGPT's file also holds one
             // tensor, best_val_loss).
             guard found.count > 1 || (found.count == 1 && value?.entries?.pairs.count == 1) else { continue }
-            for prefix in ["_orig_mod.", "module."] where found.allSatisfy({ $0.0.hasPrefix(prefix) }) {
+            // Composer wraps a Hugging Face model as `model`: its keys start `model.`.
+            let prefixes = ["_orig_mod.", "module."] + (source == "state.model" ? ["model."] : [])
+            for prefix in prefixes where found.allSatisfy({ $0.0.hasPrefix(prefix) }) {
                 found = found.map { (String($0.0.dropFirst(prefix.count)), $0.1) }
             }
             return (found, source)
@@ -339,6 +341,10 @@ public indirect enum TorchExtra: Sendable, Hashable {
         case .string(let text): self = .string(text)
         case .tuple(let items): self = .list(items.compactMap { TorchExtra($0, depth: depth + 1) })
         case .list(let list): self = .list(list.items.compactMap { TorchExtra($0, depth: depth + 1) })
+        case .object(let module, _, let fields) where module.hasPrefix("omegaconf"):
+            // An omegaconf container keeps its entries in `_content`, a value node its value in `_val`.
+            guard let inner = fields["_content"] ?? fields["_val"] else { return nil }
+            self.init(inner, depth: depth + 1)
         case .dict(let dict), .object(_, _, let dict):
             var entries: [String: TorchExtra] = [:]
             for (key, item) in dict.pairs {
@@ -349,6 +355,19 @@ public indirect enum TorchExtra: Sendable, Hashable {
             self = .dict(entries)
         case .marker(let name): self = .string(name)
         case .bytes, .global, .tensor, .storage: return nil
+        }
+    }
+
+    /// The value as `JSONSerialization` objects (for a config dict carried inside a checkpoint).
+    public var jsonObject: Any {
+        switch self {
+        case .null: NSNull()
+        case .bool(let flag): flag
+        case .int(let number): number
+        case .double(let number): number
+        case .string(let text): text
+        case .list(let items): items.map(\.jsonObject)
+        case .dict(let entries): entries.mapValues(\.jsonObject)
         }
     }
 

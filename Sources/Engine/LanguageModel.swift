@@ -76,6 +76,8 @@ public final class LanguageModel: @unchecked Sendable {
                 return CheckpointArchitecture(architecture: architecture, ignoredSuffixes: [], notes: [])
             }
             if let nano = try nanoGPT(checkpoint) { return nano }
+            if let fairseq = try fairseq(checkpoint) { return fairseq }
+            if let composer = try composer(checkpoint) { return composer }
             if let config = location.config {
                 let url = URL(fileURLWithPath: config)
                 let imported = try HuggingFace.architecture(configAt: url)
@@ -89,30 +91,6 @@ public final class LanguageModel: @unchecked Sendable {
             }
         } catch { throw .architecture(error) }
         throw .noArchitecture(path: location.weightsPath)
-    }
-
-    /// nanoGPT's `ckpt.pt`: its `model_args` (n_layer, n_head, n_embd, block_size, vocab_size, bias) say the
-    /// architecture; `lm_head.weight` is wte's tied copy and `.attn.bias` the causal-mask buffer of non-flash
-    /// attention.
-    static func nanoGPT(_ checkpoint: Checkpoint) throws(ArchitectureError) -> CheckpointArchitecture? {
-        guard let arguments = checkpoint.extras["model_args"] else { return nil }
-        func integer(_ key: String) throws(ArchitectureError) -> Int {
-            guard let value = arguments[key]?.int, value > 0 else {
-                throw .unsupportedOption(
-                    path: checkpoint.path, key: "model_args.\(key)",
-                    value: "\(arguments[key].map { "\($0)" } ?? "missing")",
-                    reason: "nanoGPT's model_args need a positive \(key)")
-            }
-            return value
-        }
-        let architecture = Architecture.nanoGPT(
-            layers: try integer("n_layer"), heads: try integer("n_head"), width: try integer("n_embd"),
-            blockSize: try integer("block_size"), vocabulary: try integer("vocab_size"),
-            bias: arguments["bias"]?.bool ?? true)
-        try architecture.validate(readFrom: checkpoint.path)
-        return CheckpointArchitecture(
-            architecture: architecture, ignoredSuffixes: ["lm_head.weight", ".attn.bias"],
-            notes: ["architecture from nanoGPT's model_args"])
     }
 
     /// Binds `checkpoint` to `architecture`.

@@ -185,6 +185,148 @@ def gpt2_bin():
     write_reference(sharded, reference["tokens"], reference["logprobs"], reference["source"] + " (gpt2 fixture's weights)")
 
 
+# --- fairseq's transformer_lm, re-declared (same module names as fairseq's TransformerDecoder) ------------------
+
+def fairseq_sinusoidal(num, dim, padding_idx):
+    half = dim // 2
+    scale = math.log(10000) / (half - 1)
+    freqs = torch.exp(torch.arange(half, dtype=torch.float) * -scale)
+    table = torch.arange(num, dtype=torch.float).unsqueeze(1) * freqs.unsqueeze(0)
+    table = torch.cat([torch.sin(table), torch.cos(table)], dim=1).view(num, -1)
+    table[padding_idx, :] = 0
+    return table
+
+
+class FairseqAttention(nn.Module):
+    def __init__(self, dim, heads, alibi):
+        super().__init__()
+        self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(dim, dim) for _ in range(4))
+        self.heads, self.alibi = heads, alibi
+
+    def forward(self, x):
+        T, C = x.shape
+        h, d = self.heads, C // self.heads
+        q = (self.q_proj(x) * d ** -0.5).view(T, h, d).transpose(0, 1)
+        k = self.k_proj(x).view(T, h, d).transpose(0, 1)
+        v = self.v_proj(x).view(T, h, d).transpose(0, 1)
+        weights = q @ k.transpose(1, 2)
+        if self.alibi:
+            slopes = torch.tensor([2 ** (-8 * (i + 1) / h) for i in range(h)])
+            distance = torch.arange(T).view(T, 1) - torch.arange(T).view(1, T)
+            weights = weights - slopes.view(h, 1, 1) * distance.clamp(min=0).float()
+        weights = weights.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf"))
+        return self.out_proj((weights.softmax(-1) @ v).transpose(0, 1).reshape(T, C))
+
+
+class FairseqLayer(nn.Module):
+    def __init__(self, dim, heads, ffn, pre, alibi, act):
+        super().__init__()
+        self.self_attn = FairseqAttention(dim, heads, alibi)
+        self.self_attn_layer_norm = nn.LayerNorm(dim)
+        self.fc1, self.fc2 = nn.Linear(dim, ffn), nn.Linear(ffn, dim)
+        self.final_layer_norm = nn.LayerNorm(dim)
+        self.pre, self.act = pre, act
+
+    def forward(self, x):
+        if self.pre:
+            x = x + self.self_attn(self.self_attn_layer_norm(x))
+            return x + self.fc2(self.act(self.fc1(self.final_layer_norm(x))))
+        x = self.self_attn_layer_norm(x + self.self_attn(x))
+        return self.final_layer_norm(x + self.fc2(self.act(self.fc1(x))))
+
+
+class FairseqDecoder(nn.Module):
+    def __init__(self, vocab, dim, layers, heads, ffn, pre, positions, alibi, act):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(vocab, dim, padding_idx=1)
+        self.embed_scale = math.sqrt(dim)
+        self.positions = positions
+        if positions == "sinusoidal":
+            self.embed_positions = nn.Module()
+            self.embed_positions.register_buffer("_float_tensor", torch.FloatTensor(1))
+        self.layers = nn.ModuleList([FairseqLayer(dim, heads, ffn, pre, alibi, act) for _ in range(layers)])
+        self.layer_norm = nn.LayerNorm(dim) if pre else None
+        self.output_projection = nn.Linear(dim, vocab, bias=False)
+        self.output_projection.weight = self.embed_tokens.weight  # share_decoder_input_output_embed
+        self.register_buffer("version", torch.Tensor([3]))
+        for p in self.parameters():
+            nn.init.normal_(p, std=0.2)
+
+    def forward(self, tokens):
+        x = self.embed_scale * self.embed_tokens(tokens)
+        if self.positions == "sinusoidal":
+            table = fairseq_sinusoidal(len(tokens) + 2, x.shape[1], 1)
+            x = x + table[2: len(tokens) + 2]
+        for layer in self.layers:
+            x = layer(x)
+        if self.layer_norm is not None:
+            x = self.layer_norm(x)
+        return self.output_projection(x)
+
+
+class FairseqLM(nn.Module):
+    def __init__(self, **kwargs):
+        super().__init__()
+        self.decoder = FairseqDecoder(**kwargs)
+
+    def forward(self, tokens):
+        return self.decoder(tokens[0]).unsqueeze(0)
+
+
+def fairseq(name, alibi, seed):
+    import argparse
+    torch.manual_seed(seed)
+    pre, positions, act = (True, "none", "gelu") if alibi else (False, "sinusoidal", "relu")
+    model = FairseqLM(vocab=VOCAB, dim=32, layers=2, heads=4, ffn=64, pre=pre, positions=positions, alibi=alibi,
+                      act=nn.GELU() if act == "gelu" else nn.ReLU())
+    settings = dict(_name="transformer_lm", decoder_embed_dim=32, decoder_layers=2, decoder_attention_heads=4,
+                    decoder_ffn_embed_dim=64, decoder_normalize_before=pre, decoder_learned_pos=False,
+                    no_token_positional_embeddings=alibi, share_decoder_input_output_embed=True,
+                    activation_fn=act, tokens_per_sample=32, max_target_positions=32, adaptive_input=False,
+                    no_scale_embedding=False, dropout=0.1)
+    if alibi:
+        settings["alibi"] = True
+    state = {
+        # fairseq >= 0.10 saves cfg as a plain dict (OmegaConf.to_container); older versions saved args.
+        "cfg": {"model": settings, "task": {"_name": "language_modeling", "tokens_per_sample": 32}} if alibi else None,
+        "args": None if alibi else argparse.Namespace(arch="transformer_lm", **settings),
+        "model": model.state_dict(),
+        "optimizer_history": [{"criterion_name": "CrossEntropyCriterion", "optimizer_name": "FairseqAdam",
+                               "lr_scheduler_state": {"best": 3.2}, "num_updates": 1500}],
+        "extra_state": {"epoch": 3, "train_iterator": {"epoch": 3, "iterations_in_epoch": 10}, "val_loss": 3.2},
+    }
+    folder = MODELS / name
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(state, folder / "checkpoint_3_1500.pt")
+    tokens = torch.randint(0, VOCAB, (32,), generator=torch.Generator().manual_seed(seed + 1)).tolist()
+    write_reference(folder, tokens, log_probs(model.eval(), tokens), f"torch {torch.__version__} (fairseq transformer_lm, re-declared)")
+
+
+def composer():
+    """A Composer checkpoint of a Hugging Face model, laid out as Composer's Trainer saves it."""
+    source = MODELS / "gpt2"
+    reference = json.loads((source / "reference.json").read_text())
+    weights = load_file(source / "model.safetensors")
+    config = json.loads((source / "config.json").read_text())
+    state = {
+        "state": {
+            "model": {"model." + k: v for k, v in weights.items()},
+            "optimizers": {"DecoupledAdamW": {"state": {}, "param_groups": []}},
+            "timestamp": {"epoch": 1, "batch": 20, "sample": 160, "token": 10240},
+            "integrations": {"huggingface": {
+                "model": {"config": {"class": "transformers.models.gpt2.configuration_gpt2.GPT2Config",
+                                     "content": config}},
+                "tokenizer": {}}},
+            "run_name": "composer-gpt2",
+        },
+        "rng": [{"python": 1, "torch": torch.get_rng_state()}],
+    }
+    folder = MODELS / "composer-gpt2"
+    folder.mkdir(exist_ok=True)
+    torch.save(state, folder / "ep1-ba20-rank0.pt")
+    write_reference(folder, reference["tokens"], reference["logprobs"], reference["source"] + " (gpt2 fixture's weights)")
+
+
 class Pwned:
     def __reduce__(self):
         import os
@@ -223,5 +365,9 @@ if __name__ == "__main__":
     nanogpt("nanogpt-nobias-compiled", bias=False, compiled=True, seed=1)
     nanogpt("nanogpt-legacy", bias=True, legacy=True, seed=2)
     gpt2_bin()
-    hostile()
-    print("wrote nanogpt, nanogpt-nobias-compiled, nanogpt-legacy, gpt2-bin, gpt2-bin-sharded and hostile/")
+    fairseq("fairseq-sinusoidal", alibi=False, seed=3)
+    fairseq("fairseq-alibi", alibi=True, seed=4)
+    composer()
+    if "--hostile" in __import__("sys").argv:
+        hostile()
+    print("wrote nanogpt*, gpt2-bin*, fairseq-*, composer-gpt2 (and hostile/ with --hostile)")

@@ -84,10 +84,11 @@ public enum HuggingFace {
     }
 
     /// The activation a family names in `activation_function` / `hidden_act`.
-    static func activation(_ name: String, key: String, path: String) throws(ArchitectureError) -> Activation {
+    /// The activation a config names (Hugging Face `hidden_act`, fairseq `activation_fn`).
+    public static func activation(_ name: String, key: String, path: String) throws(ArchitectureError) -> Activation {
         switch name {
         case "gelu": return .gelu
-        case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": return .geluTanh
+        case "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu_accurate": return .geluTanh
         case "relu": return .relu
         case "silu", "swish": return .silu
         default:

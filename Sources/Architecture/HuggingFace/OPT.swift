@@ -38,21 +38,9 @@ extension Architecture {
             PositionEmbedding(
                 .learned(rows: c.maxPositionEmbeddings + 2, offset: 2), key: "model.decoder.embed_positions")
             Repeat(c.numHiddenLayers, key: "model.decoder.layers") {
-                if c.doLayerNormBefore {
-                    Residual {
-                        attentionNorm; attention
-                    }
-                    Residual {
-                        feedForwardNorm; feedForward
-                    }
-                } else {
-                    Residual(.post) {
-                        attention; attentionNorm
-                    }
-                    Residual(.post) {
-                        feedForward; feedForwardNorm
-                    }
-                }
+                decoderLayer(
+                    preNorm: c.doLayerNormBefore, attentionNorm: attentionNorm, attention: attention,
+                    feedForwardNorm: feedForwardNorm, feedForward: feedForward)
             }
             if c.doLayerNormBefore && !c.removeFinalLayerNorm {
                 LayerNorm(width, affine: affine, key: "model.decoder.final_layer_norm")
