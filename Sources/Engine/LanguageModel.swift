@@ -31,15 +31,18 @@ public final class LanguageModel: @unchecked Sendable {
     /// the vocabulary).
     public var vocabularySlice = 32768
 
-    /// Finds, reads and binds the checkpoint at `path` (a folder, a `.safetensors` file or an index).
+    /// Finds, reads and binds the checkpoint at `path` (a folder, a `.safetensors` or PyTorch file, or an index).
+    /// - Parameter architectureFile: an architecture JSON (or `config.json`) to bind with instead of what the
+    ///   checkpoint carries.
     /// - Throws: `EngineError` naming the file and every mismatch.
-    public static func load(_ path: String) throws(EngineError) -> LanguageModel {
-        let location: CheckpointLocation
+    public static func load(_ path: String, architectureFile: String? = nil) throws(EngineError) -> LanguageModel {
+        var location: CheckpointLocation
         let checkpoint: Checkpoint
         do {
             location = try CheckpointLocation.discover(path)
             checkpoint = try location.open()
         } catch { throw .checkpoint(error) }
+        if let architectureFile { location.architectureFile = architectureFile }
         let found = try architecture(for: location, checkpoint: checkpoint)
         let model = try LanguageModel(
             architecture: found.architecture, checkpoint: checkpoint, location: location,

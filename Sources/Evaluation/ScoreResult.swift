@@ -32,10 +32,11 @@ public struct ScoreResult: Sendable, Hashable, Codable {
     /// Scores `length` tokens (default: the trained length, or the whole file when it is shorter) from `offset`.
     /// - Throws: `EvaluationError` for unreadable data, unsupported lengths and tokens outside the vocabulary.
     public static func run(
-        checkpoint path: String, data: DataReference, offset: Int, length: Int?, keepTokens: Bool
+        checkpoint path: String, architectureFile: String? = nil, data: DataReference, offset: Int, length: Int?,
+        keepTokens: Bool
     ) throws(EvaluationError) -> ScoreResult {
         let started = Date()
-        let loaded = try SweepCheckpoint.load(path)
+        let loaded = try SweepCheckpoint.load(path, architectureFile: architectureFile)
         let loadSeconds = Date().timeIntervalSince(started)
         let trained = loaded.summary.trainedLength
         var notes: [String] = []

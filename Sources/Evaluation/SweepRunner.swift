@@ -16,9 +16,12 @@ public struct SweepCheckpoint: Sendable {
             trainedLength: model.architecture.trainedLength)
     }
 
-    /// Loads the checkpoint at `path`.
-    public static func load(_ path: String) throws(EvaluationError) -> SweepCheckpoint {
-        do { return SweepCheckpoint(model: try LanguageModel.load(path), path: path) } catch { throw .engine(error) }
+    /// Loads the checkpoint at `path` (bound with `architectureFile` when given).
+    public static func load(_ path: String, architectureFile: String? = nil) throws(EvaluationError) -> SweepCheckpoint
+    {
+        do {
+            return SweepCheckpoint(model: try LanguageModel.load(path, architectureFile: architectureFile), path: path)
+        } catch { throw .engine(error) }
     }
 }
 

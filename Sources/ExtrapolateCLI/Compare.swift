@@ -18,6 +18,9 @@ extension Extrapolate {
         @Argument(help: "Checkpoint A.") var a: String
         @Argument(help: "Checkpoint B.") var b: String
         @Option(parsing: .unconditional, help: "Window length (default: A's trained length).") var length: Int?
+        @Option(
+            help: "An architecture JSON or config.json to bind both checkpoints with (PyTorch files that carry none).")
+        var architecture: String?
         @OptionGroup var evaluation: EvaluationOptions
         @OptionGroup var output: OutputOptions
         @OptionGroup var engine: EngineOptions
@@ -30,7 +33,10 @@ extension Extrapolate {
 
         public func run() throws {
             engine.apply()
-            let (first, second) = (try SweepCheckpoint.load(a), try SweepCheckpoint.load(b))
+            let (first, second) = (
+                try SweepCheckpoint.load(a, architectureFile: architecture),
+                try SweepCheckpoint.load(b, architectureFile: architecture)
+            )
             let window = length ?? first.summary.trainedLength
             let settings = evaluation.settings(lengths: LengthGrid(entries: [.tokens(window)]), extensions: [])
             let data = try EvaluationData.load(settings, longest: window)

@@ -20,7 +20,11 @@ extension Extrapolate {
                 """
         )
 
-        @Option(help: "A checkpoint folder, .safetensors file or model.safetensors.index.json.") var checkpoint: String
+        @Option(help: "A checkpoint folder, .safetensors or PyTorch (.pt, .bin) file, or an index.") var checkpoint:
+            String
+        @Option(
+            help: "An architecture JSON or config.json to bind the weights with (a PyTorch file that carries none).")
+        var architecture: String?
         @Option(help: "A .tokens.zst dataset or a raw little-endian token file.") var tokens: String
         @Option(parsing: .unconditional, help: "Tokens to read (default: the trained length, at most the file).")
         var length: Int?
@@ -42,7 +46,7 @@ extension Extrapolate {
         public func run() throws {
             engine.apply()
             let result = try ScoreResult.run(
-                checkpoint: checkpoint, data: DataReference(path: tokens, dtype: dtype),
+                checkpoint: checkpoint, architectureFile: architecture, data: DataReference(path: tokens, dtype: dtype),
                 offset: offset, length: length, keepTokens: !summary)
             let report = ScoreReport(result)
             try output.emit(json: report.json, text: report.text)

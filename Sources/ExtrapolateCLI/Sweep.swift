@@ -21,8 +21,11 @@ extension Extrapolate {
 
         @Option(
             parsing: .upToNextOption,
-            help: "Checkpoint folders, .safetensors files or indexes (`--checkpoint a b`, or repeated).")
+            help: "Checkpoint folders, .safetensors or PyTorch files, or indexes (`--checkpoint a b`, or repeated).")
         var checkpoint: [String]
+        @Option(
+            help: "An architecture JSON or config.json to bind every checkpoint with (PyTorch files that carry none).")
+        var architecture: String?
         @Option(
             help:
                 "Lengths: multiples of the trained length (1x,2x), tokens (512,1024), a mix, or L+k (the paper's grid); default 1x,2x,4x,8x,16x.",
@@ -54,7 +57,9 @@ extension Extrapolate {
             let runner = SweepRunner(
                 settings: evaluation.settings(
                     lengths: lengths, extensions: allExtensions ? RotaryExtension.allCases : extensions))
-            let checkpoints = try checkpoint.map(SweepCheckpoint.load)
+            let checkpoints = try checkpoint.map { path throws(EvaluationError) in
+                try SweepCheckpoint.load(path, architectureFile: architecture)
+            }
             let data = try EvaluationData.load(runner.settings, longest: runner.longest(checkpoints))
             let progress = ProgressLine()
             let report = SweepReport(try runner.run(checkpoints, data: data) { progress.update($0.fraction, $0.label) })

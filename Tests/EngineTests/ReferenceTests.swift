@@ -47,3 +47,19 @@ struct ReferenceTests {
         )
     }
 }
+
+/// A PyTorch file with no architecture of its own binds with the one given (`--architecture`).
+@Suite struct ArchitectureGivenSeparately {
+    @Test func aBareStateDictBindsWithTheGivenConfig() throws {
+        let scratch = try ScratchFolder("bare-bin")
+        defer { scratch.remove() }
+        let bare = scratch.path("weights.bin")
+        try FileManager.default.copyItem(atPath: Repository.model("gpt2-bin") + "/pytorch_model.bin", toPath: bare)
+        #expect(throws: EngineError.self) { try LanguageModel.load(bare) }
+        let model = try LanguageModel.load(bare, architectureFile: Repository.model("gpt2") + "/config.json")
+        let reference = try Fixtures.reference("gpt2")
+        let values = try model.logProbabilities(reference.tokens)
+        let worst = zip(values, reference.logprobs).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst <= 1e-4)
+    }
+}

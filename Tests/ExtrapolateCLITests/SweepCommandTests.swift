@@ -54,7 +54,7 @@ struct SweepCommandTests {
         let settings = EvaluationSettings(
             data: DataReference(path: raw), lengths: try LengthGrid(parsing: "1x,2x"), resamples: 0)
         let runner = SweepRunner(settings: settings)
-        let checkpoints = try [bytes, gpt2].map(SweepCheckpoint.load)
+        let checkpoints = try [bytes, gpt2].map { path throws(EvaluationError) in try SweepCheckpoint.load(path) }
         let result = try runner.run(
             checkpoints, data: try EvaluationData.load(settings, longest: runner.longest(checkpoints)))
         let lengths = Dictionary(grouping: result.points, by: \.checkpoint).mapValues { $0.map(\.length) }

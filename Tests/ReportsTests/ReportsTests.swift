@@ -17,7 +17,7 @@ func demoSweep(
         data: DataReference(path: Repository.kjvValidation), lengths: try LengthGrid(parsing: lengths),
         evaluationProtocol: evaluationProtocol, budget: budget, resamples: 200)
     let runner = SweepRunner(settings: settings)
-    let checkpoints = try paths.map(SweepCheckpoint.load)
+    let checkpoints = try paths.map { path throws(EvaluationError) in try SweepCheckpoint.load(path) }
     let data = try EvaluationData.load(settings, longest: runner.longest(checkpoints))
     return try runner.run(checkpoints, data: data)
 }
