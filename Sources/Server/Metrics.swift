@@ -41,8 +41,8 @@ public final class ServerMetrics: DaemonObserver, @unchecked Sendable {
                 (
                     $0,
                     registry.makeGauge(
-                        name: "extrapolate_jobs", labels: [("state", $0.rawValue)],
-                        help: "Evaluation jobs in the store, by state.")
+                        descriptor: Self.describe("jobs", unit: "", help: "Evaluation jobs in the store, by state."),
+                        labels: [("state", $0.rawValue)])
                 )
             })
         evaluations = Dictionary(
@@ -50,8 +50,10 @@ public final class ServerMetrics: DaemonObserver, @unchecked Sendable {
                 (
                     $0,
                     registry.makeCounter(
-                        name: "extrapolate_evaluations_total", labels: [("outcome", $0.rawValue)],
-                        help: "Results stored by this process, by outcome (one per series and length).")
+                        descriptor: Self.describe(
+                            "evaluations", unit: "total",
+                            help: "Results stored by this process, by outcome (one per series and length)."),
+                        labels: [("outcome", $0.rawValue)])
                 )
             })
         finishedJobs = Dictionary(
@@ -59,40 +61,50 @@ public final class ServerMetrics: DaemonObserver, @unchecked Sendable {
                 (
                     $0,
                     registry.makeCounter(
-                        name: "extrapolate_jobs_finished_total", labels: [("state", $0.rawValue)],
-                        help: "Jobs this process finished, by final state.")
+                        descriptor: Self.describe(
+                            "jobs_finished", unit: "total", help: "Jobs this process finished, by final state."),
+                        labels: [("state", $0.rawValue)])
                 )
             })
         duration = registry.makeDurationHistogram(
-            name: "extrapolate_evaluation_duration_seconds", buckets: Self.durationBuckets,
-            help: "Seconds to evaluate one length of one checkpoint.")
+            descriptor: Self.describe(
+                "evaluation_duration", unit: "seconds", help: "Seconds to evaluate one length of one checkpoint."),
+            buckets: Self.durationBuckets)
         tokens = registry.makeCounter(
-            name: "extrapolate_tokens_evaluated_total", help: "Target tokens scored by this process.")
+            descriptor: Self.describe("tokens_evaluated", unit: "total", help: "Target tokens scored by this process."))
         discovered = registry.makeCounter(
-            name: "extrapolate_checkpoints_discovered_total",
-            help: "Checkpoint versions this process registered (complete or not).")
+            descriptor: Self.describe(
+                "checkpoints_discovered", unit: "total",
+                help: "Checkpoint versions this process registered (complete or not)."))
         lastSuccess = registry.makeGauge(
-            name: "extrapolate_last_success_timestamp_seconds",
-            help: "Unix time of the last result this process stored (0: none yet).")
+            descriptor: Self.describe(
+                "last_success_timestamp", unit: "seconds",
+                help: "Unix time of the last result this process stored (0: none yet)."))
         alerts = Dictionary(
             uniqueKeysWithValues: [Alert.Kind.regression, .ratio].map {
                 (
                     $0,
                     registry.makeGauge(
-                        name: "extrapolate_alerts", labels: [("kind", $0.rawValue)],
-                        help: "Regression alerts standing now, by kind (Docs/daemon.md).")
+                        descriptor: Self.describe(
+                            "alerts", unit: "", help: "Regression alerts standing now, by kind (Docs/daemon.md)."),
+                        labels: [("kind", $0.rawValue)])
                 )
             })
-        paused = registry.makeGauge(name: "extrapolate_worker_paused", help: "1 while the worker is paused.")
-        results = registry.makeGauge(name: "extrapolate_results", help: "Results in the store.")
+        paused = registry.makeGauge(
+            descriptor: Self.describe("worker_paused", unit: "", help: "1 while the worker is paused."))
+        results = registry.makeGauge(descriptor: Self.describe("results", unit: "", help: "Results in the store."))
         registry.makeGauge(
-            name: "extrapolate_build_info",
+            descriptor: Self.describe("build_info", unit: "", help: "Build and runtime facts; the value is always 1."),
             labels: [
                 ("engine", LanguageModel.engineVersion), ("kernels", Kernels.kernelSet),
                 ("version", Self.productVersion),
-            ],
-            help: "Build and runtime facts; the value is always 1."
+            ]
         ).set(to: 1)
+    }
+
+    /// `extrapolate_NAME[_UNIT]` with its help line.
+    static func describe(_ name: String, unit: String, help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "extrapolate", metricName: name, unitName: unit, helpText: help)
     }
 
     // MARK: DaemonObserver

@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import TestSupport
 import Testing
 import TestSupport
 
@@ -83,9 +84,10 @@ struct KernelTests {
         "Parallel work hands every item to exactly one worker, whatever the thread count",
         arguments: [1, 2, 3, 8])
     func parallelWork(_ threads: Int) {
-        let saved = Kernels.threads
-        defer { Kernels.threads = saved }
-        Kernels.threads = threads
+        KernelThreads.exclusive(threads: threads) { parallelWorkBody(threads) }
+    }
+
+    func parallelWorkBody(_ threads: Int) {
         for count in [0, 1, 5, 1000] {
             let seen = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
             seen.initialize(repeating: 0, count: max(count, 1))
@@ -104,9 +106,10 @@ struct KernelTests {
 
     @Test("Row-split matrix products equal one sgemm call; transpose is exact", arguments: [1, 2, 3])
     func products(_ threads: Int) {
-        let saved = Kernels.threads
-        defer { Kernels.threads = saved }
-        Kernels.threads = threads
+        KernelThreads.exclusive(threads: threads) { productsBody() }
+    }
+
+    func productsBody() {
         let (m, n, k) = (1500, 37, 29)
         let a = FloatBuffer((0..<(m * k)).map { Float(sin(Double($0) * 0.11)) })
         let b = FloatBuffer((0..<(n * k)).map { Float(cos(Double($0) * 0.07)) })

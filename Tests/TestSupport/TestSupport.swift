@@ -1,4 +1,5 @@
 import Evaluation
+import Kernels
 import Foundation
 import Testing
 
@@ -142,5 +143,21 @@ public enum Executable {
             process.terminationStatus, try String(contentsOfFile: folder.path("stdout"), encoding: .utf8),
             try String(contentsOfFile: folder.path("stderr"), encoding: .utf8)
         )
+    }
+}
+
+/// `Kernels.threads` is process-wide and every test target runs in one process, in parallel: a test that sets it,
+/// or that compares two passes bit for bit (which the thread count's row split would change), holds this lock.
+public enum KernelThreads {
+    private static let lock = NSLock()
+
+    /// Runs `body` with no other holder changing the thread count (set to `threads` when given, restored after).
+    public static func exclusive<T>(threads: Int? = nil, _ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        let saved = Kernels.threads
+        defer { Kernels.threads = saved }
+        if let threads { Kernels.threads = threads }
+        return try body()
     }
 }
