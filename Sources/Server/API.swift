@@ -19,13 +19,45 @@ public final class ServerState: Sendable {
         self.configuration = configuration
     }
 
-    /// Every stored result, as the reports list them.
+    private let cache = RowCache()
+
+    /// Every stored result (of `run`, when given), as the reports list them. Decoding every result is the costly
+    /// part of a request, so the rows are kept until the store's stamp changes.
     func rows(run: String? = nil) throws -> [StoredResultsReport.Row] {
-        try store.results(run: run).map(StoredResultsReport.Row.init)
+        let stamp = try self.stamp().value
+        let all = try cache.rows(for: stamp) { try store.results(run: nil).map(StoredResultsReport.Row.init) }
+        guard let run else { return all }
+        return all.filter { $0.run == run }
+    }
+
+    /// What changes whenever a result, a checkpoint or a job does (a result is written with its job's progress).
+    func stamp() throws -> (value: String, results: Int) {
+        let status = try store.status()
+        let newest = (status.checkpoints.map(\.updated) + status.jobs.map(\.updated)).max()
+        let value =
+            "\(status.results)-\(status.checkpoints.count)-\(status.jobs.count)-\(newest?.timeIntervalSince1970 ?? 0)"
+        return (value, status.results)
     }
 
     func alerts(_ curves: [ExtrapolationCurve]) -> [Alert] {
         Extrapolation.alerts(curves, thresholds: configuration.thresholds)
+    }
+}
+
+/// The rows of the last stamp seen.
+final class RowCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stamp: String?
+    private var rows: [StoredResultsReport.Row] = []
+
+    func rows(for stamp: String, _ load: () throws -> [StoredResultsReport.Row]) rethrows -> [StoredResultsReport.Row] {
+        lock.lock()
+        defer { lock.unlock() }
+        if stamp != self.stamp {
+            rows = try load()
+            self.stamp = stamp
+        }
+        return rows
     }
 }
 
@@ -356,19 +388,16 @@ struct APIController {
 
     /// What the page polls: changes whenever a result, a checkpoint or a job changes.
     @Sendable func version(_ request: Request, context: Context) async throws -> Response {
-        let status = try state.store.status()
-        let newest = (status.checkpoints.map(\.updated) + status.jobs.map(\.updated)).max()
         struct Body: Codable {
             var version: String
             var results: Int
             var paused: Bool
             var watching: Bool
         }
-        let stamp =
-            "\(status.results)-\(status.checkpoints.count)-\(status.jobs.count)-\(newest?.timeIntervalSince1970 ?? 0)"
+        let stamp = try state.stamp()
         return JSONBody.response(
             Body(
-                version: stamp, results: status.results, paused: state.daemon?.isPaused ?? false,
+                version: stamp.value, results: stamp.results, paused: state.daemon?.isPaused ?? false,
                 watching: state.daemon?.isWatching ?? false))
     }
 

@@ -140,10 +140,7 @@ import Testing
     @Test func servedSpecIsTheDocumentedOne() async throws {
         let fixture = try await EvaluatedStore("spec", methods: ["alibi"])
         defer { fixture.remove() }
-        let server = try await TestServer.start(
-            ServerState(
-                store: fixture.store, daemon: nil, metrics: ServerMetrics(),
-                configuration: ServerConfiguration(port: 0)))
+        let server = try await TestServer.start(serving: fixture.store)
         let reply = try await server.request("/openapi.yaml")
         await server.stop()
         let documented = try Data(contentsOf: Repository.root.appendingPathComponent("Docs/http-api.yaml"))
@@ -153,10 +150,7 @@ import Testing
     @Test func resultsAgreeWithTheStoreAndEveryFilterFilters() async throws {
         let fixture = try await EvaluatedStore("filters")
         defer { fixture.remove() }
-        let server = try await TestServer.start(
-            ServerState(
-                store: fixture.store, daemon: nil, metrics: ServerMetrics(),
-                configuration: ServerConfiguration(port: 0)))
+        let server = try await TestServer.start(serving: fixture.store)
         defer { Task { await server.stop() } }
         let stored = try fixture.store.results(run: nil)
         #expect(stored.count == 12)  // 2 runs × 2 checkpoints × 3 lengths
@@ -222,6 +216,26 @@ import Testing
         #expect(!daemon.isPaused)
     }
 
+    @Test func newResultsReachTheAPIWhileItServes() async throws {
+        let fixture = try await EvaluatedStore("fresh", methods: ["alibi"])
+        defer { fixture.remove() }
+        let server = try await TestServer.start(serving: fixture.store)
+        defer { Task { await server.stop() } }
+        func count() async throws -> Int {
+            try JSONValue.parse(try await server.request("/api/results").body)["results"]?.array?.count ?? -1
+        }
+        #expect(try await count() == 6)
+        let stamp = try JSONValue.parse(try await server.request("/api/version").body)["version"]
+        try FileManager.default.copyItem(
+            atPath: Repository.demo("alibi", step: 2000),
+            toPath: fixture.scratch.path("runs/alibi/step-2000.safetensors"))
+        _ = try await Daemon(configuration: fixture.configuration, store: fixture.store, logger: .quiet).runOnce()
+        #expect(try await count() == 9)
+        #expect(try JSONValue.parse(try await server.request("/api/version").body)["version"] != stamp)
+        let curves = try JSONValue.parse(try await server.request("/api/curves?newest=true").body)["curves"]?.array
+        #expect(curves?.first?["step"]?.number == 2000)
+    }
+
     @Test func requeueRetriesAFailedJob() async throws {
         let fixture = try await EvaluatedStore("requeue", methods: ["alibi"])
         defer { fixture.remove() }
@@ -230,10 +244,7 @@ import Testing
         let job = try #require(status.jobs.last)
         try fixture.store.finish(
             job: job.id, state: .failed, error: "injected", attempts: 8, notBefore: nil, at: Date())
-        let server = try await TestServer.start(
-            ServerState(
-                store: fixture.store, daemon: nil, metrics: ServerMetrics(),
-                configuration: ServerConfiguration(port: 0, token: APIConformance.token)))
+        let server = try await TestServer.start(serving: fixture.store, token: APIConformance.token)
         defer { Task { await server.stop() } }
         let reply = try await server.request(
             "/api/checkpoints/\(job.checkpointID)/requeue", method: "POST",
@@ -257,9 +268,7 @@ import Testing
         metrics.stored(outcome: .evaluated, seconds: 700, tokens: 4096)
         metrics.stored(outcome: .skipped, seconds: 0, tokens: 0)
         metrics.finished(job: .done)
-        let server = try await TestServer.start(
-            ServerState(
-                store: fixture.store, daemon: nil, metrics: metrics, configuration: ServerConfiguration(port: 0)))
+        let server = try await TestServer.start(serving: fixture.store, metrics: metrics)
         defer { Task { await server.stop() } }
         let text = try await server.request("/metrics").text
         func value(_ series: String) -> Double? {

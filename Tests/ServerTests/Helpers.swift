@@ -74,6 +74,16 @@ final class TestServer: @unchecked Sendable {
         return TestServer(state: state, port: port, group: group, task: task)
     }
 
+    /// Serves `store` alone (no daemon) on a free port.
+    static func start(serving store: SQLiteStore, token: String? = nil, metrics: ServerMetrics = ServerMetrics())
+        async throws -> TestServer
+    {
+        try await start(
+            ServerState(
+                store: store, daemon: nil, metrics: metrics,
+                configuration: ServerConfiguration(port: 0, token: token)))
+    }
+
     private init(state: ServerState, port: Int, group: ServiceGroup, task: Task<Void, any Error>) {
         self.state = state
         self.port = port
