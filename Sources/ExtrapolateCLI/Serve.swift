@@ -25,21 +25,17 @@ extension Extrapolate {
                 """
         )
 
-        @Argument(help: "Run folders, or folders of run folders.") var folders: [String] = []
-        @Option(help: "A TOML file with several runs, each with its own settings (Docs/daemon.md).") var config: String?
+        @OptionGroup var runs: DaemonRuns
         @Option(help: "HOST:PORT to listen on (:PORT is loopback on PORT; port 0 picks a free one).")
         var listen = "127.0.0.1:8080"
         @Option(
             help: "A token every request must carry (default: $EXTRAPOLATE_TOKEN). Needed to listen beyond loopback.")
         var token: String?
-        @OptionGroup var evaluation: DaemonEvaluationOptions
-        @OptionGroup var daemon: DaemonOptions
+        var daemon: DaemonOptions { runs.daemon }
 
         public init() {}
 
         public func validate() throws {
-            if folders.isEmpty, config == nil { throw ValidationError("give run folders to watch, or --config FILE") }
-            try daemon.validateValues()
             if ServerConfiguration.parseListen(listen) == nil {
                 throw ValidationError("--listen: '\(listen)' is not HOST:PORT (for example 127.0.0.1:8080 or :9000)")
             }
@@ -47,8 +43,7 @@ extension Extrapolate {
 
         public func run() async throws {
             let logger = daemon.logger()
-            let configuration = try daemonConfiguration(
-                folders: folders, config: config, evaluation: evaluation, daemon: daemon, logger: logger)
+            let configuration = try runs.configuration(logger: logger)
             let (host, port) = ServerConfiguration.parseListen(listen)!
             var server = ServerConfiguration(
                 host: host, port: port, token: token ?? ProcessInfo.processInfo.environment["EXTRAPOLATE_TOKEN"])

@@ -26,24 +26,16 @@ extension Extrapolate {
                 """
         )
 
-        @Argument(help: "Run folders, or folders of run folders.") var folders: [String] = []
-        @Option(help: "A TOML file with several runs, each with its own settings (Docs/daemon.md).") var config: String?
+        @OptionGroup var runs: DaemonRuns
         @Flag(help: "Scan once, evaluate everything pending, print the results and exit (cron, scripts).") var once =
             false
-        @OptionGroup var evaluation: DaemonEvaluationOptions
-        @OptionGroup var daemon: DaemonOptions
+        var daemon: DaemonOptions { runs.daemon }
 
         public init() {}
 
-        public func validate() throws {
-            if folders.isEmpty, config == nil { throw ValidationError("give run folders to watch, or --config FILE") }
-            try daemon.validateValues()
-        }
-
         public func run() async throws {
             let logger = daemon.logger()
-            let configuration = try daemonConfiguration(
-                folders: folders, config: config, evaluation: evaluation, daemon: daemon, logger: logger)
+            let configuration = try runs.configuration(logger: logger)
             let store = try SQLiteStore(writingTo: configuration.store)
             let service = Daemon(configuration: configuration, store: store, logger: logger, once: once)
             if once {
@@ -66,6 +58,25 @@ extension Extrapolate {
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }
+    }
+}
+
+/// What `watch` and `serve` share: the folders or configuration file, the evaluation settings and how the daemon runs.
+struct DaemonRuns: ParsableArguments {
+    @Argument(help: "Run folders, or folders of run folders.") var folders: [String] = []
+    @Option(help: "A TOML file with several runs, each with its own settings (Docs/daemon.md).") var config: String?
+    @OptionGroup var evaluation: DaemonEvaluationOptions
+    @OptionGroup var daemon: DaemonOptions
+
+    func validate() throws {
+        if folders.isEmpty, config == nil { throw ValidationError("give run folders to watch, or --config FILE") }
+        try daemon.validateValues()
+    }
+
+    /// The daemon's configuration: a `--config` file with the flags over it, or the flags alone for every folder.
+    func configuration(logger: Logger) throws -> DaemonConfiguration {
+        try daemonConfiguration(
+            folders: folders, config: config, evaluation: evaluation, daemon: daemon, logger: logger)
     }
 }
 

@@ -203,52 +203,21 @@ struct APIController {
         }
     }
 
-    /// A result without its per-window detail (`/api/positions` has the per-position losses).
-    struct ResultEntry: Codable, Sendable {
-        var checkpointID: Int64
-        var run: String
-        var checkpoint: String
-        var step: Int?
-        var checkpointState: CheckpointState
-        var series: String
-        var evaluationProtocol: String
-        var length: Int
-        var trainedLength: Int
-        var multiple: Double
-        var outcome: ResultOutcome
-        var reason: String?
-        var perplexity: Double?
-        var meanNLL: Double?
-        var tokens: Int?
-        var interval: Interval?
-        var warnings: [String]
-        var seconds: Double?
-        var finished: Date
-
-        enum CodingKeys: String, CodingKey {
-            case checkpointID, run, checkpoint, step, checkpointState, series, evaluationProtocol = "protocol", length
-            case trainedLength, multiple, outcome, reason, perplexity, meanNLL, tokens, interval, warnings, seconds
-            case finished
-        }
-
-        init(_ row: StoredResultsReport.Row) {
-            (checkpointID, run, checkpoint, step, checkpointState) =
-                (row.checkpointID, row.run, row.checkpoint, row.step, row.checkpointState)
-            (series, evaluationProtocol, length, trainedLength, multiple) =
-                (row.series, row.evaluationProtocol, row.length, row.trainedLength, row.multiple)
-            (outcome, reason, perplexity, meanNLL, tokens, interval) =
-                (row.outcome, row.reason, row.perplexity, row.meanNLL, row.tokens, row.interval)
-            (warnings, seconds, finished) = (row.warnings, row.seconds, row.finished)
-        }
-    }
-
     @Sendable func results(_ request: Request, context: Context) async throws -> Response {
         let filter = try Filter(request)
         let rows = try state.rows(run: filter.run).filter(filter.keeps)
         switch request.uri.queryParameters.get("format") ?? "json" {
         case "json":
-            struct Body: Codable { var results: [ResultEntry] }
-            return JSONBody.response(Body(results: rows.map(ResultEntry.init)))
+            // Each result as `results --json` writes it, without the per-window detail (`/api/positions` has the
+            // per-position losses).
+            struct Body: Codable { var results: [StoredResultsReport.Row] }
+            return JSONBody.response(
+                Body(
+                    results: rows.map { row in
+                        var row = row
+                        row.result = nil
+                        return row
+                    }))
         case "csv":
             var response = JSONBody.text(
                 StoredResultsReport(rows: rows).csv(), type: "text/csv; charset=utf-8")
