@@ -20,6 +20,8 @@ public final class LanguageModel: @unchecked Sendable {
     public let parameterCount: Int
     /// What loading decided from the tensors rather than the config (empty when the config was taken as it is).
     public internal(set) var notes: [String] = []
+    /// The training step a PyTorch checkpoint records inside (nanoGPT's `iter_num`), for names that carry none.
+    public internal(set) var recordedStep: Int?
     let bound: BoundModel
 
     /// Rows of the feed-forward hidden activations computed at once (bounds memory; results do not depend on it).
@@ -48,6 +50,7 @@ public final class LanguageModel: @unchecked Sendable {
             architecture: found.architecture, checkpoint: checkpoint, location: location,
             ignoring: found.ignoredSuffixes)
         model.notes = found.notes
+        model.recordedStep = checkpoint.extras["iter_num"]?.int
         return model
     }
 

@@ -7,11 +7,14 @@ public struct SweepCheckpoint: Sendable {
     public var model: LanguageModel
     public var summary: CheckpointSummary
 
-    /// `model`, loaded from `path`; run and step are read from the path's name unless `name` is given.
+    /// `model`, loaded from `path`; run and step are read from the path's name (or, for a name without one such as
+    /// nanoGPT's `ckpt.pt`, from the step the file records) unless `name` is given.
     public init(model: LanguageModel, path: String, name: CheckpointName? = nil) {
         self.model = model
+        var read = CheckpointName(path: path)
+        if read.step == nil { read.step = model.recordedStep }
         summary = CheckpointSummary(
-            checkpoint: path, name: name ?? CheckpointName(path: path), architecture: model.architecture.name,
+            checkpoint: path, name: name ?? read, architecture: model.architecture.name,
             architectureHash: model.architecture.contentHash,
             trainedLength: model.architecture.trainedLength)
     }

@@ -62,4 +62,9 @@ struct ReferenceTests {
         let worst = zip(values, reference.logprobs).map { abs($0 - $1) }.max() ?? .infinity
         #expect(worst <= 1e-4)
     }
+
+    @Test func aNanoGPTFileRecordsItsStep() throws {
+        #expect(try LanguageModel.load(Repository.model("nanogpt-legacy")).recordedStep == 9)
+        #expect(try LanguageModel.load(Repository.model("gpt2-bin")).recordedStep == nil)
+    }
 }
