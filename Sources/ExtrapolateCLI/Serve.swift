@@ -48,7 +48,11 @@ extension Extrapolate {
             var server = ServerConfiguration(
                 host: host, port: port, token: token ?? ProcessInfo.processInfo.environment["EXTRAPOLATE_TOKEN"])
             server.thresholds = configuration.report.thresholds
-            if let refusal = server.refusal { throw ValidationError(refusal) }
+            if let refusal = server.refusal {
+                // One line and the usage-error status, without the usage text (the command line was well formed).
+                FileHandle.standardError.write(Data("Error: \(refusal)\n".utf8))
+                throw ExitCode.validationFailure
+            }
             if let problem = PortProbe.problem(host: host, port: port) { throw ServeError(message: problem) }
             let store = try SQLiteStore(writingTo: configuration.store)
             let metrics = ServerMetrics()

@@ -88,6 +88,7 @@ struct ServeProcess {
         let (status, _, errors) = try await Executable.run(arguments + ["--listen", "0.0.0.0:0"], in: scratch)
         #expect(status == 64, "\(errors)")
         #expect(errors.contains("without a token") && errors.contains("--token"), "\(errors)")
+        #expect(errors.split(separator: "\n").count == 1, "one line: \(errors)")
         let (short, _, shortErrors) = try await Executable.run(
             arguments + ["--listen", "0.0.0.0:0", "--token", "abc"], in: scratch)
         #expect(short == 64 && shortErrors.contains("at least 8"), "\(shortErrors)")
