@@ -2,14 +2,15 @@ import Kernels
 
 extension Forward {
     /// The feed-forward block, fused per chunk of rows: each thread runs up (and gate), activation and down on its
-    /// own rows with its own hidden scratch of at most `feedForwardChunk` rows, so the hidden activations stay
+    /// own row block (`Kernels.rowBlocks`) with its own hidden scratch of at most `feedForwardChunk` rows, so the hidden activations stay
     /// bounded and in cache, and nothing waits for the other threads until the block is done.
     func feedForward(_ x: Activations, _ w: FeedForwardWeights) -> Activations {
         let hidden = w.up.output
         let width = w.down.output
         let out = FloatBuffer(uninitialized: length * width)  // [T, C]
-        let chunk = min(feedForwardChunk, Kernels.productChunk(rows: length))
-        let workers = min(Kernels.threads, (length + chunk - 1) / chunk)
+        let blocks = Kernels.rowBlocks(rows: length, base: rowBase, limit: feedForwardChunk)
+        let chunk = blocks.map(\.count).max() ?? 1
+        let workers = min(Kernels.threads, blocks.count)
         let ups = (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * hidden) }  // per worker [chunk, F]
         let gates = w.gate == nil ? [] : (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * hidden) }
         let kind: Kernels.ActivationKind =
@@ -20,7 +21,7 @@ extension Forward {
             case .silu: .silu
             }
         let (source, output) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(out.pointer))
-        Kernels.parallelProductRows(length, chunk: chunk) { worker, begin, end in
+        Kernels.parallelBlocks(blocks) { worker, begin, end in
             let rows = end - begin
             let input = source.pointer + begin * x.width
             let up = ups[worker].pointer

@@ -1,16 +1,17 @@
 import Kernels
 
 extension Forward {
-    /// The unembedding fused with log-softmax. Each thread takes up to `logitsChunk` rows at a time and walks the
+    /// The unembedding fused with log-softmax. Each thread takes a row block (`Kernels.rowBlocks`) of at most `logitsChunk` rows at a time and walks the
     /// vocabulary in slices of at most `vocabularySlice` columns, folding each slice into a running log-sum-exp: its
     /// logits scratch is `logitsChunk × vocabularySlice` floats whatever the vocabulary (BLOOM's is 250,880), and
     /// there is never a `[length, vocabulary]` matrix.
     func scores(_ x: Activations, head: Projection, targets: [Int32]) -> [Double] {
         let rows = targets.count
         let vocabulary = head.output
-        let chunk = min(logitsChunk, Kernels.productChunk(rows: rows))
+        let blocks = Kernels.rowBlocks(rows: rows, base: rowBase, limit: logitsChunk)
+        let chunk = blocks.map(\.count).max() ?? 1
         let slice = min(vocabulary, vocabularySlice)
-        let workers = min(Kernels.threads, (rows + chunk - 1) / chunk)
+        let workers = min(Kernels.threads, blocks.count)
         let logits = (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * slice) }  // [chunk, slice]
         var result = [Double](repeating: 0, count: rows)  // [T]: log p of each target
         let source = UncheckedPointer(x.buffer.pointer)
@@ -20,7 +21,7 @@ extension Forward {
                     UncheckedPointer(UnsafeMutablePointer(mutating: targets.baseAddress!)),
                     UncheckedPointer(result.baseAddress!)
                 )
-                Kernels.parallelProductRows(rows, chunk: chunk) { worker, begin, end in
+                Kernels.parallelBlocks(blocks) { worker, begin, end in
                     let n = end - begin
                     let scratch = logits[worker].pointer
                     var softmax = TargetLogSoftmax(rows: n)

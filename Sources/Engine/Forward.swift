@@ -27,12 +27,15 @@ struct Forward {
     let feedForwardChunk: Int
     let logitsChunk: Int
     let vocabularySlice: Int
+    /// The first super-block of the row blocks of every matrix product (`Kernels.rowBlocks`): the trained length.
+    let rowBase: Int
     var length: Int { tokens.count }
     /// cos/sin tables per rotary (or xPos) configuration, built once per pass.
     private var rotations: [AttentionPosition: RotationTables] = [:]
 
-    init(tokens: [Int32], feedForwardChunk: Int, logitsChunk: Int, vocabularySlice: Int) {
+    init(tokens: [Int32], feedForwardChunk: Int, logitsChunk: Int, vocabularySlice: Int, rowBase: Int) {
         self.tokens = tokens
+        self.rowBase = rowBase
         self.feedForwardChunk = feedForwardChunk
         self.logitsChunk = logitsChunk
         self.vocabularySlice = vocabularySlice
@@ -140,11 +143,12 @@ struct Forward {
         }
     }
 
-    /// `x · Wᵀ + b` for all rows (rows split between the threads, the bias added by the thread that wrote them).
+    /// `x · Wᵀ + b` for all rows (in the position-fixed row blocks, split between the threads; the bias added by the
+    /// thread that wrote them).
     private func project(_ x: Activations, _ p: Projection) -> Activations {
         let out = FloatBuffer(uninitialized: length * p.output)  // [T, out]
         let (input, output) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(out.pointer))
-        Kernels.parallelProductRows(length) { _, begin, end in
+        Kernels.parallelBlocks(Kernels.rowBlocks(rows: length, base: rowBase)) { _, begin, end in
             let destination = output.pointer + begin * p.output
             Kernels.serialMatmulTransposed(
                 input.pointer + begin * x.width, lda: x.width, p.weight.pointer, ldb: p.input,

@@ -37,3 +37,32 @@ extension LanguageModel {
             parameterCount: parameterCount, bound: mapped)
     }
 }
+
+extension LanguageModel {
+    /// Whether a window's log-probabilities are exactly the first positions' of any longer window that starts with
+    /// the same tokens: true when no position's computation depends on the window length. False for dynamic NTK and
+    /// LongRoPE (their frequencies follow the length) and for xPos (its scale is centred on the window). Sweeps use
+    /// it to take a shorter length's windows from a longer length's pass.
+    public var scoresArePrefixStable: Bool {
+        func stable(_ steps: [Step]) -> Bool {
+            steps.allSatisfy { step in
+                switch step {
+                case .attention(let weights):
+                    switch weights.position {
+                    case .xpos: return false
+                    case .rotary(let rotary):
+                        switch rotary.scaling {
+                        case .dynamic, .longRoPE: return false
+                        default: return true
+                        }
+                    case .none, .alibi, .sandwich, .t5, .kerple, .fire: return true
+                    }
+                case .residual(_, let body): return stable(body)
+                case .parallel(let branches): return branches.allSatisfy(stable)
+                default: return true
+                }
+            }
+        }
+        return stable(bound.body)
+    }
+}

@@ -137,6 +137,18 @@ public final class LanguageModel: @unchecked Sendable {
         return try score(inputs: tokens, targets: Array(tokens.dropFirst()))
     }
 
+    /// The first super-block of the row blocks every matrix product of a pass is cut into (`Kernels.rowBlocks`):
+    /// the trained length, so the lengths of a doubling grid from it are block boundaries.
+    var rowBase: Int { max(architecture.trainedLength, 1) }
+
+    /// Whether a pass over `prefix` tokens computes exactly (bit for bit) what a pass over `length` tokens starting
+    /// with the same tokens computes at its first `prefix` positions: the model is prefix-stable
+    /// (`scoresArePrefixStable`) and `prefix` ends a row block of the longer pass (the trained length times a power
+    /// of two always does), with the same thread count.
+    public func computesExactPrefix(_ prefix: Int, of length: Int) -> Bool {
+        scoresArePrefixStable && Kernels.rowBlocksShare(prefix: prefix, of: length, base: rowBase)
+    }
+
     /// One causal pass over `inputs` (positions `0…inputs.count−1`) scoring `targets[t]` as the token after `inputs[t]`.
     ///
     /// This is the evaluation protocols' window: `L` input tokens predict the `L` tokens that follow them, and the
@@ -160,7 +172,7 @@ public final class LanguageModel: @unchecked Sendable {
         }
         var run = Forward(
             tokens: inputs, feedForwardChunk: max(feedForwardChunk, 1), logitsChunk: max(logitsChunk, 1),
-            vocabularySlice: max(vocabularySlice, 1))
+            vocabularySlice: max(vocabularySlice, 1), rowBase: rowBase)
         do { return try run.scores(bound, targets: targets) } catch { throw .outOfMemory(error) }
     }
 

@@ -51,14 +51,18 @@ public struct EvaluationResult: Sendable, Hashable, Codable {
     /// Mean NLL by window position, log-spaced buckets `[2^k − 1, 2^{k+1} − 1)` (the last cut at the length).
     public var positions: [PositionBucket]
     public var seconds: Double
+    /// Windows whose scores were taken, exactly, from a longer length's pass (prefix sharing); `nil` when none were.
+    public var sharedWindows: Int?
 
     enum CodingKeys: String, CodingKey {
         case length, evaluationProtocol = "protocol", bos, perDocument, tokens, nllSum, meanNLL, perplexity, bitsPerByte
-        case windowAveragedPerplexity, windows, positions, seconds
+        case windowAveragedPerplexity, windows, positions, seconds, sharedWindows
     }
 
-    init(options: WindowOptions, windows: [WindowScore], positions: [PositionBucket], byteLevel: Bool, seconds: Double)
-    {
+    init(
+        options: WindowOptions, windows: [WindowScore], positions: [PositionBucket], byteLevel: Bool, seconds: Double,
+        sharedWindows: Int = 0
+    ) {
         length = options.length
         evaluationProtocol = options.protocolKind
         bos = options.bos
@@ -73,40 +77,53 @@ public struct EvaluationResult: Sendable, Hashable, Codable {
         self.windows = windows
         self.positions = positions
         self.seconds = seconds
+        self.sharedWindows = sharedWindows > 0 ? sharedWindows : nil
     }
 }
 
 /// Runs a model over the windows of a protocol and adds up the NLL.
 public enum Evaluator {
     /// Scores `tokens` (a span of the stream, documents starting at `documentStarts`) with `model`.
-    /// - Parameter progress: called after each window with (windows done, windows total).
+    /// - Parameters:
+    ///   - sharing: when given (for a prefix-stable model, lengths run longest first), windows a longer pass
+    ///     covered are taken from it instead of run, and every window run here is offered to shorter lengths.
+    ///   - progress: called after each window with (windows done, windows total).
     /// - Throws: `EvaluationError` for bad options and for what the engine refuses (length, tokens, memory).
     public static func evaluate(
         model: LanguageModel, tokens: [Int32], documentStarts: [Int] = [0], options: WindowOptions,
-        byteLevel: Bool = false,
+        byteLevel: Bool = false, sharing: PrefixSharing? = nil,
         progress: ((Int, Int) -> Void)? = nil
     ) throws(EvaluationError) -> EvaluationResult {
         let started = Date()
         let plan = try WindowPlan.windows(count: tokens.count, documentStarts: documentStarts, options: options)
         guard !plan.isEmpty else { throw .tooFewTokens(available: tokens.count, needed: 2) }
+        let shared = sharing?.take(length: options.length, plan: plan) ?? [:]
         var windows: [WindowScore] = []
         var buckets = BucketSums()
         for (index, window) in plan.enumerated() {
             let p = window.bos ? 1 : 0
-            var inputs = Array(tokens[window.inputs])
-            if window.bos, let bos = options.bosToken { inputs.insert(bos, at: 0) }
             let firstTarget = window.inputs.lowerBound + 1 - p
-            let targets = Array(tokens[firstTarget...window.scored.upperBound])
-            let logprobs: [Double]
-            do { logprobs = try model.logProbabilities(inputs: inputs, targets: targets) } catch {
-                throw .engine(error)
+            // The scored targets' log-probabilities, `scored[i]` for stream target `window.scored.lowerBound + i`.
+            let scored: [Double]
+            if let values = shared[index] {
+                scored = values
+            } else {
+                var inputs = Array(tokens[window.inputs])
+                if window.bos, let bos = options.bosToken { inputs.insert(bos, at: 0) }
+                let targets = Array(tokens[firstTarget...window.scored.upperBound])
+                let logprobs: [Double]
+                do { logprobs = try model.logProbabilities(inputs: inputs, targets: targets) } catch {
+                    throw .engine(error)
+                }
+                sharing?.offer(window: window, logprobs: logprobs, length: options.length)
+                scored = Array(logprobs[(window.scored.lowerBound - firstTarget)...])
             }
             var sum = 0.0
             buckets.beginWindow(first: index == 0 || plan[index - 1].document != window.document)
-            for target in window.scored {
+            for (offset, target) in window.scored.enumerated() {
                 let position = target - firstTarget
-                sum -= logprobs[position]
-                buckets.add(position: position, nll: -logprobs[position])
+                sum -= scored[offset]
+                buckets.add(position: position, nll: -scored[offset])
             }
             windows.append(
                 WindowScore(
@@ -115,7 +132,7 @@ public enum Evaluator {
         }
         return EvaluationResult(
             options: options, windows: windows, positions: buckets.buckets(length: options.length),
-            byteLevel: byteLevel, seconds: Date().timeIntervalSince(started))
+            byteLevel: byteLevel, seconds: Date().timeIntervalSince(started), sharedWindows: shared.count)
     }
 }
 

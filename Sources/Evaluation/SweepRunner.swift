@@ -31,10 +31,19 @@ public struct SweepCheckpoint: Sendable {
 /// Runs sweeps: every checkpoint at every length of the grid (resolved against its own trained length), on the same
 /// span of tokens, with each rotary extension asked for as an extra series. The CLI's `sweep` and the daemon both
 /// evaluate through it.
+///
+/// Where it is exact (`LanguageModel.scoresArePrefixStable`), a series' lengths run longest first and each shorter
+/// length takes the windows a longer pass already covered (`PrefixSharing`); the numbers are those of running every
+/// window.
 public struct SweepRunner: Sendable {
     public var settings: EvaluationSettings
+    /// Take shorter lengths' windows from longer passes where that is exact (on by default; off only to measure it).
+    public var sharesPrefixes: Bool
 
-    public init(settings: EvaluationSettings) { self.settings = settings }
+    public init(settings: EvaluationSettings, sharesPrefixes: Bool = true) {
+        self.settings = settings
+        self.sharesPrefixes = sharesPrefixes
+    }
 
     /// Progress of a sweep: the fraction done (weighted by cost) and what is running.
     public struct Progress: Sendable {
@@ -56,22 +65,29 @@ public struct SweepRunner: Sendable {
         for checkpoint in ordered {
             try data.checkCompatible(with: checkpoint.model, checkpoint: checkpoint.summary.checkpoint)
         }
-        var jobs: [Job] = []
-        for checkpoint in ordered { jobs += try series(of: checkpoint) }
+        var perCheckpoint: [[Job]] = []
+        for checkpoint in ordered { perCheckpoint.append(try series(of: checkpoint)) }
+        let jobs = perCheckpoint.flatMap { $0 }
         // Cost per scored token grows like (projections) + (attention ∝ length); weigh lengths accordingly.
         func weight(_ length: Int) -> Double { 1 + Double(length) / 2048 }
         let total = jobs.reduce(0.0) { $0 + weight($1.length) }
         var done = 0.0
         var points: [SweepPoint] = []
-        for job in jobs {
-            let label = "\(job.checkpoint.summary.label) \(job.series) at \(job.length)"
-            points.append(
-                try evaluate(job, data: data) { windows, of in
+        for checkpointJobs in perCheckpoint {
+            let sharing = try prefixSharing(for: checkpointJobs, data: data)
+            var evaluated: [(index: Int, point: SweepPoint)] = []
+            for index in evaluationOrder(checkpointJobs) {
+                let job = checkpointJobs[index]
+                let label = "\(job.checkpoint.summary.label) \(job.series) at \(job.length)"
+                let point = try evaluate(job, data: data, sharing: sharing) { windows, of in
                     progress?(
                         Progress(
                             fraction: (done + weight(job.length) * Double(windows) / Double(of)) / total, label: label))
-                })
-            done += weight(job.length)
+                }
+                evaluated.append((index, point))
+                done += weight(job.length)
+            }
+            points += evaluated.sorted { $0.index < $1.index }.map(\.point)
         }
         return SweepResult(
             settings: settings, data: data.reference, targets: data.targets,
@@ -115,10 +131,43 @@ public struct SweepRunner: Sendable {
         return jobs
     }
 
+    /// Whether `job` may share windows with the other lengths of its series: its series is the protocol's (run
+    /// with the checkpoint's own model, the same at every length; an extension's model changes with the length)
+    /// and the model's scores are prefix-stable.
+    func canShare(_ job: Job) -> Bool {
+        sharesPrefixes && job.series == settings.evaluationProtocol.description && job.model === job.checkpoint.model
+            && job.model.scoresArePrefixStable
+    }
+
+    /// The order to evaluate `jobs` (one checkpoint's, as `series(of:)` lists them) in, as indices: the jobs that
+    /// can share windows longest first, in the places they held; every other job where it was.
+    public func evaluationOrder(_ jobs: [Job]) -> [Int] {
+        let sharing = jobs.indices.filter { canShare(jobs[$0]) }
+        guard sharing.count > 1 else { return Array(jobs.indices) }
+        var order = Array(jobs.indices)
+        let longestFirst = sharing.sorted { jobs[$0].length > jobs[$1].length }
+        for (slot, index) in zip(sharing, longestFirst) { order[slot] = index }
+        return order
+    }
+
+    /// Prefix sharing among the lengths of `jobs` (one checkpoint's) that can share, or `nil` when fewer than two
+    /// can. Evaluate them in `evaluationOrder(jobs)` and pass it to each `evaluate`.
+    /// - Throws: `EvaluationError.invalidOptions` when a length's windows cannot be cut.
+    public func prefixSharing(for jobs: [Job], data: EvaluationData) throws(EvaluationError) -> PrefixSharing? {
+        let sharing = jobs.filter(canShare)
+        let lengths = Set(sharing.map(\.length))
+        guard lengths.count > 1, let model = sharing.first?.model else { return nil }
+        return try PrefixSharing(
+            model: model, lengths: Array(lengths), count: data.tokens.count, documentStarts: data.documentStarts,
+            options: settings.windowOptions(length:))
+    }
+
     /// Evaluates one (checkpoint, series, length) on `data`: a point with its interval, or an unsupported point when
     /// the position method cannot represent the length. `progress` receives (windows done, windows).
+    /// - Parameter sharing: from `prefixSharing(for:data:)`; used only when `job` can share.
     public func evaluate(
-        _ job: Job, data: EvaluationData, progress: @escaping (Int, Int) -> Void = { _, _ in }
+        _ job: Job, data: EvaluationData, sharing: PrefixSharing? = nil,
+        progress: @escaping (Int, Int) -> Void = { _, _ in }
     ) throws(EvaluationError) -> SweepPoint {
         let summary = job.checkpoint.summary
         if case .unsupported(let reason) = job.checkpoint.model.support(at: job.length) {
@@ -129,7 +178,7 @@ public struct SweepRunner: Sendable {
         let result = try Evaluator.evaluate(
             model: job.model, tokens: data.tokens, documentStarts: data.documentStarts,
             options: settings.windowOptions(length: job.length), byteLevel: data.byteLevel,
-            progress: progress)
+            sharing: canShare(job) ? sharing : nil, progress: progress)
         let interval = Bootstrap.perplexityInterval(result, resamples: settings.resamples, seed: settings.seed)
         let (units, unit) = Bootstrap.unitCount(result)
         let note = Bootstrap.note(units: units, unit: unit, resamples: settings.resamples)

@@ -11,7 +11,9 @@ extension Extrapolate {
                 Every checkpoint and length scores the same span: the first --budget targets after --offset (default
                 4 × the longest length). Lengths like 2x are multiples of each checkpoint's own trained length. A window
                 of L input tokens predicts the next L tokens (the paper's fairseq accounting), so each target is scored
-                once; perplexity = exp(token-weighted mean NLL). Intervals are 95% bootstrap intervals over windows
+                once; perplexity = exp(token-weighted mean NLL). Where it is exact (every position method but xPos,
+                dynamic NTK and LongRoPE), lengths run longest first and a shorter window that is the prefix of a longer
+                one is taken from that pass instead of run again. Intervals are 95% bootstrap intervals over windows
                 (documents with --per-document), flagged when there are too few. Checkpoints are ordered by run (their
                 folder) and step (from names like step-2000.safetensors or checkpoint-2000/); each is one series.
                 Lengths a method cannot represent (learned positions past their table) are reported as unsupported.
@@ -39,6 +41,13 @@ extension Extrapolate {
         )
         var extensions: [RotaryExtension] = []
         @Flag(help: "Shorthand for every rotary extension.") var allExtensions = false
+        @Flag(
+            help: ArgumentHelp(
+                "Run every window of every length, instead of taking shorter lengths' windows from longer passes.",
+                discussion:
+                    "The numbers are the same either way (see Docs/evaluation.md, \"Prefix sharing\"); this only measures the saving."
+            ))
+        var noPrefixSharing = false
         @OptionGroup var evaluation: EvaluationOptions
         @OptionGroup var output: OutputOptions
         @Option(help: "Write a CSV (one row per checkpoint, series and length) here.") var csv: String?
@@ -56,7 +65,8 @@ extension Extrapolate {
             engine.apply()
             let runner = SweepRunner(
                 settings: evaluation.settings(
-                    lengths: lengths, extensions: allExtensions ? RotaryExtension.allCases : extensions))
+                    lengths: lengths, extensions: allExtensions ? RotaryExtension.allCases : extensions),
+                sharesPrefixes: !noPrefixSharing)
             let checkpoints = try checkpoint.map { path throws(EvaluationError) in
                 try SweepCheckpoint.load(path, architectureFile: architecture)
             }

@@ -90,6 +90,70 @@ public enum Kernels {
         }
     }
 
+    /// The row blocks the engine's matrix products use in a pass over `rows` rows: from the trained length `base` on,
+    /// fixed by position alone, so a row's result does not depend on how long the window is.
+    ///
+    /// OpenBLAS computes a row of a product differently depending on where it falls in the block it is given (its
+    /// kernels treat a block's last rows with other code), so the same row in a shorter and a longer window would
+    /// differ in the last bits if blocks followed the window's length. A pass of at least `base` rows is cut into
+    /// super-blocks that double from `base` (`[0, b)`, `[b, 2b)`, `[2b, 4b)`, …), each split into equal pieces of
+    /// `pieceSize(_:)` rows, up to `rows` (the last piece cut short). A window of `b·2^k` rows is then computed exactly
+    /// as the first rows of any longer window: what exact prefix sharing in sweeps relies on. A pass shorter than
+    /// `base` is split evenly between the threads (`productChunk(rows:)`). `limit` splits each piece further (the
+    /// feed-forward and head scratch), which keeps every boundary.
+    public static func rowBlocks(rows: Int, base: Int, limit: Int = .max) -> [Range<Int>] {
+        var pieces: [Range<Int>] = []
+        if rows < base {
+            let chunk = productChunk(rows: rows)
+            pieces = stride(from: 0, to: rows, by: chunk).map { $0..<min($0 + chunk, rows) }
+        } else {
+            var start = 0
+            var size = max(base, 1)
+            while start < rows {
+                let piece = pieceSize(size)
+                var begin = start
+                while begin < start + size, begin < rows {
+                    let end = min(begin + piece, start + size, rows)
+                    pieces.append(begin..<end)
+                    begin = end
+                }
+                start += size
+                if start > size { size *= 2 }  // [0, b) and [b, 2b) are both b rows; then each doubles
+            }
+        }
+        let step = max(limit, 1)
+        return pieces.flatMap { piece in
+            stride(from: piece.lowerBound, to: piece.upperBound, by: step).map {
+                $0..<($0 + min(step, piece.upperBound - $0))
+            }
+        }
+    }
+
+    /// Rows of each piece of a super-block of `size` rows: as many pieces as threads (no fewer than 256 rows
+    /// each, OpenBLAS slows below that), and no more than 1,024 rows (its full speed, and each piece re-packs the
+    /// weight matrix).
+    public static func pieceSize(_ size: Int) -> Int {
+        min(max((size + threads - 1) / threads, 256), 1024)
+    }
+
+    /// Whether the first `prefix` rows of a pass over `rows` rows are computed exactly as a pass over `prefix` rows
+    /// (the blocks of the shorter pass are the first blocks of the longer one). Always for `base` times a power of
+    /// two, and for `prefix == rows`.
+    public static func rowBlocksShare(prefix: Int, of rows: Int, base: Int) -> Bool {
+        if prefix == rows { return true }
+        guard prefix < rows else { return false }
+        let short = rowBlocks(rows: prefix, base: base)
+        return Array(rowBlocks(rows: rows, base: base).prefix(short.count)) == short
+    }
+
+    /// Runs `body(worker, begin, end)` for each of `blocks` in parallel, longest first.
+    public static func parallelBlocks(
+        _ blocks: [Range<Int>], _ body: (_ worker: Int, _ begin: Int, _ end: Int) -> Void
+    ) {
+        let ordered = blocks.sorted { $0.count > $1.count }
+        parallelWork(ordered.count) { worker, item in body(worker, ordered[item].lowerBound, ordered[item].upperBound) }
+    }
+
     /// Rows of one matrix-product work item for `rows` rows: one item per thread up to 1,024 rows each (OpenBLAS
     /// reaches its full speed from about 512 rows, and every item re-packs the weight matrix).
     public static func productChunk(rows: Int) -> Int {

@@ -148,7 +148,11 @@ final class Worker: @unchecked Sendable {
                 result.outcome != .skipped || (result.memoryEstimate ?? 0) > (configuration.memoryLimit ?? .max)
             }.keys)
         try store.link(keys: Array(standing), job: job.id, planned: keys.count, at: clock())
-        for (task, key) in zip(tasks, keys) where !standing.contains(key.value) {
+        // Lengths that can share windows run longest first, each shorter one taking what the longer passes covered.
+        let missing = tasks.indices.filter { !standing.contains(keys[$0].value) }
+        let sharing = try runner.prefixSharing(for: missing.map { tasks[$0] }, data: data)
+        for index in runner.evaluationOrder(tasks) where !standing.contains(keys[index].value) {
+            let (task, key) = (tasks[index], keys[index])
             if stop.requested { return .pending }
             let started = clock()
             var outcome = ResultOutcome.evaluated
@@ -168,7 +172,9 @@ final class Worker: @unchecked Sendable {
                 lengthMetadata["series"] = "\(task.series)"
                 logger.debug("evaluating", metadata: lengthMetadata)
                 let evaluated = await stop.race(deadline: configuration.shutdownSeconds) {
-                    Result { () throws(EvaluationError) -> SweepPoint in try runner.evaluate(task, data: data) }
+                    Result { () throws(EvaluationError) -> SweepPoint in
+                        try runner.evaluate(task, data: data, sharing: sharing)
+                    }
                 }
                 guard let evaluated else {
                     logger.notice("stopping: the length in progress is abandoned", metadata: lengthMetadata)

@@ -156,3 +156,42 @@ struct KernelTests {
         #expect(out[2].isNaN)
     }
 }
+
+@Suite("Row blocks")
+struct RowBlockTests {
+    @Test(
+        "Row blocks cover the rows in order, are fixed by position, and end at every trained length times 2^k",
+        arguments: [1, 2, 3, 8])
+    func fixedByPosition(_ threads: Int) {
+        KernelThreads.exclusive(threads: threads) {
+            for base in [1, 32, 100, 512, 2048] {
+                let longest = Kernels.rowBlocks(rows: 40 * base + 17, base: base)
+                for rows in [1, base / 2 + 1, base, 3 * base, 8 * base, 40 * base + 17] where rows >= base {
+                    let blocks = Kernels.rowBlocks(rows: rows, base: base)
+                    // Contiguous from 0 to rows.
+                    #expect(blocks.first?.lowerBound == 0 && blocks.last?.upperBound == rows)
+                    #expect(zip(blocks, blocks.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+                    // The blocks of a shorter pass are those of the longest pass, the last one cut at its end.
+                    #expect(Array(blocks.dropLast()) == Array(longest.prefix(blocks.count - 1)))
+                    #expect(blocks.allSatisfy { $0.count <= 1024 })
+                }
+                // Shorter than the trained length: split evenly between the threads.
+                for rows in [1, 5, base / 2 + 1, base - 1] where rows >= 1 && rows < base {
+                    let blocks = Kernels.rowBlocks(rows: rows, base: base)
+                    #expect(blocks.first?.lowerBound == 0 && blocks.last?.upperBound == rows)
+                    #expect(blocks.count == min(threads, rows) || blocks.allSatisfy { $0.count <= 1024 })
+                }
+                for k in 0..<6 {
+                    #expect(Kernels.rowBlocksShare(prefix: base << k, of: base << (k + 1), base: base))
+                    #expect(Kernels.rowBlocksShare(prefix: base << k, of: 40 * base + 17, base: base))
+                }
+                // A limit refines the blocks: every boundary stays.
+                let limited = Set(Kernels.rowBlocks(rows: 8 * base, base: base, limit: 37).map(\.upperBound))
+                let lost = Set(Kernels.rowBlocks(rows: 8 * base, base: base).map(\.upperBound)).subtracting(limited)
+                #expect(lost.isEmpty, "boundaries lost to the limit: \(lost.sorted())")
+            }
+            // Not a boundary: a shorter pass's last block would be cut short where the longer pass's is whole.
+            #expect(!Kernels.rowBlocksShare(prefix: 300, of: 1024, base: 512))
+        }
+    }
+}
