@@ -146,7 +146,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Service", "ResultStore", "Reports", "Evaluation", "TestSupport",
+                "Server", "Service", "ResultStore", "Reports", "Evaluation", "Engine", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

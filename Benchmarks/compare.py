@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHAPES = ["gpt2-small", "mpt-125m", "pythia-160m", "bloom-560m"]
+SHAPES = ["gpt2-small", "mpt-125m", "pythia-160m", "bloom-560m", "smollm-135m"]
 
 
 def sgemm_gflops(threads, size=(2048, 3072, 768), repeats=5):
@@ -213,7 +213,7 @@ def main():
         os.environ["OPENBLAS_CORETYPE"] = chosen["blasCoreType"]
     env["OPENBLAS_NUM_THREADS"] = str(args.threads)
     subprocess.run([args.python, os.path.join(ROOT, "Benchmarks", "make_models.py"), args.models] + shapes, check=True)
-    tokens = os.path.join(args.models, "tokens.u16")
+    tokens = os.path.join(args.models, "tokens-49152.u16")
 
     # The machine's speed drifts on shared hosts: both matrix-product rates are probed before every shape and at
     # the end, and the best of all probes is the reference (a slow probe would flatter the "of sgemm" column).
