@@ -179,8 +179,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shapes", default=",".join(SHAPES))
     parser.add_argument("--lengths", default="512,1024,2048,4096,8192,16384")
-    parser.add_argument("--long", default="32768,65536", help="Extrapolate alone, gpt2-small only")
+    parser.add_argument("--long", default="32768,65536", help="Extrapolate alone, on --long-shapes")
     parser.add_argument("--no-long", action="store_true")
+    parser.add_argument("--long-shapes", default="gpt2-small", help="shapes the --long lengths run on ('all': every one)")
     parser.add_argument("--eager-max", type=int, default=16384, help="longest length PyTorch eager is tried at")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per point below 8k (median); 1 above")
     parser.add_argument("--threads", type=int, default=2)
@@ -235,7 +236,8 @@ def main():
         if index > 0:
             probe()
         folder = os.path.join(args.models, shape)
-        for length in lengths + (long_lengths if shape == "gpt2-small" else []):
+        long_here = long_lengths if args.long_shapes == "all" or shape in args.long_shapes.split(",") else []
+        for length in lengths + long_here:
             repeats = args.repeats if length < 8192 else 1
             row = {"shape": shape, "length": length}
             sides = ["extrapolate"]
