@@ -273,9 +273,11 @@ def main():
             for side, done in runs.items():
                 if side in row or not done:
                     continue
-                row[side] = dict(done[0][3] if side != "extrapolate" else {},
-                                 tokens_per_second=statistics.median(r[0] for r in done), perplexity=done[0][1],
-                                 peak_gib=max(r[2] for r in done), runs=[r[0] for r in done])
+                # Ours keeps which kernel sets ran (OpenBLAS' core and our own), from its JSON result.
+                kept = ({k: done[0][3][k] for k in ("blasCore", "kernels") if k in done[0][3]} if side == "extrapolate"
+                        else done[0][3])
+                row[side] = dict(kept, tokens_per_second=statistics.median(r[0] for r in done),
+                                 perplexity=done[0][1], peak_gib=max(r[2] for r in done), runs=[r[0] for r in done])
                 row[side].pop("seconds", None)
             if row.get("extrapolate", {}).get("tokens_per_second"):
                 row["extrapolate"]["gflops"] = (flops_per_pass(folder, length)
@@ -296,7 +298,8 @@ def main():
             # The ratio an engine would reach running every FLOP at the full sgemm rate: PyTorch's achieved rate
             # bounds what any OpenBLAS-based engine can win at this point.
             row["ceiling"] = gflops / (row["flops_per_token"] * best / 1e9)
-    machine = {"cpu": cpu_name(), "threads": args.threads, "openblas_core": core, "sgemm_gflops": gflops,
+    machine = {"cpu": cpu_name(), "threads": args.threads, "openblas_core": core, "extrapolate_cpu": chosen,
+               "sgemm_gflops": gflops,
                "sgemm_probes": probes["sgemm"], "torch_matmul_gflops": max(probes["torch"], default=None),
                "torch_matmul_probes": probes["torch"],
                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -347,6 +350,20 @@ def line(row):
     return text
 
 
+def kernel_sets(machine, rows):
+    """What ran: the kernel sets every Extrapolate run reported (OpenBLAS core and ours), and what `extrapolate cpu`
+    decided for this CPU."""
+    ran = sorted({(r["extrapolate"].get("blasCore"), r["extrapolate"].get("kernels"))
+                  for r in rows if r.get("extrapolate") and r["extrapolate"].get("kernels")})
+    text = "".join(f" Extrapolate ran OpenBLAS {blas} kernels and its own {ours} kernels." for blas, ours in ran)
+    cpu = machine.get("extrapolate_cpu")
+    if cpu:
+        text += (f" `extrapolate cpu`: CPU level {cpu.get('cpuLevel')} (3: AVX-512), our kernels {cpu.get('kernels')}, "
+                 f"OpenBLAS chose {cpu.get('blasCore')}"
+                 + (f", raised to {cpu['blasCoreType']} for every run" if cpu.get("blasCoreType") else "") + ".")
+    return text
+
+
 def markdown(machine, rows):
     out = [f"# Extrapolate vs PyTorch — {machine['date']}", "",
            f"{machine['cpu']}, {machine['threads']} threads; OpenBLAS core {machine['openblas_core']}, "
@@ -355,7 +372,8 @@ def markdown(machine, rows):
            f"{len(machine.get('sgemm_probes', [1]))} probes through the run; they ranged "
            f"{min(machine.get('sgemm_probes', [0])):.0f}–{max(machine.get('sgemm_probes', [0])):.0f} for sgemm). "
            "Batch 1, fp32, one causal "
-           "pass with loss; tokens/s is the median of the timed runs; peak is the process's maximum resident set.", "",
+           "pass with loss; tokens/s is the median of the timed runs; peak is the process's maximum resident set."
+           + kernel_sets(machine, rows), "",
            "| shape | tokens | Extrapolate tok/s | PyTorch sdpa | PyTorch eager | ratio | ceiling | of sgemm | peak (ours / sdpa / eager, GiB) | perplexity (ours / PyTorch) |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for row in rows:

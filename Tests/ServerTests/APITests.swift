@@ -290,7 +290,8 @@ import Testing
         #expect(value(#"extrapolate_evaluation_duration_seconds_bucket{le="1800.0"}"#) == 2)
         #expect(value("extrapolate_evaluation_duration_seconds_count") == 2)
         #expect((value("extrapolate_last_success_timestamp_seconds") ?? 0) > Date().timeIntervalSince1970 - 60)
-        #expect(text.contains(#"extrapolate_build_info{"#) && text.contains("engine=\"\(LanguageModel.engineVersion)\""))
+        #expect(
+            text.contains(#"extrapolate_build_info{"#) && text.contains("engine=\"\(LanguageModel.engineVersion)\""))
         #expect(value(#"extrapolate_alerts{kind="ratio"}"#) != nil)
         #expect(text.contains("# TYPE extrapolate_evaluation_duration_seconds histogram"))
         // No label carries a path or a step.
