@@ -16,11 +16,14 @@ public final class FloatBuffer: @unchecked Sendable {
         pointer.initialize(repeating: 0, count: max(count, 1))
     }
 
-    /// Allocates `count` values without writing them: for outputs a kernel overwrites entirely (no zero pass,
-    /// and the pages are first touched by the threads that fill them).
+    /// Allocates `count` values without writing them: for outputs a kernel overwrites entirely (no zero pass).
+    /// A buffer of the same size freed earlier is reused when there is one (`RecycledMemory`).
     public init(uninitialized count: Int) {
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        let bytes = max(count, 1) * 4
+        let raw =
+            RecycledMemory.take(bytes: bytes)
+            ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
@@ -32,10 +35,55 @@ public final class FloatBuffer: @unchecked Sendable {
         }
     }
 
-    deinit { pointer.deallocate() }
+    deinit {
+        if !RecycledMemory.give(UnsafeMutableRawPointer(pointer), bytes: max(count, 1) * 4) { pointer.deallocate() }
+    }
 
     /// The values as an array (tests, small tensors).
     public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+}
+
+/// Freed activation buffers kept for the next allocation of the same size.
+///
+/// A pass allocates the same few `[T, width]` shapes in every layer, and every window of a sweep repeats them. Large
+/// blocks freed to the allocator go back to the kernel (`munmap`), so each new one costs a page fault and a
+/// zeroed page per 4 KiB on first touch — measured at a tenth or more of a 2k pass. Kept here instead, they are
+/// reused as they are. At most `limit` bytes are kept, and none of a size rarely asked for stays long: the oldest
+/// kept block goes back to the allocator when the limit would be passed.
+enum RecycledMemory {
+    /// Bytes kept at most (beyond what the pass holds).
+    static let limit = 256 << 20
+    /// Blocks smaller than this go straight to the allocator (its own free lists serve them well).
+    static let smallest = 256 << 10
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var kept: [(bytes: Int, pointer: UnsafeMutableRawPointer)] = []
+    nonisolated(unsafe) private static var keptBytes = 0
+
+    static func take(bytes: Int) -> UnsafeMutableRawPointer? {
+        guard bytes >= smallest else { return nil }
+        return lock.withLock {
+            guard let index = kept.lastIndex(where: { $0.bytes == bytes }) else { return nil }
+            keptBytes -= bytes
+            return kept.remove(at: index).pointer
+        }
+    }
+
+    /// Keeps `pointer` for reuse; false when the caller must free it.
+    static func give(_ pointer: UnsafeMutableRawPointer, bytes: Int) -> Bool {
+        guard bytes >= smallest, bytes <= limit else { return false }
+        var evicted: [UnsafeMutableRawPointer] = []
+        lock.withLock {
+            while keptBytes + bytes > limit, !kept.isEmpty {
+                let oldest = kept.removeFirst()
+                keptBytes -= oldest.bytes
+                evicted.append(oldest.pointer)
+            }
+            kept.append((bytes, pointer))
+            keptBytes += bytes
+        }
+        for block in evicted { block.deallocate() }
+        return true
+    }
 }
 
 /// Numeric kernels: BLAS matrix products, fused attention, norms, activations, log-softmax; threading.

@@ -195,3 +195,18 @@ struct RowBlockTests {
         }
     }
 }
+
+@Suite("Buffers")
+struct BufferTests {
+    @Test("A zeroed buffer is zero even when it reuses a freed block of the same size")
+    func reusedBlocksAreZeroedWhenAskedTo() {
+        let count = 300_000  // above the size freed blocks are kept from
+        for _ in 0..<4 {
+            var dirty: FloatBuffer? = FloatBuffer(uninitialized: count)
+            dirty!.pointer.initialize(repeating: 7, count: count)
+            dirty = nil
+            let clean = FloatBuffer(count: count)
+            #expect(UnsafeBufferPointer(start: clean.pointer, count: count).allSatisfy { $0 == 0 })
+        }
+    }
+}
