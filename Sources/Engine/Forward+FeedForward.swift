@@ -8,7 +8,7 @@ extension Forward {
         let hidden = w.up.output
         let width = w.down.output
         let out = FloatBuffer(uninitialized: length * width)  // [T, C]
-        let blocks = Kernels.rowBlocks(rows: length, base: rowBase, limit: feedForwardChunk)
+        let blocks = feedForwardBlocks
         let chunk = blocks.map(\.count).max() ?? 1
         let workers = min(Kernels.threads, blocks.count)
         let ups = (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * hidden) }  // per worker [chunk, F]

@@ -29,6 +29,10 @@ struct Forward {
     let vocabularySlice: Int
     /// The first super-block of the row blocks of every matrix product (`Kernels.rowBlocks`): the trained length.
     let rowBase: Int
+    /// The row blocks of the projections, and of the feed-forward block (cut to `feedForwardChunk`), for this
+    /// length: worked out once per pass, not per product.
+    let projectionBlocks: [Range<Int>]
+    let feedForwardBlocks: [Range<Int>]
     var length: Int { tokens.count }
     /// cos/sin tables per rotary (or xPos) configuration, built once per pass.
     private var rotations: [AttentionPosition: RotationTables] = [:]
@@ -39,6 +43,8 @@ struct Forward {
         self.feedForwardChunk = feedForwardChunk
         self.logitsChunk = logitsChunk
         self.vocabularySlice = vocabularySlice
+        projectionBlocks = Kernels.rowBlocks(rows: tokens.count, base: rowBase)
+        feedForwardBlocks = Kernels.rowBlocks(rows: tokens.count, base: rowBase, limit: feedForwardChunk)
     }
 
     /// The whole pass: embed, run the body, and `log p(targets[t] | tokens[0…t])` from the head.
@@ -148,7 +154,7 @@ struct Forward {
     private func project(_ x: Activations, _ p: Projection) -> Activations {
         let out = FloatBuffer(uninitialized: length * p.output)  // [T, out]
         let (input, output) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(out.pointer))
-        Kernels.parallelBlocks(Kernels.rowBlocks(rows: length, base: rowBase)) { _, begin, end in
+        Kernels.parallelBlocks(projectionBlocks) { _, begin, end in
             let destination = output.pointer + begin * p.output
             Kernels.serialMatmulTransposed(
                 input.pointer + begin * x.width, lda: x.width, p.weight.pointer, ldb: p.input,

@@ -33,6 +33,12 @@ public final class PrefixSharing: @unchecked Sendable {
     private let lock = NSLock()
     private var pending: [Int: Pending] = [:]
     private let model: LanguageModel
+    /// `model.computesExactPrefix` by (prefix, length): the same few pairs recur for every window.
+    private var exact: [Pair: Bool] = [:]
+    private struct Pair: Hashable {
+        var prefix: Int
+        var length: Int
+    }
 
     /// Prepares sharing among `lengths` of one series of `model` over `count` stream tokens (documents at
     /// `documentStarts`), the windows cut by `options(length)`.
@@ -63,12 +69,21 @@ public final class PrefixSharing: @unchecked Sendable {
                 let covered = entry.plan[index]
                 // A prefix of the inputs, and computed bit for bit as its own pass would be.
                 guard covered.inputs.upperBound <= window.inputs.upperBound,
-                    model.computesExactPrefix(covered.modelLength, of: window.modelLength)
+                    isExact(covered.modelLength, of: window.modelLength)
                 else { continue }
                 let values = covered.scored.map { logprobs[$0 - firstTarget] }
                 pending[shorter]?.taken[index] = values
             }
         }
+    }
+
+    /// Whether `prefix` positions of a pass over `length` are computed as a pass over `prefix` (called under `lock`).
+    private func isExact(_ prefix: Int, of length: Int) -> Bool {
+        let pair = Pair(prefix: prefix, length: length)
+        if let known = exact[pair] { return known }
+        let answer = model.computesExactPrefix(prefix, of: length)
+        exact[pair] = answer
+        return answer
     }
 
     /// The windows of `plan` (the windows of `length`) already covered by longer passes: the scored targets'
