@@ -204,6 +204,10 @@ def main():
         args.shapes, args.lengths, args.no_long, args.repeats = "gpt2-small,mpt-125m", "512,2048", True, 1
 
     shapes = [s for s in args.shapes.split(",") if s]
+    unknown = [s for s in shapes + ([] if args.long_shapes == "all" else args.long_shapes.split(","))
+               if s and s not in SHAPES]
+    if unknown:
+        parser.error(f"unknown shape {', '.join(unknown)}; known: {', '.join(SHAPES)} (and 'all' for --long-shapes)")
     lengths = [int(n) for n in args.lengths.split(",") if n]
     long_lengths = [] if args.no_long else [int(n) for n in args.long.split(",") if n]
     env = dict(os.environ)

@@ -16,6 +16,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,12 +38,19 @@ def main():
     parser.add_argument("--output", default=os.path.join(ROOT, "Benchmarks", "results", "sharing.json"))
     args = parser.parse_args()
 
+    folder = os.path.join(args.models, args.shape)
+    tokens = os.path.join(args.models, "tokens-49152.u16")
+    if not os.path.exists(os.path.join(folder, "config.json")) or not os.path.exists(tokens):
+        sys.exit(f"sweep_sharing.py: no model {folder} (or no {tokens}); write it first with "
+                 f"`python Benchmarks/make_models.py {args.models} {args.shape}`")
+    if not os.access(args.binary, os.X_OK):
+        sys.exit(f"sweep_sharing.py: no binary at {args.binary}; build it with "
+                 "`swift build -c release --product extrapolate`")
     env = dict(os.environ)
     chosen = json.loads(subprocess.run([args.binary, "cpu", "--json"], check=True, capture_output=True, text=True).stdout)
     if chosen.get("blasCoreType"):
         env["OPENBLAS_CORETYPE"] = chosen["blasCoreType"]
-    command = [args.binary, "sweep", "--checkpoint", os.path.join(args.models, args.shape), "--data",
-               os.path.join(args.models, "tokens-49152.u16"), "--lengths", args.lengths, "--bootstrap", "0",
+    command = [args.binary, "sweep", "--checkpoint", folder, "--data", tokens, "--lengths", args.lengths, "--bootstrap", "0",
                "--threads", str(args.threads), "--json"]
     if args.budget:
         command += ["--budget", str(args.budget)]
@@ -52,7 +60,9 @@ def main():
         for side in runs:
             started = time.monotonic()
             done = subprocess.run(command + ([] if side == "shared" else ["--no-prefix-sharing"]), env=env,
-                                  check=True, capture_output=True, text=True)
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.exit(f"sweep_sharing.py: `{' '.join(done.args)}` failed:\n{done.stderr.strip()}")
             runs[side].append(time.monotonic() - started)
             results[side] = json.loads(done.stdout)
             print(f"round {round_ + 1} {side}: {runs[side][-1]:.1f} s", flush=True)
