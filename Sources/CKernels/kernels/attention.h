@@ -44,7 +44,8 @@ static inline float softmax_row64(float *s, float previous, float *max_out) {
     const v16f x0 = load16(s), x1 = load16(s + 16), x2 = load16(s + 32), x3 = load16(s + 48);
     const float block_max = max_lane16(max16(max16(x0, x1), max16(x2, x3)));
     const float m = block_max > previous ? block_max : previous;
-    const v16f p0 = ck_exp16(x0 - m), p1 = ck_exp16(x1 - m), p2 = ck_exp16(x2 - m), p3 = ck_exp16(x3 - m);
+    const v16f p0 = ck_exp16_nonpositive(x0 - m), p1 = ck_exp16_nonpositive(x1 - m), p2 = ck_exp16_nonpositive(x2 - m),
+               p3 = ck_exp16_nonpositive(x3 - m);
     store16(s, p0);
     store16(s + 16, p1);
     store16(s + 32, p2);
