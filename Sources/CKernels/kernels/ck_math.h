@@ -30,26 +30,30 @@ static inline long max_l(long a, long b) { return a > b ? a : b; }
 #define CK_EXP_C5 0.008368918672204018f
 #define CK_EXP_C6 0.00137514085508883f
 
+/// The steps of exp on an already clamped `x`, written once for both the scalar (`float`, `unsigned`) and the
+/// 16-lane (`v16f`, `v16u`) types, so that both compute the same numbers: `return`s 2ⁿ·exp(r).
+#define CK_EXP_STEPS(FLOAT, BITS, x)                                                                                  \
+    const FLOAT k = (x) * CK_EXP_LOG2E + CK_EXP_MAGIC;                                                              \
+    const FLOAT n = k - CK_EXP_MAGIC;                                                                               \
+    FLOAT r = (x) - n * CK_EXP_LN2_HI;                                                                              \
+    r = r - n * CK_EXP_LN2_LO;                                                                                      \
+    FLOAT p = r * CK_EXP_C6 + CK_EXP_C5;                                                                            \
+    p = p * r + CK_EXP_C4;                                                                                          \
+    p = p * r + CK_EXP_C3;                                                                                          \
+    p = p * r + CK_EXP_C2;                                                                                          \
+    p = p * r + 1.0f;                                                                                               \
+    p = p * r + 1.0f;                                                                                               \
+    BITS bits;                                                                                                      \
+    memcpy(&bits, &k, sizeof bits);                                                                                 \
+    bits <<= 23;                                                                                                    \
+    FLOAT scale;                                                                                                    \
+    memcpy(&scale, &bits, sizeof scale);                                                                            \
+    return p * scale
+
 /// exp(x) to about 1 ulp on [-87.3, 88.3].
 static inline float ck_expf(float x) {
     x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
-    const float k = x * CK_EXP_LOG2E + CK_EXP_MAGIC;
-    const float n = k - CK_EXP_MAGIC;
-    float r = x - n * CK_EXP_LN2_HI;
-    r = r - n * CK_EXP_LN2_LO;
-    float p = CK_EXP_C6;
-    p = p * r + CK_EXP_C5;
-    p = p * r + CK_EXP_C4;
-    p = p * r + CK_EXP_C3;
-    p = p * r + CK_EXP_C2;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    unsigned bits;
-    memcpy(&bits, &k, sizeof bits);
-    bits <<= 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    CK_EXP_STEPS(float, unsigned, x);
 }
 
 /// erf(x) by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7 in exact arithmetic, 4.1e-7 measured in fp32), branch-free
@@ -108,23 +112,7 @@ static inline float max_lane16(v16f v) {
 /// ck_expf on 16 lanes: the same steps. `ck_exp16_nonpositive` is for x ≤ 0 (a softmax's x − max), where only the
 /// lower clamp can bite.
 static inline v16f ck_exp16_clamped(v16f x) {
-    const v16f k = x * CK_EXP_LOG2E + CK_EXP_MAGIC;
-    const v16f n = k - CK_EXP_MAGIC;
-    v16f r = x - n * CK_EXP_LN2_HI;
-    r = r - n * CK_EXP_LN2_LO;
-    v16f p = splat16(CK_EXP_C6);
-    p = p * r + CK_EXP_C5;
-    p = p * r + CK_EXP_C4;
-    p = p * r + CK_EXP_C3;
-    p = p * r + CK_EXP_C2;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    v16u bits;
-    memcpy(&bits, &k, sizeof bits);
-    bits <<= 23;
-    v16f scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    CK_EXP_STEPS(v16f, v16u, x);
 }
 static inline v16f ck_exp16(v16f x) {
     return ck_exp16_clamped(__builtin_elementwise_min(max16(x, splat16(-87.3f)), splat16(88.3f)));
