@@ -109,14 +109,10 @@ static inline float max_lane16(v16f v) {
     return c[0] > c[1] ? c[0] : c[1];
 }
 
-/// ck_expf on 16 lanes: the same steps. `ck_exp16_nonpositive` is for x ≤ 0 (a softmax's x − max), where only the
-/// lower clamp can bite.
-static inline v16f ck_exp16_clamped(v16f x) {
+/// ck_expf on 16 lanes for x ≤ 0 (a softmax's x − max), where only the lower clamp can bite: the same steps.
+static inline v16f ck_exp16_nonpositive(v16f x) {
+    x = max16(x, splat16(-87.3f));
     CK_EXP_STEPS(v16f, v16u, x);
 }
-static inline v16f ck_exp16(v16f x) {
-    return ck_exp16_clamped(__builtin_elementwise_min(max16(x, splat16(-87.3f)), splat16(88.3f)));
-}
-static inline v16f ck_exp16_nonpositive(v16f x) { return ck_exp16_clamped(max16(x, splat16(-87.3f))); }
 
 #endif
