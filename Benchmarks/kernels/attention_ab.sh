@@ -13,6 +13,12 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 rev="${1:-HEAD}" length="${2:-4096}" width="${3:-64}" alibi="${4:-0}" repeats="${5:-21}"
 if ! command -v clang >/dev/null; then echo "attention_ab.sh: clang not found (it ships with the Swift toolchain)" >&2; exit 2; fi
 if (( repeats > 64 )); then echo "attention_ab.sh: at most 64 repeats" >&2; exit 2; fi
+if ! git -C "$root" rev-parse --quiet --verify "$rev^{commit}" >/dev/null; then
+    echo "attention_ab.sh: '$rev' is not a commit of this repository (try HEAD, a hash or a tag)" >&2; exit 2
+fi
+for number in "$length" "$width" "$alibi" "$repeats"; do
+    [[ "$number" =~ ^[0-9]+$ ]] || { echo "attention_ab.sh: '$number' is not a whole number; usage in the header" >&2; exit 2; }
+done
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/a"
