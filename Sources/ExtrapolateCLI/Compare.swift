@@ -8,9 +8,9 @@ extension Extrapolate {
         public static let configuration = CommandConfiguration(
             abstract: "Compare two checkpoints on the same tokens and windows, with a paired bootstrap interval.",
             discussion: """
-                Both checkpoints score exactly the same windows. The difference is B's mean NLL minus A's (negative:
-                B is better); the 95% interval comes from resampling windows (documents with --per-document) jointly
-                for A and B, which is far tighter than comparing two separate intervals. Fewer than 20 windows give
+                Both checkpoints score exactly the same windows. The difference is B's mean NLL minus A's (negative: \
+                B is better); the 95% interval comes from resampling windows (documents with --per-document) jointly \
+                for A and B, which is far tighter than comparing two separate intervals. Fewer than 20 windows give \
                 an interval too narrow to trust, and the output says so.
                 """
         )

@@ -9,8 +9,8 @@ extension Extrapolate {
         public static let configuration = CommandConfiguration(
             abstract: "Pack token datasets into .tokens.zst, and inspect, verify or time them.",
             discussion: """
-                A .tokens.zst file is a plain zstd stream (`zstd -d` prints the raw tokens) cut into independent
-                frames, with metadata (dtype, vocabulary, tokenizer, documents, checksum, provenance) and a seek table
+                A .tokens.zst file is a plain zstd stream (`zstd -d` prints the raw tokens) cut into independent \
+                frames, with metadata (dtype, vocabulary, tokenizer, documents, checksum, provenance) and a seek table \
                 so any token range decodes on its own. Docs/token-format.md has the byte layout.
                 """,
             subcommands: [Pack.self, Inspect.self, Verify.self, Benchmark.self]
@@ -27,19 +27,25 @@ extension Extrapolate.Dataset {
             abstract: "Convert token files into one .tokens.zst.",
             discussion: """
                 Formats (--from; guessed from the extension when omitted):
-                  raw       little-endian uint16/uint32 tokens, no header (nanoGPT train.bin); width from --dtype
-                  llmc      llm.c .bin with its 256-int32 header (GPT-2 uint16 or Llama-3 uint32)
-                  megatron  Megatron-LM prefix.idx + prefix.bin (give either file or the prefix)
+                  raw       little-endian uint16/uint32 tokens, no header (nanoGPT's
+                            train.bin); width from --dtype
+                  llmc      llm.c .bin with its 256-int32 header (GPT-2 uint16 or
+                            Llama-3 uint32)
+                  megatron  Megatron-LM prefix.idx + prefix.bin (give either file or
+                            the prefix)
                   npy       NumPy .npy integer array
-                  text      UTF-8 files, one document each, tokenized with --tokenizer, else as bytes (vocabulary 256)
-                  jsonl     JSON lines (.jsonl or .jsonl.zst) with a "text" field, one document per line, tokenized
-                            like text
-                Inputs are concatenated in the order given; each file (text: each file, jsonl: each line) starts a
+                  text      UTF-8 files, one document each, tokenized with --tokenizer,
+                            else as bytes (vocabulary 256)
+                  jsonl     JSON lines (.jsonl or .jsonl.zst) with a "text" field, one
+                            document per line, tokenized like text
+
+                Inputs are concatenated in the order given; each file (text: each file, jsonl: each line) starts a \
                 document, and the document starts are stored in the metadata. The output may not be one of the inputs.
-                With --tokenizer (a Hugging Face tokenizer.json, or a model folder holding one), text is tokenized
-                exactly as the `tokenizers` library does (BPE: GPT-2, GPT-NeoX/Pythia, SmolLM, Llama-2/3, Mistral,
-                Qwen2 pipelines), each document as `tokenizer.encode(text)` gives it (the template's BOS included),
-                followed by the tokenizer's end-of-text token unless --eos or --no-eos says otherwise; the tokenizer's
+
+                With --tokenizer (a Hugging Face tokenizer.json, or a model folder holding one), text is tokenized \
+                exactly as the `tokenizers` library does (BPE: GPT-2, GPT-NeoX/Pythia, SmolLM, Llama-2/3, Mistral, \
+                Qwen2 pipelines), each document as `tokenizer.encode(text)` gives it (the template's BOS included), \
+                followed by the tokenizer's end-of-text token unless --eos or --no-eos says otherwise; the tokenizer's \
                 name and hash are recorded, so the daemon can refuse checkpoints with another tokenizer.
                 """
         )

@@ -11,10 +11,10 @@ extension Extrapolate {
         public static let configuration = CommandConfiguration(
             abstract: "Show an architecture: its layers, every tensor it expects, and its position parameters.",
             discussion: """
-                FILE is a Hugging Face config.json (model_type gpt2, opt, bloom, mpt, gpt_neox or llama), a folder
-                holding one, an Extrapolate architecture JSON file (Docs/architecture-json.md), or what
-                `inspect --json` printed (its `architecture` field is read).
-                Position parameters are resolved at --length tokens: ALiBi slopes per head, rotary frequencies
+                FILE is a Hugging Face config.json (model_type gpt2, opt, bloom, mpt, gpt_neox or llama), a folder \
+                holding one, an Extrapolate architecture JSON file (Docs/architecture-json.md), or what \
+                `inspect --json` printed (its `architecture` field is read). \
+                Position parameters are resolved at --length tokens: ALiBi slopes per head, rotary frequencies \
                 after any extension (YaRN, llama3, dynamic NTK, …), T5 bucket boundaries.
                 """
         )

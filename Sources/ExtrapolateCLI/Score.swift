@@ -9,13 +9,13 @@ extension Extrapolate {
         public static let configuration = CommandConfiguration(
             abstract: "Score tokens with a checkpoint: each token's log-probability, the mean NLL and the perplexity.",
             discussion: """
-                CHECKPOINT is a Hugging Face folder (config.json + model.safetensors, or a sharded
-                model.safetensors.index.json), a .safetensors file whose metadata carries an Extrapolate architecture,
-                or the index file itself. TOKENS is a .tokens.zst dataset or a raw little-endian token file
+                CHECKPOINT is a Hugging Face folder (config.json + model.safetensors, or a sharded \
+                model.safetensors.index.json), a .safetensors file whose metadata carries an Extrapolate architecture, \
+                or the index file itself. TOKENS is a .tokens.zst dataset or a raw little-endian token file \
                 (nanoGPT's train.bin/val.bin are uint16; pass --dtype uint32 for larger vocabularies).
 
-                The model reads --length tokens after --offset in one causal pass at positions 0…N−1 (default: the
-                trained length, or the whole file when it is shorter — the output says which). Every token but the
+                The model reads --length tokens after --offset in one causal pass at positions 0…N−1 (default: the \
+                trained length, or the whole file when it is shorter — the output says which). Every token but the \
                 first is scored; perplexity is exp(mean NLL) over those N−1 tokens. Memory grows linearly with N.
                 """
         )

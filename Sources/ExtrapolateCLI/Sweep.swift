@@ -8,15 +8,15 @@ extension Extrapolate {
         public static let configuration = CommandConfiguration(
             abstract: "Perplexity of one or more checkpoints at increasing window lengths, on the same tokens.",
             discussion: """
-                Every checkpoint and length scores the same span: the first --budget targets after --offset (default
-                4 × the longest length). Lengths like 2x are multiples of each checkpoint's own trained length. A window
-                of L input tokens predicts the next L tokens (the paper's fairseq accounting), so each target is scored
-                once; perplexity = exp(token-weighted mean NLL). Where it is exact (every position method but xPos,
-                dynamic NTK and LongRoPE), lengths run longest first and a shorter window that is the prefix of a longer
-                one is taken from that pass instead of run again. Intervals are 95% bootstrap intervals over windows
-                (documents with --per-document), flagged when there are too few. Checkpoints are ordered by run (their
-                folder) and step (from names like step-2000.safetensors or checkpoint-2000/); each is one series.
-                Lengths a method cannot represent (learned positions past their table) are reported as unsupported.
+                Every checkpoint and length scores the same span: the first --budget targets after --offset (default \
+                4 × the longest length). Lengths like 2x are multiples of each checkpoint's own trained length. A window \
+                of L input tokens predicts the next L tokens (the paper's fairseq accounting), so each target is scored \
+                once; perplexity = exp(token-weighted mean NLL). Where it is exact (every position method but xPos, \
+                dynamic NTK and LongRoPE), lengths run longest first and a shorter window that is the prefix of a longer \
+                one is taken from that pass instead of run again. Intervals are 95% bootstrap intervals over windows \
+                (documents with --per-document), flagged when there are too few. Checkpoints are ordered by run (their \
+                folder) and step (from names like step-2000.safetensors or checkpoint-2000/); each is one series. \
+                Lengths a method cannot represent (learned positions past their table) are reported as unsupported. \
                 See Docs/evaluation.md.
                 """
         )
