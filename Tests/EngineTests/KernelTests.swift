@@ -87,6 +87,40 @@ struct KernelTests {
     }
 
     @Test(
+        "Tiles skipped under a steep distance bias change nothing: far keys a bias lifts again are still seen",
+        arguments: [nil as Int?, 500])
+    func negligibleTilesSkipped(_ window: Int?) throws {
+        // Slopes of 1 and 1/4 per token put most keys thousands below the row maximum, so whole 64-key tiles are
+        // skipped; one distance per head (601 + 7h) has bias 0 again, as a T5 table's far bucket can. A bound read
+        // at a tile's nearest distance instead of the largest bias at or beyond it would skip that key's tile, and
+        // its term weighs as much as the diagonal's.
+        let (length, heads, hs) = (700, 2, 64)
+        var generator = TestRandom(seed: 5)
+        func random(_ count: Int) -> [Float] { generator.floats(count, in: -1.5...1.5) }
+        let (q, k, v) = (random(length * heads * hs), random(length * hs), random(length * hs))
+        let table = FloatBuffer(count: heads * length)
+        for h in 0..<heads {
+            for d in 0..<length {
+                table.pointer[h * length + d] = d == 601 + 7 * h ? 0 : -Float(d) / Float(1 << (2 * h))
+            }
+        }
+        let scale = 1 / Double(hs).squareRoot()
+        let out = FloatBuffer(count: length * heads * hs)
+        let (qb, kb, vb) = (FloatBuffer(q), FloatBuffer(k), FloatBuffer(v))
+        try Kernels.attention(
+            q: qb.pointer, qStride: heads * hs, k: kb.pointer, kStride: hs, v: vb.pointer, vStride: hs,
+            out: out.pointer, outStride: heads * hs,
+            shape: AttentionShape(
+                length: length, heads: heads, kvHeads: 1, headWidth: hs, scale: Float(scale), window: window),
+            bias: .distance(table))
+        let expected = naiveAttention(
+            q: q, k: k, v: v, length: length, heads: heads, kvHeads: 1, hs: hs, scale: scale, window: window
+        ) { h, d in Double(table.pointer[h * length + d]) }
+        let worst = zip(out.array, expected).map { abs(Double($0) - $1) }.max()!
+        #expect(worst < 2e-5, "max |Δ| = \(worst)")
+    }
+
+    @Test(
         "Parallel work hands every item to exactly one worker, whatever the thread count",
         arguments: [1, 2, 3, 8])
     func parallelWork(_ threads: Int) {

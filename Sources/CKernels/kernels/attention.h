@@ -10,12 +10,44 @@
 //
 // and after the last tile out_i = o_T / l_T. Nothing T×T is ever stored: the scratch is one BLOCK_Q × BLOCK_K
 // score tile and BLOCK_Q accumulators, whatever the length.
+//
+// Tiles whose terms are all zero in float are skipped. With a distance bias (ALiBi, KERPLE, T5, Sandwich) a key far
+// from the query can sit so far below the row's maximum that exp(s_j − m) is under half the smallest float
+// subnormal (2⁻¹⁵⁰, which exp(−104) is): a correctly rounded exp gives exactly 0, and the term adds nothing to l or
+// o. A tile is skipped when that holds for every row of the query block, proven by bounds rather than by computing
+// the scores: by Cauchy–Schwarz, s_j ≤ |scale|·|q_i|·max_j |k_j| + max_{d ≥ d_min} bias(d), and the row's final
+// maximum is at least its own diagonal score s_i = scale·q_i·k_i + bias(0). The test asks for a gap of
+// CK_NEGLIGIBLE_GAP (> 104, the rest is room for rounding in the bounds). The result is what the full computation
+// gives in exact float arithmetic; the work left out grows with the length (at 8k tokens, most of ALiBi's steeper
+// heads), and without a bias nothing is ever skipped.
 
 
 #ifndef BLOCK_Q
 #define BLOCK_Q 64
 #define BLOCK_K 64
 #endif
+#define CK_NEGLIGIBLE_GAP 110.0f
+
+/// For skipping with a distance bias: `bound[d]` = max of bias[d..<length] (the most any key at distance ≥ d can
+/// gain), and `norms[t]` = the largest |k_j| of key tile t, for tiles 0..<tiles.
+static void skip_bounds(const ck_attention_args *a, long tiles, float *bound, float *norms) {
+    float running = -INFINITY;
+    for (long d = a->length - 1; d >= 0; d--) {
+        const float b = a->distance_bias[d];
+        running = b > running ? b : running;
+        bound[d] = running;
+    }
+    const long hs = a->head_width;
+    for (long t = 0; t < tiles; t++) {
+        const float *tile = a->k_packed + t * hs * BLOCK_K;
+        float squares[BLOCK_K] = {0};
+        for (long e = 0; e < hs; e++)
+            for (long c = 0; c < BLOCK_K; c++) squares[c] += tile[e * BLOCK_K + c] * tile[e * BLOCK_K + c];
+        float largest = 0;
+        for (long c = 0; c < BLOCK_K; c++) largest = squares[c] > largest ? squares[c] : largest;
+        norms[t] = sqrtf(largest);
+    }
+}
 
 /// x[c] = exp(x[c] - shift); returns the sum.
 static float exp_shift_sum(float *x, long n, float shift) {
@@ -155,7 +187,10 @@ static int CK_VARIANT(ck_attention_rows)(const ck_attention_args *a, long row_be
     const long window = a->window;
     const long hidden = a->bias_kind == CK_BIAS_FIRE ? a->fire_hidden : 0;
     const long hs_padded = (hs + 63) / 64 * 64;
-    const size_t floats = (size_t)(BLOCK_Q * BLOCK_K + BLOCK_Q * hs_padded + 2 * BLOCK_Q + 2 * BLOCK_K);
+    const int skipping = a->bias_kind == CK_BIAS_DISTANCE;
+    const long tiles = (row_end + BLOCK_K - 1) / BLOCK_K;
+    const size_t floats = (size_t)(BLOCK_Q * BLOCK_K + BLOCK_Q * hs_padded + 2 * BLOCK_Q + 2 * BLOCK_K) +
+                          (skipping ? (size_t)(a->length + tiles + 2 * BLOCK_Q) : 0);
     float *scratch = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
     if (!scratch) return -1;
     float *scores = scratch;                      // [BLOCK_Q][BLOCK_K]
@@ -164,6 +199,11 @@ static int CK_VARIANT(ck_attention_rows)(const ck_attention_args *a, long row_be
     float *row_sum = row_max + BLOCK_Q;
     float *fire_x = row_sum + BLOCK_Q;
     float *fire_tmp = fire_x + BLOCK_K;
+    float *bias_bound = fire_tmp + BLOCK_K;       // skipping: [T]
+    float *key_norms = bias_bound + a->length;    // skipping: [tiles]
+    float *query_reach = key_norms + tiles;       // skipping: |scale|·|q_i| per row of the block
+    float *row_floor = query_reach + BLOCK_Q;     // skipping: the row's diagonal score − CK_NEGLIGIBLE_GAP
+    if (skipping) skip_bounds(a, tiles, bias_bound, key_norms);
 
     for (long i0 = row_begin; i0 < row_end; i0 += BLOCK_Q) {
         const long i1 = min_l(i0 + BLOCK_Q, row_end);
@@ -172,8 +212,28 @@ static int CK_VARIANT(ck_attention_rows)(const ck_attention_args *a, long row_be
         for (long r = 0; r < BLOCK_Q; r++) { row_max[r] = -INFINITY; row_sum[r] = 0; }
         memset(acc, 0, sizeof(float) * (size_t)(BLOCK_Q * hs_padded));
         const long j_first = window > 0 ? max_l(0, i0 - window + 1) / BLOCK_K * BLOCK_K : 0;
+        if (skipping)
+            for (long r = 0; r < nq; r++) {
+                const long i = i0 + r;
+                const float *qi = a->q + i * a->q_stride;
+                const float *ki = a->k_packed + (i / BLOCK_K) * hs * BLOCK_K + i % BLOCK_K;
+                float squares = 0, dot = 0;
+                for (long e = 0; e < hs; e++) {
+                    squares += qi[e] * qi[e];
+                    dot += qi[e] * ki[e * BLOCK_K];
+                }
+                query_reach[r] = fabsf(a->scale) * sqrtf(squares);
+                row_floor[r] = a->scale * dot + a->distance_bias[0] - CK_NEGLIGIBLE_GAP;
+            }
 
         for (long j0 = j_first; j0 < i1; j0 += BLOCK_K) {
+            if (skipping && j0 + BLOCK_K <= i0) {     // below the diagonal for every row: may be all zeros
+                int negligible = 1;
+                for (long r = 0; r < nq && negligible; r++)
+                    negligible = query_reach[r] * key_norms[j0 / BLOCK_K] + bias_bound[i0 + r - j0 - (BLOCK_K - 1)] <
+                                 row_floor[r];
+                if (negligible) continue;
+            }
             const long nk = min_l(BLOCK_K, i1 - j0);
             const float *keys = a->k_packed + (j0 / BLOCK_K) * hs * BLOCK_K;   // columns past i1 are masked below
             for (long g = 0; g < groups; g++) {
