@@ -48,9 +48,6 @@ void ck_rms_norm(float *x, long rows, long width, long stride, const float *gamm
 }
 void ck_activation(float *x, long n, ck_activation_kind kind) { ck_active->activation(x, n, kind); }
 void ck_multiply(float *x, const float *y, long n) { ck_active->multiply(x, y, n); }
-void ck_add_bias(float *x, long rows, long width, long stride, const float *bias) {
-    ck_active->add_bias(x, rows, width, stride, bias);
-}
 void ck_add(float *x, const float *y, long n) { ck_active->add(x, y, n); }
 void ck_rotate(float *x, long rows, long stride, long half, const float *cos_table, const float *sin_table,
                int interleaved) {

@@ -25,32 +25,23 @@ extension Forward {
             let rows = end - begin
             let input = source.pointer + begin * x.width
             let up = ups[worker].pointer
-            Kernels.serialMatmulTransposed(
-                input, lda: x.width, w.up.weight.pointer, ldb: w.up.input, up, ldc: hidden,
+            Kernels.serialLinear(
+                input, lda: x.width, w.up.weight.pointer, ldb: w.up.input, bias: w.up.bias?.pointer, up, ldc: hidden,
                 m: rows, n: hidden, k: w.up.input)
-            if let bias = w.up.bias {
-                Kernels.addBias(up, rows: rows, width: hidden, stride: hidden, bias: bias.pointer)
-            }
             if let g = w.gate {
                 let gate = gates[worker].pointer
-                Kernels.serialMatmulTransposed(
-                    input, lda: x.width, g.weight.pointer, ldb: g.input, gate, ldc: hidden,
+                Kernels.serialLinear(
+                    input, lda: x.width, g.weight.pointer, ldb: g.input, bias: g.bias?.pointer, gate, ldc: hidden,
                     m: rows, n: hidden, k: g.input)
-                if let bias = g.bias {
-                    Kernels.addBias(gate, rows: rows, width: hidden, stride: hidden, bias: bias.pointer)
-                }
                 Kernels.activation(gate, count: rows * hidden, kind: kind)
                 Kernels.multiply(up, by: gate, count: rows * hidden)
             } else {
                 Kernels.activation(up, count: rows * hidden, kind: kind)
             }
             let destination = output.pointer + begin * width
-            Kernels.serialMatmulTransposed(
-                up, lda: hidden, w.down.weight.pointer, ldb: w.down.input, destination, ldc: width,
-                m: rows, n: width, k: hidden)
-            if let bias = w.down.bias {
-                Kernels.addBias(destination, rows: rows, width: width, stride: width, bias: bias.pointer)
-            }
+            Kernels.serialLinear(
+                up, lda: hidden, w.down.weight.pointer, ldb: w.down.input, bias: w.down.bias?.pointer, destination,
+                ldc: width, m: rows, n: width, k: hidden)
         }
         withExtendedLifetime((ups, gates)) {}
         return Activations(buffer: out, width: width)

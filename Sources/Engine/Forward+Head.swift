@@ -28,14 +28,11 @@ extension Forward {
                     var column = 0
                     while column < vocabulary {
                         let columns = min(slice, vocabulary - column)
-                        Kernels.serialMatmulTransposed(
+                        Kernels.serialLinear(
                             source.pointer + begin * x.width, lda: x.width,
                             head.weight.pointer + column * head.input, ldb: head.input,
-                            scratch, ldc: columns, m: n, n: columns, k: head.input)
-                        if let bias = head.bias {
-                            Kernels.addBias(
-                                scratch, rows: n, width: columns, stride: columns, bias: bias.pointer + column)
-                        }
+                            bias: head.bias.map { UnsafePointer($0.pointer + column) }, scratch, ldc: columns,
+                            m: n, n: columns, k: head.input)
                         softmax.fold(
                             scratch, columns: columns, leading: columns, column: column,
                             targets: wanted.pointer + begin)

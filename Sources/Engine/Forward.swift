@@ -156,12 +156,9 @@ struct Forward {
         let (input, output) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(out.pointer))
         Kernels.parallelBlocks(projectionBlocks) { _, begin, end in
             let destination = output.pointer + begin * p.output
-            Kernels.serialMatmulTransposed(
-                input.pointer + begin * x.width, lda: x.width, p.weight.pointer, ldb: p.input,
+            Kernels.serialLinear(
+                input.pointer + begin * x.width, lda: x.width, p.weight.pointer, ldb: p.input, bias: p.bias?.pointer,
                 destination, ldc: p.output, m: end - begin, n: p.output, k: p.input)
-            if let bias = p.bias {
-                Kernels.addBias(destination, rows: end - begin, width: p.output, stride: p.output, bias: bias.pointer)
-            }
         }
         return Activations(buffer: out, width: p.output)
     }

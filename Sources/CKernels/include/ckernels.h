@@ -87,8 +87,6 @@ typedef enum {
 void ck_activation(float *x, long n, ck_activation_kind kind);
 /// `x[i] *= y[i]` (gated feed-forward).
 void ck_multiply(float *x, const float *y, long n);
-/// `x[r * stride + c] += bias[c]` for every row.
-void ck_add_bias(float *x, long rows, long width, long stride, const float *bias);
 /// `x[i] += y[i]`.
 void ck_add(float *x, const float *y, long n);
 

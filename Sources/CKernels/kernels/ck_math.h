@@ -71,6 +71,32 @@ static inline float ck_erff(float x) {
     return copysignf(y, x);
 }
 
+/// Σ of 16 double lanes as a fixed tree (8 + 8, 4 + 4, …): the same sum on every kernel set.
+static inline double sum_lanes_d(const double *lanes) {
+    double t[8];
+    for (int u = 0; u < 8; u++) t[u] = lanes[u] + lanes[u + 8];
+    for (int u = 0; u < 4; u++) t[u] += t[u + 4];
+    return (t[0] + t[2]) + (t[1] + t[3]);
+}
+
+/// Σ (x[c] − shift)ᵖ for p = 1 or 2, in double: 16 independent lanes (which vectorise without reassociating
+/// anything) folded by `sum_lanes_d`, then the tail. A single double chain waited 4 cycles per element.
+static inline double sum_power_d(const float *x, long n, double shift, int power) {
+    double lanes[LANES] = {0};
+    long c = 0;
+    for (; c + LANES <= n; c += LANES)
+        for (int u = 0; u < LANES; u++) {
+            const double d = (double)x[c + u] - shift;
+            lanes[u] += power == 2 ? d * d : d;
+        }
+    double total = sum_lanes_d(lanes);
+    for (; c < n; c++) {
+        const double d = (double)x[c] - shift;
+        total += power == 2 ? d * d : d;
+    }
+    return total;
+}
+
 static inline float max_of(const float *x, long n) {
     float lanes[LANES];
     for (int u = 0; u < LANES; u++) lanes[u] = -INFINITY;

@@ -33,13 +33,6 @@ static void CK_VARIANT(ck_add)(float *x, const float *y, long n) {
     for (long i = 0; i < n; i++) x[i] += y[i];
 }
 
-static void CK_VARIANT(ck_add_bias)(float *x, long rows, long width, long stride, const float *bias) {
-    for (long r = 0; r < rows; r++) {
-        float *row = x + r * stride;
-        for (long c = 0; c < width; c++) row[c] += bias[c];
-    }
-}
-
 static void CK_VARIANT(ck_rotate)(float *x, long rows, long stride, long half, const float *cos_table, const float *sin_table, int interleaved) {
     for (long r = 0; r < rows; r++) {
         float *row = x + r * stride;

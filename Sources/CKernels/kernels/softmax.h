@@ -8,14 +8,12 @@ static void CK_VARIANT(ck_logsumexp_fold)(const float *logits, long rows, long c
         const float previous = row_max[r];
         const float m = slice_max > previous ? slice_max : previous;
         double total = previous == -INFINITY ? 0.0 : row_sum[r] * exp((double)previous - (double)m);
+        // 16 double lanes (a float chunk summed lane by lane was a serial chain of 16 adds per 16 logits).
+        double lanes[LANES] = {0};
         long c = 0;
-        for (; c + LANES <= cols; c += LANES) {
-            float chunk = 0;
-            float lanes[LANES];
-            for (int u = 0; u < LANES; u++) lanes[u] = ck_expf(row[c + u] - m);
-            for (int u = 0; u < LANES; u++) chunk += lanes[u];
-            total += chunk;
-        }
+        for (; c + LANES <= cols; c += LANES)
+            for (int u = 0; u < LANES; u++) lanes[u] += (double)ck_expf(row[c + u] - m);
+        total += sum_lanes_d(lanes);
         for (; c < cols; c++) total += exp((double)row[c] - m);
         row_max[r] = m;
         row_sum[r] = total;

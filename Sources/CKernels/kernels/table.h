@@ -13,7 +13,6 @@ typedef struct {
     void (*rms_norm)(float *, long, long, long, const float *, float);
     void (*activation)(float *, long, ck_activation_kind);
     void (*multiply)(float *, const float *, long);
-    void (*add_bias)(float *, long, long, long, const float *);
     void (*add)(float *, const float *, long);
     void (*rotate)(float *, long, long, long, const float *, const float *, int);
     void (*exp)(const float *, float *, long);

@@ -15,7 +15,6 @@ const ck_kernel_table CK_TABLE = {
     .rms_norm = CK_VARIANT(ck_rms_norm),
     .activation = CK_VARIANT(ck_activation),
     .multiply = CK_VARIANT(ck_multiply),
-    .add_bias = CK_VARIANT(ck_add_bias),
     .add = CK_VARIANT(ck_add),
     .rotate = CK_VARIANT(ck_rotate),
     .exp = CK_VARIANT(ck_exp),
