@@ -139,7 +139,8 @@ let package = Package(
         .testTarget(
             name: "ServiceTests",
             dependencies: [
-                "Service", "ResultStore", "Evaluation", "Checkpoints", "TokenData", "Reports", "Engine", "TestSupport",
+                "Service", "ResultStore", "Evaluation", "Checkpoints", "TokenData", "Reports", "Engine", "Kernels",
+                "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

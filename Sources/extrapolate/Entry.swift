@@ -6,12 +6,14 @@ import Kernels
 /// environment sets one, else from its table of CPU models, which 0.3.21 does not know recent CPUs by (a Sapphire
 /// Rapids Xeon gets the SSE3 Prescott kernels, 4× slower). For the commands that run models, when the kernels in use
 /// are weaker than the CPU supports (`Kernels.betterBLASCore`, from cpuid), re-execute once with the right
-/// `OPENBLAS_CORETYPE` and say so on stderr; `EXTRAPOLATE_KEEP_BLAS_CORETYPE=1` keeps OpenBLAS's choice.
+/// `OPENBLAS_CORETYPE` and say so on stderr; `EXTRAPOLATE_KEEP_BLAS_CORETYPE=1` keeps OpenBLAS's choice. A request
+/// for help runs no model, so it gets neither the note nor the re-execution.
 func chooseBLASKernels() {
     let environment = ProcessInfo.processInfo.environment
     let arguments = CommandLine.arguments
     guard arguments.count > 1, ["score", "sweep", "compare", "watch", "serve"].contains(arguments[1]),
-        environment["EXTRAPOLATE_BLAS_CHOSEN"] == nil, let better = Kernels.betterBLASCore()
+        !arguments.contains("--help"), !arguments.contains("-h"), environment["EXTRAPOLATE_BLAS_CHOSEN"] == nil,
+        let better = Kernels.betterBLASCore()
     else { return }
     func note(_ text: String) { FileHandle.standardError.write(Data("note: \(text)\n".utf8)) }
     let current = Kernels.blasCore

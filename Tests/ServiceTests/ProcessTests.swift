@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import Reports
 import ResultStore
 import TestSupport
@@ -187,5 +188,29 @@ import Testing
             if expectedRefusal == nil { #expect(report.kernels == "generic") }
             if expectedRefusal != nil { #expect(report.kernels == ["", "generic", "avx2", "avx512"][report.cpuLevel]) }
         }
+    }
+    @Test func weakOpenBLASKernelsAreRaisedOnceButNotForHelp() async throws {
+        // Pin OpenBLAS to its SSE3 kernels, as 0.3.21 picks on CPUs it does not know; Executable.start keeps
+        // OpenBLAS's choice by default, so `env -u` lifts that.
+        guard Kernels.cpuLevel >= 2 else {
+            print("skipped: this CPU has neither AVX2 nor AVX-512, so Prescott is not below what it supports")
+            return
+        }
+        let scratch = try ScratchFolder("blas-core")
+        defer { scratch.remove() }
+        let binary = try #require(Executable.path)
+        let pinned = ["-u", "EXTRAPOLATE_KEEP_BLAS_CORETYPE", "OPENBLAS_CORETYPE=Prescott", binary]
+        let (_, _, scoreErrors) = try await Executable.run(
+            pinned + ["score", "--checkpoint", scratch.path("missing"), "--tokens", scratch.path("missing.u16")],
+            tool: "/usr/bin/env", in: scratch)
+        let notes = scoreErrors.components(separatedBy: "\n").filter { $0.hasPrefix("note:") }
+        #expect(notes.count == 1, "\(scoreErrors)")
+        #expect(notes.first?.contains("OPENBLAS_CORETYPE=Prescott pins") == true, "\(notes)")
+        #expect(notes.first?.hasSuffix("so extrapolate uses those") == true, "\(notes)")
+        let (status, help, helpErrors) = try await Executable.run(
+            pinned + ["score", "--help"], tool: "/usr/bin/env", in: scratch)
+        #expect(status == 0)
+        #expect(help.contains("USAGE: extrapolate score"))
+        #expect(!helpErrors.contains("note:"), "\(helpErrors)")
     }
 }
