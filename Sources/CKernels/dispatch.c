@@ -33,6 +33,10 @@ const char *ck_kernel_set_refused(void) { return ck_refused; }
 void ck_pack_keys(const float *k, long k_stride, long length, long hs, float *out) {
     ck_active->pack_keys(k, k_stride, length, hs, out);
 }
+void ck_key_tile_norms(const float *k_packed, long length, long hs, float *out) {
+    ck_active->key_tile_norms(k_packed, length, hs, out);
+}
+void ck_suffix_max(const float *x, long n, float *out) { ck_active->suffix_max(x, n, out); }
 int ck_attention_rows(const ck_attention_args *args, long row_begin, long row_end) {
     return ck_active->attention_rows(args, row_begin, row_end);
 }

@@ -121,13 +121,11 @@ public final class LanguageModel: @unchecked Sendable {
 
     /// A generous estimate of the bytes a pass over a window of `length` tokens needs with `threads` threads: the
     /// weights as fp32, about ten `[length, width]` activation buffers, each thread's feed-forward and logits chunks,
-    /// and the attention tiles (with a distance bias, each also holds a `[length]` bound table for skipping). The
-    /// daemon compares it with `--memory-limit` before trying a length.
+    /// and the attention tiles. The daemon compares it with `--memory-limit` before trying a length.
     public func memoryEstimate(length: Int, threads: Int) -> Int {
         let width = bound.embedding.width
         let activations = 10 * length * width
-        let perThread =
-            feedForwardChunk * 8 * width + logitsChunk * min(vocabulary, vocabularySlice) + 64 * 1024 + length
+        let perThread = feedForwardChunk * 8 * width + logitsChunk * min(vocabulary, vocabularySlice) + 64 * 1024
         return 4 * (parameterCount + activations + threads * perThread)
     }
 

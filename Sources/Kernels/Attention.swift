@@ -100,12 +100,30 @@ extension Kernels {
         // Values are copied into one contiguous [T, hs] run per head, so a tile's rows share a few pages.
         let packedPerHead = (shape.length + 63) / 64 * 64 * shape.headWidth
         let packed = FloatBuffer(count: 2 * packedPerHead * max(shape.kvHeads, 1))
+        // With a distance bias, what the kernel needs to skip key tiles whose terms are all zero (attention.h): each
+        // key tile's largest |k| and each head's largest bias at or beyond every distance, once per layer.
+        let tiles = (shape.length + 63) / 64
+        let skipping: (norms: FloatBuffer, bounds: FloatBuffer)? = {
+            guard case .distance(let table) = bias else { return nil }
+            let bounds = FloatBuffer(uninitialized: shape.heads * shape.length)
+            let (source, destination) = (UncheckedPointer(table.pointer), UncheckedPointer(bounds.pointer))
+            parallelFor(shape.heads) { h in
+                ck_suffix_max(
+                    source.pointer + h * shape.length, shape.length, destination.pointer + h * shape.length)
+            }
+            return (FloatBuffer(uninitialized: tiles * max(shape.kvHeads, 1)), bounds)
+        }()
+        let norms = skipping.map { UncheckedPointer($0.norms.pointer) }
         let packedBase = UncheckedPointer(packed.pointer)
         let valuesBase = UncheckedPointer(packed.pointer + packedPerHead * max(shape.kvHeads, 1))
         parallelFor(shape.kvHeads) { g in
             ck_pack_keys(
                 pointers.1.pointer + g * shape.headWidth, kStride, shape.length, shape.headWidth,
                 packedBase.pointer + g * packedPerHead)
+            if let norms {
+                ck_key_tile_norms(
+                    packedBase.pointer + g * packedPerHead, shape.length, shape.headWidth, norms.pointer + g * tiles)
+            }
             let values = valuesBase.pointer + g * packedPerHead
             for t in 0..<shape.length {
                 (values + t * shape.headWidth).update(
@@ -137,6 +155,10 @@ extension Kernels {
             case .distance(let table):
                 args.bias_kind = CK_BIAS_DISTANCE
                 args.distance_bias = UnsafePointer(table.pointer + head * shape.length)
+                if let skipping {
+                    args.distance_bias_bound = UnsafePointer(skipping.bounds.pointer + head * shape.length)
+                    args.key_tile_norms = UnsafePointer(skipping.norms.pointer + kvHead * tiles)
+                }
             case .fire(let fire):
                 args.bias_kind = CK_BIAS_FIRE
                 args.log_distance = UnsafePointer(fire.logDistance.pointer)
@@ -151,10 +173,10 @@ extension Kernels {
             let end = min(begin + attentionRowsPerItem, shape.length)
             if ck_attention_rows(&args, begin, end) != 0 { failed.record() }
         }
-        withExtendedLifetime(packed) {}
+        withExtendedLifetime((packed, skipping)) {}
         if failed.count > 0 {
             let hsPadded = (shape.headWidth + 63) / 64 * 64
-            throw .outOfMemory(what: "the attention tile scratch", bytes: (64 * 64 + 64 * hsPadded + 256) * 4)
+            throw .outOfMemory(what: "the attention tile scratch", bytes: (64 * 64 + 64 * hsPadded + 384) * 4)
         }
     }
 }

@@ -39,12 +39,23 @@ typedef struct {
     const float *fire_b1;           ///< [hidden]
     const float *fire_w2;           ///< [hidden], this head's row
     float fire_b2;                  ///< this head's bias
+    /// CK_BIAS_DISTANCE, optional: with both of these the kernel skips key tiles whose every term is exactly 0
+    /// in float (attention.h says how it proves it). Worked out once per layer, not per call.
+    const float *distance_bias_bound; ///< [T]: max of distance_bias[d ..< T] (ck_suffix_max)
+    const float *key_tile_norms;      ///< [ceil(T / 64)]: the largest |k| of each packed key tile (ck_key_tile_norms)
 } ck_attention_args;
 
 /// Packs one head's keys for ck_attention_rows: block b of 64 keys becomes [hs][64] (transposed, zero-padded past
 /// `length`), so tiles read contiguous memory instead of re-transposing strided rows for every query block.
 /// `out` holds ceil(length / 64) · hs · 64 floats.
 void ck_pack_keys(const float *k, long k_stride, long length, long hs, float *out);
+
+/// `out[t]` = the largest Euclidean norm of the keys in tile t of `k_packed` (ck_pack_keys' layout), for the
+/// ceil(length / 64) tiles.
+void ck_key_tile_norms(const float *k_packed, long length, long hs, float *out);
+
+/// `out[d]` = max of x[d ..< n], for every d.
+void ck_suffix_max(const float *x, long n, float *out);
 
 /// Computes output rows [row_begin, row_end) of one head with a tiled online softmax (no T×T matrix).
 /// Returns 0, or -1 if scratch could not be allocated.

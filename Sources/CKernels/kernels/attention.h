@@ -17,7 +17,8 @@
 // o. A tile is skipped when that holds for every row of the query block, proven by bounds rather than by computing
 // the scores: by Cauchy–Schwarz, s_j ≤ |scale|·|q_i|·max_j |k_j| + max_{d ≥ d_min} bias(d), and the row's final
 // maximum is at least its own diagonal score s_i = scale·q_i·k_i + bias(0). The test asks for a gap of
-// CK_NEGLIGIBLE_GAP (> 104, the rest is room for rounding in the bounds). The result is what the full computation
+// CK_NEGLIGIBLE_GAP (> 104, the rest is room for rounding in the bounds). The caller works out the bias's suffix
+// maxima (ck_suffix_max) and the key tiles' largest norms (ck_key_tile_norms) once per layer and head. The result is what the full computation
 // gives in exact float arithmetic; the work left out grows with the length (at 8k tokens, most of ALiBi's steeper
 // heads), and without a bias nothing is ever skipped.
 
@@ -28,24 +29,23 @@
 #endif
 #define CK_NEGLIGIBLE_GAP 110.0f
 
-/// For skipping with a distance bias: `bound[d]` = max of bias[d..<length] (the most any key at distance ≥ d can
-/// gain), and `norms[t]` = the largest |k_j| of key tile t, for tiles 0..<tiles.
-static void skip_bounds(const ck_attention_args *a, long tiles, float *bound, float *norms) {
+static void CK_VARIANT(ck_suffix_max)(const float *x, long n, float *out) {
     float running = -INFINITY;
-    for (long d = a->length - 1; d >= 0; d--) {
-        const float b = a->distance_bias[d];
-        running = b > running ? b : running;
-        bound[d] = running;
+    for (long d = n - 1; d >= 0; d--) {
+        running = x[d] > running ? x[d] : running;
+        out[d] = running;
     }
-    const long hs = a->head_width;
-    for (long t = 0; t < tiles; t++) {
-        const float *tile = a->k_packed + t * hs * BLOCK_K;
+}
+
+static void CK_VARIANT(ck_key_tile_norms)(const float *k_packed, long length, long hs, float *out) {
+    for (long t = 0; t < (length + BLOCK_K - 1) / BLOCK_K; t++) {
+        const float *tile = k_packed + t * hs * BLOCK_K;
         float squares[BLOCK_K] = {0};
         for (long e = 0; e < hs; e++)
             for (long c = 0; c < BLOCK_K; c++) squares[c] += tile[e * BLOCK_K + c] * tile[e * BLOCK_K + c];
         float largest = 0;
         for (long c = 0; c < BLOCK_K; c++) largest = squares[c] > largest ? squares[c] : largest;
-        norms[t] = sqrtf(largest);
+        out[t] = sqrtf(largest);
     }
 }
 
@@ -187,10 +187,8 @@ static int CK_VARIANT(ck_attention_rows)(const ck_attention_args *a, long row_be
     const long window = a->window;
     const long hidden = a->bias_kind == CK_BIAS_FIRE ? a->fire_hidden : 0;
     const long hs_padded = (hs + 63) / 64 * 64;
-    const int skipping = a->bias_kind == CK_BIAS_DISTANCE;
-    const long tiles = (row_end + BLOCK_K - 1) / BLOCK_K;
-    const size_t floats = (size_t)(BLOCK_Q * BLOCK_K + BLOCK_Q * hs_padded + 2 * BLOCK_Q + 2 * BLOCK_K) +
-                          (skipping ? (size_t)(a->length + tiles + 2 * BLOCK_Q) : 0);
+    const int skipping = a->bias_kind == CK_BIAS_DISTANCE && a->distance_bias_bound && a->key_tile_norms;
+    const size_t floats = (size_t)(BLOCK_Q * BLOCK_K + BLOCK_Q * hs_padded + 4 * BLOCK_Q + 2 * BLOCK_K);
     float *scratch = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
     if (!scratch) return -1;
     float *scores = scratch;                      // [BLOCK_Q][BLOCK_K]
@@ -199,11 +197,8 @@ static int CK_VARIANT(ck_attention_rows)(const ck_attention_args *a, long row_be
     float *row_sum = row_max + BLOCK_Q;
     float *fire_x = row_sum + BLOCK_Q;
     float *fire_tmp = fire_x + BLOCK_K;
-    float *bias_bound = fire_tmp + BLOCK_K;       // skipping: [T]
-    float *key_norms = bias_bound + a->length;    // skipping: [tiles]
-    float *query_reach = key_norms + tiles;       // skipping: |scale|·|q_i| per row of the block
+    float *query_reach = fire_tmp + BLOCK_K;      // skipping: |scale|·|q_i| per row of the block
     float *row_floor = query_reach + BLOCK_Q;     // skipping: the row's diagonal score − CK_NEGLIGIBLE_GAP
-    if (skipping) skip_bounds(a, tiles, bias_bound, key_norms);
 
     for (long i0 = row_begin; i0 < row_end; i0 += BLOCK_Q) {
         const long i1 = min_l(i0 + BLOCK_Q, row_end);
@@ -230,7 +225,8 @@ static int CK_VARIANT(ck_attention_rows)(const ck_attention_args *a, long row_be
             if (skipping && j0 + BLOCK_K <= i0) {     // below the diagonal for every row: may be all zeros
                 int negligible = 1;
                 for (long r = 0; r < nq && negligible; r++)
-                    negligible = query_reach[r] * key_norms[j0 / BLOCK_K] + bias_bound[i0 + r - j0 - (BLOCK_K - 1)] <
+                    negligible = query_reach[r] * a->key_tile_norms[j0 / BLOCK_K] +
+                                     a->distance_bias_bound[i0 + r - j0 - (BLOCK_K - 1)] <
                                  row_floor[r];
                 if (negligible) continue;
             }

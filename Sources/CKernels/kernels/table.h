@@ -7,6 +7,8 @@
 typedef struct {
     const char *name;
     void (*pack_keys)(const float *, long, long, long, float *);
+    void (*key_tile_norms)(const float *, long, long, float *);
+    void (*suffix_max)(const float *, long, float *);
     int (*attention_rows)(const ck_attention_args *, long, long);
     void (*logsumexp_fold)(const float *, long, long, long, long, const int *, float *, double *, float *);
     void (*layer_norm)(float *, long, long, long, const float *, const float *, float);

@@ -9,6 +9,8 @@
 const ck_kernel_table CK_TABLE = {
     .name = CK_SET_NAME,
     .pack_keys = CK_VARIANT(ck_pack_keys),
+    .key_tile_norms = CK_VARIANT(ck_key_tile_norms),
+    .suffix_max = CK_VARIANT(ck_suffix_max),
     .attention_rows = CK_VARIANT(ck_attention_rows),
     .logsumexp_fold = CK_VARIANT(ck_logsumexp_fold),
     .layer_norm = CK_VARIANT(ck_layer_norm),
