@@ -8,6 +8,8 @@
 #if defined(__x86_64__)
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c,bmi,bmi2,lzcnt,popcnt,movbe"))), apply_to = function)
 #define CK_QK_ROWS 1
+#define CK_QKT_VECTORS 1
+#define CK_QKT_KEYS 4
 #define CK_VARIANT(name) name##_avx2
 #define CK_TABLE ck_table_avx2
 #define CK_SET_NAME "avx2"

@@ -6,6 +6,8 @@
 #include "kernels/table.h"
 
 #define CK_QK_ROWS 1
+#define CK_QKT_VECTORS 1
+#define CK_QKT_KEYS 2
 #define CK_VARIANT(name) name##_generic
 #define CK_TABLE ck_table_generic
 #define CK_SET_NAME "generic"

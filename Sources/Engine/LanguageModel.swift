@@ -117,7 +117,7 @@ public final class LanguageModel: @unchecked Sendable {
 
     /// The version of the numerics: stored results carry it, and a daemon re-evaluates results of another version.
     /// Raise it whenever a change to binding, kernels or accounting can change a number.
-    public static let engineVersion = "engine-4"
+    public static let engineVersion = "engine-5"
 
     /// A generous estimate of the bytes a pass over a window of `length` tokens needs with `threads` threads: the
     /// weights as fp32, about ten `[length, width]` activation buffers, each thread's feed-forward and logits chunks,

@@ -58,7 +58,11 @@ struct KernelTests {
 
     @Test(
         "Fused attention equals plain attention (GQA, window, distance bias, odd head widths, ragged tiles)",
-        arguments: [(200, 4, 2, 80, nil as Int?), (131, 6, 6, 8, 37), (70, 2, 1, 16, nil), (300, 3, 1, 128, 130)])
+        arguments: [
+            (200, 4, 2, 80, nil as Int?), (131, 6, 6, 8, 37), (70, 2, 1, 16, nil), (300, 3, 1, 128, 130),
+            (260, 2, 1, 24, nil),
+            (330, 2, 2, 8, 200),
+        ])
     func fusedMatchesNaive(_ length: Int, _ heads: Int, _ kvHeads: Int, _ hs: Int, _ window: Int?) throws {
         var generator = TestRandom(seed: 11)
         func random(_ count: Int) -> [Float] { generator.floats(count, in: -1.5...1.5) }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The coefficients of the C kernels' exp (Sources/CKernels/kernels/ck_math.h), and their measured error.
+"""The coefficients of the C kernels' exp and 2^x (Sources/CKernels/kernels/ck_math.h), and their measured error.
 
 exp(x) = 2^n · exp(r), n = round(x·log2 e), |r| ≤ ln2/2, and exp(r) ≈ 1 + r + r²·q(r) with q of degree 4. q is
 fitted to (exp(r) − 1 − r)/r² by iteratively reweighted least squares on Chebyshev nodes, weighted for the relative
@@ -7,6 +7,9 @@ error of exp(r), which approaches the minimax fit. The script prints the coeffic
 source spells), the fit's relative error, and the ulp error of a float32 simulation of the kernel's steps against
 double-precision exp over [-87, 88] (the kernel fuses multiply-adds, which this simulation does not: it is the
 worse of the two).
+
+2^x (the attention tile keeps its scores in base 2): 2^x = 2^n · 2^f, n = round(x), |f| ≤ 1/2, and
+2^f ≈ 1 + f·P(f) with P of degree 5, fitted the same way to (2^f − 1)/f, and simulated the same way over [-125, 0].
 
     python3 Tests/Fixtures/make_exp_coefficients.py      # numpy only
 """
@@ -47,6 +50,36 @@ def simulate(xs, c):
     return p * (k.view(np.int32) << 23).view(f)
 
 
+def fit_exp2():
+    x = np.cos(np.linspace(0, np.pi, 4001)) * 0.5
+    x = x[np.abs(x) > 1e-6]
+    target = (np.exp2(x) - 1) / x
+    weight = np.abs(x) / np.exp2(x)                # error in P → relative error of 2^f
+    best = None
+    for _ in range(60):
+        a = np.vander(x, 6, increasing=True) * weight[:, None]
+        c, *_ = np.linalg.lstsq(a, target * weight, rcond=None)
+        error = (np.polyval(c[::-1], x) - target) * weight
+        if best is None or np.abs(error).max() < best[1]:
+            best = (c, np.abs(error).max())
+        weight = weight * (1 + 5 * np.abs(error) / np.abs(error).max())
+    return best
+
+
+def simulate_exp2(xs, c):
+    f = np.float32
+    xs = np.maximum(xs.astype(f), f(-125))
+    magic = f(12582912.0 + 127)
+    k = (xs + magic).astype(f)
+    n = k - magic
+    r = xs - n
+    p = f(c[5])
+    for coefficient in c[4::-1]:
+        p = p * r + f(coefficient)
+    p = p * r + f(1)
+    return p * (k.view(np.int32) << 23).view(f)
+
+
 if __name__ == "__main__":
     c, error = fit()
     for degree, value in zip(range(2, 7), c):
@@ -57,3 +90,12 @@ if __name__ == "__main__":
     reference = np.exp(xs.astype(np.float64))
     ulps = np.abs(simulate(xs, c) - reference) / np.spacing(reference.astype(np.float32))
     print(f"float32 steps: max {ulps.max():.2f} ulp, mean {ulps.mean():.2f} ulp against double-precision exp")
+    c2, error2 = fit_exp2()
+    for degree, value in zip(range(1, 7), c2):
+        print(f"#define CK_EXP2_C{degree} {float(np.float32(value))!r}f")
+    print(f"fit: {error2:.2e} relative on [-1/2, 1/2]")
+    xs = np.concatenate([np.random.default_rng(2).uniform(-125, 0, 4_000_000), np.linspace(-125, 0, 1_000_001)])
+    xs = xs.astype(np.float32)
+    reference = np.exp2(xs.astype(np.float64))
+    ulps = np.abs(simulate_exp2(xs, c2) - reference) / np.spacing(reference.astype(np.float32))
+    print(f"float32 steps: max {ulps.max():.2f} ulp, mean {ulps.mean():.2f} ulp against double-precision 2^x")
