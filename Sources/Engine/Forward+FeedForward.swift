@@ -4,10 +4,11 @@ extension Forward {
     /// The feed-forward block, fused per chunk of rows: each thread runs up (and gate), activation and down on its
     /// own row block (`Kernels.rowBlocks`) with its own hidden scratch of at most `feedForwardChunk` rows, so the hidden activations stay
     /// bounded and in cache, and nothing waits for the other threads until the block is done.
-    func feedForward(_ x: Activations, _ w: FeedForwardWeights) -> Activations {
+    /// With a `target` (`[T, C]`), the down projection is added onto it instead of written to a new buffer.
+    func feedForward(_ x: Activations, _ w: FeedForwardWeights, onto target: Activations? = nil) -> Activations {
         let hidden = w.up.output
         let width = w.down.output
-        let out = FloatBuffer(uninitialized: length * width)  // [T, C]
+        let out = target?.buffer ?? FloatBuffer(uninitialized: length * width)  // [T, C]
         let blocks = feedForwardBlocks
         let chunk = blocks.map(\.count).max() ?? 1
         let workers = min(Kernels.threads, blocks.count)
@@ -41,7 +42,7 @@ extension Forward {
             let destination = output.pointer + begin * width
             Kernels.serialLinear(
                 up, lda: hidden, w.down.weight.pointer, ldb: w.down.input, bias: w.down.bias?.pointer, destination,
-                ldc: width, m: rows, n: width, k: hidden)
+                ldc: width, m: rows, n: width, k: hidden, accumulate: target != nil)
         }
         withExtendedLifetime((ups, gates)) {}
         return Activations(buffer: out, width: width)

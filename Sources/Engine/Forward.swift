@@ -78,10 +78,10 @@ struct Forward {
             case .residual(let placement, let body):
                 x = try residual(placement, body, x)
             case .parallel(let branches):
-                // Every branch reads the same input; their outputs are summed onto it afterwards.
-                var outputs: [Activations] = []
-                for branch in branches { outputs.append(try apply(branch, to: copy(x))) }
-                for out in outputs { Kernels.add(x.buffer.pointer, out.buffer.pointer, count: length * x.width) }
+                // Every branch reads the same input (copied before any branch adds onto x); their outputs are summed
+                // onto it in order.
+                let inputs = branches.map { _ in copy(x) }
+                for (branch, input) in zip(branches, inputs) { try add(branch, of: input, onto: x) }
             case .positions(let encoding, let table, let width):
                 addPositions(encoding, table: table, width: width, to: x)
             case .linear(let projection):
@@ -111,14 +111,31 @@ struct Forward {
     {
         switch placement {
         case .pre:
-            let out = try apply(body, to: copy(x))
-            Kernels.add(x.buffer.pointer, out.buffer.pointer, count: length * x.width)
+            try add(body, of: copy(x), onto: x)
             return x
         case .post:
-            let out = try apply(body.dropLast(), to: copy(x))
-            Kernels.add(x.buffer.pointer, out.buffer.pointer, count: length * x.width)
+            try add(body.dropLast(), of: copy(x), onto: x)
             guard let norm = body.last else { return x }
             return try apply([norm], to: x)
+        }
+    }
+
+    /// x += body(input). A body that ends in a projection (attention's output projection, the feed-forward's down
+    /// projection, a linear layer of x's width) has that projection accumulate onto x itself: no output buffer, no
+    /// zeroing of it by OpenBLAS, no addition pass. Each row's sum is x + bias + A·Bᵀ, in OpenBLAS's order.
+    private mutating func add(_ body: some BidirectionalCollection<Step>, of input: Activations, onto x: Activations)
+        throws(KernelError)
+    {
+        let head = try apply(body.dropLast(), to: input)
+        switch body.last {
+        case .attention(let weights) where weights.output.output == x.width: _ = try attention(head, weights, onto: x)
+        case .feedForward(let weights) where weights.down.output == x.width: _ = feedForward(head, weights, onto: x)
+        case .linear(let projection) where projection.output == x.width: _ = project(head, projection, onto: x)
+        case let last?:
+            let out = try apply([last], to: head)
+            Kernels.add(x.buffer.pointer, out.buffer.pointer, count: length * x.width)
+        case nil:
+            Kernels.add(x.buffer.pointer, head.buffer.pointer, count: length * x.width)
         }
     }
 
@@ -150,20 +167,22 @@ struct Forward {
     }
 
     /// `x · Wᵀ + b` for all rows (in the position-fixed row blocks, split between the threads; the bias added by the
-    /// thread that wrote them).
-    private func project(_ x: Activations, _ p: Projection) -> Activations {
-        let out = FloatBuffer(uninitialized: length * p.output)  // [T, out]
+    /// thread that wrote them), into a new buffer, or added onto `target` (`[T, out]`) when one is given.
+    private func project(_ x: Activations, _ p: Projection, onto target: Activations? = nil) -> Activations {
+        let out = target?.buffer ?? FloatBuffer(uninitialized: length * p.output)  // [T, out]
         let (input, output) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(out.pointer))
         Kernels.parallelBlocks(projectionBlocks) { _, begin, end in
             let destination = output.pointer + begin * p.output
             Kernels.serialLinear(
                 input.pointer + begin * x.width, lda: x.width, p.weight.pointer, ldb: p.input, bias: p.bias?.pointer,
-                destination, ldc: p.output, m: end - begin, n: p.output, k: p.input)
+                destination, ldc: p.output, m: end - begin, n: p.output, k: p.input, accumulate: target != nil)
         }
         return Activations(buffer: out, width: p.output)
     }
 
-    private mutating func attention(_ x: Activations, _ w: AttentionWeights) throws(KernelError) -> Activations {
+    private mutating func attention(_ x: Activations, _ w: AttentionWeights, onto target: Activations? = nil)
+        throws(KernelError) -> Activations
+    {
         let hs = w.headWidth
         let qkv = project(x, w.qkv)  // [T, (H + 2G)·hs]
         let stride = qkv.width
@@ -189,7 +208,7 @@ struct Forward {
         try Kernels.attention(
             q: q, qStride: stride, k: k, kStride: stride, v: v, vStride: stride, out: out.pointer,
             outStride: w.heads * hs, shape: shape, bias: BiasTables.make(w, length: length))
-        return project(Activations(buffer: out, width: w.heads * hs), w.output)
+        return project(Activations(buffer: out, width: w.heads * hs), w.output, onto: target)
     }
 
     private mutating func rotation(for position: BoundPosition, headWidth: Int) -> RotationTables? {

@@ -355,15 +355,20 @@ public enum Kernels {
     /// `C[m, n] = A[m, k] · B[n, k]ᵀ + bias[n]` on the calling thread: a linear layer. With a bias, C's rows start
     /// as the bias and OpenBLAS accumulates onto them; without one it is `serialMatmulTransposed`. OpenBLAS zeroes
     /// C before any product it does not accumulate, so starting from the bias costs no more than that zeroing
-    /// did, and there is no second pass over C to add the bias afterwards.
+    /// did, and there is no second pass over C to add the bias afterwards. `accumulate` adds the layer's output
+    /// onto what C holds instead (C += A·Bᵀ + bias): a residual stream takes its branch's last projection without
+    /// OpenBLAS's zeroing pass, an output buffer, or a separate addition.
     public static func serialLinear(
         _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, bias: UnsafePointer<Float>?,
-        _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, accumulate: Bool = false
     ) {
         if let bias {
-            for r in 0..<m { (c + r * ldc).update(from: bias, count: n) }
+            for r in 0..<m {
+                if accumulate { ck_add(c + r * ldc, bias, n) } else { (c + r * ldc).update(from: bias, count: n) }
+            }
         }
-        serialMatmulTransposed(a, lda: lda, b, ldb: ldb, c, ldc: ldc, m: m, n: n, k: k, accumulate: bias != nil)
+        serialMatmulTransposed(
+            a, lda: lda, b, ldb: ldb, c, ldc: ldc, m: m, n: n, k: k, accumulate: accumulate || bias != nil)
     }
 
     /// Rotates the first `2·half` entries of each row by the per-row cos/sin tables (`[rows, half]`).
