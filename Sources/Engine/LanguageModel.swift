@@ -31,7 +31,7 @@ public final class LanguageModel: @unchecked Sendable {
     public var logitsChunk = 512
     /// Vocabulary columns of logits computed at once (the log-softmax folds slices, so memory does not grow with
     /// the vocabulary).
-    public var vocabularySlice = 32768
+    public var vocabularySlice = 4096
 
     /// Finds, reads and binds the checkpoint at `path` (a folder, a `.safetensors` or PyTorch file, or an index).
     /// - Parameter architectureFile: an architecture JSON (or `config.json`) to bind with instead of what the
