@@ -44,11 +44,12 @@ void ck_logsumexp_fold(const float *logits, long rows, long cols, long ld, long 
                        float *row_max, double *row_sum, float *target_logit) {
     ck_active->logsumexp_fold(logits, rows, cols, ld, col0, targets, row_max, row_sum, target_logit);
 }
-void ck_layer_norm(float *x, long rows, long width, long stride, const float *gamma, const float *beta, float eps) {
-    ck_active->layer_norm(x, rows, width, stride, gamma, beta, eps);
+void ck_layer_norm(const float *x, float *out, long rows, long width, long stride, const float *gamma, const float *beta,
+                   float eps) {
+    ck_active->layer_norm(x, out, rows, width, stride, gamma, beta, eps);
 }
-void ck_rms_norm(float *x, long rows, long width, long stride, const float *gamma, float eps) {
-    ck_active->rms_norm(x, rows, width, stride, gamma, eps);
+void ck_rms_norm(const float *x, float *out, long rows, long width, long stride, const float *gamma, float eps) {
+    ck_active->rms_norm(x, out, rows, width, stride, gamma, eps);
 }
 void ck_activation(float *x, long n, ck_activation_kind kind) { ck_active->activation(x, n, kind); }
 void ck_multiply(float *x, const float *y, long n) { ck_active->multiply(x, y, n); }

@@ -80,8 +80,10 @@ struct Forward {
             case .parallel(let branches):
                 // Every branch reads the same input (copied before any branch adds onto x); their outputs are summed
                 // onto it in order.
-                let inputs = branches.map { _ in copy(x) }
-                for (branch, input) in zip(branches, inputs) { try add(branch, of: input, onto: x) }
+                let inputs = branches.map { branchInput($0, from: x) }
+                for (branch, input) in zip(branches, inputs) {
+                    try add(branch.dropFirst(input.consumed), of: input.x, onto: x)
+                }
             case .positions(let encoding, let table, let width):
                 addPositions(encoding, table: table, width: width, to: x)
             case .linear(let projection):
@@ -111,10 +113,12 @@ struct Forward {
     {
         switch placement {
         case .pre:
-            try add(body, of: copy(x), onto: x)
+            let input = branchInput(body, from: x)
+            try add(body.dropFirst(input.consumed), of: input.x, onto: x)
             return x
         case .post:
-            try add(body.dropLast(), of: copy(x), onto: x)
+            let input = branchInput(body.dropLast(), from: x)
+            try add(body.dropLast().dropFirst(input.consumed), of: input.x, onto: x)
             guard let norm = body.last else { return x }
             return try apply([norm], to: x)
         }
@@ -136,6 +140,29 @@ struct Forward {
             Kernels.add(x.buffer.pointer, out.buffer.pointer, count: length * x.width)
         case nil:
             Kernels.add(x.buffer.pointer, head.buffer.pointer, count: length * x.width)
+        }
+    }
+
+    /// The input a branch of the residual stream `x` works on, which must not alias `x`: when the branch starts
+    /// with a norm over whole rows (pre-norm), that norm read from `x` into a new buffer (`consumed` = 1 step);
+    /// otherwise a copy of `x`.
+    private func branchInput(_ body: some Collection<Step>, from x: Activations) -> (x: Activations, consumed: Int) {
+        switch body.first {
+        case .layerNorm(let gamma, let beta, let epsilon, let width) where width == x.width:
+            let out = FloatBuffer(uninitialized: length * x.width)  // [T, C]
+            Kernels.layerNorm(
+                x.buffer.pointer, rows: length, width: width, stride: x.width,
+                gamma: gamma.map { UnsafePointer($0.pointer) }, beta: beta.map { UnsafePointer($0.pointer) },
+                epsilon: epsilon, into: out.pointer)
+            return (Activations(buffer: out, width: x.width), 1)
+        case .rmsNorm(let gamma, let epsilon, let width) where width == x.width:
+            let out = FloatBuffer(uninitialized: length * x.width)  // [T, C]
+            Kernels.rmsNorm(
+                x.buffer.pointer, rows: length, width: width, stride: x.width, gamma: gamma.pointer, epsilon: epsilon,
+                into: out.pointer)
+            return (Activations(buffer: out, width: x.width), 1)
+        default:
+            return (copy(x), 0)
         }
     }
 

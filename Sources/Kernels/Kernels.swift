@@ -279,25 +279,30 @@ public enum Kernels {
         return String(cString: name)
     }
 
-    /// Layer norm of each row, in place (parallel over rows).
+    /// Layer norm of each row, in place or into `out` (same stride), parallel over rows.
     public static func layerNorm(
         _ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int,
-        gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, epsilon: Float
+        gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, epsilon: Float,
+        into out: UnsafeMutablePointer<Float>? = nil
     ) {
-        let base = UncheckedPointer(x)
+        let (base, destination) = (UncheckedPointer(x), UncheckedPointer(out ?? x))
         parallelRows(rows, minimumChunk: 256) { begin, end in
-            ck_layer_norm(base.pointer + begin * stride, end - begin, width, stride, gamma, beta, epsilon)
+            ck_layer_norm(
+                base.pointer + begin * stride, destination.pointer + begin * stride, end - begin, width, stride, gamma,
+                beta, epsilon)
         }
     }
 
-    /// RMS norm of each row, in place.
+    /// RMS norm of each row, in place or into `out` (same stride).
     public static func rmsNorm(
         _ x: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int,
-        gamma: UnsafePointer<Float>?, epsilon: Float
+        gamma: UnsafePointer<Float>?, epsilon: Float, into out: UnsafeMutablePointer<Float>? = nil
     ) {
-        let base = UncheckedPointer(x)
+        let (base, destination) = (UncheckedPointer(x), UncheckedPointer(out ?? x))
         parallelRows(rows, minimumChunk: 256) { begin, end in
-            ck_rms_norm(base.pointer + begin * stride, end - begin, width, stride, gamma, epsilon)
+            ck_rms_norm(
+                base.pointer + begin * stride, destination.pointer + begin * stride, end - begin, width, stride, gamma,
+                epsilon)
         }
     }
 

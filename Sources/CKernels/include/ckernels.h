@@ -77,10 +77,12 @@ int ck_cpu_level(void);
 /// The value of EXTRAPOLATE_KERNELS when it asked for a set this CPU lacks (then the best it has runs), else NULL.
 const char *ck_kernel_set_refused(void);
 
-/// Layer norm of `rows` rows of `width` in place; `gamma`/`beta` may be NULL.
-void ck_layer_norm(float *x, long rows, long width, long stride, const float *gamma, const float *beta, float eps);
-/// RMS norm (Llama) of `rows` rows in place; `gamma` may be NULL.
-void ck_rms_norm(float *x, long rows, long width, long stride, const float *gamma, float eps);
+/// Layer norm of `rows` rows of `width` from `x` into `out` (both `stride` apart; `out` may be `x`); `gamma`/`beta`
+/// may be NULL.
+void ck_layer_norm(const float *x, float *out, long rows, long width, long stride, const float *gamma, const float *beta,
+                   float eps);
+/// RMS norm (Llama) of `rows` rows from `x` into `out` (`out` may be `x`); `gamma` may be NULL.
+void ck_rms_norm(const float *x, float *out, long rows, long width, long stride, const float *gamma, float eps);
 
 /// The feed-forward activations.
 typedef enum {

@@ -11,8 +11,8 @@ typedef struct {
     void (*suffix_max)(const float *, long, float *);
     int (*attention_rows)(const ck_attention_args *, long, long);
     void (*logsumexp_fold)(const float *, long, long, long, long, const int *, float *, double *, float *);
-    void (*layer_norm)(float *, long, long, long, const float *, const float *, float);
-    void (*rms_norm)(float *, long, long, long, const float *, float);
+    void (*layer_norm)(const float *, float *, long, long, long, const float *, const float *, float);
+    void (*rms_norm)(const float *, float *, long, long, long, const float *, float);
     void (*activation)(float *, long, ck_activation_kind);
     void (*multiply)(float *, const float *, long);
     void (*add)(float *, const float *, long);
