@@ -18,20 +18,24 @@ import numpy as np
 HALF_LN2 = np.log(2) / 2
 
 
-def fit():
-    x = np.cos(np.linspace(0, np.pi, 4001)) * HALF_LN2
-    x = x[np.abs(x) > 1e-6]
-    target = (np.exp(x) - 1 - x) / x**2
-    weight = x**2 / np.exp(x)                      # error in q → relative error of exp(r)
+def fit_relative(x, target, weight, terms, rounds):
+    """Least squares on Chebyshev nodes, iteratively reweighted towards the minimax fit of `terms` coefficients."""
     best = None
-    for _ in range(40):
-        a = np.vander(x, 5, increasing=True) * weight[:, None]
+    for _ in range(rounds):
+        a = np.vander(x, terms, increasing=True) * weight[:, None]
         c, *_ = np.linalg.lstsq(a, target * weight, rcond=None)
         error = (np.polyval(c[::-1], x) - target) * weight
         if best is None or np.abs(error).max() < best[1]:
             best = (c, np.abs(error).max())
         weight = weight * (1 + 5 * np.abs(error) / np.abs(error).max())
     return best
+
+
+def fit():
+    x = np.cos(np.linspace(0, np.pi, 4001)) * HALF_LN2
+    x = x[np.abs(x) > 1e-6]
+    # error in q → relative error of exp(r)
+    return fit_relative(x, (np.exp(x) - 1 - x) / x**2, x**2 / np.exp(x), 5, 40)
 
 
 def simulate(xs, c):
@@ -53,17 +57,8 @@ def simulate(xs, c):
 def fit_exp2():
     x = np.cos(np.linspace(0, np.pi, 4001)) * 0.5
     x = x[np.abs(x) > 1e-6]
-    target = (np.exp2(x) - 1) / x
-    weight = np.abs(x) / np.exp2(x)                # error in P → relative error of 2^f
-    best = None
-    for _ in range(60):
-        a = np.vander(x, 6, increasing=True) * weight[:, None]
-        c, *_ = np.linalg.lstsq(a, target * weight, rcond=None)
-        error = (np.polyval(c[::-1], x) - target) * weight
-        if best is None or np.abs(error).max() < best[1]:
-            best = (c, np.abs(error).max())
-        weight = weight * (1 + 5 * np.abs(error) / np.abs(error).max())
-    return best
+    # error in P → relative error of 2^f
+    return fit_relative(x, (np.exp2(x) - 1) / x, np.abs(x) / np.exp2(x), 6, 60)
 
 
 def simulate_exp2(xs, c):

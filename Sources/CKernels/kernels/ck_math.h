@@ -30,6 +30,16 @@ static inline long max_l(long a, long b) { return a > b ? a : b; }
 #define CK_EXP_C5 0.008368918672204018f
 #define CK_EXP_C6 0.00137514085508883f
 
+/// `return`s p · 2ⁿ, n being the integer the magic-number addition left in the low mantissa bits of `k` (already
+/// biased by 127): shifted up by 23 they are the float 2ⁿ.
+#define CK_EXP_RETURN_SCALED(FLOAT, BITS, k, p)                                                                       \
+    BITS bits;                                                                                                      \
+    memcpy(&bits, &(k), sizeof bits);                                                                               \
+    bits <<= 23;                                                                                                    \
+    FLOAT scale;                                                                                                    \
+    memcpy(&scale, &bits, sizeof scale);                                                                            \
+    return (p) * scale
+
 /// The steps of exp on an already clamped `x`, written once for both the scalar (`float`, `unsigned`) and the
 /// 16-lane (`v16f`, `v16u`) types, so that both compute the same numbers: `return`s 2ⁿ·exp(r).
 #define CK_EXP_STEPS(FLOAT, BITS, x)                                                                                  \
@@ -43,12 +53,7 @@ static inline long max_l(long a, long b) { return a > b ? a : b; }
     p = p * r + CK_EXP_C2;                                                                                          \
     p = p * r + 1.0f;                                                                                               \
     p = p * r + 1.0f;                                                                                               \
-    BITS bits;                                                                                                      \
-    memcpy(&bits, &k, sizeof bits);                                                                                 \
-    bits <<= 23;                                                                                                    \
-    FLOAT scale;                                                                                                    \
-    memcpy(&scale, &bits, sizeof scale);                                                                            \
-    return p * scale
+    CK_EXP_RETURN_SCALED(FLOAT, BITS, k, p)
 
 // 2^x for the attention tile, whose scores are kept in base 2 (scaled by log2 e) so that exp needs no multiply:
 // 2^x = 2^n · 2^f with n = round(x) from the same magic-number addition as above and f = x − n exact, |f| ≤ 1/2;
@@ -74,12 +79,7 @@ static inline long max_l(long a, long b) { return a > b ? a : b; }
     p = p * f + CK_EXP2_C2;                                                                                         \
     p = p * f + CK_EXP2_C1;                                                                                         \
     p = p * f + 1.0f;                                                                                               \
-    BITS bits;                                                                                                      \
-    memcpy(&bits, &k, sizeof bits);                                                                                 \
-    bits <<= 23;                                                                                                    \
-    FLOAT scale;                                                                                                    \
-    memcpy(&scale, &bits, sizeof scale);                                                                            \
-    return p * scale
+    CK_EXP_RETURN_SCALED(FLOAT, BITS, k, p)
 
 /// 2^x for x ≤ 0 (a base-2 softmax's x − max), to about 1 ulp.
 static inline float ck_exp2f_nonpositive(float x) {
