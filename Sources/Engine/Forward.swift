@@ -88,15 +88,8 @@ struct Forward {
                 addPositions(encoding, table: table, width: width, to: x)
             case .linear(let projection):
                 x = project(x, projection)
-            case .layerNorm(let gamma, let beta, let epsilon, let width):
-                Kernels.layerNorm(
-                    x.buffer.pointer, rows: length, width: width, stride: x.width,
-                    gamma: gamma.map { UnsafePointer($0.pointer) }, beta: beta.map { UnsafePointer($0.pointer) },
-                    epsilon: epsilon)
-            case .rmsNorm(let gamma, let epsilon, let width):
-                Kernels.rmsNorm(
-                    x.buffer.pointer, rows: length, width: width, stride: x.width, gamma: gamma.pointer,
-                    epsilon: epsilon)
+            case .layerNorm, .rmsNorm:
+                normalize(step, x, into: x.buffer.pointer)
             case .attention(let weights):
                 x = try attention(x, weights)
             case .feedForward(let weights):
@@ -148,21 +141,29 @@ struct Forward {
     /// otherwise a copy of `x`.
     private func branchInput(_ body: some Collection<Step>, from x: Activations) -> (x: Activations, consumed: Int) {
         switch body.first {
-        case .layerNorm(let gamma, let beta, let epsilon, let width) where width == x.width:
+        case let norm? where norm.normWidth == x.width:
             let out = FloatBuffer(uninitialized: length * x.width)  // [T, C]
-            Kernels.layerNorm(
-                x.buffer.pointer, rows: length, width: width, stride: x.width,
-                gamma: gamma.map { UnsafePointer($0.pointer) }, beta: beta.map { UnsafePointer($0.pointer) },
-                epsilon: epsilon, into: out.pointer)
-            return (Activations(buffer: out, width: x.width), 1)
-        case .rmsNorm(let gamma, let epsilon, let width) where width == x.width:
-            let out = FloatBuffer(uninitialized: length * x.width)  // [T, C]
-            Kernels.rmsNorm(
-                x.buffer.pointer, rows: length, width: width, stride: x.width, gamma: gamma.pointer, epsilon: epsilon,
-                into: out.pointer)
+            normalize(norm, x, into: out.pointer)
             return (Activations(buffer: out, width: x.width), 1)
         default:
             return (copy(x), 0)
+        }
+    }
+
+    /// Applies a norm step to the rows of `x`, writing into `out` (`x`'s own buffer: in place).
+    private func normalize(_ step: Step, _ x: Activations, into out: UnsafeMutablePointer<Float>) {
+        switch step {
+        case .layerNorm(let gamma, let beta, let epsilon, let width):
+            Kernels.layerNorm(
+                x.buffer.pointer, rows: length, width: width, stride: x.width,
+                gamma: gamma.map { UnsafePointer($0.pointer) }, beta: beta.map { UnsafePointer($0.pointer) },
+                epsilon: epsilon, into: out)
+        case .rmsNorm(let gamma, let epsilon, let width):
+            Kernels.rmsNorm(
+                x.buffer.pointer, rows: length, width: width, stride: x.width, gamma: gamma.pointer, epsilon: epsilon,
+                into: out)
+        default:
+            break
         }
     }
 
@@ -257,4 +258,14 @@ struct Forward {
         return tables
     }
 
+}
+
+extension Step {
+    /// The width a norm step normalises over, `nil` for any other step.
+    fileprivate var normWidth: Int? {
+        switch self {
+        case .layerNorm(_, _, _, let width), .rmsNorm(_, _, let width): width
+        default: nil
+        }
+    }
 }

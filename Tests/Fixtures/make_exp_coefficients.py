@@ -75,22 +75,19 @@ def simulate_exp2(xs, c):
     return p * (k.view(np.int32) << 23).view(f)
 
 
+def report(name, first_degree, fitted, interval, low, high, seed, simulated, exact):
+    """Prints the C defines of a fit, its relative error, and the ulp error of its float32 steps on [low, high]."""
+    c, error = fitted
+    for degree, value in zip(range(first_degree, first_degree + len(c)), c):
+        print(f"#define {name}{degree} {float(np.float32(value))!r}f")
+    print(f"fit: {error:.2e} relative on {interval}")
+    xs = np.concatenate([np.random.default_rng(seed).uniform(low, high, 4_000_000), np.linspace(low, high, 1_000_001)])
+    xs = xs.astype(np.float32)
+    reference = exact(xs.astype(np.float64))
+    ulps = np.abs(simulated(xs, c) - reference) / np.spacing(reference.astype(np.float32))
+    print(f"float32 steps: max {ulps.max():.2f} ulp, mean {ulps.mean():.2f} ulp against double precision")
+
+
 if __name__ == "__main__":
-    c, error = fit()
-    for degree, value in zip(range(2, 7), c):
-        print(f"#define CK_EXP_C{degree} {float(np.float32(value))!r}f")
-    print(f"fit: {error:.2e} relative on [-ln2/2, ln2/2]")
-    xs = np.concatenate([np.random.default_rng(1).uniform(-87, 88, 4_000_000), np.linspace(-87, 88, 1_000_001)])
-    xs = xs.astype(np.float32)
-    reference = np.exp(xs.astype(np.float64))
-    ulps = np.abs(simulate(xs, c) - reference) / np.spacing(reference.astype(np.float32))
-    print(f"float32 steps: max {ulps.max():.2f} ulp, mean {ulps.mean():.2f} ulp against double-precision exp")
-    c2, error2 = fit_exp2()
-    for degree, value in zip(range(1, 7), c2):
-        print(f"#define CK_EXP2_C{degree} {float(np.float32(value))!r}f")
-    print(f"fit: {error2:.2e} relative on [-1/2, 1/2]")
-    xs = np.concatenate([np.random.default_rng(2).uniform(-125, 0, 4_000_000), np.linspace(-125, 0, 1_000_001)])
-    xs = xs.astype(np.float32)
-    reference = np.exp2(xs.astype(np.float64))
-    ulps = np.abs(simulate_exp2(xs, c2) - reference) / np.spacing(reference.astype(np.float32))
-    print(f"float32 steps: max {ulps.max():.2f} ulp, mean {ulps.mean():.2f} ulp against double-precision 2^x")
+    report("CK_EXP_C", 2, fit(), "[-ln2/2, ln2/2]", -87, 88, 1, simulate, np.exp)
+    report("CK_EXP2_C", 1, fit_exp2(), "[-1/2, 1/2]", -125, 0, 2, simulate_exp2, np.exp2)
