@@ -28,17 +28,21 @@ public struct EvaluationSettings: Sendable, Hashable, Codable {
     public var seed: UInt64
     /// Rotary extensions evaluated as extra series (factor = length / trained length).
     public var extensions: [RotaryExtension]
+    /// The trained length L the user declares (`--trained-length`, `trained-length = N`), over what the checkpoint
+    /// or its config says; multiples like 4x are of this. `nil`: the checkpoint's own (`TrainedLength`).
+    public var trainedLength: Int?
 
     enum CodingKeys: String, CodingKey {
         case data, lengths, evaluationProtocol = "protocol", budget, offset, bos, bosToken, perDocument, resamples, seed
-        case extensions
+        case extensions, trainedLength
     }
 
     public init(
-        data: DataReference, lengths: LengthGrid = .standard, evaluationProtocol: EvaluationProtocol = .nonoverlapping,
-        budget: Int? = nil, offset: Int = 0, bos: BOSPlacement = .none, bosToken: Int32? = nil,
-        perDocument: Bool = false,
-        resamples: Int = 1000, seed: UInt64 = 0, extensions: [RotaryExtension] = []
+        data: DataReference, lengths: LengthGrid = Defaults.lengths,
+        evaluationProtocol: EvaluationProtocol = Defaults.evaluationProtocol, budget: Int? = nil,
+        offset: Int = Defaults.offset, bos: BOSPlacement = Defaults.bos, bosToken: Int32? = nil,
+        perDocument: Bool = Defaults.perDocument, resamples: Int = Defaults.resamples, seed: UInt64 = Defaults.seed,
+        extensions: [RotaryExtension] = [], trainedLength: Int? = nil
     ) {
         self.data = data
         self.lengths = lengths
@@ -51,6 +55,7 @@ public struct EvaluationSettings: Sendable, Hashable, Codable {
         self.resamples = resamples
         self.seed = seed
         self.extensions = extensions
+        self.trainedLength = trainedLength
     }
 
     /// Checks the combination once, before any model is loaded.
@@ -60,6 +65,7 @@ public struct EvaluationSettings: Sendable, Hashable, Codable {
         if let budget, budget < 1 { throw .invalidOptions("--budget must be at least 1") }
         if offset < 0 { throw .invalidOptions("--offset must not be negative") }
         if resamples < 0 { throw .invalidOptions("--bootstrap must not be negative") }
+        if let trainedLength, trainedLength < 2 { throw .invalidOptions("--trained-length must be at least 2") }
     }
 
     /// Window options at `length`.

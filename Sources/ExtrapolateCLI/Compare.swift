@@ -33,12 +33,13 @@ extension Extrapolate {
 
         public func run() throws {
             engine.apply()
+            let trained = evaluation.trainedLength
             let (first, second) = (
-                try SweepCheckpoint.load(a, architectureFile: architecture),
-                try SweepCheckpoint.load(b, architectureFile: architecture)
+                try SweepCheckpoint.load(a, architectureFile: architecture, trainedLength: trained),
+                try SweepCheckpoint.load(b, architectureFile: architecture, trainedLength: trained)
             )
             let window = length ?? first.summary.trainedLength
-            let settings = evaluation.settings(lengths: LengthGrid(entries: [.tokens(window)]), extensions: [])
+            let settings = try evaluation.settings(lengths: LengthGrid(entries: [.tokens(window)]), extensions: [])
             let data = try EvaluationData.load(settings, longest: window)
             let report = ComparisonReport(
                 try Comparison.run(first, second, length: window, settings: settings, data: data))

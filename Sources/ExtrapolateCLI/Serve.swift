@@ -43,7 +43,7 @@ extension Extrapolate {
 
         public func run() async throws {
             let logger = daemon.logger()
-            let configuration = try runs.configuration(logger: logger)
+            let configuration = try runs.configuration()
             let (host, port) = ServerConfiguration.parseListen(listen)!
             var server = ServerConfiguration(
                 host: host, port: port, token: token ?? ProcessInfo.processInfo.environment["EXTRAPOLATE_TOKEN"])

@@ -28,19 +28,7 @@ extension Extrapolate {
         @Option(
             help: "An architecture JSON or config.json to bind every checkpoint with (PyTorch files that carry none).")
         var architecture: String?
-        @Option(
-            help:
-                "Lengths: multiples of the trained length (1x,2x), tokens (512,1024), a mix, or L+k (the paper's grid); default 1x,2x,4x,8x,16x.",
-            transform: { text in try LengthGrid(parsing: text) }
-        )
-        var lengths: LengthGrid = .standard
-        @Option(
-            parsing: .upToNextOption,
-            help:
-                "Rotary models: also evaluate these inference-time extensions, factor = length / trained (linear ntk dynamic yarn llama3)."
-        )
-        var extensions: [RotaryExtension] = []
-        @Flag(help: "Shorthand for every rotary extension.") var allExtensions = false
+        @OptionGroup var lengths: LengthOptions
         @Flag(
             help: ArgumentHelp(
                 "Run every window of every length, instead of taking shorter lengths' windows from longer passes.",
@@ -63,12 +51,10 @@ extension Extrapolate {
 
         public func run() throws {
             engine.apply()
-            let runner = SweepRunner(
-                settings: evaluation.settings(
-                    lengths: lengths, extensions: allExtensions ? RotaryExtension.allCases : extensions),
-                sharesPrefixes: !noPrefixSharing)
+            let settings = try evaluation.settings(lengths: lengths.lengths, extensions: lengths.chosenExtensions ?? [])
+            let runner = SweepRunner(settings: settings, sharesPrefixes: !noPrefixSharing)
             let checkpoints = try checkpoint.map { path throws(EvaluationError) in
-                try SweepCheckpoint.load(path, architectureFile: architecture)
+                try SweepCheckpoint.load(path, architectureFile: architecture, trainedLength: settings.trainedLength)
             }
             let data = try EvaluationData.load(runner.settings, longest: runner.longest(checkpoints))
             let progress = ProgressLine()

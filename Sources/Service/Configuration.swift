@@ -49,62 +49,24 @@ public struct WatchTarget: Sendable, Hashable {
     }
 }
 
-/// Evaluation settings as a flag or a configuration key may change them: every field optional, so defaults,
-/// the file's `[evaluation]` table, a `[[runs]]` entry and command-line flags layer in that order.
-public struct EvaluationOverrides: Sendable, Hashable {
-    public var data: String?
-    public var dtype: TokenDType?
-    public var lengths: LengthGrid?
-    public var evaluationProtocol: EvaluationProtocol?
-    public var budget: Int?
-    public var offset: Int?
-    public var bos: BOSPlacement?
-    public var bosToken: Int32?
-    public var perDocument: Bool?
-    public var resamples: Int?
-    public var seed: UInt64?
-    public var extensions: [RotaryExtension]?
-
-    public init() {}
-
-    /// The keys a configuration table may set.
+extension EvaluationOverrides {
+    /// The keys a configuration table may set (the flags' names without their dashes).
     static let keys = [
         "data", "dtype", "lengths", "protocol", "budget", "offset", "bos", "bos-token", "per-document", "bootstrap",
-        "seed", "extensions",
+        "seed", "extensions", "trained-length",
     ]
 
-    /// `other`'s values where it has them, else these.
-    public func overridden(by other: EvaluationOverrides) -> EvaluationOverrides {
-        var merged = self
-        merged.data = other.data ?? data
-        merged.dtype = other.dtype ?? dtype
-        merged.lengths = other.lengths ?? lengths
-        merged.evaluationProtocol = other.evaluationProtocol ?? evaluationProtocol
-        merged.budget = other.budget ?? budget
-        merged.offset = other.offset ?? offset
-        merged.bos = other.bos ?? bos
-        merged.bosToken = other.bosToken ?? bosToken
-        merged.perDocument = other.perDocument ?? perDocument
-        merged.resamples = other.resamples ?? resamples
-        merged.seed = other.seed ?? seed
-        merged.extensions = other.extensions ?? extensions
-        return merged
-    }
-
-    /// The settings, with `sweep`'s defaults where nothing was given.
+    /// The settings, with the defaults where nothing was given and the data path made absolute.
     /// - Throws: `ConfigurationError.missing` without data; `.badValue` when the combination is invalid.
     public func settings(file: String, context: String) throws(ConfigurationError) -> EvaluationSettings {
         guard let data else {
             throw .missing(file: file, reason: "\(context): no evaluation data; give --data or `data = \"…\"`")
         }
-        let settings = EvaluationSettings(
-            data: DataReference(path: WatchTarget.absolute(data), dtype: dtype ?? .uint16),
-            lengths: lengths ?? .standard,
-            evaluationProtocol: evaluationProtocol ?? .nonoverlapping, budget: budget, offset: offset ?? 0,
-            bos: bos ?? BOSPlacement.none, bosToken: bosToken, perDocument: perDocument ?? false,
-            resamples: resamples ?? 1000, seed: seed ?? 0, extensions: extensions ?? [])
-        do { try settings.validate() } catch { throw .badValue(file: file, key: context, reason: error.description) }
-        return settings
+        var absolute = self
+        absolute.data = WatchTarget.absolute(data)
+        do { return try absolute.settings() } catch {
+            throw .badValue(file: file, key: context, reason: error.description)
+        }
     }
 
     /// Reads the evaluation keys of `table`; relative data paths are resolved against `base`.
@@ -126,6 +88,7 @@ public struct EvaluationOverrides: Sendable, Hashable {
         perDocument = try read.boolean("per-document")
         resamples = try read.integer("bootstrap", minimum: 0)
         seed = try read.integer("seed", minimum: 0).map { UInt64($0) }
+        trainedLength = try read.integer("trained-length", minimum: 2)
         if let names = try read.strings("extensions") {
             extensions = try names.map { (name: String) throws(ConfigurationError) -> RotaryExtension in
                 guard let fix = RotaryExtension(rawValue: name) else {
@@ -170,6 +133,37 @@ public struct DaemonConfiguration: Sendable {
     public init(targets: [WatchTarget], store: String) {
         self.targets = targets
         self.store = store
+    }
+
+    /// Every folder in `folders` with the settings `overrides` and the defaults give (the command line without
+    /// `--config`), and the default store.
+    /// - Throws: `ConfigurationError` without data or for an invalid combination.
+    public init(folders: [String], overrides: EvaluationOverrides) throws(ConfigurationError) {
+        let settings = try overrides.settings(file: "command line", context: "watch")
+        self.init(
+            targets: folders.map { WatchTarget(folder: $0, settings: settings) }, store: StoreLocation.defaultPath())
+    }
+
+    /// Why the daemon cannot start with this configuration, in one line: evaluation data or a watched folder that
+    /// does not exist (a typo would otherwise queue jobs that fail, or watch nothing, without a word). `nil`: none.
+    public var startProblem: String? {
+        let manager = FileManager.default
+        for target in targets {
+            var isFolder: ObjCBool = false
+            if !manager.fileExists(atPath: target.folder, isDirectory: &isFolder) {
+                return "the run folder \(target.folder) does not exist: check the path, or create it before the "
+                    + "trainer writes into it"
+            }
+            if !isFolder.boolValue {
+                return
+                    "\(target.folder) is a file, not a run folder: give the folder the trainer writes checkpoints into"
+            }
+            if !manager.fileExists(atPath: target.settings.data.path) {
+                return "the evaluation data \(target.settings.data.path) does not exist (--data, or `data =` in the "
+                    + "configuration): check the path, or make it with `extrapolate dataset pack`"
+            }
+        }
+        return nil
     }
 
     /// The target whose folder holds `path` most specifically.

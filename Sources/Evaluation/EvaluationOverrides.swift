@@ -1,0 +1,71 @@
+import TokenData
+
+/// Evaluation settings as a flag or a configuration key gives them: every field optional, so defaults, a file's
+/// `[evaluation]` table, a `[[runs]]` entry and command-line flags layer in that order. `sweep`, `compare`, `watch`
+/// and `serve` all build their `EvaluationSettings` through `settings()`, so every default is stated once
+/// (`EvaluationSettings.Defaults`).
+public struct EvaluationOverrides: Sendable, Hashable {
+    public var data: String?
+    public var dtype: TokenDType?
+    public var lengths: LengthGrid?
+    public var evaluationProtocol: EvaluationProtocol?
+    public var budget: Int?
+    public var offset: Int?
+    public var bos: BOSPlacement?
+    public var bosToken: Int32?
+    public var perDocument: Bool?
+    public var resamples: Int?
+    public var seed: UInt64?
+    public var extensions: [RotaryExtension]?
+    public var trainedLength: Int?
+
+    public init() {}
+
+    /// `other`'s values where it has them, else these.
+    public func overridden(by other: EvaluationOverrides) -> EvaluationOverrides {
+        var merged = self
+        merged.data = other.data ?? data
+        merged.dtype = other.dtype ?? dtype
+        merged.lengths = other.lengths ?? lengths
+        merged.evaluationProtocol = other.evaluationProtocol ?? evaluationProtocol
+        merged.budget = other.budget ?? budget
+        merged.offset = other.offset ?? offset
+        merged.bos = other.bos ?? bos
+        merged.bosToken = other.bosToken ?? bosToken
+        merged.perDocument = other.perDocument ?? perDocument
+        merged.resamples = other.resamples ?? resamples
+        merged.seed = other.seed ?? seed
+        merged.extensions = other.extensions ?? extensions
+        merged.trainedLength = other.trainedLength ?? trainedLength
+        return merged
+    }
+
+    /// The settings, with `EvaluationSettings.Defaults` where nothing was given.
+    /// - Throws: `EvaluationError.invalidOptions` without data, or when the combination is invalid.
+    public func settings() throws(EvaluationError) -> EvaluationSettings {
+        guard let data else { throw .invalidOptions("no evaluation data: give --data FILE (or `data = \"FILE\"`)") }
+        typealias Defaults = EvaluationSettings.Defaults
+        let settings = EvaluationSettings(
+            data: DataReference(path: data, dtype: dtype ?? Defaults.dtype), lengths: lengths ?? Defaults.lengths,
+            evaluationProtocol: evaluationProtocol ?? Defaults.evaluationProtocol, budget: budget,
+            offset: offset ?? Defaults.offset, bos: bos ?? Defaults.bos, bosToken: bosToken,
+            perDocument: perDocument ?? Defaults.perDocument, resamples: resamples ?? Defaults.resamples,
+            seed: seed ?? Defaults.seed, extensions: extensions ?? [], trainedLength: trainedLength)
+        try settings.validate()
+        return settings
+    }
+}
+
+extension EvaluationSettings {
+    /// Every default of the evaluation settings, in one place (help texts quote these).
+    public enum Defaults {
+        public static let dtype = TokenDType.uint16
+        public static let lengths = LengthGrid.standard
+        public static let evaluationProtocol = EvaluationProtocol.nonoverlapping
+        public static let offset = 0
+        public static let bos = BOSPlacement.none
+        public static let perDocument = false
+        public static let resamples = 1000
+        public static let seed: UInt64 = 0
+    }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Evaluation
+import Foundation
+import Logging
+import Service
+
+/// What `watch` and `serve` share: the folders or configuration file, the evaluation settings and how the daemon runs.
+struct DaemonRuns: ParsableArguments {
+    @Argument(help: "Run folders, or folders of run folders.") var folders: [String] = []
+    @Option(help: "A TOML file with several runs, each with its own settings (Docs/daemon.md).") var config: String?
+    @OptionGroup var evaluation: EvaluationOptions
+    @OptionGroup var lengths: LengthOptions
+    @OptionGroup var daemon: DaemonOptions
+
+    func validate() throws {
+        if folders.isEmpty, config == nil { throw ValidationError("give run folders to watch, or --config FILE") }
+        try daemon.validateValues()
+    }
+
+    /// The evaluation flags as overrides of the configuration file's settings.
+    var overrides: EvaluationOverrides {
+        var overrides = evaluation.overrides()
+        overrides.lengths = lengths.lengths
+        overrides.extensions = lengths.chosenExtensions
+        return overrides
+    }
+
+    /// The daemon's configuration: a `--config` file with the flags over it, or the flags alone for every folder.
+    /// A configuration that cannot work (no data file, a folder that does not exist) is refused here, in one line,
+    /// before anything is queued.
+    func configuration() throws -> DaemonConfiguration {
+        var configuration: DaemonConfiguration
+        do {
+            if let config {
+                configuration = try DaemonConfiguration.load(file: config, overrides: overrides, extraFolders: folders)
+            } else {
+                configuration = try DaemonConfiguration(folders: folders, overrides: overrides)
+            }
+        } catch { throw refusal(error.description) }
+        daemon.apply(to: &configuration)
+        if let problem = configuration.startProblem { throw refusal(problem) }
+        return configuration
+    }
+}
+
+/// How the daemon runs: store, threads, timing, limits, logging.
+struct DaemonOptions: ParsableArguments {
+    @Option(help: "The result store (default: $EXTRAPOLATE_STORE, else $XDG_STATE_HOME/extrapolate/results.sqlite).")
+    var store: String?
+    @Option(parsing: .unconditional, help: "Compute threads (default: $EXTRAPOLATE_THREADS, else every core).")
+    var threads: Int?
+    @Option(help: "Seconds a checkpoint's files must stay unchanged before it is evaluated (default 10).")
+    var quietSeconds: Double?
+    @Option(help: "Seconds between full rescans of the folders (default 60).") var rescanSeconds: Double?
+    @Flag(help: "Never use inotify; rescan only (NFS, Lustre and other filesystems where inotify is silent).")
+    var pollOnly = false
+    @Option(help: "Record lengths whose memory estimate exceeds this (16G, 512M) as skipped instead of trying them.")
+    var memoryLimit: String?
+    @Option(help: "Seconds a stop waits for the length in progress before abandoning it (default 30).")
+    var shutdownSeconds: Double?
+    @Option(help: "Log lines as text or json (one object per line).") var logFormat: LogFormat = .text
+    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: Logger.Level = .info
+    @Flag(help: "With --once: print the results as JSON (Docs/json.md).") var json = false
+
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable { case text, json }
+
+    func validateValues() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let quietSeconds, quietSeconds < 0 { throw ValidationError("--quiet-seconds must not be negative") }
+        if let rescanSeconds, rescanSeconds < 0.1 { throw ValidationError("--rescan-seconds must be at least 0.1") }
+        if let memoryLimit, ByteSize.parse(memoryLimit) == nil {
+            throw ValidationError("--memory-limit: '\(memoryLimit)' is not a size like 16G or 512M")
+        }
+        if let text = ProcessInfo.processInfo.environment["EXTRAPOLATE_THREADS"], threads == nil,
+            (Int(text) ?? 0) < 1
+        {
+            throw ValidationError("EXTRAPOLATE_THREADS must be a whole number of at least 1, not '\(text)'")
+        }
+    }
+
+    /// Flags (and `EXTRAPOLATE_THREADS`) over what the configuration says.
+    func apply(to configuration: inout DaemonConfiguration) {
+        if let store { configuration.store = WatchTarget.absolute(store) }
+        if let threads = threads ?? ProcessInfo.processInfo.environment["EXTRAPOLATE_THREADS"].flatMap(Int.init) {
+            configuration.threads = threads
+        }
+        if let quietSeconds { configuration.quietSeconds = quietSeconds }
+        if let rescanSeconds { configuration.rescanSeconds = rescanSeconds }
+        if pollOnly { configuration.pollOnly = true }
+        if let limit = memoryLimit.flatMap(ByteSize.parse) { configuration.memoryLimit = limit }
+        if let shutdownSeconds { configuration.shutdownSeconds = shutdownSeconds }
+    }
+
+    func logger() -> Logger {
+        let format = logFormat
+        let level = logLevel
+        var logger = Logger(label: "extrapolate") { label in
+            var handler: any LogHandler =
+                format == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        logger.logLevel = level
+        return logger
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
