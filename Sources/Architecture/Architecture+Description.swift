@@ -72,6 +72,24 @@ public struct ResolvedPosition: Sendable, Hashable, Codable {
 }
 
 extension Architecture {
+    /// The positions added to the input embedding, in words (`learned absolute positions (256 rows), added to the
+    /// input: defined up to 256 tokens`); `nil` when the architecture adds none there.
+    public var inputPositionSummary: String? {
+        var found: String?
+        _ = Walk.visit(layers, expandRepeats: false) { visit in
+            guard found == nil, case .positionEmbedding(let node) = visit.layer else { return }
+            switch node.encoding {
+            case .learned(let rows, let offset):
+                found =
+                    "learned absolute positions (\(rows) rows\(offset > 0 ? ", offset \(offset)" : "")), added to the "
+                    + "input: defined up to \(rows - offset) tokens"
+            case .sinusoidal(let layout, _):
+                found = "sinusoidal absolute positions (\(layout.rawValue) layout), added to the input"
+            }
+        }
+        return found
+    }
+
     /// The distinct position parameters of the architecture's attention layers at `length` tokens.
     public func resolvedPositions(length: Int) -> [ResolvedPosition] {
         var result: [ResolvedPosition] = []

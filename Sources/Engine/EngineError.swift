@@ -52,6 +52,8 @@ public enum EngineError: Error, Sendable, Hashable, CustomStringConvertible {
     case unsupportedOptions([UnsupportedOption])
     /// A pass needed more memory than could be allocated.
     case outOfMemory(KernelError)
+    /// `--architecture` was given for a checkpoint that carries its own architecture.
+    case architectureGivenTwice(checkpoint: String, file: String)
 
     public var description: String {
         switch self {
@@ -94,6 +96,11 @@ public enum EngineError: Error, Sendable, Hashable, CustomStringConvertible {
                 + options.map { "  \($0)" }.joined(separator: "\n")
         case .outOfMemory(let error):
             return error.description
+        case .architectureGivenTwice(let checkpoint, let file):
+            return
+                "\(checkpoint) carries its own architecture (metadata '\(CheckpointLocation.architectureMetadataKey)'), "
+                + "and --architecture \(file) gives another: drop --architecture to evaluate the checkpoint as it was "
+                + "saved (to change only the trained length, use --trained-length)"
         }
     }
 }

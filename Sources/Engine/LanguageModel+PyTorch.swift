@@ -27,7 +27,9 @@ extension LanguageModel {
         try architecture.validate(readFrom: checkpoint.path)
         return CheckpointArchitecture(
             architecture: architecture, ignoredSuffixes: ["lm_head.weight", ".attn.bias"],
-            notes: ["architecture from nanoGPT's model_args"])
+            notes: ["architecture from nanoGPT's model_args"],
+            trainedLength: TrainedLength(
+                tokens: architecture.trainedLength, source: .checkpointMetadata, key: "model_args.block_size"))
     }
 
     /// fairseq's `transformer_lm` (and the ALiBi fork's): the model configuration from `cfg.model` (fairseq ≥ 0.10,
@@ -88,11 +90,16 @@ extension LanguageModel {
         try architecture.validate(readFrom: path)
         var ignored = ["decoder.version", "embed_positions._float_tensor", ".alibi"]
         if options.tied { ignored.append("decoder.output_projection.weight") }
+        let trainedLength =
+            model["tokens_per_sample"] != nil
+            ? TrainedLength(tokens: trained, source: .checkpointMetadata, key: "\(source).tokens_per_sample")
+            : TrainedLength(
+                tokens: trained, source: .assumedDefault, key: "fairseq without \(source).tokens_per_sample")
         return CheckpointArchitecture(
             architecture: architecture, ignoredSuffixes: ignored,
             notes: [
                 "architecture from fairseq's \(source) (\(model["_name"]?.string ?? model["arch"]?.string ?? "transformer_lm"))"
-            ])
+            ], trainedLength: trainedLength)
     }
 
     /// Composer (`epE-baB-rank0.pt`) with a Hugging Face model: the config Composer stores under
@@ -112,6 +119,7 @@ extension LanguageModel {
         let (architecture, notes) = HuggingFace.reconcile(imported, modelType: modelType) { checkpoint.info($0)?.shape }
         return CheckpointArchitecture(
             architecture: architecture, ignoredSuffixes: HuggingFace.bufferSuffixes[modelType] ?? [],
-            notes: ["architecture from Composer's stored Hugging Face config"] + notes)
+            notes: ["architecture from Composer's stored Hugging Face config"] + notes,
+            trainedLength: HuggingFace.trainedLength(of: architecture, configJSON: data))
     }
 }

@@ -32,9 +32,13 @@ extension LanguageModel {
             node.position = .rotary(rotary)
             return .attention(node)
         }
-        return LanguageModel(
+        let model = LanguageModel(
             architecture: architecture, location: location, vocabulary: vocabulary,
             parameterCount: parameterCount, bound: mapped)
+        model.trainedLength = trainedLength
+        model.notes = notes
+        model.recordedStep = recordedStep
+        return model
     }
 }
 

@@ -22,6 +22,8 @@ public final class LanguageModel: @unchecked Sendable {
     public internal(set) var notes: [String] = []
     /// The training step a PyTorch checkpoint records inside (nanoGPT's `iter_num`), for names that carry none.
     public internal(set) var recordedStep: Int?
+    /// The trained length (`architecture.trainedLength`) and where it came from.
+    public internal(set) var trainedLength: TrainedLength
     let bound: BoundModel
 
     /// Rows of the feed-forward hidden activations computed at once (bounds memory; results do not depend on it).
@@ -34,23 +36,40 @@ public final class LanguageModel: @unchecked Sendable {
     public var vocabularySlice = 4096
 
     /// Finds, reads and binds the checkpoint at `path` (a folder, a `.safetensors` or PyTorch file, or an index).
-    /// - Parameter architectureFile: an architecture JSON (or `config.json`) to bind with instead of what the
-    ///   checkpoint carries.
+    /// - Parameters:
+    ///   - architectureFile: an architecture JSON (or `config.json`) to bind with instead of what the checkpoint
+    ///     carries.
+    ///   - trainedLength: the trained length the user declares, over what the checkpoint or its config says.
     /// - Throws: `EngineError` naming the file and every mismatch.
-    public static func load(_ path: String, architectureFile: String? = nil) throws(EngineError) -> LanguageModel {
+    public static func load(
+        _ path: String, architectureFile: String? = nil, trainedLength: Int? = nil
+    ) throws(EngineError) -> LanguageModel {
         var location: CheckpointLocation
         let checkpoint: Checkpoint
         do {
             location = try CheckpointLocation.discover(path)
             checkpoint = try location.open()
         } catch { throw .checkpoint(error) }
-        if let architectureFile { location.architectureFile = architectureFile }
-        let found = try architecture(for: location, checkpoint: checkpoint)
+        if let architectureFile {
+            guard FileManager.default.fileExists(atPath: architectureFile) else {
+                throw .architecture(.unreadable(path: architectureFile, reason: "no such file (--architecture)"))
+            }
+            if checkpoint.metadata[CheckpointLocation.architectureMetadataKey] != nil {
+                throw .architectureGivenTwice(checkpoint: location.weightsPath, file: architectureFile)
+            }
+            location.architectureFile = architectureFile
+        }
+        var found = try architecture(for: location, checkpoint: checkpoint)
+        if let trainedLength {
+            found.architecture.trainedLength = trainedLength
+            found.trainedLength = TrainedLength(tokens: trainedLength, source: .configured, key: "--trained-length")
+        }
         let model = try LanguageModel(
             architecture: found.architecture, checkpoint: checkpoint, location: location,
             ignoring: found.ignoredSuffixes)
         model.notes = found.notes
         model.recordedStep = checkpoint.extras["iter_num"]?.int
+        model.trainedLength = found.trainedLength
         return model
     }
 
@@ -62,6 +81,8 @@ public final class LanguageModel: @unchecked Sendable {
         public var ignoredSuffixes: [String]
         /// Decisions taken from the tensors where the config is read differently by different writers.
         public var notes: [String]
+        /// The trained length and where it came from.
+        public var trainedLength: TrainedLength
     }
 
     /// The architecture of a checkpoint: its embedded architecture JSON, else the `config.json` beside it
@@ -69,17 +90,35 @@ public final class LanguageModel: @unchecked Sendable {
     public static func architecture(
         for location: CheckpointLocation, checkpoint: Checkpoint
     ) throws(EngineError) -> CheckpointArchitecture {
-        do {
+        do throws(ArchitectureError) {
             if let json = checkpoint.metadata[CheckpointLocation.architectureMetadataKey] {
                 let path = "\(location.weightsPath) (metadata '\(CheckpointLocation.architectureMetadataKey)')"
-                let architecture = try Architecture.decode(json: Data(json.utf8), path: path)
+                var architecture = try Architecture.decode(json: Data(json.utf8), path: path)
+                var key = CheckpointLocation.architectureMetadataKey
+                if let recorded = checkpoint.metadata[TrainedLength.metadataKey] {
+                    guard let tokens = Int(recorded), tokens >= 2 else {
+                        throw ArchitectureError.badConfig(
+                            path: location.weightsPath, key: "metadata '\(TrainedLength.metadataKey)'",
+                            reason: "expected a whole number of tokens of at least 2, found '\(recorded)'")
+                    }
+                    architecture.trainedLength = tokens
+                    key = TrainedLength.metadataKey
+                }
                 try architecture.validate(readFrom: path)
-                return CheckpointArchitecture(architecture: architecture, ignoredSuffixes: [], notes: [])
+                return CheckpointArchitecture(
+                    architecture: architecture, ignoredSuffixes: [], notes: [],
+                    trainedLength: TrainedLength(
+                        tokens: architecture.trainedLength, source: .checkpointMetadata, key: key))
             }
             if let file = location.architectureFile {
                 let architecture = try ArchitectureFile.load(path: file)
                 try architecture.validate(readFrom: file)
-                return CheckpointArchitecture(architecture: architecture, ignoredSuffixes: [], notes: [])
+                // A config.json given as the file says L by one of its keys; an architecture JSON states it itself.
+                let trained =
+                    HuggingFace.trainedLength(of: architecture, configAt: URL(fileURLWithPath: file))
+                    ?? TrainedLength(tokens: architecture.trainedLength, source: .architectureFile, key: file)
+                return CheckpointArchitecture(
+                    architecture: architecture, ignoredSuffixes: [], notes: [], trainedLength: trained)
             }
             if let nano = try nanoGPT(checkpoint) { return nano }
             if let fairseq = try fairseq(checkpoint) { return fairseq }
@@ -91,9 +130,12 @@ public final class LanguageModel: @unchecked Sendable {
                 let (architecture, notes) = HuggingFace.reconcile(imported, modelType: modelType) {
                     checkpoint.info($0)?.shape
                 }
+                let trained =
+                    HuggingFace.trainedLength(of: architecture, configAt: url)
+                    ?? TrainedLength(tokens: architecture.trainedLength, source: .config, key: config)
                 return CheckpointArchitecture(
                     architecture: architecture, ignoredSuffixes: HuggingFace.bufferSuffixes[modelType] ?? [],
-                    notes: notes)
+                    notes: notes, trainedLength: trained)
             }
         } catch { throw .architecture(error) }
         throw .noArchitecture(path: location.weightsPath)
@@ -110,6 +152,7 @@ public final class LanguageModel: @unchecked Sendable {
         bound = try Binder.bind(architecture, checkpoint: checkpoint, ignoredSuffixes: ignoring)
         parameterCount = architecture.manifest.parameterCount
         vocabulary = bound.embedding.vocabulary
+        trainedLength = TrainedLength(tokens: architecture.trainedLength, source: .architectureFile, key: "")
     }
 
     /// Whether the model is defined for windows of `length` tokens.
@@ -185,6 +228,7 @@ public final class LanguageModel: @unchecked Sendable {
         self.vocabulary = vocabulary
         self.parameterCount = parameterCount
         self.bound = bound
+        trainedLength = TrainedLength(tokens: architecture.trainedLength, source: .architectureFile, key: "")
     }
 
 }

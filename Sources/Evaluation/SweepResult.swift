@@ -11,9 +11,13 @@ public struct CheckpointSummary: Sendable, Hashable, Codable {
     public var architecture: String
     public var architectureHash: String
     public var trainedLength: Int
+    /// Where the trained length came from (`configured: --trained-length`, `config: max_position_embeddings`,
+    /// `assumed default: …`); `nil` in results stored before it was recorded.
+    public var trainedLengthSource: String?
 
     public init(
-        checkpoint: String, name: CheckpointName, architecture: String, architectureHash: String, trainedLength: Int
+        checkpoint: String, name: CheckpointName, architecture: String, architectureHash: String, trainedLength: Int,
+        trainedLengthSource: String? = nil
     ) {
         self.checkpoint = checkpoint
         run = name.run
@@ -21,6 +25,7 @@ public struct CheckpointSummary: Sendable, Hashable, Codable {
         self.architecture = architecture
         self.architectureHash = architectureHash
         self.trainedLength = trainedLength
+        self.trainedLengthSource = trainedLengthSource
     }
 
     /// Run and step, ordered by run then step.
@@ -38,8 +43,10 @@ public struct SweepPoint: Sendable, Hashable, Codable {
     /// The protocol's name for the plain model, or the rotary extension's.
     public var series: String
     public var length: Int
-    /// The checkpoint's trained length, and `length / trainedLength`.
+    /// The checkpoint's trained length, where it came from (`CheckpointSummary.trainedLengthSource`), and
+    /// `length / trainedLength`.
     public var trainedLength: Int
+    public var trainedLengthSource: String?
     public var multiple: Double
     /// Headline numbers, repeated from `result` so scripts need not compute them.
     public var perplexity: Double?
@@ -62,6 +69,7 @@ public struct SweepPoint: Sendable, Hashable, Codable {
         self.series = series
         self.length = length
         trainedLength = checkpoint.trainedLength
+        trainedLengthSource = checkpoint.trainedLengthSource
         multiple = Double(length) / Double(max(checkpoint.trainedLength, 1))
         perplexity = result?.perplexity
         meanNLL = result?.meanNLL

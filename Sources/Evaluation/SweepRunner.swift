@@ -16,14 +16,17 @@ public struct SweepCheckpoint: Sendable {
         summary = CheckpointSummary(
             checkpoint: path, name: name ?? read, architecture: model.architecture.name,
             architectureHash: model.architecture.contentHash,
-            trainedLength: model.architecture.trainedLength)
+            trainedLength: model.architecture.trainedLength, trainedLengthSource: model.trainedLength.provenance)
     }
 
-    /// Loads the checkpoint at `path` (bound with `architectureFile` when given).
-    public static func load(_ path: String, architectureFile: String? = nil) throws(EvaluationError) -> SweepCheckpoint
-    {
+    /// Loads the checkpoint at `path` (bound with `architectureFile` when given, trained at `trainedLength` when
+    /// given: `EvaluationSettings.trainedLength`).
+    public static func load(
+        _ path: String, architectureFile: String? = nil, trainedLength: Int? = nil, name: CheckpointName? = nil
+    ) throws(EvaluationError) -> SweepCheckpoint {
         do {
-            return SweepCheckpoint(model: try LanguageModel.load(path, architectureFile: architectureFile), path: path)
+            let model = try LanguageModel.load(path, architectureFile: architectureFile, trainedLength: trainedLength)
+            return SweepCheckpoint(model: model, path: path, name: name)
         } catch { throw .engine(error) }
     }
 }

@@ -43,28 +43,31 @@ extension Extrapolate {
         }
 
         public func run() throws {
-            let (architecture, notes) = try load()
+            let (architecture, notes, trained) = try load()
             var report = InspectReport(architecture: architecture, length: length ?? architecture.trainedLength)
             report.notes = notes
+            report.trainedLength = trained
             print(json ? try report.json() : report.text())
         }
 
         /// The preset; for a checkpoint, the architecture its weights will be bound with (and what was decided from
         /// them); otherwise the config or architecture file.
-        func load() throws -> (Architecture, notes: [String]) {
-            if let preset, let architecture = Architecture.presets[preset] { return (architecture, []) }
+        func load() throws -> (Architecture, notes: [String], trainedLength: TrainedLength?) {
+            if let preset, let architecture = Architecture.presets[preset] { return (architecture, [], nil) }
             let path = file ?? ""
             // A weights file is a checkpoint: its errors are the answer (a config or architecture JSON is not).
             if path.hasSuffix(".safetensors") || CheckpointLocation.torchExtensions.contains(where: path.hasSuffix) {
                 let location = try CheckpointLocation.discover(path)
                 let found = try LanguageModel.architecture(for: location, checkpoint: try location.open())
-                return (found.architecture, found.notes)
+                return (found.architecture, found.notes, found.trainedLength)
             }
+            // Not a checkpoint (a config or architecture JSON): read as a file below.
             if let location = try? CheckpointLocation.discover(path), let checkpoint = try? location.open() {
                 let found = try LanguageModel.architecture(for: location, checkpoint: checkpoint)
-                return (found.architecture, found.notes)
+                return (found.architecture, found.notes, found.trainedLength)
             }
-            return (try ArchitectureFile.load(path: path), [])
+            let architecture = try ArchitectureFile.load(path: path)
+            return (architecture, [], HuggingFace.trainedLength(of: architecture, configAt: URL(fileURLWithPath: path)))
         }
     }
 }

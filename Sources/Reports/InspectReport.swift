@@ -18,6 +18,10 @@ public struct InspectReport: Encodable, Sendable {
     public var support: [LengthSupport]
     /// What was decided from a checkpoint's tensors rather than its config.
     public var notes: [String] = []
+    /// The trained length and where it came from (`nil` for a preset or an architecture JSON, which state it).
+    public var trainedLength: TrainedLength?
+    /// Positions added to the input embedding (learned absolute, sinusoidal), described; `nil` when none.
+    public var inputPositions: String?
 
     /// The report of `architecture` with position parameters resolved at `length` tokens.
     public init(architecture: Architecture, length: Int) {
@@ -27,6 +31,7 @@ public struct InspectReport: Encodable, Sendable {
         parameterCount = manifest.parameterCount
         tensors = manifest.tensors
         positions = architecture.resolvedPositions(length: length)
+        inputPositions = architecture.inputPositionSummary
         support = [1, 2, 4, 8, 16].map { multiple in
             let n = multiple * architecture.trainedLength
             switch architecture.support(at: n) {
@@ -43,6 +48,7 @@ public struct InspectReport: Encodable, Sendable {
     public func text() -> String {
         var lines = [architecture.description, ""]
         lines += notes.map { "note: \($0)" } + (notes.isEmpty ? [] : [""])
+        if let trainedLength { lines.append("trained at    \(trainedLength) tokens") }
         lines.append("content hash  \(contentHash)")
         lines.append("parameters    \(parameterCount.formatted()) in \(tensors.count) tensors")
         lines.append("")
@@ -55,7 +61,10 @@ public struct InspectReport: Encodable, Sendable {
                     + shape.padding(toLength: 16, withPad: " ", startingAt: 0) + tensor.layout.description)
         }
         lines.append("")
-        lines.append(contentsOf: positions.flatMap(Self.describe))
+        if let inputPositions { lines.append("Position: \(inputPositions)") }
+        // Attention without a method of its own says nothing more when the input carries the positions.
+        lines.append(
+            contentsOf: positions.filter { inputPositions == nil || $0.kind != .none }.flatMap(Self.describe))
         lines.append("")
         lines.append("Defined at 1×–16× the trained length")
         for entry in support {

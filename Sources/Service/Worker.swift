@@ -125,10 +125,10 @@ final class Worker: @unchecked Sendable {
             run: version.run, step: version.step, scheme: CheckpointNamingScheme(rawValue: version.scheme) ?? .plain)
         let checkpoint: SweepCheckpoint
         do {
-            checkpoint = SweepCheckpoint(model: try LanguageModel.load(version.path), path: version.path, name: name)
+            checkpoint = try SweepCheckpoint.load(version.path, trainedLength: job.settings.trainedLength, name: name)
         } catch {
             if let changed = filesChanged(version) { return changed }
-            throw EvaluationError.engine(error)
+            throw error
         }
         let runner = SweepRunner(settings: job.settings)
         let tasks = try runner.series(of: checkpoint)
