@@ -60,11 +60,26 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
     private func replaceLive(path: String, except: Int64?, at now: Date) {
         for index in checkpoints.indices
         where checkpoints[index].path == path && checkpoints[index].isLive && checkpoints[index].id != except {
-            checkpoints[index].state = .replaced
-            checkpoints[index].updated = now
-            endJobs(of: checkpoints[index].id, as: .replaced, at: now)
+            end(at: index, as: .replaced, at: now)
         }
+        dropEnded()
     }
+
+    /// Ends the version at `index` as `state` (with its unfinished jobs); one that was never complete and has no
+    /// jobs is only marked for `dropEnded`.
+    private func end(at index: Int, as state: CheckpointState, at now: Date) {
+        let id = checkpoints[index].id
+        if checkpoints[index].state.neverComplete, !jobs.contains(where: { $0.checkpointID == id }) {
+            checkpoints[index].id = -1
+            return
+        }
+        checkpoints[index].state = state
+        checkpoints[index].updated = now
+        endJobs(of: id, as: state == .gone ? .gone : .replaced, at: now)
+    }
+
+    /// Drops the versions `end` marked: never complete, now superseded, describing nothing on disk.
+    private func dropEnded() { checkpoints.removeAll { $0.id == -1 } }
 
     private func endJobs(of checkpoint: Int64, as state: JobState, at now: Date) {
         for index in jobs.indices
@@ -83,11 +98,12 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
             where checkpoints[index].isLive && checkpoints[index].runFolder.isInside(root)
                 && !present.contains(checkpoints[index].path)
             {
-                checkpoints[index].state = .gone
-                checkpoints[index].updated = now
-                endJobs(of: checkpoints[index].id, as: .gone, at: now)
-                marked.append(checkpoints[index])
+                var record = checkpoints[index]
+                end(at: index, as: .gone, at: now)
+                (record.state, record.updated) = (.gone, now)
+                marked.append(record)
             }
+            dropEnded()
             return marked
         }
     }
@@ -100,7 +116,13 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
             guard checkpoints.contains(where: { $0.id == checkpoint }) else {
                 throw .missing("checkpoint \(checkpoint)")
             }
-            if jobs.contains(where: { $0.checkpointID == checkpoint && $0.settingsHash == hash }) { return nil }
+            if let index = jobs.firstIndex(where: { $0.checkpointID == checkpoint && $0.settingsHash == hash }) {
+                // A job cancelled under another configuration is taken up again; any other stands.
+                guard jobs[index].state == .cancelled else { return nil }
+                (jobs[index].state, jobs[index].attempts, jobs[index].error) = (.pending, 0, nil)
+                jobs[index].updated = now
+                return jobs[index]
+            }
             let job = JobRecord(
                 id: newID(), checkpointID: checkpoint, settings: settings, settingsHash: hash, state: .pending,
                 done: 0, planned: 0, attempts: 0, notBefore: nil, error: nil, created: now, updated: now)
@@ -124,6 +146,19 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
             jobs[index].state = .running
             jobs[index].updated = now
             return ClaimedJob(job: jobs[index], checkpoint: checkpoint)
+        }
+    }
+
+    public func cancelJobs(notIn configured: Set<String>, at now: Date) throws(StoreError) -> Int {
+        try locked { () throws(StoreError) in
+            var count = 0
+            for index in jobs.indices
+            where [.pending, .running].contains(jobs[index].state) && !configured.contains(jobs[index].settingsHash) {
+                jobs[index].state = .cancelled
+                jobs[index].updated = now
+                count += 1
+            }
+            return count
         }
     }
 

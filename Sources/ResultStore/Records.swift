@@ -51,6 +51,10 @@ public enum CheckpointState: String, Sendable, Hashable, Codable, CaseIterable {
     case replaced
     /// The files disappeared.
     case gone
+
+    /// Whether a version in this state was never a complete checkpoint (still being written, malformed, unreadable):
+    /// when it is replaced or disappears, it describes nothing on disk and its record is dropped.
+    public var neverComplete: Bool { self == .incomplete || self == .invalid || self == .unreadable }
 }
 
 /// Where a job is.
@@ -66,6 +70,9 @@ public enum JobState: String, Sendable, Hashable, Codable, CaseIterable {
     /// The checkpoint was rewritten (a newer version has its own job) or disappeared before it finished.
     case replaced
     case gone
+    /// Its settings are no longer configured: the daemon was started with other settings (a corrected `--data`, a
+    /// run removed from the configuration file). Results it stored stay.
+    case cancelled
 }
 
 /// A checkpoint version as stored.

@@ -9,7 +9,8 @@ import Foundation
 /// `MemoryStore` has the same behaviour for tests; a PostgreSQL store for a fleet of workers joins here.
 public protocol ResultStore: AnyObject, Sendable {
     /// Records a sighting of a checkpoint: a new (path, content) becomes a new version, and earlier versions of the
-    /// same path become `replaced` (their unfinished jobs too). An existing version takes the sighting's state.
+    /// same path become `replaced` (their unfinished jobs too); an earlier version that was never complete
+    /// (`CheckpointState.neverComplete`) is dropped instead. An existing version takes the sighting's state.
     /// - Returns: the version, and whether it is new.
     func register(_ sighting: Sighting, at now: Date) throws(StoreError) -> (record: CheckpointRecord, isNew: Bool)
 
@@ -18,7 +19,7 @@ public protocol ResultStore: AnyObject, Sendable {
     func liveVersion(path: String) throws(StoreError) -> CheckpointRecord?
 
     /// Marks every live version in run folders under `root` whose path is not in `present` as `gone`, with their
-    /// unfinished jobs. - Returns: the versions marked.
+    /// unfinished jobs (a version that was never complete is dropped instead). - Returns: the versions marked.
     func markGone(under root: String, present: Set<String>, at now: Date) throws(StoreError) -> [CheckpointRecord]
 
     /// Creates a pending job evaluating `checkpoint` with `settings`, unless one exists. - Returns: the new job.
@@ -30,6 +31,11 @@ public protocol ResultStore: AnyObject, Sendable {
     /// At a start: puts jobs left `running` by a process that died back to `pending`, and lets pending jobs waiting
     /// to retry run at once (a restart is a retry). - Returns: how many were running.
     func requeueRunning(at now: Date) throws(StoreError) -> Int
+
+    /// At a start: cancels the pending and running jobs whose settings hash is not in `configured` (the settings the
+    /// daemon now runs with), so a job of an old configuration neither runs nor stays pending for ever.
+    /// - Returns: how many were cancelled.
+    func cancelJobs(notIn configured: Set<String>, at now: Date) throws(StoreError) -> Int
 
     /// Puts finished jobs with a length skipped for memory back to `pending` when its estimate fits `limit` now
     /// (`nil`: no limit). - Returns: how many.

@@ -194,6 +194,14 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
     private static func end(
         _ db: Database, checkpoint: Int64, as state: CheckpointState, jobsAs jobState: JobState, at now: Date
     ) throws {
+        // A version that never became a complete checkpoint has no jobs; once superseded it describes nothing.
+        let neverComplete = CheckpointState.allCases.filter(\.neverComplete).map { "'\($0.rawValue)'" }
+        try db.execute(
+            sql: """
+                DELETE FROM checkpoints WHERE id = ? AND state IN (\(neverComplete.joined(separator: ", ")))
+                AND NOT EXISTS (SELECT 1 FROM jobs WHERE checkpoint_id = checkpoints.id)
+                """, arguments: [checkpoint])
+        if db.changesCount > 0 { return }
         try db.execute(
             sql: "UPDATE checkpoints SET state = ?, updated = ? WHERE id = ?",
             arguments: [state.rawValue, now.timeIntervalSince1970, checkpoint])
@@ -236,12 +244,19 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
             try db.execute(
                 sql: """
                     INSERT INTO jobs(checkpoint_id, settings, settings_hash, state, created, updated)
-                    VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT(checkpoint_id, settings_hash) DO NOTHING
+                    VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT(checkpoint_id, settings_hash) DO UPDATE
+                    SET state = 'pending', attempts = 0, error = NULL, updated = excluded.updated
+                    WHERE jobs.state = 'cancelled'
                     """,
                 arguments: [checkpoint, json, hash, now.timeIntervalSince1970, now.timeIntervalSince1970])
-            guard db.changesCount > 0 else { return nil }
+            // Inserted, or a job cancelled under another configuration taken up again (its results stay linked).
+            guard db.changesCount > 0,
+                let id = try Int64.fetchOne(
+                    db, sql: "SELECT id FROM jobs WHERE checkpoint_id = ? AND settings_hash = ?",
+                    arguments: [checkpoint, hash])
+            else { return nil }
             return JobRecord(
-                id: db.lastInsertedRowID, checkpointID: checkpoint, settings: settings, settingsHash: hash,
+                id: id, checkpointID: checkpoint, settings: settings, settingsHash: hash,
                 state: .pending, done: 0, planned: 0, attempts: 0, notBefore: nil, error: nil, created: now,
                 updated: now)
         }
@@ -282,6 +297,19 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
             let count = db.changesCount
             try db.execute(sql: "UPDATE jobs SET not_before = NULL WHERE state = 'pending'")
             return count
+        }
+    }
+
+    public func cancelJobs(notIn configured: Set<String>, at now: Date) throws(StoreError) -> Int {
+        try write("cancelling jobs of settings no longer configured") { db in
+            let hashes = configured.sorted()
+            let marks = hashes.isEmpty ? "''" : Array(repeating: "?", count: hashes.count).joined(separator: ", ")
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET state = 'cancelled', updated = ?
+                    WHERE state IN ('pending', 'running') AND settings_hash NOT IN (\(marks))
+                    """, arguments: StatementArguments([now.timeIntervalSince1970] + hashes))
+            return db.changesCount
         }
     }
 

@@ -137,6 +137,9 @@ public final class Daemon: Service, @unchecked Sendable {
         if let threads = configuration.threads { Kernels.threads = threads }
         let requeued = try store.requeueRunning(at: Date())
         if requeued > 0 { logger.notice("requeued jobs interrupted by the previous stop: \(requeued)") }
+        let configured = Set(configuration.targets.map(\.settings.contentHash))
+        let cancelled = try store.cancelJobs(notIn: configured, at: Date())
+        if cancelled > 0 { logger.notice("cancelled jobs of settings no longer configured: \(cancelled)") }
         let reopened = try store.reopenSkipped(fitting: configuration.memoryLimit, at: Date())
         if reopened > 0 { logger.notice("reopened jobs with lengths the memory limit now allows: \(reopened)") }
     }

@@ -258,3 +258,51 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
             StoreLocation.defaultPath(environment: ["EXTRAPOLATE_STORE": "/e.sqlite", "HOME": "/h"]) == "/e.sqlite")
     }
 }
+
+@Suite struct StoreKeepsOnlyWhatDescribesTheDisk {
+    @Test(
+        "A version that was never complete leaves no record once it completes or disappears",
+        arguments: StoreKind.allCases)
+    func neverCompleteVersionsAreDropped(kind: StoreKind) throws {
+        let scratch = try ScratchFolder("store")
+        defer { scratch.remove() }
+        let store = try kind.make(scratch)
+        let path = "/runs/alibi/step-1.safetensors"
+        _ = try store.register(sighting(path, hash: "incomplete:1", state: .incomplete), at: Date())
+        let whole = try store.register(sighting(path, hash: "xxh64:whole"), at: Date()).record
+        let listed = try store.status().checkpoints.filter { $0.path == path }
+        #expect(listed.map(\.contentHash) == ["xxh64:whole"] && listed.map(\.state) == [.current])
+        // A malformed file that is deleted: nothing on disk, nothing listed. A complete one that is deleted stays
+        // as `gone` (its results are history).
+        let bad = try store.register(
+            sighting("/runs/alibi/step-2.safetensors", step: 2, hash: "invalid:2", state: .invalid), at: Date()
+        ).record
+        let gone = try store.markGone(under: "/runs/alibi", present: [], at: Date())
+        #expect(try store.status().checkpoints.allSatisfy { $0.state != .invalid })
+        #expect(try store.status().checkpoints.first { $0.id == whole.id }?.state == .gone)
+        #expect(Set(gone.map(\.id)) == [bad.id, whole.id])
+    }
+
+    @Test(
+        "Jobs of settings no longer configured are cancelled at a start, and taken up again if they come back",
+        arguments: StoreKind.allCases)
+    func staleJobsAreCancelled(kind: StoreKind) throws {
+        let scratch = try ScratchFolder("store")
+        defer { scratch.remove() }
+        let store = try kind.make(scratch)
+        let record = try store.register(sighting("/runs/alibi/step-1.safetensors"), at: Date()).record
+        var typo = settings
+        typo.data = DataReference(path: "/data/vaild.tokens.zst")
+        let stale = try #require(try store.ensureJob(checkpoint: record.id, settings: typo, at: Date()))
+        let fixed = try #require(try store.ensureJob(checkpoint: record.id, settings: settings, at: Date()))
+        #expect(try store.cancelJobs(notIn: [settings.contentHash], at: Date()) == 1)
+        var jobs = try store.status().jobs
+        #expect(jobs.first { $0.id == stale.id }?.state == .cancelled)
+        #expect(jobs.first { $0.id == fixed.id }?.state == .pending)
+        #expect(try store.claim(at: Date())?.job.id == fixed.id, "a cancelled job is never handed out")
+        #expect(try store.claim(at: Date()) == nil)
+        let again = try #require(try store.ensureJob(checkpoint: record.id, settings: typo, at: Date()))
+        jobs = try store.status().jobs
+        #expect(again.id == stale.id && jobs.first { $0.id == stale.id }?.state == .pending)
+    }
+}

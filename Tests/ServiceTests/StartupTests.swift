@@ -1,0 +1,60 @@
+import Evaluation
+import Foundation
+import ResultStore
+import TestSupport
+import Testing
+
+@testable import Service
+
+/// What the daemon refuses at start, and what it clears away from an earlier configuration.
+@Suite struct DaemonStartup {
+    @Test(
+        "A missing data file or run folder is refused at start: one line, exit 64, no usage text, nothing queued",
+        arguments: ["data", "folder"])
+    func refusesWhatCannotWork(missing: String) async throws {
+        let scratch = try ScratchFolder("startup")
+        defer { scratch.remove() }
+        let runs = try scratch.demoRuns()
+        let store = scratch.path("results.sqlite")
+        let data = missing == "data" ? scratch.path("vaild.tokens.zst") : Repository.kjvValidation
+        let folder = missing == "folder" ? scratch.path("runz") : runs
+        let (status, _, errors) = try await Executable.run(
+            ["watch", folder, "--data", data, "--store", store, "--once"], in: scratch)
+        let lines = errors.split(separator: "\n").filter { !$0.hasPrefix("note: ") }  // the OpenBLAS note, on some CPUs
+        #expect(status == 64, "\(errors)")
+        #expect(lines.count == 1, "\(errors)")
+        #expect(lines.first?.hasPrefix("Error: ") == true && !errors.contains("Usage:"))
+        #expect(errors.contains(missing == "data" ? "vaild.tokens.zst does not exist" : "runz does not exist"))
+        #expect(!FileManager.default.fileExists(atPath: store), "nothing was queued")
+    }
+
+    @Test("Jobs of an earlier configuration are cancelled at start and never evaluated; their results stay")
+    func earlierConfigurationsJobsAreCancelled() async throws {
+        let scratch = try ScratchFolder("startup")
+        defer { scratch.remove() }
+        let runs = try scratch.demoRuns(methods: ["alibi"], steps: [500])
+        let store = MemoryStore()
+        var old = try DaemonConfiguration(
+            folders: [runs],
+            overrides: {
+                var o = EvaluationOverrides(); o.data = Repository.kjvValidation; return o
+            }())
+        old.quietSeconds = 0
+        // The old configuration's job is queued but never run (the daemon stopped first).
+        _ = try Scanner(configuration: old, store: store, logger: .quiet).scan()
+        let stale = try #require(try store.status().jobs.first)
+        var new = old
+        let grid = try LengthGrid(parsing: "1x")
+        new.targets = new.targets.map { target in
+            var target = target
+            target.settings.lengths = grid
+            target.settings.budget = 128
+            return target
+        }
+        let summary = try await Daemon(configuration: new, store: store, logger: .quiet, once: true).runOnce()
+        let jobs = try store.status().jobs
+        #expect(jobs.first { $0.id == stale.id }?.state == .cancelled)
+        #expect(jobs.filter { $0.state == .done }.count == 1 && summary.pending == 0)
+        #expect(try store.results(run: nil).allSatisfy { $0.result.point.length == 64 })
+    }
+}
