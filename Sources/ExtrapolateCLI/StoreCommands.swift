@@ -8,10 +8,10 @@ struct StoreOption: ParsableArguments {
     @Option(help: "The result store (default: $EXTRAPOLATE_STORE, else $XDG_STATE_HOME/extrapolate/results.sqlite).")
     var store: String?
 
-    /// The store, opened read-only (a running daemon keeps writing it).
+    /// The store, opened read-only (a running daemon keeps writing it, or it belongs to another user).
     func open() throws -> SQLiteStore {
         do { return try SQLiteStore(readingFrom: store ?? StoreLocation.defaultPath()) } catch {
-            throw ValidationError(error.description)
+            throw CommandError(error.description)
         }
     }
 }
@@ -63,7 +63,17 @@ extension Extrapolate {
         }
 
         public func run() throws {
-            let report = StoredResultsReport(try store.open().results(run: runName))
+            let opened = try store.open()
+            let rows = try opened.results(run: runName)
+            if let runName, rows.isEmpty {
+                let runs = Set(try opened.status().checkpoints.map(\.run)).sorted()
+                guard runs.contains(runName) else {
+                    throw CommandError(
+                        "no run named '\(runName)' in \(opened.path); runs: "
+                            + (runs.isEmpty ? "none yet" : runs.joined(separator: ", ")))
+                }
+            }
+            let report = StoredResultsReport(rows)
             if json {
                 print(try report.json())
             } else if csv {

@@ -10,7 +10,9 @@ import GRDB
 /// and a second daemon is refused. Schema changes are named migrations.
 public final class SQLiteStore: ResultStore, @unchecked Sendable {
     public let path: String
-    private let pool: DatabasePool
+    /// A pool (WAL) for the writer and readers beside it; a queue over an immutable file for a reader that cannot
+    /// write the store's folder.
+    private let pool: any DatabaseWriter
     /// The lock file's descriptor, held open for the writer's lifetime.
     private let lockDescriptor: Int32?
 
@@ -56,7 +58,7 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         configuration.readonly = true
         configuration.busyMode = .timeout(10)
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
+            pool = try Self.openForReading(path, configuration: configuration)
             let applied = try pool.read { db in try Self.migrator.appliedIdentifiers(db) }
             let known = Set(Self.migrator.migrations)
             if let unknown = applied.subtracting(known).sorted().first {
@@ -72,6 +74,20 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
 
     deinit {
         if let lockDescriptor { close(lockDescriptor) }
+    }
+
+    /// A reader of `path`. Reading a WAL database needs its `-shm` file, which SQLite creates beside it; a user who
+    /// cannot write that folder (a stopped daemon's store owned by another account) reads the file as immutable
+    /// instead, which needs no side file: no daemon writes it then, or the `-shm` file would exist.
+    private static func openForReading(_ path: String, configuration: Configuration) throws -> any DatabaseWriter {
+        let folder = (path as NSString).deletingLastPathComponent
+        let sideFileExists = FileManager.default.fileExists(atPath: path + "-shm")
+        if sideFileExists || FileManager.default.isWritableFile(atPath: folder.isEmpty ? "." : folder) {
+            return try DatabasePool(path: path, configuration: configuration)
+        }
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        let encoded = absolute.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? absolute
+        return try DatabaseQueue(path: "file:\(encoded)?immutable=1", configuration: configuration)
     }
 
     private static func lock(_ lockPath: String, store: String) throws(StoreError) -> Int32 {

@@ -58,3 +58,45 @@ import Testing
         #expect(try store.results(run: nil).allSatisfy { $0.result.point.length == 64 })
     }
 }
+
+/// `status` and `results` on a stopped daemon's store, as a user who cannot write it.
+@Suite(.serialized) struct ReadingAStore {
+    @Test("status and results read a store whose folder the user cannot write; an unknown run is named with the runs")
+    func readOnlyStore() async throws {
+        let scratch = try ScratchFolder("readonly")
+        defer {
+            chmod(scratch.path("store"), 0o755)
+            scratch.remove()
+        }
+        let runs = try scratch.demoRuns(methods: ["alibi"], steps: [500])
+        try FileManager.default.createDirectory(atPath: scratch.path("store"), withIntermediateDirectories: true)
+        let store = scratch.path("store/results.sqlite")
+        let (status, _, errors) = try await Executable.run(
+            ["watch", runs, "--data", Repository.kjvValidation, "--store", store, "--once", "--lengths", "1x"],
+            in: scratch)
+        #expect(status == 0, "\(errors)")
+        // The daemon has stopped (its -wal and -shm files are gone); the folder becomes read-only.
+        try? FileManager.default.removeItem(atPath: store + ".lock")
+        chmod(store, 0o444)
+        chmod(scratch.path("store"), 0o555)
+        // Root writes anywhere; without the capability that lets it, permissions apply to it too.
+        let prefix =
+            getuid() == 0 ? ["/usr/bin/setpriv", "--bounding-set=-dac_override", "--inh-caps=-dac_override"] : []
+        if !prefix.isEmpty, !FileManager.default.isExecutableFile(atPath: prefix[0]) {
+            Issue.record("running as root needs setpriv (util-linux) to drop the permission-override capability")
+            return
+        }
+        let (listed, output, listErrors) = try await Executable.run(
+            ["results", "--store", store, "--run", "alibi", "--csv"], prefix: prefix, in: scratch)
+        #expect(listed == 0, "\(listErrors)")
+        #expect(output.split(separator: "\n").count == 2, "\(output)")
+        let (shown, _, statusErrors) = try await Executable.run(
+            ["status", "--store", store], prefix: prefix, in: scratch)
+        #expect(shown == 0, "\(statusErrors)")
+        let (typo, _, typoErrors) = try await Executable.run(
+            ["results", "--store", store, "--run", "alibl"], prefix: prefix, in: scratch)
+        #expect(typo == 1 && typoErrors.contains("no run named 'alibl'") && typoErrors.contains("runs: alibi"))
+        #expect(!typoErrors.contains("Usage:"))
+        #expect(!FileManager.default.fileExists(atPath: store + "-shm"), "nothing was written beside the store")
+    }
+}
