@@ -33,6 +33,13 @@ public struct CheckpointCandidate: Sendable, Hashable {
     /// Every file the checkpoint is read from (weights, shards, index, config), sorted by path.
     public var files: [FileStamp]
 
+    public init(path: String, runFolder: String, name: CheckpointName, files: [FileStamp]) {
+        self.path = path
+        self.runFolder = runFolder
+        self.name = name
+        self.files = files
+    }
+
     /// Total bytes.
     public var size: Int { files.reduce(0) { $0 + $1.size } }
     /// The newest modification time of its files.

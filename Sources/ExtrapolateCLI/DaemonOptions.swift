@@ -58,6 +58,14 @@ struct DaemonOptions: ParsableArguments {
     var memoryLimit: String?
     @Option(help: "Seconds a stop waits for the length in progress before abandoning it (default 30).")
     var shutdownSeconds: Double?
+    @Option(
+        help: ArgumentHelp(
+            "Most disk the copies of checkpoints rewritten in place may take (default 16G).",
+            discussion:
+                "A file saved again and again under one name (nanoGPT's ckpt.pt) is copied beside the store the "
+                + "moment each save is complete, and evaluated from the copy, so no save is missed; copies are "
+                + "deleted once evaluated."))
+    var snapshotLimit: String?
     @Option(help: "Log lines as text or json (one object per line).") var logFormat: LogFormat = .text
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel: Logger.Level = .info
     @Flag(help: "With --once: print the results as JSON (Docs/json.md).") var json = false
@@ -68,8 +76,10 @@ struct DaemonOptions: ParsableArguments {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let quietSeconds, quietSeconds < 0 { throw ValidationError("--quiet-seconds must not be negative") }
         if let rescanSeconds, rescanSeconds < 0.1 { throw ValidationError("--rescan-seconds must be at least 0.1") }
-        if let memoryLimit, ByteSize.parse(memoryLimit) == nil {
-            throw ValidationError("--memory-limit: '\(memoryLimit)' is not a size like 16G or 512M")
+        for (flag, value) in [("--memory-limit", memoryLimit), ("--snapshot-limit", snapshotLimit)] {
+            if let value, ByteSize.parse(value) == nil {
+                throw ValidationError("\(flag): '\(value)' is not a size like 16G or 512M")
+            }
         }
         if let text = ProcessInfo.processInfo.environment["EXTRAPOLATE_THREADS"], threads == nil,
             (Int(text) ?? 0) < 1
@@ -89,6 +99,7 @@ struct DaemonOptions: ParsableArguments {
         if pollOnly { configuration.pollOnly = true }
         if let limit = memoryLimit.flatMap(ByteSize.parse) { configuration.memoryLimit = limit }
         if let shutdownSeconds { configuration.shutdownSeconds = shutdownSeconds }
+        if let limit = snapshotLimit.flatMap(ByteSize.parse) { configuration.snapshotLimit = limit }
     }
 
     func logger() -> Logger {

@@ -141,6 +141,8 @@ public struct StatusReport: ResultReport {
         public var done: Int
         public var planned: Int
         public var jobs: [JobRecord]
+        /// The private copy this version is evaluated from (a file its trainer rewrites in place), while needed.
+        public var snapshot: String?
     }
 
     public struct Run: Sendable, Hashable, Codable {
@@ -155,6 +157,9 @@ public struct StatusReport: ResultReport {
         public var queue: [String: Int]
         /// Results stored in all.
         public var results: Int
+        /// Versions kept in snapshots until evaluated, and the bytes those copies take.
+        public var snapshots: Int
+        public var snapshotBytes: Int
     }
 
     public let result: Result
@@ -171,7 +176,10 @@ public struct StatusReport: ResultReport {
                 checkpoints: versions.map { version in
                     let jobs = jobsByCheckpoint[version.id] ?? []
                     let latest = jobs.max { $0.id < $1.id }
-                    let state = version.state == .current ? latest?.state.rawValue ?? "pending" : version.state.rawValue
+                    // A version evaluated before its file was rewritten or removed shows how its job ended.
+                    let state =
+                        version.isEvaluable || latest?.state == .done
+                        ? latest?.state.rawValue ?? "pending" : version.state.rawValue
                     var reason = version.reason ?? latest?.error
                     if let latest, latest.state == .pending, let notBefore = latest.notBefore, notBefore > Date() {
                         reason =
@@ -180,12 +188,13 @@ public struct StatusReport: ResultReport {
                     return Checkpoint(
                         path: version.path, step: version.step, state: state, reason: reason,
                         contentHash: version.contentHash, done: latest?.done ?? 0, planned: latest?.planned ?? 0,
-                        jobs: jobs)
+                        jobs: jobs, snapshot: version.snapshot)
                 })
         }
+        let kept = status.checkpoints.filter { $0.snapshot != nil }
         result = Result(
             runs: runs, queue: Dictionary(grouping: status.jobs, by: \.state.rawValue).mapValues(\.count),
-            results: status.results)
+            results: status.results, snapshots: kept.count, snapshotBytes: kept.reduce(0) { $0 + $1.size })
     }
 
     public func table() -> String {
@@ -200,6 +209,7 @@ public struct StatusReport: ResultReport {
                     "  " + C.pad(checkpoint.step.map { "step \($0)" } ?? "-", 12, left: true)
                     + C.pad(checkpoint.state, 11, left: true) + C.pad(progress, 7) + "  "
                     + (checkpoint.path as NSString).lastPathComponent
+                    + (checkpoint.snapshot == nil ? "" : "  (from a snapshot: the file holds a later save)")
                 if let reason = checkpoint.reason { line += "\n      " + reason }
                 lines.append(line)
             }
@@ -209,7 +219,9 @@ public struct StatusReport: ResultReport {
         }
         lines.append("")
         lines.append(
-            "jobs: " + (queue.isEmpty ? "none" : queue.joined(separator: ", ")) + "; results stored: \(result.results)")
+            "jobs: " + (queue.isEmpty ? "none" : queue.joined(separator: ", ")) + "; results stored: \(result.results)"
+                + "; snapshots: \(result.snapshots) (\(String(format: "%.1f", Double(result.snapshotBytes) / 0x1p20)) MiB)"
+        )
         return lines.joined(separator: "\n")
     }
 }

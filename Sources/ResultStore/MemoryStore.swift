@@ -47,7 +47,7 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
             let record = CheckpointRecord(
                 id: newID(), run: s.run, runFolder: s.runFolder, path: s.path, step: s.step, scheme: s.scheme,
                 size: s.size, modified: s.modified, contentHash: s.contentHash, state: s.state, reason: s.reason,
-                discovered: now, updated: now)
+                discovered: now, updated: now, snapshot: s.snapshot)
             checkpoints.append(record)
             return (record, true)
         }
@@ -75,6 +75,8 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
         }
         checkpoints[index].state = state
         checkpoints[index].updated = now
+        // A version kept in a snapshot stays evaluable when its path is rewritten.
+        if state == .replaced, checkpoints[index].snapshot != nil { return }
         endJobs(of: id, as: state == .gone ? .gone : .replaced, at: now)
     }
 
@@ -136,11 +138,11 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
             let byID = Dictionary(uniqueKeysWithValues: checkpoints.map { ($0.id, $0) })
             let ready = jobs.compactMap { job -> (job: Int64, checkpoint: CheckpointRecord)? in
                 guard job.state == .pending, (job.notBefore ?? .distantPast) <= now,
-                    let checkpoint = byID[job.checkpointID], checkpoint.state == .current
+                    let checkpoint = byID[job.checkpointID], checkpoint.isEvaluable
                 else { return nil }
                 return (job.id, checkpoint)
             }
-            guard let id = JobOrder.next(ready, current: checkpoints.filter { $0.state == .current }),
+            guard let id = JobOrder.next(ready, current: checkpoints.filter(\.isEvaluable)),
                 let index = jobs.firstIndex(where: { $0.id == id }), let checkpoint = byID[jobs[index].checkpointID]
             else { return nil }
             jobs[index].state = .running
@@ -159,6 +161,17 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
                 count += 1
             }
             return count
+        }
+    }
+
+    public func releaseSnapshot(checkpoint: Int64) throws(StoreError) -> String? {
+        try locked { () throws(StoreError) in
+            guard
+                !jobs.contains(where: { $0.checkpointID == checkpoint && [.pending, .running].contains($0.state) }),
+                let index = checkpoints.firstIndex(where: { $0.id == checkpoint })
+            else { return nil }
+            defer { checkpoints[index].snapshot = nil }
+            return checkpoints[index].snapshot
         }
     }
 
@@ -286,8 +299,8 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
 }
 
 extension CheckpointRecord {
-    /// Whether this version is the one at its path now (complete or not): not replaced, not gone.
-    public var isLive: Bool { state != .replaced && state != .gone }
+    /// Whether this version is the one at its path now (complete or not): not replaced, gone or overwritten.
+    public var isLive: Bool { state != .replaced && state != .gone && state != .overwritten }
 }
 
 extension ResultRow {

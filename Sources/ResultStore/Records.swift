@@ -18,11 +18,14 @@ public struct Sighting: Sendable, Hashable {
     /// `current` for a complete checkpoint; `incomplete` or `invalid` with the reason otherwise.
     public var state: CheckpointState
     public var reason: String?
+    /// A private copy of the files taken when they were complete (a file its trainer rewrites in place): the
+    /// version is evaluated from it, so a rewrite cannot take it away.
+    public var snapshot: String?
 
     /// A sighting of the checkpoint at `path`, of the run in `runFolder`.
     public init(
         run: String, runFolder: String, path: String, step: Int?, scheme: String, size: Int, modified: Double,
-        contentHash: String, state: CheckpointState, reason: String? = nil
+        contentHash: String, state: CheckpointState, reason: String? = nil, snapshot: String? = nil
     ) {
         self.run = run
         self.runFolder = runFolder
@@ -34,6 +37,7 @@ public struct Sighting: Sendable, Hashable {
         self.contentHash = contentHash
         self.state = state
         self.reason = reason
+        self.snapshot = snapshot
     }
 }
 
@@ -51,6 +55,9 @@ public enum CheckpointState: String, Sendable, Hashable, Codable, CaseIterable {
     case replaced
     /// The files disappeared.
     case gone
+    /// A save the trainer cut off by writing the next one over it: it was never complete on disk, so no version of
+    /// it can be evaluated (kept, so that the gap in the run's steps is explained).
+    case overwritten
 
     /// Whether a version in this state was never a complete checkpoint (still being written, malformed, unreadable):
     /// when it is replaced or disappears, it describes nothing on disk and its record is dropped.
@@ -97,12 +104,14 @@ public struct CheckpointRecord: Sendable, Hashable, Codable {
     /// When it was first registered, and last changed.
     public var discovered: Date
     public var updated: Date
+    /// The private copy it is evaluated from (`Sighting.snapshot`), until its jobs end.
+    public var snapshot: String?
 
     /// A version as stored.
     public init(
         id: Int64, run: String, runFolder: String, path: String, step: Int?, scheme: String, size: Int,
         modified: Double, contentHash: String, state: CheckpointState, reason: String?, discovered: Date,
-        updated: Date
+        updated: Date, snapshot: String? = nil
     ) {
         self.id = id
         self.run = run
@@ -117,7 +126,11 @@ public struct CheckpointRecord: Sendable, Hashable, Codable {
         self.reason = reason
         self.discovered = discovered
         self.updated = updated
+        self.snapshot = snapshot
     }
+
+    /// Whether its jobs can run: the complete version at its path, or an earlier one kept in a snapshot.
+    public var isEvaluable: Bool { state == .current || (state == .replaced && snapshot != nil) }
 }
 
 /// The evaluation of one checkpoint version under one set of settings.

@@ -9,7 +9,8 @@ import Foundation
 /// `MemoryStore` has the same behaviour for tests; a PostgreSQL store for a fleet of workers joins here.
 public protocol ResultStore: AnyObject, Sendable {
     /// Records a sighting of a checkpoint: a new (path, content) becomes a new version, and earlier versions of the
-    /// same path become `replaced` (their unfinished jobs too); an earlier version that was never complete
+    /// same path become `replaced` (their unfinished jobs too, unless the version has a snapshot to be evaluated
+    /// from); an earlier version that was never complete
     /// (`CheckpointState.neverComplete`) is dropped instead. An existing version takes the sighting's state.
     /// - Returns: the version, and whether it is new.
     func register(_ sighting: Sighting, at now: Date) throws(StoreError) -> (record: CheckpointRecord, isNew: Bool)
@@ -25,7 +26,8 @@ public protocol ResultStore: AnyObject, Sendable {
     /// Creates a pending job evaluating `checkpoint` with `settings`, unless one exists. - Returns: the new job.
     func ensureJob(checkpoint: Int64, settings: EvaluationSettings, at now: Date) throws(StoreError) -> JobRecord?
 
-    /// Takes the next job (`JobOrder`) and marks it running; `nil` when none is ready.
+    /// Takes the next job (`JobOrder`) of an evaluable version (`CheckpointRecord.isEvaluable`) and marks it
+    /// running; `nil` when none is ready.
     func claim(at now: Date) throws(StoreError) -> ClaimedJob?
 
     /// At a start: puts jobs left `running` by a process that died back to `pending`, and lets pending jobs waiting
@@ -43,6 +45,10 @@ public protocol ResultStore: AnyObject, Sendable {
     /// Puts the failed jobs of checkpoint version `checkpoint` back in the queue with their attempts cleared (a user
     /// fixed what made them fail); returns how many. `StoreError.missing` when no such version exists.
     func requeue(checkpoint: Int64, at now: Date) throws(StoreError) -> Int
+
+    /// Once no job of version `checkpoint` is pending or running: forgets its snapshot and returns the path, for the
+    /// caller to delete. `nil` while jobs remain, or when it has none.
+    func releaseSnapshot(checkpoint: Int64) throws(StoreError) -> String?
 
     /// The stored results among `keys`.
     func results(forKeys keys: [String]) throws(StoreError) -> [String: ResultRecord]

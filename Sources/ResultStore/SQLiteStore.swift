@@ -141,6 +141,9 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
                         PRIMARY KEY(job_id, result_key));
                     """)
         }
+        migrator.registerMigration("v2: snapshots of checkpoints rewritten in place") { db in
+            try db.execute(sql: "ALTER TABLE checkpoints ADD COLUMN snapshot TEXT")
+        }
         return migrator
     }
 
@@ -175,16 +178,16 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
             try db.execute(
                 sql: """
                     INSERT INTO checkpoints(run, run_folder, path, step, scheme, size, modified, content_hash, state,
-                        reason, discovered, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+                        reason, discovered, updated, snapshot) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
                     """,
                 arguments: [
                     s.run, s.runFolder, s.path, s.step, s.scheme, s.size, s.modified, s.contentHash, s.state.rawValue,
-                    s.reason, now.timeIntervalSince1970, now.timeIntervalSince1970,
+                    s.reason, now.timeIntervalSince1970, now.timeIntervalSince1970, s.snapshot,
                 ])
             let record = CheckpointRecord(
                 id: db.lastInsertedRowID, run: s.run, runFolder: s.runFolder, path: s.path, step: s.step,
                 scheme: s.scheme, size: s.size, modified: s.modified, contentHash: s.contentHash, state: s.state,
-                reason: s.reason, discovered: now, updated: now)
+                reason: s.reason, discovered: now, updated: now, snapshot: s.snapshot)
             return (record, true)
         }
     }
@@ -193,7 +196,8 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         try read("reading \(path)") { db in
             try Row.fetchOne(
                 db,
-                sql: "SELECT * FROM checkpoints WHERE path = ? AND state NOT IN ('replaced', 'gone') ORDER BY id DESC",
+                sql:
+                    "SELECT * FROM checkpoints WHERE path = ? AND state NOT IN ('replaced', 'gone', 'overwritten') ORDER BY id DESC",
                 arguments: [path]
             ).map(Self.checkpoint)
         }
@@ -202,7 +206,7 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
     /// Marks the live versions of `path` (but `except`) replaced, with their unfinished jobs.
     private static func replaceLive(_ db: Database, path: String, except: Int64?, at now: Date) throws {
         let live = try Int64.fetchAll(
-            db, sql: "SELECT id FROM checkpoints WHERE path = ? AND state NOT IN ('replaced', 'gone')",
+            db, sql: "SELECT id FROM checkpoints WHERE path = ? AND state NOT IN ('replaced', 'gone', 'overwritten')",
             arguments: [path])
         for id in live where id != except { try end(db, checkpoint: id, as: .replaced, jobsAs: .replaced, at: now) }
     }
@@ -221,6 +225,10 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         try db.execute(
             sql: "UPDATE checkpoints SET state = ?, updated = ? WHERE id = ?",
             arguments: [state.rawValue, now.timeIntervalSince1970, checkpoint])
+        // A version kept in a snapshot stays evaluable when its path is rewritten.
+        let kept = try Bool.fetchOne(
+            db, sql: "SELECT snapshot IS NOT NULL FROM checkpoints WHERE id = ?", arguments: [checkpoint])
+        if state == .replaced, kept == true { return }
         try db.execute(
             sql: "UPDATE jobs SET state = ?, updated = ? WHERE checkpoint_id = ? AND state IN ('pending', 'running')",
             arguments: [jobState.rawValue, now.timeIntervalSince1970, checkpoint])
@@ -234,7 +242,7 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM checkpoints WHERE state NOT IN ('replaced', 'gone')
+                    SELECT * FROM checkpoints WHERE state NOT IN ('replaced', 'gone', 'overwritten')
                     AND (run_folder = ? OR substr(run_folder, 1, ?) = ?)
                     """, arguments: [root, prefix.count, prefix])
             var marked: [CheckpointRecord] = []
@@ -281,7 +289,7 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
     public func claim(at now: Date) throws(StoreError) -> ClaimedJob? {
         try write("claiming a job") { db in
             // One query for the candidates and one for the runs' current versions; only the chosen job is decoded.
-            let current = try Row.fetchAll(db, sql: "SELECT * FROM checkpoints WHERE state = 'current'").map(
+            let current = try Row.fetchAll(db, sql: "SELECT * FROM checkpoints WHERE \(Self.evaluable())").map(
                 Self.checkpoint)
             let byID = Dictionary(uniqueKeysWithValues: current.map { ($0.id, $0) })
             let ready = try Row.fetchAll(
@@ -289,7 +297,8 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
                 sql: """
                     SELECT j.id AS job_id, j.checkpoint_id AS checkpoint_id FROM jobs j
                     JOIN checkpoints c ON c.id = j.checkpoint_id
-                    WHERE j.state = 'pending' AND c.state = 'current' AND (j.not_before IS NULL OR j.not_before <= ?)
+                    WHERE j.state = 'pending' AND \(Self.evaluable("c."))
+                    AND (j.not_before IS NULL OR j.not_before <= ?)
                     """, arguments: [now.timeIntervalSince1970]
             ).compactMap { row -> (job: Int64, checkpoint: CheckpointRecord)? in
                 let checkpoint: Int64 = row["checkpoint_id"]
@@ -302,6 +311,25 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
             let job = try Self.job(db, id: id)
             guard let checkpoint = byID[job.checkpointID] else { throw StoreError.missing("checkpoint of job \(id)") }
             return ClaimedJob(job: job, checkpoint: checkpoint)
+        }
+    }
+
+    /// The SQL condition of `CheckpointRecord.isEvaluable`, on the checkpoints table named by `prefix` (`c.`).
+    static func evaluable(_ prefix: String = "") -> String {
+        "(\(prefix)state = 'current' OR (\(prefix)state = 'replaced' AND \(prefix)snapshot IS NOT NULL))"
+    }
+
+    public func releaseSnapshot(checkpoint: Int64) throws(StoreError) -> String? {
+        try write("releasing the snapshot of checkpoint \(checkpoint)") { db in
+            let unfinished = try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM jobs WHERE checkpoint_id = ? AND state IN ('pending', 'running')",
+                arguments: [checkpoint])
+            guard unfinished == 0,
+                let path = try String.fetchOne(
+                    db, sql: "SELECT snapshot FROM checkpoints WHERE id = ?", arguments: [checkpoint])
+            else { return nil }
+            try db.execute(sql: "UPDATE checkpoints SET snapshot = NULL WHERE id = ?", arguments: [checkpoint])
+            return path
         }
     }
 
@@ -486,7 +514,7 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
             scheme: row["scheme"], size: row["size"], modified: row["modified"], contentHash: row["content_hash"],
             state: CheckpointState(rawValue: state) ?? .invalid, reason: row["reason"],
             discovered: Date(timeIntervalSince1970: row["discovered"]),
-            updated: Date(timeIntervalSince1970: row["updated"]))
+            updated: Date(timeIntervalSince1970: row["updated"]), snapshot: row["snapshot"])
     }
 
     private static func job(_ db: Database, id: Int64) throws -> JobRecord {

@@ -129,6 +129,12 @@ public struct DaemonConfiguration: Sendable {
     public var maximumAttempts = 8
     /// The nightly report and the alert thresholds (`[report]` and `[alerts]`).
     public var report = ReportSettings()
+    /// Most bytes the private copies of files rewritten in place may take together (`SnapshotArea`).
+    public var snapshotLimit = 16 << 30
+    /// Where those copies live: `snapshots/` beside the store.
+    public var snapshotFolder: String {
+        ((store as NSString).deletingLastPathComponent as NSString).appendingPathComponent("snapshots")
+    }
 
     public init(targets: [WatchTarget], store: String) {
         self.targets = targets
@@ -174,6 +180,7 @@ public struct DaemonConfiguration: Sendable {
 
     static let topLevelKeys = [
         "store", "threads", "quiet-seconds", "rescan-seconds", "poll-only", "memory-limit", "shutdown-seconds",
+        "snapshot-limit",
         "evaluation", "runs", "report", "alerts",
     ]
 
@@ -247,6 +254,9 @@ public struct DaemonConfiguration: Sendable {
         configuration.memoryLimit = try root.parsed("memory-limit", as: "a size like \"16G\" or \"512M\"") {
             ByteSize.parse($0)
         }
+        configuration.snapshotLimit =
+            try root.parsed("snapshot-limit", as: "a size like \"16G\" or \"512M\"") { ByteSize.parse($0) }
+            ?? configuration.snapshotLimit
         configuration.report = try ReportSettings(root: root, base: base)
         return configuration
     }

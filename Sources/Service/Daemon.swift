@@ -142,6 +142,28 @@ public final class Daemon: Service, @unchecked Sendable {
         if cancelled > 0 { logger.notice("cancelled jobs of settings no longer configured: \(cancelled)") }
         let reopened = try store.reopenSkipped(fitting: configuration.memoryLimit, at: Date())
         if reopened > 0 { logger.notice("reopened jobs with lengths the memory limit now allows: \(reopened)") }
+        try cleanSnapshots()
+    }
+
+    /// Deletes the snapshots no job needs any more: those of versions whose jobs all ended, and copies no version
+    /// names (a crash between the copy and its registration).
+    private func cleanSnapshots() throws(StoreError) {
+        let area = SnapshotArea(folder: configuration.snapshotFolder, limit: configuration.snapshotLimit)
+        var kept = Set<String>()
+        for version in try store.status().checkpoints where version.snapshot != nil {
+            if let copy = try store.releaseSnapshot(checkpoint: version.id) {
+                area.remove(copy)
+            } else if let copy = version.snapshot {
+                kept.insert(copy)
+            }
+        }
+        let stray = area.copies().filter { !kept.contains($0) }
+        stray.forEach(area.remove)
+        if !kept.isEmpty || !stray.isEmpty {
+            logger.notice(
+                "snapshots",
+                metadata: ["kept": "\(kept.count)", "deleted": "\(stray.count)", "folder": "\(area.folder)"])
+        }
     }
 
     private func scanLoop(_ scanner: Scanner, watcher: Watcher?, flag: ChangeFlag) async {

@@ -17,11 +17,16 @@ final class Scanner: @unchecked Sendable {
     private let clock: @Sendable () -> Date
     /// Per candidate path: the stamps last seen, since when, and the stamps last registered.
     private var observations: [String: Observation] = [:]
+    /// Copies of files rewritten in place, taken when complete.
+    private let snapshots: SnapshotArea
 
     private struct Observation {
         var files: [FileStamp]
         var since: Date
         var registered: [FileStamp]?
+        /// The size of a save in progress seen last (a single self-proving file found incomplete): a smaller file
+        /// next means the trainer started the next save over it before it was complete.
+        var partial: Int?
     }
 
     /// What one scan found.
@@ -44,6 +49,7 @@ final class Scanner: @unchecked Sendable {
         self.store = store
         self.logger = logger
         self.clock = clock
+        snapshots = SnapshotArea(folder: configuration.snapshotFolder, limit: configuration.snapshotLimit)
     }
 
     /// Scans every watched folder once.
@@ -63,6 +69,9 @@ final class Scanner: @unchecked Sendable {
             for gone in gone {
                 logger.notice(
                     "checkpoint gone", metadata: ["checkpoint": "\(gone.path)", "run": "\(gone.run)"])
+                if gone.snapshot != nil, let copy = try store.releaseSnapshot(checkpoint: gone.id) {
+                    snapshots.remove(copy)
+                }
             }
             for candidate in found.candidates {
                 // A checkpoint belongs to the deepest watched folder that holds it.
@@ -88,14 +97,19 @@ final class Scanner: @unchecked Sendable {
                 files: candidate.files, since: min(now, Date(timeIntervalSince1970: candidate.modified)),
                 registered: nil)
         if observation.files != candidate.files {
-            observation = Observation(files: candidate.files, since: now, registered: observation.registered)
+            observation = Observation(
+                files: candidate.files, since: now, registered: observation.registered, partial: observation.partial)
         }
         observations[candidate.path] = observation
         if observation.registered == candidate.files { return }
-        guard now.timeIntervalSince(observation.since) >= configuration.quietSeconds else {
-            outcome.unsettled += 1
-            return
+        if now.timeIntervalSince(observation.since) < configuration.quietSeconds {
+            // A single safetensors or zip file proves it is complete by its own structure: no need to wait.
+            guard SnapshotArea.provesItself(candidate), try isComplete(candidate, target: target) else {
+                outcome.unsettled += 1
+                return
+            }
         }
+        observations[candidate.path]?.partial = nil
         guard let sighting = try sighting(of: candidate) else {
             // Changed while it was read: not quiescent after all.
             observations[candidate.path] = Observation(files: candidate.files, since: clock(), registered: nil)
@@ -103,13 +117,15 @@ final class Scanner: @unchecked Sendable {
             return
         }
         let (record, isNew) = try store.register(sighting, at: clock())
+        if let copy = sighting.snapshot, record.snapshot != copy { snapshots.remove(copy) }
         // An unreadable checkpoint is tried again on every scan: fixing permissions changes no stamp.
         if record.state != .unreadable { observations[candidate.path]?.registered = candidate.files }
         var metadata: Logger.Metadata = [
             "checkpoint": "\(candidate.path)", "run": "\(candidate.name.run)", "state": "\(record.state.rawValue)",
         ]
-        if let step = candidate.name.step { metadata["step"] = "\(step)" }
+        if let step = record.step { metadata["step"] = "\(step)" }
         if let reason = record.reason { metadata["reason"] = "\(reason)" }
+        if record.snapshot != nil { metadata["snapshot"] = "\(record.snapshot ?? "")" }
         if isNew {
             outcome.registered += 1
             logger.info(record.state == .current ? "checkpoint found" : "checkpoint not readable", metadata: metadata)
@@ -122,8 +138,49 @@ final class Scanner: @unchecked Sendable {
         }
     }
 
+    /// Whether a self-proving file is complete now. A save in progress is remembered; when the next sighting is a
+    /// smaller file, that save was cut off by the next one before it was ever complete, and is recorded as
+    /// `overwritten` (the gap in the run's steps is then explained).
+    private func isComplete(_ candidate: CheckpointCandidate, target: WatchTarget) throws(StoreError) -> Bool {
+        let complete: Bool
+        do { complete = Completeness.check(try CheckpointLocation.discover(candidate.path)) == .complete } catch {
+            complete = false
+        }
+        let partial = observations[candidate.path]?.partial
+        if let partial, candidate.size < partial {
+            let sighting = Sighting(
+                run: candidate.name.run, runFolder: candidate.runFolder, path: candidate.path, step: nil,
+                scheme: candidate.name.scheme.rawValue, size: partial, modified: candidate.modified,
+                contentHash: ContentHash.stand(in: candidate.files, prefix: "overwritten"), state: .overwritten,
+                reason: "the trainer began the next save over this one after \(partial) bytes: it was never "
+                    + "complete on disk")
+            _ = try store.register(sighting, at: clock())
+            logger.warning(
+                "a save was overwritten before it was complete",
+                metadata: ["checkpoint": "\(candidate.path)", "bytes": "\(partial)"])
+        }
+        observations[candidate.path]?.partial = complete ? nil : candidate.size
+        return complete
+    }
+
+    /// A copy of a file rewritten in place; `nil` (and a log line) when the area cannot be written.
+    private func take(_ candidate: CheckpointCandidate) -> SnapshotArea.Taken? {
+        do {
+            let taken = try snapshots.take(candidate)
+            if taken == .full {
+                logger.warning(
+                    "the snapshot area is full: this version is evaluated from the file itself (raise --snapshot-limit)",
+                    metadata: ["checkpoint": "\(candidate.path)", "limit": "\(ByteSize.format(snapshots.limit))"])
+            }
+            return taken
+        } catch {
+            logger.error("snapshot failed", metadata: ["checkpoint": "\(candidate.path)", "error": "\(error)"])
+            return nil
+        }
+    }
+
     /// What the candidate's bytes say: complete (with its content hash), incomplete or invalid; `nil` when a file
-    /// changed while it was hashed.
+    /// changed while it was hashed (or copied).
     private func sighting(of candidate: CheckpointCandidate) throws(StoreError) -> Sighting? {
         // nanoGPT's ckpt.pt carries its step inside (iter_num); other names carry it in the name.
         var step = candidate.name.step
@@ -145,19 +202,48 @@ final class Scanner: @unchecked Sendable {
         case .unreadable(let reason):
             return make(ContentHash.stand(in: candidate.files, prefix: "unreadable"), .unreadable, reason)
         case .complete:
-            if candidate.name.scheme == .nanoGPT, let checkpoint = try? location.open() {
-                step = checkpoint.extras["iter_num"]?.int
-            }
             // A restart finds the same files with the same stamps: reuse the hash instead of reading them again.
             if let live = try store.liveVersion(path: candidate.path), live.state == .current,
                 live.size == candidate.size, live.modified == candidate.modified
             {
+                step = live.step
                 return make(live.contentHash, .current, nil)
             }
+            var copy: String?
+            if SnapshotArea.rewrittenInPlace(candidate) {
+                switch take(candidate) {
+                case .copy(let path): copy = path
+                case .changed: return nil
+                case .full, nil: break
+                }
+            }
+            // nanoGPT's ckpt.pt carries its step inside (iter_num); other names carry it in the name. Read from the
+            // copy when there is one: the file itself may already hold the next save.
+            if candidate.name.scheme == .nanoGPT,
+                let checkpoint = try? CheckpointLocation.discover(
+                    copy ?? candidate.path
+                ).open()
+            {
+                step = checkpoint.extras["iter_num"]?.int
+            }
+            // The copy keeps the file's name (a folder's file) or stands for it (a lone file): the same hash.
+            let hashed =
+                copy.flatMap { path in
+                    Discovery.candidate(at: path, runFolder: candidate.runFolder).map {
+                        CheckpointCandidate(
+                            path: path, runFolder: candidate.runFolder, name: candidate.name, files: $0.files)
+                    }
+                } ?? candidate
             do {
-                guard let hash = try ContentHash.of(candidate) else { return nil }
-                return make(hash, .current, nil)
+                guard let hash = try ContentHash.of(hashed) else {
+                    copy.map(snapshots.remove)
+                    return nil
+                }
+                var sighting = make(hash, .current, nil)
+                sighting.snapshot = copy
+                return sighting
             } catch {
+                copy.map(snapshots.remove)
                 return make(
                     ContentHash.stand(in: candidate.files, prefix: "unreadable"), .unreadable, error.description)
             }

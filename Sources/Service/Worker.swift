@@ -60,15 +60,18 @@ final class Worker: @unchecked Sendable {
             try store.finish(job: job.id, state: state, error: nil, attempts: job.attempts, notBefore: nil, at: clock())
             observer.finished(job: state)
             logger.info("job \(state.rawValue)", metadata: metadata)
+            releaseSnapshot(of: claimed.checkpoint)
             return .finished(state)
         } catch {
-            return fail(job, error: error, metadata: metadata)
+            return fail(job, checkpoint: claimed.checkpoint, error: error, metadata: metadata)
         }
     }
 
     /// Records a failure: transient ones (I/O, permissions, the store itself) are retried with backoff, the rest
     /// fail the job until the checkpoint's files change.
-    private func fail(_ job: JobRecord, error: any Error, metadata: Logger.Metadata) -> Turn {
+    private func fail(
+        _ job: JobRecord, checkpoint: CheckpointRecord, error: any Error, metadata: Logger.Metadata
+    ) -> Turn {
         var metadata = metadata
         let text = "\(error)"
         metadata["error"] = "\(text)"
@@ -95,6 +98,7 @@ final class Worker: @unchecked Sendable {
             logger.error("job failed", metadata: metadata)
             try store.finish(job: job.id, state: .failed, error: text, attempts: attempts, notBefore: nil, at: clock())
             observer.finished(job: .failed)
+            releaseSnapshot(of: checkpoint)
             return .finished(.failed)
         } catch {
             // The store cannot even record the failure (a full disk): the job stays running in the store and is
@@ -102,6 +106,21 @@ final class Worker: @unchecked Sendable {
             metadata["store_error"] = "\(error)"
             logger.critical("cannot record a job's failure", metadata: metadata)
             return .deferred
+        }
+    }
+
+    /// Deletes the version's snapshot once none of its jobs is left to run (one waiting to retry keeps it).
+    private func releaseSnapshot(of version: CheckpointRecord) {
+        guard version.snapshot != nil else { return }
+        do {
+            if let copy = try store.releaseSnapshot(checkpoint: version.id) {
+                // Already gone is the same outcome: the copy is no longer needed.
+                try? FileManager.default.removeItem(atPath: copy)
+            }
+        } catch {
+            // Kept until the next start's cleanup (`Daemon.prepare`); nothing is lost.
+            logger.warning(
+                "cannot release a snapshot", metadata: ["checkpoint": "\(version.path)", "error": "\(error)"])
         }
     }
 
@@ -123,9 +142,12 @@ final class Worker: @unchecked Sendable {
         if let changed = filesChanged(version) { return changed }
         let name = CheckpointName(
             run: version.run, step: version.step, scheme: CheckpointNamingScheme(rawValue: version.scheme) ?? .plain)
-        let checkpoint: SweepCheckpoint
+        var checkpoint: SweepCheckpoint
         do {
-            checkpoint = try SweepCheckpoint.load(version.path, trainedLength: job.settings.trainedLength, name: name)
+            // A version kept in a snapshot is read from it: the path may already hold a later save.
+            checkpoint = try SweepCheckpoint.load(
+                version.snapshot ?? version.path, trainedLength: job.settings.trainedLength, name: name)
+            checkpoint.summary.checkpoint = version.path
         } catch {
             if let changed = filesChanged(version) { return changed }
             throw error
@@ -234,8 +256,10 @@ final class Worker: @unchecked Sendable {
         return loaded
     }
 
-    /// `gone` or `replaced` when the checkpoint's files are no longer the version's, else `nil`.
+    /// `gone` or `replaced` when the checkpoint's files are no longer the version's, else `nil`. A snapshot is the
+    /// version's own copy: only its disappearance ends the job.
     private func filesChanged(_ version: CheckpointRecord) -> JobState? {
+        if let snapshot = version.snapshot { return FileManager.default.fileExists(atPath: snapshot) ? nil : .gone }
         guard let candidate = Discovery.candidate(at: version.path, runFolder: version.runFolder) else {
             return .gone
         }

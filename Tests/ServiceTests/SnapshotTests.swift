@@ -1,0 +1,97 @@
+import Checkpoints
+import Foundation
+import ResultStore
+import TestSupport
+import Testing
+
+@testable import Service
+
+/// A trainer that saves under one name again and again (nanoGPT's ckpt.pt): every save is evaluated, from a copy
+/// taken the moment it was complete.
+@Suite(.serialized) struct RewrittenInPlace {
+    /// The demo's ALiBi probe at three steps: three different checkpoints saved in turn under one name.
+    let saves = [500, 1000, 2000].map { Repository.demo("alibi", step: $0) }
+
+    @Test("Saves 1 s apart under one name, with --quiet-seconds 10: each is evaluated once, and no copy is left")
+    func everySaveIsEvaluated() async throws {
+        let scratch = try ScratchFolder("inplace")
+        defer { scratch.remove() }
+        let run = scratch.path("runs/nano")
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        let store = scratch.path("state/results.sqlite")
+        // A real daemon process, as a user runs it (in this process, other tests' blocking work could starve it).
+        let daemon = try Executable.start(
+            [
+                "watch", scratch.path("runs"), "--data", Repository.kjvValidation, "--lengths", "1x", "--budget", "256",
+                "--bootstrap", "0", "--store", store,
+            ], in: scratch)
+        defer { if daemon.isRunning { daemon.terminate() } }
+        try await waitUntil(60, "the daemon watches") { FileManager.default.fileExists(atPath: store) }
+        let file = run + "/model.safetensors"
+        let contents = try saves.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        for bytes in contents {
+            let started = Date()
+            try await Trainer.rewrite(file, with: bytes)  // truncate, then 4 pieces 0.15 s apart
+            try await Task.sleep(for: .seconds(max(0, 1 - Date().timeIntervalSince(started))))
+        }
+        do {
+            try await waitUntil(120, "three versions are evaluated") {
+                try SQLiteStore(readingFrom: store).status().jobs.filter { $0.state == .done }.count == 3
+            }
+        } catch {
+            let log = try String(contentsOfFile: scratch.path("stderr"), encoding: .utf8)
+            print(log.suffix(4000))
+            throw error
+        }
+        daemon.terminate()
+        while daemon.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        let status = try SQLiteStore(readingFrom: store).status()
+        let hashes = try contents.map { bytes in
+            let copy = scratch.path("hash-\(UUID().uuidString)/model.safetensors")
+            try FileManager.default.createDirectory(
+                atPath: (copy as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try bytes.write(to: URL(fileURLWithPath: copy))
+            let candidate = try #require(
+                Discovery.candidate(at: (copy as NSString).deletingLastPathComponent, runFolder: run))
+            return try #require(try ContentHash.of(candidate))
+        }
+        #expect(Set(status.checkpoints.filter { $0.state != .overwritten }.map(\.contentHash)) == Set(hashes))
+        #expect(status.jobs.count == 3 && status.jobs.allSatisfy { $0.state == .done })
+        let results = try SQLiteStore(readingFrom: store).results(run: "nano")
+        #expect(results.count == 3 && Set(results.map(\.result.point.perplexity)).count == 3)
+        #expect(status.checkpoints.allSatisfy { $0.snapshot == nil }, "every copy was released")
+        #expect(SnapshotArea(folder: scratch.path("state/snapshots"), limit: 1).copies().isEmpty)
+    }
+
+    @Test("A save cut off by the next one is recorded as overwritten; a full snapshot area falls back to the file")
+    func cutOffSaveAndFullArea() async throws {
+        let scratch = try ScratchFolder("inplace")
+        defer { scratch.remove() }
+        let run = scratch.path("runs/nano")
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        let store = scratch.path("state/results.sqlite")
+        let daemon = try Executable.start(
+            [
+                "watch", scratch.path("runs"), "--data", Repository.kjvValidation, "--lengths", "1x", "--budget", "256",
+                "--bootstrap", "0", "--store", store, "--snapshot-limit", "1",  // no room: read from the file itself
+            ], in: scratch)
+        defer { if daemon.isRunning { daemon.terminate() } }
+        try await waitUntil(60, "the daemon watches") { FileManager.default.fileExists(atPath: store) }
+        let file = run + "/model.safetensors"
+        let first = try Data(contentsOf: URL(fileURLWithPath: saves[0]))
+        try first.prefix(first.count / 2).write(to: URL(fileURLWithPath: file))
+        try await Task.sleep(for: .milliseconds(800))
+        try await Trainer.rewrite(file, with: try Data(contentsOf: URL(fileURLWithPath: saves[1])))
+        try await waitUntil(120, "the complete save is evaluated") {
+            try SQLiteStore(readingFrom: store).status().jobs.contains { $0.state == .done }
+        }
+        daemon.terminate()
+        while daemon.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        let versions = try SQLiteStore(readingFrom: store).status().checkpoints
+        let cut = versions.filter { $0.state == .overwritten }
+        #expect(cut.count == 1 && cut.first?.reason?.contains("never complete on disk") == true, "\(versions)")
+        #expect(versions.contains { $0.state == .current && $0.snapshot == nil })
+        let log = try String(contentsOfFile: scratch.path("stderr"), encoding: .utf8)
+        #expect(log.contains("the snapshot area is full"))
+    }
+}
