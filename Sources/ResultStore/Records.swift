@@ -55,8 +55,9 @@ public enum CheckpointState: String, Sendable, Hashable, Codable, CaseIterable {
     case replaced
     /// The files disappeared.
     case gone
-    /// A save the trainer cut off by writing the next one over it: it was never complete on disk, so no version of
-    /// it can be evaluated (kept, so that the gap in the run's steps is explained).
+    /// A save the next one was written over before it was seen complete (cut off by the trainer, or complete for
+    /// less time than a scan takes): it could not be evaluated (kept, so that the gap in the run's steps is
+    /// explained).
     case overwritten
 
     /// Whether a version in this state was never a complete checkpoint (still being written, malformed, unreadable):

@@ -139,8 +139,8 @@ final class Scanner: @unchecked Sendable {
     }
 
     /// Whether a self-proving file is complete now. A save in progress is remembered; when the next sighting is a
-    /// smaller file, that save was cut off by the next one before it was ever complete, and is recorded as
-    /// `overwritten` (the gap in the run's steps is then explained).
+    /// smaller file, the next save began over it before it was seen complete, and it is recorded as `overwritten`
+    /// (the gap in the run's steps is then explained).
     private func isComplete(_ candidate: CheckpointCandidate, target: WatchTarget) throws(StoreError) -> Bool {
         let complete: Bool
         do { complete = Completeness.check(try CheckpointLocation.discover(candidate.path)) == .complete } catch {
@@ -152,8 +152,8 @@ final class Scanner: @unchecked Sendable {
                 run: candidate.name.run, runFolder: candidate.runFolder, path: candidate.path, step: nil,
                 scheme: candidate.name.scheme.rawValue, size: partial, modified: candidate.modified,
                 contentHash: ContentHash.stand(in: candidate.files, prefix: "overwritten"), state: .overwritten,
-                reason: "the trainer began the next save over this one after \(partial) bytes: it was never "
-                    + "complete on disk")
+                reason: "the next save began over this one after \(partial) bytes, before it was seen complete: it "
+                    + "could not be evaluated (it was cut off, or complete for less time than a scan takes)")
             _ = try store.register(sighting, at: clock())
             logger.warning(
                 "a save was overwritten before it was complete",

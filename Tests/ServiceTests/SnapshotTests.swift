@@ -9,6 +9,12 @@ import Testing
 /// A trainer that saves under one name again and again (nanoGPT's ckpt.pt): every save is evaluated, from a copy
 /// taken the moment it was complete.
 @Suite(.serialized) struct RewrittenInPlace {
+    /// Jobs done in the store at `path`; 0 while the daemon is still creating it.
+    static func done(_ path: String) -> Int {
+        // A store not created or not migrated yet holds no finished job.
+        (try? SQLiteStore(readingFrom: path).status().jobs.filter { $0.state == .done }.count) ?? 0
+    }
+
     /// The demo's ALiBi probe at three steps: three different checkpoints saved in turn under one name.
     let saves = [500, 1000, 2000].map { Repository.demo("alibi", step: $0) }
 
@@ -26,13 +32,20 @@ import Testing
                 "--bootstrap", "0", "--store", store,
             ], in: scratch)
         defer { if daemon.isRunning { daemon.terminate() } }
-        try await waitUntil(60, "the daemon watches") { FileManager.default.fileExists(atPath: store) }
         let file = run + "/model.safetensors"
         let contents = try saves.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
-        for bytes in contents {
+        // The first save is waited for: then the daemon has scanned the run and watches it (on a loaded machine its
+        // start can take seconds). The next two follow 1 s apart, each written in two pieces like torch.save.
+        for (index, bytes) in contents.enumerated() {
             let started = Date()
-            try await Trainer.rewrite(file, with: bytes)  // truncate, then 4 pieces 0.15 s apart
-            try await Task.sleep(for: .seconds(max(0, 1 - Date().timeIntervalSince(started))))
+            try await Trainer.write(bytes, to: file, pieces: 2, pause: 0.05)
+            if index == 0 {
+                try await waitUntil(120, "the first save is evaluated") {
+                    Self.done(store) >= 1
+                }
+            } else {
+                try await Task.sleep(for: .seconds(max(0, 1 - Date().timeIntervalSince(started))))
+            }
         }
         do {
             try await waitUntil(120, "three versions are evaluated") {
@@ -76,20 +89,26 @@ import Testing
                 "--bootstrap", "0", "--store", store, "--snapshot-limit", "1",  // no room: read from the file itself
             ], in: scratch)
         defer { if daemon.isRunning { daemon.terminate() } }
-        try await waitUntil(60, "the daemon watches") { FileManager.default.fileExists(atPath: store) }
         let file = run + "/model.safetensors"
+        // A complete save first, waited for: then the daemon watches the run.
+        try Data(contentsOf: URL(fileURLWithPath: saves[2])).write(to: URL(fileURLWithPath: file))
+        try await waitUntil(120, "the first save is evaluated") {
+            Self.done(store) >= 1
+        }
         let first = try Data(contentsOf: URL(fileURLWithPath: saves[0]))
         try first.prefix(first.count / 2).write(to: URL(fileURLWithPath: file))
-        try await Task.sleep(for: .milliseconds(800))
-        try await Trainer.rewrite(file, with: try Data(contentsOf: URL(fileURLWithPath: saves[1])))
+        // Each state held for seconds, so a loaded machine's scans still see the half save and the next one's start.
+        try await Task.sleep(for: .seconds(2))
+        try await Trainer.write(
+            try Data(contentsOf: URL(fileURLWithPath: saves[1])), to: file, pieces: 4, pause: 0.5)
         try await waitUntil(120, "the complete save is evaluated") {
-            try SQLiteStore(readingFrom: store).status().jobs.contains { $0.state == .done }
+            try SQLiteStore(readingFrom: store).status().jobs.filter { $0.state == .done }.count == 2
         }
         daemon.terminate()
         while daemon.isRunning { try await Task.sleep(for: .milliseconds(50)) }
         let versions = try SQLiteStore(readingFrom: store).status().checkpoints
         let cut = versions.filter { $0.state == .overwritten }
-        #expect(cut.count == 1 && cut.first?.reason?.contains("never complete on disk") == true, "\(versions)")
+        #expect(cut.count == 1 && cut.first?.reason?.contains("before it was seen complete") == true, "\(versions)")
         #expect(versions.contains { $0.state == .current && $0.snapshot == nil })
         let log = try String(contentsOfFile: scratch.path("stderr"), encoding: .utf8)
         #expect(log.contains("the snapshot area is full"))
