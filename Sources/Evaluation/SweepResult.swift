@@ -58,6 +58,8 @@ public struct SweepPoint: Sendable, Hashable, Codable {
     public var unsupported: String?
     /// What to be careful about (an interval from too few windows, or why it is missing).
     public var warnings: [String]
+    /// The data it was scored on (path and checksum); `nil` in results stored before points recorded it.
+    public var data: DataReference?
 
     public init(
         checkpoint: CheckpointSummary, series: String, length: Int, result: EvaluationResult?, interval: Interval?,

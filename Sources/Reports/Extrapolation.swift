@@ -16,6 +16,32 @@ public struct ExtrapolationCurve: Sendable, Hashable, Codable {
         /// The 95% bootstrap interval of the perplexity, when it was computed.
         public var lower: Double?
         public var upper: Double?
+        /// Windows (or documents) the interval was resampled over, and whether that is fewer than
+        /// `Bootstrap.reliableUnits`: such an interval is drawn hatched, not as a confident band.
+        public var windows: Int?
+        public var fewWindows: Bool
+
+        public init(
+            length: Int, multiple: Double, perplexity: Double, meanNLL: Double, tokens: Int, lower: Double?,
+            upper: Double?, windows: Int? = nil, fewWindows: Bool = false
+        ) {
+            self.length = length
+            self.multiple = multiple
+            self.perplexity = perplexity
+            self.meanNLL = meanNLL
+            self.tokens = tokens
+            self.lower = lower
+            self.upper = upper
+            self.windows = windows
+            self.fewWindows = fewWindows
+        }
+    }
+
+    /// A length the checkpoint cannot be evaluated at (learned positions past their table), and why.
+    public struct Unsupported: Sendable, Hashable, Codable {
+        public var length: Int
+        public var multiple: Double
+        public var reason: String
     }
 
     public var run: String
@@ -31,10 +57,33 @@ public struct ExtrapolationCurve: Sendable, Hashable, Codable {
     public var scoringHash: String
     /// Evaluated lengths, shortest first.
     public var points: [Point]
+    /// Lengths asked for that the checkpoint cannot represent, shortest first.
+    public var unsupported: [Unsupported] = []
+    /// Where the trained length came from, and the data scored (when the results recorded them).
+    public var trainedLengthSource: String?
+    public var data: DataReference?
 
     enum CodingKeys: String, CodingKey {
         case run, checkpointID, checkpoint, step, checkpointState, series, evaluationProtocol = "protocol"
-        case trainedLength, scoringHash, points
+        case trainedLength, trainedLengthSource, data, scoringHash, points, unsupported
+    }
+
+    /// What the numbers are, in one line: data (name and checksum), protocol, targets per length, and windows at the
+    /// longest length (`valid.tokens.zst (xxh64:1a2b3c4d…), nonoverlapping, 4,096 targets per length, 4 windows at
+    /// 1024`).
+    public var provenance: String {
+        var parts: [String] = []
+        if let data {
+            let name = (data.path as NSString).lastPathComponent
+            parts.append(data.checksum.map { "\(name) (\($0.prefix(14))…)" } ?? name)
+        }
+        parts.append(evaluationProtocol)
+        if let tokens = points.first?.tokens { parts.append("\(tokens.formatted()) targets per length") }
+        if let last = points.last, let windows = last.windows {
+            parts.append(
+                "\(windows) windows at \(last.length)" + (last.fewWindows ? " (too few for a firm interval)" : ""))
+        }
+        return parts.joined(separator: ", ")
     }
 
     /// The perplexity at `multiple` × the trained length, when that length was evaluated.
@@ -63,8 +112,7 @@ public enum Extrapolation {
     /// Every evaluated (checkpoint version, series, scoring) as a curve, ordered by run, series, then step.
     public static func curves(_ rows: [StoredResultsReport.Row]) -> [ExtrapolationCurve] {
         var grouped: [String: ExtrapolationCurve] = [:]
-        for row in rows where row.outcome == .evaluated {
-            guard let perplexity = row.perplexity, let meanNLL = row.meanNLL else { continue }
+        for row in rows where row.outcome == .evaluated || row.outcome == .unsupported {
             let key = "\(row.checkpointID)|\(row.series)|\(row.scoringHash)"
             var curve =
                 grouped[key]
@@ -73,15 +121,24 @@ public enum Extrapolation {
                     checkpointState: row.checkpointState, series: row.series,
                     evaluationProtocol: row.evaluationProtocol, trainedLength: row.trainedLength,
                     scoringHash: row.scoringHash, points: [])
-            curve.points.append(
-                .init(
-                    length: row.length, multiple: row.multiple, perplexity: perplexity, meanNLL: meanNLL,
-                    tokens: row.tokens ?? 0, lower: row.interval?.lower, upper: row.interval?.upper))
+            curve.trainedLengthSource = curve.trainedLengthSource ?? row.trainedLengthSource
+            curve.data = curve.data ?? row.data
+            if row.outcome == .unsupported {
+                curve.unsupported.append(
+                    .init(length: row.length, multiple: row.multiple, reason: row.reason ?? "not supported"))
+            } else if let perplexity = row.perplexity, let meanNLL = row.meanNLL {
+                curve.points.append(
+                    .init(
+                        length: row.length, multiple: row.multiple, perplexity: perplexity, meanNLL: meanNLL,
+                        tokens: row.tokens ?? 0, lower: row.interval?.lower, upper: row.interval?.upper,
+                        windows: row.windows, fewWindows: row.fewWindows))
+            }
             grouped[key] = curve
         }
-        return grouped.values.map { curve in
+        return grouped.values.filter { !$0.points.isEmpty }.map { curve in
             var curve = curve
             curve.points.sort { $0.length < $1.length }
+            curve.unsupported.sort { $0.length < $1.length }
             return curve
         }
         .sorted(by: order)
@@ -172,6 +229,16 @@ public enum Extrapolation {
                         crossed.step == newest.step ? "" : " (since \(crossed.stepLabel))")))
         }
         return alerts
+    }
+
+    /// The newest curves whose ratio at `thresholds.ratioMultiple` could not be measured because that length is
+    /// unsupported (learned positions past their table): "no ratio exceeds" says nothing of them.
+    public static func unmeasured(_ newest: [ExtrapolationCurve], thresholds: AlertThresholds)
+        -> [(curve: ExtrapolationCurve, reason: String)]
+    {
+        newest.compactMap { curve in
+            curve.unsupported.first { abs($0.multiple - thresholds.ratioMultiple) < 1e-9 }.map { (curve, $0.reason) }
+        }
     }
 
     /// The ratio at `multiple`, else at the largest evaluated multiple above 1 below it.

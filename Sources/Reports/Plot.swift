@@ -15,17 +15,33 @@ public enum Plot {
         public var hollow: Set<Int>
         /// A colour for the series (`#rrggbb`) instead of the palette's.
         public var color: String?
+        /// Draw the band hatched: an interval that cannot be trusted (too few windows), not a confident band.
+        public var hatched: Bool
+        /// x values the series has no point at because they cannot be computed (a length past a learned position
+        /// table), each with why: drawn as a cross on the x axis.
+        public var missing: [(x: Double, reason: String)]
 
         public init(
             name: String, points: [(x: Double, y: Double)], band: [(x: Double, lower: Double, upper: Double)] = [],
-            hollow: Set<Int> = [], color: String? = nil
+            hollow: Set<Int> = [], color: String? = nil, hatched: Bool = false,
+            missing: [(x: Double, reason: String)] = []
         ) {
             self.name = name
             self.points = points
             self.band = band
             self.hollow = hollow
             self.color = color
+            self.hatched = hatched
+            self.missing = missing
         }
+    }
+
+    /// A palette colour chosen by `name` alone (FNV-1a of its bytes), so a run keeps its colour whichever other
+    /// runs are drawn beside it.
+    public static func color(for name: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return palette[Int(hash % UInt64(palette.count))]
     }
 
     static let palette = [
@@ -34,18 +50,24 @@ public enum Plot {
     ]
 
     /// The SVG document.
+    /// - Parameter note: a line under the title (what hatched bands and crosses mean, where the numbers come from).
     public static func svg(
         title: String, xLabel: String, yLabel: String, series: [Series], logY: Bool = false, logX: Bool = true,
-        markers: [(x: Double, label: String)] = [], xValue: (Double) -> String = { format($0) }
+        markers: [(x: Double, label: String)] = [], note: String? = nil, xValue: (Double) -> String = { format($0) }
     ) -> String {
         let right = max(170.0, 48 + 7 * Double(series.map(\.name.count).max() ?? 0))
-        let frame = Frame(width: 550 + right, height: 440, left: 70, right: right, top: 40, bottom: 56)
+        let frame = Frame(
+            width: 550 + right, height: 440, left: 70, right: right, top: note == nil ? 40 : 54, bottom: 56)
         var values: [(x: Double, y: Double)] = []
         for s in series {
             values += s.points
             for b in s.band { values += [(x: b.x, y: b.lower), (x: b.x, y: b.upper)] }
         }
         values = values.filter { (!logX || $0.x > 0) && $0.x.isFinite && $0.y.isFinite && (!logY || $0.y > 0) }
+        // Crosses widen the x range (at any y already drawn), so a length that could not be computed is shown.
+        if let y = values.first?.y {
+            values += series.flatMap { $0.missing.map { (x: $0.x, y: y) } }.filter { !logX || $0.x > 0 }
+        }
         guard !values.isEmpty else {
             return
                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"80\"><text x=\"10\" y=\"40\">no data</text></svg>\n"
@@ -58,6 +80,10 @@ public enum Plot {
             <text x="\(frame.left)" y="24" font-size="15" font-weight="bold">\(escape(title))</text>
 
             """
+        if let note {
+            svg +=
+                "<text x=\"\(frame.left)\" y=\"42\" font-size=\"11\" fill=\"#555\" class=\"note\">\(escape(note))</text>\n"
+        }
         svg += scale.gridAndTicks()
         svg +=
             "<rect x=\"\(frame.left)\" y=\"\(frame.top)\" width=\"\(frame.plotWidth)\" height=\"\(frame.plotHeight)\" "
@@ -93,8 +119,17 @@ public enum Plot {
         if band.count >= 2 {
             let upper = band.map { "\(scale.px($0.x)),\(scale.py($0.upper))" }
             let lower = band.reversed().map { "\(scale.px($0.x)),\(scale.py($0.lower))" }
+            var fill = "fill=\"\(color)\" fill-opacity=\"0.15\""
+            if s.hatched {
+                // Diagonal lines instead of a solid tint: an interval too weak to read as a confident band.
+                svg +=
+                    "<defs><pattern id=\"hatch-\(index)\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" "
+                    + "patternTransform=\"rotate(45)\"><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"\(color)\" "
+                    + "stroke-opacity=\"0.45\" stroke-width=\"2\"/></pattern></defs>\n"
+                fill = "fill=\"url(#hatch-\(index))\" class=\"hatched\""
+            }
             svg +=
-                "<polygon points=\"\((upper + lower).joined(separator: " "))\" fill=\"\(color)\" fill-opacity=\"0.15\" stroke=\"none\"/>\n"
+                "<polygon points=\"\((upper + lower).joined(separator: " "))\" \(fill) stroke=\"none\"/>\n"
         } else {
             for b in band {
                 let x = scale.px(b.x)
@@ -114,6 +149,13 @@ public enum Plot {
                 "<circle cx=\"\(scale.px(p.x))\" cy=\"\(scale.py(p.y))\" r=\"3\" fill=\"\(fill)\" stroke=\"\(color)\" "
                 + "data-x=\"\(p.x)\" data-y=\"\(p.y)\"><title>\(escape(s.name)): \(escape(xValue(p.x))) → "
                 + "\(String(format: "%.6g", p.y))</title></circle>"
+        }
+        for missing in s.missing where !scale.logX || missing.x > 0 {
+            let x = scale.px(missing.x), y = frame.height - frame.bottom - 8
+            svg +=
+                "<g class=\"unsupported\"><path d=\"M\(x - 5) \(y - 5) L\(x + 5) \(y + 5) M\(x - 5) \(y + 5) L\(x + 5) \(y - 5)\" "
+                + "stroke=\"\(color)\" stroke-width=\"2\"/><title>\(escape(s.name)): \(escape(xValue(missing.x))) not "
+                + "computed: \(escape(missing.reason))</title></g>"
         }
         let ly = frame.top + 10 + Double(index) * 18
         let lx = frame.width - frame.right

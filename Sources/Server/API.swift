@@ -146,7 +146,7 @@ struct APIController {
     }
 
     @Sendable func checkpoints(_ request: Request, context: Context) async throws -> Response {
-        let run = try context.parameters.require("run")
+        let run = try context.parameters.decoded("run")
         let status = try state.store.status()
         let versions = status.checkpoints.filter { $0.run == run }
         guard !versions.isEmpty else { throw APIError.notFound("no run named '\(run)'; see /api/runs") }
@@ -347,12 +347,28 @@ struct APIController {
     }
 
     @Sendable func alerts(_ request: Request, context: Context) async throws -> Response {
-        let alerts = state.alerts(Extrapolation.curves(try state.rows()))
+        let curves = Extrapolation.curves(try state.rows())
+        let thresholds = state.configuration.thresholds
+        /// A newest checkpoint whose ratio could not be measured: "no ratio exceeds" says nothing of it.
+        struct Unmeasured: Codable {
+            var run: String
+            var series: String
+            var step: Int?
+            var multiple: Double
+            var reason: String
+        }
         struct Body: Codable {
             var thresholds: AlertThresholds
             var alerts: [Alert]
+            var unmeasured: [Unmeasured]
         }
-        return JSONBody.response(Body(thresholds: state.configuration.thresholds, alerts: alerts))
+        let unmeasured = Extrapolation.unmeasured(Extrapolation.newest(curves), thresholds: thresholds).map {
+            Unmeasured(
+                run: $0.curve.run, series: $0.curve.series, step: $0.curve.step, multiple: thresholds.ratioMultiple,
+                reason: $0.reason)
+        }
+        return JSONBody.response(
+            Body(thresholds: thresholds, alerts: state.alerts(curves), unmeasured: unmeasured))
     }
 
     /// What the page polls: changes whenever a result, a checkpoint or a job changes.

@@ -144,3 +144,16 @@ enum JSONBody {
             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }
+
+extension Parameters {
+    /// The path parameter `name`, percent-decoded (`my%20run` is the run `my run`): browsers and the page encode
+    /// run names with spaces, `#`, `?` or non-ASCII letters.
+    /// - Throws: `HTTPError(.badRequest)` when the route has no such parameter or its encoding is not UTF-8.
+    func decoded(_ name: String) throws -> String {
+        let raw = try require(name)
+        guard let decoded = raw.removingPercentEncoding else {
+            throw APIError.badRequest("'\(raw)' is not a percent-encoded UTF-8 name")
+        }
+        return decoded
+    }
+}

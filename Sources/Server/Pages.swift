@@ -15,20 +15,27 @@ struct PageController {
         routes.get("/") { _, _ in JSONBody.bytes(PackageResources.index_html, type: "text/html; charset=utf-8") }
         routes.get("app.js") { _, _ in JSONBody.bytes(PackageResources.app_js, type: "text/javascript; charset=utf-8") }
         routes.get("style.css") { _, _ in JSONBody.bytes(PackageResources.style_css, type: "text/css; charset=utf-8") }
-        routes.get("charts/overview.svg") { _, _ in
-            svg(ExtrapolationCharts.overview(Extrapolation.newest(Extrapolation.curves(try state.rows()))))
+        routes.get("charts/overview.svg") { request, _ in
+            svg(ExtrapolationCharts.overview(try newest(shown: request)))
         }
-        routes.get("charts/ratios.html") { _, _ in
-            JSONBody.text(
-                ExtrapolationCharts.ratioTable(Extrapolation.newest(Extrapolation.curves(try state.rows()))),
-                type: "text/html; charset=utf-8")
+        routes.get("charts/ratios.html") { request, _ in
+            JSONBody.text(ExtrapolationCharts.ratioTable(try newest(shown: request)), type: "text/html; charset=utf-8")
+        }
+        routes.get("charts/compare.svg") { request, _ in
+            let query = request.uri.queryParameters
+            let ids = try ["a", "b"].map { name -> Int64 in
+                guard let id = query.get(name).flatMap(Int64.init) else { throw APIError.badRequest("give ?a=ID&b=ID") }
+                return id
+            }
+            let curves = Extrapolation.curves(try state.rows().filter { ids.contains($0.checkpointID) })
+            return svg(ExtrapolationCharts.comparison(curves, a: ids[0], b: ids[1]))
         }
         routes.get("charts/runs/:run/checkpoints.svg") { _, context in
-            let run = try context.parameters.require("run")
+            let run = try context.parameters.decoded("run")
             return svg(ExtrapolationCharts.checkpoints(try curves(run: run), run: run))
         }
         routes.get("charts/runs/:run/steps.svg") { _, context in
-            let run = try context.parameters.require("run")
+            let run = try context.parameters.decoded("run")
             return svg(ExtrapolationCharts.bySteps(try curves(run: run), run: run))
         }
         routes.get("charts/positions.svg") { request, _ in
@@ -41,9 +48,20 @@ struct PageController {
                 row.result.map { (label: "\(Plot.format(row.multiple))L (\(row.length))", buckets: $0.positions) }
             }
             let name = first.step.map { "step \($0)" } ?? URL(fileURLWithPath: first.checkpoint).lastPathComponent
-            return svg(ExtrapolationCharts.positions(lengths, title: "\(first.run) \(name): loss by position"))
+            return svg(
+                ExtrapolationCharts.positions(
+                    lengths, title: "\(first.run) \(name): loss by position", trainedLength: first.trainedLength))
         }
         return routes
+    }
+
+    /// The newest curve of each run but those `?hide=` names (comma-separated; the page's hidden runs).
+    private func newest(shown request: Request) throws -> [ExtrapolationCurve] {
+        let hidden = Set(
+            (request.uri.queryParameters.get("hide") ?? "").split(separator: ",").map {
+                String($0).removingPercentEncoding ?? String($0)
+            })
+        return Extrapolation.newest(Extrapolation.curves(try state.rows())).filter { !hidden.contains($0.run) }
     }
 
     private func curves(run: String) throws -> [ExtrapolationCurve] {

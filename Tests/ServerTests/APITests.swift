@@ -110,6 +110,9 @@ import Testing
             Call(server: open, path: "/charts/positions.svg?checkpoint=\(b)", status: 200),
             Call(server: open, path: "/charts/positions.svg", status: 400),
             Call(server: open, path: "/charts/positions.svg?checkpoint=999999", status: 404),
+            Call(server: open, path: "/charts/compare.svg?a=\(a)&b=\(b)", status: 200),
+            Call(server: open, path: "/charts/compare.svg?a=\(a)", status: 400),
+            Call(server: open, path: "/charts/overview.svg?hide=rotary", status: 200),
         ]
         var exercised = Set<String>()
         for call in calls {

@@ -116,9 +116,14 @@ enum HTTP {
     static func request(port: Int, path: String, method: String, headers: [String: String], body: Data?)
         async throws -> TestServer.Reply
     {
-        try await Task.detached {
-            try exchange(port: port, path: path, method: method, headers: headers, body: body)
-        }.value
+        // The blocking exchange runs on a thread of its own: on the concurrency pool (two threads on two cores) a
+        // few waiting requests would occupy every thread, and an in-process server could never answer them.
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(
+                    with: Result { try exchange(port: port, path: path, method: method, headers: headers, body: body) })
+            }.start()
+        }
     }
 
     private static func exchange(port: Int, path: String, method: String, headers: [String: String], body: Data?)

@@ -1,5 +1,5 @@
 // The Extrapolate page: routes (#/, #/run/NAME, #/compare), charts drawn by the server (SVG), hover, toggling
-// series, and live updates by polling /api/version. No library: every line is here.
+// series, hiding runs, and live updates by polling /api/version. No library: every line is here.
 "use strict";
 
 const view = document.getElementById("view");
@@ -59,27 +59,78 @@ async function chart(id, url) {
 
 function section(title, body) { return `<section><h2>${escapeHTML(title)}</h2>${body}</section>`; }
 
+// Runs hidden from the overview, kept in this browser (the store keeps them: `extrapolate prune` removes a run).
+function hiddenRuns() {
+  try { return new Set(JSON.parse(localStorage.getItem("extrapolate.hiddenRuns") || "[]")); } catch (_) { return new Set(); }
+}
+
+function setHiddenRuns(set) {
+  try { localStorage.setItem("extrapolate.hiddenRuns", JSON.stringify([...set])); } catch (_) { /* private mode */ }
+}
+
 async function overview() {
   const [runs, alerts] = await Promise.all([api("/api/runs"), api("/api/alerts")]);
+  const hiddenSet = hiddenRuns();
+  const hide = [...hiddenSet].map(encodeURIComponent).join(",");
+  const query = hide ? `?hide=${encodeURIComponent(hide)}` : "";
   let html = section("Extrapolation: newest checkpoint of each run",
     '<div class="chart" id="overview-chart"></div>' +
     links([["curves (JSON)", "/api/curves?newest=true"], ["all results (CSV)", "/api/results?format=csv"],
       ["all results (JSON)", "/api/results"]]) +
     '<div id="ratios"></div>');
+  const unmeasured = alerts.unmeasured || [];
+  const notMeasured = unmeasured.length === 0 ? "" : " Not measurable at " + alerts.thresholds.ratioMultiple + "L: " +
+    unmeasured.map(u => `${escapeHTML(u.run)} (${escapeHTML(u.reason)})`).join("; ") + ".";
   html += section(`Alerts (${alerts.alerts.length})`, alerts.alerts.length === 0
     ? "<p>None: no run's perplexity at kL rose while it fell at L, and no ratio ppl(" + alerts.thresholds.ratioMultiple +
-      "L)/ppl(L) exceeds " + alerts.thresholds.ratio + ".</p>"
-    : "<ul>" + alerts.alerts.map(a => `<li class="alert">${escapeHTML(a.message)}</li>`).join("") + "</ul>");
-  html += section("Runs", "<table><thead><tr><th>run</th><th>newest step</th><th>checkpoints</th><th>jobs</th>" +
+      "L)/ppl(L) exceeds " + alerts.thresholds.ratio + (unmeasured.length ? " among the runs where it could be measured" : "") +
+      "." + notMeasured + "</p>"
+    : "<ul>" + alerts.alerts.map(a => `<li class="alert">${escapeHTML(a.message)}</li>`).join("") + "</ul>" +
+      (notMeasured ? `<p>${notMeasured}</p>` : ""));
+  html += section("Runs", '<p><label>find <input id="run-filter" type="search" placeholder="run name"></label> ' +
+    `<span class="note">${hiddenSet.size ? hiddenSet.size + " hidden from the chart and table" : ""}</span></p>` +
+    "<table><thead><tr><th class=\"text\">shown</th><th>run</th><th>newest step</th><th>checkpoints</th><th>jobs</th>" +
     "<th>results</th></tr></thead><tbody>" + runs.runs.map(run =>
-      `<tr><td><a href="#/run/${encodeURIComponent(run.name)}">${escapeHTML(run.name)}</a></td>` +
+      `<tr data-run="${escapeHTML(run.name)}"><td class="text"><input type="checkbox" class="show-run"` +
+      `${hiddenSet.has(run.name) ? "" : " checked"}></td>` +
+      `<td><a href="#/run/${encodeURIComponent(run.name)}">${escapeHTML(run.name)}</a></td>` +
       `<td>${run.newestStep ?? "–"}</td><td class="text">${counts(run.checkpoints)}</td>` +
       `<td class="text">${counts(run.jobs)}</td><td>${run.results}</td></tr>`).join("") + "</tbody></table>");
   view.innerHTML = html;
   document.getElementById("run-links").innerHTML = runs.runs.map(run =>
     `<a href="#/run/${encodeURIComponent(run.name)}">${escapeHTML(run.name)}</a>`).join(" ");
-  await Promise.all([chart("overview-chart", "/charts/overview.svg"),
-    api("/charts/ratios.html").then(t => { document.getElementById("ratios").innerHTML = t; })]);
+  view.querySelectorAll("input.show-run").forEach(box => box.addEventListener("change", () => {
+    const set = hiddenRuns();
+    const name = box.closest("tr").dataset.run;
+    if (box.checked) set.delete(name); else set.add(name);
+    setHiddenRuns(set);
+    render();
+  }));
+  const filter = document.getElementById("run-filter");
+  filter.addEventListener("input", () => {
+    const text = filter.value.toLowerCase();
+    view.querySelectorAll("tr[data-run]").forEach(row => {
+      row.hidden = text !== "" && !row.dataset.run.toLowerCase().includes(text);
+    });
+  });
+  await Promise.all([chart("overview-chart", "/charts/overview.svg" + query),
+    api("/charts/ratios.html" + query).then(t => { document.getElementById("ratios").innerHTML = t; })]);
+}
+
+// What a run's numbers are: L and where it came from, the data, protocol, targets and windows.
+function provenance(curve) {
+  const parts = [];
+  if (curve.data) {
+    const name = curve.data.path.split("/").pop();
+    parts.push(curve.data.checksum ? `${name} (${curve.data.checksum.slice(0, 14)}…)` : name);
+  }
+  parts.push(curve.protocol);
+  if (curve.points.length) parts.push(`${curve.points[0].tokens.toLocaleString("en")} targets per length`);
+  const last = curve.points[curve.points.length - 1];
+  if (last && last.windows !== undefined) {
+    parts.push(`${last.windows} windows at ${last.length}` + (last.fewWindows ? " (too few for a firm interval)" : ""));
+  }
+  return parts.join(", ");
 }
 
 function counts(map) {
@@ -88,11 +139,17 @@ function counts(map) {
 
 async function runPage(name) {
   const run = encodeURIComponent(name);
-  const data = await api(`/api/runs/${run}/checkpoints`);
+  const [data, curves] = await Promise.all([api(`/api/runs/${run}/checkpoints`), api(`/api/curves?run=${run}`)]);
   const evaluated = data.checkpoints.filter(c => c.jobs.some(j => j.done > 0));
+  const newest = curves.curves[curves.curves.length - 1];
+  const about = newest ? `<p class="about">Trained at L = ${newest.trainedLength} tokens` +
+    (newest.trainedLengthSource ? ` (${escapeHTML(newest.trainedLengthSource)})` : "") +
+    `; computed over ${escapeHTML(provenance(newest))}.` +
+    (newest.unsupported && newest.unsupported.length ? " Not computable: " + newest.unsupported.map(u =>
+      `${u.multiple}L (${escapeHTML(u.reason)})`).join("; ") + "." : "") + "</p>" : "";
   const chosen = Number(new URLSearchParams(location.hash.split("?")[1] || "").get("checkpoint")) ||
     (evaluated.length ? evaluated[evaluated.length - 1].id : null);
-  let html = section(`${name}: extrapolation of every checkpoint`,
+  let html = section(`${name}: extrapolation of every checkpoint`, about +
     '<div class="chart" id="run-chart"></div>' +
     links([["curves (JSON)", `/api/curves?run=${run}`], ["results (CSV)", `/api/results?run=${run}&format=csv`],
       ["results (JSON)", `/api/results?run=${run}`]]));
@@ -133,11 +190,14 @@ async function comparePage() {
       options.push({ id: c.id, label: `${run.name} ${c.step !== null ? "step " + c.step : c.path}` });
     }
   }
+  // Without a choice, A and B are two different checkpoints (the two newest listed), never one against itself.
+  const chosenA = params.get("a") || (options.length > 1 ? String(options[options.length - 2].id) : null);
+  const chosenB = params.get("b") || (options.length ? String(options[options.length - 1].id) : null);
   const select = (id, value) => `<select id="${id}">` + options.map(o =>
     `<option value="${o.id}"${String(o.id) === value ? " selected" : ""}>${escapeHTML(o.label)}</option>`).join("") + "</select>";
   let html = section("Compare two checkpoints (paired bootstrap on the same windows)",
-    `<p>A ${select("compare-a", params.get("a"))} B ${select("compare-b", params.get("b"))} <button id="compare-go">Compare</button></p>` +
-    '<div id="compare-result"></div>');
+    `<p>A ${select("compare-a", chosenA)} B ${select("compare-b", chosenB)} <button id="compare-go">Compare</button></p>` +
+    '<div id="compare-result"></div><div class="chart" id="compare-chart"></div>');
   view.innerHTML = html;
   document.getElementById("compare-go").addEventListener("click", () => {
     location.hash = `#/compare?a=${document.getElementById("compare-a").value}&b=${document.getElementById("compare-b").value}`;
@@ -147,13 +207,19 @@ async function comparePage() {
     const out = document.getElementById("compare-result");
     try {
       const result = await api(url);
-      out.innerHTML = "<table><thead><tr><th class=\"text\">series</th><th>length</th><th>ppl A</th><th>ppl B</th>" +
+      const same = params.get("a") === params.get("b") ? "<p class=\"alert\">A and B are the same checkpoint.</p>" : "";
+      const weak = result.comparisons.some(c => c.warnings.length) ? "<p class=\"note\">* from fewer than 20 windows: " +
+        "too few to trust the interval or P(B better); raise --budget.</p>" : "";
+      out.innerHTML = same + "<table><thead><tr><th class=\"text\">series</th><th>length</th><th>ppl A</th><th>ppl B</th>" +
         "<th>B/A</th><th>95% interval of B/A</th><th>P(B better)</th></tr></thead><tbody>" +
-        result.comparisons.map(c => `<tr><td class="text">${escapeHTML(c.series)}</td><td>${c.length} (${c.multiple}L)</td>` +
-          `<td>${c.perplexityA.toPrecision(5)}</td><td>${c.perplexityB.toPrecision(5)}</td>` +
-          `<td>${c.perplexityRatio.toPrecision(4)}</td><td>${Math.exp(c.interval.lower).toPrecision(4)} – ` +
-          `${Math.exp(c.interval.upper).toPrecision(4)}</td><td>${c.fractionBBetter.toFixed(3)}</td></tr>`).join("") +
-        "</tbody></table>" + links([["comparison (JSON)", url]]);
+        result.comparisons.map(c => {
+          const star = c.warnings.length ? `<span class="few" title="${escapeHTML(c.warnings.join("; "))}">*</span>` : "";
+          return `<tr><td class="text">${escapeHTML(c.series)}</td><td>${c.length} (${c.multiple}L)</td>` +
+            `<td>${c.perplexityA.toPrecision(5)}</td><td>${c.perplexityB.toPrecision(5)}</td>` +
+            `<td>${c.perplexityRatio.toPrecision(4)}</td><td>${Math.exp(c.interval.lower).toPrecision(4)} – ` +
+            `${Math.exp(c.interval.upper).toPrecision(4)}${star}</td><td>${c.fractionBBetter.toFixed(3)}${star}</td></tr>`;
+        }).join("") + "</tbody></table>" + weak + links([["comparison (JSON)", url]]);
+      await chart("compare-chart", `/charts/compare.svg?a=${params.get("a")}&b=${params.get("b")}`);
     } catch (error) {
       out.innerHTML = `<p>${escapeHTML(error.message)}</p>`;
     }
