@@ -14,7 +14,8 @@ public struct EvaluationSettings: Sendable, Hashable, Codable {
     public var lengths: LengthGrid
     /// How windows are cut and which predictions count.
     public var evaluationProtocol: EvaluationProtocol
-    /// Targets scored at every length; `nil`: 4 × the longest length, at most what the data holds.
+    /// Targets scored at every length; `nil`: enough for 20 windows of the longest length (`targets(longest:)`), at
+    /// most what the data holds.
     public var budget: Int?
     /// First stream token of the scored span.
     public var offset: Int
@@ -75,7 +76,18 @@ public struct EvaluationSettings: Sendable, Hashable, Codable {
     }
 
     /// Targets scored at every length when the longest window is `longest` tokens.
-    public func targets(longest: Int) -> Int { budget ?? 4 * longest }
+    /// Without a budget: enough targets for `Bootstrap.reliableUnits` (20) windows of the longest length, so its
+    /// interval rests on enough windows (each scores `longest` targets nonoverlapping, the second half of it under
+    /// last-half, `S` after a first window of `longest` under sliding:S). `EvaluationData` caps it at the data.
+    public func targets(longest: Int) -> Int {
+        if let budget { return budget }
+        let windows = Bootstrap.reliableUnits
+        switch evaluationProtocol {
+        case .nonoverlapping: return windows * longest
+        case .lastHalf: return windows * (longest - longest / 2)
+        case .sliding(let stride): return longest + (windows - 1) * min(max(stride, 1), longest)
+        }
+    }
 
     /// SHA-256 of the canonical JSON of every field: two equal settings, one hash.
     public var contentHash: String { Self.hash(of: self) }

@@ -59,6 +59,31 @@ public struct SweepRunner: Sendable {
         checkpoints.map { settings.lengths.resolve(trainedLength: $0.summary.trainedLength).max() ?? 2 }.max() ?? 2
     }
 
+    /// What a run will score, in one line for people: targets per length, lengths, tokens in all, and the windows of
+    /// the longest length (a warning when fewer than `Bootstrap.reliableUnits`).
+    public func plan(_ checkpoints: [SweepCheckpoint], data: EvaluationData) -> String {
+        let lengths = checkpoints.reduce(0) {
+            $0 + settings.lengths.resolve(trainedLength: $1.summary.trainedLength).count
+        }
+        let series = 1 + settings.extensions.count
+        let longest = longest(checkpoints)
+        // Options the runner refuses later (a stride past the length) plan no windows here; the run says why.
+        let windows =
+            (try? WindowPlan.windows(
+                count: data.tokens.count, documentStarts: data.documentStarts,
+                options: settings.windowOptions(length: longest)
+            ).count) ?? 0
+        var line =
+            "scoring \(data.targets.formatted()) targets at each of \(lengths * series) (checkpoint, series, length) "
+            + "pairs: \((data.targets * lengths * series).formatted()) predictions; \(windows) windows at the longest "
+            + "length, \(longest)"
+        if windows < Bootstrap.reliableUnits {
+            line +=
+                " (fewer than \(Bootstrap.reliableUnits): its interval is flagged; the data or --budget allows no more)"
+        }
+        return line
+    }
+
     /// Evaluates every checkpoint (sorted by run, then step) on `data`.
     /// - Throws: `EvaluationError` when an option does not fit a checkpoint (extensions without rotary) or a pass fails.
     public func run(
@@ -174,9 +199,11 @@ public struct SweepRunner: Sendable {
     ) throws(EvaluationError) -> SweepPoint {
         let summary = job.checkpoint.summary
         if case .unsupported(let reason) = job.checkpoint.model.support(at: job.length) {
-            return SweepPoint(
+            var point = SweepPoint(
                 checkpoint: summary, series: job.series, length: job.length, result: nil, interval: nil,
                 unsupported: reason)
+            point.data = data.reference
+            return point
         }
         let result = try Evaluator.evaluate(
             model: job.model, tokens: data.tokens, documentStarts: data.documentStarts,
@@ -185,8 +212,10 @@ public struct SweepRunner: Sendable {
         let interval = Bootstrap.perplexityInterval(result, resamples: settings.resamples, seed: settings.seed)
         let (units, unit) = Bootstrap.unitCount(result)
         let note = Bootstrap.note(units: units, unit: unit, resamples: settings.resamples)
-        return SweepPoint(
+        var point = SweepPoint(
             checkpoint: summary, series: job.series, length: job.length, result: result, interval: interval,
             warnings: note.map { [$0] } ?? [])
+        point.data = data.reference
+        return point
     }
 }

@@ -53,8 +53,12 @@ struct EvaluationOptions: ParsableArguments {
     @Option(
         parsing: .unconditional,
         help: ArgumentHelp(
-            "Targets scored at every length (default: 4 × max(16 × the trained length, the longest length), at "
-                + "most the data)."))
+            "Targets scored at every length (default: enough for 20 windows of the longest length, at most the "
+                + "data; the daemon's longest is at least 16 × the trained length).",
+            discussion:
+                "Fewer than 20 windows make a bootstrap interval unreliable: results and the page flag such intervals. "
+                + "Scoring time grows with the budget; the command says how many tokens it will score before it starts."
+        ))
     var budget: Int?
     @Option(parsing: .unconditional, help: "First token of the span to score (default \(Defaults.offset)).")
     var offset: Int?

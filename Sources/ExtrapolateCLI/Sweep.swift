@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Evaluation
 import Reports
 
@@ -8,8 +9,8 @@ extension Extrapolate {
         public static let configuration = CommandConfiguration(
             abstract: "Perplexity of one or more checkpoints at increasing window lengths, on the same tokens.",
             discussion: """
-                Every checkpoint and length scores the same span: the first --budget targets after --offset (default \
-                4 × the longest length). Lengths like 2x are multiples of each checkpoint's own trained length. A window \
+                Every checkpoint and length scores the same span: the first --budget targets after --offset (default: \
+                enough for 20 windows of the longest length, so its interval can be trusted). Lengths like 2x are multiples of each checkpoint's own trained length. A window \
                 of L input tokens predicts the next L tokens (the paper's fairseq accounting), so each target is scored \
                 once; perplexity = exp(token-weighted mean NLL). Where it is exact (every position method but xPos, \
                 dynamic NTK and LongRoPE), lengths run longest first and a shorter window that is the prefix of a longer \
@@ -57,6 +58,7 @@ extension Extrapolate {
                 try SweepCheckpoint.load(path, architectureFile: architecture, trainedLength: settings.trainedLength)
             }
             let data = try EvaluationData.load(runner.settings, longest: runner.longest(checkpoints))
+            FileHandle.standardError.write(Data((runner.plan(checkpoints, data: data) + "\n").utf8))
             let progress = ProgressLine()
             let report = SweepReport(try runner.run(checkpoints, data: data) { progress.update($0.fraction, $0.label) })
             progress.finish()

@@ -37,13 +37,22 @@ public struct StoredResultsReport: ResultReport {
         public var engineVersion: String
         /// The full result: per-position buckets and per-window NLL.
         public var result: EvaluationResult?
+        /// Where the trained length came from (`CheckpointSummary.trainedLengthSource`).
+        public var trainedLengthSource: String?
+        /// The data scored (path and checksum), when the result recorded it.
+        public var data: DataReference?
+        /// How many windows (or documents, with per-document cutting) the interval was resampled over.
+        public var windows: Int?
 
         enum CodingKeys: String, CodingKey {
             case checkpointID, run, checkpoint, step, checkpointState, series, evaluationProtocol = "protocol", length
-            case trainedLength, multiple, outcome, reason, perplexity, meanNLL, tokens, interval, warnings, seconds
-            case finished
+            case trainedLength, trainedLengthSource, multiple, outcome, reason, perplexity, meanNLL, tokens, interval
+            case warnings, seconds, finished, data, windows
             case contentHash, architectureHash, scoringHash, engineVersion, result
         }
+
+        /// Whether the interval rests on fewer windows than `Bootstrap.reliableUnits`.
+        public var fewWindows: Bool { windows.map { $0 < Bootstrap.reliableUnits } ?? false }
 
         public init(_ row: ResultRow) {
             let point = row.result.point
@@ -71,6 +80,9 @@ public struct StoredResultsReport: ResultReport {
             scoringHash = row.result.scoringHash
             engineVersion = row.result.engineVersion
             result = point.result
+            trainedLengthSource = point.trainedLengthSource
+            data = point.data
+            windows = point.result.map { Bootstrap.unitCount($0).0 }
         }
     }
 
@@ -110,18 +122,8 @@ public struct StoredResultsReport: ResultReport {
     }
 
     public func csv() -> String {
-        let header =
-            "run,checkpoint,step,series,protocol,length,multiple,outcome,tokens,mean_nll,perplexity,ci_lower,ci_upper,seconds,reason"
-        let rows = result.map { row -> String in
-            func number(_ value: Double?) -> String { value.map { "\($0)" } ?? "" }
-            return [
-                row.run, row.checkpoint, row.step.map(String.init) ?? "", row.series, row.evaluationProtocol,
-                "\(row.length)", "\(row.multiple)", row.outcome.rawValue, row.tokens.map(String.init) ?? "",
-                number(row.meanNLL), number(row.perplexity), number(row.interval?.lower), number(row.interval?.upper),
-                number(row.seconds), row.reason ?? "",
-            ].map(TextColumns.csvField).joined(separator: ",")
-        }
-        return ([header] + rows).joined(separator: "\n") + "\n"
+        let rows = result.map(ResultCSV.row)
+        return ([ResultCSV.header] + rows).joined(separator: "\n") + "\n"
     }
 }
 

@@ -49,23 +49,10 @@ public struct SweepReport: ResultReport {
 
     /// One row per checkpoint, series and length.
     public func csv() -> String {
-        var rows = [
-            "checkpoint,run,step,series,length,trained_length,multiple,tokens,mean_nll,perplexity,ci_lower,ci_upper,"
-                + "window_averaged_perplexity,bits_per_byte,seconds,unsupported,warnings"
-        ]
-        for p in result.points {
-            let r = p.result
-            let fields: [String] = [
-                p.checkpoint, p.run, p.step.map(String.init) ?? "", p.series, "\(p.length)", "\(p.trainedLength)",
-                "\(p.multiple)",
-                r.map { "\($0.tokens)" } ?? "", r.map { "\($0.meanNLL)" } ?? "", r.map { "\($0.perplexity)" } ?? "",
-                p.interval.map { "\($0.lower)" } ?? "", p.interval.map { "\($0.upper)" } ?? "",
-                r.map { "\($0.windowAveragedPerplexity)" } ?? "", r?.bitsPerByte.map { "\($0)" } ?? "",
-                r.map { "\($0.seconds)" } ?? "", p.unsupported ?? "", p.warnings.joined(separator: "; "),
-            ]
-            rows.append(fields.map(TextColumns.csvField).joined(separator: ","))
+        let rows = result.points.map {
+            ResultCSV.row($0, evaluationProtocol: result.settings.evaluationProtocol.description)
         }
-        return rows.joined(separator: "\n") + "\n"
+        return ([ResultCSV.header] + rows).joined(separator: "\n") + "\n"
     }
 
     /// Series in checkpoint order, each point's label kept once.

@@ -36,7 +36,7 @@ struct SweepCommandTests {
         #expect(
             report.points.allSatisfy { $0.result?.bitsPerByte != nil && $0.interval != nil && $0.perplexity != nil })
         let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
-        #expect(rows.count == 4 && rows[0].hasPrefix("checkpoint,run,step,series,length"))
+        #expect(rows.count == 4 && rows[0] == ResultCSV.header)
         for plot in [svg, folder.path("s-positions.svg")] {
             let text = try String(contentsOfFile: plot, encoding: .utf8)
             #expect(text.hasPrefix("<svg") && text.contains("polyline") && text.contains("trained length"))
