@@ -20,7 +20,7 @@ public struct Extrapolate: AsyncParsableCommand {
         subcommands: [
             Serve.self, Watch.self, Status.self, Results.self, Report.self, Inspect.self, Score.self, Sweep.self,
             Compare.self, Dataset.self,
-            Export.self, CPU.self,
+            Export.self, CPU.self, Prune.self,
         ]
     )
 

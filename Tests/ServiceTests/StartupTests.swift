@@ -100,3 +100,36 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: store + "-shm"), "nothing was written beside the store")
     }
 }
+
+/// `extrapolate prune`: a run leaves the store, with a confirmation, and results another run shares stay.
+@Suite(.serialized) struct PruningARun {
+    @Test("prune asks before removing, removes one run, and keeps a result a copy in another run shares")
+    func pruneOneRun() async throws {
+        let scratch = try ScratchFolder("prune")
+        defer { scratch.remove() }
+        let runs = try scratch.demoRuns(methods: ["alibi", "t5"], steps: [500])
+        try FileManager.default.createDirectory(atPath: runs + "/copy", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            atPath: runs + "/alibi/step-500.safetensors", toPath: runs + "/copy/step-500.safetensors")
+        let store = scratch.path("results.sqlite")
+        let (status, _, errors) = try await Executable.run(
+            ["watch", runs, "--data", Repository.kjvValidation, "--store", store, "--once", "--lengths", "1x,2x"],
+            in: scratch)
+        #expect(status == 0, "\(errors)")
+        #expect(try SQLiteStore(readingFrom: store).results(run: nil).count == 6)
+        // No terminal and no --yes: nothing is removed.
+        let (asked, _, refusal) = try await Executable.run(["prune", "--store", store, "--run", "alibi"], in: scratch)
+        #expect(asked == 1 && refusal.contains("would remove 1 checkpoint version(s), 1 job(s) and 0 result(s)"))
+        #expect(try SQLiteStore(readingFrom: store).results(run: "alibi").count == 2)
+        let (removed, output, _) = try await Executable.run(
+            ["prune", "--store", store, "--run", "alibi", "--yes"], in: scratch)
+        #expect(removed == 0 && output.contains("removed 1 checkpoint version(s)"))
+        let left = try SQLiteStore(readingFrom: store)
+        #expect(try left.results(run: "alibi").isEmpty)
+        #expect(try left.results(run: "copy").count == 2, "the copy's results, shared with alibi's, stay")
+        #expect(try left.results(run: "t5").count == 2)
+        let (typo, _, typoErrors) = try await Executable.run(
+            ["prune", "--store", store, "--run", "alibi", "--yes"], in: scratch)
+        #expect(typo == 1 && typoErrors.contains("no run named 'alibi'") && typoErrors.contains("runs: copy, t5"))
+    }
+}
