@@ -156,7 +156,9 @@ let package = Package(
         ),
         .testTarget(
             name: "ExtrapolateCLITests",
-            dependencies: ["ExtrapolateCLI", "Architecture", "Evaluation", "Reports", "TokenData", "TestSupport"]
+            dependencies: [
+                "ExtrapolateCLI", "Architecture", "Checkpoints", "Evaluation", "Reports", "TokenData", "TestSupport",
+            ]
         ),
     ]
 )

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoints
 import Foundation
 import Reports
 import ResultStore
@@ -36,7 +37,10 @@ extension Extrapolate {
 
             public func run() throws {
                 let rows = try store.open().results(run: runName).map(StoredResultsReport.Row.init)
-                let summary = try TensorBoardExport.write(rows, to: out)
+                let summary: TensorBoardExport.Summary
+                do { summary = try TensorBoardExport.write(rows, to: out) } catch {
+                    throw CommandError("cannot write \(out): \(FileProblem.describe(error, path: out, folder: true))")
+                }
                 for (run, file) in summary.files.sorted(by: { $0.key < $1.key }) { print("\(run): \(file)") }
                 var line = "\(summary.scalars) scalars in \(summary.files.count) runs"
                 if !summary.withoutStep.isEmpty {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoints
 import Foundation
 import Reports
 import ResultStore
@@ -32,16 +33,18 @@ extension Extrapolate {
             var thresholds = AlertThresholds()
             if let config {
                 do { thresholds = try DaemonConfiguration.load(file: config).report.thresholds } catch {
-                    throw ValidationError(error.description)
+                    throw CommandError(error.description)
                 }
             }
             if let regression { thresholds.regression = regression }
             if let ratio { thresholds.ratio = ratio }
             if let ratioMultiple { thresholds.ratioMultiple = ratioMultiple }
             let opened = try store.open()
-            let report = try NightlyReport.write(
-                to: out, rows: try opened.results(run: nil).map(StoredResultsReport.Row.init),
-                status: try opened.status(), thresholds: thresholds)
+            let (rows, status) = (try opened.results(run: nil).map(StoredResultsReport.Row.init), try opened.status())
+            let report: NightlyReport
+            do { report = try NightlyReport.write(to: out, rows: rows, status: status, thresholds: thresholds) } catch {
+                throw CommandError("cannot write \(out): \(FileProblem.describe(error, path: out, folder: true))")
+            }
             print(report.text(), terminator: "")
             FileHandle.standardError.write(Data("wrote \(out)/report.html, report.csv, report.json, report.txt\n".utf8))
         }

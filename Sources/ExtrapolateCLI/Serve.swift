@@ -36,6 +36,9 @@ extension Extrapolate {
         public init() {}
 
         public func validate() throws {
+            if daemon.json {
+                throw ValidationError("serve prints no results, so --json means nothing here: /api/results serves JSON")
+            }
             if ServerConfiguration.parseListen(listen) == nil {
                 throw ValidationError("--listen: '\(listen)' is not HOST:PORT (for example 127.0.0.1:8080 or :9000)")
             }

@@ -33,6 +33,12 @@ extension Extrapolate {
 
         public init() {}
 
+        public func validate() throws {
+            if daemon.json, !once {
+                throw ValidationError("--json prints the results of --once; without --once watch prints only its log")
+            }
+        }
+
         public func run() async throws {
             let logger = daemon.logger()
             let configuration = try runs.configuration()

@@ -1,3 +1,4 @@
+import Checkpoints
 import Evaluation
 import Foundation
 import Reports
@@ -209,7 +210,7 @@ public struct DaemonConfiguration: Sendable {
     ) throws(ConfigurationError) -> DaemonConfiguration {
         let text: String
         do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
-            throw .unreadable(file: file, reason: (error as NSError).localizedDescription)
+            throw .unreadable(file: file, reason: FileProblem.describe(error, path: file))
         }
         let base = (WatchTarget.absolute(file) as NSString).deletingLastPathComponent
         let root = TableReader(table: try TOMLReader.parse(text, file: file), file: file, context: "")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoints
 import Foundation
 import Testing
 import TestSupport
@@ -37,6 +38,37 @@ struct CommandErrorTests {
                 #expect(Extrapolate.exitCode(for: error) == .failure)
                 #expect(!Extrapolate.fullMessage(for: error).contains("Usage:"))
             }
+        }
+    }
+
+    @Test("A folder given for a file and a file given for a folder are said as such, in words")
+    func foldersAndFiles() async throws {
+        let scratch = try ScratchFolder("paths")
+        defer { scratch.remove() }
+        let file = scratch.path("report.txt")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        let error = CocoaError(.fileWriteUnknown)
+        #expect(FileProblem.describe(error, path: file, folder: true) == "it is a file; give a folder")
+        #expect(FileProblem.describe(error, path: scratch.url.path) == "it is a folder; give a file path")
+        let (status, _, errors) = try await Executable.run(
+            ["watch", "--config", scratch.url.path, "--once"], in: scratch)
+        #expect(status == 64 && errors.contains("cannot read: it is a folder; give a file path"), "\(errors)")
+        #expect(!errors.contains("NSCocoaErrorDomain") && !errors.contains("Usage:"))
+    }
+
+    @Test("Flags that would be ignored are refused: serve --json, watch --json without --once")
+    func ignoredFlagsAreRefused() {
+        for arguments in [["serve", "runs", "--data", "d", "--json"], ["watch", "runs", "--data", "d", "--json"]] {
+            do {
+                _ = try Extrapolate.parseAsRoot(arguments)
+                Issue.record("\(arguments) was accepted")
+            } catch {
+                #expect(Extrapolate.exitCode(for: error) == .validationFailure)
+                #expect(Extrapolate.message(for: error).contains("--json"))
+            }
+        }
+        #expect(throws: Never.self) {
+            _ = try Extrapolate.parseAsRoot(["watch", "runs", "--data", "d", "--json", "--once"])
         }
     }
 }
