@@ -46,8 +46,13 @@ done
 "$binary" "${watch[@]}" --store "$work/killed.sqlite" --once > /dev/null
 killed=$(echo "$(now) - $start" | bc)
 
-# Every column but the seconds each evaluation took (column 14).
-table() { "$binary" results --store "$1" --csv | cut -d, -f1-13,15- | sort; }
+# Every column but the seconds each evaluation took (found by its name in the header).
+table() {
+    local csv column
+    csv=$("$binary" results --store "$1" --csv)
+    column=$(head -1 <<< "$csv" | tr , '\n' | grep -n '^seconds$' | cut -d: -f1)
+    cut -d, -f"1-$((column - 1)),$((column + 1))-" <<< "$csv" | sort
+}
 table "$work/reference.sqlite" > "$work/reference.csv"
 table "$work/killed.sqlite" > "$work/killed.csv"
 rows=$(($(wc -l < "$work/reference.csv") - 1))
