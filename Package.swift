@@ -74,7 +74,7 @@ let package = Package(
         .target(
             name: "Service",
             dependencies: [
-                "Evaluation", "Reports", "ResultStore", "Checkpoints", "TokenData", "Engine", "Kernels",
+                "Evaluation", "Reports", "ResultStore", "Checkpoints", "TokenData",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Service", "ResultStore", "Reports", "Evaluation", "Kernels", "Engine",
+                "Service", "ResultStore", "Reports", "Evaluation",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

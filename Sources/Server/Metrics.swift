@@ -1,6 +1,5 @@
-import Engine
+import Evaluation
 import Foundation
-import Kernels
 import Prometheus
 import Reports
 import ResultStore
@@ -96,7 +95,7 @@ public final class ServerMetrics: DaemonObserver, @unchecked Sendable {
         registry.makeGauge(
             descriptor: Self.describe("build_info", unit: "", help: "Build and runtime facts; the value is always 1."),
             labels: [
-                ("engine", LanguageModel.engineVersion), ("kernels", Kernels.kernelSet),
+                ("engine", SweepRunner.engineVersion), ("kernels", SweepRunner.kernelSet),
                 ("version", Self.productVersion),
             ]
         ).set(to: 1)

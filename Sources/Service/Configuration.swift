@@ -332,32 +332,6 @@ public struct TimeOfDay: Sendable, Hashable {
     }
 }
 
-/// Sizes as people write them: `16G`, `512M`, `1.5GiB`, `800000` (bytes).
-public enum ByteSize {
-    public static func parse(_ text: String) -> Int? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
-        let units: [(String, Double)] = [
-            ("TIB", 0x1p40), ("GIB", 0x1p30), ("MIB", 0x1p20), ("KIB", 0x1p10), ("TB", 1e12), ("GB", 1e9),
-            ("MB", 1e6), ("KB", 1e3), ("T", 0x1p40), ("G", 0x1p30), ("M", 0x1p20), ("K", 0x1p10), ("B", 1),
-        ]
-        for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
-            guard let value = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)),
-                value > 0
-            else { return nil }
-            return Int(value * scale)
-        }
-        return Int(trimmed).flatMap { $0 > 0 ? $0 : nil }
-    }
-
-    /// `1.5 GiB`.
-    public static func format(_ bytes: Int) -> String {
-        let value = Double(bytes)
-        if value >= 0x1p30 { return String(format: "%.1f GiB", value / 0x1p30) }
-        if value >= 0x1p20 { return String(format: "%.1f MiB", value / 0x1p20) }
-        return "\(bytes) bytes"
-    }
-}
-
 /// Typed reads of one TOML table, each error naming the key with its table.
 struct TableReader {
     var table: [String: TOMLValue]

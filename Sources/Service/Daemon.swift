@@ -1,5 +1,5 @@
 import Foundation
-import Kernels
+import Evaluation
 import Logging
 import ResultStore
 import ServiceLifecycle
@@ -77,7 +77,7 @@ public final class Daemon: Service, @unchecked Sendable {
             "watching",
             metadata: [
                 "folders": "\(configuration.targets.map(\.folder))", "store": "\(configuration.store)",
-                "threads": "\(Kernels.threads)", "mode": "\(watcher == nil ? "poll" : "inotify + rescan")",
+                "threads": "\(SweepRunner.threads)", "mode": "\(watcher == nil ? "poll" : "inotify + rescan")",
             ])
         let scanner = Scanner(configuration: configuration, store: store, logger: logger)
         let worker = Worker(
@@ -134,7 +134,7 @@ public final class Daemon: Service, @unchecked Sendable {
     }
 
     private func prepare() throws(StoreError) {
-        if let threads = configuration.threads { Kernels.threads = threads }
+        if let threads = configuration.threads { SweepRunner.threads = threads }
         let requeued = try store.requeueRunning(at: Date())
         if requeued > 0 { logger.notice("requeued jobs interrupted by the previous stop: \(requeued)") }
         let configured = Set(configuration.targets.map(\.settings.contentHash))
@@ -169,9 +169,17 @@ public final class Daemon: Service, @unchecked Sendable {
     private func scanLoop(_ scanner: Scanner, watcher: Watcher?, flag: ChangeFlag) async {
         var nextRescan = Date.distantPast
         var nextSettle = Date.distantFuture
+        var nextHot = Date.distantFuture
         var failures = 0
         while !stop.requested {
             let now = Date()
+            if now >= nextHot {
+                // Files rewritten in place that changed lately, looked at without a full scan. A store failure here
+                // is met again by the next full scan, which logs it and backs off.
+                let outcome = try? scanner.checkHot()
+                observer.discovered(checkpoints: outcome?.registered ?? 0)
+                nextHot = outcome?.hot == true ? now.addingTimeInterval(0.2) : .distantFuture
+            }
             if flag.lower() || now >= nextRescan || now >= nextSettle {
                 do {
                     let outcome = try scanner.scan()
@@ -182,6 +190,7 @@ public final class Daemon: Service, @unchecked Sendable {
                     nextSettle =
                         outcome.unsettled > 0
                         ? now.addingTimeInterval(min(1, max(configuration.quietSeconds / 4, 0.05))) : .distantFuture
+                    if outcome.hot { nextHot = min(nextHot, now.addingTimeInterval(0.2)) }
                 } catch {
                     failures += 1
                     let delay = min(configuration.retrySeconds * Double(failures), configuration.maximumRetrySeconds)

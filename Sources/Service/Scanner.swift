@@ -1,4 +1,5 @@
 import Checkpoints
+import Evaluation
 import Foundation
 import Logging
 import ResultStore
@@ -19,6 +20,12 @@ final class Scanner: @unchecked Sendable {
     private var observations: [String: Observation] = [:]
     /// Copies of files rewritten in place, taken when complete.
     private let snapshots: SnapshotArea
+    /// Files rewritten in place that changed lately, with their target and until when they are looked at between
+    /// scans (`checkHot`): a trainer saving every second leaves each save complete for about a second, and a
+    /// watcher event delayed on a loaded machine must not cost one.
+    private var hot: [String: (candidate: CheckpointCandidate, target: WatchTarget, until: Date)] = [:]
+    /// How long a file rewritten in place stays hot after it last changed.
+    static let hotSeconds = 30.0
 
     private struct Observation {
         var files: [FileStamp]
@@ -39,6 +46,8 @@ final class Scanner: @unchecked Sendable {
         var registered = 0
         /// Jobs queued in this scan.
         var queued = 0
+        /// Whether files rewritten in place changed lately: `checkHot` should look at them again soon.
+        var hot = false
     }
 
     init(
@@ -82,6 +91,27 @@ final class Scanner: @unchecked Sendable {
             }
         }
         observations = observations.filter { seen.contains($0.key) }
+        hot = hot.filter { seen.contains($0.key) && $0.value.until > clock() }
+        outcome.hot = !hot.isEmpty
+        return outcome
+    }
+
+    /// Looks again at the files rewritten in place that changed lately, without a full scan: cheap enough to run
+    /// several times a second while a trainer saves.
+    func checkHot() throws(StoreError) -> Outcome {
+        var outcome = Outcome()
+        for (path, entry) in hot.sorted(by: { $0.key < $1.key }) {
+            guard entry.until > clock(),
+                let files = Discovery.candidate(at: path, runFolder: entry.candidate.runFolder)?.files
+            else {
+                hot[path] = nil
+                continue
+            }
+            var candidate = entry.candidate
+            candidate.files = files
+            try consider(candidate, target: entry.target, outcome: &outcome)
+        }
+        outcome.hot = !hot.isEmpty
         return outcome
     }
 
@@ -99,6 +129,9 @@ final class Scanner: @unchecked Sendable {
         if observation.files != candidate.files {
             observation = Observation(
                 files: candidate.files, since: now, registered: observation.registered, partial: observation.partial)
+            if SnapshotArea.rewrittenInPlace(candidate) {
+                hot[candidate.path] = (candidate, target, now.addingTimeInterval(Self.hotSeconds))
+            }
         }
         observations[candidate.path] = observation
         if observation.registered == candidate.files { return }

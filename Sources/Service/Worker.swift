@@ -1,8 +1,6 @@
 import Checkpoints
-import Engine
 import Evaluation
 import Foundation
-import Kernels
 import Logging
 import ResultStore
 
@@ -124,16 +122,7 @@ final class Worker: @unchecked Sendable {
         }
     }
 
-    static func isTransient(_ error: any Error) -> Bool {
-        switch error {
-        case let error as EvaluationError:
-            switch error {
-            case .engine(.checkpoint(.unreadable)), .data: return true
-            default: return false
-            }
-        default: return false
-        }
-    }
+    static func isTransient(_ error: any Error) -> Bool { (error as? EvaluationError)?.isTransient ?? false }
 
     /// The job's body: load, plan, then each missing (series, length) in turn. Returns the job's final state, or
     /// `.pending` after a stop.
@@ -160,9 +149,8 @@ final class Worker: @unchecked Sendable {
         let keys = tasks.map {
             ResultKey(
                 contentHash: version.contentHash, architectureHash: checkpoint.summary.architectureHash,
-                scoringHash: scoring, series: $0.series, length: $0.length, engineVersion: LanguageModel.engineVersion)
+                scoringHash: scoring, series: $0.series, length: $0.length, engineVersion: SweepRunner.engineVersion)
         }
-        let threads = Kernels.threads
         let existing = try store.results(forKeys: keys.map(\.value))
         // A result stands unless it was skipped for memory and the limit now allows it.
         let standing = Set(
@@ -170,74 +158,55 @@ final class Worker: @unchecked Sendable {
                 result.outcome != .skipped || (result.memoryEstimate ?? 0) > (configuration.memoryLimit ?? .max)
             }.keys)
         try store.link(keys: Array(standing), job: job.id, planned: keys.count, at: clock())
-        // Lengths that can share windows run longest first, each shorter one taking what the longer passes covered.
-        let missing = tasks.indices.filter { !standing.contains(keys[$0].value) }
-        let sharing = try runner.prefixSharing(for: missing.map { tasks[$0] }, data: data)
-        for index in runner.evaluationOrder(tasks) where !standing.contains(keys[index].value) {
-            let (task, key) = (tasks[index], keys[index])
-            if stop.requested { return .pending }
-            let started = clock()
-            var outcome = ResultOutcome.evaluated
-            var reason: String?
-            let estimate = checkpoint.model.memoryEstimate(length: task.length, threads: threads)
-            let point: SweepPoint
-            if let limit = configuration.memoryLimit, estimate > limit {
-                outcome = .skipped
-                reason =
-                    "memory estimate \(ByteSize.format(estimate)) exceeds --memory-limit \(ByteSize.format(limit))"
-                point = SweepPoint(
-                    checkpoint: checkpoint.summary, series: task.series, length: task.length, result: nil,
-                    interval: nil, unsupported: reason)
-            } else {
-                var lengthMetadata = metadata
-                lengthMetadata["length"] = "\(task.length)"
-                lengthMetadata["series"] = "\(task.series)"
-                logger.debug("evaluating", metadata: lengthMetadata)
-                let evaluated = await stop.race(deadline: configuration.shutdownSeconds) {
-                    Result { () throws(EvaluationError) -> SweepPoint in
-                        try runner.evaluate(task, data: data, sharing: sharing)
+        var ended: JobState?
+        let complete: Bool
+        do {
+            complete = try await runner.evaluate(
+                tasks, except: Set(tasks.indices.filter { standing.contains(keys[$0].value) }), data: data,
+                memoryLimit: configuration.memoryLimit,
+                compute: { pass in
+                    if stop.requested { return nil }
+                    let evaluated = await stop.race(deadline: configuration.shutdownSeconds, pass)
+                    if evaluated == nil {
+                        logger.notice("stopping: the length in progress is abandoned", metadata: metadata)
                     }
-                }
-                guard let evaluated else {
-                    logger.notice("stopping: the length in progress is abandoned", metadata: lengthMetadata)
-                    return .pending
-                }
-                switch evaluated {
-                case .success(let value):
-                    point = value
-                    if let unsupported = value.unsupported {
-                        outcome = .unsupported
-                        reason = unsupported
+                    return evaluated
+                },
+                record: { length in
+                    // The bytes must still be the version the job is for.
+                    if let changed = filesChanged(version) {
+                        ended = changed
+                        return false
                     }
-                case .failure(.engine(.outOfMemory(let what))):
-                    outcome = .skipped
-                    reason = "out of memory: \(what)"
-                    point = SweepPoint(
-                        checkpoint: checkpoint.summary, series: task.series, length: task.length, result: nil,
-                        interval: nil, unsupported: reason)
-                case .failure(let error):
-                    if let changed = filesChanged(version) { return changed }
-                    throw error
-                }
-            }
-            // The bytes must still be the version the job is for.
+                    try record(length, key: keys[length.index], job: job, planned: keys.count, metadata: metadata)
+                    return true
+                })
+        } catch {
             if let changed = filesChanged(version) { return changed }
-            let finished = clock()
-            try store.record(
-                ResultRecord(
-                    key: key, outcome: outcome, point: point, reason: reason,
-                    memoryEstimate: outcome == .skipped ? estimate : nil, started: started, finished: finished),
-                job: job.id, planned: keys.count, at: finished)
-            observer.stored(
-                outcome: outcome, seconds: finished.timeIntervalSince(started), tokens: point.tokens ?? 0)
-            var done = metadata
-            done["length"] = "\(task.length)"
-            done["series"] = "\(task.series)"
-            done["outcome"] = "\(outcome.rawValue)"
-            if let perplexity = point.perplexity { done["perplexity"] = "\(perplexity)" }
-            logger.info("result stored", metadata: done)
+            throw error
         }
-        return .done
+        return complete ? .done : ended ?? .pending
+    }
+
+    /// Stores one length's result with the job's progress, and says so.
+    private func record(
+        _ length: SweepRunner.LengthResult, key: ResultKey, job: JobRecord, planned: Int, metadata: Logger.Metadata
+    ) throws {
+        let outcome = ResultOutcome(rawValue: length.outcome.rawValue) ?? .evaluated
+        let finished = clock()
+        try store.record(
+            ResultRecord(
+                key: key, outcome: outcome, point: length.point, reason: length.reason,
+                memoryEstimate: length.memoryEstimate, started: length.started, finished: finished),
+            job: job.id, planned: planned, at: finished)
+        observer.stored(
+            outcome: outcome, seconds: finished.timeIntervalSince(length.started), tokens: length.point.tokens ?? 0)
+        var done = metadata
+        done["length"] = "\(length.job.length)"
+        done["series"] = "\(length.job.series)"
+        done["outcome"] = "\(outcome.rawValue)"
+        if let perplexity = length.point.perplexity { done["perplexity"] = "\(perplexity)" }
+        logger.info("result stored", metadata: done)
     }
 
     /// The longest window the span must serve: 16 × the trained length (the standard grid's longest), or the
