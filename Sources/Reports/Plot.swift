@@ -41,7 +41,8 @@ public enum Plot {
     public static func color(for name: String) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return palette[Int(hash % UInt64(palette.count))]
+        // The high half: FNV's low bits mix poorly (alibi, rotary and t5 all fell on one colour modulo 10).
+        return palette[Int((hash >> 32) % UInt64(palette.count))]
     }
 
     static let palette = [

@@ -68,6 +68,12 @@ import Testing
         #expect(unmeasured.count == 1 && unmeasured.first?["run"]?.string == "learned")
     }
 
+    @Test("The demo's five runs get five different colours, by name")
+    func demoColours() {
+        let names = ["sinusoidal", "rotary", "t5", "alibi", "nope"]
+        #expect(Set(names.map(Plot.color(for:))).count == names.count)
+    }
+
     @Test("A run name with spaces, '#', '?' and non-ASCII opens: path parameters are percent-decoded")
     func percentDecoding() async throws {
         let scratch = try ScratchFolder("truth")

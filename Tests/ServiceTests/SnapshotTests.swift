@@ -15,6 +15,19 @@ import Testing
         (try? SQLiteStore(readingFrom: path).status().jobs.filter { $0.state == .done }.count) ?? 0
     }
 
+    /// A real daemon process watching `runs/` of `scratch` (in this process, other tests' blocking work could starve
+    /// it), one length on a small span, its store in `state/`; and that store's path.
+    static func daemon(_ scratch: ScratchFolder, _ extra: [String] = []) throws -> (Process, store: String) {
+        try FileManager.default.createDirectory(atPath: scratch.path("runs/nano"), withIntermediateDirectories: true)
+        let store = scratch.path("state/results.sqlite")
+        let process = try Executable.start(
+            [
+                "watch", scratch.path("runs"), "--data", Repository.kjvValidation, "--lengths", "1x", "--budget", "256",
+                "--bootstrap", "0", "--store", store,
+            ] + extra, in: scratch)
+        return (process, store)
+    }
+
     /// The demo's ALiBi probe at three steps: three different checkpoints saved in turn under one name.
     let saves = [500, 1000, 2000].map { Repository.demo("alibi", step: $0) }
 
@@ -23,14 +36,7 @@ import Testing
         let scratch = try ScratchFolder("inplace")
         defer { scratch.remove() }
         let run = scratch.path("runs/nano")
-        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
-        let store = scratch.path("state/results.sqlite")
-        // A real daemon process, as a user runs it (in this process, other tests' blocking work could starve it).
-        let daemon = try Executable.start(
-            [
-                "watch", scratch.path("runs"), "--data", Repository.kjvValidation, "--lengths", "1x", "--budget", "256",
-                "--bootstrap", "0", "--store", store,
-            ], in: scratch)
+        let (daemon, store) = try Self.daemon(scratch)
         defer { if daemon.isRunning { daemon.terminate() } }
         let file = run + "/model.safetensors"
         let contents = try saves.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
@@ -81,13 +87,7 @@ import Testing
         let scratch = try ScratchFolder("inplace")
         defer { scratch.remove() }
         let run = scratch.path("runs/nano")
-        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
-        let store = scratch.path("state/results.sqlite")
-        let daemon = try Executable.start(
-            [
-                "watch", scratch.path("runs"), "--data", Repository.kjvValidation, "--lengths", "1x", "--budget", "256",
-                "--bootstrap", "0", "--store", store, "--snapshot-limit", "1",  // no room: read from the file itself
-            ], in: scratch)
+        let (daemon, store) = try Self.daemon(scratch, ["--snapshot-limit", "1"])  // no room: read from the file itself
         defer { if daemon.isRunning { daemon.terminate() } }
         let file = run + "/model.safetensors"
         // A complete save first, waited for: then the daemon watches the run.
