@@ -83,7 +83,7 @@ extension Extrapolate.Dataset {
                 throw ValidationError("cannot tell the format of \(inputs[0]); pass --from")
             }
             let loaded = try tokenizer.map { path in
-                do { return try Tokenizer(path: path) } catch { throw ValidationError("\(error)") }
+                do { return try Tokenizer(path: path) } catch { throw CommandError("\(error)") }
             }
             let textFormat = format == .text || format == .jsonl
             var endOfDocument = noEos ? nil : eos

@@ -145,6 +145,7 @@ final class Worker: @unchecked Sendable {
         let tasks = try runner.series(of: checkpoint)
         let data = try evaluationData(job.settings, longest: Self.longest(tasks, checkpoint: checkpoint))
         try data.checkCompatible(with: checkpoint.model, checkpoint: version.path)
+        logger.info("job started: \(runner.plan([checkpoint], data: data))", metadata: metadata)
         let scoring = job.settings.scoringHash(targets: data.targets)
         let keys = tasks.map {
             ResultKey(
