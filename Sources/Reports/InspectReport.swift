@@ -48,7 +48,14 @@ public struct InspectReport: Encodable, Sendable {
     public func text() -> String {
         var lines = [architecture.description, ""]
         lines += notes.map { "note: \($0)" } + (notes.isEmpty ? [] : [""])
-        if let trainedLength { lines.append("trained at    \(trainedLength) tokens") }
+        if let trainedLength {
+            lines.append("trained at    \(trainedLength.tokens) tokens (\(trainedLength.provenance))")
+            if trainedLength.source == .assumedDefault || trainedLength.source == .config {
+                lines.append(
+                    "              if the run trained on shorter sequences, give sweep, compare, watch or serve "
+                        + "--trained-length N")
+            }
+        }
         lines.append("content hash  \(contentHash)")
         lines.append("parameters    \(parameterCount.formatted()) in \(tensors.count) tensors")
         lines.append("")

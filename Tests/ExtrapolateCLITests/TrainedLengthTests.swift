@@ -98,7 +98,7 @@ struct TrainedLengthTests {
         #expect(text.contains("added to the input: defined up to"))
         #expect(!text.contains("Position: nope"))
         report.trainedLength = trained
-        #expect(report.text().contains("trained at    2048 (assumed default: bloom without"))
+        #expect(report.text().contains("trained at    2048 tokens (assumed default: bloom without"))
     }
 
     @Test("--architecture is refused for a checkpoint that carries its own, and a missing file is an error")
