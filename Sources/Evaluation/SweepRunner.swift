@@ -67,16 +67,17 @@ public struct SweepRunner: Sendable {
         }
         let series = 1 + settings.extensions.count
         let longest = longest(checkpoints)
-        // Options the runner refuses later (a stride past the length) plan no windows here; the run says why.
-        let windows =
-            (try? WindowPlan.windows(
-                count: data.tokens.count, documentStarts: data.documentStarts,
-                options: settings.windowOptions(length: longest)
-            ).count) ?? 0
         var line =
             "scoring \(data.targets.formatted()) targets at each of \(lengths * series) (checkpoint, series, length) "
-            + "pairs: \((data.targets * lengths * series).formatted()) predictions; \(windows) windows at the longest "
-            + "length, \(longest)"
+            + "pairs: \((data.targets * lengths * series).formatted()) predictions"
+        // Options the runner refuses later (a stride past the length) plan no windows here; the run says why.
+        guard
+            let windows = try? WindowPlan.windows(
+                count: data.tokens.count, documentStarts: data.documentStarts,
+                options: settings.windowOptions(length: longest)
+            ).count
+        else { return line }
+        line += "; \(windows) windows at the longest length, \(longest)"
         if windows < Bootstrap.reliableUnits {
             line +=
                 " (fewer than \(Bootstrap.reliableUnits): its interval is flagged; the data or --budget allows no more)"
