@@ -153,8 +153,8 @@ public final class Daemon: Service, @unchecked Sendable {
         for version in try store.status().checkpoints where version.snapshot != nil {
             if let copy = try store.releaseSnapshot(checkpoint: version.id) {
                 area.remove(copy)
-            } else if let copy = version.snapshot {
-                kept.insert(copy)
+            } else if let copy = version.snapshot, let holder = area.holder(of: copy) {
+                kept.insert(holder)
             }
         }
         let stray = area.copies().filter { !kept.contains($0) }

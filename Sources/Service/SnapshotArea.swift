@@ -94,12 +94,17 @@ final class SnapshotArea: @unchecked Sendable {
 
     /// Deletes a copy (its folder; nothing when it is already gone).
     func remove(_ copy: String) {
-        let holder =
-            copy.hasPrefix(folder + "/")
-            ? String(copy.dropFirst(folder.count + 1)).split(separator: "/").first
-                .map { (folder as NSString).appendingPathComponent(String($0)) } : nil
         // Already removed (by a cleanup at start, or by hand) is the same outcome.
-        try? FileManager.default.removeItem(atPath: holder ?? copy)
+        try? FileManager.default.removeItem(atPath: holder(of: copy) ?? copy)
+    }
+
+    /// The folder in the area that holds `copy` (a copy is that folder, or the file inside it), or `nil` when `copy`
+    /// is not in the area.
+    func holder(of copy: String) -> String? {
+        guard copy.hasPrefix(folder + "/"),
+            let first = copy.dropFirst(folder.count + 1).split(separator: "/").first
+        else { return nil }
+        return (folder as NSString).appendingPathComponent(String(first))
     }
 
     /// Copies `source` to `target`: `FICLONE` shares the blocks on filesystems that can (btrfs, XFS), else a plain

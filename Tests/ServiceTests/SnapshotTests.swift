@@ -114,3 +114,39 @@ import Testing
         #expect(log.contains("the snapshot area is full"))
     }
 }
+
+/// A copy a pending job still needs survives a restart's clean-up, for a lone file (nanoGPT's ckpt.pt) as for a
+/// folder's file.
+@Suite struct SnapshotsAcrossARestart {
+    @Test("A restart keeps the copy a pending job needs, evaluates from it, then deletes it")
+    func restartKeepsNeededCopies() async throws {
+        let scratch = try ScratchFolder("restart")
+        defer { scratch.remove() }
+        try FileManager.default.createDirectory(atPath: scratch.path("runs/nano"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            atPath: Repository.model("nanogpt") + "/ckpt.pt", toPath: scratch.path("runs/nano/ckpt.pt"))
+        let tokens = scratch.path("tokens.u16")
+        try Data((0..<4000).flatMap { [UInt8($0 % 96), 0] }).write(to: URL(fileURLWithPath: tokens))
+        var configuration = DaemonConfiguration(
+            targets: [
+                WatchTarget(folder: scratch.path("runs"), settings: try quickSettings(data: tokens, lengths: "1x"))
+            ], store: scratch.path("state/results.sqlite"))
+        configuration.quietSeconds = 0
+        let store = try SQLiteStore(writingTo: configuration.store)
+        // The first process registers the version with its copy and queues its job, then stops.
+        _ = try Scanner(configuration: configuration, store: store, logger: .quiet).scan()
+        let version = try #require(try store.status().checkpoints.first)
+        let copy = try #require(version.snapshot)
+        #expect(copy.hasSuffix("/ckpt.pt") && FileManager.default.fileExists(atPath: copy))
+        // A stray copy no version names, as a crash between copying and registering leaves.
+        let stray = configuration.snapshotFolder + "/stray"
+        try FileManager.default.createDirectory(atPath: stray, withIntermediateDirectories: true)
+        // The restart: the needed copy stays and is evaluated from; the stray one goes; then the copy is released.
+        let summary = try await Daemon(configuration: configuration, store: store, logger: .quiet, once: true)
+            .runOnce()
+        #expect(summary.finished["done"] == 1, "\(summary)")
+        #expect(!FileManager.default.fileExists(atPath: stray))
+        let after = try store.status().checkpoints.first
+        #expect(!FileManager.default.fileExists(atPath: copy) && after?.snapshot == nil)
+    }
+}
