@@ -48,6 +48,42 @@ extension KeyedDecodingContainer where Key == HuggingFaceKey {
         return nil
     }
 
+    /// The value of the first of `keys` that is present and not null, or `nil`; when two of them are present (an old
+    /// and a new name of one setting: `n_embed` and `hidden_size`, `rotary_pct` and `partial_rotary_factor`) they
+    /// must agree.
+    /// - Throws: `DecodingError.dataCorrupted` naming both keys and values when they disagree (which one a reader
+    ///   takes differs between `transformers` versions: the config describes two models).
+    public func huggingFaceValue<T: Decodable & Equatable>(_ type: T.Type, keys: [String]) throws -> T? {
+        var found: (key: String, value: T)?
+        for name in keys {
+            let key = HuggingFaceKey(stringValue: name)
+            guard contains(key), try !decodeNil(forKey: key) else { continue }
+            let value = try decode(T.self, forKey: key)
+            guard let first = found else {
+                found = (name, value)
+                continue
+            }
+            if first.value != value {
+                throw DecodingError.dataCorrupted(
+                    .init(
+                        codingPath: codingPath + [key],
+                        debugDescription:
+                            "'\(first.key)' is \(first.value) but '\(name)' is \(value): two names of one setting that "
+                            + "disagree, so the config describes two models; keep one of them"))
+            }
+        }
+        return found?.value
+    }
+
+    /// The value of the first of `keys` that is present, agreeing with any other of them that is.
+    /// - Throws: `DecodingError.keyNotFound` naming the first key when none is present.
+    public func huggingFaceRequired<T: Decodable & Equatable>(_ type: T.Type, keys: [String]) throws -> T {
+        if let value = try huggingFaceValue(T.self, keys: keys) { return value }
+        let key = HuggingFaceKey(stringValue: keys.first ?? "")
+        throw DecodingError.keyNotFound(
+            key, .init(codingPath: codingPath, debugDescription: "required key '\(key.stringValue)' is missing"))
+    }
+
     /// The value of the first of `keys` that is present.
     /// - Throws: `DecodingError.keyNotFound` naming the first key when none is present.
     public func huggingFaceRequired<T: Decodable>(_ type: T.Type, keys: [String]) throws -> T {
