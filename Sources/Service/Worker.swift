@@ -112,8 +112,8 @@ final class Worker: @unchecked Sendable {
         guard version.snapshot != nil else { return }
         do {
             if let copy = try store.releaseSnapshot(checkpoint: version.id) {
-                // Already gone is the same outcome: the copy is no longer needed.
-                try? FileManager.default.removeItem(atPath: copy)
+                // The copy's folder too: a lone file's copy is `holder/ckpt.pt`.
+                SnapshotArea(folder: configuration.snapshotFolder, limit: configuration.snapshotLimit).remove(copy)
             }
         } catch {
             // Kept until the next start's cleanup (`Daemon.prepare`); nothing is lost.

@@ -148,5 +148,7 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: stray))
         let after = try store.status().checkpoints.first
         #expect(!FileManager.default.fileExists(atPath: copy) && after?.snapshot == nil)
+        let area = SnapshotArea(folder: configuration.snapshotFolder, limit: 1)
+        #expect(area.copies().isEmpty, "the copy's folder is deleted with it: \(area.copies())")
     }
 }
