@@ -68,6 +68,36 @@ public struct ExtrapolationCurve: Sendable, Hashable, Codable {
         case trainedLength, trainedLengthSource, data, scoringHash, points, unsupported
     }
 
+    /// Encodes every field and `provenance`, so the page shows the same line as the report's table.
+    public func encode(to encoder: any Encoder) throws {
+        try Fields(curve: self).encode(to: encoder)
+        var container = encoder.container(keyedBy: ProvenanceKey.self)
+        try container.encode(provenance, forKey: .provenance)
+    }
+
+    private enum ProvenanceKey: String, CodingKey { case provenance }
+
+    /// The stored fields, encoded as the synthesized conformance would.
+    private struct Fields: Encodable {
+        var curve: ExtrapolationCurve
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(curve.run, forKey: .run)
+            try c.encode(curve.checkpointID, forKey: .checkpointID)
+            try c.encode(curve.checkpoint, forKey: .checkpoint)
+            try c.encodeIfPresent(curve.step, forKey: .step)
+            try c.encode(curve.checkpointState, forKey: .checkpointState)
+            try c.encode(curve.series, forKey: .series)
+            try c.encode(curve.evaluationProtocol, forKey: .evaluationProtocol)
+            try c.encode(curve.trainedLength, forKey: .trainedLength)
+            try c.encodeIfPresent(curve.trainedLengthSource, forKey: .trainedLengthSource)
+            try c.encodeIfPresent(curve.data, forKey: .data)
+            try c.encode(curve.scoringHash, forKey: .scoringHash)
+            try c.encode(curve.points, forKey: .points)
+            try c.encode(curve.unsupported, forKey: .unsupported)
+        }
+    }
+
     /// What the numbers are, in one line: data (name and checksum), protocol, targets per length, and windows at the
     /// longest length (`valid.tokens.zst (xxh64:1a2b3c4d…), nonoverlapping, 4,096 targets per length, 4 windows at
     /// 1024`).

@@ -50,6 +50,7 @@ import Testing
         let learned = try await dom("#/run/learned")
         #expect(learned.contains("Trained at L = 256 tokens (config: n_positions)"), "\(learned.suffix(3000))")
         #expect(learned.contains("Not computable: 2L"))
+        #expect(learned.contains("computed over tokens.u16 (xxh64:"), "the API's provenance line, on the run page")
         let encoded = try #require("my run #1?ü".addingPercentEncoding(withAllowedCharacters: .alphanumerics))
         let oddPage = try await dom("#/run/\(encoded)")
         #expect(!oddPage.contains("Cannot load") && oddPage.contains("Trained at L = 64 tokens"))

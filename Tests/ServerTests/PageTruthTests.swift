@@ -69,6 +69,8 @@ import Testing
         #expect(table.text.contains("tokens.u16 (xxh64:"), "the data is named beside the numbers")
         #expect(table.text.contains("2,048 targets per length") && table.text.contains("windows at"))
         #expect(table.text.contains("* interval from fewer than 20 windows"))
+        let curves = try JSONValue.parse(try await server.request("/api/curves?newest=true").body)["curves"]?.array
+        #expect(curves?.allSatisfy { $0["provenance"]?.string?.contains("2,048 targets per length") == true } == true)
         let alerts = try JSONValue.parse(try await server.request("/api/alerts").body)
         let unmeasured = alerts["unmeasured"]?.array ?? []
         #expect(unmeasured.count == 1 && unmeasured.first?["run"]?.string == "learned")

@@ -117,21 +117,6 @@ async function overview() {
     api("/charts/ratios.html" + query).then(t => { document.getElementById("ratios").innerHTML = t; })]);
 }
 
-// What a run's numbers are: L and where it came from, the data, protocol, targets and windows.
-function provenance(curve) {
-  const parts = [];
-  if (curve.data) {
-    const name = curve.data.path.split("/").pop();
-    parts.push(curve.data.checksum ? `${name} (${curve.data.checksum.slice(0, 14)}…)` : name);
-  }
-  parts.push(curve.protocol);
-  if (curve.points.length) parts.push(`${curve.points[0].tokens.toLocaleString("en")} targets per length`);
-  const last = curve.points[curve.points.length - 1];
-  if (last && last.windows !== undefined) {
-    parts.push(`${last.windows} windows at ${last.length}` + (last.fewWindows ? " (too few for a firm interval)" : ""));
-  }
-  return parts.join(", ");
-}
 
 function counts(map) {
   return Object.entries(map).map(([state, n]) => `<span class="state-${state}">${n} ${state}</span>`).join(", ");
@@ -144,7 +129,7 @@ async function runPage(name) {
   const newest = curves.curves[curves.curves.length - 1];
   const about = newest ? `<p class="about">Trained at L = ${newest.trainedLength} tokens` +
     (newest.trainedLengthSource ? ` (${escapeHTML(newest.trainedLengthSource)})` : "") +
-    `; computed over ${escapeHTML(provenance(newest))}.` +
+    `; computed over ${escapeHTML(newest.provenance)}.` +
     (newest.unsupported && newest.unsupported.length ? " Not computable: " + newest.unsupported.map(u =>
       `${u.multiple}L (${escapeHTML(u.reason)})`).join("; ") + "." : "") + "</p>" : "";
   const chosen = Number(new URLSearchParams(location.hash.split("?")[1] || "").get("checkpoint")) ||
