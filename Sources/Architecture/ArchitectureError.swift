@@ -22,6 +22,8 @@ public enum ArchitectureError: Error, Sendable, Hashable, CustomStringConvertibl
     case unknownModelType(path: String, modelType: String, supported: [String])
     /// A config uses an option the importer cannot represent faithfully.
     case unsupportedOption(path: String, key: String, value: String, reason: String)
+    /// A config sets keys its importer does not read that are known to change the model (`ConfigAudit`).
+    case modelChangingKeys(path: String, modelType: String, keys: [UnreadConfigKey])
 
     public var description: String {
         switch self {
@@ -39,6 +41,15 @@ public enum ArchitectureError: Error, Sendable, Hashable, CustomStringConvertibl
                 + "Declare the architecture with the DSL or as architecture JSON instead (see Docs/architecture-json.md)."
         case .unsupportedOption(let path, let key, let value, let reason):
             return "\(path): key '\(key)' = \(value) is not supported: \(reason)"
+        case .modelChangingKeys(let path, let modelType, let keys):
+            let one = keys.count == 1
+            let list = keys.map { "'\($0.key)' = \($0.value) (\($0.changesModel ?? "changes the model"))" }
+            return "\(path): \(list.joined(separator: ", ")) \(one ? "changes" : "change") the model, and the "
+                + "\(modelType) importer does not read \(one ? "it" : "them"): the numbers would describe a different "
+                + "model. Remove \(one ? "the key" : "the keys") if the checkpoint was not trained with "
+                + "\(one ? "it" : "them"), or pass --allow-unknown-config-keys (daemon: allow-unknown-config-keys = "
+                + "true) to evaluate without \(one ? "it" : "them"); each result then carries a warning. "
+                + "Keys each family reads: Docs/config-keys.md"
         }
     }
 

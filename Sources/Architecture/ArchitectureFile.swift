@@ -6,12 +6,24 @@ public enum ArchitectureFile {
     /// Loads and validates the architecture at `path`.
     /// - Throws: `ArchitectureError` naming the file and what is wrong.
     public static func load(path: String) throws(ArchitectureError) -> Architecture {
+        try loadAudited(path: path).architecture
+    }
+
+    /// Loads and validates the architecture at `path`, with the keys a config.json's importer did not read (`nil`
+    /// for architecture JSON, which has none it does not read).
+    /// - Parameter allowingUnknownKeys: accept unread keys known to change the model (`--allow-unknown-config-keys`).
+    public static func loadAudited(
+        path: String, allowingUnknownKeys: Bool = false
+    ) throws(ArchitectureError) -> (architecture: Architecture, audit: ConfigAudit?) {
         let url = URL(fileURLWithPath: path)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw .unreadable(path: path, reason: "no such file or folder")
         }
-        if isDirectory.boolValue { return try HuggingFace.architecture(configAt: url) }
+        if isDirectory.boolValue {
+            let imported = try HuggingFace.imported(configAt: url, allowingUnknownKeys: allowingUnknownKeys)
+            return (imported.architecture, imported.audit)
+        }
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw .unreadable(path: path, reason: (error as NSError).localizedDescription)
@@ -20,7 +32,11 @@ public enum ArchitectureFile {
         guard var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw .unreadable(path: path, reason: "not a JSON object; expected a config.json or architecture JSON")
         }
-        if object["model_type"] != nil { return try HuggingFace.architecture(configJSON: data, path: path) }
+        if object["model_type"] != nil {
+            let imported = try HuggingFace.imported(
+                configJSON: data, path: path, allowingUnknownKeys: allowingUnknownKeys)
+            return (imported.architecture, imported.audit)
+        }
         var json = data
         if object["layers"] == nil, let wrapped = object["architecture"] as? [String: Any], wrapped["layers"] != nil,
             let inner = try? JSONSerialization.data(withJSONObject: wrapped)
@@ -33,6 +49,6 @@ public enum ArchitectureFile {
         }
         let architecture = try Architecture.decode(json: json, path: path)
         try architecture.validate(readFrom: path)
-        return architecture
+        return (architecture, nil)
     }
 }

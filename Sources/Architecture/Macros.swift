@@ -13,7 +13,7 @@
 ///     var nInner: Int?                          // reads "n_inner", nil when absent
 /// }
 /// ```
-@attached(extension, conformances: Decodable, names: named(init(from:)))
+@attached(extension, conformances: Decodable, names: named(init(from:)), named(configKeys))
 public macro HuggingFaceConfig() = #externalMacro(module: "ArchitectureMacros", type: "HuggingFaceConfigMacro")
 
 /// Names the config keys a property is read from, first present wins (aliases across versions).

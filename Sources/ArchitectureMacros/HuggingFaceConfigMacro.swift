@@ -3,7 +3,8 @@ import SwiftSyntax
 import SwiftSyntaxBuilder
 import SwiftSyntaxMacros
 
-/// `@HuggingFaceConfig`: generates `init(from:)` reading snake_case (or `@ConfigKey`) keys with defaults.
+/// `@HuggingFaceConfig`: generates `init(from:)` reading snake_case (or `@ConfigKey`) keys with defaults, and
+/// `configKeys`, every key that initializer reads (so an importer can tell which keys of a config it did not read).
 public struct HuggingFaceConfigMacro: ExtensionMacro {
     public static func expansion(
         of node: AttributeSyntax, attachedTo declaration: some DeclGroupSyntax,
@@ -19,17 +20,22 @@ public struct HuggingFaceConfigMacro: ExtensionMacro {
             return []
         }
         var assignments: [String] = []
+        var keys: [String] = []
         for member in structDecl.memberBlock.members {
             guard let variable = member.decl.as(VariableDeclSyntax.self),
-                let line = assignment(for: variable, in: context)
+                let (line, read) = assignment(for: variable, in: context)
             else { continue }
             assignments.append(line)
+            keys += read
         }
         let isPublic = structDecl.modifiers.contains { $0.name.tokenKind == .keyword(.public) }
         let access = isPublic ? "public " : ""
         let body = assignments.map { "        \($0)" }.joined(separator: "\n")
+        let keyList = keys.map { "\"\($0)\"" }.joined(separator: ", ")
         let source: DeclSyntax = """
             extension \(type.trimmed): Decodable {
+                /// The config keys `init(from:)` reads.
+                \(raw: access)static let configKeys: [String] = [\(raw: keyList)]
                 \(raw: access)init(from decoder: any Decoder) throws {
                     let container = try decoder.container(keyedBy: HuggingFaceKey.self)
             \(raw: body)
@@ -40,8 +46,11 @@ public struct HuggingFaceConfigMacro: ExtensionMacro {
         return [ext]
     }
 
-    /// The generated line for one stored property, or `nil` for properties the decoder must not touch.
-    static func assignment(for variable: VariableDeclSyntax, in context: some MacroExpansionContext) -> String? {
+    /// The generated line for one stored property and the keys it reads, or `nil` for properties the decoder must
+    /// not touch.
+    static func assignment(
+        for variable: VariableDeclSyntax, in context: some MacroExpansionContext
+    ) -> (line: String, keys: [String])? {
         let isStatic = variable.modifiers.contains {
             $0.name.tokenKind == .keyword(.static) || $0.name.tokenKind == .keyword(.class)
         }
@@ -65,9 +74,9 @@ public struct HuggingFaceConfigMacro: ExtensionMacro {
         let optional = type.as(OptionalTypeSyntax.self)
         let wrapped = optional?.wrappedType.trimmedDescription ?? type.trimmedDescription
         let read = "try container.huggingFaceValue(\(wrapped).self, keys: \(keyList))"
-        if let initial { return "self.\(name) = \(read) ?? \(initial)" }
-        if optional != nil { return "self.\(name) = \(read)" }
-        return "self.\(name) = try container.huggingFaceRequired(\(wrapped).self, keys: \(keyList))"
+        if let initial { return ("self.\(name) = \(read) ?? \(initial)", keys) }
+        if optional != nil { return ("self.\(name) = \(read)", keys) }
+        return ("self.\(name) = try container.huggingFaceRequired(\(wrapped).self, keys: \(keyList))", keys)
     }
 
     /// Keys from a `@ConfigKey("a", "b")` attribute, if present.

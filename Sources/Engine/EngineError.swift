@@ -78,6 +78,16 @@ public enum EngineError: Error, Sendable, Hashable, CustomStringConvertible {
             list("missing", missing)
             list("unused", unused)
             list("misshaped", misshaped.map(\.description))
+            if !missing.isEmpty, missing.allSatisfy({ $0.hasSuffix(".bias") }) {
+                lines.append(
+                    "  Every missing tensor is a bias: the config declares biases the checkpoint does not have "
+                        + "(attention_bias, mlp_bias, enable_bias, bias = true); set them to false if it was trained "
+                        + "without them.")
+            } else if missing.isEmpty, !unused.isEmpty, unused.allSatisfy({ $0.hasSuffix(".bias") }) {
+                lines.append(
+                    "  Every unused tensor is a bias: the checkpoint has biases the config does not declare "
+                        + "(attention_bias or mlp_bias false, MPT's no_bias true).")
+            }
             lines.append(
                 "  Check that the config (or architecture JSON) describes this checkpoint; "
                     + "`extrapolate inspect` prints the tensors it expects.")

@@ -104,7 +104,9 @@ extension LanguageModel {
 
     /// Composer (`epE-baB-rank0.pt`) with a Hugging Face model: the config Composer stores under
     /// `state.integrations.huggingface.model.config.content`, imported as a `config.json` would be.
-    static func composer(_ checkpoint: Checkpoint) throws(ArchitectureError) -> CheckpointArchitecture? {
+    static func composer(
+        _ checkpoint: Checkpoint, allowingUnknownKeys: Bool
+    ) throws(ArchitectureError) -> CheckpointArchitecture? {
         guard
             let content = checkpoint.extras["state"]?["integrations"]?["huggingface"]?["model"]?["config"]?["content"],
             case .dict = content
@@ -114,12 +116,14 @@ extension LanguageModel {
         do { data = try JSONSerialization.data(withJSONObject: content.jsonObject) } catch {
             throw .unreadable(path: path, reason: "the stored config is not JSON: \(error)")
         }
-        let imported = try HuggingFace.architecture(configJSON: data, path: path)
+        let imported = try HuggingFace.imported(configJSON: data, path: path, allowingUnknownKeys: allowingUnknownKeys)
         let modelType = content["model_type"]?.string ?? ""
-        let (architecture, notes) = HuggingFace.reconcile(imported, modelType: modelType) { checkpoint.info($0)?.shape }
+        let (architecture, notes) = HuggingFace.reconcile(imported.architecture, modelType: modelType) {
+            checkpoint.info($0)?.shape
+        }
         return CheckpointArchitecture(
             architecture: architecture, ignoredSuffixes: HuggingFace.bufferSuffixes[modelType] ?? [],
             notes: ["architecture from Composer's stored Hugging Face config"] + notes,
-            trainedLength: HuggingFace.trainedLength(of: architecture, configJSON: data))
+            trainedLength: HuggingFace.trainedLength(of: architecture, configJSON: data), configAudit: imported.audit)
     }
 }

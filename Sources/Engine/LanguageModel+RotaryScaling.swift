@@ -38,6 +38,7 @@ extension LanguageModel {
         model.trainedLength = trainedLength
         model.notes = notes
         model.recordedStep = recordedStep
+        model.configAudit = configAudit
         return model
     }
 }

@@ -24,6 +24,9 @@ public final class LanguageModel: @unchecked Sendable {
     public internal(set) var recordedStep: Int?
     /// The trained length (`architecture.trainedLength`) and where it came from.
     public internal(set) var trainedLength: TrainedLength
+    /// The keys of the config the architecture was imported from that its importer did not read (`nil` when it
+    /// came from no config.json).
+    public internal(set) var configAudit: ConfigAudit?
     let bound: BoundModel
 
     /// Rows of the feed-forward hidden activations computed at once (bounds memory; results do not depend on it).
@@ -40,9 +43,11 @@ public final class LanguageModel: @unchecked Sendable {
     ///   - architectureFile: an architecture JSON (or `config.json`) to bind with instead of what the checkpoint
     ///     carries.
     ///   - trainedLength: the trained length the user declares, over what the checkpoint or its config says.
+    ///   - allowUnknownConfigKeys: accept config keys the importer does not read that are known to change the model
+    ///     (`--allow-unknown-config-keys`); otherwise such a config is refused.
     /// - Throws: `EngineError` naming the file and every mismatch.
     public static func load(
-        _ path: String, architectureFile: String? = nil, trainedLength: Int? = nil
+        _ path: String, architectureFile: String? = nil, trainedLength: Int? = nil, allowUnknownConfigKeys: Bool = false
     ) throws(EngineError) -> LanguageModel {
         var location: CheckpointLocation
         let checkpoint: Checkpoint
@@ -59,7 +64,8 @@ public final class LanguageModel: @unchecked Sendable {
             }
             location.architectureFile = architectureFile
         }
-        var found = try architecture(for: location, checkpoint: checkpoint)
+        var found = try architecture(
+            for: location, checkpoint: checkpoint, allowUnknownConfigKeys: allowUnknownConfigKeys)
         if let trainedLength {
             found.architecture.trainedLength = trainedLength
             found.trainedLength = TrainedLength(tokens: trainedLength, source: .configured, key: "--trained-length")
@@ -70,6 +76,7 @@ public final class LanguageModel: @unchecked Sendable {
         model.notes = found.notes
         model.recordedStep = checkpoint.extras["iter_num"]?.int
         model.trainedLength = found.trainedLength
+        model.configAudit = found.configAudit
         return model
     }
 
@@ -83,12 +90,15 @@ public final class LanguageModel: @unchecked Sendable {
         public var notes: [String]
         /// The trained length and where it came from.
         public var trainedLength: TrainedLength
+        /// The keys of the config.json that were not read (`nil`: no config.json was read).
+        public var configAudit: ConfigAudit?
     }
 
     /// The architecture of a checkpoint: its embedded architecture JSON, else the `config.json` beside it
     /// (reconciled with the stored tensor shapes, `HuggingFace.reconcile`).
+    /// - Parameter allowUnknownConfigKeys: accept config keys known to change the model that are not read.
     public static func architecture(
-        for location: CheckpointLocation, checkpoint: Checkpoint
+        for location: CheckpointLocation, checkpoint: Checkpoint, allowUnknownConfigKeys: Bool = false
     ) throws(EngineError) -> CheckpointArchitecture {
         do throws(ArchitectureError) {
             if let json = checkpoint.metadata[CheckpointLocation.architectureMetadataKey] {
@@ -111,23 +121,25 @@ public final class LanguageModel: @unchecked Sendable {
                         tokens: architecture.trainedLength, source: .checkpointMetadata, key: key))
             }
             if let file = location.architectureFile {
-                let architecture = try ArchitectureFile.load(path: file)
+                let (architecture, audit) = try ArchitectureFile.loadAudited(
+                    path: file, allowingUnknownKeys: allowUnknownConfigKeys)
                 try architecture.validate(readFrom: file)
                 // A config.json given as the file says L by one of its keys; an architecture JSON states it itself.
                 let trained =
                     HuggingFace.trainedLength(of: architecture, configAt: URL(fileURLWithPath: file))
                     ?? TrainedLength(tokens: architecture.trainedLength, source: .architectureFile, key: file)
                 return CheckpointArchitecture(
-                    architecture: architecture, ignoredSuffixes: [], notes: [], trainedLength: trained)
+                    architecture: architecture, ignoredSuffixes: [], notes: [], trainedLength: trained,
+                    configAudit: audit)
             }
             if let nano = try nanoGPT(checkpoint) { return nano }
             if let fairseq = try fairseq(checkpoint) { return fairseq }
-            if let composer = try composer(checkpoint) { return composer }
+            if let composer = try composer(checkpoint, allowingUnknownKeys: allowUnknownConfigKeys) { return composer }
             if let config = location.config {
                 let url = URL(fileURLWithPath: config)
-                let imported = try HuggingFace.architecture(configAt: url)
-                let modelType = (try? HuggingFace.modelType(configAt: url)) ?? ""
-                let (architecture, notes) = HuggingFace.reconcile(imported, modelType: modelType) {
+                let imported = try HuggingFace.imported(configAt: url, allowingUnknownKeys: allowUnknownConfigKeys)
+                let modelType = imported.audit.modelType
+                let (architecture, notes) = HuggingFace.reconcile(imported.architecture, modelType: modelType) {
                     checkpoint.info($0)?.shape
                 }
                 let trained =
@@ -135,7 +147,7 @@ public final class LanguageModel: @unchecked Sendable {
                     ?? TrainedLength(tokens: architecture.trainedLength, source: .config, key: config)
                 return CheckpointArchitecture(
                     architecture: architecture, ignoredSuffixes: HuggingFace.bufferSuffixes[modelType] ?? [],
-                    notes: notes, trainedLength: trained)
+                    notes: notes, trainedLength: trained, configAudit: imported.audit)
             }
         } catch { throw .architecture(error) }
         throw .noArchitecture(path: location.weightsPath)

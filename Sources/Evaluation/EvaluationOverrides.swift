@@ -18,6 +18,7 @@ public struct EvaluationOverrides: Sendable, Hashable {
     public var seed: UInt64?
     public var extensions: [RotaryExtension]?
     public var trainedLength: Int?
+    public var allowUnknownConfigKeys: Bool?
 
     public init() {}
 
@@ -37,6 +38,7 @@ public struct EvaluationOverrides: Sendable, Hashable {
         merged.seed = other.seed ?? seed
         merged.extensions = other.extensions ?? extensions
         merged.trainedLength = other.trainedLength ?? trainedLength
+        merged.allowUnknownConfigKeys = other.allowUnknownConfigKeys ?? allowUnknownConfigKeys
         return merged
     }
 
@@ -45,12 +47,13 @@ public struct EvaluationOverrides: Sendable, Hashable {
     public func settings() throws(EvaluationError) -> EvaluationSettings {
         guard let data else { throw .invalidOptions("no evaluation data: give --data FILE (or `data = \"FILE\"`)") }
         typealias Defaults = EvaluationSettings.Defaults
-        let settings = EvaluationSettings(
+        var settings = EvaluationSettings(
             data: DataReference(path: data, dtype: dtype ?? Defaults.dtype), lengths: lengths ?? Defaults.lengths,
             evaluationProtocol: evaluationProtocol ?? Defaults.evaluationProtocol, budget: budget,
             offset: offset ?? Defaults.offset, bos: bos ?? Defaults.bos, bosToken: bosToken,
             perDocument: perDocument ?? Defaults.perDocument, resamples: resamples ?? Defaults.resamples,
             seed: seed ?? Defaults.seed, extensions: extensions ?? [], trainedLength: trainedLength)
+        settings.allowUnknownConfigKeys = allowUnknownConfigKeys == true ? true : nil
         try settings.validate()
         return settings
     }

@@ -32,10 +32,14 @@ public struct EvaluationSettings: Sendable, Hashable, Codable {
     /// The trained length L the user declares (`--trained-length`, `trained-length = N`), over what the checkpoint
     /// or its config says; multiples like 4x are of this. `nil`: the checkpoint's own (`TrainedLength`).
     public var trainedLength: Int?
+    /// Evaluate a checkpoint whose config.json sets keys that change the model but are not read
+    /// (`--allow-unknown-config-keys`); each result then carries a warning. `nil` (not `false`) when off, so settings
+    /// stored before it existed keep their hash.
+    public var allowUnknownConfigKeys: Bool?
 
     enum CodingKeys: String, CodingKey {
         case data, lengths, evaluationProtocol = "protocol", budget, offset, bos, bosToken, perDocument, resamples, seed
-        case extensions, trainedLength
+        case extensions, trainedLength, allowUnknownConfigKeys
     }
 
     public init(

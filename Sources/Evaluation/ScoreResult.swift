@@ -33,13 +33,18 @@ public struct ScoreResult: Sendable, Hashable, Codable {
     /// - Throws: `EvaluationError` for unreadable data, unsupported lengths and tokens outside the vocabulary.
     public static func run(
         checkpoint path: String, architectureFile: String? = nil, data: DataReference, offset: Int, length: Int?,
-        keepTokens: Bool
+        keepTokens: Bool, allowUnknownConfigKeys: Bool = false
     ) throws(EvaluationError) -> ScoreResult {
         let started = Date()
-        let loaded = try SweepCheckpoint.load(path, architectureFile: architectureFile)
+        let loaded = try SweepCheckpoint.load(
+            path, architectureFile: architectureFile, allowUnknownConfigKeys: allowUnknownConfigKeys)
         let loadSeconds = Date().timeIntervalSince(started)
         let trained = loaded.summary.trainedLength
         var notes: [String] = []
+        if let unread = loaded.summary.configNotRead {
+            notes.append("config.json not read: \(unread.joined(separator: ", "))")
+        }
+        if let warning = loaded.summary.configWarning { notes.append(warning) }
         let available: Int
         do { available = max(try TokenFile.count(path: data.path, dtype: data.dtype) - offset, 0) } catch {
             throw .data(error)

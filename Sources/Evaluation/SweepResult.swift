@@ -14,6 +14,11 @@ public struct CheckpointSummary: Sendable, Hashable, Codable {
     /// Where the trained length came from (`configured: --trained-length`, `config: max_position_embeddings`,
     /// `assumed default: …`); `nil` in results stored before it was recorded.
     public var trainedLengthSource: String?
+    /// `key = value` of each config.json key the importer did not read (`ConfigAudit`); `nil` when there were none
+    /// or no config.json was read.
+    public var configNotRead: [String]?
+    /// Why these numbers may not describe the model the config describes (`ConfigAudit.warning`).
+    public var configWarning: String?
 
     public init(
         checkpoint: String, name: CheckpointName, architecture: String, architectureHash: String, trainedLength: Int,
@@ -60,6 +65,8 @@ public struct SweepPoint: Sendable, Hashable, Codable {
     public var warnings: [String]
     /// The data it was scored on (path and checksum); `nil` in results stored before points recorded it.
     public var data: DataReference?
+    /// Config keys the importer did not read (`CheckpointSummary.configNotRead`).
+    public var configNotRead: [String]?
 
     public init(
         checkpoint: CheckpointSummary, series: String, length: Int, result: EvaluationResult?, interval: Interval?,
@@ -79,7 +86,8 @@ public struct SweepPoint: Sendable, Hashable, Codable {
         self.interval = interval
         self.result = result
         self.unsupported = unsupported
-        self.warnings = warnings
+        self.warnings = warnings + (checkpoint.configWarning.map { [$0] } ?? [])
+        configNotRead = checkpoint.configNotRead
     }
 
     /// The label of the series in a table or legend: the checkpoint, with the series when it is an extension.

@@ -17,15 +17,24 @@ public struct SweepCheckpoint: Sendable {
             checkpoint: path, name: name ?? read, architecture: model.architecture.name,
             architectureHash: model.architecture.contentHash,
             trainedLength: model.architecture.trainedLength, trainedLengthSource: model.trainedLength.provenance)
+        if let audit = model.configAudit, !audit.unread.isEmpty {
+            summary.configNotRead = audit.recorded
+            summary.configWarning = audit.warning
+        }
     }
 
     /// Loads the checkpoint at `path` (bound with `architectureFile` when given, trained at `trainedLength` when
-    /// given: `EvaluationSettings.trainedLength`).
+    /// given: `EvaluationSettings.trainedLength`; accepting config keys that change the model but are not read when
+    /// `allowUnknownConfigKeys`).
     public static func load(
-        _ path: String, architectureFile: String? = nil, trainedLength: Int? = nil, name: CheckpointName? = nil
+        _ path: String, architectureFile: String? = nil, trainedLength: Int? = nil,
+        allowUnknownConfigKeys: Bool = false,
+        name: CheckpointName? = nil
     ) throws(EvaluationError) -> SweepCheckpoint {
         do {
-            let model = try LanguageModel.load(path, architectureFile: architectureFile, trainedLength: trainedLength)
+            let model = try LanguageModel.load(
+                path, architectureFile: architectureFile, trainedLength: trainedLength,
+                allowUnknownConfigKeys: allowUnknownConfigKeys)
             return SweepCheckpoint(model: model, path: path, name: name)
         } catch { throw .engine(error) }
     }

@@ -33,10 +33,12 @@ extension Extrapolate {
 
         public func run() throws {
             engine.apply()
-            let trained = evaluation.trainedLength
+            let (trained, allow) = (evaluation.trainedLength, evaluation.allowUnknownConfigKeys)
             let (first, second) = (
-                try SweepCheckpoint.load(a, architectureFile: architecture, trainedLength: trained),
-                try SweepCheckpoint.load(b, architectureFile: architecture, trainedLength: trained)
+                try SweepCheckpoint.load(
+                    a, architectureFile: architecture, trainedLength: trained, allowUnknownConfigKeys: allow),
+                try SweepCheckpoint.load(
+                    b, architectureFile: architecture, trainedLength: trained, allowUnknownConfigKeys: allow)
             )
             let window = length ?? first.summary.trainedLength
             let settings = try evaluation.settings(lengths: LengthGrid(entries: [.tokens(window)]), extensions: [])

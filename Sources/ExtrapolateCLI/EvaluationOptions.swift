@@ -46,6 +46,13 @@ struct EvaluationOptions: ParsableArguments {
                 + "nanoGPT's block_size, fairseq's tokens_per_sample), else config.json (max_position_embeddings and "
                 + "the like, which may exceed what a run trained at), else the family's default; results say which."))
     var trainedLength: Int?
+    @Flag(
+        help: ArgumentHelp(
+            "Evaluate even when config.json sets keys that change the model but are not read (each result warns).",
+            discussion:
+                "Without it such a config is refused, naming the key (attn_logit_softcapping on a llama config, "
+                + "sliding_window, …); keys each family reads: Docs/config-keys.md."))
+    var allowUnknownConfigKeys = false
 
     func validate() throws {
         do { try overrides(data: data ?? "-").settings().validate() } catch { throw ValidationError(error.description) }
@@ -65,6 +72,7 @@ struct EvaluationOptions: ParsableArguments {
         overrides.resamples = bootstrap
         overrides.seed = seed
         overrides.trainedLength = trainedLength
+        overrides.allowUnknownConfigKeys = allowUnknownConfigKeys ? true : nil
         return overrides
     }
 

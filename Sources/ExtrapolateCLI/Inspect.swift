@@ -43,31 +43,36 @@ extension Extrapolate {
         }
 
         public func run() throws {
-            let (architecture, notes, trained) = try load()
+            let (architecture, notes, trained, audit) = try load()
             var report = InspectReport(architecture: architecture, length: length ?? architecture.trainedLength)
             report.notes = notes
             report.trainedLength = trained
+            report.configNotRead = audit?.unread ?? []
             print(json ? try report.json() : report.text())
         }
 
         /// The preset; for a checkpoint, the architecture its weights will be bound with (and what was decided from
-        /// them); otherwise the config or architecture file.
-        func load() throws -> (Architecture, notes: [String], trainedLength: TrainedLength?) {
-            if let preset, let architecture = Architecture.presets[preset] { return (architecture, [], nil) }
+        /// them); otherwise the config or architecture file. Config keys that change the model but are not read are
+        /// shown, not refused: inspecting is how one finds them.
+        func load() throws -> (Architecture, notes: [String], trainedLength: TrainedLength?, audit: ConfigAudit?) {
+            if let preset, let architecture = Architecture.presets[preset] { return (architecture, [], nil, nil) }
             let path = file ?? ""
             // A weights file is a checkpoint: its errors are the answer (a config or architecture JSON is not).
             if path.hasSuffix(".safetensors") || CheckpointLocation.torchExtensions.contains(where: path.hasSuffix) {
                 let location = try CheckpointLocation.discover(path)
-                let found = try LanguageModel.architecture(for: location, checkpoint: try location.open())
-                return (found.architecture, found.notes, found.trainedLength)
+                let found = try LanguageModel.architecture(
+                    for: location, checkpoint: try location.open(), allowUnknownConfigKeys: true)
+                return (found.architecture, found.notes, found.trainedLength, found.configAudit)
             }
             // Not a checkpoint (a config or architecture JSON): read as a file below.
             if let location = try? CheckpointLocation.discover(path), let checkpoint = try? location.open() {
-                let found = try LanguageModel.architecture(for: location, checkpoint: checkpoint)
-                return (found.architecture, found.notes, found.trainedLength)
+                let found = try LanguageModel.architecture(
+                    for: location, checkpoint: checkpoint, allowUnknownConfigKeys: true)
+                return (found.architecture, found.notes, found.trainedLength, found.configAudit)
             }
-            let architecture = try ArchitectureFile.load(path: path)
-            return (architecture, [], HuggingFace.trainedLength(of: architecture, configAt: URL(fileURLWithPath: path)))
+            let (architecture, audit) = try ArchitectureFile.loadAudited(path: path, allowingUnknownKeys: true)
+            let trained = HuggingFace.trainedLength(of: architecture, configAt: URL(fileURLWithPath: path))
+            return (architecture, [], trained, audit)
         }
     }
 }

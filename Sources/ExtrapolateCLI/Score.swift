@@ -31,6 +31,9 @@ extension Extrapolate {
         @Option(parsing: .unconditional, help: "Tokens to skip at the start of the file.") var offset: Int = 0
         @Option(help: "Width of a raw token file (a .tokens.zst file says its own).") var dtype: TokenDType = .uint16
         @Flag(help: "Print only the summary, not every token.") var summary = false
+        @Flag(
+            help: "Score even when config.json sets keys that change the model but are not read (Docs/config-keys.md).")
+        var allowUnknownConfigKeys = false
         @OptionGroup var output: OutputOptions
         @OptionGroup var engine: EngineOptions
 
@@ -47,7 +50,7 @@ extension Extrapolate {
             engine.apply()
             let result = try ScoreResult.run(
                 checkpoint: checkpoint, architectureFile: architecture, data: DataReference(path: tokens, dtype: dtype),
-                offset: offset, length: length, keepTokens: !summary)
+                offset: offset, length: length, keepTokens: !summary, allowUnknownConfigKeys: allowUnknownConfigKeys)
             let report = ScoreReport(result)
             try output.emit(json: report.json, text: report.text)
         }

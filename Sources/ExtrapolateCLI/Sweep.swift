@@ -55,7 +55,9 @@ extension Extrapolate {
             let settings = try evaluation.settings(lengths: lengths.lengths, extensions: lengths.chosenExtensions ?? [])
             let runner = SweepRunner(settings: settings, sharesPrefixes: !noPrefixSharing)
             let checkpoints = try checkpoint.map { path throws(EvaluationError) in
-                try SweepCheckpoint.load(path, architectureFile: architecture, trainedLength: settings.trainedLength)
+                try SweepCheckpoint.load(
+                    path, architectureFile: architecture, trainedLength: settings.trainedLength,
+                    allowUnknownConfigKeys: settings.allowUnknownConfigKeys ?? false)
             }
             let data = try EvaluationData.load(runner.settings, longest: runner.longest(checkpoints))
             FileHandle.standardError.write(Data((runner.plan(checkpoints, data: data) + "\n").utf8))

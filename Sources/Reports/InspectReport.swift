@@ -22,6 +22,8 @@ public struct InspectReport: Encodable, Sendable {
     public var trainedLength: TrainedLength?
     /// Positions added to the input embedding (learned absolute, sinusoidal), described; `nil` when none.
     public var inputPositions: String?
+    /// The config.json keys its importer did not read (`ConfigAudit`); empty for presets and architecture JSON.
+    public var configNotRead: [UnreadConfigKey] = []
 
     /// The report of `architecture` with position parameters resolved at `length` tokens.
     public init(architecture: Architecture, length: Int) {
@@ -48,6 +50,17 @@ public struct InspectReport: Encodable, Sendable {
     public func text() -> String {
         var lines = [architecture.description, ""]
         lines += notes.map { "note: \($0)" } + (notes.isEmpty ? [] : [""])
+        if !configNotRead.isEmpty {
+            let unknown = configNotRead.filter { $0.changesModel == nil }
+            let changing = configNotRead.filter { $0.changesModel != nil }
+            if !unknown.isEmpty { lines.append("not read: \(unknown.map(\.description).joined(separator: ", "))") }
+            for key in changing {
+                lines.append(
+                    "not read, changes the model: \(key) (\(key.changesModel ?? "")); sweep, score and the daemon "
+                        + "refuse this config unless given --allow-unknown-config-keys")
+            }
+            lines.append("")
+        }
         if let trainedLength {
             lines.append("trained at    \(trainedLength.tokens) tokens (\(trainedLength.provenance))")
             if trainedLength.source == .assumedDefault || trainedLength.source == .config {

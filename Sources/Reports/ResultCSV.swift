@@ -9,6 +9,7 @@ public enum ResultCSV {
         "run", "checkpoint", "step", "series", "protocol", "length", "trained_length", "trained_length_source",
         "multiple", "outcome", "tokens", "windows", "mean_nll", "perplexity", "ci_lower", "ci_upper",
         "window_averaged_perplexity", "bits_per_byte", "seconds", "reason", "warnings", "data", "data_checksum",
+        "config_not_read",
     ].joined(separator: ",")
 
     /// A sweep's point.
@@ -16,7 +17,7 @@ public enum ResultCSV {
         line(
             p.run, p.checkpoint, p.step, p.series, evaluationProtocol, p.length, p.trainedLength, p.trainedLengthSource,
             p.multiple, p.unsupported == nil ? "evaluated" : "unsupported", p.result, p.interval,
-            p.result?.seconds, p.unsupported, p.warnings, p.data)
+            p.result?.seconds, p.unsupported, p.warnings, p.data, configNotRead: p.configNotRead)
     }
 
     /// A stored result.
@@ -25,7 +26,7 @@ public enum ResultCSV {
             r.run, r.checkpoint, r.step, r.series, r.evaluationProtocol, r.length, r.trainedLength,
             r.trainedLengthSource,
             r.multiple, r.outcome.rawValue, r.result, r.interval, r.seconds, r.reason, r.warnings, r.data,
-            tokens: r.tokens, meanNLL: r.meanNLL, perplexity: r.perplexity)
+            tokens: r.tokens, meanNLL: r.meanNLL, perplexity: r.perplexity, configNotRead: r.configNotRead)
     }
 
     private static func line(
@@ -33,7 +34,7 @@ public enum ResultCSV {
         _ length: Int, _ trainedLength: Int, _ source: String?, _ multiple: Double, _ outcome: String,
         _ result: EvaluationResult?, _ interval: Interval?, _ seconds: Double?, _ reason: String?,
         _ warnings: [String], _ data: DataReference?, tokens: Int? = nil, meanNLL: Double? = nil,
-        perplexity: Double? = nil
+        perplexity: Double? = nil, configNotRead: [String]? = nil
     ) -> String {
         func number(_ value: Double?) -> String { value.map { "\($0)" } ?? "" }
         let scored: Int? = tokens ?? result?.tokens
@@ -47,7 +48,10 @@ public enum ResultCSV {
             number(perplexity ?? result?.perplexity), number(interval?.lower), number(interval?.upper),
             number(result?.windowAveragedPerplexity), number(result?.bitsPerByte), number(seconds),
         ]
-        let notes: [String] = [reason ?? "", warnings.joined(separator: "; "), data?.path ?? "", data?.checksum ?? ""]
+        let notes: [String] = [
+            reason ?? "", warnings.joined(separator: "; "), data?.path ?? "", data?.checksum ?? "",
+            (configNotRead ?? []).joined(separator: "; "),
+        ]
         let fields = identity + numbers + notes
         return fields.map(TextColumns.csvField).joined(separator: ",")
     }

@@ -43,11 +43,13 @@ public struct StoredResultsReport: ResultReport {
         public var data: DataReference?
         /// How many windows (or documents, with per-document cutting) the interval was resampled over.
         public var windows: Int?
+        /// `key = value` of config.json keys the importer did not read (`SweepPoint.configNotRead`).
+        public var configNotRead: [String]?
 
         enum CodingKeys: String, CodingKey {
             case checkpointID, run, checkpoint, step, checkpointState, series, evaluationProtocol = "protocol", length
             case trainedLength, trainedLengthSource, multiple, outcome, reason, perplexity, meanNLL, tokens, interval
-            case warnings, seconds, finished, data, windows
+            case warnings, seconds, finished, data, windows, configNotRead
             case contentHash, architectureHash, scoringHash, engineVersion, result
         }
 
@@ -83,6 +85,7 @@ public struct StoredResultsReport: ResultReport {
             trainedLengthSource = point.trainedLengthSource
             data = point.data
             windows = point.result.map { Bootstrap.unitCount($0).0 }
+            configNotRead = point.configNotRead
         }
     }
 

@@ -54,7 +54,7 @@ extension EvaluationOverrides {
     /// The keys a configuration table may set (the flags' names without their dashes).
     static let keys = [
         "data", "dtype", "lengths", "protocol", "budget", "offset", "bos", "bos-token", "per-document", "bootstrap",
-        "seed", "extensions", "trained-length",
+        "seed", "extensions", "trained-length", "allow-unknown-config-keys",
     ]
 
     /// The settings, with the defaults where nothing was given and the data path made absolute.
@@ -90,6 +90,7 @@ extension EvaluationOverrides {
         resamples = try read.integer("bootstrap", minimum: 0)
         seed = try read.integer("seed", minimum: 0).map { UInt64($0) }
         trainedLength = try read.integer("trained-length", minimum: 2)
+        allowUnknownConfigKeys = try read.boolean("allow-unknown-config-keys")
         if let names = try read.strings("extensions") {
             extensions = try names.map { (name: String) throws(ConfigurationError) -> RotaryExtension in
                 guard let fix = RotaryExtension(rawValue: name) else {

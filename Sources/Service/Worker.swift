@@ -135,7 +135,8 @@ final class Worker: @unchecked Sendable {
         do {
             // A version kept in a snapshot is read from it: the path may already hold a later save.
             checkpoint = try SweepCheckpoint.load(
-                version.snapshot ?? version.path, trainedLength: job.settings.trainedLength, name: name)
+                version.snapshot ?? version.path, trainedLength: job.settings.trainedLength,
+                allowUnknownConfigKeys: job.settings.allowUnknownConfigKeys ?? false, name: name)
             checkpoint.summary.checkpoint = version.path
         } catch {
             if let changed = filesChanged(version) { return changed }

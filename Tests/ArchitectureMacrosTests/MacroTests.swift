@@ -52,6 +52,8 @@ struct HuggingFaceConfigMacroTests {
             }
 
             extension Config: Decodable {
+                /// The config keys `init(from:)` reads.
+                public static let configKeys: [String] = ["n_embd", "hidden_size", "layer_norm_epsilon", "n_inner", "vocab_size"]
                 public init(from decoder: any Decoder) throws {
                     let container = try decoder.container(keyedBy: HuggingFaceKey.self)
                     self.width = try container.huggingFaceValue(Int.self, keys: ["n_embd", "hidden_size"]) ?? 768
@@ -85,6 +87,8 @@ struct HuggingFaceConfigMacroTests {
             }
 
             extension Config: Decodable {
+                /// The config keys `init(from:)` reads.
+                static let configKeys: [String] = []
                 init(from decoder: any Decoder) throws {
                     let container = try decoder.container(keyedBy: HuggingFaceKey.self)
 

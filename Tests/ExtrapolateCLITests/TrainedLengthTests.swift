@@ -91,7 +91,7 @@ struct TrainedLengthTests {
         var report = InspectReport(
             architecture: try Extrapolate.Inspect.parse([Repository.model("gpt2")]).load().0,
             length: 16)
-        let (architecture, _, trained) = try Extrapolate.Inspect.parse([try bloomWithoutLength(in: folder)]).load()
+        let (architecture, _, trained, _) = try Extrapolate.Inspect.parse([try bloomWithoutLength(in: folder)]).load()
         #expect(trained?.source == .assumedDefault && trained?.tokens == architecture.trainedLength)
         let text = report.text()
         #expect(text.contains("Position: learned absolute positions ("))

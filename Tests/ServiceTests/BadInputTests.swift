@@ -95,6 +95,46 @@ import Testing
         #expect(try store.status().results == 2 + 2 + 1, "no earlier result lost or repeated")
     }
 
+    @Test func aConfigKeyThatChangesTheModelIsRecordedAsAFailureUnlessTheRunAllowsIt() async throws {
+        let scratch = try ScratchFolder("keys")
+        defer { scratch.remove() }
+        let runs = scratch.path("runs")
+        for run in ["strict", "allowed"] {
+            let folder = "\(runs)/\(run)/checkpoint-10"
+            try place(Repository.model("llama-bytes"), at: folder)
+            let url = URL(fileURLWithPath: folder + "/config.json")
+            var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+            object["attn_logit_softcapping"] = 50.0
+            object["frobnication_depth"] = 3
+            try JSONSerialization.data(withJSONObject: object).write(to: url)
+        }
+        let tokens = scratch.path("tokens.u16")
+        try randomTokens(tokens)
+        var allowed = try quickSettings(data: tokens, lengths: "1x", budget: 128)
+        allowed.allowUnknownConfigKeys = true
+        var configuration = DaemonConfiguration(
+            targets: [
+                WatchTarget(
+                    folder: "\(runs)/strict", settings: try quickSettings(data: tokens, lengths: "1x", budget: 128)),
+                WatchTarget(folder: "\(runs)/allowed", settings: allowed),
+            ], store: scratch.path("results.sqlite"))
+        configuration.quietSeconds = 0
+        let store = try SQLiteStore(writingTo: configuration.store)
+        let summary = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
+        #expect(summary.finished == ["done": 1, "failed": 1])
+        let status = try store.status()
+        let strict = try #require(status.checkpoints.first { $0.path.contains("/strict/") })
+        let failed = try #require(status.jobs.first { $0.checkpointID == strict.id })
+        #expect(
+            failed.state == .failed && failed.error?.contains("'attn_logit_softcapping' = 50") == true
+                && failed.error?.contains("allow-unknown-config-keys = true") == true, "\(failed.error ?? "")")
+        let results = try store.results(run: "allowed")
+        #expect(results.count == 1)
+        let point = try #require(results.first?.result.point)
+        #expect(point.configNotRead == ["attn_logit_softcapping = 50", "frobnication_depth = 3"])
+        #expect(point.warnings.contains { $0.contains("attn_logit_softcapping") })
+    }
+
     @Test func aRunDeletedMidEvaluationIsGoneNotFailed() async throws {
         let scratch = try ScratchFolder("deleted")
         defer { scratch.remove() }

@@ -27,10 +27,55 @@ public enum HuggingFace {
     public static var supportedModelTypes: [String] { importers.keys.sorted() }
 
     /// Imports the `config.json` at `url` (a file, or a folder holding `config.json`).
-    /// - Throws: `ArchitectureError` naming the file and key that is missing, malformed or unsupported.
-    public static func architecture(configAt url: URL) throws(ArchitectureError) -> Architecture {
+    /// - Parameter allowingUnknownKeys: accept keys the importer does not read that are known to change the model
+    ///   (`--allow-unknown-config-keys`); otherwise they are refused.
+    /// - Throws: `ArchitectureError` naming the file and key that is missing, malformed, unsupported or not read.
+    public static func architecture(
+        configAt url: URL, allowingUnknownKeys: Bool = false
+    ) throws(ArchitectureError) -> Architecture {
+        try imported(configAt: url, allowingUnknownKeys: allowingUnknownKeys).architecture
+    }
+
+    /// Imports a `config.json` from its bytes; the architecture is validated before it is returned.
+    public static func architecture(
+        configJSON data: Data, path: String, allowingUnknownKeys: Bool = false
+    ) throws(ArchitectureError) -> Architecture {
+        try imported(configJSON: data, path: path, allowingUnknownKeys: allowingUnknownKeys).architecture
+    }
+
+    /// A config's architecture and the keys its importer did not read.
+    public struct ImportedConfig: Sendable {
+        public var architecture: Architecture
+        public var audit: ConfigAudit
+    }
+
+    /// Imports the `config.json` at `url` (a file, or a folder holding `config.json`), with the keys not read.
+    public static func imported(
+        configAt url: URL, allowingUnknownKeys: Bool = false
+    ) throws(ArchitectureError) -> ImportedConfig {
         let (data, path) = try readConfig(at: url)
-        return try architecture(configJSON: data, path: path)
+        return try imported(configJSON: data, path: path, allowingUnknownKeys: allowingUnknownKeys)
+    }
+
+    /// Imports a `config.json` from its bytes, with the keys not read; the architecture is validated.
+    /// - Throws: `ArchitectureError.modelChangingKeys` when a key the importer does not read is known to change the
+    ///   model and `allowingUnknownKeys` is false.
+    public static func imported(
+        configJSON data: Data, path: String, allowingUnknownKeys: Bool = false
+    ) throws(ArchitectureError) -> ImportedConfig {
+        let header = try decode(ModelTypeHeader.self, data, path)
+        guard let modelType = header.modelType else {
+            throw .badConfig(
+                path: path, key: "model_type", reason: "missing; this does not look like a Hugging Face config.json")
+        }
+        guard let importer = importers[modelType] else {
+            throw .unknownModelType(path: path, modelType: modelType, supported: supportedModelTypes)
+        }
+        let architecture = try importer(data, path)
+        try architecture.validate(readFrom: path)
+        let audit = audit(configJSON: data, path: path, modelType: modelType)
+        try audit.check(allowingUnknownKeys: allowingUnknownKeys)
+        return ImportedConfig(architecture: architecture, audit: audit)
     }
 
     /// The bytes and path of the `config.json` at `url` (a file, or a folder holding `config.json`).
@@ -43,21 +88,6 @@ public enum HuggingFace {
         do { return (try Data(contentsOf: file), file.path) } catch {
             throw .unreadable(path: file.path, reason: (error as NSError).localizedDescription)
         }
-    }
-
-    /// Imports a `config.json` from its bytes; the architecture is validated before it is returned.
-    public static func architecture(configJSON data: Data, path: String) throws(ArchitectureError) -> Architecture {
-        let header = try decode(ModelTypeHeader.self, data, path)
-        guard let modelType = header.modelType else {
-            throw .badConfig(
-                path: path, key: "model_type", reason: "missing; this does not look like a Hugging Face config.json")
-        }
-        guard let importer = importers[modelType] else {
-            throw .unknownModelType(path: path, modelType: modelType, supported: supportedModelTypes)
-        }
-        let architecture = try importer(data, path)
-        try architecture.validate(readFrom: path)
-        return architecture
     }
 
     /// Decodes a config struct, turning decoding failures into `badConfig` naming the key.
@@ -83,7 +113,6 @@ public enum HuggingFace {
         }
     }
 
-    /// The activation a family names in `activation_function` / `hidden_act`.
     /// The activation a config names (Hugging Face `hidden_act`, fairseq `activation_fn`).
     public static func activation(_ name: String, key: String, path: String) throws(ArchitectureError) -> Activation {
         switch name {
@@ -124,4 +153,83 @@ extension HuggingFace {
         }
         return modelType
     }
+}
+
+extension HuggingFace {
+    /// What each family's importer reads, ignores and refuses (`ConfigKeys`), by `model_type`.
+    public static let configKeys: [String: ConfigKeys] = {
+        let rope = ConfigKeys(read: RopeParameters.configKeys)
+        let precision = "changes only the floating-point precision of a step; Extrapolate computes in fp32"
+        let tensorParallel = "a training-time split or fusion of the same arithmetic (Megatron); the model is the same"
+        let families: [String: ConfigKeys] = [
+            "gpt2": ConfigKeys(
+                read: GPT2Config.configKeys,
+                ignored: [
+                    "reorder_and_upcast_attn": precision,
+                    "n_ctx": "an old copy of n_positions that transformers does not read",
+                ]),
+            "opt": ConfigKeys(read: OPTConfig.configKeys),
+            "bloom": ConfigKeys(
+                read: BloomConfig.configKeys,
+                ignored: [
+                    "pretraining_tp": tensorParallel, "slow_but_exact": tensorParallel,
+                    "attention_softmax_in_fp32": precision, "masked_softmax_fusion": tensorParallel,
+                    "bias_dropout_fusion": tensorParallel, "skip_bias_add": tensorParallel,
+                    "skip_bias_add_qkv": tensorParallel, "offset_alibi": "not read by transformers' BLOOM",
+                ],
+                changing: [
+                    "n_inner": .unset("a feed-forward width other than 4 × hidden_size (transformers ignores it)")
+                ]),
+            "mpt": ConfigKeys(
+                read: MPTConfig.configKeys,
+                ignored: [
+                    "learned_pos_emb":
+                        "transformers' MPT has no learned position table; a checkpoint holding one fails to bind",
+                    "fc_type": "the linear layer's implementation, not its arithmetic",
+                ],
+                changing: [
+                    "no_bias": ModelChangingKey(
+                        "false adds biases to every linear layer (MosaicML's code; transformers' MPT never has them)",
+                        neutral: "true"
+                    ) { value, _ in (value as? NSNumber)?.boolValue ?? true },
+                    "norm_type": ModelChangingKey(
+                        "a normalisation other than LayerNorm", neutral: "\"low_precision_layernorm\" or \"layernorm\""
+                    ) { value, _ in ["low_precision_layernorm", "layernorm"].contains(value as? String ?? "") },
+                    "ffn_config": ModelChangingKey(
+                        "a feed-forward other than MPT's MLP", neutral: "ffn_type \"mptmlp\""
+                    ) {
+                        value, _ in
+                        guard let object = value as? [String: Any] else { return ConfigValue.isUnset(value) }
+                        return (object["ffn_type"] as? String ?? "mptmlp") == "mptmlp" && object["ffn_act_fn"] == nil
+                    },
+                ],
+                nested: [
+                    "attn_config": ConfigKeys(
+                        read: MPTAttentionConfig.configKeys,
+                        ignored: [
+                            "attn_impl": "which kernel computes attention (torch, flash, triton), not what it computes",
+                            "attn_pdrop": "training only: dropout is off",
+                            "attn_uses_sequence_id":
+                                "masks across packed documents only when sequence ids are passed; scoring passes none",
+                        ],
+                        changing: [
+                            "rope": .unset("rotary positions (llm-foundry), which transformers' MPT does not build"),
+                            "sliding_window_size": ModelChangingKey(
+                                "limits attention to a sliding window", neutral: "-1 or null"
+                            ) { value, _ in ConfigValue.isUnset(value) || ConfigValue.number(value) == -1 },
+                        ]
+                    ).withCommonKeys(changing: false)  // transformers saves it as a config of its own
+                ]),
+            "gpt_neox": ConfigKeys(
+                read: GPTNeoXConfig.configKeys, nested: ["rope_parameters": rope, "rope_scaling": rope]),
+            "llama": ConfigKeys(
+                read: LlamaConfig.configKeys,
+                ignored: [
+                    "pretraining_tp":
+                        "splits the projections into slices (transformers' tensor-parallel emulation); the same model"
+                ],
+                nested: ["rope_parameters": rope, "rope_scaling": rope]),
+        ]
+        return families.mapValues { $0.withCommonKeys() }
+    }()
 }
