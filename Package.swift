@@ -135,7 +135,9 @@ let package = Package(
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Evaluation", "ResultStore", "TestSupport"]),
         .testTarget(
             name: "EngineTests", dependencies: ["Engine", "Kernels", "Checkpoints", "Architecture", "TestSupport"]),
-        .testTarget(name: "ResultStoreTests", dependencies: ["ResultStore", "Evaluation", "TestSupport"]),
+        .testTarget(
+            name: "ResultStoreTests",
+            dependencies: ["ResultStore", "Evaluation", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "ServiceTests",
             dependencies: [

@@ -6,7 +6,7 @@ import ResultStore
 
 extension Extrapolate {
     /// `extrapolate export`: a store's results in other tools' formats.
-    public struct Export: ParsableCommand {
+    public struct Export: AsyncParsableCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Export a store's results for other tools (TensorBoard).",
             subcommands: [TensorBoard.self]
@@ -15,7 +15,7 @@ extension Extrapolate {
         public init() {}
 
         /// `extrapolate export tensorboard`.
-        public struct TensorBoard: ParsableCommand {
+        public struct TensorBoard: AsyncParsableCommand {
             public static let configuration = CommandConfiguration(
                 commandName: "tensorboard",
                 abstract: "Write each run's extrapolation as TensorBoard scalars by training step.",
@@ -35,8 +35,8 @@ extension Extrapolate {
 
             public init() {}
 
-            public func run() throws {
-                let rows = try store.open().results(run: runName).map(StoredResultsReport.Row.init)
+            public func run() async throws {
+                let rows = try await store.open().results(run: runName).map(StoredResultsReport.Row.init)
                 let summary: TensorBoardExport.Summary
                 do { summary = try TensorBoardExport.write(rows, to: out) } catch {
                     throw CommandError("cannot write \(out): \(FileProblem.describe(error, path: out, folder: true))")

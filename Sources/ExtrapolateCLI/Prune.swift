@@ -4,7 +4,7 @@ import ResultStore
 
 extension Extrapolate {
     /// `extrapolate prune`.
-    public struct Prune: ParsableCommand {
+    public struct Prune: AsyncParsableCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Remove a run from a result store: its checkpoint versions, jobs and results.",
             discussion: """
@@ -23,13 +23,13 @@ extension Extrapolate {
 
         public init() {}
 
-        public func run() throws {
+        public func run() async throws {
             let path = store.store ?? StoreLocation.defaultPath()
             let opened: SQLiteStore
             do { opened = try SQLiteStore(writingTo: path) } catch { throw CommandError(error.description) }
             let count: PruneCount
             do { count = try opened.prune(run: runName, dryRun: true) } catch {
-                let runs = Set(try opened.status().checkpoints.map(\.run)).sorted()
+                let runs = Set(try await opened.status().checkpoints.map(\.run)).sorted()
                 throw CommandError(
                     "no run named '\(runName)' in \(path); runs: "
                         + (runs.isEmpty ? "none" : runs.joined(separator: ", ")))

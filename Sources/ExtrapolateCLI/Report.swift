@@ -7,7 +7,7 @@ import Service
 
 extension Extrapolate {
     /// `extrapolate report`: the nightly report, on demand.
-    public struct Report: ParsableCommand {
+    public struct Report: AsyncParsableCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Write the extrapolation report of a store: HTML (no scripts), CSV, JSON and text.",
             discussion: """
@@ -29,7 +29,7 @@ extension Extrapolate {
 
         public init() {}
 
-        public func run() throws {
+        public func run() async throws {
             var thresholds = AlertThresholds()
             if let config {
                 do { thresholds = try DaemonConfiguration.load(file: config).report.thresholds } catch {
@@ -40,7 +40,8 @@ extension Extrapolate {
             if let ratio { thresholds.ratio = ratio }
             if let ratioMultiple { thresholds.ratioMultiple = ratioMultiple }
             let opened = try store.open()
-            let (rows, status) = (try opened.results(run: nil).map(StoredResultsReport.Row.init), try opened.status())
+            let rows = try await opened.results(run: nil).map(StoredResultsReport.Row.init)
+            let status = try await opened.status()
             let report: NightlyReport
             do { report = try NightlyReport.write(to: out, rows: rows, status: status, thresholds: thresholds) } catch {
                 throw CommandError("cannot write \(out): \(FileProblem.describe(error, path: out, folder: true))")

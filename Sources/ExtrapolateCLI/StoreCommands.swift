@@ -18,7 +18,7 @@ struct StoreOption: ParsableArguments {
 
 extension Extrapolate {
     /// `extrapolate status`.
-    public struct Status: ParsableCommand {
+    public struct Status: AsyncParsableCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Runs, checkpoints and the queue of a result store.",
             discussion: """
@@ -34,14 +34,14 @@ extension Extrapolate {
 
         public init() {}
 
-        public func run() throws {
-            let report = StatusReport(try store.open().status())
+        public func run() async throws {
+            let report = StatusReport(try await store.open().status())
             print(json ? try report.json() : report.table())
         }
     }
 
     /// `extrapolate results`.
-    public struct Results: ParsableCommand {
+    public struct Results: AsyncParsableCommand {
         public static let configuration = CommandConfiguration(
             abstract: "Every result in a store: perplexity by run, checkpoint and length.",
             discussion: """
@@ -62,11 +62,11 @@ extension Extrapolate {
             if json && csv { throw ValidationError("--json and --csv are exclusive") }
         }
 
-        public func run() throws {
+        public func run() async throws {
             let opened = try store.open()
-            let rows = try opened.results(run: runName)
+            let rows = try await opened.results(run: runName)
             if let runName, rows.isEmpty {
-                let runs = Set(try opened.status().checkpoints.map(\.run)).sorted()
+                let runs = Set(try await opened.status().checkpoints.map(\.run)).sorted()
                 guard runs.contains(runName) else {
                     throw CommandError(
                         "no run named '\(runName)' in \(opened.path); runs: "

@@ -46,7 +46,7 @@ extension Extrapolate {
             let service = Daemon(configuration: configuration, store: store, logger: logger, once: once)
             if once {
                 let summary = try await service.runOnce()
-                let rows = try store.results(run: nil).filter { row in
+                let rows = try await store.results(run: nil).filter { row in
                     configuration.targets.contains { row.checkpoint.hasPrefix($0.folder) }
                 }
                 let report = StoredResultsReport(rows)

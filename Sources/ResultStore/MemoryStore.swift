@@ -8,9 +8,14 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
     private var jobs: [JobRecord] = []
     private var stored: [String: ResultRecord] = [:]
     private var links: [Int64: Set<String>] = [:]
+    private var workerRecords: [String: WorkerRecord] = [:]
     private var nextID: Int64 = 1
+    /// The store's clock (tests move it to see leases run out and retries come due).
+    private let clock: @Sendable () -> Date
 
-    public init() {}
+    public init(clock: @escaping @Sendable () -> Date = Date.init) { self.clock = clock }
+
+    public var isExclusive: Bool { true }
 
     private func locked<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         lock.lock()
@@ -23,8 +28,9 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
         return nextID
     }
 
-    public func register(_ s: Sighting, at now: Date) throws(StoreError) -> (record: CheckpointRecord, isNew: Bool) {
+    public func register(_ s: Sighting) async throws(StoreError) -> (record: CheckpointRecord, isNew: Bool) {
         try locked { () throws(StoreError) in
+            let now = clock()
             if let index = checkpoints.firstIndex(where: { $0.path == s.path && $0.contentHash == s.contentHash }) {
                 if checkpoints[index].state != s.state || checkpoints[index].reason != s.reason {
                     if !checkpoints[index].isLive {
@@ -53,7 +59,7 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func liveVersion(path: String) throws(StoreError) -> CheckpointRecord? {
+    public func liveVersion(path: String) async throws(StoreError) -> CheckpointRecord? {
         try locked { () throws(StoreError) in checkpoints.last { $0.path == path && $0.isLive } }
     }
 
@@ -91,10 +97,9 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func markGone(under root: String, present: Set<String>, at now: Date) throws(StoreError)
-        -> [CheckpointRecord]
-    {
+    public func markGone(under root: String, present: Set<String>) async throws(StoreError) -> [CheckpointRecord] {
         try locked { () throws(StoreError) in
+            let now = clock()
             var marked: [CheckpointRecord] = []
             for index in checkpoints.indices
             where checkpoints[index].isLive && checkpoints[index].runFolder.isInside(root)
@@ -110,10 +115,9 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func ensureJob(checkpoint: Int64, settings: EvaluationSettings, at now: Date) throws(StoreError)
-        -> JobRecord?
-    {
+    public func ensureJob(checkpoint: Int64, settings: EvaluationSettings) async throws(StoreError) -> JobRecord? {
         try locked { () throws(StoreError) in
+            let now = clock()
             let hash = settings.contentHash
             guard checkpoints.contains(where: { $0.id == checkpoint }) else {
                 throw .missing("checkpoint \(checkpoint)")
@@ -133,8 +137,9 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func claim(at now: Date) throws(StoreError) -> ClaimedJob? {
+    public func claim(worker: String, leaseSeconds: Double) async throws(StoreError) -> ClaimedJob? {
         try locked { () throws(StoreError) in
+            let now = clock()
             let byID = Dictionary(uniqueKeysWithValues: checkpoints.map { ($0.id, $0) })
             let ready = jobs.compactMap { job -> (job: Int64, checkpoint: CheckpointRecord)? in
                 guard job.state == .pending, (job.notBefore ?? .distantPast) <= now,
@@ -146,13 +151,69 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
                 let index = jobs.firstIndex(where: { $0.id == id }), let checkpoint = byID[jobs[index].checkpointID]
             else { return nil }
             jobs[index].state = .running
+            jobs[index].worker = worker
+            jobs[index].attempt += 1
+            jobs[index].leaseUntil = now.addingTimeInterval(leaseSeconds)
             jobs[index].updated = now
             return ClaimedJob(job: jobs[index], checkpoint: checkpoint)
         }
     }
 
-    public func cancelJobs(notIn configured: Set<String>, at now: Date) throws(StoreError) -> Int {
+    /// The index of the job `lease` holds, or `lostLease`.
+    private func held(_ lease: Lease) throws(StoreError) -> Int {
+        guard let index = jobs.firstIndex(where: { $0.id == lease.job }),
+            jobs[index].state == .running, jobs[index].worker == lease.worker, jobs[index].attempt == lease.attempt
+        else { throw .lostLease(lease) }
+        return index
+    }
+
+    public func renew(_ lease: Lease, seconds: Double) async throws(StoreError) -> Lease {
         try locked { () throws(StoreError) in
+            let index = try held(lease)
+            let now = clock()
+            jobs[index].leaseUntil = now.addingTimeInterval(seconds)
+            jobs[index].updated = now
+            var renewed = lease
+            renewed.until = now.addingTimeInterval(seconds)
+            return renewed
+        }
+    }
+
+    public func rescue(all: Bool) async throws(StoreError) -> Int {
+        try locked { () throws(StoreError) in
+            let now = clock()
+            var count = 0
+            for index in jobs.indices {
+                if jobs[index].state == .running, all || (jobs[index].leaseUntil ?? .distantPast) < now {
+                    jobs[index].state = .pending
+                    jobs[index].leaseUntil = nil
+                    jobs[index].updated = now
+                    count += 1
+                }
+                if all, jobs[index].state == .pending { jobs[index].notBefore = nil }
+            }
+            return count
+        }
+    }
+
+    public func heartbeat(_ worker: WorkerInfo) async throws(StoreError) {
+        try locked { () throws(StoreError) in
+            let now = clock()
+            workerRecords[worker.id] = WorkerRecord(
+                info: worker, started: workerRecords[worker.id]?.started ?? now, heartbeat: now)
+        }
+    }
+
+    public func workers(withinSeconds: Double) async throws(StoreError) -> [WorkerRecord] {
+        try locked { () throws(StoreError) in
+            let since = clock().addingTimeInterval(-withinSeconds)
+            return workerRecords.values.filter { $0.heartbeat >= since }.sorted { $0.heartbeat > $1.heartbeat }
+        }
+    }
+
+    public func cancelJobs(notIn configured: Set<String>) async throws(StoreError) -> Int {
+        try locked { () throws(StoreError) in
+            let now = clock()
             var count = 0
             for index in jobs.indices
             where [.pending, .running].contains(jobs[index].state) && !configured.contains(jobs[index].settingsHash) {
@@ -164,7 +225,7 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func releaseSnapshot(checkpoint: Int64) throws(StoreError) -> String? {
+    public func releaseSnapshot(checkpoint: Int64) async throws(StoreError) -> String? {
         try locked { () throws(StoreError) in
             guard
                 !jobs.contains(where: { $0.checkpointID == checkpoint && [.pending, .running].contains($0.state) }),
@@ -175,23 +236,9 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func requeueRunning(at now: Date) throws(StoreError) -> Int {
+    public func requeue(checkpoint: Int64) async throws(StoreError) -> Int {
         try locked { () throws(StoreError) in
-            var count = 0
-            for index in jobs.indices where jobs[index].state == .running || jobs[index].state == .pending {
-                if jobs[index].state == .running {
-                    jobs[index].state = .pending
-                    jobs[index].updated = now
-                    count += 1
-                }
-                jobs[index].notBefore = nil
-            }
-            return count
-        }
-    }
-
-    public func requeue(checkpoint: Int64, at now: Date) throws(StoreError) -> Int {
-        try locked { () throws(StoreError) in
+            let now = clock()
             guard checkpoints.contains(where: { $0.id == checkpoint }) else {
                 throw StoreError.missing("checkpoint \(checkpoint)")
             }
@@ -208,8 +255,9 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func reopenSkipped(fitting limit: Int?, at now: Date) throws(StoreError) -> Int {
+    public func reopenSkipped(fitting limit: Int?) async throws(StoreError) -> Int {
         try locked { () throws(StoreError) in
+            let now = clock()
             var count = 0
             for index in jobs.indices where jobs[index].state == .done {
                 let fits = (links[jobs[index].id] ?? []).contains { key in
@@ -227,15 +275,16 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func results(forKeys keys: [String]) throws(StoreError) -> [String: ResultRecord] {
+    public func results(forKeys keys: [String]) async throws(StoreError) -> [String: ResultRecord] {
         try locked { () throws(StoreError) in
             Dictionary(uniqueKeysWithValues: keys.compactMap { key in stored[key].map { (key, $0) } })
         }
     }
 
-    public func record(_ result: ResultRecord, job: Int64, planned: Int, at now: Date) throws(StoreError) {
+    public func record(_ result: ResultRecord, lease: Lease, planned: Int) async throws(StoreError) {
         try locked { () throws(StoreError) in
-            guard let index = jobs.firstIndex(where: { $0.id == job }) else { throw .missing("job \(job)") }
+            let index = try held(lease)
+            let (job, now) = (lease.job, clock())
             if let existing = stored[result.key], existing.outcome != .skipped {
                 // Kept: a result is never written twice.
             } else {
@@ -248,9 +297,10 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func link(keys: [String], job: Int64, planned: Int, at now: Date) throws(StoreError) {
+    public func link(keys: [String], lease: Lease, planned: Int) async throws(StoreError) {
         try locked { () throws(StoreError) in
-            guard let index = jobs.firstIndex(where: { $0.id == job }) else { throw .missing("job \(job)") }
+            let index = try held(lease)
+            let (job, now) = (lease.job, clock())
             for key in keys where stored[key] != nil { links[job, default: []].insert(key) }
             jobs[index].done = links[job]?.count ?? 0
             jobs[index].planned = planned
@@ -259,25 +309,27 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
     }
 
     public func finish(
-        job: Int64, state: JobState, error: String?, attempts: Int, notBefore: Date?, at now: Date
-    ) throws(StoreError) {
+        _ lease: Lease, state: JobState, error: String?, attempts: Int, retrySeconds: Double?
+    ) async throws(StoreError) {
         try locked { () throws(StoreError) in
-            guard let index = jobs.firstIndex(where: { $0.id == job }) else { throw .missing("job \(job)") }
+            let index = try held(lease)
+            let now = clock()
             jobs[index].state = state
             jobs[index].error = error
             jobs[index].attempts = attempts
-            jobs[index].notBefore = notBefore
+            jobs[index].notBefore = retrySeconds.map { now.addingTimeInterval($0) }
+            jobs[index].leaseUntil = nil
             jobs[index].updated = now
         }
     }
 
-    public func status() throws(StoreError) -> StoreStatus {
+    public func status() async throws(StoreError) -> StoreStatus {
         try locked { () throws(StoreError) in
             StoreStatus(checkpoints: checkpoints, jobs: jobs, results: stored.count)
         }
     }
 
-    public func results(run: String?) throws(StoreError) -> [ResultRow] {
+    public func results(run: String?) async throws(StoreError) -> [ResultRow] {
         try locked { () throws(StoreError) in
             let byID = Dictionary(uniqueKeysWithValues: checkpoints.map { ($0.id, $0) })
             var rows: [ResultRow] = []

@@ -155,12 +155,21 @@ public struct JobRecord: Sendable, Hashable, Codable {
     /// When it was queued, and last changed.
     public var created: Date
     public var updated: Date
+    /// The worker running it (or that ran it last), the number of times it has been claimed, and when the running
+    /// worker's lease ends.
+    public var worker: String?
+    public var attempt: Int
+    public var leaseUntil: Date?
 
     /// A job as stored.
     public init(
         id: Int64, checkpointID: Int64, settings: EvaluationSettings, settingsHash: String, state: JobState,
-        done: Int, planned: Int, attempts: Int, notBefore: Date?, error: String?, created: Date, updated: Date
+        done: Int, planned: Int, attempts: Int, notBefore: Date?, error: String?, created: Date, updated: Date,
+        worker: String? = nil, attempt: Int = 0, leaseUntil: Date? = nil
     ) {
+        self.worker = worker
+        self.attempt = attempt
+        self.leaseUntil = leaseUntil
         self.id = id
         self.checkpointID = checkpointID
         self.settings = settings
@@ -176,17 +185,71 @@ public struct JobRecord: Sendable, Hashable, Codable {
     }
 }
 
-/// A job handed to the worker, with its checkpoint.
+/// A job handed to the worker, with its checkpoint and its lease.
 public struct ClaimedJob: Sendable, Hashable {
     /// The job, now running.
     public var job: JobRecord
     /// The version it evaluates.
     public var checkpoint: CheckpointRecord
+    /// The claim: every write about the job goes with it.
+    public var lease: Lease
 
-    /// A job and its version.
+    /// A job and its version, leased as the job says (`worker`, `attempt`, `leaseUntil`).
     public init(job: JobRecord, checkpoint: CheckpointRecord) {
         self.job = job
         self.checkpoint = checkpoint
+        lease = Lease(
+            job: job.id, worker: job.worker ?? "", attempt: job.attempt, until: job.leaseUntil ?? .distantFuture)
+    }
+}
+
+/// A worker's hold on a running job: which job, whose, which attempt, and until when. A write whose lease no longer
+/// matches the job's row is refused (`StoreError.lostLease`).
+public struct Lease: Sendable, Hashable, Codable {
+    public var job: Int64
+    public var worker: String
+    public var attempt: Int
+    public var until: Date
+
+    public init(job: Int64, worker: String, attempt: Int, until: Date) {
+        self.job = job
+        self.worker = worker
+        self.attempt = attempt
+        self.until = until
+    }
+}
+
+/// What a worker says of itself with each heartbeat.
+public struct WorkerInfo: Sendable, Hashable, Codable {
+    /// Unique per process: `host:pid:random`.
+    public var id: String
+    public var host: String
+    public var pid: Int32
+    /// `evaluate`, `discover`, or both.
+    public var roles: [String]
+    /// The job it is running, if any.
+    public var job: Int64?
+
+    public init(id: String, host: String, pid: Int32, roles: [String], job: Int64?) {
+        self.id = id
+        self.host = host
+        self.pid = pid
+        self.roles = roles
+        self.job = job
+    }
+}
+
+/// A worker as the store last heard of it.
+public struct WorkerRecord: Sendable, Hashable, Codable {
+    public var info: WorkerInfo
+    /// When it first and last said it was alive (the store's clock).
+    public var started: Date
+    public var heartbeat: Date
+
+    public init(info: WorkerInfo, started: Date, heartbeat: Date) {
+        self.info = info
+        self.started = started
+        self.heartbeat = heartbeat
     }
 }
 
@@ -314,6 +377,12 @@ public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     case locked(path: String, holder: String)
     /// A record the caller named does not exist.
     case missing(String)
+    /// A write about a running job whose lease is no longer the caller's: nothing was written.
+    case lostLease(Lease)
+    /// The store holds a value this version does not know (a state, an outcome): refused, never guessed.
+    case corrupt(path: String, what: String)
+    /// The database could not be reached (a restart, a network drop); the caller backs off and tries again.
+    case unavailable(path: String, reason: String)
 
     /// What went wrong and what to do.
     public var description: String {
@@ -324,6 +393,13 @@ public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
             "\(path) is in use by another daemon (\(holder)); one daemon writes a store. Stop it, or give this one "
                 + "its own --store"
         case .missing(let what): "not in the store: \(what)"
+        case .lostLease(let lease):
+            "job \(lease.job) is no longer worker \(lease.worker)'s (attempt \(lease.attempt)): its lease ran out and "
+                + "another worker took it, or the job was ended meanwhile; nothing was written"
+        case .corrupt(let path, let what):
+            "\(path): the store holds \(what), which this Extrapolate does not know; upgrade it, or check what "
+                + "wrote the store"
+        case .unavailable(let path, let reason): "\(path): the store cannot be reached: \(reason)"
         }
     }
 }

@@ -14,7 +14,7 @@ extension SQLiteStore {
     /// links (a result shared with a copy in another run stays). With `dryRun`, counts only.
     /// - Throws: `StoreError.missing` when the store has no such run.
     public func prune(run: String, dryRun: Bool = false) throws(StoreError) -> PruneCount {
-        try write("pruning run \(run)") { db in
+        try writeNow("pruning run \(run)") { db in
             let versions = try Int64.fetchAll(db, sql: "SELECT id FROM checkpoints WHERE run = ?", arguments: [run])
             guard !versions.isEmpty else { throw StoreError.missing("run '\(run)'") }
             let jobs = "SELECT id FROM jobs WHERE checkpoint_id IN (SELECT id FROM checkpoints WHERE run = ?)"

@@ -15,13 +15,21 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
     private let pool: any DatabaseWriter
     /// The lock file's descriptor, held open for the writer's lifetime.
     private let lockDescriptor: Int32?
+    /// The store's clock: this machine's, the only one writing the store (tests move it).
+    let clock: @Sendable () -> Date
+
+    /// The writer's lock makes it the only process working on the store.
+    public var isExclusive: Bool { true }
 
     /// Opens (creating it and its folder if needed) the store at `path` for writing, and takes the writer lock.
     /// - Parameter maximumPages: caps the file at this many pages (SQLite then reports "database or disk is full"):
     ///   how tests simulate a full disk.
     /// - Throws: `StoreError.locked` when another process writes it; `.cannotOpen` otherwise.
-    public init(writingTo path: String, maximumPages: Int? = nil) throws(StoreError) {
+    public init(
+        writingTo path: String, maximumPages: Int? = nil, clock: @escaping @Sendable () -> Date = Date.init
+    ) throws(StoreError) {
         self.path = path
+        self.clock = clock
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty {
             do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
@@ -49,6 +57,7 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
     /// - Throws: `StoreError.cannotOpen` when there is no store at `path` or it is not one.
     public init(readingFrom path: String) throws(StoreError) {
         self.path = path
+        clock = Date.init
         lockDescriptor = nil
         guard FileManager.default.fileExists(atPath: path) else {
             throw .cannotOpen(
@@ -109,8 +118,9 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
 
     // MARK: ResultStore
 
-    public func register(_ s: Sighting, at now: Date) throws(StoreError) -> (record: CheckpointRecord, isNew: Bool) {
-        try write("registering \(s.path)") { db in
+    public func register(_ s: Sighting) async throws(StoreError) -> (record: CheckpointRecord, isNew: Bool) {
+        let now = clock()
+        return try await write("registering \(s.path)") { db in
             if let row = try Row.fetchOne(
                 db, sql: "SELECT * FROM checkpoints WHERE path = ? AND content_hash = ?",
                 arguments: [s.path, s.contentHash])
@@ -152,8 +162,8 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func liveVersion(path: String) throws(StoreError) -> CheckpointRecord? {
-        try read("reading \(path)") { db in
+    public func liveVersion(path: String) async throws(StoreError) -> CheckpointRecord? {
+        try await read("reading \(path)") { db in
             try Row.fetchOne(
                 db,
                 sql:
@@ -194,10 +204,9 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
             arguments: [jobState.rawValue, now.timeIntervalSince1970, checkpoint])
     }
 
-    public func markGone(under root: String, present: Set<String>, at now: Date) throws(StoreError)
-        -> [CheckpointRecord]
-    {
-        try write("marking checkpoints under \(root) gone") { db in
+    public func markGone(under root: String, present: Set<String>) async throws(StoreError) -> [CheckpointRecord] {
+        let now = clock()
+        return try await write("marking checkpoints under \(root) gone") { db in
             let prefix = root.hasSuffix("/") ? root : root + "/"
             let rows = try Row.fetchAll(
                 db,
@@ -217,12 +226,11 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func ensureJob(checkpoint: Int64, settings: EvaluationSettings, at now: Date) throws(StoreError)
-        -> JobRecord?
-    {
+    public func ensureJob(checkpoint: Int64, settings: EvaluationSettings) async throws(StoreError) -> JobRecord? {
         let json = try Self.encode(settings)
         let hash = settings.contentHash
-        return try write("queueing a job") { db in
+        let now = clock()
+        return try await write("queueing a job") { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM checkpoints WHERE id = ?", arguments: [checkpoint]) != nil
             else { throw StoreError.missing("checkpoint \(checkpoint)") }
             try db.execute(
@@ -246,31 +254,84 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func claim(at now: Date) throws(StoreError) -> ClaimedJob? {
-        try write("claiming a job") { db in
-            // One query for the candidates and one for the runs' current versions; only the chosen job is decoded.
-            let current = try Row.fetchAll(db, sql: "SELECT * FROM checkpoints WHERE \(Self.evaluable())").map(
-                Self.checkpoint)
-            let byID = Dictionary(uniqueKeysWithValues: current.map { ($0.id, $0) })
-            let ready = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT j.id AS job_id, j.checkpoint_id AS checkpoint_id FROM jobs j
-                    JOIN checkpoints c ON c.id = j.checkpoint_id
-                    WHERE j.state = 'pending' AND \(Self.evaluable("c."))
-                    AND (j.not_before IS NULL OR j.not_before <= ?)
-                    """, arguments: [now.timeIntervalSince1970]
-            ).compactMap { row -> (job: Int64, checkpoint: CheckpointRecord)? in
-                let checkpoint: Int64 = row["checkpoint_id"]
-                return byID[checkpoint].map { (row["job_id"], $0) }
-            }
-            guard let id = JobOrder.next(ready, current: current) else { return nil }
+    public func claim(worker: String, leaseSeconds: Double) async throws(StoreError) -> ClaimedJob? {
+        let now = clock().timeIntervalSince1970
+        return try await write("claiming a job") { db in
+            guard
+                let id = try Int64.fetchOne(
+                    db, sql: "\(JobOrder.nextJobSQL(evaluable: Self.evaluable())) LIMIT 1",
+                    arguments: [now])
+            else { return nil }
             try db.execute(
-                sql: "UPDATE jobs SET state = 'running', updated = ? WHERE id = ?",
-                arguments: [now.timeIntervalSince1970, id])
+                sql: """
+                    UPDATE jobs SET state = 'running', worker = ?, attempt = attempt + 1, lease_until = ?, updated = ?
+                    WHERE id = ?
+                    """, arguments: [worker, now + leaseSeconds, now, id])
             let job = try Self.job(db, id: id)
-            guard let checkpoint = byID[job.checkpointID] else { throw StoreError.missing("checkpoint of job \(id)") }
-            return ClaimedJob(job: job, checkpoint: checkpoint)
+            return ClaimedJob(job: job, checkpoint: try Self.checkpoint(db, id: job.checkpointID))
+        }
+    }
+
+    /// The SQL condition that `lease` still holds its job (`AND`-ed to an update of `jobs`), and its arguments.
+    private static func held(_ lease: Lease) -> (sql: String, arguments: StatementArguments) {
+        ("id = ? AND state = 'running' AND worker = ? AND attempt = ?", [lease.job, lease.worker, lease.attempt])
+    }
+
+    public func renew(_ lease: Lease, seconds: Double) async throws(StoreError) -> Lease {
+        let now = clock()
+        try await write("renewing the lease of job \(lease.job)") { db in
+            let guarded = Self.held(lease)
+            try db.execute(
+                sql: "UPDATE jobs SET lease_until = ?, updated = ? WHERE \(guarded.sql)",
+                arguments: [now.timeIntervalSince1970 + seconds, now.timeIntervalSince1970] + guarded.arguments)
+            if db.changesCount == 0 { throw StoreError.lostLease(lease) }
+        }
+        var renewed = lease
+        renewed.until = now.addingTimeInterval(seconds)
+        return renewed
+    }
+
+    public func rescue(all: Bool) async throws(StoreError) -> Int {
+        let now = clock().timeIntervalSince1970
+        return try await write("returning expired leases to the queue") { db in
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET state = 'pending', lease_until = NULL, updated = ?
+                    WHERE state = 'running' AND (? OR lease_until IS NULL OR lease_until < ?)
+                    """, arguments: [now, all, now])
+            let count = db.changesCount
+            if all { try db.execute(sql: "UPDATE jobs SET not_before = NULL WHERE state = 'pending'") }
+            return count
+        }
+    }
+
+    public func heartbeat(_ worker: WorkerInfo) async throws(StoreError) {
+        let now = clock().timeIntervalSince1970
+        let roles = worker.roles.joined(separator: ",")
+        try await write("recording worker \(worker.id)") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO workers(id, host, pid, roles, job, started, heartbeat) VALUES (?,?,?,?,?,?,?)
+                    ON CONFLICT(id) DO UPDATE SET job = excluded.job, roles = excluded.roles,
+                        heartbeat = excluded.heartbeat
+                    """, arguments: [worker.id, worker.host, worker.pid, roles, worker.job, now, now])
+        }
+    }
+
+    public func workers(withinSeconds: Double) async throws(StoreError) -> [WorkerRecord] {
+        let since = clock().timeIntervalSince1970 - withinSeconds
+        return try await read("reading workers") { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM workers WHERE heartbeat >= ? ORDER BY heartbeat DESC", arguments: [since]
+            ).map { row in
+                let roles: String = row["roles"]
+                return WorkerRecord(
+                    info: WorkerInfo(
+                        id: row["id"], host: row["host"], pid: row["pid"],
+                        roles: roles.split(separator: ",").map(String.init), job: row["job"]),
+                    started: Date(timeIntervalSince1970: row["started"]),
+                    heartbeat: Date(timeIntervalSince1970: row["heartbeat"]))
+            }
         }
     }
 
@@ -279,8 +340,8 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         "(\(prefix)state = 'current' OR (\(prefix)state = 'replaced' AND \(prefix)snapshot IS NOT NULL))"
     }
 
-    public func releaseSnapshot(checkpoint: Int64) throws(StoreError) -> String? {
-        try write("releasing the snapshot of checkpoint \(checkpoint)") { db in
+    public func releaseSnapshot(checkpoint: Int64) async throws(StoreError) -> String? {
+        try await write("releasing the snapshot of checkpoint \(checkpoint)") { db in
             let unfinished = try Int.fetchOne(
                 db, sql: "SELECT count(*) FROM jobs WHERE checkpoint_id = ? AND state IN ('pending', 'running')",
                 arguments: [checkpoint])
@@ -293,19 +354,9 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func requeueRunning(at now: Date) throws(StoreError) -> Int {
-        try write("requeueing interrupted jobs") { db in
-            try db.execute(
-                sql: "UPDATE jobs SET state = 'pending', updated = ? WHERE state = 'running'",
-                arguments: [now.timeIntervalSince1970])
-            let count = db.changesCount
-            try db.execute(sql: "UPDATE jobs SET not_before = NULL WHERE state = 'pending'")
-            return count
-        }
-    }
-
-    public func cancelJobs(notIn configured: Set<String>, at now: Date) throws(StoreError) -> Int {
-        try write("cancelling jobs of settings no longer configured") { db in
+    public func cancelJobs(notIn configured: Set<String>) async throws(StoreError) -> Int {
+        let now = clock()
+        return try await write("cancelling jobs of settings no longer configured") { db in
             let hashes = configured.sorted()
             let marks = hashes.isEmpty ? "''" : Array(repeating: "?", count: hashes.count).joined(separator: ", ")
             try db.execute(
@@ -317,8 +368,9 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func reopenSkipped(fitting limit: Int?, at now: Date) throws(StoreError) -> Int {
-        try write("reopening jobs with skipped lengths") { db in
+    public func reopenSkipped(fitting limit: Int?) async throws(StoreError) -> Int {
+        let now = clock()
+        return try await write("reopening jobs with skipped lengths") { db in
             try db.execute(
                 sql: """
                     UPDATE jobs SET state = 'pending', updated = ? WHERE state = 'done' AND id IN (
@@ -330,8 +382,9 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func requeue(checkpoint: Int64, at now: Date) throws(StoreError) -> Int {
-        try write("requeueing checkpoint \(checkpoint)") { db in
+    public func requeue(checkpoint: Int64) async throws(StoreError) -> Int {
+        let now = clock()
+        return try await write("requeueing checkpoint \(checkpoint)") { db in
             guard try Int.fetchOne(db, sql: "SELECT 1 FROM checkpoints WHERE id = ?", arguments: [checkpoint]) != nil
             else { throw StoreError.missing("checkpoint \(checkpoint)") }
             try db.execute(
@@ -343,8 +396,8 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func results(forKeys keys: [String]) throws(StoreError) -> [String: ResultRecord] {
-        try read("reading results") { db in
+    public func results(forKeys keys: [String]) async throws(StoreError) -> [String: ResultRecord] {
+        try await read("reading results") { db in
             var found: [String: ResultRecord] = [:]
             for key in keys {
                 if let row = try Row.fetchOne(db, sql: "SELECT * FROM results WHERE key = ?", arguments: [key]) {
@@ -355,9 +408,11 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func record(_ r: ResultRecord, job: Int64, planned: Int, at now: Date) throws(StoreError) {
+    public func record(_ r: ResultRecord, lease: Lease, planned: Int) async throws(StoreError) {
         let point = try Self.encode(r.point)
-        try write("recording a result of job \(job)") { db in
+        let now = clock()
+        try await write("recording a result of job \(lease.job)") { db in
+            try Self.checkHeld(db, lease)
             try db.execute(
                 sql: """
                     INSERT INTO results(key, content_hash, architecture_hash, scoring_hash, engine_version, series,
@@ -379,14 +434,23 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
                     r.point.interval?.upper, r.reason, r.memoryEstimate, r.point.result?.seconds,
                     r.started.timeIntervalSince1970, r.finished.timeIntervalSince1970, point,
                 ])
-            try Self.link(db, keys: [r.key], job: job, planned: planned, at: now)
+            try Self.link(db, keys: [r.key], job: lease.job, planned: planned, at: now)
         }
     }
 
-    public func link(keys: [String], job: Int64, planned: Int, at now: Date) throws(StoreError) {
-        try write("linking results to job \(job)") { db in
-            try Self.link(db, keys: keys, job: job, planned: planned, at: now)
+    public func link(keys: [String], lease: Lease, planned: Int) async throws(StoreError) {
+        let now = clock()
+        try await write("linking results to job \(lease.job)") { db in
+            try Self.checkHeld(db, lease)
+            try Self.link(db, keys: keys, job: lease.job, planned: planned, at: now)
         }
+    }
+
+    /// Throws `lostLease` unless `lease` still holds its job; inside a write, so nothing changes it before commit.
+    private static func checkHeld(_ db: Database, _ lease: Lease) throws {
+        let guarded = held(lease)
+        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE \(guarded.sql)", arguments: guarded.arguments) != nil
+        else { throw StoreError.lostLease(lease) }
     }
 
     private static func link(_ db: Database, keys: [String], job: Int64, planned: Int, at now: Date) throws {
@@ -406,19 +470,23 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
     }
 
     public func finish(
-        job: Int64, state: JobState, error: String?, attempts: Int, notBefore: Date?, at now: Date
-    ) throws(StoreError) {
-        try write("finishing job \(job)") { db in
+        _ lease: Lease, state: JobState, error: String?, attempts: Int, retrySeconds: Double?
+    ) async throws(StoreError) {
+        let now = clock().timeIntervalSince1970
+        try await write("finishing job \(lease.job)") { db in
+            let guarded = Self.held(lease)
             try db.execute(
-                sql: "UPDATE jobs SET state = ?, error = ?, attempts = ?, not_before = ?, updated = ? WHERE id = ?",
-                arguments: [
-                    state.rawValue, error, attempts, notBefore?.timeIntervalSince1970, now.timeIntervalSince1970, job,
-                ])
+                sql: """
+                    UPDATE jobs SET state = ?, error = ?, attempts = ?, not_before = ?, lease_until = NULL, updated = ?
+                    WHERE \(guarded.sql)
+                    """,
+                arguments: [state.rawValue, error, attempts, retrySeconds.map { now + $0 }, now] + guarded.arguments)
+            if db.changesCount == 0 { throw StoreError.lostLease(lease) }
         }
     }
 
-    public func status() throws(StoreError) -> StoreStatus {
-        try read("reading the status") { db in
+    public func status() async throws(StoreError) -> StoreStatus {
+        try await read("reading the status") { db in
             let checkpoints = try Row.fetchAll(db, sql: "SELECT * FROM checkpoints ORDER BY id").map(Self.checkpoint)
             let jobs = try Row.fetchAll(db, sql: "SELECT * FROM jobs ORDER BY id").map(Self.job)
             let results = try Int.fetchOne(db, sql: "SELECT count(*) FROM results") ?? 0
@@ -426,8 +494,8 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func results(run: String?) throws(StoreError) -> [ResultRow] {
-        try read("reading results") { db in
+    public func results(run: String?) async throws(StoreError) -> [ResultRow] {
+        try await read("reading results") { db in
             let rows = try Row.fetchAll(
                 db,
                 sql: """
@@ -469,10 +537,12 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
 
     private static func checkpoint(_ row: Row) throws -> CheckpointRecord {
         let state: String = row["state"]
+        let id: Int64 = row["id"]
         return CheckpointRecord(
             id: row["id"], run: row["run"], runFolder: row["run_folder"], path: row["path"], step: row["step"],
             scheme: row["scheme"], size: row["size"], modified: row["modified"], contentHash: row["content_hash"],
-            state: CheckpointState(rawValue: state) ?? .invalid, reason: row["reason"],
+            state: try known(CheckpointState(rawValue: state), "checkpoint state '\(state)' (checkpoint \(id))"),
+            reason: row["reason"],
             discovered: Date(timeIntervalSince1970: row["discovered"]),
             updated: Date(timeIntervalSince1970: row["updated"]), snapshot: row["snapshot"])
     }
@@ -488,13 +558,25 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         let state: String = row["state"]
         let settings: String = row["settings"]
         let notBefore: Double? = row["not_before"]
+        let leaseUntil: Double? = row["lease_until"]
+        let id: Int64 = row["id"]
         return JobRecord(
             id: row["id"], checkpointID: row["checkpoint_id"],
             settings: try Self.decoder.decode(EvaluationSettings.self, from: Data(settings.utf8)),
-            settingsHash: row["settings_hash"], state: JobState(rawValue: state) ?? .failed, done: row["done"],
+            settingsHash: row["settings_hash"],
+            state: try known(JobState(rawValue: state), "job state '\(state)' (job \(id))"),
+            done: row["done"],
             planned: row["planned"], attempts: row["attempts"],
             notBefore: notBefore.map(Date.init(timeIntervalSince1970:)), error: row["error"],
-            created: Date(timeIntervalSince1970: row["created"]), updated: Date(timeIntervalSince1970: row["updated"]))
+            created: Date(timeIntervalSince1970: row["created"]), updated: Date(timeIntervalSince1970: row["updated"]),
+            worker: row["worker"], attempt: row["attempt"],
+            leaseUntil: leaseUntil.map(Date.init(timeIntervalSince1970:)))
+    }
+
+    /// `value`, or `StoreError.corrupt` naming `what` when the store held something this version does not know.
+    private static func known<T>(_ value: T?, _ what: String) throws -> T {
+        guard let value else { throw StoreError.corrupt(path: "", what: what) }
+        return value
     }
 
     private static func result(_ row: Row) throws -> ResultRecord {
@@ -505,7 +587,7 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
             scoringHash: row["scoring_hash"], series: row["series"], length: row["length"],
             engineVersion: row["engine_version"])
         return ResultRecord(
-            key: key, outcome: ResultOutcome(rawValue: outcome) ?? .evaluated,
+            key: key, outcome: try known(ResultOutcome(rawValue: outcome), "result outcome '\(outcome)'"),
             point: try Self.decoder.decode(SweepPoint.self, from: Data(point.utf8)), reason: row["reason"],
             memoryEstimate: row["memory_estimate"], started: Date(timeIntervalSince1970: row["started"]),
             finished: Date(timeIntervalSince1970: row["finished"]))
@@ -513,21 +595,35 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
 
     // MARK: Access
 
-    func write<T>(_ operation: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
+    func write<T: Sendable>(
+        _ operation: String, _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws(StoreError) -> T {
         guard lockDescriptor != nil else {
             throw .failed(path: path, operation: operation, reason: "the store was opened read-only")
         }
-        return try access(operation) { try pool.write(body) }
+        do { return try await pool.write(body) } catch { throw describe(error, operation) }
     }
 
-    func read<T>(_ operation: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
-        try access(operation) { try pool.read(body) }
+    func read<T: Sendable>(
+        _ operation: String, _ body: @escaping @Sendable (Database) throws -> T
+    ) async throws(StoreError) -> T {
+        do { return try await pool.read(body) } catch { throw describe(error, operation) }
     }
 
-    /// Runs a database access, its errors as `StoreError` naming the store and the operation.
-    private func access<T>(_ operation: String, _ body: () throws -> T) throws(StoreError) -> T {
-        do { return try body() } catch let error as StoreError { throw error } catch {
-            throw .failed(path: path, operation: operation, reason: Self.reason(error))
+    /// The same writes, blocking: for `prune`, which a command runs with the daemon stopped.
+    func writeNow<T>(_ operation: String, _ body: (Database) throws -> T) throws(StoreError) -> T {
+        guard lockDescriptor != nil else {
+            throw .failed(path: path, operation: operation, reason: "the store was opened read-only")
+        }
+        do { return try pool.write(body) } catch { throw describe(error, operation) }
+    }
+
+    /// A database access's error as `StoreError` naming the store and the operation.
+    private func describe(_ error: any Error, _ operation: String) -> StoreError {
+        switch error as? StoreError {
+        case .corrupt(_, let what): return .corrupt(path: path, what: what)
+        case .some(let error): return error
+        case nil: return .failed(path: path, operation: operation, reason: Self.reason(error))
         }
     }
 

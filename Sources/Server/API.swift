@@ -23,16 +23,22 @@ public final class ServerState: Sendable {
 
     /// Every stored result (of `run`, when given), as the reports list them. Decoding every result is the costly
     /// part of a request, so the rows are kept until the store's stamp changes.
-    func rows(run: String? = nil) throws -> [StoredResultsReport.Row] {
-        let stamp = try self.stamp().value
-        let all = try cache.rows(for: stamp) { try store.results(run: nil).map(StoredResultsReport.Row.init) }
+    func rows(run: String? = nil) async throws -> [StoredResultsReport.Row] {
+        let stamp = try await self.stamp().value
+        let all: [StoredResultsReport.Row]
+        if let cached = cache.rows(for: stamp) {
+            all = cached
+        } else {
+            all = try await store.results(run: nil).map(StoredResultsReport.Row.init)
+            cache.keep(all, for: stamp)
+        }
         guard let run else { return all }
         return all.filter { $0.run == run }
     }
 
     /// What changes whenever a result, a checkpoint or a job does (a result is written with its job's progress).
-    func stamp() throws -> (value: String, results: Int) {
-        let status = try store.status()
+    func stamp() async throws -> (value: String, results: Int) {
+        let status = try await store.status()
         let newest = (status.checkpoints.map(\.updated) + status.jobs.map(\.updated)).max()
         let value =
             "\(status.results)-\(status.checkpoints.count)-\(status.jobs.count)-\(newest?.timeIntervalSince1970 ?? 0)"
@@ -50,14 +56,16 @@ final class RowCache: @unchecked Sendable {
     private var stamp: String?
     private var rows: [StoredResultsReport.Row] = []
 
-    func rows(for stamp: String, _ load: () throws -> [StoredResultsReport.Row]) rethrows -> [StoredResultsReport.Row] {
-        lock.lock()
-        defer { lock.unlock() }
-        if stamp != self.stamp {
-            rows = try load()
+    /// The rows kept for `stamp`, or `nil` when the store changed since.
+    func rows(for stamp: String) -> [StoredResultsReport.Row]? {
+        lock.withLock { stamp == self.stamp ? rows : nil }
+    }
+
+    func keep(_ rows: [StoredResultsReport.Row], for stamp: String) {
+        lock.withLock {
+            self.rows = rows
             self.stamp = stamp
         }
-        return rows
     }
 }
 
@@ -98,8 +106,8 @@ struct APIController {
     }
 
     @Sendable func runs(_ request: Request, context: Context) async throws -> Response {
-        let status = try state.store.status()
-        let results = try state.store.results(run: nil)
+        let status = try await state.store.status()
+        let results = try await state.store.results(run: nil)
         var summaries: [String: RunSummary] = [:]
         let runOf = Dictionary(uniqueKeysWithValues: status.checkpoints.map { ($0.id, $0.run) })
         for checkpoint in status.checkpoints {
@@ -147,7 +155,7 @@ struct APIController {
 
     @Sendable func checkpoints(_ request: Request, context: Context) async throws -> Response {
         let run = try context.parameters.decoded("run")
-        let status = try state.store.status()
+        let status = try await state.store.status()
         let versions = status.checkpoints.filter { $0.run == run }
         guard !versions.isEmpty else { throw APIError.notFound("no run named '\(run)'; see /api/runs") }
         let jobs = Dictionary(grouping: status.jobs, by: \.checkpointID)
@@ -205,7 +213,7 @@ struct APIController {
 
     @Sendable func results(_ request: Request, context: Context) async throws -> Response {
         let filter = try Filter(request)
-        let rows = try state.rows(run: filter.run).filter(filter.keeps)
+        let rows = try await state.rows(run: filter.run).filter(filter.keeps)
         switch request.uri.queryParameters.get("format") ?? "json" {
         case "json":
             // Each result as `results --json` writes it, without the per-window detail (`/api/positions` has the
@@ -229,7 +237,7 @@ struct APIController {
 
     @Sendable func curves(_ request: Request, context: Context) async throws -> Response {
         let filter = try Filter(request)
-        let curves = Extrapolation.curves(try state.rows(run: filter.run).filter(filter.keeps))
+        let curves = Extrapolation.curves(try await state.rows(run: filter.run).filter(filter.keeps))
         let newestOnly = request.uri.queryParameters.get("newest") == "true"
         struct Body: Codable { var curves: [ExtrapolationCurve] }
         return JSONBody.response(Body(curves: newestOnly ? Extrapolation.newest(curves) : curves))
@@ -239,7 +247,7 @@ struct APIController {
         guard let id: Int64 = try Filter.number(request.uri.queryParameters.get("checkpoint"), "checkpoint") else {
             throw APIError.badRequest("give ?checkpoint=ID (an id from /api/runs/{run}/checkpoints)")
         }
-        let rows = try state.rows().filter { $0.checkpointID == id && $0.outcome == .evaluated }
+        let rows = try await state.rows().filter { $0.checkpointID == id && $0.outcome == .evaluated }
         guard !rows.isEmpty else { throw APIError.notFound("no evaluated results for checkpoint \(id)") }
         struct Series: Codable {
             var series: String
@@ -266,7 +274,7 @@ struct APIController {
             let b: Int64 = try Filter.number(query.get("b"), "b")
         else { throw APIError.badRequest("give ?a=ID&b=ID (checkpoint ids), and optionally length and series") }
         let length: Int? = try Filter.number(query.get("length"), "length")
-        let rows = try state.rows().filter { $0.outcome == .evaluated && $0.result != nil }
+        let rows = try await state.rows().filter { $0.outcome == .evaluated && $0.result != nil }
         let comparisons = try PairedResults.compare(
             rows.filter { $0.checkpointID == a }, rows.filter { $0.checkpointID == b }, length: length,
             series: query.get("series"))
@@ -297,7 +305,7 @@ struct APIController {
     }
 
     @Sendable func queue(_ request: Request, context: Context) async throws -> Response {
-        let status = try state.store.status()
+        let status = try await state.store.status()
         let versions = Dictionary(uniqueKeysWithValues: status.checkpoints.map { ($0.id, $0) })
         let jobs = status.jobs.filter { $0.state == .pending || $0.state == .running }.compactMap {
             job -> QueueEntry? in
@@ -327,7 +335,7 @@ struct APIController {
     }
 
     @Sendable func failures(_ request: Request, context: Context) async throws -> Response {
-        let status = try state.store.status()
+        let status = try await state.store.status()
         let versions = Dictionary(uniqueKeysWithValues: status.checkpoints.map { ($0.id, $0) })
         var failures = status.jobs.filter { $0.state == .failed || ($0.state == .pending && $0.error != nil) }
             .compactMap { job -> Failure? in
@@ -347,7 +355,7 @@ struct APIController {
     }
 
     @Sendable func alerts(_ request: Request, context: Context) async throws -> Response {
-        let curves = Extrapolation.curves(try state.rows())
+        let curves = Extrapolation.curves(try await state.rows())
         let thresholds = state.configuration.thresholds
         /// A newest checkpoint whose ratio could not be measured: "no ratio exceeds" says nothing of it.
         struct Unmeasured: Codable {
@@ -379,7 +387,7 @@ struct APIController {
             var paused: Bool
             var watching: Bool
         }
-        let stamp = try state.stamp()
+        let stamp = try await state.stamp()
         return JSONBody.response(
             Body(
                 version: stamp.value, results: stamp.results, paused: state.daemon?.isPaused ?? false,
@@ -392,7 +400,7 @@ struct APIController {
         guard let id = Int64(try context.parameters.require("id")) else {
             throw APIError.badRequest("the checkpoint id must be a whole number")
         }
-        let count = try state.store.requeue(checkpoint: id, at: Date())
+        let count = try await state.store.requeue(checkpoint: id)
         struct Body: Codable {
             var checkpointID: Int64
             var requeued: Int

@@ -43,7 +43,7 @@ struct HealthController {
                 var watching: Bool
             }
             var store = "ok"
-            do { _ = try state.store.status() } catch { store = "\(error)" }
+            do { _ = try await state.store.status() } catch { store = "\(error)" }
             // Without a daemon (a store served read-only) nothing needs to be watching.
             let watching = state.daemon?.isWatching ?? true
             let ready = store == "ok" && watching
@@ -51,9 +51,9 @@ struct HealthController {
                 Body(ready: ready, store: store, watching: watching), status: ready ? .ok : .serviceUnavailable)
         }
         routes.get("metrics") { _, _ in
-            let alerts = state.alerts(Extrapolation.curves(try state.rows()))
+            let alerts = state.alerts(Extrapolation.curves(try await state.rows()))
             return JSONBody.text(
-                try state.metrics.exposition(store: state.store, daemon: state.daemon, alerts: alerts),
+                try await state.metrics.exposition(store: state.store, daemon: state.daemon, alerts: alerts),
                 type: "text/plain; version=0.0.4; charset=utf-8")
         }
         routes.get("openapi.yaml") { _, _ in JSONBody.bytes(PackageResources.http_api_yaml, type: "application/yaml") }

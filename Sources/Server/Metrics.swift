@@ -125,8 +125,8 @@ public final class ServerMetrics: DaemonObserver, @unchecked Sendable {
     // MARK: Scraping
 
     /// The text exposition, with the gauges read from the store now.
-    public func exposition(store: any ResultStore, daemon: Daemon?, alerts standing: [Alert]) throws -> String {
-        let status = try store.status()
+    public func exposition(store: any ResultStore, daemon: Daemon?, alerts standing: [Alert]) async throws -> String {
+        let status = try await store.status()
         for state in JobState.allCases {
             jobs[state]?.set(to: Double(status.jobs.count { $0.state == state }))
         }

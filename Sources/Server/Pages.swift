@@ -16,10 +16,11 @@ struct PageController {
         routes.get("app.js") { _, _ in JSONBody.bytes(PackageResources.app_js, type: "text/javascript; charset=utf-8") }
         routes.get("style.css") { _, _ in JSONBody.bytes(PackageResources.style_css, type: "text/css; charset=utf-8") }
         routes.get("charts/overview.svg") { request, _ in
-            svg(ExtrapolationCharts.overview(try newest(shown: request)))
+            svg(ExtrapolationCharts.overview(try await newest(shown: request)))
         }
         routes.get("charts/ratios.html") { request, _ in
-            JSONBody.text(ExtrapolationCharts.ratioTable(try newest(shown: request)), type: "text/html; charset=utf-8")
+            JSONBody.text(
+                ExtrapolationCharts.ratioTable(try await newest(shown: request)), type: "text/html; charset=utf-8")
         }
         routes.get("charts/compare.svg") { request, _ in
             let query = request.uri.queryParameters
@@ -27,22 +28,22 @@ struct PageController {
                 guard let id = query.get(name).flatMap(Int64.init) else { throw APIError.badRequest("give ?a=ID&b=ID") }
                 return id
             }
-            let curves = Extrapolation.curves(try state.rows().filter { ids.contains($0.checkpointID) })
+            let curves = Extrapolation.curves(try await state.rows().filter { ids.contains($0.checkpointID) })
             return svg(ExtrapolationCharts.comparison(curves, a: ids[0], b: ids[1]))
         }
         routes.get("charts/runs/:run/checkpoints.svg") { _, context in
             let run = try context.parameters.decoded("run")
-            return svg(ExtrapolationCharts.checkpoints(try curves(run: run), run: run))
+            return svg(ExtrapolationCharts.checkpoints(try await curves(run: run), run: run))
         }
         routes.get("charts/runs/:run/steps.svg") { _, context in
             let run = try context.parameters.decoded("run")
-            return svg(ExtrapolationCharts.bySteps(try curves(run: run), run: run))
+            return svg(ExtrapolationCharts.bySteps(try await curves(run: run), run: run))
         }
         routes.get("charts/positions.svg") { request, _ in
             guard let id = request.uri.queryParameters.get("checkpoint").flatMap(Int64.init) else {
                 throw APIError.badRequest("give ?checkpoint=ID")
             }
-            let rows = try state.rows().filter { $0.checkpointID == id && $0.outcome == .evaluated }
+            let rows = try await state.rows().filter { $0.checkpointID == id && $0.outcome == .evaluated }
             guard let first = rows.first else { throw APIError.notFound("no evaluated results for checkpoint \(id)") }
             let lengths = rows.sorted { ($0.series, $0.length) < ($1.series, $1.length) }.compactMap { row in
                 row.result.map { (label: "\(Plot.format(row.multiple))L (\(row.length))", buckets: $0.positions) }
@@ -56,16 +57,16 @@ struct PageController {
     }
 
     /// The newest curve of each run but those `?hide=` names (comma-separated; the page's hidden runs).
-    private func newest(shown request: Request) throws -> [ExtrapolationCurve] {
+    private func newest(shown request: Request) async throws -> [ExtrapolationCurve] {
         let hidden = Set(
             (request.uri.queryParameters.get("hide") ?? "").split(separator: ",").map {
                 String($0).removingPercentEncoding ?? String($0)
             })
-        return Extrapolation.newest(Extrapolation.curves(try state.rows())).filter { !hidden.contains($0.run) }
+        return Extrapolation.newest(Extrapolation.curves(try await state.rows())).filter { !hidden.contains($0.run) }
     }
 
-    private func curves(run: String) throws -> [ExtrapolationCurve] {
-        let curves = Extrapolation.curves(try state.rows(run: run))
+    private func curves(run: String) async throws -> [ExtrapolationCurve] {
+        let curves = Extrapolation.curves(try await state.rows(run: run))
         guard !curves.isEmpty else { throw APIError.notFound("no results for a run named '\(run)' yet") }
         return curves
     }

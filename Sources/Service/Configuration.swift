@@ -133,6 +133,13 @@ public struct DaemonConfiguration: Sendable {
     public var report = ReportSettings()
     /// Most bytes the private copies of files rewritten in place may take together (`SnapshotArea`).
     public var snapshotLimit = 16 << 30
+    /// Seconds a claimed job stays this worker's without a renewal; the worker renews it every length and every
+    /// `leaseSeconds / 3` while a length runs, and a job whose lease ran out is taken by another worker.
+    public var leaseSeconds: Double = 60
+    /// Seconds between heartbeats (`/api/workers`).
+    public var heartbeatSeconds: Double = 5
+    /// What this process does: `evaluate` (claims jobs), `discover` (scans folders), or both (`serve`, `watch`).
+    public var roles: [String] = ["discover", "evaluate"]
     /// Where those copies live: `snapshots/` beside the store.
     public var snapshotFolder: String {
         ((store as NSString).deletingLastPathComponent as NSString).appendingPathComponent("snapshots")

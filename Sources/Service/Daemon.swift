@@ -67,7 +67,7 @@ public final class Daemon: Service, @unchecked Sendable {
             _ = try await runOnce()
             return
         }
-        try prepare()
+        try await prepare()
         let flag = ChangeFlag()
         let watcher = configuration.pollOnly ? nil : Watcher(flag: flag)
         if watcher == nil, !configuration.pollOnly {
@@ -81,7 +81,8 @@ public final class Daemon: Service, @unchecked Sendable {
             ])
         let scanner = Scanner(configuration: configuration, store: store, logger: logger)
         let worker = Worker(
-            configuration: configuration, store: store, logger: logger, stop: stop, observer: observer)
+            configuration: configuration, store: store, logger: logger, stop: stop, observer: observer,
+            identity: identity)
         flags.setWatching(true)
         defer { flags.setWatching(false) }
         // A graceful shutdown (a signal) and a cancellation (another service of the group failed, such as a server
@@ -91,6 +92,7 @@ public final class Daemon: Service, @unchecked Sendable {
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await self.scanLoop(scanner, watcher: watcher, flag: flag) }
                     group.addTask { await self.workLoop(worker) }
+                    group.addTask { await self.heartbeatLoop(worker) }
                 }
             } onGracefulShutdown: {
                 self.logger.notice("stopping")
@@ -105,53 +107,61 @@ public final class Daemon: Service, @unchecked Sendable {
     /// One pass: scan (waiting up to `quietSeconds` + 1 s for checkpoints still being written), evaluate every
     /// ready job, return.
     public func runOnce() async throws -> Summary {
-        try prepare()
+        try await prepare()
         let scanner = Scanner(configuration: configuration, store: store, logger: logger)
         let worker = Worker(
-            configuration: configuration, store: store, logger: logger, stop: stop, observer: observer)
+            configuration: configuration, store: store, logger: logger, stop: stop, observer: observer,
+            identity: identity)
         var summary = Summary()
         let deadline = Date().addingTimeInterval(configuration.quietSeconds + 1)
         while true {
-            let outcome = try scanner.scan()
+            let outcome = try await scanner.scan()
             observer.discovered(checkpoints: outcome.registered)
             summary.unsettled = outcome.unsettled
             if outcome.unsettled == 0 || Date() >= deadline || stop.requested { break }
             try await Task.sleep(for: .milliseconds(250))
         }
-        while !stop.requested, let claimed = try store.claim(at: Date()) {
+        while !stop.requested,
+            let claimed = try await store.claim(worker: identity.id, leaseSeconds: configuration.leaseSeconds)
+        {
             switch await worker.run(claimed) {
             case .finished(let state): summary.finished[state.rawValue, default: 0] += 1
-            case .deferred: break
+            case .deferred, .lostLease: break
             case .storeFailed:
                 throw StoreError.failed(path: configuration.store, operation: "evaluating", reason: "see the log")
             }
         }
-        summary.pending = try store.status().jobs.filter { $0.state == .pending || $0.state == .running }.count
+        summary.pending = try await store.status().jobs.filter { $0.state == .pending || $0.state == .running }.count
         if summary.unsettled > 0 {
             logger.notice("checkpoints still being written were left for the next pass: \(summary.unsettled)")
         }
         return summary
     }
 
-    private func prepare() throws(StoreError) {
+    /// This process as a worker: its id in leases and on `/api/workers`.
+    public let identity = WorkerIdentity.current
+
+    private func prepare() async throws(StoreError) {
         if let threads = configuration.threads { SweepRunner.threads = threads }
-        let requeued = try store.requeueRunning(at: Date())
+        // Alone on the store (SQLite's writer lock), every running job was interrupted by the previous stop; in a
+        // fleet only expired leases are (their workers stopped renewing).
+        let requeued = try await store.rescue(all: store.isExclusive)
         if requeued > 0 { logger.notice("requeued jobs interrupted by the previous stop: \(requeued)") }
         let configured = Set(configuration.targets.map(\.settings.contentHash))
-        let cancelled = try store.cancelJobs(notIn: configured, at: Date())
+        let cancelled = try await store.cancelJobs(notIn: configured)
         if cancelled > 0 { logger.notice("cancelled jobs of settings no longer configured: \(cancelled)") }
-        let reopened = try store.reopenSkipped(fitting: configuration.memoryLimit, at: Date())
+        let reopened = try await store.reopenSkipped(fitting: configuration.memoryLimit)
         if reopened > 0 { logger.notice("reopened jobs with lengths the memory limit now allows: \(reopened)") }
-        try cleanSnapshots()
+        try await cleanSnapshots()
     }
 
     /// Deletes the snapshots no job needs any more: those of versions whose jobs all ended, and copies no version
     /// names (a crash between the copy and its registration).
-    private func cleanSnapshots() throws(StoreError) {
+    private func cleanSnapshots() async throws(StoreError) {
         let area = SnapshotArea(folder: configuration.snapshotFolder, limit: configuration.snapshotLimit)
         var kept = Set<String>()
-        for version in try store.status().checkpoints where version.snapshot != nil {
-            if let copy = try store.releaseSnapshot(checkpoint: version.id) {
+        for version in try await store.status().checkpoints where version.snapshot != nil {
+            if let copy = try await store.releaseSnapshot(checkpoint: version.id) {
                 area.remove(copy)
             } else if let copy = version.snapshot, let holder = area.holder(of: copy) {
                 kept.insert(holder)
@@ -176,13 +186,13 @@ public final class Daemon: Service, @unchecked Sendable {
             if now >= nextHot {
                 // Files rewritten in place that changed lately, looked at without a full scan. A store failure here
                 // is met again by the next full scan, which logs it and backs off.
-                let outcome = try? scanner.checkHot()
+                let outcome = try? await scanner.checkHot()
                 observer.discovered(checkpoints: outcome?.registered ?? 0)
                 nextHot = outcome?.hot == true ? now.addingTimeInterval(0.2) : .distantFuture
             }
             if flag.lower() || now >= nextRescan || now >= nextSettle {
                 do {
-                    let outcome = try scanner.scan()
+                    let outcome = try await scanner.scan()
                     observer.discovered(checkpoints: outcome.registered)
                     watcher?.watch(outcome.folders)
                     failures = 0
@@ -204,6 +214,7 @@ public final class Daemon: Service, @unchecked Sendable {
 
     private func workLoop(_ worker: Worker) async {
         var failures = 0
+        var nextRescue = Date.distantPast
         while !stop.requested {
             if flags.paused {
                 await sleep(seconds: 0.25)
@@ -211,7 +222,15 @@ public final class Daemon: Service, @unchecked Sendable {
             }
             let claimed: ClaimedJob?
             do {
-                claimed = try store.claim(at: Date())
+                if Date() >= nextRescue {
+                    // Jobs of workers that stopped renewing (killed, frozen, cut off) go back to the queue.
+                    let rescued = try await store.rescue(all: false)
+                    if rescued > 0 { logger.notice("requeued jobs whose lease ran out: \(rescued)") }
+                    observer.rescued(jobs: rescued)
+                    nextRescue = Date().addingTimeInterval(max(configuration.leaseSeconds / 4, 0.5))
+                }
+                claimed = try await store.claim(worker: identity.id, leaseSeconds: configuration.leaseSeconds)
+                if failures > 0 { logger.notice("the store is reachable again") }
                 failures = 0
             } catch {
                 failures += 1
@@ -232,6 +251,21 @@ public final class Daemon: Service, @unchecked Sendable {
         }
     }
 
+    /// Tells the store this process is alive, and which job it runs, every `heartbeatSeconds`.
+    private func heartbeatLoop(_ worker: Worker) async {
+        while !stop.requested {
+            do {
+                try await store.heartbeat(
+                    WorkerInfo(
+                        id: identity.id, host: identity.host, pid: identity.pid, roles: configuration.roles,
+                        job: worker.currentJob))
+            } catch {
+                logger.debug("heartbeat failed", metadata: ["error": "\(error)"])
+            }
+            await sleep(seconds: configuration.heartbeatSeconds)
+        }
+    }
+
     /// Sleeps up to `seconds`, waking early on a stop.
     private func sleep(seconds: Double) async {
         let end = Date().addingTimeInterval(seconds)
@@ -247,6 +281,29 @@ public protocol DaemonObserver: Sendable {
     func stored(outcome: ResultOutcome, seconds: Double, tokens: Int)
     /// A job ended in `state` (done, failed, replaced, gone).
     func finished(job state: JobState)
+    /// `jobs` whose lease ran out were returned to the queue.
+    func rescued(jobs: Int)
+    /// This worker lost the lease of a job it was running (another took it over).
+    func lostLease()
+}
+
+extension DaemonObserver {
+    public func rescued(jobs: Int) {}
+    public func lostLease() {}
+}
+
+/// Who this process is in leases and heartbeats: `host:pid:random`, unique across machines and restarts.
+public struct WorkerIdentity: Sendable, Hashable {
+    public var id: String
+    public var host: String
+    public var pid: Int32
+
+    public static let current: WorkerIdentity = {
+        let host = ProcessInfo.processInfo.hostName
+        let pid = getpid()
+        let tag = String(UInt32.random(in: 0..<UInt32.max), radix: 36)
+        return WorkerIdentity(id: "\(host):\(pid):\(tag)", host: host, pid: pid)
+    }()
 }
 
 /// An observer that ignores everything.

@@ -32,16 +32,18 @@ public struct ReportScheduler: Service {
                 if Task.isShuttingDownGracefully || Task.isCancelled { return }
                 try? await Task.sleep(for: .seconds(min(1, max(next.timeIntervalSinceNow, 0.01))))
             }
-            Self.write(settings: settings, store: store, folder: folder, logger: logger)
+            await Self.write(settings: settings, store: store, folder: folder, logger: logger)
         }
     }
 
     /// Writes a report now and runs the notify command; failures are logged, never fatal.
-    public static func write(settings: ReportSettings, store: any ResultStore, folder: String, logger: Logger) {
+    public static func write(
+        settings: ReportSettings, store: any ResultStore, folder: String, logger: Logger
+    ) async {
         do {
             let report = try NightlyReport.write(
-                to: folder, rows: try store.results(run: nil).map(StoredResultsReport.Row.init),
-                status: try store.status(), thresholds: settings.thresholds)
+                to: folder, rows: try await store.results(run: nil).map(StoredResultsReport.Row.init),
+                status: try await store.status(), thresholds: settings.thresholds)
             logger.info(
                 "report written",
                 metadata: ["folder": "\(folder)", "alerts": "\(report.result.alerts.count)"])

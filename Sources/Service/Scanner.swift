@@ -63,7 +63,7 @@ final class Scanner: @unchecked Sendable {
 
     /// Scans every watched folder once.
     /// - Throws: `StoreError` when the store cannot be written (the scan is retried later; nothing is lost).
-    func scan() throws(StoreError) -> Outcome {
+    func scan() async throws(StoreError) -> Outcome {
         var outcome = Outcome()
         var seen = Set<String>()
         for target in configuration.targets {
@@ -74,11 +74,11 @@ final class Scanner: @unchecked Sendable {
             // gone; the worker notices a missing checkpoint when it needs it.
             let gone =
                 found.folders.first == target.folder
-                ? try store.markGone(under: target.folder, present: present, at: clock()) : []
+                ? try await store.markGone(under: target.folder, present: present) : []
             for gone in gone {
                 logger.notice(
                     "checkpoint gone", metadata: ["checkpoint": "\(gone.path)", "run": "\(gone.run)"])
-                if gone.snapshot != nil, let copy = try store.releaseSnapshot(checkpoint: gone.id) {
+                if gone.snapshot != nil, let copy = try await store.releaseSnapshot(checkpoint: gone.id) {
                     snapshots.remove(copy)
                 }
             }
@@ -87,7 +87,7 @@ final class Scanner: @unchecked Sendable {
                 guard let owner = configuration.target(for: candidate.path), owner.folder == target.folder,
                     seen.insert(candidate.path).inserted
                 else { continue }
-                try consider(candidate, target: target, outcome: &outcome)
+                try await consider(candidate, target: target, outcome: &outcome)
             }
         }
         observations = observations.filter { seen.contains($0.key) }
@@ -98,7 +98,7 @@ final class Scanner: @unchecked Sendable {
 
     /// Looks again at the files rewritten in place that changed lately, without a full scan: cheap enough to run
     /// several times a second while a trainer saves.
-    func checkHot() throws(StoreError) -> Outcome {
+    func checkHot() async throws(StoreError) -> Outcome {
         var outcome = Outcome()
         for (path, entry) in hot.sorted(by: { $0.key < $1.key }) {
             guard entry.until > clock(),
@@ -109,14 +109,14 @@ final class Scanner: @unchecked Sendable {
             }
             var candidate = entry.candidate
             candidate.files = files
-            try consider(candidate, target: entry.target, outcome: &outcome)
+            try await consider(candidate, target: entry.target, outcome: &outcome)
         }
         outcome.hot = !hot.isEmpty
         return outcome
     }
 
     private func consider(_ candidate: CheckpointCandidate, target: WatchTarget, outcome: inout Outcome)
-        throws(StoreError)
+        async throws(StoreError)
     {
         let now = clock()
         // Quiet since the newest file's modification time on first sight (never later than now, for clocks that
@@ -137,19 +137,19 @@ final class Scanner: @unchecked Sendable {
         if observation.registered == candidate.files { return }
         if now.timeIntervalSince(observation.since) < configuration.quietSeconds {
             // A single safetensors or zip file proves it is complete by its own structure: no need to wait.
-            guard SnapshotArea.provesItself(candidate), try isComplete(candidate, target: target) else {
+            guard SnapshotArea.provesItself(candidate), try await isComplete(candidate, target: target) else {
                 outcome.unsettled += 1
                 return
             }
         }
         observations[candidate.path]?.partial = nil
-        guard let sighting = try sighting(of: candidate) else {
+        guard let sighting = try await sighting(of: candidate) else {
             // Changed while it was read: not quiescent after all.
             observations[candidate.path] = Observation(files: candidate.files, since: clock(), registered: nil)
             outcome.unsettled += 1
             return
         }
-        let (record, isNew) = try store.register(sighting, at: clock())
+        let (record, isNew) = try await store.register(sighting)
         if let copy = sighting.snapshot, record.snapshot != copy { snapshots.remove(copy) }
         // An unreadable checkpoint is tried again on every scan: fixing permissions changes no stamp.
         if record.state != .unreadable { observations[candidate.path]?.registered = candidate.files }
@@ -164,7 +164,7 @@ final class Scanner: @unchecked Sendable {
             logger.info(record.state == .current ? "checkpoint found" : "checkpoint not readable", metadata: metadata)
         }
         guard record.state == .current else { return }
-        if let job = try store.ensureJob(checkpoint: record.id, settings: target.settings, at: clock()) {
+        if let job = try await store.ensureJob(checkpoint: record.id, settings: target.settings) {
             outcome.queued += 1
             metadata["job"] = "\(job.id)"
             logger.info("job queued", metadata: metadata)
@@ -174,7 +174,7 @@ final class Scanner: @unchecked Sendable {
     /// Whether a self-proving file is complete now. A save in progress is remembered; when the next sighting is a
     /// smaller file, the next save began over it before it was seen complete, and it is recorded as `overwritten`
     /// (the gap in the run's steps is then explained).
-    private func isComplete(_ candidate: CheckpointCandidate, target: WatchTarget) throws(StoreError) -> Bool {
+    private func isComplete(_ candidate: CheckpointCandidate, target: WatchTarget) async throws(StoreError) -> Bool {
         let complete: Bool
         do { complete = Completeness.check(try CheckpointLocation.discover(candidate.path)) == .complete } catch {
             complete = false
@@ -187,7 +187,7 @@ final class Scanner: @unchecked Sendable {
                 contentHash: ContentHash.stand(in: candidate.files, prefix: "overwritten"), state: .overwritten,
                 reason: "the next save began over this one after \(partial) bytes, before it was seen complete: it "
                     + "could not be evaluated (it was cut off, or complete for less time than a scan takes)")
-            _ = try store.register(sighting, at: clock())
+            _ = try await store.register(sighting)
             logger.warning(
                 "a save was overwritten before it was complete",
                 metadata: ["checkpoint": "\(candidate.path)", "bytes": "\(partial)"])
@@ -214,7 +214,7 @@ final class Scanner: @unchecked Sendable {
 
     /// What the candidate's bytes say: complete (with its content hash), incomplete or invalid; `nil` when a file
     /// changed while it was hashed (or copied).
-    private func sighting(of candidate: CheckpointCandidate) throws(StoreError) -> Sighting? {
+    private func sighting(of candidate: CheckpointCandidate) async throws(StoreError) -> Sighting? {
         // nanoGPT's ckpt.pt carries its step inside (iter_num); other names carry it in the name.
         var step = candidate.name.step
         func make(_ hash: String, _ state: CheckpointState, _ reason: String?) -> Sighting {
@@ -236,7 +236,7 @@ final class Scanner: @unchecked Sendable {
             return make(ContentHash.stand(in: candidate.files, prefix: "unreadable"), .unreadable, reason)
         case .complete:
             // A restart finds the same files with the same stamps: reuse the hash instead of reading them again.
-            if let live = try store.liveVersion(path: candidate.path), live.state == .current,
+            if let live = try await store.liveVersion(path: candidate.path), live.state == .current,
                 live.size == candidate.size, live.modified == candidate.modified
             {
                 step = live.step

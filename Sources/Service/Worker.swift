@@ -10,6 +10,10 @@ import ResultStore
 /// added to the grid later). Each new result is written in one transaction with the job's progress. Before a result
 /// is written the checkpoint's files are stamped again: a file rewritten meanwhile ends the job as `replaced`
 /// (its new version has its own job) and a deleted one as `gone`; neither is an error.
+///
+/// Every write goes with the job's lease, renewed after each length and on a timer while a length runs. When the
+/// store refuses it (`StoreError.lostLease`: the lease ran out and another worker took the job, or the scanner ended
+/// it) the worker logs it, stops the job and writes nothing more.
 final class Worker: @unchecked Sendable {
     private let configuration: DaemonConfiguration
     private let store: any ResultStore
@@ -19,11 +23,18 @@ final class Worker: @unchecked Sendable {
     private let observer: any DaemonObserver
     /// The evaluation data of the last job, reused while the settings and span are the same.
     private var data: (settings: EvaluationSettings, longest: Int, data: EvaluationData)?
+    /// This process in leases.
+    let identity: WorkerIdentity
+    private let running = LockedValue<Int64?>(nil)
+    /// The job being evaluated now, for heartbeats.
+    var currentJob: Int64? { running.value }
 
     init(
         configuration: DaemonConfiguration, store: any ResultStore, logger: Logger, stop: StopSignal,
-        observer: any DaemonObserver = SilentObserver(), clock: @escaping @Sendable () -> Date = Date.init
+        observer: any DaemonObserver = SilentObserver(), identity: WorkerIdentity = .current,
+        clock: @escaping @Sendable () -> Date = Date.init
     ) {
+        self.identity = identity
         self.observer = observer
         self.configuration = configuration
         self.store = store
@@ -39,6 +50,8 @@ final class Worker: @unchecked Sendable {
         case deferred
         /// Left pending because the store could not be written: wait before claiming again.
         case storeFailed
+        /// The job's lease was lost (another worker has it now): stopped, nothing more written.
+        case lostLease
     }
 
     /// Runs one claimed job to its end (or until a stop).
@@ -46,38 +59,71 @@ final class Worker: @unchecked Sendable {
         let job = claimed.job
         var metadata: Logger.Metadata = [
             "job": "\(job.id)", "checkpoint": "\(claimed.checkpoint.path)", "run": "\(claimed.checkpoint.run)",
+            "attempt": "\(claimed.lease.attempt)",
         ]
         if let step = claimed.checkpoint.step { metadata["step"] = "\(step)" }
+        running.value = job.id
+        defer { running.value = nil }
+        let lease = LeaseKeeper(claimed.lease)
+        let tags = metadata
+        let renewal = Task { [self] in await keepRenewing(lease, metadata: tags) }
+        defer { renewal.cancel() }
         do {
-            let state = try await evaluate(claimed, metadata: metadata)
+            let state = try await evaluate(claimed, lease: lease, metadata: metadata)
             if state == .pending {
-                try store.finish(
-                    job: job.id, state: .pending, error: nil, attempts: job.attempts, notBefore: nil, at: clock())
+                try await store.finish(
+                    lease.current, state: .pending, error: nil, attempts: job.attempts, retrySeconds: nil)
                 return .deferred
             }
-            try store.finish(job: job.id, state: state, error: nil, attempts: job.attempts, notBefore: nil, at: clock())
+            try await store.finish(lease.current, state: state, error: nil, attempts: job.attempts, retrySeconds: nil)
             observer.finished(job: state)
             logger.info("job \(state.rawValue)", metadata: metadata)
-            releaseSnapshot(of: claimed.checkpoint)
+            await releaseSnapshot(of: claimed.checkpoint)
             return .finished(state)
         } catch {
-            return fail(job, checkpoint: claimed.checkpoint, error: error, metadata: metadata)
+            return await fail(job, lease: lease, checkpoint: claimed.checkpoint, error: error, metadata: metadata)
+        }
+    }
+
+    /// Renews the lease every `leaseSeconds / 3` while a length runs; stops when the job ends or the lease is lost.
+    private func keepRenewing(_ lease: LeaseKeeper, metadata: Logger.Metadata) async {
+        let interval = max(configuration.leaseSeconds / 3, 0.05)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(Int(interval * 1000)))
+            if Task.isCancelled { return }
+            do {
+                lease.current = try await store.renew(lease.current, seconds: configuration.leaseSeconds)
+            } catch .lostLease {
+                lease.lost = true
+                return
+            } catch {
+                // The store is unreachable: the lease may run out meanwhile; the next write finds out.
+                logger.warning("cannot renew the lease", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            }
         }
     }
 
     /// Records a failure: transient ones (I/O, permissions, the store itself) are retried with backoff, the rest
     /// fail the job until the checkpoint's files change.
     private func fail(
-        _ job: JobRecord, checkpoint: CheckpointRecord, error: any Error, metadata: Logger.Metadata
-    ) -> Turn {
+        _ job: JobRecord, lease: LeaseKeeper, checkpoint: CheckpointRecord, error: any Error,
+        metadata: Logger.Metadata
+    ) async -> Turn {
         var metadata = metadata
         let text = "\(error)"
         metadata["error"] = "\(text)"
+        if case .lostLease = error as? StoreError {
+            // Another worker has the job (or the scanner ended it): whatever this one computed is dropped.
+            logger.warning(
+                "lease lost: the job is no longer this worker's; stopped, nothing written", metadata: metadata)
+            observer.lostLease()
+            return .lostLease
+        }
         if error is StoreError {
             // The store's fault (a full disk), not the checkpoint's: no attempt is counted; the work loop backs off.
             logger.error("cannot write the store; the job stays pending", metadata: metadata)
-            try? store.finish(
-                job: job.id, state: .pending, error: job.error, attempts: job.attempts, notBefore: nil, at: clock())
+            try? await store.finish(
+                lease.current, state: .pending, error: job.error, attempts: job.attempts, retrySeconds: nil)
             return .storeFailed
         }
         let attempts = job.attempts + 1
@@ -88,19 +134,23 @@ final class Worker: @unchecked Sendable {
             if transient {
                 metadata["retry_in_seconds"] = "\(delay)"
                 logger.warning("job failed, will retry", metadata: metadata)
-                try store.finish(
-                    job: job.id, state: .pending, error: text, attempts: attempts,
-                    notBefore: clock().addingTimeInterval(delay), at: clock())
+                try await store.finish(
+                    lease.current, state: .pending, error: text, attempts: attempts, retrySeconds: delay)
                 return .deferred
             }
             logger.error("job failed", metadata: metadata)
-            try store.finish(job: job.id, state: .failed, error: text, attempts: attempts, notBefore: nil, at: clock())
+            try await store.finish(lease.current, state: .failed, error: text, attempts: attempts, retrySeconds: nil)
             observer.finished(job: .failed)
-            releaseSnapshot(of: checkpoint)
+            await releaseSnapshot(of: checkpoint)
             return .finished(.failed)
+        } catch .lostLease {
+            logger.warning(
+                "lease lost: the job is no longer this worker's; its failure is not recorded", metadata: metadata)
+            observer.lostLease()
+            return .lostLease
         } catch {
-            // The store cannot even record the failure (a full disk): the job stays running in the store and is
-            // requeued at the next start; nothing earlier is lost.
+            // The store cannot even record the failure (a full disk): the job stays running in the store until its
+            // lease runs out (or the next start); nothing earlier is lost.
             metadata["store_error"] = "\(error)"
             logger.critical("cannot record a job's failure", metadata: metadata)
             return .deferred
@@ -108,10 +158,10 @@ final class Worker: @unchecked Sendable {
     }
 
     /// Deletes the version's snapshot once none of its jobs is left to run (one waiting to retry keeps it).
-    private func releaseSnapshot(of version: CheckpointRecord) {
+    private func releaseSnapshot(of version: CheckpointRecord) async {
         guard version.snapshot != nil else { return }
         do {
-            if let copy = try store.releaseSnapshot(checkpoint: version.id) {
+            if let copy = try await store.releaseSnapshot(checkpoint: version.id) {
                 // The copy's folder too: a lone file's copy is `holder/ckpt.pt`.
                 SnapshotArea(folder: configuration.snapshotFolder, limit: configuration.snapshotLimit).remove(copy)
             }
@@ -126,7 +176,9 @@ final class Worker: @unchecked Sendable {
 
     /// The job's body: load, plan, then each missing (series, length) in turn. Returns the job's final state, or
     /// `.pending` after a stop.
-    private func evaluate(_ claimed: ClaimedJob, metadata: Logger.Metadata) async throws -> JobState {
+    private func evaluate(
+        _ claimed: ClaimedJob, lease: LeaseKeeper, metadata: Logger.Metadata
+    ) async throws -> JobState {
         let (job, version) = (claimed.job, claimed.checkpoint)
         if let changed = filesChanged(version) { return changed }
         let name = CheckpointName(
@@ -153,13 +205,13 @@ final class Worker: @unchecked Sendable {
                 contentHash: version.contentHash, architectureHash: checkpoint.summary.architectureHash,
                 scoringHash: scoring, series: $0.series, length: $0.length, engineVersion: SweepRunner.engineVersion)
         }
-        let existing = try store.results(forKeys: keys.map(\.value))
+        let existing = try await store.results(forKeys: keys.map(\.value))
         // A result stands unless it was skipped for memory and the limit now allows it.
         let standing = Set(
             existing.filter { _, result in
                 result.outcome != .skipped || (result.memoryEstimate ?? 0) > (configuration.memoryLimit ?? .max)
             }.keys)
-        try store.link(keys: Array(standing), job: job.id, planned: keys.count, at: clock())
+        try await store.link(keys: Array(standing), lease: lease.current, planned: keys.count)
         var ended: JobState?
         let complete: Bool
         do {
@@ -167,7 +219,7 @@ final class Worker: @unchecked Sendable {
                 tasks, except: Set(tasks.indices.filter { standing.contains(keys[$0].value) }), data: data,
                 memoryLimit: configuration.memoryLimit,
                 compute: { pass in
-                    if stop.requested { return nil }
+                    if stop.requested || lease.lost { return nil }
                     let evaluated = await stop.race(deadline: configuration.shutdownSeconds, pass)
                     if evaluated == nil {
                         logger.notice("stopping: the length in progress is abandoned", metadata: metadata)
@@ -180,27 +232,33 @@ final class Worker: @unchecked Sendable {
                         ended = changed
                         return false
                     }
-                    try record(length, key: keys[length.index], job: job, planned: keys.count, metadata: metadata)
+                    if lease.lost { throw StoreError.lostLease(lease.current) }
+                    try await record(
+                        length, key: keys[length.index], lease: lease, planned: keys.count, metadata: metadata)
                     return true
                 })
         } catch {
             if let changed = filesChanged(version) { return changed }
             throw error
         }
+        if lease.lost { throw StoreError.lostLease(lease.current) }
         return complete ? .done : ended ?? .pending
     }
 
     /// Stores one length's result with the job's progress, and says so.
     private func record(
-        _ length: SweepRunner.LengthResult, key: ResultKey, job: JobRecord, planned: Int, metadata: Logger.Metadata
-    ) throws {
+        _ length: SweepRunner.LengthResult, key: ResultKey, lease: LeaseKeeper, planned: Int,
+        metadata: Logger.Metadata
+    ) async throws {
         let outcome = ResultOutcome(rawValue: length.outcome.rawValue) ?? .evaluated
         let finished = clock()
-        try store.record(
+        try await store.record(
             ResultRecord(
                 key: key, outcome: outcome, point: length.point, reason: length.reason,
                 memoryEstimate: length.memoryEstimate, started: length.started, finished: finished),
-            job: job.id, planned: planned, at: finished)
+            lease: lease.current, planned: planned)
+        // A length done is a sign of life: the lease starts again from now.
+        lease.current = try await store.renew(lease.current, seconds: configuration.leaseSeconds)
         observer.stored(
             outcome: outcome, seconds: finished.timeIntervalSince(length.started), tokens: length.point.tokens ?? 0)
         var done = metadata
@@ -301,5 +359,38 @@ private final class Once<T: Sendable>: @unchecked Sendable {
         continuation = nil
         lock.unlock()
         pending?.resume(returning: value)
+    }
+}
+
+/// A job's lease as the worker holds it: renewed by a timer and after each length, read by every write.
+final class LeaseKeeper: @unchecked Sendable {
+    private let lock = NSLock()
+    private var held: Lease
+    private var isLost = false
+
+    init(_ lease: Lease) { held = lease }
+
+    var current: Lease {
+        get { lock.withLock { held } }
+        set { lock.withLock { held = newValue } }
+    }
+
+    /// Set when a renewal was refused: the next write stops the job.
+    var lost: Bool {
+        get { lock.withLock { isLost } }
+        set { lock.withLock { isLost = newValue } }
+    }
+}
+
+/// A value behind a lock, for state the worker shares with the heartbeat loop.
+final class LockedValue<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T
+
+    init(_ value: T) { stored = value }
+
+    var value: T {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
     }
 }

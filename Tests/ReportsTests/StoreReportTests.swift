@@ -11,23 +11,24 @@ import Testing
             modified: 1, contentHash: "xxh64:\(step)", state: state, reason: reason)
     }
 
-    @Test func statusShowsEveryStateWithItsReason() throws {
+    @Test func statusShowsEveryStateWithItsReason() async throws {
         let store = MemoryStore()
         let settings = EvaluationSettings(data: DataReference(path: "/d.tokens.zst", checksum: "xxh64:d"))
-        let done = try store.register(sighting("/runs/alibi/step-1.safetensors", step: 1, state: .current), at: Date())
-        let failed = try store.register(
-            sighting("/runs/alibi/step-2.safetensors", step: 2, state: .current), at: Date())
-        _ = try store.register(
+        let done = try await store.register(sighting("/runs/alibi/step-1.safetensors", step: 1, state: .current))
+        let failed = try await store.register(
+            sighting("/runs/alibi/step-2.safetensors", step: 2, state: .current))
+        _ = try await store.register(
             sighting(
-                "/runs/alibi/step-3.safetensors", step: 3, state: .incomplete, reason: "truncated: 10 of 20 bytes"),
-            at: Date())
-        let first = try #require(try store.ensureJob(checkpoint: done.record.id, settings: settings, at: Date()))
-        let second = try #require(try store.ensureJob(checkpoint: failed.record.id, settings: settings, at: Date()))
-        try store.finish(job: first.id, state: .done, error: nil, attempts: 0, notBefore: nil, at: Date())
-        try store.finish(
-            job: second.id, state: .failed, error: "unknown model_type 'mamba'", attempts: 1, notBefore: nil, at: Date()
-        )
-        let report = StatusReport(try store.status())
+                "/runs/alibi/step-3.safetensors", step: 3, state: .incomplete, reason: "truncated: 10 of 20 bytes"))
+        _ = try #require(try await store.ensureJob(checkpoint: done.record.id, settings: settings))
+        _ = try #require(try await store.ensureJob(checkpoint: failed.record.id, settings: settings))
+        // Claimed newest first: step 2, then step 1.
+        let second = try #require(try await store.claim(worker: "w", leaseSeconds: 60))
+        let first = try #require(try await store.claim(worker: "w", leaseSeconds: 60))
+        try await store.finish(first.lease, state: .done, error: nil, attempts: 0, retrySeconds: nil)
+        try await store.finish(
+            second.lease, state: .failed, error: "unknown model_type 'mamba'", attempts: 1, retrySeconds: nil)
+        let report = StatusReport(try await store.status())
         let text = report.table()
         #expect(text.contains("alibi  (/runs/alibi)"))
         #expect(text.contains("done") && text.contains("failed") && text.contains("incomplete"))

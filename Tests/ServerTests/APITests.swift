@@ -31,7 +31,7 @@ import Testing
         let storeOnly = try await TestServer.start(state(token: Self.token, daemon: nil))
         defer { Task { await open.stop() } }
 
-        let checkpoints = try fixture.store.status().checkpoints
+        let checkpoints = try await fixture.store.status().checkpoints
         let alibi = checkpoints.filter { $0.run == "alibi" }.sorted { $0.step! < $1.step! }
         let broken = try #require(checkpoints.first { $0.run == "broken" })
         let (a, b) = (alibi[0].id, alibi[1].id)
@@ -156,7 +156,7 @@ import Testing
         defer { fixture.remove() }
         let server = try await TestServer.start(serving: fixture.store)
         defer { Task { await server.stop() } }
-        let stored = try fixture.store.results(run: nil)
+        let stored = try await fixture.store.results(run: nil)
         #expect(stored.count == 12)  // 2 runs × 2 checkpoints × 3 lengths
         let all = try JSONValue.parse(try await server.request("/api/results").body)["results"]?.array ?? []
         #expect(all.count == stored.count)
@@ -243,11 +243,17 @@ import Testing
     @Test func requeueRetriesAFailedJob() async throws {
         let fixture = try await EvaluatedStore("requeue", methods: ["alibi"])
         defer { fixture.remove() }
-        // A failed job: fail the newest alibi checkpoint's job by hand, as the worker would.
-        let status = try fixture.store.status()
-        let job = try #require(status.jobs.last)
-        try fixture.store.finish(
-            job: job.id, state: .failed, error: "injected", attempts: 8, notBefore: nil, at: Date())
+        // A failed job: a version queued, claimed and failed by hand, as the worker would.
+        let status = try await fixture.store.status()
+        let done = try #require(status.checkpoints.last)
+        let sighting = Sighting(
+            run: done.run, runFolder: done.runFolder, path: done.runFolder + "/step-9000.safetensors", step: 9000,
+            scheme: done.scheme, size: 1, modified: 1, contentHash: "xxh64:injected", state: .current)
+        let version = try await fixture.store.register(sighting).record
+        _ = try await fixture.store.ensureJob(checkpoint: version.id, settings: try #require(status.jobs.last).settings)
+        let claimed = try #require(try await fixture.store.claim(worker: "test", leaseSeconds: 60))
+        let job = claimed.job
+        try await fixture.store.finish(claimed.lease, state: .failed, error: "injected", attempts: 8, retrySeconds: nil)
         let server = try await TestServer.start(serving: fixture.store, token: APIConformance.token)
         defer { Task { await server.stop() } }
         let reply = try await server.request(
@@ -255,7 +261,7 @@ import Testing
             headers: ["Authorization": "Bearer \(APIConformance.token)"])
         #expect(reply.status == 200)
         #expect(try JSONValue.parse(reply.body)["requeued"]?.number == 1)
-        let after = try #require(try fixture.store.status().jobs.first { $0.id == job.id })
+        let after = try #require(try await fixture.store.status().jobs.first { $0.id == job.id })
         #expect(after.state == .pending && after.attempts == 0 && after.error == nil)
     }
 }
@@ -280,7 +286,7 @@ import Testing
                 Double($0.split(separator: " ").last ?? "")
             }
         }
-        let status = try fixture.store.status()
+        let status = try await fixture.store.status()
         #expect(value(#"extrapolate_jobs{state="done"}"#) == Double(status.jobs.count { $0.state == .done }))
         #expect(value(#"extrapolate_jobs{state="pending"}"#) == 0)
         #expect(value("extrapolate_results") == Double(status.results))

@@ -61,7 +61,7 @@ import Testing
         // Hidden runs are left out; loss by position marks L.
         let hidden = try await server.request("/charts/overview.svg?hide=learned")
         #expect(!hidden.text.contains("data-series=\"learned") && hidden.text.contains("data-series=\"my run"))
-        let alibi = try #require(try store.status().checkpoints.first { $0.run == "my run #1?ü" })
+        let alibi = try #require(try await store.status().checkpoints.first { $0.run == "my run #1?ü" })
         let positions = try await server.request("/charts/positions.svg?checkpoint=\(alibi.id)")
         #expect(positions.status == 200 && positions.text.contains(">L = 64</text>"))
         let table = try await server.request("/charts/ratios.html")

@@ -46,7 +46,7 @@ import Testing
         let change = try #require(second.changes.first)
         #expect(
             change.previous == "step 1000" && change.current == "step 2000" && change.newCheckpoints == ["step 2000"])
-        let rows = try fixture.store.results(run: "alibi").map(StoredResultsReport.Row.init)
+        let rows = try await fixture.store.results(run: "alibi").map(StoredResultsReport.Row.init)
         for length in change.lengths {
             let before = try #require(rows.first { $0.step == 1000 && $0.multiple == length.multiple }?.perplexity)
             let now = try #require(rows.first { $0.step == 2000 && $0.multiple == length.multiple }?.perplexity)
@@ -62,7 +62,7 @@ import Testing
         let marker = fixture.scratch.path("notified")
         settings.notifyCommand = "printf '%s|%s' \"$1\" \"$EXTRAPOLATE_REPORT\" > '\(marker)'"
         let folder = fixture.scratch.path("nightly")
-        ReportScheduler.write(settings: settings, store: fixture.store, folder: folder, logger: .quiet)
+        await ReportScheduler.write(settings: settings, store: fixture.store, folder: folder, logger: .quiet)
         #expect(try String(contentsOfFile: marker, encoding: .utf8) == "\(folder)|\(folder)")
         #expect(FileManager.default.fileExists(atPath: folder + "/report.html"))
     }
@@ -144,7 +144,7 @@ import Testing
             ["python3", fixture.scratch.path("read.py"), logdir], tool: "/usr/bin/env", in: fixture.scratch)
         #expect(read == 0, "\(readErrors)")
         let scalars = try JSONDecoder().decode([String: [[JSONScalar]]].self, from: Data(output.utf8))
-        let rows = try fixture.store.results(run: nil).map(StoredResultsReport.Row.init)
+        let rows = try await fixture.store.results(run: nil).map(StoredResultsReport.Row.init)
         for row in rows {
             let k = row.multiple == row.multiple.rounded() ? String(Int(row.multiple)) : String(row.multiple)
             let found = scalars[row.run]?.first {

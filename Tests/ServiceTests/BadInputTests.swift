@@ -62,7 +62,7 @@ import Testing
         let summary = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
         #expect(summary.finished == ["done": 2, "failed": 1])
 
-        let status = try store.status()
+        let status = try await store.status()
         func version(_ suffix: String) throws -> CheckpointRecord {
             try #require(status.checkpoints.last { $0.path.hasSuffix(suffix) }, "\(suffix)")
         }
@@ -75,24 +75,24 @@ import Testing
         let unknown = try version("bad/checkpoint-3")
         let failed = try #require(status.jobs.first { $0.checkpointID == unknown.id })
         #expect(failed.state == .failed && failed.error?.contains("mamba") == true, "\(failed.error ?? "")")
-        let learned = try store.results(run: "learned")
+        let learned = try await store.results(run: "learned")
         #expect(learned.map(\.result.outcome) == [.evaluated, .unsupported])
         #expect(learned.last?.result.reason?.contains("256") == true, "\(learned.last?.result.reason ?? "")")
-        #expect(try store.results(run: "good").count == 2)
+        #expect(try await store.results(run: "good").count == 2)
 
         // A second pass changes nothing: a failure is not retried until its files change.
         let again = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
         #expect(again.finished.isEmpty)
-        #expect(try store.status().jobs.first { $0.id == failed.id }?.attempts == 1)
+        #expect(try await store.status().jobs.first { $0.id == failed.id }?.attempts == 1)
         // Fixing the config is a new version, evaluated.
         try FileManager.default.removeItem(atPath: "\(runs)/bad/checkpoint-3/config.json")
         try FileManager.default.copyItem(
             atPath: "\(Repository.model("gpt2"))/config.json", toPath: "\(runs)/bad/checkpoint-3/config.json")
         let fixed = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
         #expect(fixed.finished == ["done": 1])
-        #expect(try store.results(run: "bad").count == 2)
+        #expect(try await store.results(run: "bad").count == 2)
         // Its bytes are learned/checkpoint-4's: the 1× result is shared, only 2× is new.
-        #expect(try store.status().results == 2 + 2 + 1, "no earlier result lost or repeated")
+        #expect(try await store.status().results == 2 + 2 + 1, "no earlier result lost or repeated")
     }
 
     @Test func aConfigKeyThatChangesTheModelIsRecordedAsAFailureUnlessTheRunAllowsIt() async throws {
@@ -122,13 +122,13 @@ import Testing
         let store = try SQLiteStore(writingTo: configuration.store)
         let summary = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
         #expect(summary.finished == ["done": 1, "failed": 1])
-        let status = try store.status()
+        let status = try await store.status()
         let strict = try #require(status.checkpoints.first { $0.path.contains("/strict/") })
         let failed = try #require(status.jobs.first { $0.checkpointID == strict.id })
         #expect(
             failed.state == .failed && failed.error?.contains("'attn_logit_softcapping' = 50") == true
                 && failed.error?.contains("allow-unknown-config-keys = true") == true, "\(failed.error ?? "")")
-        let results = try store.results(run: "allowed")
+        let results = try await store.results(run: "allowed")
         #expect(results.count == 1)
         let point = try #require(results.first?.result.point)
         #expect(point.configNotRead == ["attn_logit_softcapping = 50", "frobnication_depth = 3"])
@@ -152,24 +152,24 @@ import Testing
         let store = try SQLiteStore(writingTo: configuration.store)
         let daemon = RunningDaemon(configuration, store: store)
         try await waitUntil(30, "the first length is stored") {
-            try store.status().jobs.first.map { $0.state == .running && $0.done >= 1 } ?? false
+            try await store.status().jobs.first.map { $0.state == .running && $0.done >= 1 } ?? false
         }
         try FileManager.default.removeItem(atPath: "\(runs)/doomed")
         try await waitUntil(60, "the job ends") {
-            try store.status().jobs.first.map { $0.state != .running } ?? false
+            try await store.status().jobs.first.map { $0.state != .running } ?? false
         }
         // The daemon goes on: a new run is evaluated.
         try place(Repository.demo("alibi", step: 1000), at: "\(runs)/next/step-2.safetensors")
         try await waitUntil(60, "the next run is evaluated") {
-            try store.status().jobs.contains { $0.state == .done }
+            try await store.status().jobs.contains { $0.state == .done }
         }
         try await daemon.stop()
-        let status = try store.status()
+        let status = try await store.status()
         let doomed = try #require(status.jobs.first)
         #expect(doomed.state == .gone && doomed.error == nil)
         #expect(status.checkpoints.first?.state == .gone)
         #expect(doomed.done >= 1 && doomed.done < 5, "the results stored before the deletion are kept")
-        #expect(try store.results(run: "doomed").count == doomed.done)
+        #expect(try await store.results(run: "doomed").count == doomed.done)
     }
 
     @Test func aFullDiskIsSurvivedAndNothingIsLost() async throws {
@@ -191,21 +191,21 @@ import Testing
         configuration.retrySeconds = 0.2
         // A store that fills up after the checkpoints and a few results: SQLite says "database or disk is full".
         do {
-            let store = try SQLiteStore(writingTo: configuration.store, maximumPages: 14)
+            let store = try SQLiteStore(writingTo: configuration.store, maximumPages: 18)
             let daemon = RunningDaemon(configuration, store: store)
             try await Task.sleep(for: .seconds(4))
             try await daemon.stop()
-            let status = try store.status()
+            let status = try await store.status()
             #expect(status.results < 15, "the cap was too generous to fill")
         }
-        let stored = try SQLiteStore(readingFrom: configuration.store).results(run: nil)
+        let stored = try await SQLiteStore(readingFrom: configuration.store).results(run: nil)
         // Room again: the rest is evaluated; what was stored before is kept, nothing twice.
         let store = try SQLiteStore(writingTo: configuration.store)
         _ = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
-        let status = try store.status()
+        let status = try await store.status()
         #expect(status.results == 15)
         #expect(status.jobs.allSatisfy { $0.state == .done && $0.done == 5 })
-        let after = try store.results(run: nil)
+        let after = try await store.results(run: nil)
         for row in stored {
             #expect(after.contains { $0.result.key == row.result.key && $0.result.finished == row.result.finished })
         }
@@ -230,16 +230,16 @@ import Testing
         configuration.threads = 2
         configuration.memoryLimit = (small + large) / 2
         _ = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
-        let rows = try store.results(run: "a")
+        let rows = try await store.results(run: "a")
         #expect(rows.map(\.result.outcome) == [.evaluated, .skipped])
         #expect(rows.last?.result.memoryEstimate == large)
         #expect(rows.last?.result.reason?.contains("--memory-limit") == true)
         // A higher limit: the next start evaluates what was skipped, and only that.
         configuration.memoryLimit = large * 2
         _ = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
-        let after = try store.results(run: "a")
+        let after = try await store.results(run: "a")
         #expect(Set(after.map(\.result.outcome)) == [.evaluated])
-        #expect(try store.status().results == 2)
+        #expect(try await store.status().results == 2)
         #expect(after.first?.result.finished == rows.first?.result.finished, "the 64-token result was not redone")
     }
 
@@ -256,7 +256,7 @@ import Testing
         let started = Date()
         let first = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
         #expect(first.finished.isEmpty && first.pending == 1)
-        let job = try #require(try store.status().jobs.first)
+        let job = try #require(try await store.status().jobs.first)
         #expect(job.state == .pending && job.attempts == 1 && job.error?.contains("later/valid.tokens.zst") == true)
         #expect((job.notBefore ?? .distantPast) > started.addingTimeInterval(configuration.retrySeconds - 1))
         // The data arrives; a restart retries at once.
@@ -281,11 +281,11 @@ import Testing
         }
         let store = try SQLiteStore(writingTo: scratch.path("results.sqlite"))
         _ = try await Daemon(configuration: try configuration("1x,2x"), store: store, logger: .quiet).runOnce()
-        let before = try store.results(run: nil)
+        let before = try await store.results(run: nil)
         #expect(before.count == 4)
         _ = try await Daemon(configuration: try configuration("1x,2x,4x"), store: store, logger: .quiet).runOnce()
-        let after = try store.results(run: nil)
-        #expect(try store.status().results == 6, "two new results: 4x for each checkpoint")
+        let after = try await store.results(run: nil)
+        #expect(try await store.status().results == 6, "two new results: 4x for each checkpoint")
         #expect(after.filter { $0.result.length == 256 }.count == 2)
         for row in before {
             #expect(after.contains { $0.result.key == row.result.key && $0.result.finished == row.result.finished })

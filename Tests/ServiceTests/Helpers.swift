@@ -118,11 +118,11 @@ final class LockedLines: @unchecked Sendable {
 /// Polls `condition` every 50 ms for at most `seconds`.
 func waitUntil(
     _ seconds: Double, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
-    _ condition: () throws -> Bool
+    _ condition: () async throws -> Bool
 ) async throws {
     let end = Date().addingTimeInterval(seconds)
     while Date() < end {
-        if try condition() { return }
+        if try await condition() { return }
         try await Task.sleep(for: .milliseconds(50))
     }
     Issue.record("timed out after \(seconds) s waiting until \(what)", sourceLocation: sourceLocation)

@@ -33,14 +33,14 @@ import Testing
             ], in: scratch)
         try await waitUntil(60, "a job runs") {
             guard FileManager.default.fileExists(atPath: store) else { return false }
-            return (try? SQLiteStore(readingFrom: store).status().jobs.contains { $0.state == .running }) ?? false
+            return (try? await SQLiteStore(readingFrom: store).status().jobs.contains { $0.state == .running }) ?? false
         }
         let signalled = Date()
         daemon.terminate()  // SIGTERM
         while daemon.isRunning { try await Task.sleep(for: .milliseconds(50)) }
         #expect(daemon.terminationReason == .exit && daemon.terminationStatus == 0)
         #expect(Date().timeIntervalSince(signalled) < 25, "stopped within --shutdown-seconds")
-        let jobs = try SQLiteStore(readingFrom: store).status().jobs
+        let jobs = try await SQLiteStore(readingFrom: store).status().jobs
         #expect(!jobs.contains { $0.state == .running }, "nothing is left running")
         #expect(jobs.contains { $0.state == .pending }, "the interrupted job waits for the next start")
         let log = try String(contentsOfFile: scratch.path("stderr"), encoding: .utf8)
@@ -94,16 +94,16 @@ import Testing
         ]
         let (status, _, errors) = try await Executable.run(arguments, prefix: prefix, in: scratch)
         #expect(status == 0, "\(errors)")
-        var versions = try SQLiteStore(readingFrom: store).status().checkpoints
+        var versions = try await SQLiteStore(readingFrom: store).status().checkpoints
         let denied = try #require(versions.first { $0.path == locked })
         #expect(denied.state == .unreadable && denied.reason?.contains("ermission") == true, "\(denied)")
         #expect(versions.contains { $0.path != locked && $0.state == .current })
         chmod(locked, 0o644)
         let (again, _, moreErrors) = try await Executable.run(arguments, prefix: prefix, in: scratch)
         #expect(again == 0, "\(moreErrors)")
-        versions = try SQLiteStore(readingFrom: store).status().checkpoints
+        versions = try await SQLiteStore(readingFrom: store).status().checkpoints
         #expect(versions.last { $0.path == locked }?.state == .current)
-        #expect(try SQLiteStore(readingFrom: store).results(run: "alibi").count == 2)
+        #expect(try await SQLiteStore(readingFrom: store).results(run: "alibi").count == 2)
     }
 
     @Test func statusAndResultsSpeakJSON() async throws {

@@ -10,9 +10,9 @@ import Testing
 /// taken the moment it was complete.
 @Suite(.serialized) struct RewrittenInPlace {
     /// Jobs done in the store at `path`; 0 while the daemon is still creating it.
-    static func done(_ path: String) -> Int {
+    static func done(_ path: String) async -> Int {
         // A store not created or not migrated yet holds no finished job.
-        (try? SQLiteStore(readingFrom: path).status().jobs.filter { $0.state == .done }.count) ?? 0
+        (try? await SQLiteStore(readingFrom: path).status().jobs.filter { $0.state == .done }.count) ?? 0
     }
 
     /// A real daemon process watching `runs/` of `scratch` (in this process, other tests' blocking work could starve
@@ -47,7 +47,7 @@ import Testing
             try await Trainer.write(bytes, to: file, pieces: 2, pause: 0.05)
             if index == 0 {
                 try await waitUntil(120, "the first save is evaluated") {
-                    Self.done(store) >= 1
+                    await Self.done(store) >= 1
                 }
             } else {
                 try await Task.sleep(for: .seconds(max(0, 1 - Date().timeIntervalSince(started))))
@@ -55,7 +55,7 @@ import Testing
         }
         do {
             try await waitUntil(120, "three versions are evaluated") {
-                try SQLiteStore(readingFrom: store).status().jobs.filter { $0.state == .done }.count == 3
+                try await SQLiteStore(readingFrom: store).status().jobs.filter { $0.state == .done }.count == 3
             }
         } catch {
             let log = try String(contentsOfFile: scratch.path("stderr"), encoding: .utf8)
@@ -64,7 +64,7 @@ import Testing
         }
         daemon.terminate()
         while daemon.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-        let status = try SQLiteStore(readingFrom: store).status()
+        let status = try await SQLiteStore(readingFrom: store).status()
         let hashes = try contents.map { bytes in
             let copy = scratch.path("hash-\(UUID().uuidString)/model.safetensors")
             try FileManager.default.createDirectory(
@@ -76,7 +76,7 @@ import Testing
         }
         #expect(Set(status.checkpoints.filter { $0.state != .overwritten }.map(\.contentHash)) == Set(hashes))
         #expect(status.jobs.count == 3 && status.jobs.allSatisfy { $0.state == .done })
-        let results = try SQLiteStore(readingFrom: store).results(run: "nano")
+        let results = try await SQLiteStore(readingFrom: store).results(run: "nano")
         #expect(results.count == 3 && Set(results.map(\.result.point.perplexity)).count == 3)
         #expect(status.checkpoints.allSatisfy { $0.snapshot == nil }, "every copy was released")
         #expect(SnapshotArea(folder: scratch.path("state/snapshots"), limit: 1).copies().isEmpty)
@@ -93,7 +93,7 @@ import Testing
         // A complete save first, waited for: then the daemon watches the run.
         try Data(contentsOf: URL(fileURLWithPath: saves[2])).write(to: URL(fileURLWithPath: file))
         try await waitUntil(120, "the first save is evaluated") {
-            Self.done(store) >= 1
+            await Self.done(store) >= 1
         }
         let first = try Data(contentsOf: URL(fileURLWithPath: saves[0]))
         try first.prefix(first.count / 2).write(to: URL(fileURLWithPath: file))
@@ -102,11 +102,11 @@ import Testing
         try await Trainer.write(
             try Data(contentsOf: URL(fileURLWithPath: saves[1])), to: file, pieces: 4, pause: 0.5)
         try await waitUntil(120, "the complete save is evaluated") {
-            try SQLiteStore(readingFrom: store).status().jobs.filter { $0.state == .done }.count == 2
+            try await SQLiteStore(readingFrom: store).status().jobs.filter { $0.state == .done }.count == 2
         }
         daemon.terminate()
         while daemon.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-        let versions = try SQLiteStore(readingFrom: store).status().checkpoints
+        let versions = try await SQLiteStore(readingFrom: store).status().checkpoints
         let cut = versions.filter { $0.state == .overwritten }
         #expect(cut.count == 1 && cut.first?.reason?.contains("before it was seen complete") == true, "\(versions)")
         #expect(versions.contains { $0.state == .current && $0.snapshot == nil })
@@ -134,8 +134,8 @@ import Testing
         configuration.quietSeconds = 0
         let store = try SQLiteStore(writingTo: configuration.store)
         // The first process registers the version with its copy and queues its job, then stops.
-        _ = try Scanner(configuration: configuration, store: store, logger: .quiet).scan()
-        let version = try #require(try store.status().checkpoints.first)
+        _ = try await Scanner(configuration: configuration, store: store, logger: .quiet).scan()
+        let version = try #require(try await store.status().checkpoints.first)
         let copy = try #require(version.snapshot)
         #expect(copy.hasSuffix("/ckpt.pt") && FileManager.default.fileExists(atPath: copy))
         // A stray copy no version names, as a crash between copying and registering leaves.
@@ -146,7 +146,7 @@ import Testing
             .runOnce()
         #expect(summary.finished["done"] == 1, "\(summary)")
         #expect(!FileManager.default.fileExists(atPath: stray))
-        let after = try store.status().checkpoints.first
+        let after = try await store.status().checkpoints.first
         #expect(!FileManager.default.fileExists(atPath: copy) && after?.snapshot == nil)
         let area = SnapshotArea(folder: configuration.snapshotFolder, limit: 1)
         #expect(area.copies().isEmpty, "the copy's folder is deleted with it: \(area.copies())")

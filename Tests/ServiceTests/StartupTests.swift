@@ -41,8 +41,8 @@ import Testing
             }())
         old.quietSeconds = 0
         // The old configuration's job is queued but never run (the daemon stopped first).
-        _ = try Scanner(configuration: old, store: store, logger: .quiet).scan()
-        let stale = try #require(try store.status().jobs.first)
+        _ = try await Scanner(configuration: old, store: store, logger: .quiet).scan()
+        let stale = try #require(try await store.status().jobs.first)
         var new = old
         let grid = try LengthGrid(parsing: "1x")
         new.targets = new.targets.map { target in
@@ -52,10 +52,10 @@ import Testing
             return target
         }
         let summary = try await Daemon(configuration: new, store: store, logger: .quiet, once: true).runOnce()
-        let jobs = try store.status().jobs
+        let jobs = try await store.status().jobs
         #expect(jobs.first { $0.id == stale.id }?.state == .cancelled)
         #expect(jobs.filter { $0.state == .done }.count == 1 && summary.pending == 0)
-        #expect(try store.results(run: nil).allSatisfy { $0.result.point.length == 64 })
+        #expect(try await store.results(run: nil).allSatisfy { $0.result.point.length == 64 })
     }
 }
 
@@ -116,18 +116,18 @@ import Testing
             ["watch", runs, "--data", Repository.kjvValidation, "--store", store, "--once", "--lengths", "1x,2x"],
             in: scratch)
         #expect(status == 0, "\(errors)")
-        #expect(try SQLiteStore(readingFrom: store).results(run: nil).count == 6)
+        #expect(try await SQLiteStore(readingFrom: store).results(run: nil).count == 6)
         // No terminal and no --yes: nothing is removed.
         let (asked, _, refusal) = try await Executable.run(["prune", "--store", store, "--run", "alibi"], in: scratch)
         #expect(asked == 1 && refusal.contains("would remove 1 checkpoint version(s), 1 job(s) and 0 result(s)"))
-        #expect(try SQLiteStore(readingFrom: store).results(run: "alibi").count == 2)
+        #expect(try await SQLiteStore(readingFrom: store).results(run: "alibi").count == 2)
         let (removed, output, _) = try await Executable.run(
             ["prune", "--store", store, "--run", "alibi", "--yes"], in: scratch)
         #expect(removed == 0 && output.contains("removed 1 checkpoint version(s)"))
         let left = try SQLiteStore(readingFrom: store)
-        #expect(try left.results(run: "alibi").isEmpty)
-        #expect(try left.results(run: "copy").count == 2, "the copy's results, shared with alibi's, stay")
-        #expect(try left.results(run: "t5").count == 2)
+        #expect(try await left.results(run: "alibi").isEmpty)
+        #expect(try await left.results(run: "copy").count == 2, "the copy's results, shared with alibi's, stay")
+        #expect(try await left.results(run: "t5").count == 2)
         let (typo, _, typoErrors) = try await Executable.run(
             ["prune", "--store", store, "--run", "alibi", "--yes"], in: scratch)
         #expect(typo == 1 && typoErrors.contains("no run named 'alibi'") && typoErrors.contains("runs: copy, t5"))

@@ -63,7 +63,7 @@ import TokenData
         let store = try SQLiteStore(writingTo: configuration.store)
         let summary = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
         #expect(summary.finished == ["failed": 1])
-        let error = try #require(try store.status().jobs.first?.error)
+        let error = try #require(try await store.status().jobs.first?.error)
         #expect(error.contains("vocabulary has 1200 tokens") && error.contains("--tokenizer"), "\(error)")
     }
 }

@@ -65,7 +65,7 @@ import Testing
 
         // alpha's step 100 is rewritten in place once its first version is evaluated: a new version.
         try await waitUntil(60, "the first version of step-100 is evaluated") {
-            let status = try store.status()
+            let status = try await store.status()
             return status.jobs.contains { job in
                 job.state == .done
                     && status.checkpoints.contains {
@@ -75,12 +75,12 @@ import Testing
         }
         try await Trainer.rewrite("\(alpha)/step-100.safetensors", with: demo("nope", 500))
         try await waitUntil(90, "every version is evaluated") {
-            let status = try store.status()
+            let status = try await store.status()
             return status.jobs.count == 8 && status.jobs.allSatisfy { $0.state == .done || $0.state == .failed }
         }
         try await daemon.stop()
 
-        let status = try store.status()
+        let status = try await store.status()
         let failed = status.jobs.filter { $0.state == .failed }.map { $0.error ?? "" }
         #expect(failed.isEmpty, "\(failed)")
         // Every evaluated version is a complete file the trainer wrote, each exactly once.
@@ -106,7 +106,7 @@ import Testing
 
         // The daemon's numbers are those of a sweep on the same files that runs every window: the daemon takes the
         // shorter length's windows from the longer pass (prefix sharing), exactly.
-        let rows = try store.results(run: nil)
+        let rows = try await store.results(run: nil)
         #expect(rows.contains { ($0.result.point.result?.sharedWindows ?? 0) > 0 })
         for version in evaluated where version.state == .current {
             let job = try #require(status.jobs.first { $0.checkpointID == version.id })
@@ -163,11 +163,11 @@ import Testing
             let summary = try await Daemon(configuration: configuration, store: store, logger: .quiet).runOnce()
             #expect(summary.finished == ["done": 1], "\(fixture): \(summary)")
         }
-        let versions = try store.status().checkpoints.filter { $0.path == checkpoint }
+        let versions = try await store.status().checkpoints.filter { $0.path == checkpoint }
         #expect(versions.map(\.step) == [3, 6, 9])
         #expect(versions.map(\.state) == [.replaced, .replaced, .current])
         #expect(Set(versions.map(\.contentHash)).count == 3)
-        let results = try store.results(run: "shakespeare")
+        let results = try await store.results(run: "shakespeare")
         // Two lengths per version, each evaluated once.
         #expect(results.count == 6 && results.allSatisfy { $0.result.outcome == .evaluated })
         #expect(Set(results.map(\.result.key)).count == 6)
