@@ -30,6 +30,9 @@ let package = Package(
         // The daemon's HTTP server and its /metrics.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The fleet's store: PostgreSQL over SwiftNIO (no libpq), and TLS for it.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         // Tests only: reading Docs/http-api.yaml to check the server's responses against it.
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
@@ -65,10 +68,15 @@ let package = Package(
         // Rendering results (tables, CSV, JSON, SVG plots); the CLI and the daemon's pages share it.
         .target(name: "Reports", dependencies: ["Evaluation", "Architecture", "TokenData", "ResultStore"]),
         .target(name: "Engine", dependencies: ["Architecture", "Kernels", "Checkpoints"]),
-        // Runs, checkpoint versions, jobs and results behind a protocol: SQLite (GRDB) and in-memory.
+        // Runs, checkpoint versions, jobs and results behind a protocol: SQLite (GRDB), PostgreSQL and in-memory.
         .target(
             name: "ResultStore",
-            dependencies: ["Evaluation", "Checkpoints", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "Evaluation", "Checkpoints", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // The daemon: discovery, completeness, watching, the queue worker, configuration and lifecycle.
         .target(
@@ -113,7 +121,7 @@ let package = Package(
         ),
         .executableTarget(name: "extrapolate", dependencies: ["ExtrapolateCLI", "Kernels"]),
         // Shared by every test target: repository paths, expectClose, the seeded generator.
-        .target(name: "TestSupport", dependencies: ["Evaluation", "Kernels"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Evaluation", "Kernels", "ResultStore"], path: "Tests/TestSupport"),
         .testTarget(
             name: "ArchitectureTests",
             dependencies: ["Architecture", "TestSupport"],

@@ -5,16 +5,30 @@ import ResultStore
 import TestSupport
 import Testing
 
-/// Both stores behave the same: every test runs on the SQLite store and the in-memory one.
+/// Every store behaves the same: each contract test runs on the SQLite store, the in-memory one and, when a server
+/// is given (`EXTRAPOLATE_TEST_POSTGRES`), PostgreSQL, each in a database of its own.
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
-    case sqlite, memory
+    case sqlite, memory, postgres
     var testDescription: String { rawValue }
 
-    func make(_ scratch: ScratchFolder) throws -> any ResultStore {
+    /// The kinds this machine can test: PostgreSQL only with a server (`PostgresIsTested` says why not).
+    static var allCases: [StoreKind] { TestPostgres.url == nil ? [.sqlite, .memory] : [.sqlite, .memory, .postgres] }
+
+    func make(_ scratch: ScratchFolder) async throws -> any ResultStore {
         switch self {
         case .sqlite: try SQLiteStore(writingTo: scratch.path("store/results.sqlite"))
         case .memory: MemoryStore()
+        case .postgres:
+            try await PostgresStore(address: try PostgresAddress(url: try await TestPostgres.database()), connections: 10)
         }
+    }
+}
+
+/// Says, in the test output, when the PostgreSQL half of the contract does not run.
+@Suite struct PostgresIsTested {
+    @Test("The store contract runs on PostgreSQL too", .enabled(if: TestPostgres.url != nil, Comment(rawValue: TestPostgres.absence)))
+    func contractRunsOnPostgres() {
+        #expect(StoreKind.allCases.contains(.postgres))
     }
 }
 
@@ -46,7 +60,7 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
     @Test(arguments: StoreKind.allCases) func versionsOfOnePath(kind: StoreKind) async throws {
         let scratch = try ScratchFolder("store")
         defer { scratch.remove() }
-        let store = try kind.make(scratch)
+        let store = try await kind.make(scratch)
         let first = try await store.register(sighting("/runs/alibi/step-1.safetensors"))
         #expect(first.isNew)
         let again = try await store.register(sighting("/runs/alibi/step-1.safetensors"))
@@ -67,7 +81,7 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
     @Test(arguments: StoreKind.allCases) func newestOfEachRunFirstThenBackfill(kind: StoreKind) async throws {
         let scratch = try ScratchFolder("store")
         defer { scratch.remove() }
-        let store = try kind.make(scratch)
+        let store = try await kind.make(scratch)
         for (run, step) in [("a", 1), ("a", 2), ("a", 3), ("b", 10), ("b", 20)] {
             let record = try await store.register(
                 sighting("/runs/\(run)/step-\(step).safetensors", run: run, step: step, hash: "xxh64:\(run)\(step)")
@@ -85,7 +99,7 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
     @Test(arguments: StoreKind.allCases) func aResultIsWrittenOnce(kind: StoreKind) async throws {
         let scratch = try ScratchFolder("store")
         defer { scratch.remove() }
-        let store = try kind.make(scratch)
+        let store = try await kind.make(scratch)
         let version = try await store.register(sighting("/runs/alibi/step-1.safetensors")).record
         let job = try #require(try await store.ensureJob(checkpoint: version.id, settings: settings))
         let lease = try #require(try await store.claim(worker: "w1", leaseSeconds: 60)).lease
@@ -106,7 +120,7 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
     @Test(arguments: StoreKind.allCases) func aCopyIsListedUnderBothPaths(kind: StoreKind) async throws {
         let scratch = try ScratchFolder("store")
         defer { scratch.remove() }
-        let store = try kind.make(scratch)
+        let store = try await kind.make(scratch)
         let original = try await store.register(sighting("/runs/alibi/step-1.safetensors")).record
         let copy = try await store.register(sighting("/runs/copy/step-1.safetensors", run: "copy")).record
         let first = try #require(try await store.ensureJob(checkpoint: original.id, settings: settings))
@@ -127,7 +141,7 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
     @Test(arguments: StoreKind.allCases) func goneAndInterrupted(kind: StoreKind) async throws {
         let scratch = try ScratchFolder("store")
         defer { scratch.remove() }
-        let store = try kind.make(scratch)
+        let store = try await kind.make(scratch)
         let kept = try await store.register(sighting("/runs/alibi/step-1.safetensors")).record
         let lost = try await store.register(sighting("/runs/alibi/step-2.safetensors", step: 2, hash: "xxh64:2"))
             .record
@@ -146,7 +160,7 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
     @Test(arguments: StoreKind.allCases) func aVersionThatComesBackResumes(kind: StoreKind) async throws {
         let scratch = try ScratchFolder("store")
         defer { scratch.remove() }
-        let store = try kind.make(scratch)
+        let store = try await kind.make(scratch)
         let path = "/runs/alibi/step-1.safetensors"
         let first = try await store.register(sighting(path)).record
         let job = try #require(try await store.ensureJob(checkpoint: first.id, settings: settings))
@@ -169,7 +183,7 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
     @Test(arguments: StoreKind.allCases) func retriesWaitForTheirTime(kind: StoreKind) async throws {
         let scratch = try ScratchFolder("store")
         defer { scratch.remove() }
-        let store = try kind.make(scratch)
+        let store = try await kind.make(scratch)
         let version = try await store.register(sighting("/runs/alibi/step-1.safetensors")).record
         let job = try #require(try await store.ensureJob(checkpoint: version.id, settings: settings))
         let claimed = try #require(try await store.claim(worker: "w1", leaseSeconds: 60))
@@ -310,7 +324,7 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
     func neverCompleteVersionsAreDropped(kind: StoreKind) async throws {
         let scratch = try ScratchFolder("store")
         defer { scratch.remove() }
-        let store = try kind.make(scratch)
+        let store = try await kind.make(scratch)
         let path = "/runs/alibi/step-1.safetensors"
         _ = try await store.register(sighting(path, hash: "incomplete:1", state: .incomplete))
         let whole = try await store.register(sighting(path, hash: "xxh64:whole")).record
@@ -333,7 +347,7 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
     func staleJobsAreCancelled(kind: StoreKind) async throws {
         let scratch = try ScratchFolder("store")
         defer { scratch.remove() }
-        let store = try kind.make(scratch)
+        let store = try await kind.make(scratch)
         let record = try await store.register(sighting("/runs/alibi/step-1.safetensors")).record
         var typo = settings
         typo.data = DataReference(path: "/data/vaild.tokens.zst")
@@ -358,7 +372,7 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
 @Suite struct LeasesAndClaims {
     /// A store holding one pending job of one version.
     func oneJob(_ kind: StoreKind, _ scratch: ScratchFolder) async throws -> (any ResultStore, CheckpointRecord) {
-        let store = try kind.make(scratch)
+        let store = try await kind.make(scratch)
         let version = try await store.register(sighting("/runs/alibi/step-1.safetensors")).record
         _ = try #require(try await store.ensureJob(checkpoint: version.id, settings: settings))
         return (store, version)
@@ -449,7 +463,7 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
     func concurrentClaimers(kind: StoreKind) async throws {
         let scratch = try ScratchFolder("store")
         defer { scratch.remove() }
-        let store = try kind.make(scratch)
+        let store = try await kind.make(scratch)
         let count = 200
         for step in 1...count {
             let version = try await store.register(
@@ -479,7 +493,7 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
     func workersAreListed(kind: StoreKind) async throws {
         let scratch = try ScratchFolder("store")
         defer { scratch.remove() }
-        let store = try kind.make(scratch)
+        let store = try await kind.make(scratch)
         try await store.heartbeat(WorkerInfo(id: "a:1:x", host: "a", pid: 1, roles: ["evaluate"], job: nil))
         try await store.heartbeat(WorkerInfo(id: "b:2:y", host: "b", pid: 2, roles: ["discover", "evaluate"], job: 7))
         try await store.heartbeat(WorkerInfo(id: "a:1:x", host: "a", pid: 1, roles: ["evaluate"], job: 3))

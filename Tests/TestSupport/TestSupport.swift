@@ -1,5 +1,6 @@
 import Evaluation
 import Kernels
+import ResultStore
 import Foundation
 import Testing
 
@@ -159,5 +160,36 @@ public enum KernelThreads {
         defer { Kernels.threads = saved }
         if let threads { Kernels.threads = threads }
         return try body()
+    }
+}
+
+/// The PostgreSQL server the tests may use: `EXTRAPOLATE_TEST_POSTGRES` (a `postgres://` URL; `Scripts/test` starts
+/// a throw-away cluster and sets it). Each test gets a database of its own, dropped afterwards.
+public enum TestPostgres {
+    public static let url = ProcessInfo.processInfo.environment["EXTRAPOLATE_TEST_POSTGRES"].flatMap {
+        $0.isEmpty ? nil : $0
+    }
+
+    /// Why PostgreSQL tests do not run here, for their skip message.
+    public static let absence =
+        "EXTRAPOLATE_TEST_POSTGRES is not set: PostgreSQL tests are skipped (Scripts/test starts a throw-away "
+        + "cluster and sets it; or give postgres://user@host:port/db)"
+
+    /// A fresh database on the test server, as a URL; `drop(_:)` removes it.
+    public static func database() async throws -> String {
+        guard let url else { throw StoreError.cannotOpen(path: "EXTRAPOLATE_TEST_POSTGRES", reason: absence) }
+        let admin = try PostgresAddress(url: url)
+        let name = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        try await PostgresStore.administer(name, at: admin)
+        var address = admin
+        address.database = name
+        return "postgres://\(address.user)@\(address.host):\(address.port)/\(name)?sslmode=\(address.tls.rawValue)"
+    }
+
+    /// Drops a database `database()` made.
+    public static func drop(_ databaseURL: String) async {
+        guard let url, let admin = try? PostgresAddress(url: url), let made = try? PostgresAddress(url: databaseURL)
+        else { return }
+        try? await PostgresStore.administer(made.database, drop: true, at: admin)
     }
 }

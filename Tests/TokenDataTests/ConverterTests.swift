@@ -95,8 +95,9 @@ struct ConverterTests {
         let a = try scratch.write("a.txt", Array("In the beginning".utf8))
         let b = try scratch.write("b.txt", Array("Ünïcode ✓".utf8))
         let dataset = try packed(scratch, [a, b], PackOptions(format: .text, endOfDocument: 256))
-        let expected =
-            Array("In the beginning".utf8).map(Int32.init) + [256] + Array("Ünïcode ✓".utf8).map(Int32.init) + [256]
+        let first: [Int32] = Array("In the beginning".utf8).map(Int32.init)
+        let second: [Int32] = Array("Ünïcode ✓".utf8).map(Int32.init)
+        let expected: [Int32] = first + [256] + second + [256]
         #expect(try dataset.tokens(in: 0..<dataset.count) == expected)
         #expect(dataset.documentStarts == [0, 17])
         #expect(dataset.metadata.vocabularySize == 257 && dataset.metadata.tokenizer == "bytes")

@@ -1,0 +1,771 @@
+import Evaluation
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+
+/// The store of a fleet: one PostgreSQL database shared by any number of `extrapolate` processes on any number of
+/// machines (`serve`, `watch`, `worker`).
+///
+/// The same semantics as `SQLiteStore`, without its writer lock: a claim is one statement that ranks the ready jobs
+/// (`JobOrder.nextJobSQL`) and takes the first with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never take one
+/// job; every write about a running job is guarded by its lease; times are the server's `now()`. Registering a
+/// version is serialised per path by a transaction-scoped advisory lock, so two discoverers seeing one file
+/// register it once. Schema changes are versioned migrations, applied by the first process that finds the schema
+/// old, under an advisory lock so two starting processes do not race.
+public final class PostgresStore: ResultStore, @unchecked Sendable {
+    public let address: PostgresAddress
+    private let client: PostgresClient
+    private let running: Task<Void, Never>
+    private let logger: Logger
+
+    public var isExclusive: Bool { false }
+
+    /// Connects to the database at `address` and brings its schema up to date (`writing`), or checks that this
+    /// version can read it.
+    /// - Parameters:
+    ///   - connections: most connections this process opens (a worker needs 2: its job and its heartbeat).
+    ///   - waitSeconds: how long to keep trying when the server cannot be reached (a fleet starting before its
+    ///     database), logging each failed attempt.
+    /// - Throws: `StoreError.unavailable` when the server cannot be reached in time; `.cannotOpen` when the schema
+    ///   is newer than this version or the credentials are refused.
+    public init(
+        address: PostgresAddress, writing: Bool = true, connections: Int = 4, waitSeconds: Double = 30,
+        logger: Logger = Logger(label: "extrapolate.store")
+    ) async throws(StoreError) {
+        self.address = address
+        self.logger = logger
+        var configuration: PostgresClient.Configuration
+        if let folder = address.socketFolder {
+            configuration = .init(
+                unixSocketPath: "\(folder)/.s.PGSQL.\(address.port)", username: address.user,
+                password: address.password, database: address.database)
+        } else {
+            configuration = .init(
+                host: address.host, port: address.port, username: address.user, password: address.password,
+                database: address.database, tls: Self.tls(address.tls))
+        }
+        configuration.options.maximumConnections = max(connections, 1)
+        configuration.options.minimumConnections = 0
+        configuration.options.connectTimeout = .seconds(5)
+        var quiet = logger
+        quiet.logLevel = .critical
+        let client = PostgresClient(configuration: configuration, backgroundLogger: quiet)
+        self.client = client
+        running = Task { await client.run() }
+        let deadline = Date().addingTimeInterval(waitSeconds)
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                try await Self.prepare(client, writing: writing, address: address, logger: logger)
+                return
+            } catch let error as StoreError {
+                running.cancel()
+                throw error
+            } catch {
+                let failure = Self.storeError(error, path: address.description, operation: "connecting")
+                guard case .unavailable = failure, Date() < deadline else {
+                    running.cancel()
+                    throw failure
+                }
+                logger.warning(
+                    "cannot reach the store; retrying",
+                    metadata: ["store": "\(address)", "attempt": "\(attempt)", "error": "\(failure)"])
+                try? await Task.sleep(for: .milliseconds(min(250 * (1 << min(attempt, 4)), 2000)))
+            }
+        }
+    }
+
+    deinit { running.cancel() }
+
+    /// Creates (or, with `drop`, drops) database `name` on the server of `address`, connecting to its database.
+    /// For throw-away databases (tests, trials); a lab creates its database once with `createdb`.
+    public static func administer(
+        _ name: String, drop: Bool = false, at address: PostgresAddress, logger: Logger = Logger(label: "extrapolate")
+    ) async throws(StoreError) {
+        guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+            throw .failed(path: address.description, operation: "creating database \(name)", reason: "not a plain name")
+        }
+        var quiet = logger
+        quiet.logLevel = .critical
+        let client = PostgresClient(
+            configuration: .init(
+                host: address.host, port: address.port, username: address.user, password: address.password,
+                database: address.database, tls: tls(address.tls)), backgroundLogger: quiet)
+        let running = Task { await client.run() }
+        defer { running.cancel() }
+        let sql = drop ? "DROP DATABASE IF EXISTS \(name) WITH (FORCE)" : "CREATE DATABASE \(name)"
+        do { try await client.query(PostgresQuery(unsafeSQL: sql), logger: quiet) } catch {
+            throw storeError(error, path: address.description, operation: drop ? "dropping \(name)" : "creating \(name)")
+        }
+    }
+
+    static func tls(_ mode: PostgresAddress.TLSMode) -> PostgresClient.Configuration.TLS {
+        var unchecked = TLSConfiguration.makeClientConfiguration()
+        unchecked.certificateVerification = .none
+        switch mode {
+        case .disable: return .disable
+        case .prefer: return .prefer(unchecked)
+        case .require: return .require(unchecked)
+        case .verifyFull: return .require(.makeClientConfiguration())
+        }
+    }
+
+    // MARK: Schema
+
+    /// Migrations by name, in order; each runs once in its own transaction.
+    static let migrations: [(name: String, sql: String)] = [
+        (
+            "v1: runs, checkpoint versions, jobs with leases, results, workers",
+            """
+            CREATE TABLE checkpoints(
+                id BIGSERIAL PRIMARY KEY, run TEXT NOT NULL, run_folder TEXT NOT NULL, path TEXT NOT NULL,
+                step BIGINT, scheme TEXT NOT NULL, size BIGINT NOT NULL, modified DOUBLE PRECISION NOT NULL,
+                content_hash TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN
+                    ('current', 'incomplete', 'invalid', 'unreadable', 'replaced', 'gone', 'overwritten')),
+                reason TEXT, discovered TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+                updated TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(), snapshot TEXT,
+                UNIQUE(path, content_hash));
+            CREATE INDEX checkpoints_by_folder ON checkpoints(run_folder);
+            CREATE INDEX checkpoints_by_run ON checkpoints(run);
+            CREATE INDEX checkpoints_by_path ON checkpoints(path);
+            CREATE TABLE jobs(
+                id BIGSERIAL PRIMARY KEY, checkpoint_id BIGINT NOT NULL REFERENCES checkpoints(id) ON DELETE CASCADE,
+                settings TEXT NOT NULL, settings_hash TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN
+                    ('pending', 'running', 'done', 'failed', 'replaced', 'gone', 'cancelled')),
+                done INTEGER NOT NULL DEFAULT 0, planned INTEGER NOT NULL DEFAULT 0,
+                attempts INTEGER NOT NULL DEFAULT 0, not_before TIMESTAMPTZ, error TEXT,
+                created TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+                updated TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+                worker TEXT, attempt INTEGER NOT NULL DEFAULT 0, lease_until TIMESTAMPTZ,
+                CHECK (state <> 'running' OR (worker IS NOT NULL AND lease_until IS NOT NULL)),
+                UNIQUE(checkpoint_id, settings_hash));
+            CREATE INDEX jobs_unfinished ON jobs(state, checkpoint_id) WHERE state IN ('pending', 'running');
+            CREATE INDEX jobs_by_checkpoint ON jobs(checkpoint_id);
+            CREATE TABLE results(
+                key TEXT PRIMARY KEY, content_hash TEXT NOT NULL, architecture_hash TEXT NOT NULL,
+                scoring_hash TEXT NOT NULL, engine_version TEXT NOT NULL, series TEXT NOT NULL,
+                length INTEGER NOT NULL,
+                outcome TEXT NOT NULL CHECK (outcome IN ('evaluated', 'unsupported', 'skipped')),
+                protocol TEXT NOT NULL, perplexity DOUBLE PRECISION, mean_nll DOUBLE PRECISION, tokens BIGINT,
+                interval_lower DOUBLE PRECISION, interval_upper DOUBLE PRECISION, reason TEXT,
+                memory_estimate BIGINT, seconds DOUBLE PRECISION, started TIMESTAMPTZ NOT NULL,
+                finished TIMESTAMPTZ NOT NULL, point TEXT NOT NULL);
+            CREATE TABLE job_results(
+                job_id BIGINT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                result_key TEXT NOT NULL REFERENCES results(key),
+                PRIMARY KEY(job_id, result_key));
+            CREATE TABLE workers(
+                id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, roles TEXT NOT NULL, job BIGINT,
+                started TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+                heartbeat TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp());
+            CREATE INDEX workers_by_heartbeat ON workers(heartbeat);
+            """
+        )
+    ]
+
+    /// The advisory lock key migrations run under (any constant no other program uses: "extrapol" in ASCII).
+    static let migrationLock: Int64 = 0x6578_7472_6170_6F6C
+
+    /// Applies the migrations this database lacks (`writing`), or refuses a schema newer than this version.
+    static func prepare(_ client: PostgresClient, writing: Bool, address: PostgresAddress, logger: Logger) async throws
+    {
+        try await client.withConnection { connection in
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS extrapolate_migrations(name TEXT PRIMARY KEY, applied TIMESTAMPTZ NOT NULL DEFAULT now())",
+                logger: logger)
+            if writing {
+                try await connection.query("SELECT pg_advisory_lock(\(migrationLock))", logger: logger)
+            }
+            do {
+                var applied = Set<String>()
+                for try await name in try await connection.query(
+                    "SELECT name FROM extrapolate_migrations", logger: logger
+                ).decode(String.self) {
+                    applied.insert(name)
+                }
+                let known = Set(migrations.map(\.name))
+                if let unknown = applied.subtracting(known).sorted().first {
+                    throw StoreError.cannotOpen(
+                        path: address.description,
+                        reason: "written by a newer Extrapolate (migration '\(unknown)'); upgrade this one")
+                }
+                if writing {
+                    for migration in migrations where !applied.contains(migration.name) {
+                        try await connection.withTransaction(logger: logger) { transaction in
+                            // One statement at a time: the extended protocol takes one per query.
+                            for statement in migration.sql.split(separator: ";")
+                            where !statement.allSatisfy(\.isWhitespace) {
+                                try await transaction.query(PostgresQuery(unsafeSQL: String(statement)), logger: logger)
+                            }
+                            try await transaction.query(
+                                "INSERT INTO extrapolate_migrations(name) VALUES (\(migration.name))", logger: logger)
+                        }
+                        logger.notice("store migrated", metadata: ["migration": "\(migration.name)"])
+                    }
+                } else if applied.count < migrations.count {
+                    throw StoreError.cannotOpen(
+                        path: address.description,
+                        reason: "no Extrapolate store here yet; `extrapolate watch --store URL` creates it")
+                }
+            } catch {
+                if writing { _ = try? await connection.query("SELECT pg_advisory_unlock_all()", logger: logger) }
+                throw error
+            }
+            if writing { try await connection.query("SELECT pg_advisory_unlock_all()", logger: logger) }
+        }
+    }
+
+    // MARK: Access
+
+    /// Runs `body` in a transaction; its errors as `StoreError` naming the store and `operation`.
+    private func transaction<T>(
+        _ operation: String, _ body: (PostgresConnection) async throws -> sending T
+    ) async throws(StoreError) -> T {
+        do {
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        } catch {
+            throw Self.storeError(error, path: address.description, operation: operation)
+        }
+    }
+
+    /// Runs one query outside a transaction.
+    private func rows(_ operation: String, _ query: PostgresQuery) async throws(StoreError) -> [PostgresRow] {
+        do { return try await client.query(query, logger: logger).collect() } catch {
+            throw Self.storeError(error, path: address.description, operation: operation)
+        }
+    }
+
+    /// `error` as a `StoreError`: a server that cannot be reached (down, restarting, a network drop) is
+    /// `.unavailable`, for the caller to back off and retry.
+    static func storeError(_ error: any Error, path: String, operation: String) -> StoreError {
+        if let error = error as? StoreError {
+            if case .corrupt(_, let what) = error { return .corrupt(path: path, what: what) }
+            return error
+        }
+        if let transaction = error as? PostgresTransactionError {
+            if let closure = transaction.closureError { return storeError(closure, path: path, operation: operation) }
+            if let begin = transaction.beginError { return storeError(begin, path: path, operation: operation) }
+            if let commit = transaction.commitError { return storeError(commit, path: path, operation: operation) }
+        }
+        if let error = error as? PSQLError {
+            let state = error.serverInfo?[.sqlState] ?? ""
+            let message = error.serverInfo?[.message] ?? "\(error.code)"
+            // 08: connection exceptions; 57P01–57P03: the server shutting down or starting.
+            let unreachable: [PSQLError.Code] = [
+                .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed,
+            ]
+            if unreachable.contains(error.code) || state.hasPrefix("08") || state.hasPrefix("57P") {
+                return .unavailable(path: path, reason: "\(message) (\(operation))")
+            }
+            if state == "28P01" || state == "28000" {
+                return .cannotOpen(path: path, reason: "\(message): check the user and password (PGPASSWORD, ~/.pgpass)")
+            }
+            if state == "3D000" {
+                return .cannotOpen(path: path, reason: "\(message): create it first (createdb)")
+            }
+            return .failed(path: path, operation: operation, reason: message)
+        }
+        if error is CancellationError { return .unavailable(path: path, reason: "cancelled (\(operation))") }
+        let text = "\(error)"
+        if text.contains("connect") || text.contains("Connection") || text.contains("refused") {
+            return .unavailable(path: path, reason: "\(text) (\(operation))")
+        }
+        return .failed(path: path, operation: operation, reason: text)
+    }
+
+    // MARK: ResultStore
+
+    public func register(_ s: Sighting) async throws(StoreError) -> (record: CheckpointRecord, isNew: Bool) {
+        try await transaction("registering \(s.path)") { db in
+            // One registration of a path at a time, whichever process sees it.
+            try await db.query("SELECT pg_advisory_xact_lock(hashtext(\(s.path)))", logger: logger)
+            if let row = try await db.query(
+                "SELECT * FROM checkpoints WHERE path = \(s.path) AND content_hash = \(s.contentHash)",
+                logger: logger
+            ).collect().first {
+                var record = try Self.checkpoint(row)
+                if record.state != s.state || record.reason != s.reason {
+                    if !record.isLive {
+                        try await replaceLive(db, path: s.path, except: record.id)
+                        try await db.query(
+                            """
+                            UPDATE jobs SET state = 'pending', updated = clock_timestamp()
+                            WHERE checkpoint_id = \(record.id) AND state IN ('gone', 'replaced')
+                            """, logger: logger)
+                    }
+                    let updated = try await db.query(
+                        """
+                        UPDATE checkpoints SET state = \(s.state.rawValue), reason = \(s.reason),
+                            updated = clock_timestamp() WHERE id = \(record.id) RETURNING *
+                        """, logger: logger
+                    ).collect()
+                    if let row = updated.first { record = try Self.checkpoint(row) }
+                }
+                return (record, false)
+            }
+            try await replaceLive(db, path: s.path, except: nil)
+            let inserted = try await db.query(
+                """
+                INSERT INTO checkpoints(run, run_folder, path, step, scheme, size, modified, content_hash, state,
+                    reason, snapshot)
+                VALUES (\(s.run), \(s.runFolder), \(s.path), \(s.step.map(Int64.init)), \(s.scheme), \(Int64(s.size)),
+                    \(s.modified), \(s.contentHash), \(s.state.rawValue), \(s.reason), \(s.snapshot))
+                RETURNING *
+                """, logger: logger
+            ).collect()
+            guard let row = inserted.first else { throw StoreError.missing("the version of \(s.path) just inserted") }
+            return (try Self.checkpoint(row), true)
+        }
+    }
+
+    /// The first column of every row `query` returns.
+    private func values<T: PostgresDecodable>(
+        _ db: PostgresConnection, _ query: PostgresQuery, as type: T.Type
+    ) async throws -> [T] {
+        let rows = try await db.query(query, logger: logger)
+        var found: [T] = []
+        for try await value in rows.decode(T.self) { found.append(value) }
+        return found
+    }
+
+    /// Ends the live versions of `path` (but `except`) as replaced.
+    private func replaceLive(_ db: PostgresConnection, path: String, except: Int64?) async throws {
+        let live = try await values(
+            db, "SELECT id FROM checkpoints WHERE path = \(path) AND state NOT IN ('replaced', 'gone', 'overwritten')",
+            as: Int64.self)
+        for id in live where id != except { try await end(db, checkpoint: id, as: .replaced) }
+    }
+
+    /// Ends version `checkpoint` as `state` with its unfinished jobs; drops one that was never complete.
+    private func end(_ db: PostgresConnection, checkpoint: Int64, as state: CheckpointState) async throws {
+        let deleted = try await db.query(
+            """
+            DELETE FROM checkpoints WHERE id = \(checkpoint)
+            AND state IN ('incomplete', 'invalid', 'unreadable')
+            AND NOT EXISTS (SELECT 1 FROM jobs WHERE checkpoint_id = checkpoints.id) RETURNING id
+            """, logger: logger
+        ).collect()
+        if !deleted.isEmpty { return }
+        let kept = try await values(
+            db,
+            """
+            UPDATE checkpoints SET state = \(state.rawValue), updated = clock_timestamp() WHERE id = \(checkpoint)
+            RETURNING snapshot IS NOT NULL
+            """, as: Bool.self
+        ).first
+        // A version kept in a snapshot stays evaluable when its path is rewritten.
+        if state == .replaced, kept == true { return }
+        let jobState = state == .gone ? JobState.gone : .replaced
+        try await db.query(
+            """
+            UPDATE jobs SET state = \(jobState.rawValue), lease_until = NULL, updated = clock_timestamp()
+            WHERE checkpoint_id = \(checkpoint) AND state IN ('pending', 'running')
+            """, logger: logger)
+    }
+
+    public func liveVersion(path: String) async throws(StoreError) -> CheckpointRecord? {
+        try await rows(
+            "reading \(path)",
+            """
+            SELECT * FROM checkpoints WHERE path = \(path) AND state NOT IN ('replaced', 'gone', 'overwritten')
+            ORDER BY id DESC LIMIT 1
+            """
+        ).first.map { row throws(StoreError) in try Self.decoded { try Self.checkpoint(row) } }
+    }
+
+    public func markGone(under root: String, present: Set<String>) async throws(StoreError) -> [CheckpointRecord] {
+        let prefix = root.hasSuffix("/") ? root : root + "/"
+        return try await transaction("marking checkpoints under \(root) gone") { db in
+            let live = try await db.query(
+                """
+                SELECT * FROM checkpoints WHERE state NOT IN ('replaced', 'gone', 'overwritten')
+                AND (run_folder = \(root) OR starts_with(run_folder, \(prefix))) FOR UPDATE
+                """, logger: logger
+            ).collect()
+            var marked: [CheckpointRecord] = []
+            for row in live {
+                var record = try Self.checkpoint(row)
+                guard !present.contains(record.path) else { continue }
+                try await end(db, checkpoint: record.id, as: .gone)
+                (record.state, record.updated) = (.gone, Date())
+                marked.append(record)
+            }
+            return marked
+        }
+    }
+
+    public func ensureJob(checkpoint: Int64, settings: EvaluationSettings) async throws(StoreError) -> JobRecord? {
+        let json = try Self.encode(settings)
+        let hash = settings.contentHash
+        return try await transaction("queueing a job") { db in
+            let exists = try await db.query("SELECT 1 FROM checkpoints WHERE id = \(checkpoint)", logger: logger)
+                .collect()
+            guard !exists.isEmpty else { throw StoreError.missing("checkpoint \(checkpoint)") }
+            // Inserted, or a job cancelled under another configuration taken up again (its results stay linked).
+            let rows = try await db.query(
+                """
+                INSERT INTO jobs(checkpoint_id, settings, settings_hash, state)
+                VALUES (\(checkpoint), \(json), \(hash), 'pending')
+                ON CONFLICT (checkpoint_id, settings_hash) DO UPDATE
+                SET state = 'pending', attempts = 0, error = NULL, updated = clock_timestamp()
+                WHERE jobs.state = 'cancelled'
+                RETURNING *
+                """, logger: logger
+            ).collect()
+            return try rows.first.map(Self.job)
+        }
+    }
+
+    public func claim(worker: String, leaseSeconds: Double) async throws(StoreError) -> ClaimedJob? {
+        let next = JobOrder.nextJobSQL(
+            evaluable: "(state = 'current' OR (state = 'replaced' AND snapshot IS NOT NULL))", now: "now()")
+        var binds = PostgresBindings()
+        binds.append(worker)
+        binds.append(leaseSeconds)
+        let sql = """
+            WITH next AS (\(next) LIMIT 1 FOR UPDATE OF j SKIP LOCKED)
+            UPDATE jobs SET state = 'running', worker = $1, attempt = jobs.attempt + 1,
+                lease_until = now() + make_interval(secs => $2), updated = clock_timestamp()
+            FROM next WHERE jobs.id = next.id
+            RETURNING jobs.*
+            """
+        return try await transaction("claiming a job") { db in
+            guard let row = try await db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).collect()
+                .first
+            else { return nil }
+            let job = try Self.job(row)
+            guard
+                let version = try await db.query(
+                    "SELECT * FROM checkpoints WHERE id = \(job.checkpointID)", logger: logger
+                ).collect().first
+            else { throw StoreError.missing("checkpoint of job \(job.id)") }
+            return ClaimedJob(job: job, checkpoint: try Self.checkpoint(version))
+        }
+    }
+
+    public func renew(_ lease: Lease, seconds: Double) async throws(StoreError) -> Lease {
+        let rows = try await rows(
+            "renewing the lease of job \(lease.job)",
+            """
+            UPDATE jobs SET lease_until = now() + make_interval(secs => \(seconds)), updated = clock_timestamp()
+            WHERE id = \(lease.job) AND state = 'running' AND worker = \(lease.worker) AND attempt = \(lease.attempt)
+            RETURNING lease_until
+            """)
+        guard let row = rows.first, let until = try? row.decode(Date.self) else { throw .lostLease(lease) }
+        var renewed = lease
+        renewed.until = until
+        return renewed
+    }
+
+    public func rescue(all: Bool) async throws(StoreError) -> Int {
+        try await transaction("returning expired leases to the queue") { db in
+            let rescued = try await db.query(
+                """
+                UPDATE jobs SET state = 'pending', lease_until = NULL, updated = clock_timestamp()
+                WHERE state = 'running' AND (\(all) OR lease_until < now()) RETURNING id
+                """, logger: logger
+            ).collect().count
+            if all { try await db.query("UPDATE jobs SET not_before = NULL WHERE state = 'pending'", logger: logger) }
+            return rescued
+        }
+    }
+
+    public func cancelJobs(notIn configured: Set<String>) async throws(StoreError) -> Int {
+        try await rows(
+            "cancelling jobs of settings no longer configured",
+            """
+            UPDATE jobs SET state = 'cancelled', lease_until = NULL, updated = clock_timestamp()
+            WHERE state IN ('pending', 'running') AND NOT (settings_hash = ANY(\(configured.sorted())))
+            RETURNING id
+            """
+        ).count
+    }
+
+    public func reopenSkipped(fitting limit: Int?) async throws(StoreError) -> Int {
+        let bound = limit.map(Int64.init)
+        return try await rows(
+            "reopening jobs with skipped lengths",
+            """
+            UPDATE jobs SET state = 'pending', updated = clock_timestamp() WHERE state = 'done' AND id IN (
+                SELECT l.job_id FROM job_results l JOIN results r ON r.key = l.result_key
+                WHERE r.outcome = 'skipped' AND r.memory_estimate IS NOT NULL
+                AND (\(bound)::BIGINT IS NULL OR r.memory_estimate <= \(bound)::BIGINT))
+            RETURNING id
+            """
+        ).count
+    }
+
+    public func requeue(checkpoint: Int64) async throws(StoreError) -> Int {
+        try await transaction("requeueing checkpoint \(checkpoint)") { db in
+            let exists = try await db.query("SELECT 1 FROM checkpoints WHERE id = \(checkpoint)", logger: logger)
+                .collect()
+            guard !exists.isEmpty else { throw StoreError.missing("checkpoint \(checkpoint)") }
+            return try await db.query(
+                """
+                UPDATE jobs SET state = 'pending', attempts = 0, not_before = NULL, error = NULL,
+                    updated = clock_timestamp()
+                WHERE checkpoint_id = \(checkpoint) AND state = 'failed' RETURNING id
+                """, logger: logger
+            ).collect().count
+        }
+    }
+
+    public func releaseSnapshot(checkpoint: Int64) async throws(StoreError) -> String? {
+        try await transaction("releasing the snapshot of checkpoint \(checkpoint)") { db -> String? in
+            let unfinished = try await db.query(
+                "SELECT 1 FROM jobs WHERE checkpoint_id = \(checkpoint) AND state IN ('pending', 'running') LIMIT 1",
+                logger: logger
+            ).collect()
+            guard unfinished.isEmpty else { return nil }
+            let released = try await values(
+                db,
+                """
+                UPDATE checkpoints SET snapshot = NULL FROM (SELECT snapshot AS old FROM checkpoints
+                    WHERE id = \(checkpoint) FOR UPDATE) previous
+                WHERE id = \(checkpoint) AND previous.old IS NOT NULL RETURNING previous.old
+                """, as: String.self)
+            return released.first
+        }
+    }
+
+    public func results(forKeys keys: [String]) async throws(StoreError) -> [String: ResultRecord] {
+        guard !keys.isEmpty else { return [:] }
+        let found = try await rows("reading results", "SELECT * FROM results WHERE key = ANY(\(keys))")
+        return try Self.decoded {
+            Dictionary(uniqueKeysWithValues: try found.map { row in
+                let result = try Self.result(row)
+                return (result.key, result)
+            })
+        }
+    }
+
+    /// Throws `lostLease` unless `lease` still holds its job, locking the job's row until the transaction ends.
+    private func checkHeld(_ db: PostgresConnection, _ lease: Lease) async throws {
+        let held = try await db.query(
+            """
+            SELECT 1 FROM jobs WHERE id = \(lease.job) AND state = 'running' AND worker = \(lease.worker)
+            AND attempt = \(lease.attempt) FOR UPDATE
+            """, logger: logger
+        ).collect()
+        if held.isEmpty { throw StoreError.lostLease(lease) }
+    }
+
+    public func record(_ r: ResultRecord, lease: Lease, planned: Int) async throws(StoreError) {
+        let point = try Self.encode(r.point)
+        try await transaction("recording a result of job \(lease.job)") { db in
+            try await checkHeld(db, lease)
+            try await db.query(
+                """
+                INSERT INTO results(key, content_hash, architecture_hash, scoring_hash, engine_version, series,
+                    length, outcome, protocol, perplexity, mean_nll, tokens, interval_lower, interval_upper,
+                    reason, memory_estimate, seconds, started, finished, point)
+                VALUES (\(r.key), \(r.contentHash), \(r.architectureHash), \(r.scoringHash), \(r.engineVersion),
+                    \(r.series), \(Int32(r.length)), \(r.outcome.rawValue),
+                    \(r.point.result?.evaluationProtocol.description ?? r.series), \(r.point.perplexity),
+                    \(r.point.meanNLL), \(r.point.tokens.map(Int64.init)), \(r.point.interval?.lower),
+                    \(r.point.interval?.upper), \(r.reason), \(r.memoryEstimate.map(Int64.init)),
+                    \(r.point.result?.seconds), \(r.started), \(r.finished), \(point))
+                ON CONFLICT (key) DO UPDATE SET outcome = excluded.outcome, perplexity = excluded.perplexity,
+                    mean_nll = excluded.mean_nll, tokens = excluded.tokens,
+                    interval_lower = excluded.interval_lower, interval_upper = excluded.interval_upper,
+                    reason = excluded.reason, memory_estimate = excluded.memory_estimate,
+                    seconds = excluded.seconds, started = excluded.started, finished = excluded.finished,
+                    point = excluded.point
+                WHERE results.outcome = 'skipped'
+                """, logger: logger)
+            try await link(db, keys: [r.key], job: lease.job, planned: planned)
+        }
+    }
+
+    public func link(keys: [String], lease: Lease, planned: Int) async throws(StoreError) {
+        try await transaction("linking results to job \(lease.job)") { db in
+            try await checkHeld(db, lease)
+            try await link(db, keys: keys, job: lease.job, planned: planned)
+        }
+    }
+
+    private func link(_ db: PostgresConnection, keys: [String], job: Int64, planned: Int) async throws {
+        if !keys.isEmpty {
+            try await db.query(
+                """
+                INSERT INTO job_results(job_id, result_key) SELECT \(job), key FROM results WHERE key = ANY(\(keys))
+                ON CONFLICT DO NOTHING
+                """, logger: logger)
+        }
+        try await db.query(
+            """
+            UPDATE jobs SET done = (SELECT count(*) FROM job_results WHERE job_id = \(job)),
+                planned = \(Int32(planned)), updated = clock_timestamp()
+            WHERE id = \(job)
+            """, logger: logger)
+    }
+
+    public func finish(
+        _ lease: Lease, state: JobState, error: String?, attempts: Int, retrySeconds: Double?
+    ) async throws(StoreError) {
+        let finished = try await rows(
+            "finishing job \(lease.job)",
+            """
+            UPDATE jobs SET state = \(state.rawValue), error = \(error), attempts = \(Int32(attempts)),
+                not_before = now() + make_interval(secs => \(retrySeconds)), lease_until = NULL,
+                updated = clock_timestamp()
+            WHERE id = \(lease.job) AND state = 'running' AND worker = \(lease.worker) AND attempt = \(lease.attempt)
+            RETURNING id
+            """)
+        if finished.isEmpty { throw .lostLease(lease) }
+    }
+
+    public func heartbeat(_ worker: WorkerInfo) async throws(StoreError) {
+        _ = try await rows(
+            "recording worker \(worker.id)",
+            """
+            INSERT INTO workers(id, host, pid, roles, job) VALUES (\(worker.id), \(worker.host), \(worker.pid),
+                \(worker.roles.joined(separator: ",")), \(worker.job))
+            ON CONFLICT (id) DO UPDATE SET job = excluded.job, roles = excluded.roles, heartbeat = clock_timestamp()
+            """)
+    }
+
+    public func workers(withinSeconds: Double) async throws(StoreError) -> [WorkerRecord] {
+        let found = try await rows(
+            "reading workers",
+            """
+            SELECT * FROM workers WHERE heartbeat >= now() - make_interval(secs => \(withinSeconds))
+            ORDER BY heartbeat DESC
+            """)
+        return try Self.decoded {
+            try found.map { row in
+                let r = row.makeRandomAccess()
+                return WorkerRecord(
+                    info: WorkerInfo(
+                        id: try r["id"].decode(String.self), host: try r["host"].decode(String.self),
+                        pid: try r["pid"].decode(Int32.self),
+                        roles: try r["roles"].decode(String.self).split(separator: ",").map(String.init),
+                        job: try r["job"].decode(Int64?.self)),
+                    started: try r["started"].decode(Date.self), heartbeat: try r["heartbeat"].decode(Date.self))
+            }
+        }
+    }
+
+    public func status() async throws(StoreError) -> StoreStatus {
+        try await transaction("reading the status") { db in
+            let checkpoints = try await db.query("SELECT * FROM checkpoints ORDER BY id", logger: logger).collect()
+                .map(Self.checkpoint)
+            let jobs = try await db.query("SELECT * FROM jobs ORDER BY id", logger: logger).collect().map(Self.job)
+            let count = try await values(db, "SELECT count(*) FROM results", as: Int64.self).first ?? 0
+            return StoreStatus(checkpoints: checkpoints, jobs: jobs, results: Int(count))
+        }
+    }
+
+    public func results(run: String?) async throws(StoreError) -> [ResultRow] {
+        try await transaction("reading results") { db in
+            let rows = try await db.query(
+                """
+                SELECT DISTINCT c.id AS checkpoint_id, j.settings_hash AS settings_hash, x.*
+                FROM job_results l JOIN jobs j ON j.id = l.job_id JOIN checkpoints c ON c.id = j.checkpoint_id
+                JOIN results x ON x.key = l.result_key
+                WHERE \(run)::TEXT IS NULL OR c.run = \(run)::TEXT
+                """, logger: logger
+            ).collect()
+            let checkpoints = Dictionary(
+                uniqueKeysWithValues: try await db.query("SELECT * FROM checkpoints", logger: logger).collect()
+                    .map(Self.checkpoint).map { ($0.id, $0) })
+            var seen = Set<String>()
+            var listed: [ResultRow] = []
+            for row in rows {
+                let r = row.makeRandomAccess()
+                let checkpointID = try r["checkpoint_id"].decode(Int64.self)
+                let result = try Self.result(row)
+                guard seen.insert("\(checkpointID)|\(result.key)").inserted, let checkpoint = checkpoints[checkpointID]
+                else { continue }
+                listed.append(
+                    ResultRow(
+                        checkpointID: checkpoint.id, run: checkpoint.run, checkpoint: checkpoint.path,
+                        step: checkpoint.step, checkpointState: checkpoint.state,
+                        settingsHash: try r["settings_hash"].decode(String.self), result: result))
+            }
+            return listed.sorted(by: ResultRow.listingOrder)
+        }
+    }
+
+    // MARK: Rows
+
+    /// Runs a decoding step, its failures as `StoreError.corrupt`.
+    private static func decoded<T>(_ body: () throws -> T) throws(StoreError) -> T {
+        do { return try body() } catch let error as StoreError { throw error } catch {
+            throw .corrupt(path: "", what: "a row that does not decode (\(error))")
+        }
+    }
+
+    private static func known<T>(_ value: T?, _ what: String) throws -> T {
+        guard let value else { throw StoreError.corrupt(path: "", what: what) }
+        return value
+    }
+
+    static func checkpoint(_ row: PostgresRow) throws -> CheckpointRecord {
+        let r = row.makeRandomAccess()
+        let id = try r["id"].decode(Int64.self)
+        let state = try r["state"].decode(String.self)
+        return CheckpointRecord(
+            id: id, run: try r["run"].decode(String.self), runFolder: try r["run_folder"].decode(String.self),
+            path: try r["path"].decode(String.self), step: try r["step"].decode(Int64?.self).map(Int.init),
+            scheme: try r["scheme"].decode(String.self), size: Int(try r["size"].decode(Int64.self)),
+            modified: try r["modified"].decode(Double.self), contentHash: try r["content_hash"].decode(String.self),
+            state: try known(CheckpointState(rawValue: state), "checkpoint state '\(state)' (checkpoint \(id))"),
+            reason: try r["reason"].decode(String?.self), discovered: try r["discovered"].decode(Date.self),
+            updated: try r["updated"].decode(Date.self), snapshot: try r["snapshot"].decode(String?.self))
+    }
+
+    static func job(_ row: PostgresRow) throws -> JobRecord {
+        let r = row.makeRandomAccess()
+        let id = try r["id"].decode(Int64.self)
+        let state = try r["state"].decode(String.self)
+        let settings = try r["settings"].decode(String.self)
+        return JobRecord(
+            id: id, checkpointID: try r["checkpoint_id"].decode(Int64.self),
+            settings: try decoder.decode(EvaluationSettings.self, from: Data(settings.utf8)),
+            settingsHash: try r["settings_hash"].decode(String.self),
+            state: try known(JobState(rawValue: state), "job state '\(state)' (job \(id))"),
+            done: Int(try r["done"].decode(Int32.self)), planned: Int(try r["planned"].decode(Int32.self)),
+            attempts: Int(try r["attempts"].decode(Int32.self)), notBefore: try r["not_before"].decode(Date?.self),
+            error: try r["error"].decode(String?.self), created: try r["created"].decode(Date.self),
+            updated: try r["updated"].decode(Date.self), worker: try r["worker"].decode(String?.self),
+            attempt: Int(try r["attempt"].decode(Int32.self)), leaseUntil: try r["lease_until"].decode(Date?.self))
+    }
+
+    static func result(_ row: PostgresRow) throws -> ResultRecord {
+        let r = row.makeRandomAccess()
+        let outcome = try r["outcome"].decode(String.self)
+        let point = try r["point"].decode(String.self)
+        let key = ResultKey(
+            contentHash: try r["content_hash"].decode(String.self),
+            architectureHash: try r["architecture_hash"].decode(String.self),
+            scoringHash: try r["scoring_hash"].decode(String.self), series: try r["series"].decode(String.self),
+            length: Int(try r["length"].decode(Int32.self)), engineVersion: try r["engine_version"].decode(String.self))
+        return ResultRecord(
+            key: key, outcome: try known(ResultOutcome(rawValue: outcome), "result outcome '\(outcome)'"),
+            point: try decoder.decode(SweepPoint.self, from: Data(point.utf8)), reason: try r["reason"].decode(String?.self),
+            memoryEstimate: try r["memory_estimate"].decode(Int64?.self).map(Int.init),
+            started: try r["started"].decode(Date.self), finished: try r["finished"].decode(Date.self))
+    }
+
+    private static func encode(_ value: some Encodable) throws(StoreError) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do { return String(decoding: try encoder.encode(value), as: UTF8.self) } catch {
+            throw .failed(path: "", operation: "encoding a record", reason: "\(error)")
+        }
+    }
+
+    private static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
+    }
+}
