@@ -121,7 +121,8 @@ let package = Package(
         ),
         .executableTarget(name: "extrapolate", dependencies: ["ExtrapolateCLI", "Kernels"]),
         // Shared by every test target: repository paths, expectClose, the seeded generator.
-        .target(name: "TestSupport", dependencies: ["Evaluation", "Kernels", "ResultStore"], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport", dependencies: ["Evaluation", "Kernels", "ResultStore"], path: "Tests/TestSupport"),
         .testTarget(
             name: "ArchitectureTests",
             dependencies: ["Architecture", "TestSupport"],

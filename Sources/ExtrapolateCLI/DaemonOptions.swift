@@ -2,6 +2,7 @@ import ArgumentParser
 import Evaluation
 import Foundation
 import Logging
+import ResultStore
 import Service
 
 /// What `watch` and `serve` share: the folders or configuration file, the evaluation settings and how the daemon runs.
@@ -45,8 +46,19 @@ struct DaemonRuns: ParsableArguments {
 
 /// How the daemon runs: store, threads, timing, limits, logging.
 struct DaemonOptions: ParsableArguments {
-    @Option(help: "The result store (default: $EXTRAPOLATE_STORE, else $XDG_STATE_HOME/extrapolate/results.sqlite).")
+    @Option(
+        help: ArgumentHelp(
+            "The result store: a SQLite file, or postgres://USER@HOST:PORT/DB shared by a fleet (Docs/fleet.md).",
+            discussion:
+                "Default: $EXTRAPOLATE_STORE, else $XDG_STATE_HOME/extrapolate/results.sqlite. A PostgreSQL password "
+                + "comes from the URL, PGPASSWORD or ~/.pgpass; ?sslmode=disable|prefer|require|verify-full."))
     var store: String?
+    @Flag(help: "Discover checkpoints and serve, but evaluate nothing: `extrapolate worker` processes do (fleet).")
+    var noEvaluate = false
+    @Option(help: "Seconds a claimed job stays this process's without a renewal (default 60; a fleet's setting).")
+    var leaseSeconds: Double?
+    @Option(help: "Where copies of files rewritten in place go (default: beside a SQLite store); shared in a fleet.")
+    var snapshotFolder: String?
     @Option(parsing: .unconditional, help: "Compute threads (default: $EXTRAPOLATE_THREADS, else every core).")
     var threads: Int?
     @Option(help: "Seconds a checkpoint's files must stay unchanged before it is evaluated (default 10).")
@@ -76,6 +88,8 @@ struct DaemonOptions: ParsableArguments {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let quietSeconds, quietSeconds < 0 { throw ValidationError("--quiet-seconds must not be negative") }
         if let rescanSeconds, rescanSeconds < 0.1 { throw ValidationError("--rescan-seconds must be at least 0.1") }
+        if let leaseSeconds, leaseSeconds < 1 { throw ValidationError("--lease-seconds must be at least 1") }
+        if let store { _ = try StoreAddress.validated(store) }
         for (flag, value) in [("--memory-limit", memoryLimit), ("--snapshot-limit", snapshotLimit)] {
             if let value, ByteSize.parse(value) == nil {
                 throw ValidationError("\(flag): '\(value)' is not a size like 16G or 512M")
@@ -90,7 +104,10 @@ struct DaemonOptions: ParsableArguments {
 
     /// Flags (and `EXTRAPOLATE_THREADS`) over what the configuration says.
     func apply(to configuration: inout DaemonConfiguration) {
-        if let store { configuration.store = WatchTarget.absolute(store) }
+        if let store { configuration.store = WatchTarget.storeLocation(store) }
+        if noEvaluate { configuration.roles = ["discover"] }
+        if let leaseSeconds { configuration.leaseSeconds = leaseSeconds }
+        if let snapshotFolder { configuration.snapshotFolder = WatchTarget.absolute(snapshotFolder) }
         if let threads = threads ?? ProcessInfo.processInfo.environment["EXTRAPOLATE_THREADS"].flatMap(Int.init) {
             configuration.threads = threads
         }
@@ -117,3 +134,14 @@ struct DaemonOptions: ParsableArguments {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// The store a daemon or worker writes, opened as its configuration says; a store that cannot be opened (another
+/// daemon holds a SQLite file, a PostgreSQL server that stays unreachable, a schema too new) is one line.
+func openStore(_ configuration: DaemonConfiguration, logger: Logger) async throws -> any ResultStore {
+    do {
+        return try await configuration.storeAddress.open(
+            writing: true, logger: logger, connections: 4, waitSeconds: 60)
+    } catch {
+        throw CommandError(error.description)
+    }
+}

@@ -18,7 +18,8 @@ public struct Extrapolate: AsyncParsableCommand {
             """,
         version: "extrapolate \(release) (numerics \(LanguageModel.engineVersion))",
         subcommands: [
-            Serve.self, Watch.self, Status.self, Results.self, Report.self, Inspect.self, Score.self, Sweep.self,
+            Serve.self, Watch.self, Worker.self, Status.self, Results.self, Report.self, Inspect.self, Score.self,
+            Sweep.self,
             Compare.self, Dataset.self,
             Export.self, CPU.self, Prune.self,
         ]

@@ -25,6 +25,11 @@ extension Extrapolate {
 
         public func run() async throws {
             let path = store.store ?? StoreLocation.defaultPath()
+            if case .postgres = try StoreAddress.validated(path) {
+                throw CommandError(
+                    "prune works on a SQLite store; on PostgreSQL delete the run's rows in SQL with every process "
+                        + "stopped (Docs/fleet.md, \"Removing a run\")")
+            }
             let opened: SQLiteStore
             do { opened = try SQLiteStore(writingTo: path) } catch { throw CommandError(error.description) }
             let count: PruneCount

@@ -39,7 +39,7 @@ extension Extrapolate {
             if let regression { thresholds.regression = regression }
             if let ratio { thresholds.ratio = ratio }
             if let ratioMultiple { thresholds.ratioMultiple = ratioMultiple }
-            let opened = try store.open()
+            let opened = try await store.open()
             let rows = try await opened.results(run: nil).map(StoredResultsReport.Row.init)
             let status = try await opened.status()
             let report: NightlyReport

@@ -57,14 +57,14 @@ extension Extrapolate {
                 throw ExitCode.validationFailure
             }
             if let problem = PortProbe.problem(host: host, port: port) { throw ServeError(message: problem) }
-            let store = try SQLiteStore(writingTo: configuration.store)
+            let store = try await openStore(configuration, logger: logger)
             let metrics = ServerMetrics()
             let service = Daemon(configuration: configuration, store: store, logger: logger, observer: metrics)
             let state = ServerState(store: store, daemon: service, metrics: metrics, configuration: server)
             let shown = host.contains(":") ? "[\(host)]" : host
             let application = buildApplication(state: state, logger: logger) { bound in
                 let address = "http://\(shown == "0.0.0.0" ? "127.0.0.1" : shown):\(bound)/"
-                FileHandle.standardError.write(Data("serving \(address)  (store: \(configuration.store))\n".utf8))
+                FileHandle.standardError.write(Data("serving \(address)  (store: \(store.location))\n".utf8))
                 SystemdNotifier.notify("READY=1\nSTATUS=serving \(address)")
             }
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
@@ -80,7 +80,7 @@ extension Extrapolate {
                     .init(
                         service: ReportScheduler(
                             settings: configuration.report, schedule: schedule, store: store,
-                            folder: configuration.report.folder(store: configuration.store), logger: logger),
+                            folder: configuration.report.folder(localFolder: configuration.localFolder), logger: logger),
                         failureTerminationBehavior: .gracefullyShutdownGroup))
             }
             let group = ServiceGroup(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Reports
 import ResultStore
+import Service
 
 /// Where `status` and `results` read: `--store`, else the daemon's default.
 struct StoreOption: ParsableArguments {
@@ -9,8 +10,11 @@ struct StoreOption: ParsableArguments {
     var store: String?
 
     /// The store, opened read-only (a running daemon keeps writing it, or it belongs to another user).
-    func open() throws -> SQLiteStore {
-        do { return try SQLiteStore(readingFrom: store ?? StoreLocation.defaultPath()) } catch {
+    func open() async throws -> any ResultStore {
+        let given = store.map { WatchTarget.storeLocation($0) } ?? StoreLocation.defaultPath()
+        do throws(StoreError) {
+            return try await StoreAddress(parsing: given).open(writing: false, connections: 2, waitSeconds: 5)
+        } catch {
             throw CommandError(error.description)
         }
     }
@@ -63,13 +67,13 @@ extension Extrapolate {
         }
 
         public func run() async throws {
-            let opened = try store.open()
+            let opened = try await store.open()
             let rows = try await opened.results(run: runName)
             if let runName, rows.isEmpty {
                 let runs = Set(try await opened.status().checkpoints.map(\.run)).sorted()
                 guard runs.contains(runName) else {
                     throw CommandError(
-                        "no run named '\(runName)' in \(opened.path); runs: "
+                        "no run named '\(runName)' in \(opened.location); runs: "
                             + (runs.isEmpty ? "none yet" : runs.joined(separator: ", ")))
                 }
             }

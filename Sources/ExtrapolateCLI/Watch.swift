@@ -42,7 +42,7 @@ extension Extrapolate {
         public func run() async throws {
             let logger = daemon.logger()
             let configuration = try runs.configuration()
-            let store = try SQLiteStore(writingTo: configuration.store)
+            let store = try await openStore(configuration, logger: logger)
             let service = Daemon(configuration: configuration, store: store, logger: logger, once: once)
             if once {
                 let summary = try await service.runOnce()

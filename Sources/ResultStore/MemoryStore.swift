@@ -16,6 +16,7 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
     public init(clock: @escaping @Sendable () -> Date = Date.init) { self.clock = clock }
 
     public var isExclusive: Bool { true }
+    public var location: String { "memory" }
 
     private func locked<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         lock.lock()
@@ -211,12 +212,16 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func cancelJobs(notIn configured: Set<String>) async throws(StoreError) -> Int {
+    public func cancelJobs(notIn configured: Set<String>, under roots: [String]?) async throws(StoreError) -> Int {
         try locked { () throws(StoreError) in
             let now = clock()
+            let folders = Dictionary(uniqueKeysWithValues: checkpoints.map { ($0.id, $0.runFolder) })
             var count = 0
             for index in jobs.indices
-            where [.pending, .running].contains(jobs[index].state) && !configured.contains(jobs[index].settingsHash) {
+            where [.pending, .running].contains(jobs[index].state) && !configured.contains(jobs[index].settingsHash)
+                && (roots.map { roots in roots.contains { folders[jobs[index].checkpointID]?.isInside($0) == true } }
+                    ?? true)
+            {
                 jobs[index].state = .cancelled
                 jobs[index].updated = now
                 count += 1
@@ -320,6 +325,15 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
             jobs[index].notBefore = retrySeconds.map { now.addingTimeInterval($0) }
             jobs[index].leaseUntil = nil
             jobs[index].updated = now
+        }
+    }
+
+    public func counts() async throws(StoreError) -> StoreCounts {
+        try locked { () throws(StoreError) in
+            StoreCounts(
+                jobs: Dictionary(grouping: jobs, by: \.state.rawValue).mapValues(\.count),
+                checkpoints: checkpoints.count, results: stored.count,
+                changed: (checkpoints.map(\.updated) + jobs.map(\.updated)).max())
         }
     }
 

@@ -20,6 +20,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     private let logger: Logger
 
     public var isExclusive: Bool { false }
+    public var location: String { address.description }
 
     /// Connects to the database at `address` and brings its schema up to date (`writing`), or checks that this
     /// version can read it.
@@ -97,7 +98,8 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         defer { running.cancel() }
         let sql = drop ? "DROP DATABASE IF EXISTS \(name) WITH (FORCE)" : "CREATE DATABASE \(name)"
         do { try await client.query(PostgresQuery(unsafeSQL: sql), logger: quiet) } catch {
-            throw storeError(error, path: address.description, operation: drop ? "dropping \(name)" : "creating \(name)")
+            throw storeError(
+                error, path: address.description, operation: drop ? "dropping \(name)" : "creating \(name)")
         }
     }
 
@@ -262,7 +264,8 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
                 return .unavailable(path: path, reason: "\(message) (\(operation))")
             }
             if state == "28P01" || state == "28000" {
-                return .cannotOpen(path: path, reason: "\(message): check the user and password (PGPASSWORD, ~/.pgpass)")
+                return .cannotOpen(
+                    path: path, reason: "\(message): check the user and password (PGPASSWORD, ~/.pgpass)")
             }
             if state == "3D000" {
                 return .cannotOpen(path: path, reason: "\(message): create it first (createdb)")
@@ -323,7 +326,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     }
 
     /// The first column of every row `query` returns.
-    private func values<T: PostgresDecodable>(
+    private func values<T: PostgresDecodable & Sendable>(
         _ db: PostgresConnection, _ query: PostgresQuery, as type: T.Type
     ) async throws -> [T] {
         let rows = try await db.query(query, logger: logger)
@@ -434,8 +437,9 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
             RETURNING jobs.*
             """
         return try await transaction("claiming a job") { db in
-            guard let row = try await db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).collect()
-                .first
+            guard
+                let row = try await db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).collect()
+                    .first
             else { return nil }
             let job = try Self.job(row)
             guard
@@ -474,12 +478,18 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func cancelJobs(notIn configured: Set<String>) async throws(StoreError) -> Int {
-        try await rows(
+    public func cancelJobs(notIn configured: Set<String>, under roots: [String]?) async throws(StoreError) -> Int {
+        let everywhere = roots == nil
+        let folders = roots ?? []
+        let prefixes = folders.map { $0.hasSuffix("/") ? $0 : $0 + "/" }
+        return try await rows(
             "cancelling jobs of settings no longer configured",
             """
             UPDATE jobs SET state = 'cancelled', lease_until = NULL, updated = clock_timestamp()
             WHERE state IN ('pending', 'running') AND NOT (settings_hash = ANY(\(configured.sorted())))
+            AND (\(everywhere) OR checkpoint_id IN (SELECT c.id FROM checkpoints c
+                WHERE c.run_folder = ANY(\(folders)) OR EXISTS (
+                    SELECT 1 FROM unnest(\(prefixes)::TEXT[]) p WHERE starts_with(c.run_folder, p))))
             RETURNING id
             """
         ).count
@@ -536,10 +546,11 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         guard !keys.isEmpty else { return [:] }
         let found = try await rows("reading results", "SELECT * FROM results WHERE key = ANY(\(keys))")
         return try Self.decoded {
-            Dictionary(uniqueKeysWithValues: try found.map { row in
-                let result = try Self.result(row)
-                return (result.key, result)
-            })
+            Dictionary(
+                uniqueKeysWithValues: try found.map { row in
+                    let result = try Self.result(row)
+                    return (result.key, result)
+                })
         }
     }
 
@@ -650,6 +661,27 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         }
     }
 
+    public func counts() async throws(StoreError) -> StoreCounts {
+        try await transaction("counting") { db in
+            var jobs: [String: Int] = [:]
+            for try await (state, count) in try await db.query(
+                "SELECT state, count(*) FROM jobs GROUP BY state", logger: logger
+            ).decode((String, Int64).self) {
+                jobs[state] = Int(count)
+            }
+            let checkpoints = try await values(db, "SELECT count(*) FROM checkpoints", as: Int64.self).first ?? 0
+            let results = try await values(db, "SELECT count(*) FROM results", as: Int64.self).first ?? 0
+            let changed =
+                try await values(
+                    db,
+                    """
+                    SELECT greatest((SELECT max(updated) FROM checkpoints), (SELECT max(updated) FROM jobs))
+                    """, as: Date?.self
+                ).first ?? nil
+            return StoreCounts(jobs: jobs, checkpoints: Int(checkpoints), results: Int(results), changed: changed)
+        }
+    }
+
     public func status() async throws(StoreError) -> StoreStatus {
         try await transaction("reading the status") { db in
             let checkpoints = try await db.query("SELECT * FROM checkpoints ORDER BY id", logger: logger).collect()
@@ -747,7 +779,8 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
             length: Int(try r["length"].decode(Int32.self)), engineVersion: try r["engine_version"].decode(String.self))
         return ResultRecord(
             key: key, outcome: try known(ResultOutcome(rawValue: outcome), "result outcome '\(outcome)'"),
-            point: try decoder.decode(SweepPoint.self, from: Data(point.utf8)), reason: try r["reason"].decode(String?.self),
+            point: try decoder.decode(SweepPoint.self, from: Data(point.utf8)),
+            reason: try r["reason"].decode(String?.self),
             memoryEstimate: try r["memory_estimate"].decode(Int64?.self).map(Int.init),
             started: try r["started"].decode(Date.self), finished: try r["finished"].decode(Date.self))
     }

@@ -357,6 +357,31 @@ public struct ResultRow: Sendable, Hashable, Codable {
     public var result: ResultRecord
 }
 
+/// How much the store holds, cheaply: jobs by state, versions, results, and when a version or job last changed.
+public struct StoreCounts: Sendable, Hashable, Codable {
+    /// Jobs by `JobState.rawValue`.
+    public var jobs: [String: Int]
+    public var checkpoints: Int
+    public var results: Int
+    /// The newest `updated` of any version or job (`nil` for an empty store).
+    public var changed: Date?
+
+    public init(jobs: [String: Int], checkpoints: Int, results: Int, changed: Date?) {
+        self.jobs = jobs
+        self.checkpoints = checkpoints
+        self.results = results
+        self.changed = changed
+    }
+
+    /// Jobs in `state`.
+    public func jobs(_ state: JobState) -> Int { jobs[state.rawValue] ?? 0 }
+
+    /// A value that changes whenever a result, a version or a job does (a result is written with its job's progress).
+    public var stamp: String {
+        "\(results)-\(checkpoints)-\(jobs.values.reduce(0, +))-\(changed?.timeIntervalSince1970 ?? 0)"
+    }
+}
+
 /// Everything `status` shows: runs, checkpoint versions and jobs.
 public struct StoreStatus: Sendable, Hashable, Codable {
     /// Every checkpoint version, in registration order.

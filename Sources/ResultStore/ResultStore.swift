@@ -17,6 +17,9 @@ public protocol ResultStore: AnyObject, Sendable {
     /// every running job at a start is an interrupted one, requeued at once instead of when its lease runs out.
     var isExclusive: Bool { get }
 
+    /// Where the store is, for messages: a SQLite path, a PostgreSQL URL without its password.
+    var location: String { get }
+
     /// Records a sighting of a checkpoint: a new (path, content) becomes a new version, and earlier versions of the
     /// same path become `replaced` (their unfinished jobs too, unless the version has a snapshot to be evaluated
     /// from); an earlier version that was never complete (`CheckpointState.neverComplete`) is dropped instead. An
@@ -53,9 +56,10 @@ public protocol ResultStore: AnyObject, Sendable {
     func rescue(all: Bool) async throws(StoreError) -> Int
 
     /// Cancels the pending and running jobs whose settings hash is not in `configured` (the settings the daemon now
-    /// runs with), so a job of an old configuration neither runs nor stays pending for ever.
+    /// runs with), so a job of an old configuration neither runs nor stays pending for ever: every such job, or with
+    /// `roots` only those of versions in run folders under them (a fleet's discoverer speaks for its own folders).
     /// - Returns: how many were cancelled.
-    func cancelJobs(notIn configured: Set<String>) async throws(StoreError) -> Int
+    func cancelJobs(notIn configured: Set<String>, under roots: [String]?) async throws(StoreError) -> Int
 
     /// Puts finished jobs with a length skipped for memory back to `pending` when its estimate fits `limit` now
     /// (`nil`: no limit). - Returns: how many.
@@ -91,6 +95,10 @@ public protocol ResultStore: AnyObject, Sendable {
 
     /// The workers heard from within the last `withinSeconds`, newest first.
     func workers(withinSeconds: Double) async throws(StoreError) -> [WorkerRecord]
+
+    /// Counts by state and the time of the last change: what the page polls and `/metrics` reports, without decoding
+    /// a single job.
+    func counts() async throws(StoreError) -> StoreCounts
 
     /// Runs, versions and jobs, for `status`.
     func status() async throws(StoreError) -> StoreStatus
@@ -151,10 +159,14 @@ extension JobOrder {
 public enum StoreLocation {
     public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let explicit = environment["EXTRAPOLATE_STORE"], !explicit.isEmpty { return explicit }
+        return (stateFolder(environment: environment) as NSString).appendingPathComponent("results.sqlite")
+    }
+
+    /// `$XDG_STATE_HOME/extrapolate`, else `~/.local/state/extrapolate`: where a process keeps its own files.
+    public static func stateFolder(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         let state =
             environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? ((environment["HOME"] ?? NSHomeDirectory()) as NSString).appendingPathComponent(".local/state")
-        return ((state as NSString).appendingPathComponent("extrapolate") as NSString).appendingPathComponent(
-            "results.sqlite")
+        return (state as NSString).appendingPathComponent("extrapolate")
     }
 }

@@ -20,6 +20,7 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
 
     /// The writer's lock makes it the only process working on the store.
     public var isExclusive: Bool { true }
+    public var location: String { path }
 
     /// Opens (creating it and its folder if needed) the store at `path` for writing, and takes the writer lock.
     /// - Parameter maximumPages: caps the file at this many pages (SQLite then reports "database or disk is full"):
@@ -354,16 +355,31 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func cancelJobs(notIn configured: Set<String>) async throws(StoreError) -> Int {
+    public func cancelJobs(notIn configured: Set<String>, under roots: [String]?) async throws(StoreError) -> Int {
         let now = clock()
         return try await write("cancelling jobs of settings no longer configured") { db in
             let hashes = configured.sorted()
             let marks = hashes.isEmpty ? "''" : Array(repeating: "?", count: hashes.count).joined(separator: ", ")
+            var arguments: [any DatabaseValueConvertible] = [now.timeIntervalSince1970] + hashes
+            var scope = ""
+            if let roots {
+                // Versions in run folders at or under one of the roots.
+                let each = roots.map { root -> String in
+                    let prefix = root.hasSuffix("/") ? root : root + "/"
+                    arguments += [root, prefix.count, prefix]
+                    return "c.run_folder = ? OR substr(c.run_folder, 1, ?) = ?"
+                }
+                scope =
+                    roots.isEmpty
+                    ? " AND 0"
+                    : " AND checkpoint_id IN (SELECT c.id FROM checkpoints c WHERE "
+                        + each.map { "(\($0))" }.joined(separator: " OR ") + ")"
+            }
             try db.execute(
                 sql: """
-                    UPDATE jobs SET state = 'cancelled', updated = ?
-                    WHERE state IN ('pending', 'running') AND settings_hash NOT IN (\(marks))
-                    """, arguments: StatementArguments([now.timeIntervalSince1970] + hashes))
+                    UPDATE jobs SET state = 'cancelled', lease_until = NULL, updated = ?
+                    WHERE state IN ('pending', 'running') AND settings_hash NOT IN (\(marks))\(scope)
+                    """, arguments: StatementArguments(arguments))
             return db.changesCount
         }
     }
@@ -482,6 +498,22 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
                     """,
                 arguments: [state.rawValue, error, attempts, retrySeconds.map { now + $0 }, now] + guarded.arguments)
             if db.changesCount == 0 { throw StoreError.lostLease(lease) }
+        }
+    }
+
+    public func counts() async throws(StoreError) -> StoreCounts {
+        try await read("counting") { db in
+            var jobs: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, count(*) AS n FROM jobs GROUP BY state") {
+                jobs[row["state"]] = row["n"]
+            }
+            let versions = try Row.fetchOne(db, sql: "SELECT count(*) AS n, max(updated) AS changed FROM checkpoints")
+            let jobChange = try Double.fetchOne(db, sql: "SELECT max(updated) FROM jobs")
+            let results = try Int.fetchOne(db, sql: "SELECT count(*) FROM results") ?? 0
+            let changed = [versions?["changed"] as Double?, jobChange].compactMap { $0 }.max()
+            return StoreCounts(
+                jobs: jobs, checkpoints: versions?["n"] ?? 0, results: results,
+                changed: changed.map(Date.init(timeIntervalSince1970:)))
         }
     }
 

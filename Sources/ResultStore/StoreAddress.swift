@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// Where a store is, as `--store` (or `store =` in a configuration file) gives it: a path or `sqlite:PATH` for the
 /// embedded SQLite store, `postgres://…` (or `postgresql://…`) for a PostgreSQL database shared by a fleet.
@@ -86,7 +87,8 @@ public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
         else { throw refuse("not a PostgreSQL URL") }
         let query = Dictionary(
             (components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, last in last })
-        let user = components.user.flatMap { $0.removingPercentEncoding } ?? environment["PGUSER"] ?? environment["USER"]
+        let user =
+            components.user.flatMap { $0.removingPercentEncoding } ?? environment["PGUSER"] ?? environment["USER"]
         guard let user, !user.isEmpty else { throw refuse("no user name") }
         let database = String(components.path.drop { $0 == "/" }).removingPercentEncoding ?? ""
         let socket = query["host"].flatMap { $0.hasPrefix("/") ? $0 : nil }
@@ -99,7 +101,8 @@ public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
         }
         self.init(
             host: host, port: port, socketFolder: socket, user: user,
-            password: components.password.flatMap { $0.removingPercentEncoding }, database: database.isEmpty ? user : database,
+            password: components.password.flatMap { $0.removingPercentEncoding },
+            database: database.isEmpty ? user : database,
             tls: tls)
         if password == nil {
             password = environment["PGPASSWORD"].flatMap { $0.isEmpty ? nil : $0 } ?? passwordFile(environment)
@@ -155,4 +158,47 @@ public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
         components.password = "***"
         return components.string ?? text
     }
+}
+
+extension StoreAddress {
+    /// Opens the store: for a daemon or worker (`writing`: SQLite takes its writer lock, PostgreSQL brings its schema
+    /// up to date), or for a reader (`status`, `results`: SQLite read-only, PostgreSQL refusing a missing schema).
+    /// - Parameters:
+    ///   - connections: most PostgreSQL connections this process opens.
+    ///   - waitSeconds: how long to keep trying a PostgreSQL server that cannot be reached yet.
+    public func open(
+        writing: Bool, logger: Logger = Logger(label: "extrapolate.store"), connections: Int = 4,
+        waitSeconds: Double = 30
+    ) async throws(StoreError) -> any ResultStore {
+        switch self {
+        case .sqlite(let path):
+            return writing ? try SQLiteStore(writingTo: path) : try SQLiteStore(readingFrom: path)
+        case .postgres(let address):
+            return try await PostgresStore(
+                address: address, writing: writing, connections: connections, waitSeconds: waitSeconds,
+                logger: logger)
+        }
+    }
+
+    /// The folder a process keeps its own files in beside this store (snapshots, reports): the SQLite file's folder,
+    /// or for a PostgreSQL store the default state folder (`$XDG_STATE_HOME/extrapolate`).
+    public var localFolder: String {
+        switch self {
+        case .sqlite(let path): return (path as NSString).deletingLastPathComponent
+        case .postgres: return StoreLocation.stateFolder()
+        }
+    }
+}
+
+extension StoreAddress {
+    /// `text` read as an address, or an error that says in one line what is wrong with it.
+    public static func validated(_ text: String) throws -> StoreAddress {
+        do { return try StoreAddress(parsing: text) } catch { throw StoreAddressError(message: error.description) }
+    }
+}
+
+/// A `--store` that cannot be read, said in one line.
+public struct StoreAddressError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }

@@ -38,11 +38,8 @@ public final class ServerState: Sendable {
 
     /// What changes whenever a result, a checkpoint or a job does (a result is written with its job's progress).
     func stamp() async throws -> (value: String, results: Int) {
-        let status = try await store.status()
-        let newest = (status.checkpoints.map(\.updated) + status.jobs.map(\.updated)).max()
-        let value =
-            "\(status.results)-\(status.checkpoints.count)-\(status.jobs.count)-\(newest?.timeIntervalSince1970 ?? 0)"
-        return (value, status.results)
+        let counts = try await store.counts()
+        return (counts.stamp, counts.results)
     }
 
     func alerts(_ curves: [ExtrapolationCurve]) -> [Alert] {
@@ -84,6 +81,7 @@ struct APIController {
         routes.get("positions", use: positions)
         routes.get("compare", use: compare)
         routes.get("queue", use: queue)
+        routes.get("workers", use: workers)
         routes.get("failures", use: failures)
         routes.get("alerts", use: alerts)
         routes.get("version", use: version)
@@ -322,6 +320,33 @@ struct APIController {
         return JSONBody.response(Body(paused: state.daemon?.isPaused ?? false, jobs: jobs))
     }
 
+    struct WorkerEntry: Codable, Sendable {
+        var id: String
+        var host: String
+        var pid: Int32
+        var roles: [String]
+        var job: Int64?
+        var started: Date
+        var heartbeat: Date
+        /// Seconds since its last heartbeat, by the store's clock.
+        var silentSeconds: Double
+    }
+
+    @Sendable func workers(_ request: Request, context: Context) async throws -> Response {
+        let now = Date()
+        let workers = try await state.store.workers(withinSeconds: WorkerListing.window).map {
+            WorkerEntry(
+                id: $0.info.id, host: $0.info.host, pid: $0.info.pid, roles: $0.info.roles, job: $0.info.job,
+                started: $0.started, heartbeat: $0.heartbeat, silentSeconds: max(now.timeIntervalSince($0.heartbeat), 0)
+            )
+        }
+        struct Body: Codable {
+            var window: Double
+            var workers: [WorkerEntry]
+        }
+        return JSONBody.response(Body(window: WorkerListing.window, workers: workers))
+    }
+
     struct Failure: Codable, Sendable {
         var checkpointID: Int64
         var run: String
@@ -423,4 +448,10 @@ struct APIController {
         if change.paused { daemon.pause() } else { daemon.resume() }
         return JSONBody.response(change)
     }
+}
+
+/// Which workers `/api/workers` and `/metrics` list: those heard from within `window` seconds (heartbeats come every
+/// 5 s, so a worker missing three in a row is gone).
+public enum WorkerListing {
+    public static let window: Double = 15
 }

@@ -23,6 +23,9 @@ public final class ServerMetrics: DaemonObserver, @unchecked Sendable {
     private let alerts: [Alert.Kind: Gauge]
     private let paused: Gauge
     private let results: Gauge
+    private let workers: Gauge
+    private let leaseExpiries: Counter
+    private let lostLeases: Counter
 
     /// Buckets of the evaluation-duration histogram: one length of a small model takes seconds, of a large one at
     /// 16× hours.
@@ -92,6 +95,16 @@ public final class ServerMetrics: DaemonObserver, @unchecked Sendable {
         paused = registry.makeGauge(
             descriptor: Self.describe("worker_paused", unit: "", help: "1 while the worker is paused."))
         results = registry.makeGauge(descriptor: Self.describe("results", unit: "", help: "Results in the store."))
+        workers = registry.makeGauge(
+            descriptor: Self.describe(
+                "workers", unit: "", help: "Processes that sent a heartbeat to the store lately (/api/workers)."))
+        leaseExpiries = registry.makeCounter(
+            descriptor: Self.describe(
+                "lease_expiries", unit: "",
+                help: "Jobs this process returned to the queue because their worker's lease ran out."))
+        lostLeases = registry.makeCounter(
+            descriptor: Self.describe(
+                "lost_leases", unit: "", help: "Jobs this process stopped because another worker had taken them."))
         registry.makeGauge(
             descriptor: Self.describe("build_info", unit: "", help: "Build and runtime facts; the value is always 1."),
             labels: [
@@ -122,15 +135,20 @@ public final class ServerMetrics: DaemonObserver, @unchecked Sendable {
 
     public func finished(job state: JobState) { finishedJobs[state]?.increment() }
 
+    public func rescued(jobs count: Int) { if count > 0 { leaseExpiries.increment(by: Int64(count)) } }
+
+    public func lostLease() { lostLeases.increment() }
+
     // MARK: Scraping
 
     /// The text exposition, with the gauges read from the store now.
     public func exposition(store: any ResultStore, daemon: Daemon?, alerts standing: [Alert]) async throws -> String {
-        let status = try await store.status()
+        let counts = try await store.counts()
         for state in JobState.allCases {
-            jobs[state]?.set(to: Double(status.jobs.count { $0.state == state }))
+            jobs[state]?.set(to: Double(counts.jobs(state)))
         }
-        results.set(to: Double(status.results))
+        results.set(to: Double(counts.results))
+        workers.set(to: Double(try await store.workers(withinSeconds: WorkerListing.window).count))
         paused.set(to: daemon?.isPaused == true ? 1 : 0)
         for kind in [Alert.Kind.regression, .ratio] {
             alerts[kind]?.set(to: Double(standing.count { $0.kind == kind }))

@@ -42,6 +42,12 @@ public struct WatchTarget: Sendable, Hashable {
     }
 
     /// `path` as an absolute, standardized path (`~` expanded; relative to `base`, else the working folder).
+    /// A store as given: a `postgres://` URL as it is, a path (or `sqlite:PATH`) made absolute.
+    public static func storeLocation(_ text: String, relativeTo base: String? = nil) -> String {
+        if text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") { return text }
+        return absolute(text.hasPrefix("sqlite:") ? String(text.dropFirst("sqlite:".count)) : text, relativeTo: base)
+    }
+
     public static func absolute(_ path: String, relativeTo base: String? = nil) -> String {
         let expanded = (path as NSString).expandingTildeInPath
         if expanded.hasPrefix("/") { return URL(fileURLWithPath: expanded).standardizedFileURL.path }
@@ -110,7 +116,7 @@ extension EvaluationOverrides {
 public struct DaemonConfiguration: Sendable {
     /// The watched folders and their settings (a checkpoint takes the deepest folder that holds it).
     public var targets: [WatchTarget]
-    /// The store's path.
+    /// The store: a SQLite path, or a `postgres://` URL (`StoreAddress`).
     public var store: String
     /// Compute threads (`nil`: every core).
     public var threads: Int?
@@ -140,9 +146,22 @@ public struct DaemonConfiguration: Sendable {
     public var heartbeatSeconds: Double = 5
     /// What this process does: `evaluate` (claims jobs), `discover` (scans folders), or both (`serve`, `watch`).
     public var roles: [String] = ["discover", "evaluate"]
-    /// Where those copies live: `snapshots/` beside the store.
+    /// Where those copies live (`--snapshot-folder`): by default `snapshots/` beside a SQLite store, or in the state
+    /// folder with PostgreSQL. In a fleet, workers read the copies a discoverer made: put it on the shared filesystem.
     public var snapshotFolder: String {
-        ((store as NSString).deletingLastPathComponent as NSString).appendingPathComponent("snapshots")
+        get { chosenSnapshotFolder ?? (localFolder as NSString).appendingPathComponent("snapshots") }
+        set { chosenSnapshotFolder = newValue }
+    }
+    private var chosenSnapshotFolder: String?
+
+    /// The store as an address (`store` read).
+    public var storeAddress: StoreAddress {
+        get throws(StoreError) { try StoreAddress(parsing: store) }
+    }
+
+    /// The folder this process keeps its files in beside the store (`StoreAddress.localFolder`).
+    public var localFolder: String {
+        (try? storeAddress.localFolder) ?? (store as NSString).deletingLastPathComponent
     }
 
     public init(targets: [WatchTarget], store: String) {
@@ -189,6 +208,7 @@ public struct DaemonConfiguration: Sendable {
 
     static let topLevelKeys = [
         "store", "threads", "quiet-seconds", "rescan-seconds", "poll-only", "memory-limit", "shutdown-seconds",
+        "snapshot-folder", "lease-seconds",
         "snapshot-limit",
         "evaluation", "runs", "report", "alerts",
     ]
@@ -253,7 +273,7 @@ public struct DaemonConfiguration: Sendable {
         }
         var configuration = DaemonConfiguration(
             targets: targets,
-            store: try root.string("store").map { WatchTarget.absolute($0, relativeTo: base) }
+            store: try root.string("store").map { WatchTarget.storeLocation($0, relativeTo: base) }
                 ?? StoreLocation.defaultPath())
         configuration.threads = try root.integer("threads", minimum: 1)
         configuration.quietSeconds = try root.number("quiet-seconds", minimum: 0) ?? configuration.quietSeconds
@@ -266,6 +286,10 @@ public struct DaemonConfiguration: Sendable {
         configuration.snapshotLimit =
             try root.parsed("snapshot-limit", as: "a size like \"16G\" or \"512M\"") { ByteSize.parse($0) }
             ?? configuration.snapshotLimit
+        if let folder = try root.string("snapshot-folder") {
+            configuration.snapshotFolder = WatchTarget.absolute(folder, relativeTo: base)
+        }
+        configuration.leaseSeconds = try root.number("lease-seconds", minimum: 1) ?? configuration.leaseSeconds
         configuration.report = try ReportSettings(root: root, base: base)
         return configuration
     }
@@ -296,9 +320,9 @@ public struct ReportSettings: Sendable, Hashable {
 
     public init() {}
 
-    /// The folder reports go to for a store at `store`.
-    public func folder(store: String) -> String {
-        directory ?? ((store as NSString).deletingLastPathComponent as NSString).appendingPathComponent("reports")
+    /// The folder reports go to for a daemon whose own files are in `localFolder` (`DaemonConfiguration.localFolder`).
+    public func folder(localFolder: String) -> String {
+        directory ?? (localFolder as NSString).appendingPathComponent("reports")
     }
 
     init(root: TableReader, base: String) throws(ConfigurationError) {

@@ -90,8 +90,8 @@ public final class Daemon: Service, @unchecked Sendable {
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await withTaskGroup(of: Void.self) { group in
-                    group.addTask { await self.scanLoop(scanner, watcher: watcher, flag: flag) }
-                    group.addTask { await self.workLoop(worker) }
+                    if self.discovers { group.addTask { await self.scanLoop(scanner, watcher: watcher, flag: flag) } }
+                    if self.evaluates { group.addTask { await self.workLoop(worker) } }
                     group.addTask { await self.heartbeatLoop(worker) }
                 }
             } onGracefulShutdown: {
@@ -140,6 +140,9 @@ public final class Daemon: Service, @unchecked Sendable {
 
     /// This process as a worker: its id in leases and on `/api/workers`.
     public let identity = WorkerIdentity.current
+    /// Whether it scans folders (`watch`, `serve`), and whether it evaluates (not `--no-evaluate`).
+    var discovers: Bool { configuration.roles.contains("discover") }
+    var evaluates: Bool { configuration.roles.contains("evaluate") }
 
     private func prepare() async throws(StoreError) {
         if let threads = configuration.threads { SweepRunner.threads = threads }
@@ -147,12 +150,17 @@ public final class Daemon: Service, @unchecked Sendable {
         // fleet only expired leases are (their workers stopped renewing).
         let requeued = try await store.rescue(all: store.isExclusive)
         if requeued > 0 { logger.notice("requeued jobs interrupted by the previous stop: \(requeued)") }
-        let configured = Set(configuration.targets.map(\.settings.contentHash))
-        let cancelled = try await store.cancelJobs(notIn: configured)
-        if cancelled > 0 { logger.notice("cancelled jobs of settings no longer configured: \(cancelled)") }
+        if discovers {
+            // Alone on the store, this daemon's configuration is the whole truth; in a fleet it speaks only for the
+            // folders it watches (other discoverers watch others with their own settings).
+            let configured = Set(configuration.targets.map(\.settings.contentHash))
+            let roots = store.isExclusive ? nil : configuration.targets.map(\.folder)
+            let cancelled = try await store.cancelJobs(notIn: configured, under: roots)
+            if cancelled > 0 { logger.notice("cancelled jobs of settings no longer configured: \(cancelled)") }
+        }
         let reopened = try await store.reopenSkipped(fitting: configuration.memoryLimit)
         if reopened > 0 { logger.notice("reopened jobs with lengths the memory limit now allows: \(reopened)") }
-        try await cleanSnapshots()
+        if discovers { try await cleanSnapshots() }
     }
 
     /// Deletes the snapshots no job needs any more: those of versions whose jobs all ended, and copies no version

@@ -70,12 +70,11 @@ final class Worker: @unchecked Sendable {
         defer { renewal.cancel() }
         do {
             let state = try await evaluate(claimed, lease: lease, metadata: metadata)
-            if state == .pending {
+            try await persist("finishing the job", metadata: metadata) { () throws(StoreError) in
                 try await store.finish(
-                    lease.current, state: .pending, error: nil, attempts: job.attempts, retrySeconds: nil)
-                return .deferred
+                    lease.current, state: state, error: nil, attempts: job.attempts, retrySeconds: nil)
             }
-            try await store.finish(lease.current, state: state, error: nil, attempts: job.attempts, retrySeconds: nil)
+            if state == .pending { return .deferred }
             observer.finished(job: state)
             logger.info("job \(state.rawValue)", metadata: metadata)
             await releaseSnapshot(of: claimed.checkpoint)
@@ -172,6 +171,33 @@ final class Worker: @unchecked Sendable {
         }
     }
 
+    /// Runs a store write, waiting out a store that cannot be reached (a database restart, a network drop) with
+    /// backoff and one log line: the write happens once the store is back, unless a stop comes first, or fails with
+    /// `lostLease` when another worker took the job meanwhile.
+    private func persist<T>(
+        _ what: String, metadata: Logger.Metadata, _ body: () async throws(StoreError) -> T
+    ) async throws(StoreError) -> T {
+        var delay = 0.25
+        var waited = false
+        while true {
+            do {
+                let value = try await body()
+                if waited { logger.notice("the store is back; \(what) done", metadata: metadata) }
+                return value
+            } catch {
+                guard case .unavailable = error, !stop.requested else { throw error }
+                if !waited {
+                    logger.warning(
+                        "the store cannot be reached; \(what) waits for it",
+                        metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                    waited = true
+                }
+                try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+                delay = min(delay * 2, 5)
+            }
+        }
+    }
+
     static func isTransient(_ error: any Error) -> Bool { (error as? EvaluationError)?.isTransient ?? false }
 
     /// The job's body: load, plan, then each missing (series, length) in turn. Returns the job's final state, or
@@ -211,7 +237,9 @@ final class Worker: @unchecked Sendable {
             existing.filter { _, result in
                 result.outcome != .skipped || (result.memoryEstimate ?? 0) > (configuration.memoryLimit ?? .max)
             }.keys)
-        try await store.link(keys: Array(standing), lease: lease.current, planned: keys.count)
+        try await persist("linking stored results", metadata: metadata) { () throws(StoreError) in
+            try await store.link(keys: Array(standing), lease: lease.current, planned: keys.count)
+        }
         var ended: JobState?
         let complete: Bool
         do {
@@ -252,13 +280,14 @@ final class Worker: @unchecked Sendable {
     ) async throws {
         let outcome = ResultOutcome(rawValue: length.outcome.rawValue) ?? .evaluated
         let finished = clock()
-        try await store.record(
-            ResultRecord(
-                key: key, outcome: outcome, point: length.point, reason: length.reason,
-                memoryEstimate: length.memoryEstimate, started: length.started, finished: finished),
-            lease: lease.current, planned: planned)
-        // A length done is a sign of life: the lease starts again from now.
-        lease.current = try await store.renew(lease.current, seconds: configuration.leaseSeconds)
+        let result = ResultRecord(
+            key: key, outcome: outcome, point: length.point, reason: length.reason,
+            memoryEstimate: length.memoryEstimate, started: length.started, finished: finished)
+        try await persist("recording a result", metadata: metadata) { () throws(StoreError) in
+            try await store.record(result, lease: lease.current, planned: planned)
+            // A length done is a sign of life: the lease starts again from now.
+            lease.current = try await store.renew(lease.current, seconds: configuration.leaseSeconds)
+        }
         observer.stored(
             outcome: outcome, seconds: finished.timeIntervalSince(length.started), tokens: length.point.tokens ?? 0)
         var done = metadata

@@ -19,14 +19,17 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
         case .sqlite: try SQLiteStore(writingTo: scratch.path("store/results.sqlite"))
         case .memory: MemoryStore()
         case .postgres:
-            try await PostgresStore(address: try PostgresAddress(url: try await TestPostgres.database()), connections: 10)
+            try await PostgresStore(
+                address: try PostgresAddress(url: try await TestPostgres.database()), connections: 10)
         }
     }
 }
 
 /// Says, in the test output, when the PostgreSQL half of the contract does not run.
 @Suite struct PostgresIsTested {
-    @Test("The store contract runs on PostgreSQL too", .enabled(if: TestPostgres.url != nil, Comment(rawValue: TestPostgres.absence)))
+    @Test(
+        "The store contract runs on PostgreSQL too",
+        .enabled(if: TestPostgres.url != nil, Comment(rawValue: TestPostgres.absence)))
     func contractRunsOnPostgres() {
         #expect(StoreKind.allCases.contains(.postgres))
     }
@@ -353,7 +356,7 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
         typo.data = DataReference(path: "/data/vaild.tokens.zst")
         let stale = try #require(try await store.ensureJob(checkpoint: record.id, settings: typo))
         let fixed = try #require(try await store.ensureJob(checkpoint: record.id, settings: settings))
-        #expect(try await store.cancelJobs(notIn: [settings.contentHash]) == 1)
+        #expect(try await store.cancelJobs(notIn: [settings.contentHash], under: nil) == 1)
         var jobs = try await store.status().jobs
         #expect(jobs.first { $0.id == stale.id }?.state == .cancelled)
         #expect(jobs.first { $0.id == fixed.id }?.state == .pending)

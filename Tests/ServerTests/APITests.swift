@@ -71,6 +71,7 @@ import Testing
             Call(server: open, path: "/api/compare?a=\(a)", status: 400),
             Call(server: open, path: "/api/compare?a=\(a)&b=\(broken.id)", status: 404),
             Call(server: open, path: "/api/queue", status: 200),
+            Call(server: open, path: "/api/workers", status: 200),
             Call(server: open, path: "/api/failures", status: 200),
             Call(server: open, path: "/api/alerts", status: 200),
             Call(server: open, path: "/api/version", status: 200),

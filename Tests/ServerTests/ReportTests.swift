@@ -99,7 +99,7 @@ import Testing
         let configuration = try DaemonConfiguration.load(file: file)
         #expect(configuration.report.schedule == TimeOfDay(parsing: "04:15"))
         #expect(configuration.report.thresholds == AlertThresholds(regression: 0.2, ratio: 3, ratioMultiple: 16))
-        #expect(configuration.report.folder(store: "/var/lib/x/results.sqlite") == "/var/lib/x/reports")
+        #expect(configuration.report.folder(localFolder: "/var/lib/x") == "/var/lib/x/reports")
         try "[[runs]]\nfolder = \"runs\"\ndata = \"x\"\n[report]\ntime = \"25:00\"\n".write(
             toFile: file, atomically: true, encoding: .utf8)
         #expect(throws: ConfigurationError.self) { try DaemonConfiguration.load(file: file) }

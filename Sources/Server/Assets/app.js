@@ -96,6 +96,15 @@ async function overview() {
       `<td><a href="#/run/${encodeURIComponent(run.name)}">${escapeHTML(run.name)}</a></td>` +
       `<td>${run.newestStep ?? "–"}</td><td class="text">${counts(run.checkpoints)}</td>` +
       `<td class="text">${counts(run.jobs)}</td><td>${run.results}</td></tr>`).join("") + "</tbody></table>");
+  const workers = await api("/api/workers");
+  html += section(`Workers (${workers.workers.length})`, workers.workers.length === 0
+    ? `<p>None heard from in the last ${workers.window} s.</p>`
+    : "<table><thead><tr><th class=\"text\">worker</th><th class=\"text\">host</th><th>pid</th>" +
+      "<th class=\"text\">roles</th><th>job</th><th>last heartbeat</th></tr></thead><tbody>" +
+      workers.workers.map(w => `<tr class="worker"><td class="text">${escapeHTML(w.id)}</td>` +
+        `<td class="text">${escapeHTML(w.host)}</td><td>${w.pid}</td><td class="text">${escapeHTML(w.roles.join(", "))}</td>` +
+        `<td>${w.job ?? "–"}</td><td>${w.silentSeconds.toFixed(1)} s ago</td></tr>`).join("") +
+      "</tbody></table>" + links([["workers (JSON)", "/api/workers"]]));
   view.innerHTML = html;
   document.getElementById("run-links").innerHTML = runs.runs.map(run =>
     `<a href="#/run/${encodeURIComponent(run.name)}">${escapeHTML(run.name)}</a>`).join(" ");
