@@ -15,9 +15,12 @@ import PostgresNIO
 /// old, under an advisory lock so two starting processes do not race.
 public final class PostgresStore: ResultStore, @unchecked Sendable {
     public let address: PostgresAddress
-    private let client: PostgresClient
-    private let running: Task<Void, Never>
+    /// The connection pool; replaced when it stops answering (`guarded`).
+    private let pool: ClientPool
     private let logger: Logger
+    /// Seconds an operation may take before the pool is presumed wedged (a connection lost without an error) and
+    /// replaced; the operation fails as `unavailable`, and the caller retries.
+    public var operationTimeout: Double = 30
 
     public var isExclusive: Bool { false }
     public var location: String { address.description }
@@ -51,9 +54,8 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         configuration.options.connectTimeout = .seconds(5)
         var quiet = logger
         quiet.logLevel = .critical
-        let client = PostgresClient(configuration: configuration, backgroundLogger: quiet)
-        self.client = client
-        running = Task { await client.run() }
+        pool = ClientPool(configuration: configuration, logger: quiet)
+        let client = pool.current
         let deadline = Date().addingTimeInterval(waitSeconds)
         var attempt = 0
         while true {
@@ -62,12 +64,12 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
                 try await Self.prepare(client, writing: writing, address: address, logger: logger)
                 return
             } catch let error as StoreError {
-                running.cancel()
+                pool.close()
                 throw error
             } catch {
                 let failure = Self.storeError(error, path: address.description, operation: "connecting")
                 guard case .unavailable = failure, Date() < deadline else {
-                    running.cancel()
+                    pool.close()
                     throw failure
                 }
                 logger.warning(
@@ -78,7 +80,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    deinit { running.cancel() }
+    deinit { pool.close() }
 
     /// Creates (or, with `drop`, drops) database `name` on the server of `address`, connecting to its database.
     /// For throw-away databases (tests, trials); a lab creates its database once with `createdb`.
@@ -224,19 +226,39 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     // MARK: Access
 
     /// Runs `body` in a transaction; its errors as `StoreError` naming the store and `operation`.
-    private func transaction<T>(
-        _ operation: String, _ body: (PostgresConnection) async throws -> sending T
+    private func transaction<T: Sendable>(
+        _ operation: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(StoreError) -> T {
-        do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
-        } catch {
-            throw Self.storeError(error, path: address.description, operation: operation)
+        let logger = logger
+        return try await guarded(operation) { client in
+            try await client.withTransaction(logger: logger) { connection in try await body(connection) }
         }
     }
 
     /// Runs one query outside a transaction.
     private func rows(_ operation: String, _ query: PostgresQuery) async throws(StoreError) -> [PostgresRow] {
-        do { return try await client.query(query, logger: logger).collect() } catch {
+        let logger = logger
+        return try await guarded(operation) { client in try await client.query(query, logger: logger).collect() }
+    }
+
+    /// Runs `body` with the pool's client, giving up after `operationTimeout` seconds: a pool that no longer answers
+    /// (a connection lost without an error, which a server restart or a network drop can leave behind) is replaced
+    /// by a new one, and the operation fails as `unavailable` for the caller to retry.
+    private func guarded<T: Sendable>(
+        _ operation: String, _ body: @escaping @Sendable (PostgresClient) async throws -> T
+    ) async throws(StoreError) -> T {
+        let client = pool.current
+        let outcome = await Deadline.race(seconds: operationTimeout) { try await body(client) }
+        switch outcome {
+        case .success(let value): return value
+        case .timedOut:
+            pool.replace(client)
+            logger.warning(
+                "no answer from the store; reconnecting",
+                metadata: ["store": "\(address)", "operation": "\(operation)", "seconds": "\(operationTimeout)"])
+            throw .unavailable(
+                path: address.description, reason: "no answer within \(Int(operationTimeout)) s (\(operation))")
+        case .failure(let error):
             throw Self.storeError(error, path: address.description, operation: operation)
         }
     }
@@ -283,7 +305,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     // MARK: ResultStore
 
     public func register(_ s: Sighting) async throws(StoreError) -> (record: CheckpointRecord, isNew: Bool) {
-        try await transaction("registering \(s.path)") { db in
+        try await transaction("registering \(s.path)") { [self] db in
             // One registration of a path at a time, whichever process sees it.
             try await db.query("SELECT pg_advisory_xact_lock(hashtext(\(s.path)))", logger: logger)
             if let row = try await db.query(
@@ -382,7 +404,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
 
     public func markGone(under root: String, present: Set<String>) async throws(StoreError) -> [CheckpointRecord] {
         let prefix = root.hasSuffix("/") ? root : root + "/"
-        return try await transaction("marking checkpoints under \(root) gone") { db in
+        return try await transaction("marking checkpoints under \(root) gone") { [self] db in
             let live = try await db.query(
                 """
                 SELECT * FROM checkpoints WHERE state NOT IN ('replaced', 'gone', 'overwritten')
@@ -404,7 +426,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     public func ensureJob(checkpoint: Int64, settings: EvaluationSettings) async throws(StoreError) -> JobRecord? {
         let json = try Self.encode(settings)
         let hash = settings.contentHash
-        return try await transaction("queueing a job") { db in
+        return try await transaction("queueing a job") { [self] db in
             let exists = try await db.query("SELECT 1 FROM checkpoints WHERE id = \(checkpoint)", logger: logger)
                 .collect()
             guard !exists.isEmpty else { throw StoreError.missing("checkpoint \(checkpoint)") }
@@ -426,9 +448,10 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     public func claim(worker: String, leaseSeconds: Double) async throws(StoreError) -> ClaimedJob? {
         let next = JobOrder.nextJobSQL(
             evaluable: "(state = 'current' OR (state = 'replaced' AND snapshot IS NOT NULL))", now: "now()")
-        var binds = PostgresBindings()
-        binds.append(worker)
-        binds.append(leaseSeconds)
+        var bindings = PostgresBindings()
+        bindings.append(worker)
+        bindings.append(leaseSeconds)
+        let binds = bindings
         let sql = """
             WITH next AS (\(next) LIMIT 1 FOR UPDATE OF j SKIP LOCKED)
             UPDATE jobs SET state = 'running', worker = $1, attempt = jobs.attempt + 1,
@@ -436,7 +459,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
             FROM next WHERE jobs.id = next.id
             RETURNING jobs.*
             """
-        return try await transaction("claiming a job") { db in
+        return try await transaction("claiming a job") { [self] db in
             guard
                 let row = try await db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).collect()
                     .first
@@ -466,7 +489,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     }
 
     public func rescue(all: Bool) async throws(StoreError) -> Int {
-        try await transaction("returning expired leases to the queue") { db in
+        try await transaction("returning expired leases to the queue") { [self] db in
             let rescued = try await db.query(
                 """
                 UPDATE jobs SET state = 'pending', lease_until = NULL, updated = clock_timestamp()
@@ -510,7 +533,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     }
 
     public func requeue(checkpoint: Int64) async throws(StoreError) -> Int {
-        try await transaction("requeueing checkpoint \(checkpoint)") { db in
+        try await transaction("requeueing checkpoint \(checkpoint)") { [self] db in
             let exists = try await db.query("SELECT 1 FROM checkpoints WHERE id = \(checkpoint)", logger: logger)
                 .collect()
             guard !exists.isEmpty else { throw StoreError.missing("checkpoint \(checkpoint)") }
@@ -525,7 +548,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     }
 
     public func releaseSnapshot(checkpoint: Int64) async throws(StoreError) -> String? {
-        try await transaction("releasing the snapshot of checkpoint \(checkpoint)") { db -> String? in
+        try await transaction("releasing the snapshot of checkpoint \(checkpoint)") { [self] db -> String? in
             let unfinished = try await db.query(
                 "SELECT 1 FROM jobs WHERE checkpoint_id = \(checkpoint) AND state IN ('pending', 'running') LIMIT 1",
                 logger: logger
@@ -567,7 +590,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
 
     public func record(_ r: ResultRecord, lease: Lease, planned: Int) async throws(StoreError) {
         let point = try Self.encode(r.point)
-        try await transaction("recording a result of job \(lease.job)") { db in
+        try await transaction("recording a result of job \(lease.job)") { [self] db in
             try await checkHeld(db, lease)
             try await db.query(
                 """
@@ -593,7 +616,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     }
 
     public func link(keys: [String], lease: Lease, planned: Int) async throws(StoreError) {
-        try await transaction("linking results to job \(lease.job)") { db in
+        try await transaction("linking results to job \(lease.job)") { [self] db in
             try await checkHeld(db, lease)
             try await link(db, keys: keys, job: lease.job, planned: planned)
         }
@@ -662,7 +685,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     }
 
     public func counts() async throws(StoreError) -> StoreCounts {
-        try await transaction("counting") { db in
+        try await transaction("counting") { [self] db in
             var jobs: [String: Int] = [:]
             for try await (state, count) in try await db.query(
                 "SELECT state, count(*) FROM jobs GROUP BY state", logger: logger
@@ -683,7 +706,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     }
 
     public func status() async throws(StoreError) -> StoreStatus {
-        try await transaction("reading the status") { db in
+        try await transaction("reading the status") { [self] db in
             let checkpoints = try await db.query("SELECT * FROM checkpoints ORDER BY id", logger: logger).collect()
                 .map(Self.checkpoint)
             let jobs = try await db.query("SELECT * FROM jobs ORDER BY id", logger: logger).collect().map(Self.job)
@@ -693,7 +716,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     }
 
     public func results(run: String?) async throws(StoreError) -> [ResultRow] {
-        try await transaction("reading results") { db in
+        try await transaction("reading results") { [self] db in
             let rows = try await db.query(
                 """
                 SELECT DISTINCT c.id AS checkpoint_id, j.settings_hash AS settings_hash, x.*
@@ -800,5 +823,101 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(
             positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return decoder
+    }
+}
+
+/// A `PostgresClient` and the task running it, replaced as a whole when it stops answering.
+final class ClientPool: @unchecked Sendable {
+    private let configuration: PostgresClient.Configuration
+    private let logger: Logger
+    private let lock = NSLock()
+    private var client: PostgresClient
+    private var running: Task<Void, Never>
+
+    init(configuration: PostgresClient.Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        (client, running) = Self.start(configuration, logger)
+    }
+
+    private static func start(
+        _ configuration: PostgresClient.Configuration, _ logger: Logger
+    ) -> (PostgresClient, Task<Void, Never>) {
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        return (client, Task { await client.run() })
+    }
+
+    var current: PostgresClient { lock.withLock { client } }
+
+    /// Replaces `stale` (unless another caller already did) with a new client.
+    func replace(_ stale: PostgresClient) {
+        lock.withLock {
+            guard client === stale else { return }
+            running.cancel()
+            (client, running) = Self.start(configuration, logger)
+        }
+    }
+
+    func close() { lock.withLock { running.cancel() } }
+}
+
+/// Races an operation against a deadline without waiting for an operation that ignores cancellation.
+enum Deadline {
+    enum Outcome<T: Sendable>: Sendable {
+        case success(T)
+        case failure(any Error)
+        case timedOut
+    }
+
+    /// `body`'s outcome, or `.timedOut` after `seconds` (the operation is then cancelled and left to end alone).
+    static func race<T: Sendable>(
+        seconds: Double, _ body: @escaping @Sendable () async throws -> T
+    ) async -> Outcome<T> {
+        let box = OnceContinuation<Outcome<T>>()
+        return await withCheckedContinuation { continuation in
+            box.set(continuation)
+            let work = Task {
+                do { box.resume(.success(try await body())) } catch { box.resume(.failure(error)) }
+            }
+            let timer = Task {
+                try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                if !Task.isCancelled, box.resume(.timedOut) { work.cancel() }
+            }
+            box.onResume { timer.cancel() }
+        }
+    }
+}
+
+/// A continuation resumed once, by whichever side comes first.
+final class OnceContinuation<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<T, Never>?
+    private var resumed = false
+    private var after: (() -> Void)?
+
+    func set(_ continuation: CheckedContinuation<T, Never>) { lock.withLock { self.continuation = continuation } }
+
+    /// Runs `body` once resumed (at once if already).
+    func onResume(_ body: @escaping () -> Void) {
+        let now = lock.withLock { () -> Bool in
+            if resumed { return true }
+            after = body
+            return false
+        }
+        if now { body() }
+    }
+
+    /// Resumes with `value` if nobody did yet; returns whether this call did.
+    @discardableResult func resume(_ value: T) -> Bool {
+        let (continuation, after) = lock.withLock { () -> (CheckedContinuation<T, Never>?, (() -> Void)?) in
+            guard !resumed else { return (nil, nil) }
+            resumed = true
+            defer { self.continuation = nil }
+            return (self.continuation, self.after)
+        }
+        guard let continuation else { return false }
+        continuation.resume(returning: value)
+        after?()
+        return true
     }
 }

@@ -263,11 +263,10 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
         let scratch = try ScratchFolder("store")
         defer { scratch.remove() }
         let path = scratch.path("results.sqlite")
-        var job: JobRecord
         do {
             let store = try SQLiteStore(writingTo: path)
             let version = try await store.register(sighting("/runs/alibi/step-1.safetensors")).record
-            job = try #require(try await store.ensureJob(checkpoint: version.id, settings: settings))
+            _ = try #require(try await store.ensureJob(checkpoint: version.id, settings: settings))
             let lease = try #require(try await store.claim(worker: "w1", leaseSeconds: 60)).lease
             try await store.record(result("xxh64:1", length: 64, perplexity: 4.5), lease: lease, planned: 1)
         }
@@ -443,10 +442,10 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
         let scratch = try ScratchFolder("store")
         defer { scratch.remove() }
         let (store, _) = try await oneJob(kind, scratch)
-        let late = try #require(try await store.claim(worker: "w1", leaseSeconds: 0.3))
+        let late = try #require(try await store.claim(worker: "w1", leaseSeconds: 2))
         #expect(try await store.rescue(all: false) == 0, "not before it runs out")
         #expect(try await store.claim(worker: "w2", leaseSeconds: 60) == nil)
-        try await Task.sleep(for: .milliseconds(450))
+        try await Task.sleep(for: .milliseconds(2300))
         #expect(try await store.rescue(all: false) == 1)
         let taken = try #require(try await store.claim(worker: "w2", leaseSeconds: 60))
         #expect(taken.lease.attempt == 2 && taken.lease.worker == "w2")

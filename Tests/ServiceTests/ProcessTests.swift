@@ -151,11 +151,10 @@ import Testing
         try randomTokens(tokens, count: 400, vocabulary: 64)
         var results: [String: [Double]] = [:]
         for set in ["avx512", "avx2", "generic"] {
-            setenv("EXTRAPOLATE_KERNELS", set, 1)
-            defer { unsetenv("EXTRAPOLATE_KERNELS") }
+            // Given to the child alone: setenv here would reach every process other tests start meanwhile.
             let (status, output, errors) = try await Executable.run(
                 ["score", "--checkpoint", Repository.model(model), "--tokens", tokens, "--length", "250", "--json"],
-                in: scratch)
+                environment: ["EXTRAPOLATE_KERNELS": set], in: scratch)
             #expect(status == 0, "\(errors)")
             let score = try JSONDecoder().decode(Score.self, from: Data(output.utf8))
             let supported =
@@ -179,9 +178,8 @@ import Testing
             var refusedKernels: String?
         }
         for (forced, expectedRefusal) in [("generic", nil), ("sse9000", "sse9000")] as [(String, String?)] {
-            setenv("EXTRAPOLATE_KERNELS", forced, 1)
-            defer { unsetenv("EXTRAPOLATE_KERNELS") }
-            let (status, output, _) = try await Executable.run(["cpu", "--json"], in: scratch)
+            let (status, output, _) = try await Executable.run(
+                ["cpu", "--json"], environment: ["EXTRAPOLATE_KERNELS": forced], in: scratch)
             #expect(status == 0)
             let report = try JSONDecoder().decode(Report.self, from: Data(output.utf8))
             #expect(report.refusedKernels == expectedRefusal)
