@@ -76,7 +76,7 @@ public final class Daemon: Service, @unchecked Sendable {
         logger.info(
             "watching",
             metadata: [
-                "folders": "\(configuration.targets.map(\.folder))", "store": "\(configuration.store)",
+                "folders": "\(configuration.targets.map(\.folder))", "store": "\(store.location)",
                 "threads": "\(SweepRunner.threads)", "mode": "\(watcher == nil ? "poll" : "inotify + rescan")",
             ])
         let scanner = Scanner(configuration: configuration, store: store, logger: logger)

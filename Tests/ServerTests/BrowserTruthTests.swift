@@ -6,6 +6,18 @@ import Testing
 /// odd run names open, and Compare starts on two different checkpoints and draws both.
 @Suite(.serialized) struct BrowserTruthTests {
     @Test func thePageSaysWhatItCouldNotMeasureAndWhereLCameFrom() async throws {
+        try await checkThePage(store: nil)
+    }
+
+    /// The same page, served by `serve --store postgres://…`: what a fleet's discoverer shows, with its workers.
+    @Test(.enabled(if: TestPostgres.url != nil, Comment(rawValue: TestPostgres.absence)))
+    func thePageOverPostgreSQL() async throws {
+        let url = try await TestPostgres.database()
+        defer { Task { await TestPostgres.drop(url) } }
+        try await checkThePage(store: url)
+    }
+
+    func checkThePage(store: String?) async throws {
         guard let chromium = BrowserTests.browser() else { return }
         let scratch = try ScratchFolder("truth-browser")
         defer { scratch.remove() }
@@ -22,7 +34,8 @@ import Testing
         let tokens = scratch.path("tokens.u16")
         try Data((0..<40000).flatMap { [UInt8($0 % 96), 0] }).write(to: URL(fileURLWithPath: tokens))
         let server = try await ServeProcess.start(
-            [runs, "--data", tokens, "--quiet-seconds", "0", "--lengths", "1x,2x,16x", "--budget", "2048"], in: scratch)
+            [runs, "--data", tokens, "--quiet-seconds", "0", "--lengths", "1x,2x,16x", "--budget", "2048"]
+                + (store.map { ["--store", $0] } ?? []), in: scratch)
         let end = Date().addingTimeInterval(300)
         while Date() < end {
             // 2 ALiBi checkpoints × 3 lengths, and the learned one × 3 (1 evaluated, 2 unsupported).
@@ -47,6 +60,7 @@ import Testing
         #expect(overview.contains("Not measurable at 16L: learned (learned absolute positions have 256 rows"))
         #expect(overview.contains("class=\"unsupported\"") && overview.contains("class=\"hatched\""))
         #expect(overview.contains("tokens.u16 (xxh64:"))
+        #expect(overview.contains("Workers (1)") && overview.contains("discover, evaluate"), "this process, listed")
         let learned = try await dom("#/run/learned")
         #expect(learned.contains("Trained at L = 256 tokens (config: n_positions)"), "\(learned.suffix(3000))")
         #expect(learned.contains("Not computable: 2L"))

@@ -13,7 +13,8 @@ struct ServeProcess {
         _ arguments: [String], environment: [String: String] = [:], in scratch: ScratchFolder
     ) async throws -> ServeProcess {
         let process = try Executable.start(
-            ["serve"] + arguments + ["--listen", "127.0.0.1:0", "--store", scratch.path("results.sqlite")],
+            ["serve"] + arguments + ["--listen", "127.0.0.1:0"]
+                + (arguments.contains("--store") ? [] : ["--store", scratch.path("results.sqlite")]),
             environment: environment, in: scratch)
         let end = Date().addingTimeInterval(60)
         while Date() < end, process.isRunning {
