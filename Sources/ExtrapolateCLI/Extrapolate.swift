@@ -27,7 +27,7 @@ public struct Extrapolate: AsyncParsableCommand {
 
     /// The release: raised when what the commands accept or print changes. Results are keyed by the numerics'
     /// version (`LanguageModel.engineVersion`), which `--version` also prints.
-    public static let release = "0.27.0"
+    public static let release = "0.28.0"
 
     public init() {}
 }

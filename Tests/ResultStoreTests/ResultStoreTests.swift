@@ -461,12 +461,12 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
         #expect(try await store.results(run: nil).map(\.result.point.perplexity) == [3])
     }
 
-    @Test("8 claimers at once never take the same job (200 jobs)", arguments: StoreKind.allCases)
+    @Test("8 claimers at once never take the same job (1,000 claims)", arguments: StoreKind.allCases)
     func concurrentClaimers(kind: StoreKind) async throws {
         let scratch = try ScratchFolder("store")
         defer { scratch.remove() }
         let store = try await kind.make(scratch)
-        let count = 200
+        let count = 1000
         for step in 1...count {
             let version = try await store.register(
                 sighting(
@@ -475,20 +475,37 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
             ).record
             _ = try await store.ensureJob(checkpoint: version.id, settings: settings)
         }
-        let taken = try await withThrowingTaskGroup(of: [Int64].self) { group in
+        let claims = try await withThrowingTaskGroup(of: [(job: Int64, seconds: Double)].self) { group in
             for worker in 0..<8 {
                 group.addTask {
-                    var mine: [Int64] = []
-                    while let claimed = try await store.claim(worker: "w\(worker)", leaseSeconds: 60) {
-                        mine.append(claimed.job.id)
+                    var mine: [(job: Int64, seconds: Double)] = []
+                    while true {
+                        let started = ContinuousClock.now
+                        guard let claimed = try await store.claim(worker: "w\(worker)", leaseSeconds: 60) else { break }
+                        let took = ContinuousClock.now - started
+                        mine.append(
+                            (
+                                claimed.job.id,
+                                Double(took.components.attoseconds) / 1e18 + Double(took.components.seconds)
+                            ))
                         try await store.finish(claimed.lease, state: .done, error: nil, attempts: 0, retrySeconds: nil)
                     }
                     return mine
                 }
             }
-            return try await group.reduce(into: [Int64]()) { $0 += $1 }
+            return try await group.reduce(into: []) { $0 += $1 }
         }
+        let taken = claims.map(\.job)
         #expect(taken.count == count && Set(taken).count == count, "each job claimed exactly once")
+        // Reported, not asserted (a shared machine): the benchmark of the claim is its latency with 8 claimers.
+        let sorted = claims.map(\.seconds).sorted()
+        if !sorted.isEmpty {
+            let p50 = sorted[sorted.count / 2] * 1000
+            let p99 = sorted[min(sorted.count - 1, sorted.count * 99 / 100)] * 1000
+            print(
+                "claim latency with 8 claimers, \(kind): p50 \(String(format: "%.2f", p50)) ms, p99 \(String(format: "%.2f", p99)) ms over \(sorted.count) claims"
+            )
+        }
     }
 
     @Test("Heartbeats list the live workers with their jobs", arguments: StoreKind.allCases)
