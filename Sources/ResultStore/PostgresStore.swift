@@ -61,9 +61,25 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         while true {
             attempt += 1
             do {
+                // One plain connection first, bounded in time: it says why a server refuses (no such database, a
+                // wrong password, nothing listening) where the pool would only say it gave up.
+                let remaining = max(deadline.timeIntervalSinceNow, 0)
+                switch await Deadline.race(seconds: min(max(remaining, 1), 10), { try await Self.probe(address) }) {
+                case .success: break
+                case .failure(let error): throw error
+                case .timedOut:
+                    throw StoreError.unavailable(path: address.description, reason: "no answer within 10 s")
+                }
                 try await Self.prepare(client, writing: writing, address: address, logger: logger)
                 return
             } catch let error as StoreError {
+                if case .unavailable = error, Date() < deadline {
+                    logger.warning(
+                        "cannot reach the store; retrying",
+                        metadata: ["store": "\(address)", "attempt": "\(attempt)", "error": "\(error)"])
+                    try? await Task.sleep(for: .milliseconds(min(250 * (1 << min(attempt, 4)), 2000)))
+                    continue
+                }
                 pool.close()
                 throw error
             } catch {
@@ -81,6 +97,35 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     }
 
     deinit { pool.close() }
+
+    /// Opens one connection to `address` and closes it: the server's own reason when it refuses.
+    static func probe(_ address: PostgresAddress) async throws {
+        var quiet = Logger(label: "extrapolate.store")
+        quiet.logLevel = .critical
+        let configuration: PostgresConnection.Configuration
+        if let folder = address.socketFolder {
+            configuration = .init(
+                unixSocketPath: "\(folder)/.s.PGSQL.\(address.port)", username: address.user,
+                password: address.password, database: address.database)
+        } else {
+            var tls = PostgresConnection.Configuration.TLS.disable
+            if address.tls != .disable {
+                var settings = TLSConfiguration.makeClientConfiguration()
+                if address.tls != .verifyFull { settings.certificateVerification = .none }
+                let context = try NIOSSLContext(configuration: settings)
+                tls = address.tls == .prefer ? .prefer(context) : .require(context)
+            }
+            configuration = .init(
+                host: address.host, port: address.port, username: address.user, password: address.password,
+                database: address.database, tls: tls)
+        }
+        do {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: quiet)
+            try? await connection.close()
+        } catch {
+            throw storeError(error, path: address.description, operation: "connecting")
+        }
+    }
 
     /// Creates (or, with `drop`, drops) database `name` on the server of `address`, connecting to its database.
     /// For throw-away databases (tests, trials); a lab creates its database once with `createdb`.
@@ -277,7 +322,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         }
         if let error = error as? PSQLError {
             let state = error.serverInfo?[.sqlState] ?? ""
-            let message = error.serverInfo?[.message] ?? "\(error.code)"
+            let message = error.serverInfo?[.message] ?? error.underlying.map { "\($0)" } ?? "\(error.code)"
             // 08: connection exceptions; 57P01–57P03: the server shutting down or starting.
             let unreachable: [PSQLError.Code] = [
                 .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed,

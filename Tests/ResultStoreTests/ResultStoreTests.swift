@@ -191,9 +191,10 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
         let job = try #require(try await store.ensureJob(checkpoint: version.id, settings: settings))
         let claimed = try #require(try await store.claim(worker: "w1", leaseSeconds: 60))
         #expect(claimed.job.id == job.id)
-        try await store.finish(claimed.lease, state: .pending, error: "EIO", attempts: 1, retrySeconds: 0.4)
+        // Seconds, not milliseconds: the next claim must come before the retry time even on a loaded machine.
+        try await store.finish(claimed.lease, state: .pending, error: "EIO", attempts: 1, retrySeconds: 4)
         #expect(try await store.claim(worker: "w1", leaseSeconds: 60) == nil)
-        try await Task.sleep(for: .milliseconds(500))
+        try await Task.sleep(for: .milliseconds(4200))
         let again = try #require(try await store.claim(worker: "w1", leaseSeconds: 60))
         #expect(again.job.attempts == 1 && again.lease.attempt == 2)
     }
