@@ -59,8 +59,18 @@ struct FleetOfProcesses {
         let scratch = try ScratchFolder("fleet")
         defer { scratch.remove() }
         let runs = try Self.makeRuns(in: scratch, runs: 4, perRun: 10)
-        let url = try await TestPostgres.database()
-        defer { Task { await TestPostgres.drop(url) } }
+        // A cluster of its own: restarting the shared one would cut off every other test's database too.
+        let cluster = scratch.path("cluster")
+        let script = Repository.root.appendingPathComponent("Scripts/postgres-cluster").path
+        let started = await Task.detached {
+            system("'\(script)' start '\(cluster)' > '\(cluster).url' 2> '\(cluster).log'")
+        }.value
+        defer { _ = system("'\(script)' stop '\(cluster)' >/dev/null 2>&1") }
+        try #require(
+            started == 0,
+            "Scripts/postgres-cluster start: \((try? String(contentsOfFile: cluster + ".log", encoding: .utf8)) ?? "")")
+        let url = try String(contentsOfFile: cluster + ".url", encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         let store = try await PostgresStore(address: try PostgresAddress(url: url), writing: true)
         var members: [Member] = []
         for index in 0..<2 {
@@ -92,21 +102,23 @@ struct FleetOfProcesses {
         try await waitUntil(240, "a third of the results are stored") {
             try await store.counts().results >= expected / 3
         }
-        // The server restarts under everyone (when the tests started the cluster and can reach it).
-        var restarted = false
+        // The server restarts under everyone. system(3), not Process: the restarted server outlives the script, and
+        // Foundation's Process can then report the script as running for ever.
+        let restart = await Task.detached { system("'\(script)' restart '\(cluster)' >/dev/null 2>&1") }.value
+        #expect(restart == 0, "Scripts/postgres-cluster restart failed")
+        let restarted = restart == 0
+        // The test's own connections may need the pool replaced after the restart: ask until it answers.
         var resultsAtRestart = 0
-        if let cluster = ProcessInfo.processInfo.environment["EXTRAPOLATE_TEST_POSTGRES_CLUSTER"] {
-            // system(3), not Process: the restarted server outlives the script, and Foundation's Process can then
-            // report the script as running for ever.
-            let script = Repository.root.appendingPathComponent("Scripts/postgres-cluster").path
-            let status = await Task.detached { system("'\(script)' restart '\(cluster)' >/dev/null 2>&1") }.value
-            #expect(status == 0, "Scripts/postgres-cluster restart failed")
-            restarted = status == 0
-            resultsAtRestart = try await store.counts().results
-            print("fleet: the PostgreSQL server restarted (\(status))")
+        for _ in 0..<20 {
+            if let counts = try? await store.counts() {
+                resultsAtRestart = counts.results
+                break
+            }
+            try await Task.sleep(for: .milliseconds(500))
         }
+        print("fleet: the PostgreSQL server restarted (\(restart))")
         try await waitUntil(400, "every result is stored and every job done") {
-            let counts = try await store.counts()
+            guard let counts = try? await store.counts() else { return false }
             return counts.results == expected && counts.jobs(.done) == 40
         }
         let survivors = members.filter { $0 !== victim }
