@@ -853,22 +853,9 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
             started: try r["started"].decode(Date.self), finished: try r["finished"].decode(Date.self))
     }
 
-    private static func encode(_ value: some Encodable) throws(StoreError) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(
-            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        do { return String(decoding: try encoder.encode(value), as: UTF8.self) } catch {
-            throw .failed(path: "", operation: "encoding a record", reason: "\(error)")
-        }
-    }
+    private static func encode(_ value: some Encodable) throws(StoreError) -> String { try StoreJSON.encode(value) }
 
-    private static var decoder: JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
-            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return decoder
-    }
+    private static var decoder: JSONDecoder { StoreJSON.decoder }
 }
 
 /// A `PostgresClient` and the task running it, replaced as a whole when it stops answering.

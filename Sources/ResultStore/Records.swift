@@ -428,3 +428,24 @@ public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
+
+/// The JSON both database stores keep settings and points in: sorted keys, and infinities and NaN as strings (a
+/// perplexity can overflow).
+enum StoreJSON {
+    static func encode(_ value: some Encodable) throws(StoreError) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do { return String(decoding: try encoder.encode(value), as: UTF8.self) } catch {
+            throw .failed(path: "", operation: "encoding a record", reason: "\(error)")
+        }
+    }
+
+    static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
+    }
+}
