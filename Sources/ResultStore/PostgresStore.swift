@@ -39,16 +39,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     ) async throws(StoreError) {
         self.address = address
         self.logger = logger
-        var configuration: PostgresClient.Configuration
-        if let folder = address.socketFolder {
-            configuration = .init(
-                unixSocketPath: "\(folder)/.s.PGSQL.\(address.port)", username: address.user,
-                password: address.password, database: address.database)
-        } else {
-            configuration = .init(
-                host: address.host, port: address.port, username: address.user, password: address.password,
-                database: address.database, tls: Self.tls(address.tls))
-        }
+        var configuration = Self.clientConfiguration(address)
         configuration.options.maximumConnections = max(connections, 1)
         configuration.options.minimumConnections = 0
         configuration.options.connectTimeout = .seconds(5)
@@ -60,213 +51,33 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         var attempt = 0
         while true {
             attempt += 1
+            let failure: StoreError
             do {
                 // One plain connection first, bounded in time: it says why a server refuses (no such database, a
                 // wrong password, nothing listening) where the pool would only say it gave up.
-                let remaining = max(deadline.timeIntervalSinceNow, 0)
-                switch await Deadline.race(seconds: min(max(remaining, 1), 10), { try await Self.probe(address) }) {
+                let bound = min(max(deadline.timeIntervalSinceNow, 1), 10)
+                switch await Deadline.race(seconds: bound, { try await Self.probe(address) }) {
                 case .success: break
                 case .failure(let error): throw error
-                case .timedOut:
-                    throw StoreError.unavailable(path: address.description, reason: "no answer within 10 s")
+                case .timedOut: throw StoreError.unavailable(path: address.description, reason: "no answer")
                 }
                 try await Self.prepare(client, writing: writing, address: address, logger: logger)
                 return
-            } catch let error as StoreError {
-                if case .unavailable = error, Date() < deadline {
-                    logger.warning(
-                        "cannot reach the store; retrying",
-                        metadata: ["store": "\(address)", "attempt": "\(attempt)", "error": "\(error)"])
-                    try? await Task.sleep(for: .milliseconds(min(250 * (1 << min(attempt, 4)), 2000)))
-                    continue
-                }
-                pool.close()
-                throw error
             } catch {
-                let failure = Self.storeError(error, path: address.description, operation: "connecting")
-                guard case .unavailable = failure, Date() < deadline else {
-                    pool.close()
-                    throw failure
-                }
-                logger.warning(
-                    "cannot reach the store; retrying",
-                    metadata: ["store": "\(address)", "attempt": "\(attempt)", "error": "\(failure)"])
-                try? await Task.sleep(for: .milliseconds(min(250 * (1 << min(attempt, 4)), 2000)))
+                failure = Self.storeError(error, path: address.description, operation: "connecting")
             }
+            guard case .unavailable = failure, Date() < deadline else {
+                pool.close()
+                throw failure
+            }
+            logger.warning(
+                "cannot reach the store; retrying",
+                metadata: ["store": "\(address)", "attempt": "\(attempt)", "error": "\(failure)"])
+            try? await Task.sleep(for: .milliseconds(min(250 * (1 << min(attempt, 4)), 2000)))
         }
     }
 
     deinit { pool.close() }
-
-    /// Opens one connection to `address` and closes it: the server's own reason when it refuses.
-    static func probe(_ address: PostgresAddress) async throws {
-        var quiet = Logger(label: "extrapolate.store")
-        quiet.logLevel = .critical
-        let configuration: PostgresConnection.Configuration
-        if let folder = address.socketFolder {
-            configuration = .init(
-                unixSocketPath: "\(folder)/.s.PGSQL.\(address.port)", username: address.user,
-                password: address.password, database: address.database)
-        } else {
-            var tls = PostgresConnection.Configuration.TLS.disable
-            if address.tls != .disable {
-                var settings = TLSConfiguration.makeClientConfiguration()
-                if address.tls != .verifyFull { settings.certificateVerification = .none }
-                let context = try NIOSSLContext(configuration: settings)
-                tls = address.tls == .prefer ? .prefer(context) : .require(context)
-            }
-            configuration = .init(
-                host: address.host, port: address.port, username: address.user, password: address.password,
-                database: address.database, tls: tls)
-        }
-        do {
-            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: quiet)
-            try? await connection.close()
-        } catch {
-            throw storeError(error, path: address.description, operation: "connecting")
-        }
-    }
-
-    /// Creates (or, with `drop`, drops) database `name` on the server of `address`, connecting to its database.
-    /// For throw-away databases (tests, trials); a lab creates its database once with `createdb`.
-    public static func administer(
-        _ name: String, drop: Bool = false, at address: PostgresAddress, logger: Logger = Logger(label: "extrapolate")
-    ) async throws(StoreError) {
-        guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
-            throw .failed(path: address.description, operation: "creating database \(name)", reason: "not a plain name")
-        }
-        var quiet = logger
-        quiet.logLevel = .critical
-        let client = PostgresClient(
-            configuration: .init(
-                host: address.host, port: address.port, username: address.user, password: address.password,
-                database: address.database, tls: tls(address.tls)), backgroundLogger: quiet)
-        let running = Task { await client.run() }
-        defer { running.cancel() }
-        let sql = drop ? "DROP DATABASE IF EXISTS \(name) WITH (FORCE)" : "CREATE DATABASE \(name)"
-        do { try await client.query(PostgresQuery(unsafeSQL: sql), logger: quiet) } catch {
-            throw storeError(
-                error, path: address.description, operation: drop ? "dropping \(name)" : "creating \(name)")
-        }
-    }
-
-    static func tls(_ mode: PostgresAddress.TLSMode) -> PostgresClient.Configuration.TLS {
-        var unchecked = TLSConfiguration.makeClientConfiguration()
-        unchecked.certificateVerification = .none
-        switch mode {
-        case .disable: return .disable
-        case .prefer: return .prefer(unchecked)
-        case .require: return .require(unchecked)
-        case .verifyFull: return .require(.makeClientConfiguration())
-        }
-    }
-
-    // MARK: Schema
-
-    /// Migrations by name, in order; each runs once in its own transaction.
-    static let migrations: [(name: String, sql: String)] = [
-        (
-            "v1: runs, checkpoint versions, jobs with leases, results, workers",
-            """
-            CREATE TABLE checkpoints(
-                id BIGSERIAL PRIMARY KEY, run TEXT NOT NULL, run_folder TEXT NOT NULL, path TEXT NOT NULL,
-                step BIGINT, scheme TEXT NOT NULL, size BIGINT NOT NULL, modified DOUBLE PRECISION NOT NULL,
-                content_hash TEXT NOT NULL,
-                state TEXT NOT NULL CHECK (state IN
-                    ('current', 'incomplete', 'invalid', 'unreadable', 'replaced', 'gone', 'overwritten')),
-                reason TEXT, discovered TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
-                updated TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(), snapshot TEXT,
-                UNIQUE(path, content_hash));
-            CREATE INDEX checkpoints_by_folder ON checkpoints(run_folder);
-            CREATE INDEX checkpoints_by_run ON checkpoints(run);
-            CREATE INDEX checkpoints_by_path ON checkpoints(path);
-            CREATE TABLE jobs(
-                id BIGSERIAL PRIMARY KEY, checkpoint_id BIGINT NOT NULL REFERENCES checkpoints(id) ON DELETE CASCADE,
-                settings TEXT NOT NULL, settings_hash TEXT NOT NULL,
-                state TEXT NOT NULL CHECK (state IN
-                    ('pending', 'running', 'done', 'failed', 'replaced', 'gone', 'cancelled')),
-                done INTEGER NOT NULL DEFAULT 0, planned INTEGER NOT NULL DEFAULT 0,
-                attempts INTEGER NOT NULL DEFAULT 0, not_before TIMESTAMPTZ, error TEXT,
-                created TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
-                updated TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
-                worker TEXT, attempt INTEGER NOT NULL DEFAULT 0, lease_until TIMESTAMPTZ,
-                CHECK (state <> 'running' OR (worker IS NOT NULL AND lease_until IS NOT NULL)),
-                UNIQUE(checkpoint_id, settings_hash));
-            CREATE INDEX jobs_unfinished ON jobs(state, checkpoint_id) WHERE state IN ('pending', 'running');
-            CREATE INDEX jobs_by_checkpoint ON jobs(checkpoint_id);
-            CREATE TABLE results(
-                key TEXT PRIMARY KEY, content_hash TEXT NOT NULL, architecture_hash TEXT NOT NULL,
-                scoring_hash TEXT NOT NULL, engine_version TEXT NOT NULL, series TEXT NOT NULL,
-                length INTEGER NOT NULL,
-                outcome TEXT NOT NULL CHECK (outcome IN ('evaluated', 'unsupported', 'skipped')),
-                protocol TEXT NOT NULL, perplexity DOUBLE PRECISION, mean_nll DOUBLE PRECISION, tokens BIGINT,
-                interval_lower DOUBLE PRECISION, interval_upper DOUBLE PRECISION, reason TEXT,
-                memory_estimate BIGINT, seconds DOUBLE PRECISION, started TIMESTAMPTZ NOT NULL,
-                finished TIMESTAMPTZ NOT NULL, point TEXT NOT NULL);
-            CREATE TABLE job_results(
-                job_id BIGINT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-                result_key TEXT NOT NULL REFERENCES results(key),
-                PRIMARY KEY(job_id, result_key));
-            CREATE TABLE workers(
-                id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, roles TEXT NOT NULL, job BIGINT,
-                started TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
-                heartbeat TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp());
-            CREATE INDEX workers_by_heartbeat ON workers(heartbeat);
-            """
-        )
-    ]
-
-    /// The advisory lock key migrations run under (any constant no other program uses: "extrapol" in ASCII).
-    static let migrationLock: Int64 = 0x6578_7472_6170_6F6C
-
-    /// Applies the migrations this database lacks (`writing`), or refuses a schema newer than this version.
-    static func prepare(_ client: PostgresClient, writing: Bool, address: PostgresAddress, logger: Logger) async throws
-    {
-        try await client.withConnection { connection in
-            try await connection.query(
-                "CREATE TABLE IF NOT EXISTS extrapolate_migrations(name TEXT PRIMARY KEY, applied TIMESTAMPTZ NOT NULL DEFAULT now())",
-                logger: logger)
-            if writing {
-                try await connection.query("SELECT pg_advisory_lock(\(migrationLock))", logger: logger)
-            }
-            do {
-                var applied = Set<String>()
-                for try await name in try await connection.query(
-                    "SELECT name FROM extrapolate_migrations", logger: logger
-                ).decode(String.self) {
-                    applied.insert(name)
-                }
-                let known = Set(migrations.map(\.name))
-                if let unknown = applied.subtracting(known).sorted().first {
-                    throw StoreError.cannotOpen(
-                        path: address.description,
-                        reason: "written by a newer Extrapolate (migration '\(unknown)'); upgrade this one")
-                }
-                if writing {
-                    for migration in migrations where !applied.contains(migration.name) {
-                        try await connection.withTransaction(logger: logger) { transaction in
-                            // One statement at a time: the extended protocol takes one per query.
-                            for statement in migration.sql.split(separator: ";")
-                            where !statement.allSatisfy(\.isWhitespace) {
-                                try await transaction.query(PostgresQuery(unsafeSQL: String(statement)), logger: logger)
-                            }
-                            try await transaction.query(
-                                "INSERT INTO extrapolate_migrations(name) VALUES (\(migration.name))", logger: logger)
-                        }
-                        logger.notice("store migrated", metadata: ["migration": "\(migration.name)"])
-                    }
-                } else if applied.count < migrations.count {
-                    throw StoreError.cannotOpen(
-                        path: address.description,
-                        reason: "no Extrapolate store here yet; `extrapolate watch --store URL` creates it")
-                }
-            } catch {
-                if writing { _ = try? await connection.query("SELECT pg_advisory_unlock_all()", logger: logger) }
-                throw error
-            }
-            if writing { try await connection.query("SELECT pg_advisory_unlock_all()", logger: logger) }
-        }
-    }
 
     // MARK: Access
 
@@ -306,45 +117,6 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         case .failure(let error):
             throw Self.storeError(error, path: address.description, operation: operation)
         }
-    }
-
-    /// `error` as a `StoreError`: a server that cannot be reached (down, restarting, a network drop) is
-    /// `.unavailable`, for the caller to back off and retry.
-    static func storeError(_ error: any Error, path: String, operation: String) -> StoreError {
-        if let error = error as? StoreError {
-            if case .corrupt(_, let what) = error { return .corrupt(path: path, what: what) }
-            return error
-        }
-        if let transaction = error as? PostgresTransactionError {
-            if let closure = transaction.closureError { return storeError(closure, path: path, operation: operation) }
-            if let begin = transaction.beginError { return storeError(begin, path: path, operation: operation) }
-            if let commit = transaction.commitError { return storeError(commit, path: path, operation: operation) }
-        }
-        if let error = error as? PSQLError {
-            let state = error.serverInfo?[.sqlState] ?? ""
-            let message = error.serverInfo?[.message] ?? error.underlying.map { "\($0)" } ?? "\(error.code)"
-            // 08: connection exceptions; 57P01–57P03: the server shutting down or starting.
-            let unreachable: [PSQLError.Code] = [
-                .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed,
-            ]
-            if unreachable.contains(error.code) || state.hasPrefix("08") || state.hasPrefix("57P") {
-                return .unavailable(path: path, reason: "\(message) (\(operation))")
-            }
-            if state == "28P01" || state == "28000" {
-                return .cannotOpen(
-                    path: path, reason: "\(message): check the user and password (PGPASSWORD, ~/.pgpass)")
-            }
-            if state == "3D000" {
-                return .cannotOpen(path: path, reason: "\(message): create it first (createdb)")
-            }
-            return .failed(path: path, operation: operation, reason: message)
-        }
-        if error is CancellationError { return .unavailable(path: path, reason: "cancelled (\(operation))") }
-        let text = "\(error)"
-        if text.contains("connect") || text.contains("Connection") || text.contains("refused") {
-            return .unavailable(path: path, reason: "\(text) (\(operation))")
-        }
-        return .failed(path: path, operation: operation, reason: text)
     }
 
     // MARK: ResultStore
@@ -789,167 +561,5 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
             }
             return listed.sorted(by: ResultRow.listingOrder)
         }
-    }
-
-    // MARK: Rows
-
-    /// Runs a decoding step, its failures as `StoreError.corrupt`.
-    private static func decoded<T>(_ body: () throws -> T) throws(StoreError) -> T {
-        do { return try body() } catch let error as StoreError { throw error } catch {
-            throw .corrupt(path: "", what: "a row that does not decode (\(error))")
-        }
-    }
-
-    private static func known<T>(_ value: T?, _ what: String) throws -> T {
-        guard let value else { throw StoreError.corrupt(path: "", what: what) }
-        return value
-    }
-
-    static func checkpoint(_ row: PostgresRow) throws -> CheckpointRecord {
-        let r = row.makeRandomAccess()
-        let id = try r["id"].decode(Int64.self)
-        let state = try r["state"].decode(String.self)
-        return CheckpointRecord(
-            id: id, run: try r["run"].decode(String.self), runFolder: try r["run_folder"].decode(String.self),
-            path: try r["path"].decode(String.self), step: try r["step"].decode(Int64?.self).map(Int.init),
-            scheme: try r["scheme"].decode(String.self), size: Int(try r["size"].decode(Int64.self)),
-            modified: try r["modified"].decode(Double.self), contentHash: try r["content_hash"].decode(String.self),
-            state: try known(CheckpointState(rawValue: state), "checkpoint state '\(state)' (checkpoint \(id))"),
-            reason: try r["reason"].decode(String?.self), discovered: try r["discovered"].decode(Date.self),
-            updated: try r["updated"].decode(Date.self), snapshot: try r["snapshot"].decode(String?.self))
-    }
-
-    static func job(_ row: PostgresRow) throws -> JobRecord {
-        let r = row.makeRandomAccess()
-        let id = try r["id"].decode(Int64.self)
-        let state = try r["state"].decode(String.self)
-        let settings = try r["settings"].decode(String.self)
-        return JobRecord(
-            id: id, checkpointID: try r["checkpoint_id"].decode(Int64.self),
-            settings: try decoder.decode(EvaluationSettings.self, from: Data(settings.utf8)),
-            settingsHash: try r["settings_hash"].decode(String.self),
-            state: try known(JobState(rawValue: state), "job state '\(state)' (job \(id))"),
-            done: Int(try r["done"].decode(Int32.self)), planned: Int(try r["planned"].decode(Int32.self)),
-            attempts: Int(try r["attempts"].decode(Int32.self)), notBefore: try r["not_before"].decode(Date?.self),
-            error: try r["error"].decode(String?.self), created: try r["created"].decode(Date.self),
-            updated: try r["updated"].decode(Date.self), worker: try r["worker"].decode(String?.self),
-            attempt: Int(try r["attempt"].decode(Int32.self)), leaseUntil: try r["lease_until"].decode(Date?.self))
-    }
-
-    static func result(_ row: PostgresRow) throws -> ResultRecord {
-        let r = row.makeRandomAccess()
-        let outcome = try r["outcome"].decode(String.self)
-        let point = try r["point"].decode(String.self)
-        let key = ResultKey(
-            contentHash: try r["content_hash"].decode(String.self),
-            architectureHash: try r["architecture_hash"].decode(String.self),
-            scoringHash: try r["scoring_hash"].decode(String.self), series: try r["series"].decode(String.self),
-            length: Int(try r["length"].decode(Int32.self)), engineVersion: try r["engine_version"].decode(String.self))
-        return ResultRecord(
-            key: key, outcome: try known(ResultOutcome(rawValue: outcome), "result outcome '\(outcome)'"),
-            point: try decoder.decode(SweepPoint.self, from: Data(point.utf8)),
-            reason: try r["reason"].decode(String?.self),
-            memoryEstimate: try r["memory_estimate"].decode(Int64?.self).map(Int.init),
-            started: try r["started"].decode(Date.self), finished: try r["finished"].decode(Date.self))
-    }
-
-    private static func encode(_ value: some Encodable) throws(StoreError) -> String { try StoreJSON.encode(value) }
-
-    private static var decoder: JSONDecoder { StoreJSON.decoder }
-}
-
-/// A `PostgresClient` and the task running it, replaced as a whole when it stops answering.
-final class ClientPool: @unchecked Sendable {
-    private let configuration: PostgresClient.Configuration
-    private let logger: Logger
-    private let lock = NSLock()
-    private var client: PostgresClient
-    private var running: Task<Void, Never>
-
-    init(configuration: PostgresClient.Configuration, logger: Logger) {
-        self.configuration = configuration
-        self.logger = logger
-        (client, running) = Self.start(configuration, logger)
-    }
-
-    private static func start(
-        _ configuration: PostgresClient.Configuration, _ logger: Logger
-    ) -> (PostgresClient, Task<Void, Never>) {
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        return (client, Task { await client.run() })
-    }
-
-    var current: PostgresClient { lock.withLock { client } }
-
-    /// Replaces `stale` (unless another caller already did) with a new client.
-    func replace(_ stale: PostgresClient) {
-        lock.withLock {
-            guard client === stale else { return }
-            running.cancel()
-            (client, running) = Self.start(configuration, logger)
-        }
-    }
-
-    func close() { lock.withLock { running.cancel() } }
-}
-
-/// Races an operation against a deadline without waiting for an operation that ignores cancellation.
-enum Deadline {
-    enum Outcome<T: Sendable>: Sendable {
-        case success(T)
-        case failure(any Error)
-        case timedOut
-    }
-
-    /// `body`'s outcome, or `.timedOut` after `seconds` (the operation is then cancelled and left to end alone).
-    static func race<T: Sendable>(
-        seconds: Double, _ body: @escaping @Sendable () async throws -> T
-    ) async -> Outcome<T> {
-        let box = OnceContinuation<Outcome<T>>()
-        return await withCheckedContinuation { continuation in
-            box.set(continuation)
-            let work = Task {
-                do { box.resume(.success(try await body())) } catch { box.resume(.failure(error)) }
-            }
-            let timer = Task {
-                try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
-                if !Task.isCancelled, box.resume(.timedOut) { work.cancel() }
-            }
-            box.onResume { timer.cancel() }
-        }
-    }
-}
-
-/// A continuation resumed once, by whichever side comes first.
-final class OnceContinuation<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<T, Never>?
-    private var resumed = false
-    private var after: (() -> Void)?
-
-    func set(_ continuation: CheckedContinuation<T, Never>) { lock.withLock { self.continuation = continuation } }
-
-    /// Runs `body` once resumed (at once if already).
-    func onResume(_ body: @escaping () -> Void) {
-        let now = lock.withLock { () -> Bool in
-            if resumed { return true }
-            after = body
-            return false
-        }
-        if now { body() }
-    }
-
-    /// Resumes with `value` if nobody did yet; returns whether this call did.
-    @discardableResult func resume(_ value: T) -> Bool {
-        let (continuation, after) = lock.withLock { () -> (CheckedContinuation<T, Never>?, (() -> Void)?) in
-            guard !resumed else { return (nil, nil) }
-            resumed = true
-            defer { self.continuation = nil }
-            return (self.continuation, self.after)
-        }
-        guard let continuation else { return false }
-        continuation.resume(returning: value)
-        after?()
-        return true
     }
 }

@@ -442,6 +442,12 @@ enum StoreJSON {
         }
     }
 
+    /// `value`, or `StoreError.corrupt` naming `what` when the store held something this version does not know.
+    static func known<T>(_ value: T?, _ what: String) throws -> T {
+        guard let value else { throw StoreError.corrupt(path: "", what: what) }
+        return value
+    }
+
     static var decoder: JSONDecoder {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(

@@ -391,23 +391,22 @@ private final class Once<T: Sendable>: @unchecked Sendable {
     }
 }
 
-/// A job's lease as the worker holds it: renewed by a timer and after each length, read by every write.
-final class LeaseKeeper: @unchecked Sendable {
-    private let lock = NSLock()
-    private var held: Lease
-    private var isLost = false
+/// A job's lease as the worker holds it: renewed by a timer and after each length, read by every write; `lost` is
+/// set when a renewal was refused, and the next write stops the job.
+final class LeaseKeeper: Sendable {
+    private let held: LockedValue<Lease>
+    private let refused = LockedValue(false)
 
-    init(_ lease: Lease) { held = lease }
+    init(_ lease: Lease) { held = LockedValue(lease) }
 
     var current: Lease {
-        get { lock.withLock { held } }
-        set { lock.withLock { held = newValue } }
+        get { held.value }
+        set { held.value = newValue }
     }
 
-    /// Set when a renewal was refused: the next write stops the job.
     var lost: Bool {
-        get { lock.withLock { isLost } }
-        set { lock.withLock { isLost = newValue } }
+        get { refused.value }
+        set { refused.value = newValue }
     }
 }
 
