@@ -21,7 +21,11 @@ import TestSupport
         chmod(stubs + "/dpkg-query", 0o755)
         chmod(scratch.url.path, 0o755)
         chmod(stubs, 0o755)
-        let script = Repository.root.appendingPathComponent("Scripts/prerequisites.sh").path
+        // A copy the unprivileged user can read: the clone may sit in a folder only its owner can enter (mktemp -d).
+        let script = scratch.path("prerequisites.sh")
+        try FileManager.default.copyItem(
+            atPath: Repository.root.appendingPathComponent("Scripts/prerequisites.sh").path, toPath: script)
+        chmod(script, 0o644)
         var command = ["/bin/bash", "-c", "PATH=\(stubs):/bin; source '\(script)'; prerequisites build"]
         if getuid() == 0 {
             guard FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
