@@ -55,7 +55,13 @@ extension PostgresStore {
                 heartbeat TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp());
             CREATE INDEX workers_by_heartbeat ON workers(heartbeat);
             """
-        )
+        ),
+        (
+            "v2: the queue's order stored in an index",
+            // A claim reads the first row of `jobs_queue` instead of ranking every version (QueueSQL).
+            (["ALTER TABLE jobs ADD COLUMN rank INTEGER NOT NULL DEFAULT 0"] + QueueSQL.indexes + [QueueSQL.rerankAll])
+                .joined(separator: ";\n")
+        ),
     ]
 
     /// The advisory lock key migrations run under (any constant no other program uses: "extrapol" in ASCII).
@@ -97,10 +103,15 @@ extension PostgresStore {
                         }
                         logger.notice("store migrated", metadata: ["migration": "\(migration.name)"])
                     }
-                } else if applied.count < migrations.count {
+                } else if applied.isEmpty {
                     throw StoreError.cannotOpen(
                         path: address.description,
                         reason: "no Extrapolate store here yet; `extrapolate watch --store URL` creates it")
+                } else if applied.count < migrations.count {
+                    throw StoreError.cannotOpen(
+                        path: address.description,
+                        reason: "written by an older Extrapolate; start a daemon or worker of this version on it once "
+                            + "to upgrade it (its migrations keep every result)")
                 }
             } catch {
                 if writing { _ = try? await connection.query("SELECT pg_advisory_unlock_all()", logger: logger) }

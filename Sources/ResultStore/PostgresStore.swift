@@ -16,8 +16,8 @@ import PostgresNIO
 public final class PostgresStore: ResultStore, @unchecked Sendable {
     public let address: PostgresAddress
     /// The connection pool; replaced when it stops answering (`guarded`).
-    private let pool: ClientPool
-    private let logger: Logger
+    let pool: ClientPool
+    let logger: Logger
     /// Seconds an operation may take before the pool is presumed wedged (a connection lost without an error) and
     /// replaced; the operation fails as `unavailable`, and the caller retries.
     public var operationTimeout: Double = 30
@@ -131,11 +131,14 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
             ).collect().first {
                 var record = try Self.checkpoint(row)
                 if record.state != s.state || record.reason != s.reason {
+                    let wasEvaluable = record.isEvaluable
                     if !record.isLive {
                         try await replaceLive(db, path: s.path, except: record.id)
+                        try await lockRanks(db, of: record.id)
                         try await db.query(
                             """
-                            UPDATE jobs SET state = 'pending', updated = clock_timestamp()
+                            UPDATE jobs SET state = 'pending', updated = clock_timestamp(),
+                                rank = \(unescaped: QueueSQL.rank(of: String(record.id)))
                             WHERE checkpoint_id = \(record.id) AND state IN ('gone', 'replaced')
                             """, logger: logger)
                     }
@@ -146,6 +149,8 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
                         """, logger: logger
                     ).collect()
                     if let row = updated.first { record = try Self.checkpoint(row) }
+                    try await shift(
+                        db, olderThan: record.id, wasEvaluable: wasEvaluable, isEvaluable: record.isEvaluable)
                 }
                 return (record, false)
             }
@@ -160,7 +165,9 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
                 """, logger: logger
             ).collect()
             guard let row = inserted.first else { throw StoreError.missing("the version of \(s.path) just inserted") }
-            return (try Self.checkpoint(row), true)
+            let record = try Self.checkpoint(row)
+            try await shift(db, olderThan: record.id, wasEvaluable: false, isEvaluable: record.isEvaluable)
+            return (record, true)
         }
     }
 
@@ -182,6 +189,29 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         for id in live where id != except { try await end(db, checkpoint: id, as: .replaced) }
     }
 
+    /// Serialises the statements that set or shift the ranks of one run folder's jobs (`QueueSQL`): two discoverers,
+    /// or a discoverer and a requeue, each see the other's versions and jobs once committed, so no rank misses one.
+    private func lockRanks(_ db: PostgresConnection, of checkpoint: Int64) async throws {
+        try await db.query(
+            """
+            SELECT pg_advisory_xact_lock(hashtext('extrapolate rank ' || run_folder))
+            FROM checkpoints WHERE id = \(checkpoint)
+            """, logger: logger)
+    }
+
+    /// Shifts the ranks of the unfinished jobs of versions older than `checkpoint` in its run folder when it became
+    /// evaluable or stopped being so.
+    private func shift(_ db: PostgresConnection, olderThan checkpoint: Int64, wasEvaluable: Bool, isEvaluable: Bool)
+        async throws
+    {
+        guard wasEvaluable != isEvaluable else { return }
+        try await lockRanks(db, of: checkpoint)
+        try await db.query(
+            PostgresQuery(
+                unsafeSQL: QueueSQL.shift(olderThan: String(checkpoint), by: isEvaluable ? 1 : -1)),
+            logger: logger)
+    }
+
     /// Ends version `checkpoint` as `state` with its unfinished jobs; drops one that was never complete.
     private func end(_ db: PostgresConnection, checkpoint: Int64, as state: CheckpointState) async throws {
         let deleted = try await db.query(
@@ -192,15 +222,20 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
             """, logger: logger
         ).collect()
         if !deleted.isEmpty { return }
-        let kept = try await values(
-            db,
-            """
-            UPDATE checkpoints SET state = \(state.rawValue), updated = clock_timestamp() WHERE id = \(checkpoint)
-            RETURNING snapshot IS NOT NULL
-            """, as: Bool.self
-        ).first
+        guard
+            let row = try await db.query(
+                "SELECT * FROM checkpoints WHERE id = \(checkpoint) FOR UPDATE", logger: logger
+            ).collect().first
+        else { return }
+        let before = try Self.checkpoint(row)
+        try await db.query(
+            "UPDATE checkpoints SET state = \(state.rawValue), updated = clock_timestamp() WHERE id = \(checkpoint)",
+            logger: logger)
+        var after = before
+        after.state = state
+        try await shift(db, olderThan: checkpoint, wasEvaluable: before.isEvaluable, isEvaluable: after.isEvaluable)
         // A version kept in a snapshot stays evaluable when its path is rewritten.
-        if state == .replaced, kept == true { return }
+        if after.isEvaluable { return }
         let jobState = state == .gone ? JobState.gone : .replaced
         try await db.query(
             """
@@ -247,13 +282,14 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
             let exists = try await db.query("SELECT 1 FROM checkpoints WHERE id = \(checkpoint)", logger: logger)
                 .collect()
             guard !exists.isEmpty else { throw StoreError.missing("checkpoint \(checkpoint)") }
+            try await lockRanks(db, of: checkpoint)
             // Inserted, or a job cancelled under another configuration taken up again (its results stay linked).
             let rows = try await db.query(
                 """
-                INSERT INTO jobs(checkpoint_id, settings, settings_hash, state)
-                VALUES (\(checkpoint), \(json), \(hash), 'pending')
+                INSERT INTO jobs(checkpoint_id, settings, settings_hash, state, rank)
+                VALUES (\(checkpoint), \(json), \(hash), 'pending', \(unescaped: QueueSQL.rank(of: String(checkpoint))))
                 ON CONFLICT (checkpoint_id, settings_hash) DO UPDATE
-                SET state = 'pending', attempts = 0, error = NULL, updated = clock_timestamp()
+                SET state = 'pending', attempts = 0, error = NULL, updated = clock_timestamp(), rank = excluded.rank
                 WHERE jobs.state = 'cancelled'
                 RETURNING *
                 """, logger: logger
@@ -263,8 +299,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     }
 
     public func claim(worker: String, leaseSeconds: Double) async throws(StoreError) -> ClaimedJob? {
-        let next = JobOrder.nextJobSQL(
-            evaluable: "(state = 'current' OR (state = 'replaced' AND snapshot IS NOT NULL))", now: "now()")
+        let next = QueueSQL.next(now: "now()")
         var bindings = PostgresBindings()
         bindings.append(worker)
         bindings.append(leaseSeconds)
@@ -337,16 +372,28 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
 
     public func reopenSkipped(fitting limit: Int?) async throws(StoreError) -> Int {
         let bound = limit.map(Int64.init)
-        return try await rows(
-            "reopening jobs with skipped lengths",
-            """
-            UPDATE jobs SET state = 'pending', updated = clock_timestamp() WHERE state = 'done' AND id IN (
+        return try await transaction("reopening jobs with skipped lengths") { [self] db in
+            let reopened = """
                 SELECT l.job_id FROM job_results l JOIN results r ON r.key = l.result_key
                 WHERE r.outcome = 'skipped' AND r.memory_estimate IS NOT NULL
-                AND (\(bound)::BIGINT IS NULL OR r.memory_estimate <= \(bound)::BIGINT))
-            RETURNING id
-            """
-        ).count
+                AND (\(bound)::BIGINT IS NULL OR r.memory_estimate <= \(bound)::BIGINT)
+                """
+            // The rank locks of every folder concerned, in one order (two callers never wait on each other).
+            try await db.query(
+                """
+                SELECT pg_advisory_xact_lock(hashtext('extrapolate rank ' || folder)) FROM (
+                    SELECT DISTINCT c.run_folder AS folder FROM jobs j JOIN checkpoints c ON c.id = j.checkpoint_id
+                    WHERE j.state = 'done' AND j.id IN (\(unescaped: reopened)) ORDER BY 1) f
+                """, logger: logger)
+            return try await db.query(
+                """
+                UPDATE jobs SET state = 'pending', updated = clock_timestamp(),
+                    rank = \(unescaped: QueueSQL.rank(of: "jobs.checkpoint_id"))
+                WHERE state = 'done' AND id IN (\(unescaped: reopened))
+                RETURNING id
+                """, logger: logger
+            ).collect().count
+        }
     }
 
     public func requeue(checkpoint: Int64) async throws(StoreError) -> Int {
@@ -354,10 +401,11 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
             let exists = try await db.query("SELECT 1 FROM checkpoints WHERE id = \(checkpoint)", logger: logger)
                 .collect()
             guard !exists.isEmpty else { throw StoreError.missing("checkpoint \(checkpoint)") }
+            try await lockRanks(db, of: checkpoint)
             return try await db.query(
                 """
                 UPDATE jobs SET state = 'pending', attempts = 0, not_before = NULL, error = NULL,
-                    updated = clock_timestamp()
+                    updated = clock_timestamp(), rank = \(unescaped: QueueSQL.rank(of: "jobs.checkpoint_id"))
                 WHERE checkpoint_id = \(checkpoint) AND state = 'failed' RETURNING id
                 """, logger: logger
             ).collect().count
@@ -371,14 +419,19 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
                 logger: logger
             ).collect()
             guard unfinished.isEmpty else { return nil }
-            let released = try await values(
-                db,
-                """
-                UPDATE checkpoints SET snapshot = NULL FROM (SELECT snapshot AS old FROM checkpoints
-                    WHERE id = \(checkpoint) FOR UPDATE) previous
-                WHERE id = \(checkpoint) AND previous.old IS NOT NULL RETURNING previous.old
-                """, as: String.self)
-            return released.first
+            guard
+                let row = try await db.query(
+                    "SELECT * FROM checkpoints WHERE id = \(checkpoint) FOR UPDATE", logger: logger
+                ).collect().first
+            else { return nil }
+            let before = try Self.checkpoint(row)
+            guard let path = before.snapshot else { return nil }
+            try await db.query("UPDATE checkpoints SET snapshot = NULL WHERE id = \(checkpoint)", logger: logger)
+            var after = before
+            after.snapshot = nil
+            try await shift(
+                db, olderThan: checkpoint, wasEvaluable: before.isEvaluable, isEvaluable: after.isEvaluable)
+            return path
         }
     }
 

@@ -109,49 +109,110 @@ public protocol ResultStore: AnyObject, Sendable {
 
 /// Which job runs next: for each run, its newest checkpoint first (highest step, then latest discovered), then the
 /// next newest, and so on: the first round gives every run its latest point, the rounds after back-fill. A job's
-/// rank is its checkpoint's place among all current versions of its run (evaluated or not), so a run whose newest
-/// checkpoint is done does not jump the queue with its older ones, and a checkpoint that arrives during the back-fill
-/// goes first. Nothing is ever skipped. Ties go to the earliest discovered.
+/// rank is its checkpoint's place among all evaluable versions of its run folder (evaluated or not): the number of
+/// them strictly newer. So a run whose newest checkpoint is done does not jump the queue with its older ones, and a
+/// checkpoint that arrives during the back-fill goes first. Nothing is ever skipped. Ties go to the earliest
+/// registered version, then the earliest queued job.
 public enum JobOrder {
     /// The job to run next among `ready` (pending jobs whose retry time has passed, each with its checkpoint, which
-    /// is current); `current` holds every current version of their runs. Only identifiers and checkpoints are
-    /// needed, so a store decodes nothing else to decide.
+    /// is evaluable); `current` holds every evaluable version of their runs. The reference the stores' stored ranks
+    /// are tested against; O(n log n).
     public static func next(_ ready: [(job: Int64, checkpoint: CheckpointRecord)], current: [CheckpointRecord])
         -> Int64?
     {
-        let byRun = Dictionary(grouping: current, by: \.runFolder)
-        func newer(_ a: CheckpointRecord, than b: CheckpointRecord) -> Bool {
-            let (sa, sb) = (a.step ?? -1, b.step ?? -1)
-            return sa != sb ? sa > sb : a.discovered > b.discovered
-        }
-        func rank(_ checkpoint: CheckpointRecord) -> Int {
-            (byRun[checkpoint.runFolder] ?? []).filter { newer($0, than: checkpoint) }.count
-        }
+        let ranks = self.ranks(current)
         return ready.min { a, b in
-            (rank(a.checkpoint), a.checkpoint.discovered, a.job) < (rank(b.checkpoint), b.checkpoint.discovered, b.job)
+            (ranks[a.checkpoint.id] ?? 0, a.checkpoint.id, a.job) < (
+                ranks[b.checkpoint.id] ?? 0, b.checkpoint.id, b.job
+            )
         }?.job
+    }
+
+    /// Each version's rank among `versions` (by checkpoint id): how many versions of its run folder are strictly
+    /// newer (higher step, or the same step discovered later).
+    public static func ranks(_ versions: [CheckpointRecord]) -> [Int64: Int] {
+        var ranks: [Int64: Int] = [:]
+        for (_, run) in Dictionary(grouping: versions, by: \.runFolder) {
+            let newestFirst = run.sorted { a, b in
+                let (sa, sb) = (a.step ?? -1, b.step ?? -1)
+                return sa != sb ? sa > sb : a.discovered > b.discovered
+            }
+            var rank = 0
+            for (index, version) in newestFirst.enumerated() {
+                // Versions tied with the one before them share its rank (none is strictly newer than the other).
+                if index > 0 {
+                    let previous = newestFirst[index - 1]
+                    if (previous.step ?? -1, previous.discovered) != (version.step ?? -1, version.discovered) {
+                        rank = index
+                    }
+                }
+                ranks[version.id] = rank
+            }
+        }
+        return ranks
     }
 }
 
-extension JobOrder {
-    /// `JobOrder.next` as one SQL query (SQLite and PostgreSQL alike): the id of the next ready job first. A
-    /// version's rank is `RANK() - 1` over its run's evaluable versions by step then discovery, newest first, which
-    /// counts the strictly newer ones as `next` does.
-    /// - Parameters:
-    ///   - evaluable: the SQL condition of `CheckpointRecord.isEvaluable` on `checkpoints`.
-    ///   - now: the placeholder or expression of the current time, compared with `not_before`.
-    /// Callers add `LIMIT 1` (and PostgreSQL's `FOR UPDATE OF j SKIP LOCKED`).
-    public static func nextJobSQL(evaluable: String, now: String = "?") -> String {
+/// The queue's order kept in the database (SQLite and PostgreSQL alike), so a claim reads the first row of an index
+/// instead of ranking every version: `jobs.rank` holds, for every pending or running job, its checkpoint's rank
+/// (`JobOrder`). It is set when a job becomes pending from another state, and shifted by one for the unfinished
+/// jobs of a run's older versions when a version of that run becomes evaluable or stops being so. A version that
+/// arrives newest (a trainer's next save) shifts only the run's unfinished older jobs, usually none.
+enum QueueSQL {
+    /// `CheckpointRecord.isEvaluable` on the checkpoints row `alias`.
+    static func evaluable(_ alias: String) -> String {
+        "(\(alias).state = 'current' OR (\(alias).state = 'replaced' AND \(alias).snapshot IS NOT NULL))"
+    }
+
+    /// Version `a` is strictly newer than version `b`, as a row-value comparison an index on
+    /// `(run_folder, COALESCE(step, -1), discovered)` answers.
+    static func newer(_ a: String, than b: String) -> String {
+        "(COALESCE(\(a).step, -1), \(a).discovered) > (COALESCE(\(b).step, -1), \(b).discovered)"
+    }
+
+    /// The rank of the checkpoint whose id is the SQL expression `checkpoint`, as a scalar subquery.
+    static func rank(of checkpoint: String) -> String {
         """
-        WITH ranked AS (
-            SELECT id, discovered, RANK() OVER (
-                PARTITION BY run_folder ORDER BY COALESCE(step, -1) DESC, discovered DESC) - 1 AS rank
-            FROM checkpoints WHERE \(evaluable))
-        SELECT j.id FROM jobs j JOIN ranked c ON c.id = j.checkpoint_id
-        WHERE j.state = 'pending' AND (j.not_before IS NULL OR j.not_before <= \(now))
-        ORDER BY c.rank, c.discovered, j.id
+        (SELECT count(*) FROM checkpoints c JOIN checkpoints o ON o.run_folder = c.run_folder
+            AND \(evaluable("o")) AND \(newer("o", than: "c")) WHERE c.id = \(checkpoint))
         """
     }
+
+    /// Adds `delta` to the rank of the unfinished jobs of the versions older than checkpoint `checkpoint` in its run
+    /// folder: what a version becoming evaluable (`+ 1`) or ceasing to be (`- 1`) does to them.
+    static func shift(olderThan checkpoint: String, by delta: Int) -> String {
+        """
+        UPDATE jobs SET rank = rank + \(delta) WHERE id IN (
+            SELECT j.id FROM checkpoints c JOIN checkpoints o ON o.run_folder = c.run_folder
+            AND \(evaluable("o")) AND \(newer("c", than: "o"))
+            JOIN jobs j ON j.checkpoint_id = o.id AND j.state IN ('pending', 'running')
+            WHERE c.id = \(checkpoint))
+        """
+    }
+
+    /// Sets the rank of every unfinished job (a migration, or after deleting versions).
+    static let rerankAll =
+        "UPDATE jobs SET rank = \(rank(of: "jobs.checkpoint_id")) WHERE state IN ('pending', 'running')"
+
+    /// The next ready job's id: the first pending row of the `jobs_queue` index (rank, checkpoint, id) whose retry
+    /// time has passed, of an evaluable version (always so for a pending job; checked all the same).
+    /// - Parameter now: the placeholder or expression of the current time, compared with `not_before`.
+    /// Callers add `LIMIT 1` (and PostgreSQL's `FOR UPDATE OF j SKIP LOCKED`).
+    /// - Parameter indexedBy: SQLite's `INDEXED BY jobs_queue`: without statistics its planner prefers the index on
+    ///   the state and sorts every pending job.
+    static func next(now: String, indexedBy: Bool = false) -> String {
+        """
+        SELECT j.id FROM jobs j \(indexedBy ? "INDEXED BY jobs_queue " : "")JOIN checkpoints k ON k.id = j.checkpoint_id
+        WHERE j.state = 'pending' AND (j.not_before IS NULL OR j.not_before <= \(now)) AND \(evaluable("k"))
+        ORDER BY j.rank, j.checkpoint_id, j.id
+        """
+    }
+
+    /// The indexes the queue's statements need (both stores).
+    static let indexes = [
+        "CREATE INDEX jobs_queue ON jobs(rank, checkpoint_id, id) WHERE state = 'pending'",
+        "CREATE INDEX checkpoints_order ON checkpoints(run_folder, (COALESCE(step, -1)), discovered)",
+    ]
 }
 
 /// Where a store lives when no `--store` is given: `$XDG_STATE_HOME/extrapolate/results.sqlite`, else

@@ -33,6 +33,8 @@ extension SQLiteStore {
             try db.execute(sql: "DELETE FROM jobs WHERE id IN (\(jobs))", arguments: [run])
             try db.execute(sql: "DELETE FROM checkpoints WHERE run = ?", arguments: [run])
             for key in keys { try db.execute(sql: "DELETE FROM results WHERE key = ?", arguments: [key]) }
+            // Ranks count versions of the same run folder only; set them again all the same (a prune is rare).
+            try db.execute(sql: QueueSQL.rerankAll)
             return count
         }
     }

@@ -75,6 +75,12 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
                 throw StoreError.cannotOpen(
                     path: path, reason: "written by a newer Extrapolate (migration '\(unknown)'); upgrade to read it")
             }
+            if let missing = Self.migrator.migrations.first(where: { !applied.contains($0) }) {
+                throw StoreError.cannotOpen(
+                    path: path,
+                    reason: "written by an older Extrapolate (it lacks migration '\(missing)'); start a daemon of this "
+                        + "version on it once to upgrade it (its migrations keep every result)")
+            }
         } catch let error as StoreError {
             throw error
         } catch {
@@ -128,20 +134,23 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
             {
                 var record = try Self.checkpoint(row)
                 if record.state != s.state || record.reason != s.reason {
+                    let wasEvaluable = record.isEvaluable
                     if !record.isLive {
                         // Back at its path (remounted, or rewritten to the same bytes): the live version again, and
                         // what it had left to do resumes.
                         try Self.replaceLive(db, path: s.path, except: record.id, at: now)
                         try db.execute(
                             sql: """
-                                UPDATE jobs SET state = 'pending', updated = ?
+                                UPDATE jobs SET state = 'pending', updated = ?, rank = \(QueueSQL.rank(of: "?"))
                                 WHERE checkpoint_id = ? AND state IN ('gone', 'replaced')
-                                """, arguments: [now.timeIntervalSince1970, record.id])
+                                """, arguments: [now.timeIntervalSince1970, record.id, record.id])
                     }
                     try db.execute(
                         sql: "UPDATE checkpoints SET state = ?, reason = ?, updated = ? WHERE id = ?",
                         arguments: [s.state.rawValue, s.reason, now.timeIntervalSince1970, record.id])
                     (record.state, record.reason, record.updated) = (s.state, s.reason, now)
+                    try Self.shift(
+                        db, olderThan: record.id, wasEvaluable: wasEvaluable, isEvaluable: record.isEvaluable)
                 }
                 return (record, false)
             }
@@ -155,8 +164,10 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
                     s.run, s.runFolder, s.path, s.step, s.scheme, s.size, s.modified, s.contentHash, s.state.rawValue,
                     s.reason, now.timeIntervalSince1970, now.timeIntervalSince1970, s.snapshot,
                 ])
+            let id = db.lastInsertedRowID
+            try Self.shift(db, olderThan: id, wasEvaluable: false, isEvaluable: s.state == .current)
             let record = CheckpointRecord(
-                id: db.lastInsertedRowID, run: s.run, runFolder: s.runFolder, path: s.path, step: s.step,
+                id: id, run: s.run, runFolder: s.runFolder, path: s.path, step: s.step,
                 scheme: s.scheme, size: s.size, modified: s.modified, contentHash: s.contentHash, state: s.state,
                 reason: s.reason, discovered: now, updated: now, snapshot: s.snapshot)
             return (record, true)
@@ -182,6 +193,14 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         for id in live where id != except { try end(db, checkpoint: id, as: .replaced, jobsAs: .replaced, at: now) }
     }
 
+    /// Shifts the ranks of the unfinished jobs of versions older than `checkpoint` in its run folder when it became
+    /// evaluable or stopped being so (`QueueSQL`).
+    static func shift(_ db: Database, olderThan checkpoint: Int64, wasEvaluable: Bool, isEvaluable: Bool) throws {
+        guard wasEvaluable != isEvaluable else { return }
+        try db.execute(
+            sql: QueueSQL.shift(olderThan: "?", by: isEvaluable ? 1 : -1), arguments: [checkpoint])
+    }
+
     private static func end(
         _ db: Database, checkpoint: Int64, as state: CheckpointState, jobsAs jobState: JobState, at now: Date
     ) throws {
@@ -193,13 +212,15 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE checkpoint_id = checkpoints.id)
                 """, arguments: [checkpoint])
         if db.changesCount > 0 { return }
+        let before = try Self.checkpoint(db, id: checkpoint)
         try db.execute(
             sql: "UPDATE checkpoints SET state = ?, updated = ? WHERE id = ?",
             arguments: [state.rawValue, now.timeIntervalSince1970, checkpoint])
+        var after = before
+        after.state = state
+        try shift(db, olderThan: checkpoint, wasEvaluable: before.isEvaluable, isEvaluable: after.isEvaluable)
         // A version kept in a snapshot stays evaluable when its path is rewritten.
-        let kept = try Bool.fetchOne(
-            db, sql: "SELECT snapshot IS NOT NULL FROM checkpoints WHERE id = ?", arguments: [checkpoint])
-        if state == .replaced, kept == true { return }
+        if after.isEvaluable { return }
         try db.execute(
             sql: "UPDATE jobs SET state = ?, updated = ? WHERE checkpoint_id = ? AND state IN ('pending', 'running')",
             arguments: [jobState.rawValue, now.timeIntervalSince1970, checkpoint])
@@ -236,12 +257,15 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
             else { throw StoreError.missing("checkpoint \(checkpoint)") }
             try db.execute(
                 sql: """
-                    INSERT INTO jobs(checkpoint_id, settings, settings_hash, state, created, updated)
-                    VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT(checkpoint_id, settings_hash) DO UPDATE
-                    SET state = 'pending', attempts = 0, error = NULL, updated = excluded.updated
+                    INSERT INTO jobs(checkpoint_id, settings, settings_hash, state, created, updated, rank)
+                    VALUES (?, ?, ?, 'pending', ?, ?, \(QueueSQL.rank(of: "?")))
+                    ON CONFLICT(checkpoint_id, settings_hash) DO UPDATE
+                    SET state = 'pending', attempts = 0, error = NULL, updated = excluded.updated, rank = excluded.rank
                     WHERE jobs.state = 'cancelled'
                     """,
-                arguments: [checkpoint, json, hash, now.timeIntervalSince1970, now.timeIntervalSince1970])
+                arguments: [
+                    checkpoint, json, hash, now.timeIntervalSince1970, now.timeIntervalSince1970, checkpoint,
+                ])
             // Inserted, or a job cancelled under another configuration taken up again (its results stay linked).
             guard db.changesCount > 0,
                 let id = try Int64.fetchOne(
@@ -260,8 +284,7 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         return try await write("claiming a job") { db in
             guard
                 let id = try Int64.fetchOne(
-                    db, sql: "\(JobOrder.nextJobSQL(evaluable: Self.evaluable())) LIMIT 1",
-                    arguments: [now])
+                    db, sql: "\(QueueSQL.next(now: "?", indexedBy: true)) LIMIT 1", arguments: [now])
             else { return nil }
             try db.execute(
                 sql: """
@@ -336,21 +359,20 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    /// The SQL condition of `CheckpointRecord.isEvaluable`, on the checkpoints table named by `prefix` (`c.`).
-    static func evaluable(_ prefix: String = "") -> String {
-        "(\(prefix)state = 'current' OR (\(prefix)state = 'replaced' AND \(prefix)snapshot IS NOT NULL))"
-    }
-
     public func releaseSnapshot(checkpoint: Int64) async throws(StoreError) -> String? {
         try await write("releasing the snapshot of checkpoint \(checkpoint)") { db in
             let unfinished = try Int.fetchOne(
                 db, sql: "SELECT count(*) FROM jobs WHERE checkpoint_id = ? AND state IN ('pending', 'running')",
                 arguments: [checkpoint])
             guard unfinished == 0,
-                let path = try String.fetchOne(
-                    db, sql: "SELECT snapshot FROM checkpoints WHERE id = ?", arguments: [checkpoint])
+                let before = try Row.fetchOne(
+                    db, sql: "SELECT * FROM checkpoints WHERE id = ?", arguments: [checkpoint]
+                ).map(Self.checkpoint), let path = before.snapshot
             else { return nil }
             try db.execute(sql: "UPDATE checkpoints SET snapshot = NULL WHERE id = ?", arguments: [checkpoint])
+            var after = before
+            after.snapshot = nil
+            try Self.shift(db, olderThan: checkpoint, wasEvaluable: before.isEvaluable, isEvaluable: after.isEvaluable)
             return path
         }
     }
@@ -389,7 +411,8 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         return try await write("reopening jobs with skipped lengths") { db in
             try db.execute(
                 sql: """
-                    UPDATE jobs SET state = 'pending', updated = ? WHERE state = 'done' AND id IN (
+                    UPDATE jobs SET state = 'pending', updated = ?, rank = \(QueueSQL.rank(of: "jobs.checkpoint_id"))
+                    WHERE state = 'done' AND id IN (
                         SELECT l.job_id FROM job_results l JOIN results r ON r.key = l.result_key
                         WHERE r.outcome = 'skipped' AND r.memory_estimate IS NOT NULL
                         AND (? IS NULL OR r.memory_estimate <= ?))
@@ -405,7 +428,8 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
             else { throw StoreError.missing("checkpoint \(checkpoint)") }
             try db.execute(
                 sql: """
-                    UPDATE jobs SET state = 'pending', attempts = 0, not_before = NULL, error = NULL, updated = ?
+                    UPDATE jobs SET state = 'pending', attempts = 0, not_before = NULL, error = NULL, updated = ?,
+                        rank = \(QueueSQL.rank(of: "jobs.checkpoint_id"))
                     WHERE checkpoint_id = ? AND state = 'failed'
                     """, arguments: [now.timeIntervalSince1970, checkpoint])
             return db.changesCount

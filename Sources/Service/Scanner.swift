@@ -82,7 +82,12 @@ final class Scanner: @unchecked Sendable {
                     snapshots.remove(copy)
                 }
             }
-            for candidate in found.candidates {
+            // Newest first within each run: a long run seen for the first time then queues its latest checkpoint
+            // first, and each version registers older than those before it, so no queued job's rank shifts.
+            let newestFirst = found.candidates.sorted {
+                ($0.name.step ?? -1, $1.path) > ($1.name.step ?? -1, $0.path)
+            }
+            for candidate in newestFirst {
                 // A checkpoint belongs to the deepest watched folder that holds it.
                 guard let owner = configuration.target(for: candidate.path), owner.folder == target.folder,
                     seen.insert(candidate.path).inserted
