@@ -34,7 +34,7 @@ extension Extrapolate {
             do { opened = try SQLiteStore(writingTo: path) } catch { throw CommandError(error.description) }
             let count: PruneCount
             do { count = try opened.prune(run: runName, dryRun: true) } catch {
-                let runs = Set(try await opened.status().checkpoints.map(\.run)).sorted()
+                let runs = try await opened.runs().map(\.name)
                 throw CommandError(
                     "no run named '\(runName)' in \(path); runs: "
                         + (runs.isEmpty ? "none" : runs.joined(separator: ", ")))

@@ -70,7 +70,7 @@ extension Extrapolate {
             let opened = try await store.open()
             let rows = try await opened.results(run: runName)
             if let runName, rows.isEmpty {
-                let runs = Set(try await opened.status().checkpoints.map(\.run)).sorted()
+                let runs = try await opened.runs().map(\.name)
                 guard runs.contains(runName) else {
                     throw CommandError(
                         "no run named '\(runName)' in \(opened.location); runs: "

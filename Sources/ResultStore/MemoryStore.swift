@@ -337,19 +337,49 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func status() async throws(StoreError) -> StoreStatus {
+    public func status(run: String?) async throws(StoreError) -> StoreStatus {
         try locked { () throws(StoreError) in
-            StoreStatus(checkpoints: checkpoints, jobs: jobs, results: stored.count)
+            guard let run else { return StoreStatus(checkpoints: checkpoints, jobs: jobs, results: stored.count) }
+            let versions = checkpoints.filter { $0.run == run }
+            let ids = Set(versions.map(\.id))
+            return StoreStatus(
+                checkpoints: versions, jobs: jobs.filter { ids.contains($0.checkpointID) }, results: stored.count)
         }
     }
 
-    public func results(run: String?) async throws(StoreError) -> [ResultRow] {
+    public func runs() async throws(StoreError) -> [RunSummary] {
+        try locked { () throws(StoreError) in
+            let versions = Dictionary(grouping: checkpoints) { "\($0.run)\u{0}\($0.state.rawValue)" }.values.map {
+                group in
+                let first = group[0]
+                return (
+                    run: first.run, folder: group.map(\.runFolder).min() ?? first.runFolder,
+                    state: first.state.rawValue, count: group.count,
+                    newestStep: first.state == .current ? group.compactMap(\.step).max() : nil,
+                    changed: group.map(\.updated).max()
+                )
+            }
+            let runOf = Dictionary(uniqueKeysWithValues: checkpoints.map { ($0.id, $0.run) })
+            let grouped = Dictionary(grouping: jobs) { "\(runOf[$0.checkpointID] ?? "")\u{0}\($0.state.rawValue)" }
+            let jobRows = grouped.values.map { group in
+                (
+                    run: runOf[group[0].checkpointID] ?? "", state: group[0].state.rawValue, count: group.count,
+                    done: group.map(\.done).reduce(0, +), changed: group.map(\.updated).max()
+                )
+            }
+            return RunSummary.assemble(versions: versions, jobs: jobRows)
+        }
+    }
+
+    public func results(run: String?, checkpoint only: Int64?) async throws(StoreError) -> [ResultRow] {
         try locked { () throws(StoreError) in
             let byID = Dictionary(uniqueKeysWithValues: checkpoints.map { ($0.id, $0) })
             var rows: [ResultRow] = []
             var seen = Set<String>()
             for job in jobs.sorted(by: { $0.id < $1.id }) {
-                guard let checkpoint = byID[job.checkpointID], run == nil || checkpoint.run == run else { continue }
+                guard let checkpoint = byID[job.checkpointID], run == nil || checkpoint.run == run,
+                    only == nil || checkpoint.id == only
+                else { continue }
                 for key in (links[job.id] ?? []).sorted() {
                     guard let result = stored[key], seen.insert("\(checkpoint.id)|\(key)").inserted else { continue }
                     rows.append(

@@ -371,12 +371,12 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     }
 
     public func reopenSkipped(fitting limit: Int?) async throws(StoreError) -> Int {
-        let bound = limit.map(Int64.init)
+        // A number, written into the statement (it appears twice).
+        let fits = limit.map { "r.memory_estimate <= \(Int64($0))" } ?? "TRUE"
         return try await transaction("reopening jobs with skipped lengths") { [self] db in
             let reopened = """
                 SELECT l.job_id FROM job_results l JOIN results r ON r.key = l.result_key
-                WHERE r.outcome = 'skipped' AND r.memory_estimate IS NOT NULL
-                AND (\(bound)::BIGINT IS NULL OR r.memory_estimate <= \(bound)::BIGINT)
+                WHERE r.outcome = 'skipped' AND r.memory_estimate IS NOT NULL AND \(fits)
                 """
             // The rank locks of every folder concerned, in one order (two callers never wait on each other).
             try await db.query(
@@ -575,41 +575,77 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func status() async throws(StoreError) -> StoreStatus {
+    public func status(run: String?) async throws(StoreError) -> StoreStatus {
         try await transaction("reading the status") { [self] db in
-            let checkpoints = try await db.query("SELECT * FROM checkpoints ORDER BY id", logger: logger).collect()
-                .map(Self.checkpoint)
-            let jobs = try await db.query("SELECT * FROM jobs ORDER BY id", logger: logger).collect().map(Self.job)
+            let checkpoints: [CheckpointRecord]
+            let jobs: [JobRecord]
+            if let run {
+                checkpoints = try await db.query(
+                    "SELECT * FROM checkpoints WHERE run = \(run) ORDER BY id", logger: logger
+                ).collect().map(Self.checkpoint)
+                jobs = try await db.query(
+                    """
+                    SELECT j.* FROM jobs j JOIN checkpoints c ON c.id = j.checkpoint_id WHERE c.run = \(run)
+                    ORDER BY j.id
+                    """, logger: logger
+                ).collect().map(Self.job)
+            } else {
+                checkpoints = try await db.query("SELECT * FROM checkpoints ORDER BY id", logger: logger).collect()
+                    .map(Self.checkpoint)
+                jobs = try await db.query("SELECT * FROM jobs ORDER BY id", logger: logger).collect().map(Self.job)
+            }
             let count = try await values(db, "SELECT count(*) FROM results", as: Int64.self).first ?? 0
             return StoreStatus(checkpoints: checkpoints, jobs: jobs, results: Int(count))
         }
     }
 
-    public func results(run: String?) async throws(StoreError) -> [ResultRow] {
+    public func runs() async throws(StoreError) -> [RunSummary] {
+        try await transaction("summarising the runs") { [self] db in
+            var versions: [(run: String, folder: String, state: String, count: Int, newestStep: Int?, changed: Date?)] =
+                []
+            for try await (run, folder, state, count, newest, changed) in try await db.query(
+                PostgresQuery(unsafeSQL: RunSummary.versionsSQL), logger: logger
+            ).decode((String, String, String, Int64, Int64?, Date?).self) {
+                versions.append((run, folder, state, Int(count), newest.map(Int.init), changed))
+            }
+            var jobs: [(run: String, state: String, count: Int, done: Int, changed: Date?)] = []
+            for try await (run, state, count, done, changed) in try await db.query(
+                PostgresQuery(unsafeSQL: RunSummary.jobsSQL), logger: logger
+            ).decode((String, String, Int64, Int64, Date?).self) {
+                jobs.append((run, state, Int(count), Int(done), changed))
+            }
+            return RunSummary.assemble(versions: versions, jobs: jobs)
+        }
+    }
+
+    public func results(run: String?, checkpoint: Int64?) async throws(StoreError) -> [ResultRow] {
         try await transaction("reading results") { [self] db in
             let rows = try await db.query(
                 """
-                SELECT DISTINCT c.id AS checkpoint_id, j.settings_hash AS settings_hash, x.*
-                FROM job_results l JOIN jobs j ON j.id = l.job_id JOIN checkpoints c ON c.id = j.checkpoint_id
+                SELECT c.id AS checkpoint_id, c.run AS checkpoint_run, c.path AS checkpoint_path,
+                    c.step AS checkpoint_step, c.state AS checkpoint_state, j.settings_hash AS settings_hash, x.*
+                FROM checkpoints c JOIN jobs j ON j.checkpoint_id = c.id JOIN job_results l ON l.job_id = j.id
                 JOIN results x ON x.key = l.result_key
-                WHERE \(run)::TEXT IS NULL OR c.run = \(run)::TEXT
+                WHERE (\(run)::TEXT IS NULL OR c.run = \(run)::TEXT)
+                AND (\(checkpoint)::BIGINT IS NULL OR c.id = \(checkpoint)::BIGINT)
+                ORDER BY j.id, l.result_key
                 """, logger: logger
             ).collect()
-            let checkpoints = Dictionary(
-                uniqueKeysWithValues: try await db.query("SELECT * FROM checkpoints", logger: logger).collect()
-                    .map(Self.checkpoint).map { ($0.id, $0) })
             var seen = Set<String>()
             var listed: [ResultRow] = []
             for row in rows {
                 let r = row.makeRandomAccess()
                 let checkpointID = try r["checkpoint_id"].decode(Int64.self)
                 let result = try Self.result(row)
-                guard seen.insert("\(checkpointID)|\(result.key)").inserted, let checkpoint = checkpoints[checkpointID]
-                else { continue }
+                guard seen.insert("\(checkpointID)|\(result.key)").inserted else { continue }
+                let state = try r["checkpoint_state"].decode(String.self)
                 listed.append(
                     ResultRow(
-                        checkpointID: checkpoint.id, run: checkpoint.run, checkpoint: checkpoint.path,
-                        step: checkpoint.step, checkpointState: checkpoint.state,
+                        checkpointID: checkpointID, run: try r["checkpoint_run"].decode(String.self),
+                        checkpoint: try r["checkpoint_path"].decode(String.self),
+                        step: try r["checkpoint_step"].decode(Int64?.self).map(Int.init),
+                        checkpointState: try StoreJSON.known(
+                            CheckpointState(rawValue: state), "checkpoint state '\(state)' (checkpoint \(checkpointID))"),
                         settingsHash: try r["settings_hash"].decode(String.self), result: result))
             }
             return listed.sorted(by: ResultRow.listingOrder)

@@ -357,6 +357,78 @@ public struct ResultRow: Sendable, Hashable, Codable {
     public var result: ResultRecord
 }
 
+/// One run at a glance (`ResultStore.runs`).
+public struct RunSummary: Sendable, Hashable, Codable {
+    public var name: String
+    /// Its run folder (the first, when folders in several watched trees share the name).
+    public var folder: String
+    /// Versions by `CheckpointState.rawValue`, jobs by `JobState.rawValue`.
+    public var checkpoints: [String: Int]
+    public var jobs: [String: Int]
+    /// The highest step of a current version.
+    public var newestStep: Int?
+    /// Results recorded by its jobs (a result one job reused from another counts for each).
+    public var results: Int
+    /// The newest `updated` of its versions and jobs.
+    public var changed: Date?
+
+    public init(
+        name: String, folder: String, checkpoints: [String: Int] = [:], jobs: [String: Int] = [:],
+        newestStep: Int? = nil, results: Int = 0, changed: Date? = nil
+    ) {
+        self.name = name
+        self.folder = folder
+        self.checkpoints = checkpoints
+        self.jobs = jobs
+        self.newestStep = newestStep
+        self.results = results
+        self.changed = changed
+    }
+
+    /// Changes whenever a version, a job or a result of the run does (a result is written with its job's
+    /// progress): what a cache of the run's results is kept under.
+    public var stamp: String {
+        let versions = checkpoints.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        let queue = jobs.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        return "\(changed?.timeIntervalSince1970 ?? 0)|\(versions.joined(separator: ","))|"
+            + "\(queue.joined(separator: ","))|\(results)"
+    }
+
+    /// Summaries from the two grouped queries every store runs: versions by (run, state) and jobs by (run, state).
+    static func assemble(
+        versions: [(run: String, folder: String, state: String, count: Int, newestStep: Int?, changed: Date?)],
+        jobs: [(run: String, state: String, count: Int, done: Int, changed: Date?)]
+    ) -> [RunSummary] {
+        var runs: [String: RunSummary] = [:]
+        for row in versions {
+            var run = runs[row.run] ?? RunSummary(name: row.run, folder: row.folder)
+            run.folder = min(run.folder, row.folder)
+            run.checkpoints[row.state, default: 0] += row.count
+            if let step = row.newestStep { run.newestStep = max(run.newestStep ?? step, step) }
+            run.changed = [run.changed, row.changed].compactMap { $0 }.max()
+            runs[row.run] = run
+        }
+        for row in jobs {
+            guard var run = runs[row.run] else { continue }
+            run.jobs[row.state, default: 0] += row.count
+            run.results += row.done
+            run.changed = [run.changed, row.changed].compactMap { $0 }.max()
+            runs[row.run] = run
+        }
+        return runs.values.sorted { $0.name < $1.name }
+    }
+
+    /// The grouped queries behind `assemble`, the same on SQLite and PostgreSQL.
+    static let versionsSQL = """
+        SELECT run, min(run_folder), state, count(*), max(CASE WHEN state = 'current' THEN step END), max(updated)
+        FROM checkpoints GROUP BY run, state
+        """
+    static let jobsSQL = """
+        SELECT c.run, j.state, count(*), sum(j.done), max(j.updated)
+        FROM jobs j JOIN checkpoints c ON c.id = j.checkpoint_id GROUP BY c.run, j.state
+        """
+}
+
 /// How much the store holds, cheaply: jobs by state, versions, results, and when a version or job last changed.
 public struct StoreCounts: Sendable, Hashable, Codable {
     /// Jobs by `JobState.rawValue`.

@@ -100,11 +100,26 @@ public protocol ResultStore: AnyObject, Sendable {
     /// a single job.
     func counts() async throws(StoreError) -> StoreCounts
 
-    /// Runs, versions and jobs, for `status`.
-    func status() async throws(StoreError) -> StoreStatus
+    /// Runs, versions and jobs, for `status`: all of them, or those of run `run`.
+    func status(run: String?) async throws(StoreError) -> StoreStatus
 
-    /// Every stored result listed under each checkpoint version whose jobs produced or reused it; `run` filters.
-    func results(run: String?) async throws(StoreError) -> [ResultRow]
+    /// Every stored result listed under each checkpoint version whose jobs produced or reused it; `run` and
+    /// `checkpoint` (a version's id) filter.
+    func results(run: String?, checkpoint: Int64?) async throws(StoreError) -> [ResultRow]
+
+    /// Each run's versions and jobs counted by state, its newest step and results, and when it last changed: what
+    /// the page's overview and `status` show, in two grouped queries that decode no job.
+    func runs() async throws(StoreError) -> [RunSummary]
+}
+
+extension ResultStore {
+    /// Every run's versions and jobs.
+    public func status() async throws(StoreError) -> StoreStatus { try await status(run: nil) }
+
+    /// Every stored result (of `run`, when given).
+    public func results(run: String?) async throws(StoreError) -> [ResultRow] {
+        try await results(run: run, checkpoint: nil)
+    }
 }
 
 /// Which job runs next: for each run, its newest checkpoint first (highest step, then latest discovered), then the

@@ -541,42 +541,79 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func status() async throws(StoreError) -> StoreStatus {
+    public func status(run: String?) async throws(StoreError) -> StoreStatus {
         try await read("reading the status") { db in
-            let checkpoints = try Row.fetchAll(db, sql: "SELECT * FROM checkpoints ORDER BY id").map(Self.checkpoint)
-            let jobs = try Row.fetchAll(db, sql: "SELECT * FROM jobs ORDER BY id").map(Self.job)
+            let scope = run == nil ? "" : " WHERE c.run = ?"
+            let arguments: StatementArguments = run.map { [$0] } ?? []
+            let checkpoints = try Row.fetchAll(
+                db, sql: "SELECT c.* FROM checkpoints c\(scope) ORDER BY c.id", arguments: arguments
+            ).map(Self.checkpoint)
+            let jobs = try Row.fetchAll(
+                db,
+                sql: "SELECT j.* FROM jobs j JOIN checkpoints c ON c.id = j.checkpoint_id\(scope) ORDER BY j.id",
+                arguments: arguments
+            ).map(Self.job)
             let results = try Int.fetchOne(db, sql: "SELECT count(*) FROM results") ?? 0
             return StoreStatus(checkpoints: checkpoints, jobs: jobs, results: results)
         }
     }
 
-    public func results(run: String?) async throws(StoreError) -> [ResultRow] {
+    public func runs() async throws(StoreError) -> [RunSummary] {
+        try await read("summarising the runs") { db in
+            let versions = try Row.fetchAll(db, sql: RunSummary.versionsSQL).map { row in
+                let changed: Double? = row[5]
+                return (
+                    run: row[0] as String, folder: row[1] as String, state: row[2] as String, count: row[3] as Int,
+                    newestStep: row[4] as Int?, changed: changed.map(Date.init(timeIntervalSince1970:))
+                )
+            }
+            let jobs = try Row.fetchAll(db, sql: RunSummary.jobsSQL).map { row in
+                let changed: Double? = row[4]
+                return (
+                    run: row[0] as String, state: row[1] as String, count: row[2] as Int, done: row[3] as Int,
+                    changed: changed.map(Date.init(timeIntervalSince1970:))
+                )
+            }
+            return RunSummary.assemble(versions: versions, jobs: jobs)
+        }
+    }
+
+    public func results(run: String?, checkpoint: Int64?) async throws(StoreError) -> [ResultRow] {
         try await read("reading results") { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let run {
+                conditions.append("c.run = ?")
+                arguments += [run]
+            }
+            if let checkpoint {
+                conditions.append("c.id = ?")
+                arguments += [checkpoint]
+            }
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT DISTINCT c.id AS checkpoint_id, j.settings_hash AS settings_hash, x.*
-                    FROM job_results l JOIN jobs j ON j.id = l.job_id JOIN checkpoints c ON c.id = j.checkpoint_id
+                    SELECT c.id AS checkpoint_id, c.run AS checkpoint_run, c.path AS checkpoint_path,
+                        c.step AS checkpoint_step, c.state AS checkpoint_state, j.settings_hash AS settings_hash, x.*
+                    FROM checkpoints c JOIN jobs j ON j.checkpoint_id = c.id JOIN job_results l ON l.job_id = j.id
                     JOIN results x ON x.key = l.result_key
-                    WHERE ? IS NULL OR c.run = ?
-                    """, arguments: [run, run])
-            let checkpoints = Dictionary(
-                uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT * FROM checkpoints").map(Self.checkpoint).map {
-                    ($0.id, $0)
-                })
+                    \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+                    ORDER BY j.id, l.result_key
+                    """, arguments: arguments)
             var seen = Set<String>()
             var listed: [ResultRow] = []
             for row in rows {
                 let checkpointID: Int64 = row["checkpoint_id"]
                 let result = try Self.result(row)
-                guard seen.insert("\(checkpointID)|\(result.key)").inserted,
-                    let checkpoint = checkpoints[checkpointID]
-                else { continue }
+                guard seen.insert("\(checkpointID)|\(result.key)").inserted else { continue }
+                let state: String = row["checkpoint_state"]
                 listed.append(
                     ResultRow(
-                        checkpointID: checkpoint.id, run: checkpoint.run, checkpoint: checkpoint.path,
-                        step: checkpoint.step,
-                        checkpointState: checkpoint.state, settingsHash: row["settings_hash"], result: result))
+                        checkpointID: checkpointID, run: row["checkpoint_run"], checkpoint: row["checkpoint_path"],
+                        step: row["checkpoint_step"],
+                        checkpointState: try StoreJSON.known(
+                            CheckpointState(rawValue: state), "checkpoint state '\(state)' (checkpoint \(checkpointID))"),
+                        settingsHash: row["settings_hash"], result: result))
             }
             return listed.sorted(by: ResultRow.listingOrder)
         }

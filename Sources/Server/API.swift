@@ -19,21 +19,59 @@ public final class ServerState: Sendable {
         self.configuration = configuration
     }
 
-    private let cache = RowCache()
+    private let cache = RunCache()
 
-    /// Every stored result (of `run`, when given), as the reports list them. Decoding every result is the costly
-    /// part of a request, so the rows are kept until the store's stamp changes.
-    func rows(run: String? = nil) async throws -> [StoredResultsReport.Row] {
-        let stamp = try await self.stamp().value
-        let all: [StoredResultsReport.Row]
-        if let cached = cache.rows(for: stamp) {
-            all = cached
-        } else {
-            all = try await store.results(run: nil).map(StoredResultsReport.Row.init)
-            cache.keep(all, for: stamp)
-        }
-        guard let run else { return all }
-        return all.filter { $0.run == run }
+    /// Each run at a glance, from the store's grouped counts (no job or result decoded).
+    func summaries() async throws -> [RunSummary] { try await store.runs() }
+
+    /// The stored results of run `run` as the reports list them (with per-window detail); decoding them is the costly
+    /// part of a request, so they are kept until the run changes (a few runs at a time).
+    func rows(run: String) async throws -> [StoredResultsReport.Row] {
+        guard let summary = try await summaries().first(where: { $0.name == run }) else { return [] }
+        return try await rows(of: summary)
+    }
+
+    private func rows(of summary: RunSummary) async throws -> [StoredResultsReport.Row] {
+        if let kept = cache.rows(of: summary) { return kept }
+        let rows = try await store.results(run: summary.name).map(StoredResultsReport.Row.init)
+        cache.keep(rows, of: summary)
+        return rows
+    }
+
+    /// Every stored result, run by run: an export, as large as the store.
+    func allRows() async throws -> [StoredResultsReport.Row] {
+        var all: [StoredResultsReport.Row] = []
+        for summary in try await summaries() { all += try await rows(of: summary) }
+        return all
+    }
+
+    /// The results of one checkpoint version (its positions, a comparison), read for the request.
+    func rows(checkpoint: Int64) async throws -> [StoredResultsReport.Row] {
+        try await store.results(run: nil, checkpoint: checkpoint).map(StoredResultsReport.Row.init)
+    }
+
+    /// The curves of run `run`, kept until it changes.
+    func curves(run: String) async throws -> [ExtrapolationCurve] {
+        guard let summary = try await summaries().first(where: { $0.name == run }) else { return [] }
+        return try await curves(of: summary)
+    }
+
+    private func curves(of summary: RunSummary) async throws -> [ExtrapolationCurve] {
+        if let kept = cache.curves(of: summary) { return kept }
+        let curves = Extrapolation.curves(try await rows(of: summary))
+        cache.keep(curves, of: summary)
+        return curves
+    }
+
+    /// Every run's curves (what the overview, the alerts and `/metrics` need): each run's are kept until it changes,
+    /// so a result recorded reads one run again, not the store.
+    func curves() async throws -> [ExtrapolationCurve] {
+        let summaries = try await summaries()
+        cache.forget(runsOtherThan: Set(summaries.map(\.name)))
+        var all: [ExtrapolationCurve] = []
+        // Runs come sorted by name, and each run's curves in `Extrapolation`'s order: so is the whole.
+        for summary in summaries { all += try await curves(of: summary) }
+        return all
     }
 
     /// What changes whenever a result, a checkpoint or a job does (a result is written with its job's progress).
@@ -47,21 +85,47 @@ public final class ServerState: Sendable {
     }
 }
 
-/// The rows of the last stamp seen.
-final class RowCache: @unchecked Sendable {
+/// Per run, its curves (small: one per checkpoint and series) and, for the few runs asked for last, its full rows;
+/// each under the run's stamp (`RunSummary.stamp`), so a change to one run leaves the others' in place.
+final class RunCache: @unchecked Sendable {
+    /// How many runs' full rows are kept: a run's page asks for them several times in a row.
+    static let runsWithRows = 8
     private let lock = NSLock()
-    private var stamp: String?
-    private var rows: [StoredResultsReport.Row] = []
+    private var curves: [String: (stamp: String, curves: [ExtrapolationCurve])] = [:]
+    private var rows: [String: (stamp: String, rows: [StoredResultsReport.Row], used: UInt64)] = [:]
+    private var uses: UInt64 = 0
 
-    /// The rows kept for `stamp`, or `nil` when the store changed since.
-    func rows(for stamp: String) -> [StoredResultsReport.Row]? {
-        lock.withLock { stamp == self.stamp ? rows : nil }
+    func curves(of run: RunSummary) -> [ExtrapolationCurve]? {
+        lock.withLock { curves[run.name].flatMap { $0.stamp == run.stamp ? $0.curves : nil } }
     }
 
-    func keep(_ rows: [StoredResultsReport.Row], for stamp: String) {
+    func keep(_ curves: [ExtrapolationCurve], of run: RunSummary) {
+        lock.withLock { self.curves[run.name] = (run.stamp, curves) }
+    }
+
+    func rows(of run: RunSummary) -> [StoredResultsReport.Row]? {
         lock.withLock {
-            self.rows = rows
-            self.stamp = stamp
+            guard let kept = rows[run.name], kept.stamp == run.stamp else { return nil }
+            uses += 1
+            rows[run.name]?.used = uses
+            return kept.rows
+        }
+    }
+
+    func keep(_ rows: [StoredResultsReport.Row], of run: RunSummary) {
+        lock.withLock {
+            uses += 1
+            self.rows[run.name] = (run.stamp, rows, uses)
+            while self.rows.count > Self.runsWithRows, let oldest = self.rows.min(by: { $0.value.used < $1.value.used }) {
+                self.rows[oldest.key] = nil
+            }
+        }
+    }
+
+    func forget(runsOtherThan present: Set<String>) {
+        lock.withLock {
+            curves = curves.filter { present.contains($0.key) }
+            rows = rows.filter { present.contains($0.key) }
         }
     }
 }
@@ -92,7 +156,7 @@ struct APIController {
 
     // MARK: Reading
 
-    struct RunSummary: Codable, Sendable {
+    struct RunEntry: Codable, Sendable {
         var name: String
         var folder: String
         /// Checkpoint versions by state.
@@ -104,28 +168,13 @@ struct APIController {
     }
 
     @Sendable func runs(_ request: Request, context: Context) async throws -> Response {
-        let status = try await state.store.status()
-        let results = try await state.store.results(run: nil)
-        var summaries: [String: RunSummary] = [:]
-        let runOf = Dictionary(uniqueKeysWithValues: status.checkpoints.map { ($0.id, $0.run) })
-        for checkpoint in status.checkpoints {
-            var summary =
-                summaries[checkpoint.run]
-                ?? RunSummary(
-                    name: checkpoint.run, folder: checkpoint.runFolder, checkpoints: [:], jobs: [:], newestStep: nil,
-                    results: 0)
-            summary.checkpoints[checkpoint.state.rawValue, default: 0] += 1
-            if checkpoint.state == .current, let step = checkpoint.step {
-                summary.newestStep = max(summary.newestStep ?? step, step)
-            }
-            summaries[checkpoint.run] = summary
+        let runs = try await state.summaries().map {
+            RunEntry(
+                name: $0.name, folder: $0.folder, checkpoints: $0.checkpoints, jobs: $0.jobs, newestStep: $0.newestStep,
+                results: $0.results)
         }
-        for job in status.jobs {
-            if let run = runOf[job.checkpointID] { summaries[run]?.jobs[job.state.rawValue, default: 0] += 1 }
-        }
-        for row in results { summaries[row.run]?.results += 1 }
-        struct Body: Codable { var runs: [RunSummary] }
-        return JSONBody.response(Body(runs: summaries.values.sorted { $0.name < $1.name }))
+        struct Body: Codable { var runs: [RunEntry] }
+        return JSONBody.response(Body(runs: runs))
     }
 
     struct CheckpointEntry: Codable, Sendable {
@@ -153,8 +202,8 @@ struct APIController {
 
     @Sendable func checkpoints(_ request: Request, context: Context) async throws -> Response {
         let run = try context.parameters.decoded("run")
-        let status = try await state.store.status()
-        let versions = status.checkpoints.filter { $0.run == run }
+        let status = try await state.store.status(run: run)
+        let versions = status.checkpoints
         guard !versions.isEmpty else { throw APIError.notFound("no run named '\(run)'; see /api/runs") }
         let jobs = Dictionary(grouping: status.jobs, by: \.checkpointID)
         let entries = versions.sorted { ($0.step ?? -1, $0.id) < ($1.step ?? -1, $1.id) }.map { version in
@@ -201,6 +250,18 @@ struct APIController {
             return value
         }
 
+        /// Whether only `run` (or nothing) filters: the kept curves answer then.
+        var isRunOnly: Bool {
+            checkpoint == nil && step == nil && length == nil && evaluationProtocol == nil && series == nil
+        }
+
+        /// The rows the other filters narrow: one checkpoint's, one run's, or every run's.
+        func rows(_ state: ServerState) async throws -> [StoredResultsReport.Row] {
+            if let checkpoint { return try await state.rows(checkpoint: checkpoint).filter { run == nil || $0.run == run } }
+            if let run { return try await state.rows(run: run) }
+            return try await state.allRows()
+        }
+
         func keeps(_ row: StoredResultsReport.Row) -> Bool {
             (checkpoint == nil || row.checkpointID == checkpoint) && (step == nil || row.step == step)
                 && (length == nil || row.length == length)
@@ -211,7 +272,7 @@ struct APIController {
 
     @Sendable func results(_ request: Request, context: Context) async throws -> Response {
         let filter = try Filter(request)
-        let rows = try await state.rows(run: filter.run).filter(filter.keeps)
+        let rows = try await filter.rows(state).filter(filter.keeps)
         switch request.uri.queryParameters.get("format") ?? "json" {
         case "json":
             // Each result as `results --json` writes it, without the per-window detail (`/api/positions` has the
@@ -235,7 +296,14 @@ struct APIController {
 
     @Sendable func curves(_ request: Request, context: Context) async throws -> Response {
         let filter = try Filter(request)
-        let curves = Extrapolation.curves(try await state.rows(run: filter.run).filter(filter.keeps))
+        let curves: [ExtrapolationCurve]
+        if filter.isRunOnly, let run = filter.run {
+            curves = try await state.curves(run: run)
+        } else if filter.isRunOnly {
+            curves = try await state.curves()
+        } else {
+            curves = Extrapolation.curves(try await filter.rows(state).filter(filter.keeps))
+        }
         let newestOnly = request.uri.queryParameters.get("newest") == "true"
         struct Body: Codable { var curves: [ExtrapolationCurve] }
         return JSONBody.response(Body(curves: newestOnly ? Extrapolation.newest(curves) : curves))
@@ -245,7 +313,7 @@ struct APIController {
         guard let id: Int64 = try Filter.number(request.uri.queryParameters.get("checkpoint"), "checkpoint") else {
             throw APIError.badRequest("give ?checkpoint=ID (an id from /api/runs/{run}/checkpoints)")
         }
-        let rows = try await state.rows().filter { $0.checkpointID == id && $0.outcome == .evaluated }
+        let rows = try await state.rows(checkpoint: id).filter { $0.outcome == .evaluated }
         guard !rows.isEmpty else { throw APIError.notFound("no evaluated results for checkpoint \(id)") }
         struct Series: Codable {
             var series: String
@@ -272,9 +340,11 @@ struct APIController {
             let b: Int64 = try Filter.number(query.get("b"), "b")
         else { throw APIError.badRequest("give ?a=ID&b=ID (checkpoint ids), and optionally length and series") }
         let length: Int? = try Filter.number(query.get("length"), "length")
-        let rows = try await state.rows().filter { $0.outcome == .evaluated && $0.result != nil }
+        let evaluated = { (id: Int64) in
+            try await state.rows(checkpoint: id).filter { $0.outcome == .evaluated && $0.result != nil }
+        }
         let comparisons = try PairedResults.compare(
-            rows.filter { $0.checkpointID == a }, rows.filter { $0.checkpointID == b }, length: length,
+            try await evaluated(a), try await evaluated(b), length: length,
             series: query.get("series"))
         guard !comparisons.isEmpty else {
             throw APIError.notFound(
@@ -380,7 +450,7 @@ struct APIController {
     }
 
     @Sendable func alerts(_ request: Request, context: Context) async throws -> Response {
-        let curves = Extrapolation.curves(try await state.rows())
+        let curves = try await state.curves()
         let thresholds = state.configuration.thresholds
         /// A newest checkpoint whose ratio could not be measured: "no ratio exceeds" says nothing of it.
         struct Unmeasured: Codable {

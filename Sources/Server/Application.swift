@@ -43,7 +43,7 @@ struct HealthController {
                 var watching: Bool
             }
             var store = "ok"
-            do { _ = try await state.store.status() } catch { store = "\(error)" }
+            do { _ = try await state.store.counts() } catch { store = "\(error)" }
             // Without a daemon (a store served read-only) nothing needs to be watching.
             let watching = state.daemon?.isWatching ?? true
             let ready = store == "ok" && watching
@@ -51,7 +51,7 @@ struct HealthController {
                 Body(ready: ready, store: store, watching: watching), status: ready ? .ok : .serviceUnavailable)
         }
         routes.get("metrics") { _, _ in
-            let alerts = state.alerts(Extrapolation.curves(try await state.rows()))
+            let alerts = state.alerts(try await state.curves())
             return JSONBody.text(
                 try await state.metrics.exposition(store: state.store, daemon: state.daemon, alerts: alerts),
                 type: "text/plain; version=0.0.4; charset=utf-8")

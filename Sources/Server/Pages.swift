@@ -28,7 +28,9 @@ struct PageController {
                 guard let id = query.get(name).flatMap(Int64.init) else { throw APIError.badRequest("give ?a=ID&b=ID") }
                 return id
             }
-            let curves = Extrapolation.curves(try await state.rows().filter { ids.contains($0.checkpointID) })
+            var rows: [StoredResultsReport.Row] = []
+            for id in Set(ids) { rows += try await state.rows(checkpoint: id) }
+            let curves = Extrapolation.curves(rows)
             return svg(ExtrapolationCharts.comparison(curves, a: ids[0], b: ids[1]))
         }
         routes.get("charts/runs/:run/checkpoints.svg") { _, context in
@@ -43,7 +45,7 @@ struct PageController {
             guard let id = request.uri.queryParameters.get("checkpoint").flatMap(Int64.init) else {
                 throw APIError.badRequest("give ?checkpoint=ID")
             }
-            let rows = try await state.rows().filter { $0.checkpointID == id && $0.outcome == .evaluated }
+            let rows = try await state.rows(checkpoint: id).filter { $0.outcome == .evaluated }
             guard let first = rows.first else { throw APIError.notFound("no evaluated results for checkpoint \(id)") }
             let lengths = rows.sorted { ($0.series, $0.length) < ($1.series, $1.length) }.compactMap { row in
                 row.result.map { (label: "\(Plot.format(row.multiple))L (\(row.length))", buckets: $0.positions) }
@@ -62,11 +64,11 @@ struct PageController {
             (request.uri.queryParameters.get("hide") ?? "").split(separator: ",").map {
                 String($0).removingPercentEncoding ?? String($0)
             })
-        return Extrapolation.newest(Extrapolation.curves(try await state.rows())).filter { !hidden.contains($0.run) }
+        return Extrapolation.newest(try await state.curves()).filter { !hidden.contains($0.run) }
     }
 
     private func curves(run: String) async throws -> [ExtrapolationCurve] {
-        let curves = Extrapolation.curves(try await state.rows(run: run))
+        let curves = try await state.curves(run: run)
         guard !curves.isEmpty else { throw APIError.notFound("no results for a run named '\(run)' yet") }
         return curves
     }

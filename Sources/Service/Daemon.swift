@@ -131,7 +131,8 @@ public final class Daemon: Service, @unchecked Sendable {
                 throw StoreError.failed(path: configuration.store, operation: "evaluating", reason: "see the log")
             }
         }
-        summary.pending = try await store.status().jobs.filter { $0.state == .pending || $0.state == .running }.count
+        let counts = try await store.counts()
+        summary.pending = counts.jobs[JobState.pending.rawValue, default: 0] + counts.jobs[JobState.running.rawValue, default: 0]
         if summary.unsettled > 0 {
             logger.notice("checkpoints still being written were left for the next pass: \(summary.unsettled)")
         }

@@ -109,6 +109,33 @@ import Testing
         #expect(claims > 100, "the sequence exercised the queue (\(claims) claims)")
     }
 
+    @Test(
+        "A length skipped for memory is reopened once the limit allows it, and its job queues in its run's order",
+        arguments: StoreKind.allCases)
+    func skippedLengthsReopen(kind: StoreKind) async throws {
+        let scratch = try ScratchFolder("queue-reopen")
+        defer { scratch.remove() }
+        let store = try await kind.make(scratch)
+        var versions: [CheckpointRecord] = []
+        for step in [1, 2] {
+            let version = try await store.register(
+                sighting("/runs/alibi/step-\(step).safetensors", step: step, hash: "xxh64:\(step)")
+            ).record
+            _ = try await store.ensureJob(checkpoint: version.id, settings: settings)
+            versions.append(version)
+        }
+        // Step 2 first: its 64 is skipped (an estimate of 100 bytes over the limit); then step 1, evaluated.
+        let newest = try #require(try await store.claim(worker: "w", leaseSeconds: 60))
+        #expect(newest.checkpoint.id == versions[1].id)
+        try await store.record(result("xxh64:2", length: 64, outcome: .skipped), lease: newest.lease, planned: 1)
+        try await store.finish(newest.lease, state: .done, error: nil, attempts: 0, retrySeconds: nil)
+        #expect(try await store.reopenSkipped(fitting: 50) == 0, "100 bytes do not fit 50")
+        #expect(try await store.reopenSkipped(fitting: 100) == 1)
+        #expect(try await store.reopenSkipped(fitting: nil) == 0, "already pending")
+        let again = try #require(try await store.claim(worker: "w", leaseSeconds: 60))
+        #expect(again.checkpoint.id == versions[1].id, "the newest step goes before the older one, reopened or not")
+    }
+
     /// `count` versions over four runs, each with a job; the first `done` of them claimed and finished.
     func fill(_ store: any ResultStore, from first: Int, count: Int, done: Int) async throws {
         for i in first..<(first + count) {
