@@ -26,21 +26,34 @@ extension Extrapolate {
         public static let configuration = CommandConfiguration(
             abstract: "Runs, checkpoints and the queue of a result store.",
             discussion: """
-                Each checkpoint version shows its state: pending, running, done (with results recorded/planned), \
-                failed (with the error), incomplete (still being written, or never finished: the reason says what \
-                is missing), invalid, replaced (rewritten in place: the new version has its own line) or gone. \
-                Opens the store read-only, so it works while the daemon runs.
+                Each run is counted by state: pending, running, done (with results recorded/planned), failed (with \
+                the error), incomplete (still being written, or never finished: the reason says what is missing), \
+                invalid, replaced (rewritten in place: the new version has its own line) or gone. Below each run, \
+                the versions that need a look (not done yet, failed, unreadable; the newest 20) are listed; \
+                --run NAME lists every version of one run, --all of every run. Opens the store read-only, so it \
+                works while the daemon runs.
                 """
         )
 
         @OptionGroup var store: StoreOption
-        @Flag(help: "Print JSON (Docs/json.md) instead of text.") var json = false
+        @Option(name: .customLong("run"), help: "Only this run, with every version listed.") var runName: String?
+        @Flag(help: "List every version of every run (a lab's store holds thousands).") var all = false
+        @Flag(help: "Print JSON (Docs/json.md) instead of text: every version (of --run's run, when given).")
+        var json = false
 
         public init() {}
 
         public func run() async throws {
-            let report = StatusReport(try await store.open().status())
-            print(json ? try report.json() : report.table())
+            let opened = try await store.open()
+            let status = try await opened.status(run: runName)
+            if let runName, status.checkpoints.isEmpty {
+                let runs = try await opened.runs().map(\.name)
+                throw CommandError(
+                    "no run named '\(runName)' in \(opened.location); runs: "
+                        + (runs.isEmpty ? "none yet" : runs.joined(separator: ", ")))
+            }
+            let report = StatusReport(status)
+            print(json ? try report.json() : report.table(everyVersion: all || runName != nil))
         }
     }
 

@@ -202,13 +202,27 @@ public struct StatusReport: ResultReport {
             results: status.results, snapshots: kept.count, snapshotBytes: kept.reduce(0) { $0 + $1.size })
     }
 
-    public func table() -> String {
+    /// The text `status` prints: each run's versions counted by state, then the versions that need a look (not yet
+    /// done, failed, unreadable: at most `limit` per run, newest first), or with `everyVersion` every version.
+    public func table(everyVersion: Bool = false, limit: Int = 20) -> String {
         typealias C = TextColumns
         guard !result.runs.isEmpty else { return "no checkpoints found yet" }
         var lines: [String] = []
+        /// States that need no look: evaluated, or no longer on disk as they were.
+        let settled: Set<String> = ["done", "replaced", "gone", "cancelled"]
         for run in result.runs {
-            lines.append("\(run.name)  (\(run.folder))")
-            for checkpoint in run.checkpoints {
+            let byState = Dictionary(grouping: run.checkpoints, by: \.state).mapValues(\.count)
+            let counted = byState.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.value) \($0.key)" }
+            let newest = run.checkpoints.compactMap(\.step).max()
+            lines.append(
+                "\(run.name)  (\(run.folder)): \(run.checkpoints.count) version\(run.checkpoints.count == 1 ? "" : "s"): "
+                    + counted.joined(separator: ", ") + (newest.map { "; newest step \($0)" } ?? ""))
+            var shown = everyVersion ? run.checkpoints : run.checkpoints.filter { !settled.contains($0.state) }
+            if !everyVersion, shown.count > limit {
+                lines.append("  … \(shown.count - limit) older ones not shown (extrapolate status --run \(run.name))")
+                shown = Array(shown.suffix(limit))
+            }
+            for checkpoint in shown {
                 let progress = checkpoint.planned > 0 ? "\(checkpoint.done)/\(checkpoint.planned)" : ""
                 var line =
                     "  " + C.pad(checkpoint.step.map { "step \($0)" } ?? "-", 12, left: true)
@@ -227,6 +241,11 @@ public struct StatusReport: ResultReport {
             "jobs: " + (queue.isEmpty ? "none" : queue.joined(separator: ", ")) + "; results stored: \(result.results)"
                 + "; snapshots: \(result.snapshots) (\(String(format: "%.1f", Double(result.snapshotBytes) / 0x1p20)) MiB)"
         )
+        if !everyVersion {
+            lines.append(
+                "versions done, replaced or gone are counted, not listed: --run NAME lists every version of a run, "
+                    + "--all of every run")
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -12,19 +12,29 @@ extension PostgresStore {
         }
     }
 
-    static func checkpoint(_ row: PostgresRow) throws -> CheckpointRecord {
+    /// The checkpoint columns, each named `prefix` + its name: what a query returning a job beside its version
+    /// selects.
+    static func checkpointColumns(_ table: String, prefix: String) -> String {
+        [
+            "id", "run", "run_folder", "path", "step", "scheme", "size", "modified", "content_hash", "state", "reason",
+            "discovered", "updated", "snapshot",
+        ].map { "\(table).\($0) AS \(prefix)\($0)" }.joined(separator: ", ")
+    }
+
+    static func checkpoint(_ row: PostgresRow, prefix p: String = "") throws -> CheckpointRecord {
         let r = row.makeRandomAccess()
-        let id = try r["id"].decode(Int64.self)
-        let state = try r["state"].decode(String.self)
+        let id = try r[p + "id"].decode(Int64.self)
+        let state = try r[p + "state"].decode(String.self)
         return CheckpointRecord(
-            id: id, run: try r["run"].decode(String.self), runFolder: try r["run_folder"].decode(String.self),
-            path: try r["path"].decode(String.self), step: try r["step"].decode(Int64?.self).map(Int.init),
-            scheme: try r["scheme"].decode(String.self), size: Int(try r["size"].decode(Int64.self)),
-            modified: try r["modified"].decode(Double.self), contentHash: try r["content_hash"].decode(String.self),
+            id: id, run: try r[p + "run"].decode(String.self), runFolder: try r[p + "run_folder"].decode(String.self),
+            path: try r[p + "path"].decode(String.self), step: try r[p + "step"].decode(Int64?.self).map(Int.init),
+            scheme: try r[p + "scheme"].decode(String.self), size: Int(try r[p + "size"].decode(Int64.self)),
+            modified: try r[p + "modified"].decode(Double.self),
+            contentHash: try r[p + "content_hash"].decode(String.self),
             state: try StoreJSON.known(
                 CheckpointState(rawValue: state), "checkpoint state '\(state)' (checkpoint \(id))"),
-            reason: try r["reason"].decode(String?.self), discovered: try r["discovered"].decode(Date.self),
-            updated: try r["updated"].decode(Date.self), snapshot: try r["snapshot"].decode(String?.self))
+            reason: try r[p + "reason"].decode(String?.self), discovered: try r[p + "discovered"].decode(Date.self),
+            updated: try r[p + "updated"].decode(Date.self), snapshot: try r[p + "snapshot"].decode(String?.self))
     }
 
     static func job(_ row: PostgresRow) throws -> JobRecord {

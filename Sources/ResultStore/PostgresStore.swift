@@ -123,13 +123,21 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
 
     public func register(_ s: Sighting) async throws(StoreError) -> (record: CheckpointRecord, isNew: Bool) {
         try await transaction("registering \(s.path)") { [self] db in
-            // One registration of a path at a time, whichever process sees it.
-            try await db.query("SELECT pg_advisory_xact_lock(hashtext(\(s.path)))", logger: logger)
-            if let row = try await db.query(
-                "SELECT * FROM checkpoints WHERE path = \(s.path) AND content_hash = \(s.contentHash)",
-                logger: logger
-            ).collect().first {
-                var record = try Self.checkpoint(row)
+            // One registration of a path at a time, whichever process sees it; and the run folder's rank lock
+            // (`lockRanks`), taken now in the same round trip since a new version shifts its run's ranks.
+            try await db.query(
+                """
+                SELECT pg_advisory_xact_lock(hashtext(\(s.path)))::TEXT,
+                    pg_advisory_xact_lock(hashtext('extrapolate rank ' || \(s.runFolder)))::TEXT
+                """, logger: logger)
+            // This content at this path, and the path's live versions, in one query.
+            let seen = try await db.query(
+                """
+                SELECT * FROM checkpoints WHERE path = \(s.path)
+                AND (content_hash = \(s.contentHash) OR state NOT IN ('replaced', 'gone', 'overwritten'))
+                """, logger: logger
+            ).collect().map { try Self.checkpoint($0) }
+            if var record = seen.first(where: { $0.contentHash == s.contentHash }) {
                 if record.state != s.state || record.reason != s.reason {
                     let wasEvaluable = record.isEvaluable
                     if !record.isLive {
@@ -154,7 +162,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
                 }
                 return (record, false)
             }
-            try await replaceLive(db, path: s.path, except: nil)
+            for live in seen { try await end(db, checkpoint: live.id, as: .replaced) }
             let inserted = try await db.query(
                 """
                 INSERT INTO checkpoints(run, run_folder, path, step, scheme, size, modified, content_hash, state,
@@ -166,7 +174,8 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
             ).collect()
             guard let row = inserted.first else { throw StoreError.missing("the version of \(s.path) just inserted") }
             let record = try Self.checkpoint(row)
-            try await shift(db, olderThan: record.id, wasEvaluable: false, isEvaluable: record.isEvaluable)
+            try await shift(
+                db, olderThan: record.id, wasEvaluable: false, isEvaluable: record.isEvaluable, locked: true)
             return (record, true)
         }
     }
@@ -201,11 +210,12 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
 
     /// Shifts the ranks of the unfinished jobs of versions older than `checkpoint` in its run folder when it became
     /// evaluable or stopped being so.
-    private func shift(_ db: PostgresConnection, olderThan checkpoint: Int64, wasEvaluable: Bool, isEvaluable: Bool)
-        async throws
-    {
+    private func shift(
+        _ db: PostgresConnection, olderThan checkpoint: Int64, wasEvaluable: Bool, isEvaluable: Bool,
+        locked: Bool = false
+    ) async throws {
         guard wasEvaluable != isEvaluable else { return }
-        try await lockRanks(db, of: checkpoint)
+        if !locked { try await lockRanks(db, of: checkpoint) }
         try await db.query(
             PostgresQuery(
                 unsafeSQL: QueueSQL.shift(olderThan: String(checkpoint), by: isEvaluable ? 1 : -1)),
@@ -279,10 +289,14 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         let json = try Self.encode(settings)
         let hash = settings.contentHash
         return try await transaction("queueing a job") { [self] db in
-            let exists = try await db.query("SELECT 1 FROM checkpoints WHERE id = \(checkpoint)", logger: logger)
-                .collect()
+            // Its run folder's rank lock, and whether it exists, in one round trip.
+            let exists = try await db.query(
+                """
+                SELECT pg_advisory_xact_lock(hashtext('extrapolate rank ' || run_folder))::TEXT
+                FROM checkpoints WHERE id = \(checkpoint)
+                """, logger: logger
+            ).collect()
             guard !exists.isEmpty else { throw StoreError.missing("checkpoint \(checkpoint)") }
-            try await lockRanks(db, of: checkpoint)
             // Inserted, or a job cancelled under another configuration taken up again (its results stay linked).
             let rows = try await db.query(
                 """
@@ -304,25 +318,21 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         bindings.append(worker)
         bindings.append(leaseSeconds)
         let binds = bindings
+        // One statement (atomic on its own): the claim and the version it evaluates in a single round trip.
         let sql = """
-            WITH next AS (\(next) LIMIT 1 FOR UPDATE OF j SKIP LOCKED)
-            UPDATE jobs SET state = 'running', worker = $1, attempt = jobs.attempt + 1,
-                lease_until = now() + make_interval(secs => $2), updated = clock_timestamp()
-            FROM next WHERE jobs.id = next.id
-            RETURNING jobs.*
+            WITH next AS (\(next) LIMIT 1 FOR UPDATE OF j SKIP LOCKED),
+            claimed AS (
+                UPDATE jobs SET state = 'running', worker = $1, attempt = jobs.attempt + 1,
+                    lease_until = now() + make_interval(secs => $2), updated = clock_timestamp()
+                FROM next WHERE jobs.id = next.id
+                RETURNING jobs.*)
+            SELECT claimed.*, \(Self.checkpointColumns("c", prefix: "c_"))
+            FROM claimed JOIN checkpoints c ON c.id = claimed.checkpoint_id
             """
-        return try await transaction("claiming a job") { [self] db in
-            guard
-                let row = try await db.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).collect()
-                    .first
-            else { return nil }
-            let job = try Self.job(row)
-            guard
-                let version = try await db.query(
-                    "SELECT * FROM checkpoints WHERE id = \(job.checkpointID)", logger: logger
-                ).collect().first
-            else { throw StoreError.missing("checkpoint of job \(job.id)") }
-            return ClaimedJob(job: job, checkpoint: try Self.checkpoint(version))
+        let rows = try await rows("claiming a job", PostgresQuery(unsafeSQL: sql, binds: binds))
+        guard let row = rows.first else { return nil }
+        return try Self.decoded {
+            ClaimedJob(job: try Self.job(row), checkpoint: try Self.checkpoint(row, prefix: "c_"))
         }
     }
 
@@ -460,19 +470,26 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
 
     public func record(_ r: ResultRecord, lease: Lease, planned: Int) async throws(StoreError) {
         let point = try Self.encode(r.point)
-        try await transaction("recording a result of job \(lease.job)") { [self] db in
-            try await checkHeld(db, lease)
-            try await db.query(
-                """
+        // One statement, in one round trip: the lease's job row locked, the result stored (unless stored already;
+        // only a skipped one is replaced), linked, and the job's progress set; nothing when the lease is lost.
+        // The link's foreign key is checked at the statement's end, when the result is there.
+        let recorded = try await rows(
+            "recording a result of job \(lease.job)",
+            """
+            WITH held AS (
+                SELECT id FROM jobs WHERE id = \(lease.job) AND state = 'running' AND worker = \(lease.worker)
+                AND attempt = \(lease.attempt) FOR UPDATE),
+            stored AS (
                 INSERT INTO results(key, content_hash, architecture_hash, scoring_hash, engine_version, series,
                     length, outcome, protocol, perplexity, mean_nll, tokens, interval_lower, interval_upper,
                     reason, memory_estimate, seconds, started, finished, point)
-                VALUES (\(r.key), \(r.contentHash), \(r.architectureHash), \(r.scoringHash), \(r.engineVersion),
+                SELECT \(r.key), \(r.contentHash), \(r.architectureHash), \(r.scoringHash), \(r.engineVersion),
                     \(r.series), \(Int32(r.length)), \(r.outcome.rawValue),
                     \(r.point.result?.evaluationProtocol.description ?? r.series), \(r.point.perplexity),
                     \(r.point.meanNLL), \(r.point.tokens.map(Int64.init)), \(r.point.interval?.lower),
                     \(r.point.interval?.upper), \(r.reason), \(r.memoryEstimate.map(Int64.init)),
-                    \(r.point.result?.seconds), \(r.started), \(r.finished), \(point))
+                    \(r.point.result?.seconds), \(r.started), \(r.finished), \(point)
+                FROM held
                 ON CONFLICT (key) DO UPDATE SET outcome = excluded.outcome, perplexity = excluded.perplexity,
                     mean_nll = excluded.mean_nll, tokens = excluded.tokens,
                     interval_lower = excluded.interval_lower, interval_upper = excluded.interval_upper,
@@ -480,9 +497,17 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
                     seconds = excluded.seconds, started = excluded.started, finished = excluded.finished,
                     point = excluded.point
                 WHERE results.outcome = 'skipped'
-                """, logger: logger)
-            try await link(db, keys: [r.key], job: lease.job, planned: planned)
-        }
+                RETURNING key),
+            linked AS (
+                INSERT INTO job_results(job_id, result_key) SELECT id, \(r.key) FROM held
+                ON CONFLICT DO NOTHING RETURNING 1)
+            UPDATE jobs SET done = (SELECT count(*) FROM job_results WHERE job_id = \(lease.job))
+                    + (SELECT count(*) FROM linked),
+                planned = \(Int32(planned)), updated = clock_timestamp()
+            FROM held WHERE jobs.id = held.id
+            RETURNING jobs.id
+            """)
+        if recorded.isEmpty { throw .lostLease(lease) }
     }
 
     public func link(keys: [String], lease: Lease, planned: Int) async throws(StoreError) {
@@ -582,7 +607,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
             if let run {
                 checkpoints = try await db.query(
                     "SELECT * FROM checkpoints WHERE run = \(run) ORDER BY id", logger: logger
-                ).collect().map(Self.checkpoint)
+                ).collect().map { try Self.checkpoint($0) }
                 jobs = try await db.query(
                     """
                     SELECT j.* FROM jobs j JOIN checkpoints c ON c.id = j.checkpoint_id WHERE c.run = \(run)
@@ -591,7 +616,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
                 ).collect().map(Self.job)
             } else {
                 checkpoints = try await db.query("SELECT * FROM checkpoints ORDER BY id", logger: logger).collect()
-                    .map(Self.checkpoint)
+                    .map { try Self.checkpoint($0) }
                 jobs = try await db.query("SELECT * FROM jobs ORDER BY id", logger: logger).collect().map(Self.job)
             }
             let count = try await values(db, "SELECT count(*) FROM results", as: Int64.self).first ?? 0
@@ -645,7 +670,8 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
                         checkpoint: try r["checkpoint_path"].decode(String.self),
                         step: try r["checkpoint_step"].decode(Int64?.self).map(Int.init),
                         checkpointState: try StoreJSON.known(
-                            CheckpointState(rawValue: state), "checkpoint state '\(state)' (checkpoint \(checkpointID))"),
+                            CheckpointState(rawValue: state), "checkpoint state '\(state)' (checkpoint \(checkpointID))"
+                        ),
                         settingsHash: try r["settings_hash"].decode(String.self), result: result))
             }
             return listed.sorted(by: ResultRow.listingOrder)

@@ -612,7 +612,8 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
                         checkpointID: checkpointID, run: row["checkpoint_run"], checkpoint: row["checkpoint_path"],
                         step: row["checkpoint_step"],
                         checkpointState: try StoreJSON.known(
-                            CheckpointState(rawValue: state), "checkpoint state '\(state)' (checkpoint \(checkpointID))"),
+                            CheckpointState(rawValue: state), "checkpoint state '\(state)' (checkpoint \(checkpointID))"
+                        ),
                         settingsHash: row["settings_hash"], result: result))
             }
             return listed.sorted(by: ResultRow.listingOrder)

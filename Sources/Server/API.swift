@@ -116,7 +116,8 @@ final class RunCache: @unchecked Sendable {
         lock.withLock {
             uses += 1
             self.rows[run.name] = (run.stamp, rows, uses)
-            while self.rows.count > Self.runsWithRows, let oldest = self.rows.min(by: { $0.value.used < $1.value.used }) {
+            while self.rows.count > Self.runsWithRows, let oldest = self.rows.min(by: { $0.value.used < $1.value.used })
+            {
                 self.rows[oldest.key] = nil
             }
         }
@@ -257,7 +258,9 @@ struct APIController {
 
         /// The rows the other filters narrow: one checkpoint's, one run's, or every run's.
         func rows(_ state: ServerState) async throws -> [StoredResultsReport.Row] {
-            if let checkpoint { return try await state.rows(checkpoint: checkpoint).filter { run == nil || $0.run == run } }
+            if let checkpoint {
+                return try await state.rows(checkpoint: checkpoint).filter { run == nil || $0.run == run }
+            }
             if let run { return try await state.rows(run: run) }
             return try await state.allRows()
         }

@@ -132,7 +132,8 @@ public final class Daemon: Service, @unchecked Sendable {
             }
         }
         let counts = try await store.counts()
-        summary.pending = counts.jobs[JobState.pending.rawValue, default: 0] + counts.jobs[JobState.running.rawValue, default: 0]
+        summary.pending =
+            counts.jobs[JobState.pending.rawValue, default: 0] + counts.jobs[JobState.running.rawValue, default: 0]
         if summary.unsettled > 0 {
             logger.notice("checkpoints still being written were left for the next pass: \(summary.unsettled)")
         }

@@ -69,9 +69,14 @@ import Testing
         let oddPage = try await dom("#/run/\(encoded)")
         #expect(!oddPage.contains("Cannot load") && oddPage.contains("Trained at L = 64 tokens"))
         let compare = try await dom("#/compare")
-        let selected = compare.components(separatedBy: "<option value=\"").dropFirst().filter {
-            $0.contains("\" selected")
-        }.map { String($0.prefix { $0 != "\"" }) }
+        // The checkpoint chosen in each side's list (each side also chooses its run).
+        let selected = ["compare-a", "compare-b"].compactMap { id -> String? in
+            let list =
+                compare.components(separatedBy: "id=\"\(id)\">").dropFirst().first?
+                .components(separatedBy: "</select>").first ?? ""
+            return list.components(separatedBy: "<option value=\"").dropFirst().first { $0.contains("\" selected") }
+                .map { String($0.prefix { $0 != "\"" }) }
+        }
         #expect(selected.count == 2 && Set(selected).count == 2, "A and B default to two checkpoints: \(selected)")
         if selected.count == 2 {
             let drawn = try await dom("#/compare?a=\(selected[0])&b=\(selected[1])")

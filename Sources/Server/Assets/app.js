@@ -174,27 +174,60 @@ async function runPage(name) {
     chosen ? chart("positions-chart", `/charts/positions.svg?checkpoint=${chosen}`) : null]);
 }
 
+// The evaluated checkpoints of one run, oldest first, as choices.
+async function evaluatedOf(run) {
+  if (!run) return [];
+  const data = await api(`/api/runs/${encodeURIComponent(run)}/checkpoints`);
+  return data.checkpoints.filter(c => c.jobs.some(j => j.done > 0))
+    .map(c => ({ id: String(c.id), label: c.step !== null ? "step " + c.step : c.path }));
+}
+
+// The run of checkpoint `id`, for a link that names only the checkpoints.
+async function runOf(id) {
+  const rows = (await api(`/api/results?checkpoint=${encodeURIComponent(id)}`)).results;
+  return rows.length ? rows[0].run : null;
+}
+
+// Two checkpoints, each chosen by run then step: a lab's hundred runs would make one list of every checkpoint
+// unusable (and loading it would ask for every run's checkpoints).
 async function comparePage() {
   const params = new URLSearchParams(location.hash.split("?")[1] || "");
-  const runs = (await api("/api/runs")).runs;
-  const options = [];
-  for (const run of runs) {
-    const data = await api(`/api/runs/${encodeURIComponent(run.name)}/checkpoints`);
-    for (const c of data.checkpoints) if (c.jobs.some(j => j.done > 0)) {
-      options.push({ id: c.id, label: `${run.name} ${c.step !== null ? "step " + c.step : c.path}` });
-    }
+  const runs = (await api("/api/runs")).runs.filter(r => r.results > 0).map(r => r.name);
+  let a = params.get("a"), b = params.get("b");
+  let runA = params.get("ra") || (a ? await runOf(a) : null);
+  let runB = params.get("rb") || (b ? await runOf(b) : null) || runs[runs.length - 1] || null;
+  const listB = await evaluatedOf(runB);
+  b = b || (listB.length ? listB[listB.length - 1].id : null);
+  // Without a choice, A and B are two different checkpoints (B's run's two newest, else the newest of the run
+  // before), never one against itself.
+  runA = runA || (listB.length > 1 ? runB : runs[runs.length - 2] || runB);
+  const listA = runA === runB ? listB : await evaluatedOf(runA);
+  if (!a) {
+    const others = listA.filter(o => o.id !== b);
+    a = others.length ? others[others.length - 1].id : null;
   }
-  // Without a choice, A and B are two different checkpoints (the two newest listed), never one against itself.
-  const chosenA = params.get("a") || (options.length > 1 ? String(options[options.length - 2].id) : null);
-  const chosenB = params.get("b") || (options.length ? String(options[options.length - 1].id) : null);
-  const select = (id, value) => `<select id="${id}">` + options.map(o =>
-    `<option value="${o.id}"${String(o.id) === value ? " selected" : ""}>${escapeHTML(o.label)}</option>`).join("") + "</select>";
+  const runSelect = (id, value) => `<select id="${id}">` + runs.map(r =>
+    `<option value="${escapeHTML(r)}"${r === value ? " selected" : ""}>${escapeHTML(r)}</option>`).join("") + "</select>";
+  const options = (list, value) => list.map(o =>
+    `<option value="${o.id}"${o.id === value ? " selected" : ""}>${escapeHTML(o.label)}</option>`).join("");
   let html = section("Compare two checkpoints (paired bootstrap on the same windows)",
-    `<p>A ${select("compare-a", chosenA)} B ${select("compare-b", chosenB)} <button id="compare-go">Compare</button></p>` +
+    `<p>A ${runSelect("compare-run-a", runA)} <select id="compare-a">${options(listA, a)}</select> ` +
+    `B ${runSelect("compare-run-b", runB)} <select id="compare-b">${options(listB, b)}</select> ` +
+    '<button id="compare-go">Compare</button></p>' +
     '<div id="compare-result"></div><div class="chart" id="compare-chart"></div>');
   view.innerHTML = html;
+  for (const side of ["a", "b"]) {
+    const runBox = document.getElementById(`compare-run-${side}`);
+    runBox.addEventListener("change", async () => {
+      const list = await evaluatedOf(runBox.value);
+      document.getElementById(`compare-${side}`).innerHTML =
+        options(list, list.length ? list[list.length - 1].id : null);
+    });
+  }
   document.getElementById("compare-go").addEventListener("click", () => {
-    location.hash = `#/compare?a=${document.getElementById("compare-a").value}&b=${document.getElementById("compare-b").value}`;
+    const value = id => encodeURIComponent(document.getElementById(id).value);
+    location.hash = `#/compare?a=${value("compare-a")}&b=${value("compare-b")}` +
+      `&ra=${value("compare-run-a")}&rb=${value("compare-run-b")}`;
   });
   if (params.get("a") && params.get("b")) {
     const url = `/api/compare?a=${params.get("a")}&b=${params.get("b")}`;
