@@ -45,15 +45,18 @@ extension Extrapolate {
 
         public func run() async throws {
             let opened = try await store.open()
-            let status = try await opened.status(run: runName)
+            // By default only the versions that need a look are read, beside every run's counts: a lab's store
+            // holds tens of thousands.
+            let listsEvery = all || json || runName != nil
+            let status = try await listsEvery ? opened.status(run: runName) : opened.unsettled()
             if let runName, status.checkpoints.isEmpty {
                 let runs = try await opened.runs().map(\.name)
                 throw CommandError(
                     "no run named '\(runName)' in \(opened.location); runs: "
                         + (runs.isEmpty ? "none yet" : runs.joined(separator: ", ")))
             }
-            let report = StatusReport(status)
-            print(json ? try report.json() : report.table(everyVersion: all || runName != nil))
+            let report = StatusReport(status, summaries: listsEvery ? nil : try await opened.runs())
+            print(json ? try report.json() : report.table(everyVersion: listsEvery))
         }
     }
 

@@ -153,6 +153,9 @@ public struct StatusReport: ResultReport {
     public struct Run: Sendable, Hashable, Codable {
         public var name: String
         public var folder: String
+        /// Its versions and jobs counted by state, newest step and results.
+        public var summary: RunSummary?
+        /// Its versions listed: every one, or (the text's default) those that need a look.
         public var checkpoints: [Checkpoint]
     }
 
@@ -169,15 +172,19 @@ public struct StatusReport: ResultReport {
 
     public let result: Result
 
-    public init(_ status: StoreStatus) {
+    /// - Parameters:
+    ///   - status: the versions to list (every one, or `ResultStore.unsettled`'s) and their jobs.
+    ///   - summaries: every run's counts (`ResultStore.runs`); by default counted from `status`.
+    public init(_ status: StoreStatus, summaries: [RunSummary]? = nil) {
         let jobsByCheckpoint = Dictionary(grouping: status.jobs, by: \.checkpointID)
-        let byRun = Dictionary(grouping: status.checkpoints, by: \.runFolder)
-        let runs = byRun.keys.sorted().map { folder -> Run in
-            let versions = (byRun[folder] ?? []).sorted {
+        let byRun = Dictionary(grouping: status.checkpoints, by: \.run)
+        let summaries = summaries ?? RunSummary.of(status)
+        let runs = summaries.map { summary -> Run in
+            let versions = (byRun[summary.name] ?? []).sorted {
                 ($0.step ?? -1, $0.path, $0.id) < ($1.step ?? -1, $1.path, $1.id)
             }
             return Run(
-                name: versions.first?.run ?? folder, folder: folder,
+                name: summary.name, folder: summary.folder, summary: summary,
                 checkpoints: versions.map { version in
                     let jobs = jobsByCheckpoint[version.id] ?? []
                     let latest = jobs.max { $0.id < $1.id }
@@ -197,8 +204,10 @@ public struct StatusReport: ResultReport {
                 })
         }
         let kept = status.checkpoints.filter { $0.snapshot != nil }
+        var queue: [String: Int] = [:]
+        for summary in summaries { queue.merge(summary.jobs, uniquingKeysWith: +) }
         result = Result(
-            runs: runs, queue: Dictionary(grouping: status.jobs, by: \.state.rawValue).mapValues(\.count),
+            runs: runs, queue: queue,
             results: status.results, snapshots: kept.count, snapshotBytes: kept.reduce(0) { $0 + $1.size })
     }
 
@@ -210,13 +219,17 @@ public struct StatusReport: ResultReport {
         var lines: [String] = []
         /// States that need no look: evaluated, or no longer on disk as they were.
         let settled: Set<String> = ["done", "replaced", "gone", "cancelled"]
+        func counted(_ counts: [String: Int]) -> String {
+            counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.value) \($0.key)" }
+                .joined(separator: ", ")
+        }
         for run in result.runs {
-            let byState = Dictionary(grouping: run.checkpoints, by: \.state).mapValues(\.count)
-            let counted = byState.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.value) \($0.key)" }
-            let newest = run.checkpoints.compactMap(\.step).max()
+            let summary = run.summary ?? RunSummary(name: run.name, folder: run.folder)
+            let versions = summary.checkpoints.values.reduce(0, +)
             lines.append(
-                "\(run.name)  (\(run.folder)): \(run.checkpoints.count) version\(run.checkpoints.count == 1 ? "" : "s"): "
-                    + counted.joined(separator: ", ") + (newest.map { "; newest step \($0)" } ?? ""))
+                "\(run.name)  (\(run.folder)): \(versions) version\(versions == 1 ? "" : "s") (\(counted(summary.checkpoints)))"
+                    + "; jobs: \(summary.jobs.isEmpty ? "none" : counted(summary.jobs))"
+                    + (summary.newestStep.map { "; newest step \($0)" } ?? ""))
             var shown = everyVersion ? run.checkpoints : run.checkpoints.filter { !settled.contains($0.state) }
             if !everyVersion, shown.count > limit {
                 lines.append("  … \(shown.count - limit) older ones not shown (extrapolate status --run \(run.name))")

@@ -349,25 +349,22 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
 
     public func runs() async throws(StoreError) -> [RunSummary] {
         try locked { () throws(StoreError) in
-            let versions = Dictionary(grouping: checkpoints) { "\($0.run)\u{0}\($0.state.rawValue)" }.values.map {
-                group in
-                let first = group[0]
-                return (
-                    run: first.run, folder: group.map(\.runFolder).min() ?? first.runFolder,
-                    state: first.state.rawValue, count: group.count,
-                    newestStep: first.state == .current ? group.compactMap(\.step).max() : nil,
-                    changed: group.map(\.updated).max()
-                )
+            RunSummary.of(StoreStatus(checkpoints: checkpoints, jobs: jobs, results: stored.count))
+        }
+    }
+
+    public func unsettled() async throws(StoreError) -> StoreStatus {
+        try locked { () throws(StoreError) in
+            let latest = Dictionary(grouping: jobs, by: \.checkpointID).compactMapValues { $0.max { $0.id < $1.id } }
+            let shown = checkpoints.filter { version in
+                let job = latest[version.id]?.state
+                return version.isEvaluable
+                    ? job != .done && job != .cancelled
+                    : job != .done && version.state != .replaced && version.state != .gone
             }
-            let runOf = Dictionary(uniqueKeysWithValues: checkpoints.map { ($0.id, $0.run) })
-            let grouped = Dictionary(grouping: jobs) { "\(runOf[$0.checkpointID] ?? "")\u{0}\($0.state.rawValue)" }
-            let jobRows = grouped.values.map { group in
-                (
-                    run: runOf[group[0].checkpointID] ?? "", state: group[0].state.rawValue, count: group.count,
-                    done: group.map(\.done).reduce(0, +), changed: group.map(\.updated).max()
-                )
-            }
-            return RunSummary.assemble(versions: versions, jobs: jobRows)
+            let ids = Set(shown.map(\.id))
+            return StoreStatus(
+                checkpoints: shown, jobs: jobs.filter { ids.contains($0.checkpointID) }, results: stored.count)
         }
     }
 

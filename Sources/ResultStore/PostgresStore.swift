@@ -624,6 +624,23 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         }
     }
 
+    public func unsettled() async throws(StoreError) -> StoreStatus {
+        try await transaction("reading the versions that need a look") { [self] db in
+            let checkpoints = try await db.query(
+                PostgresQuery(
+                    unsafeSQL: "SELECT * FROM checkpoints WHERE id IN (\(RunSummary.unsettledSQL)) ORDER BY id"),
+                logger: logger
+            ).collect().map { try Self.checkpoint($0) }
+            let jobs = try await db.query(
+                PostgresQuery(
+                    unsafeSQL: "SELECT * FROM jobs WHERE checkpoint_id IN (\(RunSummary.unsettledSQL)) ORDER BY id"),
+                logger: logger
+            ).collect().map(Self.job)
+            let count = try await values(db, "SELECT count(*) FROM results", as: Int64.self).first ?? 0
+            return StoreStatus(checkpoints: checkpoints, jobs: jobs, results: Int(count))
+        }
+    }
+
     public func runs() async throws(StoreError) -> [RunSummary] {
         try await transaction("summarising the runs") { [self] db in
             var versions: [(run: String, folder: String, state: String, count: Int, newestStep: Int?, changed: Date?)] =
@@ -654,11 +671,11 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
                 WHERE (\(run)::TEXT IS NULL OR c.run = \(run)::TEXT)
                 AND (\(checkpoint)::BIGINT IS NULL OR c.id = \(checkpoint)::BIGINT)
                 ORDER BY j.id, l.result_key
-                """, logger: logger
-            ).collect()
+                """, logger: logger)
             var seen = Set<String>()
             var listed: [ResultRow] = []
-            for row in rows {
+            // Decoded as they arrive: a store's every result is never held twice (raw and decoded).
+            for try await row in rows {
                 let r = row.makeRandomAccess()
                 let checkpointID = try r["checkpoint_id"].decode(Int64.self)
                 let result = try Self.result(row)

@@ -418,6 +418,41 @@ public struct RunSummary: Sendable, Hashable, Codable {
         return runs.values.sorted { $0.name < $1.name }
     }
 
+    /// The summaries of the runs in `status` (what `ResultStore.runs` counts in SQL).
+    public static func of(_ status: StoreStatus) -> [RunSummary] {
+        let versions = Dictionary(grouping: status.checkpoints) { "\($0.run)\u{0}\($0.state.rawValue)" }.values.map {
+            group in
+            let first = group[0]
+            return (
+                run: first.run, folder: group.map(\.runFolder).min() ?? first.runFolder, state: first.state.rawValue,
+                count: group.count, newestStep: first.state == .current ? group.compactMap(\.step).max() : nil,
+                changed: group.map(\.updated).max()
+            )
+        }
+        let runOf = Dictionary(uniqueKeysWithValues: status.checkpoints.map { ($0.id, $0.run) })
+        let jobs = Dictionary(grouping: status.jobs) { "\(runOf[$0.checkpointID] ?? "")\u{0}\($0.state.rawValue)" }
+            .values
+            .map { group in
+                (
+                    run: runOf[group[0].checkpointID] ?? "", state: group[0].state.rawValue, count: group.count,
+                    done: group.map(\.done).reduce(0, +), changed: group.map(\.updated).max()
+                )
+            }
+        return assemble(versions: versions, jobs: jobs)
+    }
+
+    /// The ids of the versions `status` lists by default: those whose latest job is not done (or that have none),
+    /// and those that cannot be evaluated for a reason to read (incomplete, invalid, unreadable, overwritten).
+    static let unsettledSQL = """
+        SELECT id FROM (
+            SELECT c.id, c.state, c.snapshot,
+                (SELECT j.state FROM jobs j WHERE j.checkpoint_id = c.id ORDER BY j.id DESC LIMIT 1) AS job_state
+            FROM checkpoints c) v
+        WHERE CASE WHEN v.state = 'current' OR (v.state = 'replaced' AND v.snapshot IS NOT NULL)
+            THEN COALESCE(v.job_state, 'pending') NOT IN ('done', 'cancelled')
+            ELSE COALESCE(v.job_state, '') <> 'done' AND v.state NOT IN ('replaced', 'gone') END
+        """
+
     /// The grouped queries behind `assemble`, the same on SQLite and PostgreSQL.
     static let versionsSQL = """
         SELECT run, min(run_folder), state, count(*), max(CASE WHEN state = 'current' THEN step END), max(updated)

@@ -107,6 +107,10 @@ public protocol ResultStore: AnyObject, Sendable {
     /// `checkpoint` (a version's id) filter.
     func results(run: String?, checkpoint: Int64?) async throws(StoreError) -> [ResultRow]
 
+    /// The versions that need a look, with their jobs: not yet evaluated (pending, running, failed) or not
+    /// evaluable for a reason to read (incomplete, invalid, unreadable, overwritten). What `status` lists.
+    func unsettled() async throws(StoreError) -> StoreStatus
+
     /// Each run's versions and jobs counted by state, its newest step and results, and when it last changed: what
     /// the page's overview and `status` show, in two grouped queries that decode no job.
     func runs() async throws(StoreError) -> [RunSummary]

@@ -558,6 +558,19 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         }
     }
 
+    public func unsettled() async throws(StoreError) -> StoreStatus {
+        try await read("reading the versions that need a look") { db in
+            let checkpoints = try Row.fetchAll(
+                db, sql: "SELECT * FROM checkpoints WHERE id IN (\(RunSummary.unsettledSQL)) ORDER BY id"
+            ).map(Self.checkpoint)
+            let jobs = try Row.fetchAll(
+                db, sql: "SELECT * FROM jobs WHERE checkpoint_id IN (\(RunSummary.unsettledSQL)) ORDER BY id"
+            ).map(Self.job)
+            let results = try Int.fetchOne(db, sql: "SELECT count(*) FROM results") ?? 0
+            return StoreStatus(checkpoints: checkpoints, jobs: jobs, results: results)
+        }
+    }
+
     public func runs() async throws(StoreError) -> [RunSummary] {
         try await read("summarising the runs") { db in
             let versions = try Row.fetchAll(db, sql: RunSummary.versionsSQL).map { row in

@@ -23,7 +23,12 @@ public func buildApplication(
         router: router,
         configuration: .init(
             address: .hostname(state.configuration.host, port: state.configuration.port), serverName: "extrapolate"),
-        onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? state.configuration.port) },
+        onServerRunning: { channel in
+            await onRunning(channel.localAddress?.port ?? state.configuration.port)
+            // Read every run's curves once now, not on the first visit: a lab's store takes a second or two
+            // (each run's are then kept until that run changes). A failure here is the first request's to report.
+            Task { _ = try? await state.curves() }
+        },
         logger: logger)
 }
 

@@ -40,5 +40,11 @@ import Testing
         let created = try #require(report.result.runs.first?.checkpoints.first?.jobs.first?.created)
         let roundTrip = try #require(decoded.runs.first?.checkpoints.first?.jobs.first?.created)
         #expect(abs(created.timeIntervalSince(roundTrip)) < 0.001, "dates keep milliseconds")
+        // What `status` prints by default, from the versions that need a look and every run's counts, is what the
+        // whole store gives: the done version counted, not listed.
+        let short = StatusReport(try await store.unsettled(), summaries: try await store.runs()).table()
+        #expect(short == text, "\(short)\n---\n\(text)")
+        #expect(!short.contains("step-1.safetensors") && short.contains("1 done"))
+        #expect(report.table(everyVersion: true).contains("step-1.safetensors"))
     }
 }

@@ -179,3 +179,101 @@ import Testing
         #expect(large > 0 && large <= 10, "the query reads rows in proportion to the store: \(small) → \(large)")
     }
 }
+
+/// The queries the page and `status` use instead of reading the whole store agree with the whole store.
+@Suite struct ScopedQueries {
+    /// Three runs: done, failed, pending, incomplete and gone versions, one with a second configuration's job.
+    func filled(_ kind: StoreKind, _ scratch: ScratchFolder) async throws -> any ResultStore {
+        let store = try await kind.make(scratch)
+        for run in ["a", "b", "c"] {
+            for step in 1...4 {
+                let version = try await store.register(
+                    sighting("/runs/\(run)/step-\(step).safetensors", run: run, step: step, hash: "xxh64:\(run)\(step)")
+                ).record
+                _ = try await store.ensureJob(checkpoint: version.id, settings: settings)
+            }
+            _ = try await store.register(
+                sighting(
+                    "/runs/\(run)/step-9.safetensors", run: run, step: 9, hash: "xxh64:\(run)9", state: .incomplete))
+        }
+        for (index, state) in [JobState.done, .failed, .done, .done, .pending, .done].enumerated() {
+            let claimed = try #require(try await store.claim(worker: "w", leaseSeconds: 60))
+            if state == .done {
+                try await store.record(
+                    result(claimed.checkpoint.contentHash, length: 64 + index), lease: claimed.lease, planned: 1)
+            }
+            try await store.finish(
+                claimed.lease, state: state, error: state == .failed ? "boom" : nil, attempts: 1, retrySeconds: nil)
+        }
+        _ = try await store.markGone(
+            under: "/runs/c",
+            present: Set(try await store.status(run: "c").checkpoints.map(\.path)).subtracting([
+                "/runs/c/step-1.safetensors"
+            ]))
+        return store
+    }
+
+    @Test(
+        "runs() counts what status() holds; status(run:) and results(run:checkpoint:) hold exactly their part",
+        arguments: StoreKind.allCases)
+    func summariesAndScopes(kind: StoreKind) async throws {
+        let scratch = try ScratchFolder("scoped")
+        defer { scratch.remove() }
+        let store = try await filled(kind, scratch)
+        let whole = try await store.status()
+        let counted = try await store.runs()
+        let expected = RunSummary.of(whole)
+        func withoutTimes(_ runs: [RunSummary]) -> [RunSummary] {
+            runs.map { run in
+                var run = run
+                run.changed = nil
+                return run
+            }
+        }
+        #expect(withoutTimes(counted) == withoutTimes(expected))
+        #expect(counted.map(\.results).reduce(0, +) == 4, "one result per done job")
+        for (run, summary) in zip(counted, expected) {
+            let (a, b) = (try #require(run.changed), try #require(summary.changed))
+            #expect(abs(a.timeIntervalSince(b)) < 0.001)
+        }
+        let b = try await store.status(run: "b")
+        #expect(Set(b.checkpoints.map(\.run)) == ["b"] && b.checkpoints.count == 5)
+        #expect(
+            Set(b.jobs.map(\.checkpointID))
+                == Set(
+                    whole.jobs.filter { job in
+                        b.checkpoints.contains { $0.id == job.checkpointID }
+                    }.map(\.checkpointID)))
+        let all = try await store.results(run: nil)
+        #expect(all.count == 4)
+        for row in all {
+            #expect(
+                try await store.results(run: nil, checkpoint: row.checkpointID).map(\.result.key) == [row.result.key])
+            #expect(try await store.results(run: row.run, checkpoint: row.checkpointID).count == 1)
+        }
+        #expect(try await store.results(run: "zzz", checkpoint: all[0].checkpointID).isEmpty)
+    }
+
+    @Test(
+        "unsettled() holds the versions status lists by default: not done, failed, incomplete; not done, gone",
+        arguments: StoreKind.allCases)
+    func unsettledVersions(kind: StoreKind) async throws {
+        let scratch = try ScratchFolder("scoped")
+        defer { scratch.remove() }
+        let store = try await filled(kind, scratch)
+        let whole = try await store.status()
+        let shown = try await store.unsettled()
+        let latest = Dictionary(grouping: whole.jobs, by: \.checkpointID).compactMapValues { $0.max { $0.id < $1.id } }
+        let expected = whole.checkpoints.filter { version in
+            let job = latest[version.id]?.state
+            return version.isEvaluable
+                ? job != .done && job != .cancelled
+                : job != .done && version.state != .replaced && version.state != .gone
+        }
+        #expect(shown.checkpoints.map(\.id) == expected.map(\.id))
+        #expect(shown.checkpoints.contains { $0.state == .incomplete })
+        #expect(!shown.checkpoints.contains { $0.state == .gone }, "a gone version needs no look")
+        let ids = Set(expected.map(\.id))
+        #expect(shown.jobs.map(\.id) == whole.jobs.filter { ids.contains($0.checkpointID) }.map(\.id))
+    }
+}
