@@ -84,8 +84,8 @@ extension Extrapolate {
 
         public func run() async throws {
             let opened = try await store.open()
-            let rows = try await opened.results(run: runName)
-            if let runName, rows.isEmpty {
+            let report = try await StoredResultsReport.load(from: opened, run: runName, detail: json)
+            if let runName, report.result.isEmpty {
                 let runs = try await opened.runs().map(\.name)
                 guard runs.contains(runName) else {
                     throw CommandError(
@@ -93,7 +93,6 @@ extension Extrapolate {
                             + (runs.isEmpty ? "none yet" : runs.joined(separator: ", ")))
                 }
             }
-            let report = StoredResultsReport(rows)
             if json {
                 print(try report.json())
             } else if csv {

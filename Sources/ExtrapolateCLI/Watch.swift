@@ -46,10 +46,9 @@ extension Extrapolate {
             let service = Daemon(configuration: configuration, store: store, logger: logger, once: once)
             if once {
                 let summary = try await service.runOnce()
-                let rows = try await store.results(run: nil).filter { row in
+                let report = try await StoredResultsReport.load(from: store, run: nil, detail: daemon.json) { row in
                     configuration.targets.contains { row.checkpoint.hasPrefix($0.folder) }
                 }
-                let report = StoredResultsReport(rows)
                 print(daemon.json ? try report.json() : report.table())
                 let finished = summary.finished.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
                 var line = "jobs this pass: " + (finished.isEmpty ? "none" : finished.joined(separator: ", "))

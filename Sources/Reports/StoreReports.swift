@@ -93,6 +93,26 @@ public struct StoredResultsReport: ResultReport {
 
     public init(_ rows: [ResultRow]) { result = rows.map(Row.init) }
 
+    /// The stored results of `run` (else of every run), read one run at a time, in the listing's order; without
+    /// the per-window detail unless `detail` (JSON has it): a lab's store holds tens of thousands of results, and
+    /// the detail is most of their size.
+    public static func load(
+        from store: any ResultStore, run: String?, detail: Bool, keeping: (Row) -> Bool = { _ in true }
+    ) async throws(StoreError) -> StoredResultsReport {
+        let runs: [String]
+        if let run { runs = [run] } else { runs = try await store.runs().map(\.name) }
+        var rows: [Row] = []
+        for name in runs {
+            for stored in try await store.results(run: name) {
+                var row = Row(stored)
+                guard keeping(row) else { continue }
+                if !detail { row.result = nil }
+                rows.append(row)
+            }
+        }
+        return StoredResultsReport(rows: rows)
+    }
+
     /// A report of rows already converted (filtered from another report).
     public init(rows: [Row]) { result = rows }
 
