@@ -1,0 +1,114 @@
+import Evaluation
+import Foundation
+import GRDB
+
+// Reading a SQLite store: counts, status, the runs at a glance, results.
+extension SQLiteStore {
+    public func counts() async throws(StoreError) -> StoreCounts {
+        try await read("counting") { db in
+            var jobs: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, count(*) AS n FROM jobs GROUP BY state") {
+                jobs[row["state"]] = row["n"]
+            }
+            let versions = try Row.fetchOne(db, sql: "SELECT count(*) AS n, max(updated) AS changed FROM checkpoints")
+            let jobChange = try Double.fetchOne(db, sql: "SELECT max(updated) FROM jobs")
+            let results = try Int.fetchOne(db, sql: "SELECT count(*) FROM results") ?? 0
+            let changed = [versions?["changed"] as Double?, jobChange].compactMap { $0 }.max()
+            return StoreCounts(
+                jobs: jobs, checkpoints: versions?["n"] ?? 0, results: results,
+                changed: changed.map(Date.init(timeIntervalSince1970:)))
+        }
+    }
+
+    public func status(run: String?) async throws(StoreError) -> StoreStatus {
+        try await read("reading the status") { db in
+            let scope = run == nil ? "" : " WHERE c.run = ?"
+            let arguments: StatementArguments = run.map { [$0] } ?? []
+            let checkpoints = try Row.fetchAll(
+                db, sql: "SELECT c.* FROM checkpoints c\(scope) ORDER BY c.id", arguments: arguments
+            ).map(Self.checkpoint)
+            let jobs = try Row.fetchAll(
+                db,
+                sql: "SELECT j.* FROM jobs j JOIN checkpoints c ON c.id = j.checkpoint_id\(scope) ORDER BY j.id",
+                arguments: arguments
+            ).map(Self.job)
+            let results = try Int.fetchOne(db, sql: "SELECT count(*) FROM results") ?? 0
+            return StoreStatus(checkpoints: checkpoints, jobs: jobs, results: results)
+        }
+    }
+
+    public func unsettled() async throws(StoreError) -> StoreStatus {
+        try await read("reading the versions that need a look") { db in
+            let checkpoints = try Row.fetchAll(
+                db, sql: "SELECT * FROM checkpoints WHERE id IN (\(RunSummary.unsettledSQL)) ORDER BY id"
+            ).map(Self.checkpoint)
+            let jobs = try Row.fetchAll(
+                db, sql: "SELECT * FROM jobs WHERE checkpoint_id IN (\(RunSummary.unsettledSQL)) ORDER BY id"
+            ).map(Self.job)
+            let results = try Int.fetchOne(db, sql: "SELECT count(*) FROM results") ?? 0
+            return StoreStatus(checkpoints: checkpoints, jobs: jobs, results: results)
+        }
+    }
+
+    public func runs() async throws(StoreError) -> [RunSummary] {
+        try await read("summarising the runs") { db in
+            let versions = try Row.fetchAll(db, sql: RunSummary.versionsSQL).map { row in
+                let changed: Double? = row[5]
+                return (
+                    run: row[0] as String, folder: row[1] as String, state: row[2] as String, count: row[3] as Int,
+                    newestStep: row[4] as Int?, changed: changed.map(Date.init(timeIntervalSince1970:))
+                )
+            }
+            let jobs = try Row.fetchAll(db, sql: RunSummary.jobsSQL).map { row in
+                let changed: Double? = row[4]
+                return (
+                    run: row[0] as String, state: row[1] as String, count: row[2] as Int, done: row[3] as Int,
+                    changed: changed.map(Date.init(timeIntervalSince1970:))
+                )
+            }
+            return RunSummary.assemble(versions: versions, jobs: jobs)
+        }
+    }
+
+    public func results(run: String?, checkpoint: Int64?) async throws(StoreError) -> [ResultRow] {
+        try await read("reading results") { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let run {
+                conditions.append("c.run = ?")
+                arguments += [run]
+            }
+            if let checkpoint {
+                conditions.append("c.id = ?")
+                arguments += [checkpoint]
+            }
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT c.id AS checkpoint_id, c.run AS checkpoint_run, c.path AS checkpoint_path,
+                        c.step AS checkpoint_step, c.state AS checkpoint_state, j.settings_hash AS settings_hash, x.*
+                    FROM checkpoints c JOIN jobs j ON j.checkpoint_id = c.id JOIN job_results l ON l.job_id = j.id
+                    JOIN results x ON x.key = l.result_key
+                    \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+                    ORDER BY j.id, l.result_key
+                    """, arguments: arguments)
+            var seen = Set<String>()
+            var listed: [ResultRow] = []
+            for row in rows {
+                let checkpointID: Int64 = row["checkpoint_id"]
+                let result = try Self.result(row)
+                guard seen.insert("\(checkpointID)|\(result.key)").inserted else { continue }
+                let state: String = row["checkpoint_state"]
+                listed.append(
+                    ResultRow(
+                        checkpointID: checkpointID, run: row["checkpoint_run"], checkpoint: row["checkpoint_path"],
+                        step: row["checkpoint_step"],
+                        checkpointState: try StoreJSON.known(
+                            CheckpointState(rawValue: state), "checkpoint state '\(state)' (checkpoint \(checkpointID))"
+                        ),
+                        settingsHash: row["settings_hash"], result: result))
+            }
+            return listed.sorted(by: ResultRow.listingOrder)
+        }
+    }
+}
