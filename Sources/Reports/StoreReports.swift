@@ -198,7 +198,7 @@ public struct StatusReport: ResultReport {
     public init(_ status: StoreStatus, summaries: [RunSummary]? = nil) {
         let jobsByCheckpoint = Dictionary(grouping: status.jobs, by: \.checkpointID)
         let byRun = Dictionary(grouping: status.checkpoints, by: \.run)
-        let summaries = summaries ?? RunSummary.of(status)
+        let summaries = summaries ?? status.summaries
         let runs = summaries.map { summary -> Run in
             let versions = (byRun[summary.name] ?? []).sorted {
                 ($0.step ?? -1, $0.path, $0.id) < ($1.step ?? -1, $1.path, $1.id)

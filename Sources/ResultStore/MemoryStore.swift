@@ -347,26 +347,11 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
         }
     }
 
-    public func runs() async throws(StoreError) -> [RunSummary] {
-        try locked { () throws(StoreError) in
-            RunSummary.of(StoreStatus(checkpoints: checkpoints, jobs: jobs, results: stored.count))
-        }
+    public func runs(named: String?) async throws(StoreError) -> [RunSummary] {
+        try await status(run: named).summaries
     }
 
-    public func unsettled() async throws(StoreError) -> StoreStatus {
-        try locked { () throws(StoreError) in
-            let latest = Dictionary(grouping: jobs, by: \.checkpointID).compactMapValues { $0.max { $0.id < $1.id } }
-            let shown = checkpoints.filter { version in
-                let job = latest[version.id]?.state
-                return version.isEvaluable
-                    ? job != .done && job != .cancelled
-                    : job != .done && version.state != .replaced && version.state != .gone
-            }
-            let ids = Set(shown.map(\.id))
-            return StoreStatus(
-                checkpoints: shown, jobs: jobs.filter { ids.contains($0.checkpointID) }, results: stored.count)
-        }
-    }
+    public func unsettled() async throws(StoreError) -> StoreStatus { try await status(run: nil).unsettled }
 
     public func results(run: String?, checkpoint only: Int64?) async throws(StoreError) -> [ResultRow] {
         try locked { () throws(StoreError) in

@@ -66,18 +66,22 @@ extension PostgresStore {
         }
     }
 
-    public func runs() async throws(StoreError) -> [RunSummary] {
-        try await transaction("summarising the runs") { [self] db in
+    public func runs(named: String?) async throws(StoreError) -> [RunSummary] {
+        var bindings = PostgresBindings()
+        if let named { bindings.append(named) }
+        let binds = bindings
+        let name = named == nil ? nil : "$1"
+        return try await transaction("summarising the runs") { [self] db in
             var versions: [(run: String, folder: String, state: String, count: Int, newestStep: Int?, changed: Date?)] =
                 []
             for try await (run, folder, state, count, newest, changed) in try await db.query(
-                PostgresQuery(unsafeSQL: RunSummary.versionsSQL), logger: logger
+                PostgresQuery(unsafeSQL: RunSummary.versionsSQL(named: name), binds: binds), logger: logger
             ).decode((String, String, String, Int64, Int64?, Date?).self) {
                 versions.append((run, folder, state, Int(count), newest.map(Int.init), changed))
             }
             var jobs: [(run: String, state: String, count: Int, done: Int, changed: Date?)] = []
             for try await (run, state, count, done, changed) in try await db.query(
-                PostgresQuery(unsafeSQL: RunSummary.jobsSQL), logger: logger
+                PostgresQuery(unsafeSQL: RunSummary.jobsSQL(named: name), binds: binds), logger: logger
             ).decode((String, String, Int64, Int64, Date?).self) {
                 jobs.append((run, state, Int(count), Int(done), changed))
             }
@@ -87,16 +91,18 @@ extension PostgresStore {
 
     public func results(run: String?, checkpoint: Int64?) async throws(StoreError) -> [ResultRow] {
         try await transaction("reading results") { [self] db in
+            var bindings = PostgresBindings()
+            var conditions: [String] = []
+            if let run {
+                bindings.append(run)
+                conditions.append("c.run = $\(bindings.count)")
+            }
+            if let checkpoint {
+                bindings.append(checkpoint)
+                conditions.append("c.id = $\(bindings.count)")
+            }
             let rows = try await db.query(
-                """
-                SELECT c.id AS checkpoint_id, c.run AS checkpoint_run, c.path AS checkpoint_path,
-                    c.step AS checkpoint_step, c.state AS checkpoint_state, j.settings_hash AS settings_hash, x.*
-                FROM checkpoints c JOIN jobs j ON j.checkpoint_id = c.id JOIN job_results l ON l.job_id = j.id
-                JOIN results x ON x.key = l.result_key
-                WHERE (\(run)::TEXT IS NULL OR c.run = \(run)::TEXT)
-                AND (\(checkpoint)::BIGINT IS NULL OR c.id = \(checkpoint)::BIGINT)
-                ORDER BY j.id, l.result_key
-                """, logger: logger)
+                PostgresQuery(unsafeSQL: ResultSQL.listing(conditions), binds: bindings), logger: logger)
             var seen = Set<String>()
             var listed: [ResultRow] = []
             // Decoded as they arrive: a store's every result is never held twice (raw and decoded).

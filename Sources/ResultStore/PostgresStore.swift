@@ -141,8 +141,10 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
                 if record.state != s.state || record.reason != s.reason {
                     let wasEvaluable = record.isEvaluable
                     if !record.isLive {
-                        try await replaceLive(db, path: s.path, except: record.id)
-                        try await lockRanks(db, of: record.id)
+                        // The path's live versions are in `seen`; the run folder's rank lock is held.
+                        for live in seen where live.id != record.id && live.isLive {
+                            try await end(db, checkpoint: live.id, as: .replaced, ranksLocked: true)
+                        }
                         try await db.query(
                             """
                             UPDATE jobs SET state = 'pending', updated = clock_timestamp(),
@@ -158,11 +160,12 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
                     ).collect()
                     if let row = updated.first { record = try Self.checkpoint(row) }
                     try await shift(
-                        db, olderThan: record.id, wasEvaluable: wasEvaluable, isEvaluable: record.isEvaluable)
+                        db, olderThan: record.id, wasEvaluable: wasEvaluable, isEvaluable: record.isEvaluable,
+                        locked: true)
                 }
                 return (record, false)
             }
-            for live in seen { try await end(db, checkpoint: live.id, as: .replaced) }
+            for live in seen { try await end(db, checkpoint: live.id, as: .replaced, ranksLocked: true) }
             let inserted = try await db.query(
                 """
                 INSERT INTO checkpoints(run, run_folder, path, step, scheme, size, modified, content_hash, state,
@@ -190,22 +193,17 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         return found
     }
 
-    /// Ends the live versions of `path` (but `except`) as replaced.
-    private func replaceLive(_ db: PostgresConnection, path: String, except: Int64?) async throws {
-        let live = try await values(
-            db, "SELECT id FROM checkpoints WHERE path = \(path) AND state NOT IN ('replaced', 'gone', 'overwritten')",
-            as: Int64.self)
-        for id in live where id != except { try await end(db, checkpoint: id, as: .replaced) }
-    }
-
     /// Serialises the statements that set or shift the ranks of one run folder's jobs (`QueueSQL`): two discoverers,
     /// or a discoverer and a requeue, each see the other's versions and jobs once committed, so no rank misses one.
-    private func lockRanks(_ db: PostgresConnection, of checkpoint: Int64) async throws {
-        try await db.query(
+    /// - Returns: whether version `checkpoint` exists (no lock is taken when it does not).
+    @discardableResult
+    private func lockRanks(_ db: PostgresConnection, of checkpoint: Int64) async throws -> Bool {
+        try await !db.query(
             """
-            SELECT pg_advisory_xact_lock(hashtext('extrapolate rank ' || run_folder))
+            SELECT pg_advisory_xact_lock(hashtext('extrapolate rank ' || run_folder))::TEXT
             FROM checkpoints WHERE id = \(checkpoint)
-            """, logger: logger)
+            """, logger: logger
+        ).collect().isEmpty
     }
 
     /// Shifts the ranks of the unfinished jobs of versions older than `checkpoint` in its run folder when it became
@@ -223,7 +221,10 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
     }
 
     /// Ends version `checkpoint` as `state` with its unfinished jobs; drops one that was never complete.
-    private func end(_ db: PostgresConnection, checkpoint: Int64, as state: CheckpointState) async throws {
+    /// `ranksLocked`: the caller holds the run folder's rank lock already.
+    private func end(
+        _ db: PostgresConnection, checkpoint: Int64, as state: CheckpointState, ranksLocked: Bool = false
+    ) async throws {
         let deleted = try await db.query(
             """
             DELETE FROM checkpoints WHERE id = \(checkpoint)
@@ -243,7 +244,9 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
             logger: logger)
         var after = before
         after.state = state
-        try await shift(db, olderThan: checkpoint, wasEvaluable: before.isEvaluable, isEvaluable: after.isEvaluable)
+        try await shift(
+            db, olderThan: checkpoint, wasEvaluable: before.isEvaluable, isEvaluable: after.isEvaluable,
+            locked: ranksLocked)
         // A version kept in a snapshot stays evaluable when its path is rewritten.
         if after.isEvaluable { return }
         let jobState = state == .gone ? JobState.gone : .replaced
@@ -289,14 +292,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
         let json = try Self.encode(settings)
         let hash = settings.contentHash
         return try await transaction("queueing a job") { [self] db in
-            // Its run folder's rank lock, and whether it exists, in one round trip.
-            let exists = try await db.query(
-                """
-                SELECT pg_advisory_xact_lock(hashtext('extrapolate rank ' || run_folder))::TEXT
-                FROM checkpoints WHERE id = \(checkpoint)
-                """, logger: logger
-            ).collect()
-            guard !exists.isEmpty else { throw StoreError.missing("checkpoint \(checkpoint)") }
+            guard try await lockRanks(db, of: checkpoint) else { throw StoreError.missing("checkpoint \(checkpoint)") }
             // Inserted, or a job cancelled under another configuration taken up again (its results stay linked).
             let rows = try await db.query(
                 """
@@ -408,10 +404,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
 
     public func requeue(checkpoint: Int64) async throws(StoreError) -> Int {
         try await transaction("requeueing checkpoint \(checkpoint)") { [self] db in
-            let exists = try await db.query("SELECT 1 FROM checkpoints WHERE id = \(checkpoint)", logger: logger)
-                .collect()
-            guard !exists.isEmpty else { throw StoreError.missing("checkpoint \(checkpoint)") }
-            try await lockRanks(db, of: checkpoint)
+            guard try await lockRanks(db, of: checkpoint) else { throw StoreError.missing("checkpoint \(checkpoint)") }
             return try await db.query(
                 """
                 UPDATE jobs SET state = 'pending', attempts = 0, not_before = NULL, error = NULL,
@@ -480,9 +473,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
                 SELECT id FROM jobs WHERE id = \(lease.job) AND state = 'running' AND worker = \(lease.worker)
                 AND attempt = \(lease.attempt) FOR UPDATE),
             stored AS (
-                INSERT INTO results(key, content_hash, architecture_hash, scoring_hash, engine_version, series,
-                    length, outcome, protocol, perplexity, mean_nll, tokens, interval_lower, interval_upper,
-                    reason, memory_estimate, seconds, started, finished, point)
+                INSERT INTO results(\(unescaped: ResultSQL.columns))
                 SELECT \(r.key), \(r.contentHash), \(r.architectureHash), \(r.scoringHash), \(r.engineVersion),
                     \(r.series), \(Int32(r.length)), \(r.outcome.rawValue),
                     \(r.point.result?.evaluationProtocol.description ?? r.series), \(r.point.perplexity),
@@ -490,13 +481,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
                     \(r.point.interval?.upper), \(r.reason), \(r.memoryEstimate.map(Int64.init)),
                     \(r.point.result?.seconds), \(r.started), \(r.finished), \(point)
                 FROM held
-                ON CONFLICT (key) DO UPDATE SET outcome = excluded.outcome, perplexity = excluded.perplexity,
-                    mean_nll = excluded.mean_nll, tokens = excluded.tokens,
-                    interval_lower = excluded.interval_lower, interval_upper = excluded.interval_upper,
-                    reason = excluded.reason, memory_estimate = excluded.memory_estimate,
-                    seconds = excluded.seconds, started = excluded.started, finished = excluded.finished,
-                    point = excluded.point
-                WHERE results.outcome = 'skipped'
+                \(unescaped: ResultSQL.replacingSkipped)
                 RETURNING key),
             linked AS (
                 INSERT INTO job_results(job_id, result_key) SELECT id, \(r.key) FROM held

@@ -419,7 +419,7 @@ public struct RunSummary: Sendable, Hashable, Codable {
     }
 
     /// The summaries of the runs in `status` (what `ResultStore.runs` counts in SQL).
-    public static func of(_ status: StoreStatus) -> [RunSummary] {
+    static func of(_ status: StoreStatus) -> [RunSummary] {
         let versions = Dictionary(grouping: status.checkpoints) { "\($0.run)\u{0}\($0.state.rawValue)" }.values.map {
             group in
             let first = group[0]
@@ -441,7 +441,7 @@ public struct RunSummary: Sendable, Hashable, Codable {
         return assemble(versions: versions, jobs: jobs)
     }
 
-    /// The ids of the versions `status` lists by default: those whose latest job is not done (or that have none),
+    /// The ids of the versions `status` lists by default (`StoreStatus.unsettled` in SQL): those whose latest job is not done (or that have none),
     /// and those that cannot be evaluated for a reason to read (incomplete, invalid, unreadable, overwritten).
     static let unsettledSQL = """
         SELECT id FROM (
@@ -453,15 +453,57 @@ public struct RunSummary: Sendable, Hashable, Codable {
             ELSE COALESCE(v.job_state, '') <> 'done' AND v.state NOT IN ('replaced', 'gone') END
         """
 
-    /// The grouped queries behind `assemble`, the same on SQLite and PostgreSQL.
-    static let versionsSQL = """
+    /// The grouped queries behind `assemble`, the same on SQLite and PostgreSQL; `named` is the placeholder of one
+    /// run's name, or `nil` for every run.
+    static func versionsSQL(named: String?) -> String {
+        """
         SELECT run, min(run_folder), state, count(*), max(CASE WHEN state = 'current' THEN step END), max(updated)
-        FROM checkpoints GROUP BY run, state
+        FROM checkpoints \(named.map { "WHERE run = \($0) " } ?? "")GROUP BY run, state
         """
-    static let jobsSQL = """
+    }
+
+    static func jobsSQL(named: String?) -> String {
+        """
         SELECT c.run, j.state, count(*), sum(j.done), max(j.updated)
-        FROM jobs j JOIN checkpoints c ON c.id = j.checkpoint_id GROUP BY c.run, j.state
+        FROM jobs j JOIN checkpoints c ON c.id = j.checkpoint_id \(named.map { "WHERE c.run = \($0) " } ?? "")
+        GROUP BY c.run, j.state
         """
+    }
+}
+
+/// The results table's SQL both database stores share.
+enum ResultSQL {
+    /// The columns a result is inserted with, in the order of their values.
+    static let columns = """
+        key, content_hash, architecture_hash, scoring_hash, engine_version, series, length, outcome, protocol,
+        perplexity, mean_nll, tokens, interval_lower, interval_upper, reason, memory_estimate, seconds, started,
+        finished, point
+        """
+
+    /// A result is written once: only one skipped for memory is replaced (by its evaluation).
+    static let replacingSkipped = """
+        ON CONFLICT (key) DO UPDATE SET outcome = excluded.outcome, perplexity = excluded.perplexity,
+            mean_nll = excluded.mean_nll, tokens = excluded.tokens,
+            interval_lower = excluded.interval_lower, interval_upper = excluded.interval_upper,
+            reason = excluded.reason, memory_estimate = excluded.memory_estimate,
+            seconds = excluded.seconds, started = excluded.started, finished = excluded.finished,
+            point = excluded.point
+        WHERE results.outcome = 'skipped'
+        """
+
+    /// Every result listed under each version whose jobs produced or reused it, with the version's run, path, step
+    /// and state; `conditions` (on `c`, the version) are `AND`-ed. Rows of one (version, key) come once per job
+    /// linking it, the first job's first (`ResultRow` keeps that one).
+    static func listing(_ conditions: [String]) -> String {
+        """
+        SELECT c.id AS checkpoint_id, c.run AS checkpoint_run, c.path AS checkpoint_path,
+            c.step AS checkpoint_step, c.state AS checkpoint_state, j.settings_hash AS settings_hash, x.*
+        FROM checkpoints c JOIN jobs j ON j.checkpoint_id = c.id JOIN job_results l ON l.job_id = j.id
+        JOIN results x ON x.key = l.result_key
+        \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
+        ORDER BY j.id, l.result_key
+        """
+    }
 }
 
 /// How much the store holds, cheaply: jobs by state, versions, results, and when a version or job last changed.
@@ -491,6 +533,24 @@ public struct StoreCounts: Sendable, Hashable, Codable {
 
 /// Everything `status` shows: runs, checkpoint versions and jobs.
 public struct StoreStatus: Sendable, Hashable, Codable {
+    /// Its runs at a glance (what `ResultStore.runs` counts in SQL).
+    public var summaries: [RunSummary] { RunSummary.of(self) }
+
+    /// The versions that need a look, with their jobs (`ResultStore.unsettled`): an evaluable version whose latest
+    /// job is not done or cancelled (or that has none), and a version that cannot be evaluated unless its latest job
+    /// is done or it was replaced or is gone.
+    public var unsettled: StoreStatus {
+        let latest = Dictionary(grouping: jobs, by: \.checkpointID).compactMapValues { $0.max { $0.id < $1.id } }
+        let shown = checkpoints.filter { version in
+            let job = latest[version.id]?.state
+            return version.isEvaluable
+                ? job != .done && job != .cancelled
+                : job != .done && version.state != .replaced && version.state != .gone
+        }
+        let ids = Set(shown.map(\.id))
+        return StoreStatus(checkpoints: shown, jobs: jobs.filter { ids.contains($0.checkpointID) }, results: results)
+    }
+
     /// Every checkpoint version, in registration order.
     public var checkpoints: [CheckpointRecord]
     /// Every job, in queueing order.

@@ -112,13 +112,16 @@ public protocol ResultStore: AnyObject, Sendable {
     func unsettled() async throws(StoreError) -> StoreStatus
 
     /// Each run's versions and jobs counted by state, its newest step and results, and when it last changed: what
-    /// the page's overview and `status` show, in two grouped queries that decode no job.
-    func runs() async throws(StoreError) -> [RunSummary]
+    /// the page's overview and `status` show, in two grouped queries that decode no job. `named`: that run's only.
+    func runs(named: String?) async throws(StoreError) -> [RunSummary]
 }
 
 extension ResultStore {
     /// Every run's versions and jobs.
     public func status() async throws(StoreError) -> StoreStatus { try await status(run: nil) }
+
+    /// Every run at a glance.
+    public func runs() async throws(StoreError) -> [RunSummary] { try await runs(named: nil) }
 
     /// Every stored result (of `run`, when given).
     public func results(run: String?) async throws(StoreError) -> [ResultRow] {

@@ -50,16 +50,19 @@ extension SQLiteStore {
         }
     }
 
-    public func runs() async throws(StoreError) -> [RunSummary] {
-        try await read("summarising the runs") { db in
-            let versions = try Row.fetchAll(db, sql: RunSummary.versionsSQL).map { row in
+    public func runs(named: String?) async throws(StoreError) -> [RunSummary] {
+        let name = named == nil ? nil : "?"
+        let arguments: StatementArguments = named.map { [$0] } ?? []
+        return try await read("summarising the runs") { db in
+            let versions = try Row.fetchAll(db, sql: RunSummary.versionsSQL(named: name), arguments: arguments).map {
+                row in
                 let changed: Double? = row[5]
                 return (
                     run: row[0] as String, folder: row[1] as String, state: row[2] as String, count: row[3] as Int,
                     newestStep: row[4] as Int?, changed: changed.map(Date.init(timeIntervalSince1970:))
                 )
             }
-            let jobs = try Row.fetchAll(db, sql: RunSummary.jobsSQL).map { row in
+            let jobs = try Row.fetchAll(db, sql: RunSummary.jobsSQL(named: name), arguments: arguments).map { row in
                 let changed: Double? = row[4]
                 return (
                     run: row[0] as String, state: row[1] as String, count: row[2] as Int, done: row[3] as Int,
@@ -82,16 +85,7 @@ extension SQLiteStore {
                 conditions.append("c.id = ?")
                 arguments += [checkpoint]
             }
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT c.id AS checkpoint_id, c.run AS checkpoint_run, c.path AS checkpoint_path,
-                        c.step AS checkpoint_step, c.state AS checkpoint_state, j.settings_hash AS settings_hash, x.*
-                    FROM checkpoints c JOIN jobs j ON j.checkpoint_id = c.id JOIN job_results l ON l.job_id = j.id
-                    JOIN results x ON x.key = l.result_key
-                    \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "))
-                    ORDER BY j.id, l.result_key
-                    """, arguments: arguments)
+            let rows = try Row.fetchAll(db, sql: ResultSQL.listing(conditions), arguments: arguments)
             var seen = Set<String>()
             var listed: [ResultRow] = []
             for row in rows {

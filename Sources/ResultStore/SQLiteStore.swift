@@ -455,17 +455,9 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
             try Self.checkHeld(db, lease)
             try db.execute(
                 sql: """
-                    INSERT INTO results(key, content_hash, architecture_hash, scoring_hash, engine_version, series,
-                        length, outcome, protocol, perplexity, mean_nll, tokens, interval_lower, interval_upper,
-                        reason, memory_estimate, seconds, started, finished, point)
+                    INSERT INTO results(\(ResultSQL.columns))
                     VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-                    ON CONFLICT(key) DO UPDATE SET outcome = excluded.outcome, perplexity = excluded.perplexity,
-                        mean_nll = excluded.mean_nll, tokens = excluded.tokens,
-                        interval_lower = excluded.interval_lower, interval_upper = excluded.interval_upper,
-                        reason = excluded.reason, memory_estimate = excluded.memory_estimate,
-                        seconds = excluded.seconds, started = excluded.started, finished = excluded.finished,
-                        point = excluded.point
-                    WHERE results.outcome = 'skipped'
+                    \(ResultSQL.replacingSkipped)
                     """,
                 arguments: [
                     r.key, r.contentHash, r.architectureHash, r.scoringHash, r.engineVersion, r.series, r.length,

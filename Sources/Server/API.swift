@@ -27,7 +27,7 @@ public final class ServerState: Sendable {
     /// The stored results of run `run` as the reports list them (with per-window detail); decoding them is the costly
     /// part of a request, so they are kept until the run changes (a few runs at a time).
     func rows(run: String) async throws -> [StoredResultsReport.Row] {
-        guard let summary = try await summaries().first(where: { $0.name == run }) else { return [] }
+        guard let summary = try await store.runs(named: run).first else { return [] }
         return try await rows(of: summary)
     }
 
@@ -52,7 +52,7 @@ public final class ServerState: Sendable {
 
     /// The curves of run `run`, kept until it changes.
     func curves(run: String) async throws -> [ExtrapolationCurve] {
-        guard let summary = try await summaries().first(where: { $0.name == run }) else { return [] }
+        guard let summary = try await store.runs(named: run).first else { return [] }
         return try await curves(of: summary)
     }
 

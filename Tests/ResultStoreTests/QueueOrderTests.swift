@@ -222,7 +222,7 @@ import Testing
         let store = try await filled(kind, scratch)
         let whole = try await store.status()
         let counted = try await store.runs()
-        let expected = RunSummary.of(whole)
+        let expected = whole.summaries
         func withoutTimes(_ runs: [RunSummary]) -> [RunSummary] {
             runs.map { run in
                 var run = run
@@ -236,6 +236,8 @@ import Testing
             let (a, b) = (try #require(run.changed), try #require(summary.changed))
             #expect(abs(a.timeIntervalSince(b)) < 0.001)
         }
+        #expect(try await store.runs(named: "b") == counted.filter { $0.name == "b" })
+        #expect(try await store.runs(named: "zzz").isEmpty)
         let b = try await store.status(run: "b")
         #expect(Set(b.checkpoints.map(\.run)) == ["b"] && b.checkpoints.count == 5)
         #expect(
@@ -263,17 +265,10 @@ import Testing
         let store = try await filled(kind, scratch)
         let whole = try await store.status()
         let shown = try await store.unsettled()
-        let latest = Dictionary(grouping: whole.jobs, by: \.checkpointID).compactMapValues { $0.max { $0.id < $1.id } }
-        let expected = whole.checkpoints.filter { version in
-            let job = latest[version.id]?.state
-            return version.isEvaluable
-                ? job != .done && job != .cancelled
-                : job != .done && version.state != .replaced && version.state != .gone
-        }
+        let expected = whole.unsettled.checkpoints
         #expect(shown.checkpoints.map(\.id) == expected.map(\.id))
         #expect(shown.checkpoints.contains { $0.state == .incomplete })
         #expect(!shown.checkpoints.contains { $0.state == .gone }, "a gone version needs no look")
-        let ids = Set(expected.map(\.id))
-        #expect(shown.jobs.map(\.id) == whole.jobs.filter { ids.contains($0.checkpointID) }.map(\.id))
+        #expect(shown.jobs.map(\.id) == whole.unsettled.jobs.map(\.id))
     }
 }
