@@ -8,6 +8,21 @@ extension Architecture {
         return try encoder.encode(self)
     }
 
+    /// `value`'s canonical JSON (sorted keys), the bytes results' keys are hashes of. Non-finite numbers are written
+    /// as strings, so a plain value's encoding cannot fail; were it ever to, the bytes are the value's full
+    /// description instead: still one hash per value, never the hash of empty bytes shared by every value that failed.
+    public static func hashedBytes(of value: some Encodable) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do {
+            return try encoder.encode(value)
+        } catch {
+            return Data("unencodable \(String(reflecting: value))".utf8)
+        }
+    }
+
     /// Human-readable JSON (sorted keys, indented): the form `Docs/architecture-json.md` documents.
     public func prettyJSON() throws -> Data {
         let encoder = JSONEncoder()
@@ -20,8 +35,7 @@ extension Architecture {
     public var contentHash: String {
         var unnamed = self
         unnamed.name = ""
-        let bytes = (try? unnamed.canonicalJSON()) ?? Data()
-        return SHA256.hex(bytes)
+        return SHA256.hex(Architecture.hashedBytes(of: unnamed))
     }
 
     /// Decodes the JSON form.

@@ -39,6 +39,7 @@ public enum ArchitectureFile {
         }
         var json = data
         if object["layers"] == nil, let wrapped = object["architecture"] as? [String: Any], wrapped["layers"] != nil,
+            // Re-encoding what was just decoded cannot fail; if it did, the object is refused below for lacking layers.
             let inner = try? JSONSerialization.data(withJSONObject: wrapped)
         {
             (object, json) = (wrapped, inner)  // `inspect --json` output: the architecture is one field of it

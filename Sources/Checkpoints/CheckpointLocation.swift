@@ -82,7 +82,12 @@ public struct CheckpointLocation: Sendable, Hashable {
             return CheckpointLocation(
                 weights: isIndex ? .index(at(name)) : .file(at(name)), config: config, architectureFile: architecture)
         }
-        let contents = ((try? manager.contentsOfDirectory(atPath: path)) ?? []).sorted().filter { !$0.hasPrefix(".") }
+        let contents: [String]
+        do {
+            contents = try manager.contentsOfDirectory(atPath: path).sorted().filter { !$0.hasPrefix(".") }
+        } catch {
+            throw .unreadable(path: path, reason: "cannot list the folder: \(error.localizedDescription)")
+        }
         for (kind, candidates) in [
             ("safetensors", contents.filter { $0.hasSuffix(".safetensors") }), ("PyTorch", contents.filter(isTorch)),
         ] {

@@ -58,20 +58,49 @@ public enum Discovery {
     /// How deep below a watched folder run folders are looked for.
     public static let maximumDepth = 4
 
-    /// Every checkpoint under `root`, and every folder looked into (the watcher watches these).
-    public static func scan(_ root: String) -> (candidates: [CheckpointCandidate], folders: [String]) {
-        var candidates: [CheckpointCandidate] = []
-        var folders: [String] = []
-        scan(folder: standardized(root), depth: 0, into: &candidates, folders: &folders)
-        return (candidates.sorted { $0.path < $1.path }, folders)
+    /// What a scan found under a watched folder.
+    public struct Found: Sendable {
+        /// Every checkpoint, sorted by path.
+        public var candidates: [CheckpointCandidate] = []
+        /// Every folder looked into (the watcher watches these); the root first when it could be listed.
+        public var folders: [String] = []
+        /// Folders that exist but could not be listed (permissions, an I/O error), each with the reason: what they
+        /// hold is unknown, not gone.
+        public var unreadable: [String: String] = [:]
     }
 
-    private static func scan(
-        folder: String, depth: Int, into candidates: inout [CheckpointCandidate], folders: inout [String]
-    ) {
+    /// Every checkpoint under `root`, every folder looked into, and the folders that could not be read.
+    public static func scan(_ root: String) -> Found {
+        var found = Found()
+        scan(folder: standardized(root), depth: 0, into: &found)
+        found.candidates.sort { $0.path < $1.path }
+        return found
+    }
+
+    /// The names in `folder`; nil when it cannot be listed, with the reason recorded unless it no longer exists (a
+    /// folder removed between two looks is simply gone).
+    private static func list(_ folder: String, into found: inout Found) -> [String]? {
+        do {
+            return try FileManager.default.contentsOfDirectory(atPath: folder)
+        } catch {
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue {
+                // The system's reason ("Permission denied", "Input/output error"), as opening it again reports it.
+                if let handle = opendir(folder) {
+                    closedir(handle)
+                    found.unreadable[folder] = "cannot be listed: \(error.localizedDescription)"
+                } else {
+                    found.unreadable[folder] = String(cString: strerror(errno))
+                }
+            }
+            return nil
+        }
+    }
+
+    private static func scan(folder: String, depth: Int, into found: inout Found) {
         let manager = FileManager.default
-        guard let names = try? manager.contentsOfDirectory(atPath: folder) else { return }
-        folders.append(folder)
+        guard let names = list(folder, into: &found) else { return }
+        found.folders.append(folder)
         let run = (folder as NSString).lastPathComponent
         var plainWeights: [String] = []
         for name in names.sorted() where !Completeness.isTemporary(name) {
@@ -80,16 +109,17 @@ public enum Discovery {
             guard manager.fileExists(atPath: path, isDirectory: &isFolder) else { continue }
             if isFolder.boolValue {
                 if let (scheme, step) = steppedFolder(name) {
-                    folders.append(path)
-                    let files = checkpointFiles(in: path)
+                    found.folders.append(path)
+                    guard let inside = list(path, into: &found) else { continue }
+                    let files = checkpointFiles(in: path, names: inside)
                     if !files.isEmpty {
-                        candidates.append(
+                        found.candidates.append(
                             CheckpointCandidate(
                                 path: path, runFolder: folder,
                                 name: CheckpointName(run: run, step: step, scheme: scheme), files: files))
                     }
                 } else if depth < maximumDepth {
-                    scan(folder: path, depth: depth + 1, into: &candidates, folders: &folders)
+                    scan(folder: path, depth: depth + 1, into: &found)
                 }
                 continue
             }
@@ -97,7 +127,7 @@ public enum Discovery {
                 // Each PyTorch file is a checkpoint of its own: stepped by its name, nanoGPT's ckpt.pt by its
                 // iter_num (read at registration), fairseq's checkpoint_last.pt / checkpoint_best.pt without a step.
                 let (scheme, step) = steppedFile(name) ?? (name == "ckpt.pt" ? .nanoGPT : .plain, nil)
-                candidates.append(
+                found.candidates.append(
                     CheckpointCandidate(
                         path: path, runFolder: folder, name: CheckpointName(run: run, step: step, scheme: scheme),
                         files: fileCheckpointFiles(path)))
@@ -108,7 +138,7 @@ public enum Discovery {
                     || name == "pytorch_model.bin" || name == "pytorch_model.bin.index.json"
             else { continue }
             if let (scheme, step) = steppedFile(name) {
-                candidates.append(
+                found.candidates.append(
                     CheckpointCandidate(
                         path: path, runFolder: folder, name: CheckpointName(run: run, step: step, scheme: scheme),
                         files: fileCheckpointFiles(path)))
@@ -120,7 +150,7 @@ public enum Discovery {
         if !plainWeights.isEmpty {
             let files = checkpointFiles(in: folder)
             let parent = ((folder as NSString).deletingLastPathComponent as NSString).lastPathComponent
-            candidates.append(
+            found.candidates.append(
                 CheckpointCandidate(
                     path: folder, runFolder: folder,
                     name: CheckpointName(run: run.isEmpty ? parent : run, step: nil, scheme: .plain), files: files))
@@ -163,8 +193,10 @@ public enum Discovery {
     /// The files a checkpoint folder is read from: weights (and PyTorch weights, so that a folder of them is
     /// reported as not readable yet rather than ignored), shard indexes and `config.json`. Optimizer states and
     /// trainer logs are not part of a checkpoint's content.
-    static func checkpointFiles(in folder: String) -> [FileStamp] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+    static func checkpointFiles(in folder: String, names: [String]? = nil) -> [FileStamp] {
+        // A folder that cannot be listed (gone since, or unreadable) holds no files to read; a scan records an
+        // unreadable one (`Found.unreadable`) before asking.
+        let names = names ?? (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         let weights = names.filter { !Completeness.isTemporary($0) && isWeights($0) }
         guard !weights.isEmpty else { return [] }
         let config = names.contains("config.json") ? ["config.json"] : []

@@ -113,10 +113,17 @@ public final class SafetensorsFile: TensorFile, @unchecked Sendable {
         guard info.dtype.isConvertibleToFloat else {
             throw .unsupportedDType(path: path, tensor: info.name, dtype: info.dtype.rawValue)
         }
+        var failure: CheckpointError?
         let values = [Float](unsafeUninitializedCapacity: info.count) { buffer, initialized in
-            if let address = buffer.baseAddress { try? convert(info, into: address) }
-            initialized = info.count
+            guard let address = buffer.baseAddress else { return }
+            do throws(CheckpointError) {
+                try convert(info, into: address)
+                initialized = info.count
+            } catch {
+                failure = error  // nothing initialised: the array is dropped and the error thrown below
+            }
         }
+        if let failure { throw failure }
         return values
     }
 

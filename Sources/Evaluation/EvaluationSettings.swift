@@ -111,9 +111,7 @@ public struct EvaluationSettings: Sendable, Hashable, Codable {
     }
 
     static func hash(of value: some Encodable) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let bytes = (try? encoder.encode(value)) ?? Data()
+        let bytes = Architecture.hashedBytes(of: value)
         return "sha256:" + SHA256.hex(SHA256.digest(bytes))
     }
 }

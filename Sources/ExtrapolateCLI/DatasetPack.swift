@@ -110,6 +110,7 @@ extension Extrapolate.Dataset {
                 if total > 0 { progress.update(Double(done) / Double(total), "packing \(Double(total) / 1e6) MB") }
             }
             progress.finish()
+            // For the summary line only: a size that cannot be read shows as 0 bytes.
             let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
             print(
                 "wrote \(output): \(metadata.tokenCount) tokens (\(metadata.dtype.rawValue)), \(metadata.documentCount) documents, "

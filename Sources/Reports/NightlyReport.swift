@@ -105,6 +105,8 @@ public struct NightlyReport: ResultReport {
         let folder = URL(fileURLWithPath: directory)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let previousFile = folder.appendingPathComponent("report.json")
+        // The first night has no previous report, and one an older version wrote may not decode: either way the
+        // report shows no day-over-day change (it says "first report"), which is all a missing one could mean.
         let previous = (try? Data(contentsOf: previousFile)).flatMap {
             try? ReportJSON.decode(Content.self, from: $0)
         }

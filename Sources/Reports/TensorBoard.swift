@@ -164,6 +164,7 @@ public enum TensorBoardExport {
             let file = folder.appendingPathComponent(name)
             try Data(bytes).write(to: file)
             for old in earlier where old.hasSuffix(".extrapolate") && old != name {
+                // An old event file left behind is shown beside the new one, not lost: not worth failing an export.
                 try? FileManager.default.removeItem(at: folder.appendingPathComponent(old))
             }
             summary.files[run] = file.path

@@ -52,6 +52,7 @@ extension PostgresStore {
         }
         do {
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: quiet)
+            // Closing a connection already failed or no longer needed: nothing depends on it closing cleanly.
             try? await connection.close()
         } catch {
             throw storeError(error, path: address.description, operation: "connecting")
@@ -172,7 +173,7 @@ enum Deadline {
                 do { box.resume(.success(try await body())) } catch { box.resume(.failure(error)) }
             }
             let timer = Task {
-                try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))  // cancelled: the retry loop ends
                 if !Task.isCancelled, box.resume(.timedOut) { work.cancel() }
             }
             box.onResume { timer.cancel() }

@@ -114,6 +114,7 @@ extension PostgresStore {
                             + "to upgrade it (its migrations keep every result)")
                 }
             } catch {
+                // The migration's own error is the one to report; session locks also end with the connection.
                 if writing { _ = try? await connection.query("SELECT pg_advisory_unlock_all()", logger: logger) }
                 throw error
             }

@@ -73,6 +73,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
             logger.warning(
                 "cannot reach the store; retrying",
                 metadata: ["store": "\(address)", "attempt": "\(attempt)", "error": "\(failure)"])
+            // Cancelled: the next attempt's failure ends the loop.
             try? await Task.sleep(for: .milliseconds(min(250 * (1 << min(attempt, 4)), 2000)))
         }
     }
@@ -340,7 +341,11 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
             WHERE id = \(lease.job) AND state = 'running' AND worker = \(lease.worker) AND attempt = \(lease.attempt)
             RETURNING lease_until
             """)
-        guard let row = rows.first, let until = try? row.decode(Date.self) else { throw .lostLease(lease) }
+        guard let row = rows.first else { throw .lostLease(lease) }
+        let until: Date
+        do { until = try row.decode(Date.self) } catch {
+            throw .corrupt(path: address.description, what: "the lease of job \(lease.job) reads back as \(error)")
+        }
         var renewed = lease
         renewed.until = until
         return renewed

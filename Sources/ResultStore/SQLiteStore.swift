@@ -112,6 +112,7 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
             throw .cannotOpen(path: store, reason: "cannot create \(lockPath): \(String(cString: strerror(errno)))")
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            // Who holds the lock, for the message only: an unreadable lock file says "unknown process".
             let holder = (try? String(contentsOfFile: lockPath, encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             close(descriptor)

@@ -114,6 +114,7 @@ public struct PostgresAddress: Sendable, Hashable, CustomStringConvertible {
         let path =
             environment["PGPASSFILE"]
             ?? ((environment["HOME"] ?? NSHomeDirectory()) as NSString).appendingPathComponent(".pgpass")
+        // As libpq: no readable password file means no password from it (the server then says what it needs).
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
         let wanted = [socketFolder == nil ? host : "localhost", String(port), database, user]
         for line in text.split(whereSeparator: \.isNewline) where !line.hasPrefix("#") {

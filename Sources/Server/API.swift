@@ -20,9 +20,19 @@ public final class ServerState: Sendable {
     }
 
     private let cache = RunCache()
+    private let runsAtStamp = LockedValue<(stamp: String, summaries: [RunSummary])?>(nil)
 
-    /// Each run at a glance, from the store's grouped counts (no job or result decoded).
-    func summaries() async throws -> [RunSummary] { try await store.runs() }
+    /// Each run at a glance, from the store's grouped counts (no job or result decoded), kept until the store's stamp
+    /// changes: the page and every route that lists runs ask for them, most often of an unchanged store.
+    func summaries() async throws -> [RunSummary] {
+        let stamp = try await store.counts().stamp
+        if let kept = runsAtStamp.value, kept.stamp == stamp { return kept.summaries }
+        // Read after the stamp: a change in between is newer than the stamp it is kept under, and the next
+        // request's stamp differs, so it is read again.
+        let summaries = try await store.runs()
+        runsAtStamp.value = (stamp, summaries)
+        return summaries
+    }
 
     /// The stored results of run `run` as the reports list them (with per-window detail); decoding them is the costly
     /// part of a request, so they are kept until the run changes (a few runs at a time).
@@ -175,7 +185,7 @@ struct APIController {
                 results: $0.results)
         }
         struct Body: Codable { var runs: [RunEntry] }
-        return JSONBody.response(Body(runs: runs))
+        return try JSONBody.response(Body(runs: runs))
     }
 
     struct CheckpointEntry: Codable, Sendable {
@@ -221,7 +231,7 @@ struct APIController {
             var run: String
             var checkpoints: [CheckpointEntry]
         }
-        return JSONBody.response(Body(run: run, checkpoints: entries))
+        return try JSONBody.response(Body(run: run, checkpoints: entries))
     }
 
     /// The filters `/api/results` and `/api/curves` take.
@@ -281,7 +291,7 @@ struct APIController {
             // Each result as `results --json` writes it, without the per-window detail (`/api/positions` has the
             // per-position losses).
             struct Body: Codable { var results: [StoredResultsReport.Row] }
-            return JSONBody.response(
+            return try JSONBody.response(
                 Body(
                     results: rows.map { row in
                         var row = row
@@ -309,7 +319,7 @@ struct APIController {
         }
         let newestOnly = request.uri.queryParameters.get("newest") == "true"
         struct Body: Codable { var curves: [ExtrapolationCurve] }
-        return JSONBody.response(Body(curves: newestOnly ? Extrapolation.newest(curves) : curves))
+        return try JSONBody.response(Body(curves: newestOnly ? Extrapolation.newest(curves) : curves))
     }
 
     @Sendable func positions(_ request: Request, context: Context) async throws -> Response {
@@ -333,7 +343,7 @@ struct APIController {
                 Series(series: row.series, length: row.length, multiple: row.multiple, buckets: $0.positions)
             }
         }
-        return JSONBody.response(Body(checkpointID: id, positions: series))
+        return try JSONBody.response(Body(checkpointID: id, positions: series))
     }
 
     /// The paired bootstrap of two checkpoints' stored results on the same windows (as `extrapolate compare`).
@@ -358,7 +368,7 @@ struct APIController {
             var b: Int64
             var comparisons: [PairedResults.Entry]
         }
-        return JSONBody.response(Body(a: a, b: b, comparisons: comparisons))
+        return try JSONBody.response(Body(a: a, b: b, comparisons: comparisons))
     }
 
     struct QueueEntry: Codable, Sendable {
@@ -390,7 +400,7 @@ struct APIController {
             var paused: Bool
             var jobs: [QueueEntry]
         }
-        return JSONBody.response(Body(paused: state.daemon?.isPaused ?? false, jobs: jobs))
+        return try JSONBody.response(Body(paused: state.daemon?.isPaused ?? false, jobs: jobs))
     }
 
     struct WorkerEntry: Codable, Sendable {
@@ -417,7 +427,7 @@ struct APIController {
             var window: Double
             var workers: [WorkerEntry]
         }
-        return JSONBody.response(Body(window: WorkerListing.window, workers: workers))
+        return try JSONBody.response(Body(window: WorkerListing.window, workers: workers))
     }
 
     struct Failure: Codable, Sendable {
@@ -449,7 +459,7 @@ struct APIController {
                 error: $0.reason ?? "", attempts: nil, updated: $0.updated)
         }
         struct Body: Codable { var failures: [Failure] }
-        return JSONBody.response(Body(failures: failures.sorted { $0.updated > $1.updated }))
+        return try JSONBody.response(Body(failures: failures.sorted { $0.updated > $1.updated }))
     }
 
     @Sendable func alerts(_ request: Request, context: Context) async throws -> Response {
@@ -473,7 +483,7 @@ struct APIController {
                 run: $0.curve.run, series: $0.curve.series, step: $0.curve.step, multiple: thresholds.ratioMultiple,
                 reason: $0.reason)
         }
-        return JSONBody.response(
+        return try JSONBody.response(
             Body(thresholds: thresholds, alerts: state.alerts(curves), unmeasured: unmeasured))
     }
 
@@ -486,7 +496,7 @@ struct APIController {
             var watching: Bool
         }
         let stamp = try await state.stamp()
-        return JSONBody.response(
+        return try JSONBody.response(
             Body(
                 version: stamp.value, results: stamp.results, paused: state.daemon?.isPaused ?? false,
                 watching: state.daemon?.isWatching ?? false))
@@ -503,7 +513,7 @@ struct APIController {
             var checkpointID: Int64
             var requeued: Int
         }
-        return JSONBody.response(Body(checkpointID: id, requeued: count))
+        return try JSONBody.response(Body(checkpointID: id, requeued: count))
     }
 
     struct WorkerChange: Codable { var paused: Bool }
@@ -519,7 +529,7 @@ struct APIController {
             throw APIError(status: .conflict, message: "this server runs no worker")
         }
         if change.paused { daemon.pause() } else { daemon.resume() }
-        return JSONBody.response(change)
+        return try JSONBody.response(change)
     }
 }
 

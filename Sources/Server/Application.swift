@@ -40,7 +40,7 @@ struct HealthController {
 
     var routes: RouteCollection<Context> {
         let routes = RouteCollection(context: Context.self)
-        routes.get("healthz") { _, _ in JSONBody.response(["status": "ok"]) }
+        routes.get("healthz") { _, _ in try JSONBody.response(["status": "ok"]) }
         routes.get("readyz") { _, _ in
             struct Body: Codable {
                 var ready: Bool
@@ -52,7 +52,7 @@ struct HealthController {
             // Without a daemon (a store served read-only) nothing needs to be watching.
             let watching = state.daemon?.isWatching ?? true
             let ready = store == "ok" && watching
-            return JSONBody.response(
+            return try JSONBody.response(
                 Body(ready: ready, store: store, watching: watching), status: ready ? .ok : .serviceUnavailable)
         }
         routes.get("metrics") { _, _ in

@@ -24,6 +24,10 @@ struct JSONErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as APIError {
+            if error.status.code >= 500 {
+                context.logger.error(
+                    "request failed", metadata: ["error": "\(error.message)", "path": "\(request.uri.path)"])
+            }
             return Self.response(error.status, error.message)
         } catch let error as HTTPError {
             let message =
@@ -50,7 +54,14 @@ struct JSONErrorMiddleware: RouterMiddleware {
             var error: Detail
         }
         let body = Body(error: .init(status: status.code, message: message))
-        return JSONBody.response(body, status: status)
+        do {
+            return try JSONBody.response(body, status: status)
+        } catch {
+            // Two plain fields cannot fail to encode; if they ever did, the status still reaches the client.
+            return JSONBody.text(
+                #"{"error":{"status":\#(status.code),"message":"the error could not be encoded"}}"# + "\n",
+                type: "application/json; charset=utf-8", status: status)
+        }
     }
 }
 
@@ -127,8 +138,16 @@ struct TokenMiddleware: RouterMiddleware {
 /// JSON and text responses.
 enum JSONBody {
     /// `value` as JSON, encoded as every report is (`ReportJSON`: sorted keys, ISO 8601 dates, "inf" and "nan").
-    static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
-        let text = (try? ReportJSON.encode(value)) ?? "{}"
+    /// - Throws: `APIError` (500) naming the value's type when it cannot be encoded: a body that failed must never
+    ///   reach the client as a successful `{}` (`JSONErrorMiddleware` answers with the error and logs it).
+    static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws(APIError) -> Response {
+        let text: String
+        do {
+            text = try ReportJSON.encode(value)
+        } catch {
+            throw APIError(
+                status: .internalServerError, message: "cannot encode the \(type(of: value)) answer as JSON: \(error)")
+        }
         return self.text(text + "\n", type: "application/json; charset=utf-8", status: status)
     }
 

@@ -83,7 +83,7 @@ extension EvaluationOverrides {
         data = try read.string("data").map { WatchTarget.absolute($0, relativeTo: base) }
         dtype = try read.parsed("dtype", as: "uint16 or uint32") { TokenDType(rawValue: $0) }
         lengths = try read.parsed("lengths", as: "a length grid like \"1x,2x,4x\" or \"512,1024\"") {
-            try? LengthGrid(parsing: $0)
+            try LengthGrid(parsing: $0)
         }
         evaluationProtocol = try read.parsed("protocol", as: "nonoverlapping, sliding:S or last-half") {
             EvaluationProtocol(parsing: $0)
@@ -302,6 +302,7 @@ public struct DaemonConfiguration: Sendable {
 /// time = "03:00"                 # local time; without it no report is scheduled
 /// directory = "reports"          # default: a "reports" folder beside the store
 /// notify-command = "mail -s 'extrapolation report' me@lab.org < \"$1\"/report.txt"
+/// notify-timeout = 60            # seconds; past it the command (and what it started) is stopped
 ///
 /// [alerts]
 /// regression = 0.10              # ppl(kL) rose by more than 10% while ppl(L) fell
@@ -317,6 +318,8 @@ public struct ReportSettings: Sendable, Hashable {
     /// Run by `/bin/sh -c` after each scheduled report, with the report's folder as `$1` (and in
     /// `EXTRAPOLATE_REPORT`): hook mail or chat to it.
     public var notifyCommand: String?
+    /// Seconds the notify command may run before it and everything it started are stopped (SIGTERM, then SIGKILL).
+    public var notifyTimeout: Double = 60
 
     public init() {}
 
@@ -328,10 +331,11 @@ public struct ReportSettings: Sendable, Hashable {
     init(root: TableReader, base: String) throws(ConfigurationError) {
         if let table = try root.table("report") {
             let read = TableReader(table: table, file: root.file, context: "report")
-            try read.rejectUnknown(["time", "directory", "notify-command"])
+            try read.rejectUnknown(["time", "directory", "notify-command", "notify-timeout"])
             schedule = try read.parsed("time", as: "a time of day like \"03:00\"") { TimeOfDay(parsing: $0) }
             directory = try read.string("directory").map { WatchTarget.absolute($0, relativeTo: base) }
             notifyCommand = try read.string("notify-command")
+            notifyTimeout = try read.number("notify-timeout", minimum: 0.1) ?? notifyTimeout
         }
         if let table = try root.table("alerts") {
             let read = TableReader(table: table, file: root.file, context: "alerts")
@@ -445,9 +449,16 @@ struct TableReader {
     }
 
     /// A string key turned into a value by `parse`; `nil` from `parse` is an error describing `expected`.
-    func parsed<T>(_ key: String, as expected: String, _ parse: (String) -> T?) throws(ConfigurationError) -> T? {
+    /// The string at `key` parsed by `parse`: nil, or a thrown error (its reason is added to the message), means the
+    /// value is not `expected`.
+    func parsed<T>(_ key: String, as expected: String, _ parse: (String) throws -> T?) throws(ConfigurationError) -> T?
+    {
         guard let text = try string(key) else { return nil }
-        guard let value = parse(text) else {
+        let parsed: T?
+        do { parsed = try parse(text) } catch {
+            throw .badValue(file: file, key: name(key), reason: "'\(text)' is not \(expected): \(error)")
+        }
+        guard let value = parsed else {
             throw .badValue(file: file, key: name(key), reason: "'\(text)' is not \(expected)")
         }
         return value

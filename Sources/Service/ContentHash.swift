@@ -19,7 +19,7 @@ enum ContentHash {
                 if FileStamp.of(stamp.path) == nil { return nil }
                 throw HashingError(path: stamp.path, reason: "cannot open for reading (permissions?)")
             }
-            defer { try? handle.close() }
+            defer { try? handle.close() }  // read-only: closing cannot lose data
             do {
                 while let chunk = try handle.read(upToCount: 1 << 22), !chunk.isEmpty {
                     chunk.withUnsafeBytes { hash.update($0) }

@@ -218,7 +218,7 @@ public final class Daemon: Service, @unchecked Sendable {
                     nextSettle = now.addingTimeInterval(delay)
                 }
             }
-            try? await Task.sleep(for: .milliseconds(100))
+            try? await Task.sleep(for: .milliseconds(100))  // cancelled: the loop's own check ends it
         }
     }
 

@@ -32,6 +32,8 @@ public struct JSONLogHandler: LogHandler {
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
             object[key] = Self.json(value)
         }
+        // Every value is a string, an array or a dictionary of them (`json`): serialising cannot fail. Were it to,
+        // the line is dropped rather than the process stopped by its own logging.
         guard
             let data = try? JSONSerialization.data(
                 withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])

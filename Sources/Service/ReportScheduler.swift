@@ -52,22 +52,22 @@ public struct ReportScheduler: Service {
             return
         }
         guard let command = settings.notifyCommand else { return }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command, "extrapolate-notify", folder]
-        var environment = ProcessInfo.processInfo.environment
-        environment["EXTRAPOLATE_REPORT"] = folder
-        process.environment = environment
+        let hook = ShellCommand(
+            command, arguments: ["extrapolate-notify", folder], environment: ["EXTRAPOLATE_REPORT": folder],
+            timeout: settings.notifyTimeout)
+        let metadata: Logger.Metadata = ["command": "\(command)", "folder": "\(folder)"]
         do {
-            try process.run()
-            process.waitUntilExit()
-            if process.terminationStatus != 0 {
+            let outcome = try await hook.run { Task.isShuttingDownGracefully || Task.isCancelled }
+            switch outcome {
+            case .exited(0): logger.info("the notify command ran", metadata: metadata)
+            case .interrupted: logger.warning("the notify command was stopped at shutdown", metadata: metadata)
+            default:
                 logger.warning(
                     "the notify command failed",
-                    metadata: ["command": "\(command)", "status": "\(process.terminationStatus)"])
+                    metadata: metadata.merging(["outcome": "\(outcome)"]) { $1 })
             }
         } catch {
-            logger.warning("cannot run the notify command", metadata: ["command": "\(command)", "error": "\(error)"])
+            logger.warning("cannot run the notify command", metadata: metadata.merging(["error": "\(error)"]) { $1 })
         }
     }
 }

@@ -36,6 +36,9 @@ final class Scanner: @unchecked Sendable {
         var partial: Int?
     }
 
+    /// Folders seen unreadable at the last scan, with the reason (`report(unreadable:under:)`).
+    private var unreadableFolders: [String: String] = [:]
+
     /// What one scan found.
     struct Outcome {
         /// Every folder looked into (for the watcher).
@@ -69,11 +72,13 @@ final class Scanner: @unchecked Sendable {
         for target in configuration.targets {
             let found = Discovery.scan(target.folder)
             outcome.folders += found.folders
+            report(unreadable: found.unreadable, under: target.folder)
             let present = Set(found.candidates.map(\.path))
-            // A watched folder that cannot be listed (an unmounted filesystem, a typo) says nothing about what is
-            // gone; the worker notices a missing checkpoint when it needs it.
+            // A watched folder that cannot be listed (an unmounted filesystem, a typo), or a folder in it that cannot
+            // (permissions changed, an I/O error), says nothing about what is gone: nothing under it is marked gone
+            // until every folder reads again; the worker notices a missing checkpoint when it needs it.
             let gone =
-                found.folders.first == target.folder
+                found.folders.first == target.folder && found.unreadable.isEmpty
                 ? try await store.markGone(under: target.folder, present: present) : []
             for gone in gone {
                 logger.notice(
@@ -99,6 +104,22 @@ final class Scanner: @unchecked Sendable {
         hot = hot.filter { seen.contains($0.key) && $0.value.until > clock() }
         outcome.hot = !hot.isEmpty
         return outcome
+    }
+
+    /// Logs each folder that cannot be read once (a warning naming the folder and the reason), and once more when it
+    /// reads again: a scan every few seconds must not repeat the same line for ever.
+    private func report(unreadable: [String: String], under root: String) {
+        let before = unreadableFolders.filter { $0.key == root || $0.key.hasPrefix(root + "/") }
+        for (folder, reason) in unreadable.sorted(by: { $0.key < $1.key }) where before[folder] != reason {
+            logger.warning(
+                "cannot read a folder under a watched folder; nothing under it is marked gone until it reads again",
+                metadata: ["folder": "\(folder)", "reason": "\(reason)"])
+            unreadableFolders[folder] = reason
+        }
+        for folder in before.keys.sorted() where unreadable[folder] == nil {
+            logger.notice("a folder reads again", metadata: ["folder": "\(folder)"])
+            unreadableFolders[folder] = nil
+        }
     }
 
     /// Looks again at the files rewritten in place that changed lately, without a full scan: cheap enough to run

@@ -25,7 +25,7 @@ final class SnapshotArea: @unchecked Sendable {
         guard CheckpointLocation.torchExtensions.contains(where: file.hasSuffix),
             let handle = FileHandle(forReadingAtPath: file)
         else { return false }
-        defer { try? handle.close() }
+        defer { try? handle.close() }  // read-only: closing cannot lose data
         // An unreadable file is no zip here; the completeness check reports why it cannot be read.
         return (try? handle.read(upToCount: 4)) == Data([0x50, 0x4B, 0x03, 0x04])
     }

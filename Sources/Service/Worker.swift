@@ -88,7 +88,7 @@ final class Worker: @unchecked Sendable {
     private func keepRenewing(_ lease: LeaseKeeper, metadata: Logger.Metadata) async {
         let interval = max(configuration.leaseSeconds / 3, 0.05)
         while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(Int(interval * 1000)))
+            try? await Task.sleep(for: .milliseconds(Int(interval * 1000)))  // cancelled: the loop's check ends it
             if Task.isCancelled { return }
             do {
                 lease.current = try await store.renew(lease.current, seconds: configuration.leaseSeconds)
@@ -121,6 +121,8 @@ final class Worker: @unchecked Sendable {
         if error is StoreError {
             // The store's fault (a full disk), not the checkpoint's: no attempt is counted; the work loop backs off.
             logger.error("cannot write the store; the job stays pending", metadata: metadata)
+            // The store is failing already: if this write fails too the lease runs out and the rescuer returns the
+            // job to the queue, so nothing is lost either way.
             try? await store.finish(
                 lease.current, state: .pending, error: job.error, attempts: job.attempts, retrySeconds: nil)
             return .storeFailed
@@ -192,7 +194,7 @@ final class Worker: @unchecked Sendable {
                         metadata: metadata.merging(["error": "\(error)"]) { $1 })
                     waited = true
                 }
-                try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+                try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))  // cancelled: the loop's check ends it
                 delay = min(delay * 2, 5)
             }
         }
@@ -410,14 +412,14 @@ final class LeaseKeeper: Sendable {
     }
 }
 
-/// A value behind a lock, for state the worker shares with the heartbeat loop.
-final class LockedValue<T: Sendable>: @unchecked Sendable {
+/// A value behind a lock: state the worker shares with the heartbeat loop, the server's kept answers.
+public final class LockedValue<T: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: T
 
-    init(_ value: T) { stored = value }
+    public init(_ value: T) { stored = value }
 
-    var value: T {
+    public var value: T {
         get { lock.withLock { stored } }
         set { lock.withLock { stored = newValue } }
     }

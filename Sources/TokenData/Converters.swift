@@ -23,6 +23,7 @@ public enum TokenSourceFormat: String, Sendable, CaseIterable {
         if path.hasSuffix(".jsonl") || path.hasSuffix(".jsonl.zst") || path.hasSuffix(".json.zst") { return .jsonl }
         if path.hasSuffix(".txt") { return .text }
         if path.hasSuffix(".bin") {
+            // Sniffing the format: a file that cannot be read here is refused by the reader chosen, naming it.
             if let handle = FileHandle(forReadingAtPath: path), let head = try? handle.read(upToCount: 4),
                 head.count == 4
             {
@@ -81,6 +82,7 @@ public enum Packer {
     ) throws(TokenDataError) -> TokenMetadata {
         let writer = try TokenWriter(
             path: output, dtype: options.dtype, tokensPerFrame: options.tokensPerFrame, level: options.level)
+        // Sizes only scale the progress bar; an input that cannot be read fails when it is packed, naming it.
         let total = inputs.reduce(0) {
             $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0)
         }
@@ -106,6 +108,7 @@ public enum Packer {
                 report(data.count)
             case .jsonl: try packJSONLines(input, options: options, into: writer, report)
             }
+            // Progress only (see `total`).
             done += (try? FileManager.default.attributesOfItem(atPath: input)[.size] as? Int) ?? 0
         }
         var vocabulary = options.vocabularySize

@@ -293,9 +293,11 @@ public final class TokenDataset: @unchecked Sendable {
         return result
     }
 
-    /// Consecutive windows of `length` tokens, `stride` apart (non-overlapping by default), in file order.
-    public func windows(length: Int, stride: Int? = nil) -> WindowSequence {
-        WindowSequence(dataset: self, length: length, stride: stride ?? length)
+    /// Consecutive windows of `length` tokens, `stride` apart (non-overlapping by default), in file order:
+    /// `while let window = try windows.next() { … }` or `try windows.all()`. A frame that cannot be decoded is
+    /// an error, never the end of the data.
+    public func windows(length: Int, stride: Int? = nil) -> WindowReader {
+        WindowReader(dataset: self, length: length, stride: stride ?? length)
     }
 
     /// Decodes every frame and checks sizes, zstd checksums, seek-table checksums and the content checksum.
@@ -321,21 +323,30 @@ public final class TokenDataset: @unchecked Sendable {
     }
 }
 
-/// Sequential windows over a dataset.
-public struct WindowSequence: Sequence, IteratorProtocol {
+/// Sequential windows over a dataset, read one at a time. Not a `Sequence`: reading a window can fail (a corrupt
+/// frame), and a sequence could only end quietly there.
+public struct WindowReader {
     let dataset: TokenDataset
     let length: Int
     let stride: Int
     var start = 0
 
-    /// The next window, or nil at the end (a short tail is not returned). Errors end the sequence; call
-    /// `verify()` to find out why.
-    public mutating func next() -> [Int32]? {
-        guard length > 0, stride > 0, start + length <= dataset.count,
-            let window = try? dataset.tokens(in: start..<(start + length))
-        else { return nil }
+    /// The next window, or nil at the end (a short tail is not returned, nor is anything for a length or stride
+    /// below 1).
+    /// - Throws: `TokenDataError` naming the file and frame when the window's frames cannot be decoded.
+    public mutating func next() throws(TokenDataError) -> [Int32]? {
+        guard length > 0, stride > 0, start + length <= dataset.count else { return nil }
+        let window = try dataset.tokens(in: start..<(start + length))
         start += stride
         return window
+    }
+
+    /// Every remaining window.
+    /// - Throws: `TokenDataError` as `next()`.
+    public mutating func all() throws(TokenDataError) -> [[Int32]] {
+        var windows: [[Int32]] = []
+        while let window = try next() { windows.append(window) }
+        return windows
     }
 }
 

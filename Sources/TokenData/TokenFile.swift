@@ -30,7 +30,7 @@ public enum TokenFile {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw .unreadable(path: path, reason: "permission denied")
         }
-        defer { try? handle.close() }
+        defer { try? handle.close() }  // read-only: closing cannot lose data
         let data: Data
         do {
             try handle.seek(toOffset: UInt64(offset * dtype.width))
@@ -68,7 +68,7 @@ extension TokenFile {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw .unreadable(path: path, reason: "permission denied")
         }
-        defer { try? handle.close() }
+        defer { try? handle.close() }  // read-only: closing cannot lose data
         var hash = XXH64()
         do {
             while let chunk = try handle.read(upToCount: 1 << 22), !chunk.isEmpty {

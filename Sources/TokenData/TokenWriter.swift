@@ -52,6 +52,8 @@ public final class TokenWriter {
     deinit {
         ZSTD_freeCCtx(context)
         if !finished {
+            // An abandoned write (an error before `finish`): its partial file is removed so no reader mistakes it
+            // for data; a failure to remove it leaves only the `.partial` name, which no reader opens.
             try? handle.close()
             try? FileManager.default.removeItem(atPath: partialPath)
         }

@@ -92,12 +92,14 @@ import Testing
         [report]
         time = "04:15"
         notify-command = "true"
+        notify-timeout = 5
         [alerts]
         regression = 0.2
         ratio = 3
         """.write(toFile: file, atomically: true, encoding: .utf8)
         let configuration = try DaemonConfiguration.load(file: file)
         #expect(configuration.report.schedule == TimeOfDay(parsing: "04:15"))
+        #expect(configuration.report.notifyTimeout == 5)
         #expect(configuration.report.thresholds == AlertThresholds(regression: 0.2, ratio: 3, ratioMultiple: 16))
         #expect(configuration.report.folder(localFolder: "/var/lib/x") == "/var/lib/x/reports")
         try "[[runs]]\nfolder = \"runs\"\ndata = \"x\"\n[report]\ntime = \"25:00\"\n".write(

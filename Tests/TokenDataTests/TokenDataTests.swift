@@ -75,9 +75,11 @@ struct TokenFormatTests {
             #expect(try dataset.tokens(in: range) == tokens[range].map { Int32(clamping: $0) })
         }
         #expect(throws: TokenDataError.self) { try dataset.tokens(in: 10_000..<10_008) }
-        let windows = Array(dataset.windows(length: 3000))
+        var reader = dataset.windows(length: 3000)
+        let windows = try reader.all()
         #expect(windows.count == 3 && windows[2] == tokens[6000..<9000].map { Int32(clamping: $0) })
-        #expect(Array(dataset.windows(length: 4000, stride: 2000)).count == 4)
+        var overlapping = dataset.windows(length: 4000, stride: 2000)
+        #expect(try overlapping.all().count == 4)
         #expect(try dataset.verify() == 11)
     }
 
@@ -129,6 +131,18 @@ struct TokenFormatTests {
             }
         }
         #expect(caught == dataBytes)
+        // Reading windows through a corrupt frame is an error naming it, not a shorter dataset.
+        var bytes = good
+        bytes[dataBytes - 5] ^= 0x5A
+        let path = try scratch.write("bad.tokens.zst", bytes)
+        var reader = try TokenDataset(path: path).windows(length: 100)
+        var read = 0
+        do {
+            while try reader.next() != nil { read += 1 }
+            Issue.record("a corrupt last frame ended the windows quietly after \(read)")
+        } catch {
+            #expect("\(error)".contains("bad.tokens.zst") && read < 6)
+        }
         for cut in [1, 9, 40, good.count / 2, good.count - 1] {
             let path = try scratch.write("cut.tokens.zst", Array(good.prefix(cut)))
             #expect(throws: TokenDataError.self) { try TokenDataset(path: path) }

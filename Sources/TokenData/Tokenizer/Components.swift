@@ -286,9 +286,42 @@ struct Components {
         .malformed(path: path, key: key, reason: reason)
     }
 
+    /// The boolean at `key` of `object` (in `context`), `fallback` when absent or null: the `tokenizers` library's
+    /// defaults. Any other value is refused, as `tokenizers` refuses it, rather than read as the default.
+    func flag(_ object: [String: Any], _ key: String, in context: String, default fallback: Bool) throws(TokenizerError)
+        -> Bool
+    {
+        switch object[key] {
+        case nil, is NSNull: return fallback
+        case let flag as Bool: return flag
+        case let value: throw malformed("\(context).\(key)", "expected true or false, found \(Self.describe(value))")
+        }
+    }
+
+    /// The string at `key` of `object` (in `context`), `fallback` when absent or null; any other value is refused.
+    func text(_ object: [String: Any], _ key: String, in context: String, default fallback: String)
+        throws(TokenizerError) -> String
+    {
+        switch object[key] {
+        case nil, is NSNull: return fallback
+        case let text as String: return text
+        case let value: throw malformed("\(context).\(key)", "expected a string, found \(Self.describe(value))")
+        }
+    }
+
+    static func describe(_ value: Any?) -> String {
+        switch value {
+        case let text as String: "the string \"\(text.prefix(40))\""
+        case is NSNumber: "the number \(value!)"
+        case is [Any]: "a list"
+        case is [String: Any]: "an object"
+        default: "\(value.map { "\($0)" } ?? "nothing")"
+        }
+    }
+
     func model(_ value: Any?) throws(TokenizerError) -> BPEModel {
         guard let object = value as? [String: Any] else { throw malformed("model", "missing") }
-        let type = object["type"] as? String ?? "BPE"
+        let type = try text(object, "type", in: "model", default: "BPE")
         guard type == "BPE" else { throw unsupported("the \(type) model") }
         if let dropout = object["dropout"] as? Double, dropout > 0 { throw unsupported("BPE dropout") }
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
@@ -328,15 +361,16 @@ struct Components {
             }
             return id
         }
-        let byteFallback = object["byte_fallback"] as? Bool ?? false
+        let byteFallback = try flag(object, "byte_fallback", in: "model", default: false)
         var characters: [UInt32: Int32] = [:]
         for (token, id) in vocabulary {
             var scalars = token.unicodeScalars.makeIterator()
             if let first = scalars.next(), scalars.next() == nil { characters[first.value] = id }
         }
         var model = BPEModel(
-            vocabulary: vocabulary, merges: merges, unknown: unknown, fuseUnknown: object["fuse_unk"] as? Bool ?? false,
-            byteFallback: byteFallback, ignoreMerges: object["ignore_merges"] as? Bool ?? false,
+            vocabulary: vocabulary, merges: merges, unknown: unknown,
+            fuseUnknown: try flag(object, "fuse_unk", in: "model", default: false),
+            byteFallback: byteFallback, ignoreMerges: try flag(object, "ignore_merges", in: "model", default: false),
             byteTokens: (0..<256).map { vocabulary[String(format: "<0x%02X>", $0)] })
         model.characters = characters
         return model
@@ -344,7 +378,7 @@ struct Components {
 
     func normalizer(_ value: Any?) throws(TokenizerError) -> Normalizer? {
         guard let object = value as? [String: Any] else { return nil }
-        let type = object["type"] as? String ?? ""
+        let type = try text(object, "type", in: "normalizer", default: "")
         switch type {
         case "NFC": return .nfc
         case "NFD": return .nfd
@@ -361,7 +395,9 @@ struct Components {
             }
             return .replace(pattern: pattern, content: content)
         case "Strip":
-            return .strip(left: object["strip_left"] as? Bool ?? true, right: object["strip_right"] as? Bool ?? true)
+            return .strip(
+                left: try flag(object, "strip_left", in: "normalizer", default: true),
+                right: try flag(object, "strip_right", in: "normalizer", default: true))
         case "Sequence":
             guard let steps = object["normalizers"] as? [Any] else {
                 throw malformed("normalizer.normalizers", "missing")
@@ -376,12 +412,12 @@ struct Components {
 
     func preTokenizer(_ value: Any?) throws(TokenizerError) -> PreTokenizer? {
         guard let object = value as? [String: Any] else { return nil }
-        let type = object["type"] as? String ?? ""
+        let type = try text(object, "type", in: "pre_tokenizer", default: "")
         switch type {
         case "ByteLevel":
             return .byteLevel(
-                addPrefixSpace: object["add_prefix_space"] as? Bool ?? true,
-                useRegex: object["use_regex"] as? Bool ?? true)
+                addPrefixSpace: try flag(object, "add_prefix_space", in: "pre_tokenizer", default: true),
+                useRegex: try flag(object, "use_regex", in: "pre_tokenizer", default: true))
         case "Split":
             let pattern = object["pattern"] as? [String: Any]
             let matcher: SplitMatcher
@@ -395,19 +431,25 @@ struct Components {
             } else {
                 throw malformed("pre_tokenizer.pattern", "neither String nor Regex")
             }
-            let name = object["behavior"] as? String ?? "Isolated"
+            let name = try text(object, "behavior", in: "pre_tokenizer", default: "Isolated")
             guard let behavior = SplitBehavior(rawValue: name) else { throw unsupported("the Split behavior \(name)") }
-            return .split(pattern: matcher, behavior: behavior, invert: object["invert"] as? Bool ?? false)
+            return .split(
+                pattern: matcher, behavior: behavior,
+                invert: try flag(object, "invert", in: "pre_tokenizer", default: false))
         case "Metaspace":
-            let replacement = object["replacement"] as? String ?? "▁"
+            let replacement = try text(object, "replacement", in: "pre_tokenizer", default: "▁")
             var scheme = object["prepend_scheme"] as? String
-            if scheme == nil { scheme = (object["add_prefix_space"] as? Bool ?? true) ? "always" : "never" }
+            if scheme == nil {
+                scheme = (try flag(object, "add_prefix_space", in: "pre_tokenizer", default: true)) ? "always" : "never"
+            }
             guard let scheme, ["always", "first", "never"].contains(scheme) else {
                 throw malformed("pre_tokenizer.prepend_scheme", "expected always, first or never")
             }
-            return .metaspace(replacement: replacement, prepend: scheme, split: object["split"] as? Bool ?? true)
+            return .metaspace(
+                replacement: replacement, prepend: scheme,
+                split: try flag(object, "split", in: "pre_tokenizer", default: true))
         case "Digits":
-            return .digits(individually: object["individual_digits"] as? Bool ?? false)
+            return .digits(individually: try flag(object, "individual_digits", in: "pre_tokenizer", default: false))
         case "Sequence":
             guard let steps = object["pretokenizers"] as? [Any] else {
                 throw malformed("pre_tokenizer.pretokenizers", "missing")
@@ -426,13 +468,14 @@ struct Components {
             guard let object = entry as? [String: Any], let content = object["content"] as? String,
                 let id = (object["id"] as? NSNumber)?.int32Value
             else { throw malformed("added_tokens[\(index)]", "needs content and id") }
-            let special = object["special"] as? Bool ?? false
+            let special = try flag(object, "special", in: "added_tokens", default: false)
             tokens.append(
                 AddedTokens.Token(
                     id: id, content: content, scalars: Array(content.unicodeScalars), special: special,
-                    normalized: object["normalized"] as? Bool ?? !special,
-                    singleWord: object["single_word"] as? Bool ?? false,
-                    leftStrip: object["lstrip"] as? Bool ?? false, rightStrip: object["rstrip"] as? Bool ?? false))
+                    normalized: try flag(object, "normalized", in: "added_tokens", default: !special),
+                    singleWord: try flag(object, "single_word", in: "added_tokens", default: false),
+                    leftStrip: try flag(object, "lstrip", in: "added_tokens", default: false),
+                    rightStrip: try flag(object, "rstrip", in: "added_tokens", default: false)))
         }
         return AddedTokens(tokens: tokens)
     }
@@ -441,7 +484,7 @@ struct Components {
         -> PostProcessor?
     {
         guard let object = value as? [String: Any] else { return nil }
-        let type = object["type"] as? String ?? ""
+        let type = try text(object, "type", in: "post_processor", default: "")
         func id(_ token: String, _ key: String) throws(TokenizerError) -> Int32 {
             guard let id = added.tokens.first(where: { $0.content == token })?.id ?? vocabulary[token] else {
                 throw malformed(key, "'\(token)' is not a token")

@@ -112,6 +112,7 @@ public struct Tokenizer: Sendable {
     public var endOfDocument: (token: String, id: Int32)? {
         let config = ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(
             "tokenizer_config.json")
+        // tokenizer_config.json is optional: without a readable one the end-of-document token is looked up by name.
         if let data = FileManager.default.contents(atPath: config),
             let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
         {
