@@ -171,5 +171,45 @@ let package = Package(
                 "ExtrapolateCLI", "Architecture", "Checkpoints", "Evaluation", "Reports", "TokenData", "TestSupport",
             ]
         ),
+        // Every parser as one entry taking arbitrary bytes (Tests/fuzz): the fuzzer's targets and the corpus replay.
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "Architecture", "Checkpoints", "Evaluation", "TokenData", "Service", "Server", "ResultStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets", "TestSupport"]),
     ]
 )
+
+// `EXTRAPOLATE_FUZZ=1 swift build --product extrapolate-fuzz` (what Tests/fuzz/run.sh does, in .build-fuzz): the
+// libFuzzer harness, with coverage and AddressSanitizer on the project's own modules (not on its dependencies or its
+// macro plugin, which runs inside the compiler). An ordinary build never sees these targets or flags.
+//
+// The modules are compiled with `-sanitize=fuzzer,address` (coverage for libFuzzer, AddressSanitizer); the harness
+// has a `main` of its own that calls libFuzzer's driver, so it links libclang_rt.fuzzer_no_main from the folder
+// EXTRAPOLATE_FUZZ_RUNTIME names (run.sh finds it beside swiftc) rather than the runtime with libFuzzer's `main`.
+if Context.environment["EXTRAPOLATE_FUZZ"] == "1" {
+    let instrumented: SwiftSetting = .unsafeFlags(["-sanitize=fuzzer,address"])
+    let runtime = Context.environment["EXTRAPOLATE_FUZZ_RUNTIME"] ?? "/usr/lib/clang/lib/linux"
+    for target in package.targets where target.type == .regular && target.name != "TestSupport" {
+        target.swiftSettings = (target.swiftSettings ?? []) + [instrumented]
+    }
+    package.targets += [
+        .target(name: "CFuzzSupport"),
+        .executableTarget(
+            name: "extrapolate-fuzz",
+            dependencies: ["FuzzTargets", "CFuzzSupport"],
+            swiftSettings: [instrumented],
+            linkerSettings: [
+                .unsafeFlags([
+                    "-sanitize=address", "-Xlinker", "\(runtime)/libclang_rt.fuzzer_no_main-x86_64.a",
+                ]),
+                .linkedLibrary("stdc++"),
+            ]
+        ),
+    ]
+    package.products += [.executable(name: "extrapolate-fuzz", targets: ["extrapolate-fuzz"])]
+}

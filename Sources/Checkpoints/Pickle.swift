@@ -90,7 +90,7 @@ struct TorchTensorReference {
 ///
 /// Every length read from the file is checked against the bytes left before anything is allocated; the mark
 /// stack, the value stack and the memo are bounded, so a hostile file cannot exhaust memory or the stack.
-struct RestrictedUnpickler {
+package struct RestrictedUnpickler {
     static let maximumStack = 1 << 20
     static let maximumMarks = 10_000
     static let maximumMemo = 1 << 22
@@ -123,7 +123,47 @@ struct RestrictedUnpickler {
     /// Storages named by persistent ids, by key.
     private(set) var storages: [String: TorchStorageReference] = [:]
 
-    init(_ bytes: UnsafeRawBufferPointer, at start: Int = 0, path: String) {
+    /// Reads one pickle from `bytes` and drops it: the fuzz harness's entry (`FuzzTargets`).
+    /// - Throws: `CheckpointError` as `load()`.
+    package static func check(_ bytes: UnsafeRawBufferPointer, path: String) throws(CheckpointError) {
+        var unpickler = RestrictedUnpickler(bytes, path: path)
+        _ = try unpickler.load()
+    }
+
+    /// The most values `insertable` looks at in one pickle: a pickle whose shared references would take longer to
+    /// walk is refused.
+    static let maximumVisits = 1 << 24
+    private var visits = 0
+
+    /// Refuses `values` going into `container` when one of them holds `container`: Python's pickle can describe a list
+    /// that contains itself, which every later walk of the value (and its reference counts) would never finish with.
+    private mutating func insertable(_ values: [PickleValue], into container: AnyObject, at offset: Int)
+        throws(CheckpointError)
+    {
+        var seen = Set<ObjectIdentifier>()
+        var pending = values
+        while let value = pending.popLast() {
+            visits += 1
+            guard visits <= Self.maximumVisits else {
+                throw fail("more than \(Self.maximumVisits) nested references to follow", at: offset)
+            }
+            let inner: AnyObject
+            switch value {
+            case .tuple(let items):
+                pending += items
+                continue
+            case .list(let list): inner = list
+            case .dict(let dict), .object(_, _, let dict): inner = dict
+            default: continue
+            }
+            guard inner !== container else { throw fail("a list, dict or object that contains itself", at: offset) }
+            guard seen.insert(ObjectIdentifier(inner)).inserted else { continue }
+            if let list = inner as? PickleList { pending += list.items }
+            if let dict = inner as? PickleDict { for pair in dict.pairs { pending += [pair.key, pair.value] } }
+        }
+    }
+
+    package init(_ bytes: UnsafeRawBufferPointer, at start: Int = 0, path: String) {
         self.bytes = bytes
         self.path = path
         position = start
@@ -298,25 +338,30 @@ struct RestrictedUnpickler {
                     try push(.list(list))
                 } else {
                     guard case .list(let set)? = stack.last else { throw fail("ADDITEMS to a non-set", at: at) }
+                    try insertable(items, into: set, at: at)
                     set.items += items
                 }
             case 0x61:  // APPEND
                 let value = try pop()
                 guard case .list(let list)? = stack.last else { throw fail("APPEND to a non-list", at: at) }
+                try insertable([value], into: list, at: at)
                 list.items.append(value)
             case 0x65:  // APPENDS
                 let items = try popMark()
                 guard case .list(let list)? = stack.last else { throw fail("APPENDS to a non-list", at: at) }
+                try insertable(items, into: list, at: at)
                 list.items += items
             case 0x73:  // SETITEM
                 let value = try pop(), key = try pop()
                 guard let dict = stack.last?.entries else { throw fail("SETITEM on a non-dict", at: at) }
+                try insertable([key, value], into: dict, at: at)
                 dict.pairs.append((key, value))
             case 0x75:  // SETITEMS
                 let items = try popMark()
                 guard items.count % 2 == 0, let dict = stack.last?.entries else {
                     throw fail("SETITEMS on a non-dict or with an odd number of items", at: at)
                 }
+                try insertable(items, into: dict, at: at)
                 for index in stride(from: 0, to: items.count, by: 2) {
                     dict.pairs.append((items[index], items[index + 1]))
                 }
@@ -425,7 +470,7 @@ struct RestrictedUnpickler {
     }
 
     /// BUILD: an object's state (a dict, or `(dict, slots)`) becomes its fields.
-    private func build(_ target: PickleValue, _ state: PickleValue, at offset: Int) throws(CheckpointError) {
+    private mutating func build(_ target: PickleValue, _ state: PickleValue, at offset: Int) throws(CheckpointError) {
         guard case .object(_, _, let fields) = target else {
             // Tensors and dicts carry no state that matters here (a tensor's hooks, an OrderedDict's).
             return
@@ -433,7 +478,10 @@ struct RestrictedUnpickler {
         var sources: [PickleValue] = [state]
         if let items = state.items { sources = items }
         for source in sources {
-            if let entries = source.entries { fields.pairs += entries.pairs }
+            if let entries = source.entries {
+                try insertable(entries.pairs.flatMap { [$0.key, $0.value] }, into: fields, at: offset)
+                fields.pairs += entries.pairs
+            }
         }
     }
 

@@ -246,8 +246,9 @@ public final class TorchFile: TensorFile, @unchecked Sendable {
         self.layouts = layouts
         metadata = ["format": format, "state_dict": source]
         var extras: [String: TorchExtra] = [:]
+        var budget = TorchExtra.maximumValues
         for (key, value) in root.entries?.pairs ?? [] {
-            guard let key = key.string, let extra = TorchExtra(value, depth: 0) else { continue }
+            guard let key = key.string, let extra = TorchExtra(value, depth: 0, budget: &budget) else { continue }
             extras[key] = extra
         }
         self.extras = extras
@@ -330,25 +331,31 @@ public indirect enum TorchExtra: Sendable, Hashable {
     case list([TorchExtra])
     case dict([String: TorchExtra])
 
-    /// Plain data of `value`, `nil` for tensors and anything deeper than 32 levels.
-    init?(_ value: PickleValue, depth: Int) {
-        guard depth < 32 else { return nil }
+    /// The most values read into extras from one file: a value shared many times over (a list of the same list,
+    /// nested) is walked once per reference, so a small pickle could otherwise describe billions.
+    static let maximumValues = 1 << 20
+
+    /// Plain data of `value`, `nil` for tensors, anything deeper than 32 levels, and anything past `budget` values.
+    init?(_ value: PickleValue, depth: Int, budget: inout Int) {
+        budget -= 1
+        guard depth < 32, budget >= 0 else { return nil }
         switch value {
         case .none: self = .null
         case .bool(let flag): self = .bool(flag)
         case .int(let number): self = .int(number)
         case .float(let number): self = .double(number)
         case .string(let text): self = .string(text)
-        case .tuple(let items): self = .list(items.compactMap { TorchExtra($0, depth: depth + 1) })
-        case .list(let list): self = .list(list.items.compactMap { TorchExtra($0, depth: depth + 1) })
+        case .tuple(let items): self = .list(items.compactMap { TorchExtra($0, depth: depth + 1, budget: &budget) })
+        case .list(let list): self = .list(list.items.compactMap { TorchExtra($0, depth: depth + 1, budget: &budget) })
         case .object(let module, _, let fields) where module.hasPrefix("omegaconf"):
             // An omegaconf container keeps its entries in `_content`, a value node its value in `_val`.
             guard let inner = fields["_content"] ?? fields["_val"] else { return nil }
-            self.init(inner, depth: depth + 1)
+            self.init(inner, depth: depth + 1, budget: &budget)
         case .dict(let dict), .object(_, _, let dict):
             var entries: [String: TorchExtra] = [:]
             for (key, item) in dict.pairs {
-                guard let name = key.string ?? key.int.map(String.init), let extra = TorchExtra(item, depth: depth + 1)
+                guard let name = key.string ?? key.int.map(String.init),
+                    let extra = TorchExtra(item, depth: depth + 1, budget: &budget)
                 else { continue }
                 entries[name] = extra
             }

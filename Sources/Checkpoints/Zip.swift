@@ -4,7 +4,7 @@ import Foundation
 /// directory (zip64 when the file or an entry passes 4 GiB). Every offset and length read from the file is checked
 /// against the file's size before use; a file whose central directory is missing (still being written) is
 /// `truncated`.
-struct ZipDirectory {
+package struct ZipDirectory {
     struct Entry: Hashable {
         var name: String
         /// Where the entry's bytes start in the file, and how many there are.
@@ -20,7 +20,7 @@ struct ZipDirectory {
     static let maximumEntries = 1 << 20
 
     /// Reads the directory of the zip in `bytes` (the whole file).
-    init(_ bytes: UnsafeRawBufferPointer, path: String) throws(CheckpointError) {
+    package init(_ bytes: UnsafeRawBufferPointer, path: String) throws(CheckpointError) {
         let size = bytes.count
         func u16(_ offset: Int) -> Int {
             Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self).littleEndian)
@@ -28,9 +28,11 @@ struct ZipDirectory {
         func u32(_ offset: Int) -> Int {
             Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian)
         }
+        // An 8-byte offset or length: nil past the file's size, which no offset or length of a valid archive is (so
+        // the sums below, of values at most the size plus small constants, cannot overflow).
         func u64(_ offset: Int) -> Int? {
             let value = bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self).littleEndian
-            return value <= UInt64(Int.max) ? Int(value) : nil
+            return value <= UInt64(size) ? Int(value) : nil
         }
         // The end-of-central-directory record: the last 22 bytes, or earlier by a comment of up to 64 KiB.
         var end: Int?

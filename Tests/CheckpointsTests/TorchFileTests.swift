@@ -117,3 +117,24 @@ import TestSupport
         #expect(CheckpointName(path: "/runs/nano/ckpt.pt") == CheckpointName(run: "nano", step: nil, scheme: .nanoGPT))
     }
 }
+
+/// Found by fuzzing (Tests/fuzz/regressions/pickle): pickles that describe a container holding itself, which leaked
+/// and would have made every later walk of the value endless.
+@Suite struct SelfContainingPickles {
+    @Test(
+        arguments: [
+            ("list-holds-itself-twice", [0x80, 0x02, 0x5D, 0x71, 0x00, 0x28, 0x68, 0x00, 0x68, 0x00, 0x65, 0x2E]),
+            (
+                "dict-holds-itself",
+                [0x80, 0x02, 0x7D, 0x71, 0x00, 0x58, 0x01, 0x00, 0x00, 0x00, 0x61, 0x68, 0x00, 0x73, 0x2E]
+            ),
+        ] as [(String, [UInt8])])
+    func areRefusedByName(name: String, bytes: [UInt8]) {
+        do {
+            try bytes.withUnsafeBytes { try RestrictedUnpickler.check($0, path: name) }
+            Issue.record("\(name) was read")
+        } catch {
+            #expect("\(error)".contains("contains itself") && "\(error)".contains(name), "\(error)")
+        }
+    }
+}
