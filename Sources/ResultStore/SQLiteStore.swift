@@ -31,6 +31,7 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
     ) throws(StoreError) {
         self.path = path
         self.clock = clock
+        try Self.refuseFolder(path)
         let folder = (path as NSString).deletingLastPathComponent
         if !folder.isEmpty {
             do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
@@ -54,6 +55,14 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         }
     }
 
+    /// A folder given as the store (SQLite itself says only "disk I/O error").
+    private static func refuseFolder(_ path: String) throws(StoreError) {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else { return }
+        let example = (path as NSString).appendingPathComponent("results.sqlite")
+        throw .cannotOpen(path: path, reason: "it is a folder; give the store's file, for example \(example)")
+    }
+
     /// Opens an existing store read-only (`status`, `results`), while a daemon may be writing it.
     /// - Throws: `StoreError.cannotOpen` when there is no store at `path` or it is not one.
     public init(readingFrom path: String) throws(StoreError) {
@@ -64,6 +73,7 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
             throw .cannotOpen(
                 path: path, reason: "no store here yet; `extrapolate watch` creates it (or pass --store PATH)")
         }
+        try Self.refuseFolder(path)
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(10)

@@ -523,7 +523,15 @@ struct APIController {
         let body = try await request.collectBody(upTo: state.configuration.maximumBodyBytes)
         let change: WorkerChange
         do { change = try JSONDecoder().decode(WorkerChange.self, from: Data(buffer: body)) } catch {
-            throw APIError.badRequest("the body must be JSON like {\"paused\": true}: \(error)")
+            let problem: String
+            switch error as? DecodingError {
+            case .typeMismatch(_, let context)?, .valueNotFound(_, let context)?:
+                let key = context.codingPath.map(\.stringValue).joined(separator: ".")
+                problem = "'\(key)' must be true or false"
+            case .keyNotFound(let key, _)?: problem = "'\(key.stringValue)' is missing"
+            default: problem = "it is not JSON"
+            }
+            throw APIError.badRequest("the body must be JSON like {\"paused\": true}: \(problem)")
         }
         guard let daemon = state.daemon else {
             throw APIError(status: .conflict, message: "this server runs no worker")
