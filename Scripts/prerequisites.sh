@@ -10,9 +10,10 @@
 #   test:  zstd (a test decodes our files with the reference tool), bc (Tests/kill-test.sh), util-linux's setpriv
 #          (unreadable-checkpoint tests as root), qemu-user (Tests/qemu-check.sh), chromium + fonts-liberation (the
 #          browser test of the page), systemd (systemd-analyze verifies Service/extrapolate.service), postgresql
-#          (a throw-away cluster for the fleet's tests: Scripts/postgres-cluster; the system service is not used).
+#          (a throw-away cluster for the fleet's tests: Scripts/postgres-cluster; the system service is not used),
+#          wrk (Benchmarks/server_load loads the server from a second process).
 extrapolate_packages_build="git pkg-config libzstd-dev libopenblas-dev libsqlite3-dev"
-extrapolate_packages_test="zstd bc util-linux qemu-user chromium fonts-liberation systemd postgresql"
+extrapolate_packages_test="zstd bc util-linux qemu-user chromium fonts-liberation systemd postgresql wrk"
 
 extrapolate_missing() {
     local missing="" package

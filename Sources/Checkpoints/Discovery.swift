@@ -67,6 +67,9 @@ public enum Discovery {
         /// Folders that exist but could not be listed (permissions, an I/O error), each with the reason: what they
         /// hold is unknown, not gone.
         public var unreadable: [String: String] = [:]
+        /// The real paths of the folders looked into: a symbolic link back to one of them (a loop, or a link to the
+        /// watched folder inside it) is not followed again, so no checkpoint is found twice under two names.
+        var visited: Set<String> = []
     }
 
     /// Every checkpoint under `root`, every folder looked into, and the folders that could not be read.
@@ -75,6 +78,13 @@ public enum Discovery {
         scan(folder: standardized(root), depth: 0, into: &found)
         found.candidates.sort { $0.path < $1.path }
         return found
+    }
+
+    /// `path` with every symbolic link resolved (realpath(3)); `path` itself when it cannot be resolved.
+    static func realPath(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     /// The names in `folder`; nil when it cannot be listed, with the reason recorded unless it no longer exists (a
@@ -99,6 +109,7 @@ public enum Discovery {
 
     private static func scan(folder: String, depth: Int, into found: inout Found) {
         let manager = FileManager.default
+        guard found.visited.insert(realPath(folder)).inserted else { return }
         guard let names = list(folder, into: &found) else { return }
         found.folders.append(folder)
         let run = (folder as NSString).lastPathComponent

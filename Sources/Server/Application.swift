@@ -21,6 +21,9 @@ public func buildApplication(
     router.addRoutes(PageController(state: state).routes)
     return Application(
         router: router,
+        // A connection that sends nothing for this long is closed: clients that open connections and stall (or
+        // stop half-way through a request) cannot hold the server's connections for ever.
+        server: .http1(configuration: .init(idleTimeout: .seconds(Int64(state.configuration.idleSeconds)))),
         configuration: .init(
             address: .hostname(state.configuration.host, port: state.configuration.port), serverName: "extrapolate"),
         onServerRunning: { channel in

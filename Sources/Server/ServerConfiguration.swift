@@ -15,6 +15,8 @@ public struct ServerConfiguration: Sendable, Hashable {
     public var thresholds: AlertThresholds
     /// Seconds the page waits between checks for new results.
     public var refreshSeconds: Double
+    /// Seconds a connection may send nothing (mid-request or between requests) before it is closed.
+    public var idleSeconds: Int = 30
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, token: String? = nil, maximumBodyBytes: Int = 64 << 10,

@@ -10,6 +10,25 @@ struct DiscoveryTests {
         return builder.bytes()
     }
 
+    @Test("A symbolic link loop and a link back to the watched folder end the scan, and find each checkpoint once")
+    func symlinkLoops() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let runs = folder.url.appendingPathComponent("runs")
+        try FileManager.default.createDirectory(
+            at: runs.appendingPathComponent("alibi"), withIntermediateDirectories: true)
+        try Data(smallFile(["a"])).write(to: runs.appendingPathComponent("alibi/step-5.safetensors"))
+        try FileManager.default.createSymbolicLink(
+            atPath: runs.appendingPathComponent("self").path, withDestinationPath: "self")
+        try FileManager.default.createSymbolicLink(
+            atPath: runs.appendingPathComponent("back").path, withDestinationPath: runs.path)
+        try FileManager.default.createSymbolicLink(
+            atPath: runs.appendingPathComponent("zz-alias").path, withDestinationPath: "alibi")
+        let found = Discovery.scan(runs.path)
+        #expect(found.candidates.map(\.path) == [runs.appendingPathComponent("alibi/step-5.safetensors").path])
+        #expect(found.unreadable.isEmpty)
+    }
+
     @Test("Hugging Face folders, sharded folders, bare files, and what is not a checkpoint")
     func layouts() throws {
         let folder = try TemporaryFolder()
