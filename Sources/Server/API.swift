@@ -20,6 +20,20 @@ public final class ServerState: Sendable {
     }
 
     private let cache = RunCache()
+    private let answers = AnswerCache()
+
+    /// The answer to `request` (its path and query), made by `make` once per state of the store and kept until the
+    /// store's stamp changes: the page and its readers ask for the same few answers over and over between results.
+    func answer(to request: Request, type: String = JSONBody.json, make: () async throws -> String) async throws
+        -> Response
+    {
+        let stamp = try await store.counts().stamp
+        let key = request.uri.description
+        if let text = answers.text(for: key, stamp: stamp) { return JSONBody.text(text, type: type) }
+        let text = try await make()
+        answers.keep(text, for: key, stamp: stamp)
+        return JSONBody.text(text, type: type)
+    }
     private let runsAtStamp = LockedValue<(stamp: String, summaries: [RunSummary])?>(nil)
 
     /// Each run at a glance, from the store's grouped counts (no job or result decoded), kept until the store's stamp
@@ -92,6 +106,36 @@ public final class ServerState: Sendable {
 
     func alerts(_ curves: [ExtrapolationCurve]) -> [Alert] {
         Extrapolation.alerts(curves, thresholds: configuration.thresholds)
+    }
+}
+
+/// Encoded answers by request, each under the store's stamp when it was made: at most `capacity` answers of at most
+/// `largest` bytes each, the least recently used dropped first.
+final class AnswerCache: @unchecked Sendable {
+    static let capacity = 32
+    static let largest = 8 << 20
+    private let lock = NSLock()
+    private var entries: [String: (stamp: String, text: String, used: UInt64)] = [:]
+    private var uses: UInt64 = 0
+
+    func text(for key: String, stamp: String) -> String? {
+        lock.withLock {
+            guard let entry = entries[key], entry.stamp == stamp else { return nil }
+            uses += 1
+            entries[key]?.used = uses
+            return entry.text
+        }
+    }
+
+    func keep(_ text: String, for key: String, stamp: String) {
+        guard text.utf8.count <= Self.largest else { return }
+        lock.withLock {
+            uses += 1
+            entries[key] = (stamp, text, uses)
+            while entries.count > Self.capacity, let oldest = entries.min(by: { $0.value.used < $1.value.used }) {
+                entries[oldest.key] = nil
+            }
+        }
     }
 }
 
@@ -213,6 +257,10 @@ struct APIController {
 
     @Sendable func checkpoints(_ request: Request, context: Context) async throws -> Response {
         let run = try context.parameters.decoded("run")
+        return try await state.answer(to: request) { try await checkpointsAnswer(run: run) }
+    }
+
+    private func checkpointsAnswer(run: String) async throws -> String {
         let status = try await state.store.status(run: run)
         let versions = status.checkpoints
         guard !versions.isEmpty else { throw APIError.notFound("no run named '\(run)'; see /api/runs") }
@@ -231,7 +279,7 @@ struct APIController {
             var run: String
             var checkpoints: [CheckpointEntry]
         }
-        return try JSONBody.response(Body(run: run, checkpoints: entries))
+        return try JSONBody.encoded(Body(run: run, checkpoints: entries))
     }
 
     /// The filters `/api/results` and `/api/curves` take.
@@ -285,22 +333,25 @@ struct APIController {
 
     @Sendable func results(_ request: Request, context: Context) async throws -> Response {
         let filter = try Filter(request)
-        let rows = try await filter.rows(state).filter(filter.keeps)
         switch request.uri.queryParameters.get("format") ?? "json" {
         case "json":
-            // Each result as `results --json` writes it, without the per-window detail (`/api/positions` has the
-            // per-position losses).
-            struct Body: Codable { var results: [StoredResultsReport.Row] }
-            return try JSONBody.response(
-                Body(
-                    results: rows.map { row in
-                        var row = row
-                        row.result = nil
-                        return row
-                    }))
+            return try await state.answer(to: request) {
+                // Each result as `results --json` writes it, without the per-window detail (`/api/positions` has
+                // the per-position losses).
+                struct Body: Codable { var results: [StoredResultsReport.Row] }
+                let rows = try await filter.rows(state).filter(filter.keeps)
+                return try JSONBody.encoded(
+                    Body(
+                        results: rows.map { row in
+                            var row = row
+                            row.result = nil
+                            return row
+                        }))
+            }
         case "csv":
-            var response = JSONBody.text(
-                StoredResultsReport(rows: rows).csv(), type: "text/csv; charset=utf-8")
+            var response = try await state.answer(to: request, type: "text/csv; charset=utf-8") {
+                StoredResultsReport(rows: try await filter.rows(state).filter(filter.keeps)).csv()
+            }
             response.headers[.contentDisposition] = "attachment; filename=\"results.csv\""
             return response
         case let other: throw APIError.badRequest("format must be json or csv, not '\(other)'")
@@ -309,6 +360,10 @@ struct APIController {
 
     @Sendable func curves(_ request: Request, context: Context) async throws -> Response {
         let filter = try Filter(request)
+        return try await state.answer(to: request) { try await curvesAnswer(request, filter: filter) }
+    }
+
+    private func curvesAnswer(_ request: Request, filter: Filter) async throws -> String {
         let curves: [ExtrapolationCurve]
         if filter.isRunOnly, let run = filter.run {
             curves = try await state.curves(run: run)
@@ -319,7 +374,7 @@ struct APIController {
         }
         let newestOnly = request.uri.queryParameters.get("newest") == "true"
         struct Body: Codable { var curves: [ExtrapolationCurve] }
-        return try JSONBody.response(Body(curves: newestOnly ? Extrapolation.newest(curves) : curves))
+        return try JSONBody.encoded(Body(curves: newestOnly ? Extrapolation.newest(curves) : curves))
     }
 
     @Sendable func positions(_ request: Request, context: Context) async throws -> Response {
@@ -443,6 +498,10 @@ struct APIController {
     }
 
     @Sendable func failures(_ request: Request, context: Context) async throws -> Response {
+        try await state.answer(to: request) { try await failuresAnswer() }
+    }
+
+    private func failuresAnswer() async throws -> String {
         let status = try await state.store.status()
         let versions = Dictionary(uniqueKeysWithValues: status.checkpoints.map { ($0.id, $0) })
         var failures = status.jobs.filter { $0.state == .failed || ($0.state == .pending && $0.error != nil) }
@@ -459,10 +518,14 @@ struct APIController {
                 error: $0.reason ?? "", attempts: nil, updated: $0.updated)
         }
         struct Body: Codable { var failures: [Failure] }
-        return try JSONBody.response(Body(failures: failures.sorted { $0.updated > $1.updated }))
+        return try JSONBody.encoded(Body(failures: failures.sorted { $0.updated > $1.updated }))
     }
 
     @Sendable func alerts(_ request: Request, context: Context) async throws -> Response {
+        try await state.answer(to: request) { try await alertsAnswer() }
+    }
+
+    private func alertsAnswer() async throws -> String {
         let curves = try await state.curves()
         let thresholds = state.configuration.thresholds
         /// A newest checkpoint whose ratio could not be measured: "no ratio exceeds" says nothing of it.
@@ -483,7 +546,7 @@ struct APIController {
                 run: $0.curve.run, series: $0.curve.series, step: $0.curve.step, multiple: thresholds.ratioMultiple,
                 reason: $0.reason)
         }
-        return try JSONBody.response(
+        return try JSONBody.encoded(
             Body(thresholds: thresholds, alerts: state.alerts(curves), unmeasured: unmeasured))
     }
 

@@ -141,14 +141,20 @@ enum JSONBody {
     /// - Throws: `APIError` (500) naming the value's type when it cannot be encoded: a body that failed must never
     ///   reach the client as a successful `{}` (`JSONErrorMiddleware` answers with the error and logs it).
     static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws(APIError) -> Response {
-        let text: String
+        text(try encoded(value), type: json, status: status)
+    }
+
+    static let json = "application/json; charset=utf-8"
+
+    /// `value` as the JSON text of an answer (with its final newline).
+    /// - Throws: `APIError` (500) as `response`.
+    static func encoded(_ value: some Encodable) throws(APIError) -> String {
         do {
-            text = try ReportJSON.encode(value)
+            return try ReportJSON.encode(value) + "\n"
         } catch {
             throw APIError(
                 status: .internalServerError, message: "cannot encode the \(type(of: value)) answer as JSON: \(error)")
         }
-        return self.text(text + "\n", type: "application/json; charset=utf-8", status: status)
     }
 
     static func text(_ text: String, type: String, status: HTTPResponse.Status = .ok) -> Response {

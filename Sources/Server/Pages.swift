@@ -16,7 +16,9 @@ struct PageController {
         routes.get("app.js") { _, _ in JSONBody.bytes(PackageResources.app_js, type: "text/javascript; charset=utf-8") }
         routes.get("style.css") { _, _ in JSONBody.bytes(PackageResources.style_css, type: "text/css; charset=utf-8") }
         routes.get("charts/overview.svg") { request, _ in
-            svg(ExtrapolationCharts.overview(try await newest(shown: request)))
+            try await state.answer(to: request, type: Self.svgType) {
+                ExtrapolationCharts.overview(try await newest(shown: request))
+            }
         }
         routes.get("charts/ratios.html") { request, _ in
             JSONBody.text(
@@ -33,13 +35,17 @@ struct PageController {
             let curves = Extrapolation.curves(rows)
             return svg(ExtrapolationCharts.comparison(curves, a: ids[0], b: ids[1]))
         }
-        routes.get("charts/runs/:run/checkpoints.svg") { _, context in
+        routes.get("charts/runs/:run/checkpoints.svg") { request, context in
             let run = try context.parameters.decoded("run")
-            return svg(ExtrapolationCharts.checkpoints(try await curves(run: run), run: run))
+            return try await state.answer(to: request, type: Self.svgType) {
+                ExtrapolationCharts.checkpoints(try await curves(run: run), run: run)
+            }
         }
-        routes.get("charts/runs/:run/steps.svg") { _, context in
+        routes.get("charts/runs/:run/steps.svg") { request, context in
             let run = try context.parameters.decoded("run")
-            return svg(ExtrapolationCharts.bySteps(try await curves(run: run), run: run))
+            return try await state.answer(to: request, type: Self.svgType) {
+                ExtrapolationCharts.bySteps(try await curves(run: run), run: run)
+            }
         }
         routes.get("charts/positions.svg") { request, _ in
             guard let id = request.uri.queryParameters.get("checkpoint").flatMap(Int64.init) else {
@@ -73,5 +79,6 @@ struct PageController {
         return curves
     }
 
-    private func svg(_ text: String) -> Response { JSONBody.text(text, type: "image/svg+xml; charset=utf-8") }
+    static let svgType = "image/svg+xml; charset=utf-8"
+    private func svg(_ text: String) -> Response { JSONBody.text(text, type: Self.svgType) }
 }
