@@ -175,7 +175,9 @@ package struct RestrictedUnpickler {
 
     private mutating func take(_ count: Int) throws(CheckpointError) -> UnsafeRawBufferPointer {
         guard count >= 0, count <= bytes.count - position else {
-            throw .truncated(path: path, expectedBytes: position + max(count, 0), actualBytes: bytes.count)
+            // Saturating: a length read from the file can be near Int.max (found by fuzzing: the sum trapped).
+            let (expected, overflow) = position.addingReportingOverflow(max(count, 0))
+            throw .truncated(path: path, expectedBytes: overflow ? Int.max : expected, actualBytes: bytes.count)
         }
         defer { position += count }
         return UnsafeRawBufferPointer(rebasing: bytes[position..<position + count])

@@ -143,6 +143,12 @@ public final class TokenDataset: @unchecked Sendable {
         do {
             metadata = try JSONDecoder().decode(TokenMetadata.self, from: Data(payload[16..<(16 + jsonLength)]))
         } catch { throw .corrupt(path: path, offset: dataEnd + 24, reason: "metadata JSON: \(error)") }
+        // Counts are checked before any arithmetic uses them (found by fuzzing: a negative count trapped).
+        guard (0...(1 << 50)).contains(metadata.tokenCount), (0...(1 << 50)).contains(metadata.documentCount) else {
+            throw .corrupt(
+                path: path, offset: dataEnd + 24,
+                reason: "metadata counts \(metadata.tokenCount) tokens in \(metadata.documentCount) documents")
+        }
         var cursor = 16 + jsonLength
         let documents = Bytes.readU64(payload, cursor)
         cursor += 8
