@@ -205,24 +205,32 @@ private struct Cursor {
         return parts
     }
 
+    /// How deep arrays may nest (found by fuzzing: `[[[[…` 100,000 deep overflowed the stack). No configuration
+    /// needs more than two.
+    static let maximumDepth = 64
+
     /// A value; arrays may continue on the lines `nextLine` hands out.
-    mutating func value(nextLine: () -> [Unicode.Scalar]?) throws(ConfigurationError) -> TOMLValue {
+    mutating func value(nextLine: () -> [Unicode.Scalar]?, depth: Int = 0) throws(ConfigurationError) -> TOMLValue {
         guard let c = peek else { throw error("expected a value") }
         switch c {
         case "\"", "'": return .string(try string())
-        case "[": return try array(nextLine: nextLine)
+        case "[":
+            guard depth < Self.maximumDepth else { throw error("arrays nested more than \(Self.maximumDepth) deep") }
+            return try array(nextLine: nextLine, depth: depth + 1)
         case "{": throw error("inline tables are not supported here; use a [table] section")
         default: return try scalar()
         }
     }
 
-    private mutating func array(nextLine: () -> [Unicode.Scalar]?) throws(ConfigurationError) -> TOMLValue {
+    private mutating func array(nextLine: () -> [Unicode.Scalar]?, depth: Int) throws(ConfigurationError)
+        -> TOMLValue
+    {
         advance()
         var items: [TOMLValue] = []
         while true {
             try skipBlank(nextLine: nextLine)
             if take("]") { return .array(items) }
-            items.append(try value(nextLine: nextLine))
+            items.append(try value(nextLine: nextLine, depth: depth))
             try skipBlank(nextLine: nextLine)
             if take(",") { continue }
             guard take("]") else { throw error("expected ',' or ']' in the array") }
