@@ -131,8 +131,9 @@ def power_loss(folder, trials):
     process = subprocess.Popen([EXE, "watch", runs, "--store", store, "--once"] + LONG,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     copies = []
+    gap = 0.6 if trials <= 5 else 0.12  # the full form takes about 100 copies of a ten-second run
     while process.poll() is None and len(copies) < trials:
-        time.sleep(random.uniform(0.05, 0.6))
+        time.sleep(random.uniform(0.02, gap))
         if not os.path.exists(store):
             continue
         process.send_signal(signal.SIGSTOP)

@@ -56,6 +56,10 @@ public final class HTTPFuzzServer: @unchecked Sendable {
             }
         }
         guard connected == 0 else { return nil }
+        // Closed with a reset, not left in TIME_WAIT: at hundreds of connections a second the client's ports would
+        // otherwise run out within a minute (the first campaign's "server stopped accepting" was that).
+        var reset = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
         var timeout = timeval(tv_sec: Int(Self.deadline), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))

@@ -113,12 +113,12 @@ public final class Daemon: Service, @unchecked Sendable {
             configuration: configuration, store: store, logger: logger, stop: stop, observer: observer,
             identity: identity)
         var summary = Summary()
-        let deadline = Date().addingTimeInterval(configuration.quietSeconds + 1)
+        let deadline = SteadyClock.now().addingTimeInterval(configuration.quietSeconds + 1)
         while true {
             let outcome = try await scanner.scan()
             observer.discovered(checkpoints: outcome.registered)
             summary.unsettled = outcome.unsettled
-            if outcome.unsettled == 0 || Date() >= deadline || stop.requested { break }
+            if outcome.unsettled == 0 || SteadyClock.now() >= deadline || stop.requested { break }
             try await Task.sleep(for: .milliseconds(250))
         }
         while !stop.requested,
@@ -192,7 +192,7 @@ public final class Daemon: Service, @unchecked Sendable {
         var nextHot = Date.distantFuture
         var failures = 0
         while !stop.requested {
-            let now = Date()
+            let now = SteadyClock.now()
             if now >= nextHot {
                 // Files rewritten in place that changed lately, looked at without a full scan. A store failure here
                 // is met again by the next full scan, which logs it and backs off.
@@ -232,12 +232,12 @@ public final class Daemon: Service, @unchecked Sendable {
             }
             let claimed: ClaimedJob?
             do {
-                if Date() >= nextRescue {
+                if SteadyClock.now() >= nextRescue {
                     // Jobs of workers that stopped renewing (killed, frozen, cut off) go back to the queue.
                     let rescued = try await store.rescue(all: false)
                     if rescued > 0 { logger.notice("requeued jobs whose lease ran out: \(rescued)") }
                     observer.rescued(jobs: rescued)
-                    nextRescue = Date().addingTimeInterval(max(configuration.leaseSeconds / 4, 0.5))
+                    nextRescue = SteadyClock.now().addingTimeInterval(max(configuration.leaseSeconds / 4, 0.5))
                 }
                 claimed = try await store.claim(worker: identity.id, leaseSeconds: configuration.leaseSeconds)
                 if failures > 0 { logger.notice("the store is reachable again") }
@@ -278,8 +278,8 @@ public final class Daemon: Service, @unchecked Sendable {
 
     /// Sleeps up to `seconds`, waking early on a stop.
     private func sleep(seconds: Double) async {
-        let end = Date().addingTimeInterval(seconds)
-        while !stop.requested, Date() < end { try? await Task.sleep(for: .milliseconds(100)) }
+        let end = SteadyClock.now().addingTimeInterval(seconds)
+        while !stop.requested, SteadyClock.now() < end { try? await Task.sleep(for: .milliseconds(100)) }
     }
 }
 

@@ -55,7 +55,7 @@ final class Scanner: @unchecked Sendable {
 
     init(
         configuration: DaemonConfiguration, store: any ResultStore, logger: Logger,
-        clock: @escaping @Sendable () -> Date = Date.init
+        clock: @escaping @Sendable () -> Date = SteadyClock.now
     ) {
         self.configuration = configuration
         self.store = store

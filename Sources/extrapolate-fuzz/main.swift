@@ -43,7 +43,9 @@ func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
     if let server {
         // The server's threads allocate for every connection: memory is bounded by -rss_limit_mb instead.
-        guard server.exchange(bytes) != nil else { fatalError("the server stopped accepting connections") }
+        guard server.exchange(bytes) != nil else {
+            fatalError("cannot connect to the server: \(String(cString: strerror(errno)))")
+        }
         return 0
     }
     guard let selected else { return 0 }

@@ -120,3 +120,21 @@ import Testing
         return text.split(separator: ")").last?.split(separator: " ").first == "Z"
     }
 }
+
+/// The daemon's durations are measured on the steady clock, which a step of the wall clock does not move.
+@Suite struct SteadyClockTests {
+    @Test func itMovesWithElapsedTimeAndNeverBack() async throws {
+        let first = SteadyClock.now()
+        var last = first
+        for _ in 0..<1000 {
+            let now = SteadyClock.now()
+            #expect(now >= last)
+            last = now
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        let elapsed = SteadyClock.now().timeIntervalSince(first)
+        #expect(elapsed >= 0.19 && elapsed < 5, "\(elapsed)")
+        // Within a second of the wall clock while nobody steps it.
+        #expect(abs(SteadyClock.now().timeIntervalSince(Date())) < 1)
+    }
+}
