@@ -43,19 +43,26 @@ public final class HTTPFuzzServer: @unchecked Sendable {
     /// Sends `bytes`, closes the sending side, and reads the answer to its end; the bytes read.
     /// - Returns: nil when the connection could not be made (the server is gone: a finding for the caller).
     public func exchange(_ bytes: [UInt8]) -> [UInt8]? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        // libFuzzer's own timers interrupt system calls now and then: a connect cut short (EINTR) is tried again
+        // on a fresh socket rather than taken for a server that stopped answering.
+        var attempts = 0
+        var fd: Int32 = -1
+        while fd < 0 {
+            attempts += 1
+            let candidate = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard candidate >= 0 else { return nil }
+            if Self.connect(candidate, port: port) {
+                fd = candidate
+            } else {
+                let error = errno
+                close(candidate)
+                guard error == EINTR, attempts < 5 else {
+                    errno = error
+                    return nil
+                }
             }
         }
-        guard connected == 0 else { return nil }
+        defer { close(fd) }
         // Closed with a reset, not left in TIME_WAIT: at hundreds of connections a second the client's ports would
         // otherwise run out within a minute (the first campaign's "server stopped accepting" was that).
         var reset = linger(l_onoff: 1, l_linger: 0)
@@ -89,6 +96,18 @@ public final class HTTPFuzzServer: @unchecked Sendable {
             break
         }
         return answer
+    }
+
+    private static func connect(_ fd: Int32, port: Int) -> Bool {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
     }
 
     /// Two runs, two versions each, results at three lengths; one failed job.
