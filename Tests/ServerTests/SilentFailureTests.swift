@@ -75,8 +75,9 @@ import Testing
         ).run()
         let elapsed = Date().timeIntervalSince(start)
         #expect(outcome == .timedOut(seconds: 0.5))
-        // Seconds, not the 300 s of the command; loose, because the test process's other suites share two cores.
-        #expect(elapsed < 30, "took \(elapsed) s")
+        // Not the 300 s of the command. (How many seconds is not asserted: at the start of a full `swift test` the
+        // process's other suites can hold its two concurrency threads for half a minute.)
+        #expect(elapsed < 300, "took \(elapsed) s")
         let child = try #require(
             Int32(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         // The shell's own child (`sleep 300`) was stopped with its group, not left behind.
@@ -124,6 +125,7 @@ import Testing
 /// The daemon's durations are measured on the steady clock, which a step of the wall clock does not move.
 @Suite struct SteadyClockTests {
     @Test func itMovesWithElapsedTimeAndNeverBack() async throws {
+        let steadyStart = ContinuousClock.now
         let first = SteadyClock.now()
         var last = first
         for _ in 0..<1000 {
@@ -133,7 +135,10 @@ import Testing
         }
         try await Task.sleep(for: .milliseconds(200))
         let elapsed = SteadyClock.now().timeIntervalSince(first)
-        #expect(elapsed >= 0.19 && elapsed < 5, "\(elapsed)")
+        let measured = steadyStart.duration(to: .now)
+        let bound = Double(measured.components.seconds) + Double(measured.components.attoseconds) * 1e-18
+        // As much time as the monotonic clock measured around it (however long the test process was held up).
+        #expect(elapsed >= 0.19 && elapsed <= bound + 0.01, "\(elapsed) s against \(bound) s")
         // Within a second of the wall clock while nobody steps it.
         #expect(abs(SteadyClock.now().timeIntervalSince(Date())) < 1)
     }
