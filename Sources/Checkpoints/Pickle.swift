@@ -1,7 +1,8 @@
 import Foundation
 
 /// A value built by the restricted unpickler. Lists, dicts and objects are references, as in Python, so a value
-/// memoized before it is filled sees what is appended later.
+/// memoized before it is filled sees what is appended later. Every container (tuples too) is an object whose release
+/// never recurses (`PickleGraveyard`): a pickle can nest values a million levels deep in a few megabytes.
 indirect enum PickleValue {
     case none
     case bool(Bool)
@@ -9,7 +10,7 @@ indirect enum PickleValue {
     case float(Double)
     case string(String)
     case bytes([UInt8])
-    case tuple([PickleValue])
+    case tuple(PickleTuple)
     case list(PickleList)
     case dict(PickleDict)
     /// An allowed global, not yet called (a class or a rebuild function).
@@ -39,7 +40,7 @@ indirect enum PickleValue {
     /// The items of a tuple or list.
     var items: [PickleValue]? {
         switch self {
-        case .tuple(let items): items
+        case .tuple(let tuple): tuple.items
         case .list(let list): list.items
         default: nil
         }
@@ -55,16 +56,71 @@ indirect enum PickleValue {
     }
 }
 
+/// Where the containers of one pickle go when they are released. Swift releases nested values recursively, so a
+/// tuple nested 30,818 levels deep (31 KB of `TUPLE1` opcodes, found by fuzzing) overflowed the stack when it was
+/// dropped. Here a container's `deinit` hands its items to the graveyard instead of releasing them, and the outermost
+/// release drains the graveyard in a loop: however deep the value, a release goes one `deinit` deep.
+///
+/// One graveyard serves one unpickler's values, which live on one thread at a time (they are not `Sendable`).
+final class PickleGraveyard {
+    private var pending: [PickleValue] = []
+    private var draining = false
+
+    /// Takes `values` (emptied, so the caller's reference is gone before any of them is released) and releases them
+    /// one at a time, unless a release further out is already doing so.
+    func bury(_ values: inout [PickleValue]) {
+        pending.append(contentsOf: values)
+        values = []
+        guard !draining else { return }
+        draining = true
+        while !pending.isEmpty {
+            // Released here; a container among them calls `bury` again, which only appends.
+            _ = pending.removeLast()
+        }
+        pending = []
+        draining = false
+    }
+}
+
+final class PickleTuple {
+    private(set) var items: [PickleValue]
+    private let graveyard: PickleGraveyard
+
+    init(_ items: [PickleValue], _ graveyard: PickleGraveyard) {
+        self.items = items
+        self.graveyard = graveyard
+    }
+
+    deinit { graveyard.bury(&items) }
+}
+
 final class PickleList {
-    var items: [PickleValue] = []
+    var items: [PickleValue]
+    private let graveyard: PickleGraveyard
+
+    init(_ items: [PickleValue] = [], _ graveyard: PickleGraveyard) {
+        self.items = items
+        self.graveyard = graveyard
+    }
+
+    deinit { graveyard.bury(&items) }
 }
 
 final class PickleDict {
     /// In insertion order (an OrderedDict's order is the state dict's).
     var pairs: [(key: PickleValue, value: PickleValue)] = []
+    private let graveyard: PickleGraveyard
+
+    init(_ graveyard: PickleGraveyard) { self.graveyard = graveyard }
 
     subscript(key: String) -> PickleValue? {
         pairs.last { $0.key.string == key }?.value
+    }
+
+    deinit {
+        var values = pairs.flatMap { [$0.key, $0.value] }
+        pairs = []
+        graveyard.bury(&values)
     }
 }
 
@@ -118,6 +174,8 @@ package struct RestrictedUnpickler {
 
     let bytes: UnsafeRawBufferPointer
     let path: String
+    /// Where this unpickler's containers are released (iteratively).
+    let graveyard = PickleGraveyard()
     /// Where the pickle ends (the next pickle of a legacy file starts there).
     private(set) var position: Int
     /// Storages named by persistent ids, by key.
@@ -149,8 +207,8 @@ package struct RestrictedUnpickler {
             }
             let inner: AnyObject
             switch value {
-            case .tuple(let items):
-                pending += items
+            case .tuple(let tuple):
+                pending += tuple.items
                 continue
             case .list(let list): inner = list
             case .dict(let dict), .object(_, _, let dict): inner = dict
@@ -308,36 +366,32 @@ package struct RestrictedUnpickler {
             case 0x53:  // STRING (protocol 0, quoted)
                 let text = try line()
                 try push(.string(String(text.dropFirst().dropLast())))
-            case 0x29: try push(.tuple([]))  // EMPTY_TUPLE
-            case 0x74: try push(.tuple(try popMark()))  // TUPLE
-            case 0x85: try push(.tuple([try pop()]))  // TUPLE1
+            case 0x29: try push(.tuple(PickleTuple([], graveyard)))  // EMPTY_TUPLE
+            case 0x74: try push(.tuple(PickleTuple(try popMark(), graveyard)))  // TUPLE
+            case 0x85: try push(.tuple(PickleTuple([try pop()], graveyard)))  // TUPLE1
             case 0x86:  // TUPLE2
                 let b = try pop(), a = try pop()
-                try push(.tuple([a, b]))
+                try push(.tuple(PickleTuple([a, b], graveyard)))
             case 0x87:  // TUPLE3
                 let c = try pop(), b = try pop(), a = try pop()
-                try push(.tuple([a, b, c]))
-            case 0x5D: try push(.list(PickleList()))  // EMPTY_LIST
+                try push(.tuple(PickleTuple([a, b, c], graveyard)))
+            case 0x5D: try push(.list(PickleList([], graveyard)))  // EMPTY_LIST
             case 0x6C:  // LIST
-                let list = PickleList()
-                list.items = try popMark()
-                try push(.list(list))
-            case 0x7D: try push(.dict(PickleDict()))  // EMPTY_DICT
+                try push(.list(PickleList(try popMark(), graveyard)))
+            case 0x7D: try push(.dict(PickleDict(graveyard)))  // EMPTY_DICT
             case 0x64:  // DICT
                 let items = try popMark()
                 guard items.count % 2 == 0 else { throw fail("DICT with an odd number of items", at: at) }
-                let dict = PickleDict()
+                let dict = PickleDict(graveyard)
                 for index in stride(from: 0, to: items.count, by: 2) {
                     dict.pairs.append((items[index], items[index + 1]))
                 }
                 try push(.dict(dict))
-            case 0x8F: try push(.list(PickleList()))  // EMPTY_SET (kept as a list)
+            case 0x8F: try push(.list(PickleList([], graveyard)))  // EMPTY_SET (kept as a list)
             case 0x90, 0x91:  // ADDITEMS, FROZENSET
                 let items = try popMark()
                 if opcode == 0x91 {
-                    let list = PickleList()
-                    list.items = items
-                    try push(.list(list))
+                    try push(.list(PickleList(items, graveyard)))
                 } else {
                     guard case .list(let set)? = stack.last else { throw fail("ADDITEMS to a non-set", at: at) }
                     try insertable(items, into: set, at: at)
@@ -450,7 +504,7 @@ package struct RestrictedUnpickler {
             }
             return first
         case "collections.OrderedDict", "builtins.dict", "collections.defaultdict":
-            let dict = PickleDict()
+            let dict = PickleDict(graveyard)
             if let pairs = arguments.first?.items, "\(module).\(name)" != "collections.defaultdict" {
                 for pair in pairs {
                     guard let item = pair.items, item.count == 2 else { continue }
@@ -459,15 +513,13 @@ package struct RestrictedUnpickler {
             }
             return .dict(dict)
         case "builtins.set", "builtins.frozenset", "__builtin__.set", "builtins.list":
-            let list = PickleList()
-            list.items = arguments.first?.items ?? []
-            return .list(list)
-        case "torch.Size": return .tuple(arguments.first?.items ?? [])
+            return .list(PickleList(arguments.first?.items ?? [], graveyard))
+        case "torch.Size": return .tuple(PickleTuple(arguments.first?.items ?? [], graveyard))
         case "torch.device", "builtins.slice", "builtins.int", "builtins.getattr", "typing.Any":
             return .marker("\(module).\(name)")
         default:
             // Data classes (argparse.Namespace, omegaconf nodes): their fields arrive with BUILD.
-            return .object(module: module, name: name, fields: PickleDict())
+            return .object(module: module, name: name, fields: PickleDict(graveyard))
         }
     }
 

@@ -138,3 +138,69 @@ import TestSupport
         }
     }
 }
+
+/// Found by fuzzing (Tests/fuzz/regressions/pickle/tuple-30818-deep): a tuple nested 30,818 levels deep overflowed the
+/// stack when it was released, since Swift releases nested values recursively. Values of any depth, built bottom-up
+/// or top-down, dropped mid-pickle or at the end, are released here on a thread with a 256 KiB stack.
+@Suite struct DeeplyNestedPickles {
+    static let depth = 200_000
+
+    /// `NONE`, then `TUPLE1` `depth` times: ((((None,),),),…).
+    static var tuples: [UInt8] { [0x80, 0x02, 0x4E] + [UInt8](repeating: 0x85, count: depth) + [0x2E] }
+
+    /// A list appended into the list before it, each while still empty (parents first), via the memo; the top one is
+    /// the result.
+    static var listsTopDown: [UInt8] {
+        func index(_ value: Int) -> [UInt8] { withUnsafeBytes(of: UInt32(value).littleEndian) { Array($0) } }
+        var bytes: [UInt8] = [0x80, 0x02, 0x5D, 0x72] + index(0)
+        for level in 1...depth {
+            // EMPTY_LIST, LONG_BINPUT level, APPEND (into the one below), POP it, LONG_BINGET level.
+            bytes += [0x5D, 0x72] + index(level) + [0x61, 0x30, 0x6A] + index(level)
+        }
+        return bytes + [0x30, 0x6A] + index(0) + [0x2E]
+    }
+
+    /// {"a": {"a": {…: None}}} `levels` deep built from the inside out, the last level dropped by `POP` before `NONE`
+    /// ends it. Each insertion is checked for a cycle by a walk of what goes in, so past a few thousand levels the
+    /// pickle is refused for the walks' budget (and what was built is released).
+    static func dictsDropped(_ levels: Int) -> [UInt8] {
+        var bytes: [UInt8] = [0x80, 0x02, 0x4E]
+        for _ in 0..<levels {
+            // LONG_BINPUT 0, POP, EMPTY_DICT, SHORT_BINUNICODE "a", LONG_BINGET 0, SETITEM.
+            bytes += [0x72, 0, 0, 0, 0, 0x30, 0x7D, 0x8C, 0x01, 0x61, 0x6A, 0, 0, 0, 0, 0x73]
+        }
+        return bytes + [0x30, 0x4E, 0x2E]
+    }
+
+    /// Runs `body` on a thread with a small stack, so a recursive release would crash the test process.
+    static func onSmallStack(_ body: @escaping @Sendable () -> String) async -> String {
+        await withCheckedContinuation { (done: CheckedContinuation<String, Never>) in
+            let thread = Thread { done.resume(returning: body()) }
+            thread.stackSize = 256 * 1024
+            thread.start()
+        }
+    }
+
+    @Test(arguments: [
+        ("tuples", "read"), ("listsTopDown", "read"), ("dicts4000", "read"),
+        ("dicts200000", "more than 16777216 nested references to follow"),
+    ])
+    func isReleasedWithoutRecursion(shape: String, expected: String) async {
+        let bytes =
+            switch shape {
+            case "tuples": Self.tuples
+            case "listsTopDown": Self.listsTopDown
+            case "dicts4000": Self.dictsDropped(4000)
+            default: Self.dictsDropped(Self.depth)
+            }
+        let outcome = await Self.onSmallStack {
+            do {
+                try bytes.withUnsafeBytes { try RestrictedUnpickler.check($0, path: shape) }
+                return "read"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(outcome.contains(expected), "\(shape): \(outcome)")
+    }
+}
