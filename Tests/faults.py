@@ -273,6 +273,60 @@ def future_mtime(folder, trials):
     return f"files dated +1 h evaluated in {took:.1f} s (quiet period 2 s)"
 
 
+def clock_step(folder, trials):
+    """The wall clock steps back an hour inside the running daemon (Tests/clock-step.c, preloaded), then forward
+    again; checkpoints written after each step are evaluated within seconds, every result once. The daemon polls
+    (--poll-only): its rescans and quiet periods run on the steady clock, not the wall clock."""
+    want = reference(QUICK)
+    shim = os.path.join(folder, "clock-step.so")
+    built = subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", shim, os.path.join(ROOT, "Tests/clock-step.c")],
+                           capture_output=True, text=True)
+    if built.returncode != 0:
+        raise Skip(f"cannot build the clock shim with gcc: {built.stderr.strip()[-300:]}")
+    runs = demo_runs(folder)
+    store = os.path.join(folder, "results.sqlite")
+    step = os.path.join(folder, "step")
+    open(step, "w").write("0")
+    held = {name: os.path.join(folder, name) for name in ["step-2000.safetensors", "step-1000.safetensors"]}
+    for name, path in held.items():
+        shutil.move(os.path.join(runs, "alibi", name), path)
+    # QUICK's settings (so the results are the reference's), a quiet period, info logs, polling only.
+    settings = QUICK[:QUICK.index("--quiet-seconds")] + ["--quiet-seconds", "1", "--log-level", "info",
+                                                         "--poll-only", "--rescan-seconds", "2"]
+    log_path = os.path.join(folder, "log")
+    log = open(log_path, "w")
+    environment = dict(os.environ, LD_PRELOAD=shim, CLOCK_STEP_FILE=step)
+    process = subprocess.Popen([EXE, "watch", runs, "--store", store] + settings, stdout=log, stderr=log,
+                               env=environment)
+    try:
+        def wait_for(count, what):
+            started = time.time()
+            while time.time() < started + 120:
+                if len(results_or_empty(store)) >= count:
+                    return time.time() - started
+                if process.poll() is not None:
+                    fail(f"the daemon exited {process.returncode}: {open(log_path).read()[-500:]}")
+                time.sleep(0.2)
+            fail(f"{what}: {len(results_or_empty(store))} results after 120 s, expected {count}")
+        wait_for(26, "before the step")
+        taken = []
+        for offset, name in [(-3600, "step-1000.safetensors"), (0, "step-2000.safetensors")]:
+            open(step, "w").write(str(offset))
+            time.sleep(0.5)
+            shutil.move(held[name], os.path.join(runs, "alibi", name))
+            taken.append(wait_for(26 + 2 * (len(taken) + 1), f"a checkpoint written after a step of {offset} s"))
+        same(results(store), want, "after the clock steps")
+        stamps = [line[:19] for line in open(log_path) if line[:4].isdigit()]
+        real_hour = time.strftime("%Y-%m-%dT%H", time.gmtime(time.time() - 3600))
+        if not any(stamp.startswith(real_hour) for stamp in stamps):
+            fail(f"the daemon's log never shows the stepped clock (stamps {stamps[:2]}…{stamps[-2:]})")
+        return (f"clock stepped back 1 h: the next checkpoint evaluated {taken[0]:.1f} s later; stepped forward "
+                f"again: {taken[1]:.1f} s; all {len(want)} results once")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
 def empty_checkpoint(folder, trials):
     """A 0-byte checkpoint: recorded with its reason, the rest evaluated; written for real later, evaluated."""
     want = reference(QUICK)
@@ -445,6 +499,7 @@ TRIALS = {
     "unreadable-run": unreadable_run,
     "symlink-loop": symlink_loop,
     "future-mtime": future_mtime,
+    "clock-step": clock_step,
     "empty-checkpoint": empty_checkpoint,
     "many-files": many_files,
     "thousand-runs": thousand_runs,
