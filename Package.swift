@@ -33,6 +33,10 @@ let package = Package(
         // The fleet's store: PostgreSQL over SwiftNIO (no libpq), and TLS for it.
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // Already there through Hummingbird; named for the `api` fuzz target (an HTTP field, a channel that is no
+        // socket).
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         // Tests only: reading Docs/http-api.yaml to check the server's responses against it.
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
@@ -178,6 +182,10 @@ let package = Package(
                 "Architecture", "Checkpoints", "Evaluation", "TokenData", "Service", "Server", "ResultStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets", "TestSupport"]),

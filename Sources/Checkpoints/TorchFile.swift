@@ -345,8 +345,8 @@ public indirect enum TorchExtra: Sendable, Hashable {
         case .int(let number): self = .int(number)
         case .float(let number): self = .double(number)
         case .string(let text): self = .string(text)
-        case .tuple(let tuple): self = .list(tuple.items.compactMap { TorchExtra($0, depth: depth + 1, budget: &budget) })
-        case .list(let list): self = .list(list.items.compactMap { TorchExtra($0, depth: depth + 1, budget: &budget) })
+        case .tuple, .list:
+            self = .list((value.items ?? []).compactMap { TorchExtra($0, depth: depth + 1, budget: &budget) })
         case .object(let module, _, let fields) where module.hasPrefix("omegaconf"):
             // An omegaconf container keeps its entries in `_content`, a value node its value in `_val`.
             guard let inner = fields["_content"] ?? fields["_val"] else { return nil }

@@ -12,15 +12,8 @@ import Service
 public func buildApplication(
     state: ServerState, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
-    let router = Router(context: BasicRequestContext.self)
-    router.add(middleware: JSONErrorMiddleware())
-    router.add(middleware: BodyLimitMiddleware(limit: state.configuration.maximumBodyBytes))
-    router.add(middleware: TokenMiddleware(token: state.configuration.token))
-    router.addRoutes(HealthController(state: state).routes)
-    router.addRoutes(APIController(state: state).routes, atPath: "/api")
-    router.addRoutes(PageController(state: state).routes)
-    return Application(
-        router: router,
+    Application(
+        router: buildRouter(state: state),
         // A connection that sends nothing for this long is closed: clients that open connections and stall (or
         // stop half-way through a request) cannot hold the server's connections for ever.
         server: .http1(configuration: .init(idleTimeout: .seconds(Int64(state.configuration.idleSeconds)))),
@@ -33,6 +26,19 @@ public func buildApplication(
             Task { _ = try? await state.curves() }
         },
         logger: logger)
+}
+
+/// Every route and middleware of the server, without the server: what `buildApplication` serves, and what the `api`
+/// fuzz target calls in-process (no socket), request after request.
+public func buildRouter(state: ServerState) -> Router<BasicRequestContext> {
+    let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: JSONErrorMiddleware())
+    router.add(middleware: BodyLimitMiddleware(limit: state.configuration.maximumBodyBytes))
+    router.add(middleware: TokenMiddleware(token: state.configuration.token))
+    router.addRoutes(HealthController(state: state).routes)
+    router.addRoutes(APIController(state: state).routes, atPath: "/api")
+    router.addRoutes(PageController(state: state).routes)
+    return router
 }
 
 /// `/healthz`, `/readyz`, `/metrics`, `/openapi.yaml`.

@@ -272,11 +272,14 @@ public final class TokenDataset: @unchecked Sendable {
                 return
             }
             defer { ZSTD_freeDCtx(context) }
-            do {
+            do throws(TokenDataError) {
                 let tokens = try self.frameTokens(first + offset, context: context)
                 lock.lock(); decoded[offset] = tokens; lock.unlock()
             } catch {
-                lock.lock(); failure = failure ?? (error as? TokenDataError); lock.unlock()
+                // The first frame's error is the one reported; a typed catch (no `as?` through `any Error`).
+                lock.lock()
+                if failure == nil { failure = error }
+                lock.unlock()
             }
         }
         if decoded.count == 1 {

@@ -8,6 +8,7 @@ import FuzzTargets
 /// What one process fuzzes, set once in `LLVMFuzzerInitialize`.
 nonisolated(unsafe) private var selected: FuzzTarget?
 nonisolated(unsafe) private var server: HTTPFuzzServer?
+nonisolated(unsafe) private var api: APIFuzzResponder?
 private let scratch = FuzzScratch()
 
 /// The most bytes a parser may hold at once for an input of `size` bytes: a fixed multiple of the input plus a
@@ -18,10 +19,17 @@ private let allocationBound: (multiple: Int, constant: Int) = {
     return (64, 64 << 20)
 }()
 
-/// Picks the target (and starts the server for `http`) before the driver runs.
+/// Picks the target (and starts the server for `http`, the router for `api`) before the driver runs.
 func initialize() {
     let name = ProcessInfo.processInfo.environment["EXTRAPOLATE_FUZZ_TARGET"] ?? ""
-    if name == "http" {
+    if name == "api" {
+        let ready = DispatchSemaphore(value: 0)
+        Task {
+            do { api = try await APIFuzzResponder.start() } catch { fatalError("cannot build the router: \(error)") }
+            ready.signal()
+        }
+        ready.wait()
+    } else if name == "http" {
         let ready = DispatchSemaphore(value: 0)
         Task {
             do { server = try await HTTPFuzzServer.start() } catch { fatalError("cannot start the server: \(error)") }
@@ -31,7 +39,7 @@ func initialize() {
     } else if let target = FuzzTarget(rawValue: name) {
         selected = target
     } else {
-        let names = (FuzzTarget.allCases.map(\.rawValue) + ["http"]).joined(separator: ", ")
+        let names = (FuzzTarget.allCases.map(\.rawValue) + ["api", "http"]).joined(separator: ", ")
         FileHandle.standardError.write(Data("EXTRAPOLATE_FUZZ_TARGET must name a target: \(names)\n".utf8))
         exit(2)
     }
@@ -46,6 +54,17 @@ func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         guard server.exchange(bytes) != nil else {
             fatalError("cannot connect to the server: \(String(cString: strerror(errno)))")
         }
+        return 0
+    }
+    if let api {
+        // Answered on the concurrency pool; this thread waits (libFuzzer's -timeout catches a request that never
+        // finishes). Memory is bounded by -rss_limit_mb, as for `http`.
+        let answered = DispatchSemaphore(value: 0)
+        Task {
+            _ = await api.respond(bytes)
+            answered.signal()
+        }
+        answered.wait()
         return 0
     }
     guard let selected else { return 0 }

@@ -41,4 +41,39 @@ import Testing
             }
         }
     }
+
+    @Test func everyKeptRequestIsAnsweredByTheRouter() async throws {
+        let inputs = Self.inputs("api")
+        #expect(inputs.count >= 3, "Tests/fuzz/corpus/api should hold the seeds")
+        let api = try await APIFuzzResponder.start()
+        var answered = 0
+        for input in inputs {
+            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: input)))
+            guard let (status, _) = await api.respond(bytes) else { continue }
+            answered += 1
+            #expect((100..<600).contains(status), "\(input): status \(status)")
+            #expect(status != 500, "\(input): a request the server failed on")
+        }
+        #expect(answered >= 3, "the seeds are requests")
+    }
+
+    @Test func theRouterAnswersTheSeedsAsTheServerDoes() async throws {
+        let api = try await APIFuzzResponder.start()
+        let token = HTTPFuzzServer.token
+        let cases: [(String, Int)] = [
+            ("GET /api/runs HTTP/1.1\r\nAuthorization: Bearer \(token)\r\n\r\n", 200),
+            ("GET /api/runs HTTP/1.1\r\nAuthorization: Bearer wrong\r\n\r\n", 401),
+            ("GET /api/nothing HTTP/1.1\r\nAuthorization: Bearer \(token)\r\n\r\n", 404),
+            ("GET /healthz HTTP/1.1\r\n\r\n", 200),
+            (
+                "POST /api/worker HTTP/1.1\r\nAuthorization: Bearer \(token)\r\nContent-Length: 11\r\n\r\n{\"paused\":1}",
+                400
+            ),
+        ]
+        for (request, expected) in cases {
+            let answer = await api.respond(Array(request.utf8))
+            #expect(answer?.status == expected, "\(request.prefix(40)): \(String(describing: answer))")
+        }
+        #expect(APIFuzzResponder.request(Array("GE T / HTTP/1.1\r\n\r\n".utf8)) == nil)
+    }
 }

@@ -147,7 +147,8 @@ def main():
         "POST /api/worker HTTP/1.1\r\nAuthorization: Bearer %s\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"pau\r\n0\r\n\r\n" % token,
     ]
     for number, request in enumerate(requests):
-        seed("http", f"{number:02}", request)
+        seed("http", f"{number:02}", request)  # through a socket and SwiftNIO's parser
+        seed("api", f"{number:02}", request)  # straight to the router
     # .tokens.zst: packed by extrapolate itself from a few texts (byte-level).
     binary = repo / ".build" / "debug" / "extrapolate"
     if not binary.exists():
