@@ -15,9 +15,12 @@ import Server
 ///
 /// Inputs that are not a request line and headers HTTP could carry (a method that is not a token, a header name with
 /// a space) are dropped here, as the parser would refuse them before any route saw them.
-public final class APIFuzzResponder: Sendable {
+public final class APIFuzzResponder: @unchecked Sendable {
     private let responder: Router<BasicRequestContext>.Responder
     private let logger: Logger
+    /// What a request context names as its connection: one for the process (an `EmbeddedChannel` and its pipeline
+    /// hold each other until it is closed, so one per request would leak).
+    private let channel = EmbeddedChannel()
 
     /// Seeds the store and builds the router (once per process).
     public static func start() async throws -> APIFuzzResponder {
@@ -72,7 +75,7 @@ public final class APIFuzzResponder: Sendable {
     /// Answers `bytes`: the status and the body's size, or nil when the bytes are not a request.
     public func respond(_ bytes: [UInt8]) async -> (status: Int, bytes: Int)? {
         guard let request = Self.request(bytes) else { return nil }
-        let context = BasicRequestContext(source: .init(channel: EmbeddedChannel(), logger: logger))
+        let context = BasicRequestContext(source: .init(channel: channel, logger: logger))
         let response: Response
         do {
             response = try await responder.respond(to: request, context: context)
