@@ -5,7 +5,12 @@ extension Forward {
     /// vocabulary in slices of at most `vocabularySlice` columns, folding each slice into a running log-sum-exp: its
     /// logits scratch is `logitsChunk × vocabularySlice` floats whatever the vocabulary (BLOOM's is 250,880), and
     /// there is never a `[length, vocabulary]` matrix.
-    func scores(_ x: Activations, head: Projection, targets: [Int32]) -> [Double] {
+    ///
+    /// `greedy`, when given, receives for every row whether its target has the row's largest logit (`targets.count`
+    /// values).
+    func scores(_ x: Activations, head: Projection, targets: [Int32], greedy: UnsafeMutablePointer<Bool>? = nil)
+        -> [Double]
+    {
         let rows = targets.count
         let vocabulary = head.output
         let blocks = Kernels.rowBlocks(rows: rows, base: rowBase, limit: logitsChunk)
@@ -15,6 +20,7 @@ extension Forward {
         let logits = (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * slice) }  // [chunk, slice]
         var result = [Double](repeating: 0, count: rows)  // [T]: log p of each target
         let source = UncheckedPointer(x.buffer.pointer)
+        let chosen = greedy.map { UncheckedPointer($0) }
         targets.withUnsafeBufferPointer { targets in
             result.withUnsafeMutableBufferPointer { result in
                 let (wanted, out) = (
@@ -39,6 +45,7 @@ extension Forward {
                         column += columns
                     }
                     softmax.logProbabilities(into: out.pointer + begin)
+                    if let chosen { softmax.targetIsMaximum(into: chosen.pointer + begin) }
                 }
             }
         }

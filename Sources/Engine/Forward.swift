@@ -48,10 +48,12 @@ struct Forward {
     }
 
     /// The whole pass: embed, run the body, and `log p(targets[t] | tokens[0…t])` from the head.
-    mutating func scores(_ model: BoundModel, targets: [Int32]) throws(KernelError) -> [Double] {
+    mutating func scores(
+        _ model: BoundModel, targets: [Int32], greedy: UnsafeMutablePointer<Bool>? = nil
+    ) throws(KernelError) -> [Double] {
         let x = embed(model.embedding)  // [T, C]
         let hidden = try apply(model.body, to: x)  // [T, C]
-        return scores(hidden, head: model.head, targets: targets)
+        return scores(hidden, head: model.head, targets: targets, greedy: greedy)
     }
 
     /// Token embedding rows, times the embedding scale when there is one.

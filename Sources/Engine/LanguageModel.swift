@@ -216,7 +216,25 @@ public final class LanguageModel: @unchecked Sendable {
         return try score(inputs: inputs, targets: targets)
     }
 
-    private func score(inputs: [Int32], targets: [Int32]) throws(EngineError) -> [Double] {
+    /// One causal pass as `logProbabilities(inputs:targets:)`, also saying at every position whether the target is
+    /// the token greedy decoding picks there (its logit is the largest): teacher-forced greedy decoding, in one pass.
+    /// - Returns: the log-probabilities and, for each, whether the target is the argmax.
+    public func scoresWithGreedy(inputs: [Int32], targets: [Int32]) throws(EngineError)
+        -> (logProbabilities: [Double], greedy: [Bool])
+    {
+        guard !inputs.isEmpty, !targets.isEmpty, targets.count <= inputs.count else {
+            throw .tooFewTokens(count: min(inputs.count, targets.count))
+        }
+        var greedy = [Bool](repeating: false, count: targets.count)
+        let scores = try greedy.withUnsafeMutableBufferPointer { (flags) throws(EngineError) in
+            try score(inputs: inputs, targets: targets, greedy: flags.baseAddress)
+        }
+        return (scores, greedy)
+    }
+
+    private func score(inputs: [Int32], targets: [Int32], greedy: UnsafeMutablePointer<Bool>? = nil)
+        throws(EngineError) -> [Double]
+    {
         let length = inputs.count
         if case .unsupported(let reason) = support(at: length) {
             throw .unsupportedLength(length: length, reason: reason)
@@ -228,7 +246,7 @@ public final class LanguageModel: @unchecked Sendable {
         var run = Forward(
             tokens: inputs, feedForwardChunk: max(feedForwardChunk, 1), logitsChunk: max(logitsChunk, 1),
             vocabularySlice: max(vocabularySlice, 1), rowBase: rowBase)
-        do { return try run.scores(bound, targets: targets) } catch { throw .outOfMemory(error) }
+        do { return try run.scores(bound, targets: targets, greedy: greedy) } catch { throw .outOfMemory(error) }
     }
 
     init(

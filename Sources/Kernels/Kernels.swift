@@ -441,6 +441,12 @@ public struct TargetLogSoftmax {
     public func logProbabilities(into out: UnsafeMutablePointer<Double>) {
         for r in 0..<maximum.count { out[r] = Double(target[r]) - Double(maximum[r]) - Foundation.log(sum[r]) }
     }
+
+    /// Whether each row's target has the largest logit of the row (greedy decoding would choose it; a target tied
+    /// with another token at the maximum counts as chosen), once all slices are folded.
+    public func targetIsMaximum(into out: UnsafeMutablePointer<Bool>) {
+        for r in 0..<maximum.count { out[r] = target[r] >= maximum[r] }
+    }
 }
 
 /// A pointer that may cross into concurrent closures; each closure must touch a disjoint range.

@@ -1,0 +1,113 @@
+import ArgumentParser
+import Engine
+import Evaluation
+import Foundation
+import Reports
+import TokenData
+
+extension Extrapolate {
+    /// `extrapolate passkey`: passkey retrieval of one checkpoint at every length and depth.
+    public struct Passkey: ParsableCommand {
+        public static let configuration = CommandConfiguration(
+            abstract: "Passkey retrieval at every length and depth: can the model use a token far back?",
+            discussion: """
+                The standard test of Landmark Attention, Position Interpolation and YaRN: a five-digit key hidden at \
+                a depth (per cent of the filler before it) in repeated filler text, then "What is the pass key? The \
+                pass key is". Each prompt is tokenized with the checkpoint's tokenizer.json (or --tokenizer; UTF-8 \
+                bytes with --bytes, as the demo probes read), its filler cut so the pass is at most the length. One \
+                forward pass scores it, without generation: the key is retrieved when its token has the largest \
+                logit at each of its positions (what greedy decoding writes), and its mean log-probability is \
+                reported beside. Keys come from --seed, the same for every length and depth. Docs/evaluation.md, \
+                "Passkey retrieval"; the template: Docs/spec/passkey.md.
+                """
+        )
+
+        @Option(help: "A checkpoint folder, .safetensors or PyTorch (.pt, .bin) file, or an index.") var checkpoint:
+            String
+        @Option(
+            help: "An architecture JSON or config.json to bind the weights with (a PyTorch file that carries none).")
+        var architecture: String?
+        @Option(help: "A tokenizer.json, or a folder holding one (default: the one beside the checkpoint).")
+        var tokenizer: String?
+        @Flag(help: "Tokenize as UTF-8 bytes (byte-level models such as the demo probes).") var bytes = false
+        @OptionGroup var lengths: LengthOptions
+        @Option(
+            help: "Depths: per cent of the filler before the key, comma-separated (default 0,25,50,75,100).",
+            transform: { text in
+                try text.split(separator: ",").map { part in
+                    guard let value = Double(part.trimmingCharacters(in: .whitespaces)), (0...100).contains(value)
+                    else { throw ValidationError("--depths takes per cents from 0 to 100, found '\(part)'") }
+                    return value
+                }
+            })
+        var depths: [Double] = [0, 25, 50, 75, 100]
+        @Option(help: "Prompts per length and depth (default 10).") var trials = 10
+        @Option(help: "Seed of the keys (default 0).") var seed: UInt64 = 0
+        @Option(help: "The trained length the lengths are multiples of, over what the checkpoint says.")
+        var trainedLength: Int?
+        @Flag(help: "Print one CSV row per trial instead of the table.") var csv = false
+        @Flag(
+            help: "Score even when config.json sets keys that change the model but are not read (Docs/config-keys.md).")
+        var allowUnknownConfigKeys = false
+        @OptionGroup var output: OutputOptions
+        @OptionGroup var engine: EngineOptions
+
+        public init() {}
+
+        public func validate() throws {
+            if trials < 1 { throw ValidationError("--trials must be at least 1") }
+            if depths.isEmpty { throw ValidationError("--depths needs at least one depth") }
+            if bytes && tokenizer != nil { throw ValidationError("--bytes and --tokenizer exclude each other") }
+            if csv && output.json { throw ValidationError("--csv and --json exclude each other") }
+        }
+
+        public func run() throws {
+            engine.apply()
+            let model = try LanguageModel.load(
+                checkpoint, architectureFile: architecture, trainedLength: trainedLength,
+                allowUnknownConfigKeys: allowUnknownConfigKeys)
+            let encoding = try Self.encoding(for: model, tokenizer: tokenizer, bytes: bytes, checkpoint: checkpoint)
+            let result = try PasskeyResult.run(
+                model: model, checkpoint: checkpoint, encoding: encoding,
+                lengths: lengths.lengths ?? EvaluationSettings.Defaults.lengths,
+                extensions: lengths.chosenExtensions ?? [], depths: depths, trials: trials, seed: seed)
+            let report = PasskeyReport(result)
+            if csv {
+                print(report.csv(), terminator: "")
+                if let path = output.jsonOutput { try write(try report.json(), to: path) }
+            } else {
+                try output.emit(json: report.json, text: { report.text })
+            }
+        }
+
+        /// The tokenizer: `--tokenizer`, else `tokenizer.json` beside the checkpoint; bytes with `--bytes`.
+        static func encoding(for model: LanguageModel, tokenizer: String?, bytes: Bool, checkpoint: String) throws
+            -> Evaluation.Passkey.Encoding
+        {
+            if bytes {
+                guard model.vocabulary >= 256 else {
+                    throw CommandError(
+                        "\(checkpoint): --bytes needs a vocabulary of at least 256 tokens; the model has "
+                            + "\(model.vocabulary)")
+                }
+                return .bytes
+            }
+            let folder =
+                ((model.location.config ?? model.location.weightsPath) as NSString).deletingLastPathComponent
+            let beside = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent("tokenizer.json")
+            let path = tokenizer ?? beside
+            guard tokenizer != nil || FileManager.default.fileExists(atPath: beside) else {
+                throw CommandError(
+                    "\(checkpoint): no tokenizer.json beside the checkpoint (\(beside)); give --tokenizer FILE, or "
+                        + "--bytes for a byte-level model")
+            }
+            let loaded = try Tokenizer(path: path)
+            guard loaded.vocabularySize <= model.vocabulary else {
+                throw CommandError(
+                    "\(path): the tokenizer has \(loaded.vocabularySize) tokens but the model's vocabulary has "
+                        + "\(model.vocabulary); is it the checkpoint's tokenizer?")
+            }
+            return .tokenizer(loaded)
+        }
+    }
+}
