@@ -46,6 +46,11 @@ extension Extrapolate {
         @Option(help: "The trained length the lengths are multiples of, over what the checkpoint says.")
         var trainedLength: Int?
         @Flag(help: "Print one CSV row per trial instead of the table.") var csv = false
+        @Option(
+            help: ArgumentHelp(
+                "Write the heatmap (accuracy by length and depth) as SVG to this file.",
+                discussion: "With --extensions, one file per series: NAME.svg, NAME-yarn.svg, …"))
+        var svg: String?
         @Flag(
             help: "Score even when config.json sets keys that change the model but are not read (Docs/config-keys.md).")
         var allowUnknownConfigKeys = false
@@ -72,6 +77,16 @@ extension Extrapolate {
                 lengths: lengths.lengths ?? EvaluationSettings.Defaults.lengths,
                 extensions: lengths.chosenExtensions ?? [], depths: depths, trials: trials, seed: seed)
             let report = PasskeyReport(result)
+            if let svg {
+                let series = result.cells.map(\.series).reduce(into: [String]()) {
+                    if !$0.contains($1) { $0.append($1) }
+                }
+                for name in series {
+                    let path =
+                        name == "model" ? svg : (svg as NSString).deletingPathExtension + "-\(name).svg"
+                    try write(report.heatmapSVG(series: name), to: path)
+                }
+            }
             if csv {
                 print(report.csv(), terminator: "")
                 if let path = output.jsonOutput { try write(try report.json(), to: path) }

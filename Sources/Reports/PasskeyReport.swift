@@ -54,6 +54,39 @@ public struct PasskeyReport: ResultReport {
         return lines.joined(separator: "\n")
     }
 
+    /// Accuracy by length (rows, shortest first) and depth (columns), one heatmap per series, stacked in one SVG
+    /// document; each cell shows retrieved/trials, and on hover the accuracy, its Wilson interval and the key's mean
+    /// log-probability.
+    public func heatmapSVG(series name: String? = nil) -> String {
+        let series = name ?? result.cells.first?.series ?? "model"
+        let cells = result.cells.filter { $0.series == series }
+        let lengths = cells.map(\.length).reduce(into: [Int]()) { if !$0.contains($1) { $0.append($1) } }
+        let grid = lengths.map { length in
+            result.depths.map { depth -> Plot.HeatCell in
+                guard let cell = cells.first(where: { $0.length == length && $0.depth == depth }) else {
+                    return Plot.HeatCell(value: nil, label: "", detail: "not run")
+                }
+                if let reason = cell.skipped {
+                    return Plot.HeatCell(value: nil, label: "skipped", detail: reason)
+                }
+                let logp = cell.keyLogProbability.map { String(format: "%.3f", $0) } ?? "-"
+                return Plot.HeatCell(
+                    value: cell.accuracy, label: "\(cell.retrieved)/\(cell.trials.count)",
+                    detail: String(
+                        format: "length %d, depth %@%%: accuracy %.2f (95%% Wilson %.2f–%.2f), key log p %@",
+                        length, Self.percent(depth), cell.accuracy, cell.lower, cell.upper, logp))
+            }
+        }
+        let name = (result.checkpoint as NSString).lastPathComponent
+        let trained = result.trainedLength
+        return Plot.heatmap(
+            title: "passkey retrieval: \(name)\(series == "model" ? "" : " with \(series)")",
+            rowLabel: "length (tokens)", columnLabel: "depth of the key (% of the filler before it)",
+            rows: lengths.map { "\($0)" + ($0 % trained == 0 ? " (\($0 / trained)×)" : "") },
+            columns: result.depths.map { "\(Self.percent($0))%" }, cells: grid,
+            note: "retrieved/trials (greedy decoding writes the key); \(result.trials) trials, seed \(result.seed)")
+    }
+
     /// One row per trial.
     public func csv() -> String {
         let header =

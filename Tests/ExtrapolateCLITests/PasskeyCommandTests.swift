@@ -2,6 +2,9 @@ import ArgumentParser
 import Engine
 import Evaluation
 import Foundation
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
 import Reports
 import TestSupport
 import Testing
@@ -61,5 +64,27 @@ struct PasskeyCommandTests {
         #expect(result.cells[0].skipped?.contains("the prompt without filler takes") == true)
         #expect(result.cells[1].skipped == nil && result.cells[1].trials[0].length == 256)
         #expect(PasskeyReport(result).text.contains("skipped"))
+    }
+}
+
+@Suite struct PasskeyHeatmap {
+    @Test("The heatmap is an SVG with a cell per length and depth, its exact values on hover")
+    func heatmap() throws {
+        let scratch = try ScratchFolder("heatmap")
+        defer { scratch.remove() }
+        let path = scratch.path("passkey.svg")
+        var command = try Extrapolate.parseAsRoot([
+            "passkey", "--checkpoint", PasskeyCommandTests.llama, "--lengths", "1x,2x", "--depths", "0,50,100",
+            "--trials", "1", "--extensions", "yarn", "--svg", path,
+        ])
+        try command.run()
+        for file in [path, scratch.path("passkey-yarn.svg")] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: file))
+            let document = try XMLDocument(data: data)
+            let cells = try document.nodes(forXPath: "//*[local-name()='g'][@class='cell']")
+            #expect(cells.count == 6, "\(file): \(cells.count) cells")
+            let titles = try document.nodes(forXPath: "//*[local-name()='g'][@class='cell']/*[local-name()='title']")
+            #expect(titles.allSatisfy { ($0.stringValue ?? "").contains("95% Wilson") })
+        }
     }
 }
