@@ -156,7 +156,7 @@ public enum Passkey {
 }
 
 /// Passkey retrieval of one checkpoint at every length and depth (and under each rotary extension asked for).
-public struct PasskeyResult: Sendable, Codable {
+public struct PasskeyResult: Sendable, Hashable, Codable {
     /// The checkpoint scored.
     public var checkpoint: String
     /// How the prompts were tokenized: the tokenizer's name, or "bytes".
@@ -175,7 +175,7 @@ public struct PasskeyResult: Sendable, Codable {
     public var engineVersion: String
 
     /// One length and depth of one series.
-    public struct Cell: Sendable, Codable {
+    public struct Cell: Sendable, Hashable, Codable {
         /// "model" for the checkpoint as it is, else the rotary extension's name.
         public var series: String
         /// The positions of each pass (at most this; the filler is cut to fit).

@@ -105,6 +105,8 @@ public struct SweepResult: Sendable, Hashable, Codable {
     public var targets: Int
     public var checkpoints: [CheckpointSummary]
     public var points: [SweepPoint]
+    /// Passkey retrieval of each checkpoint (`sweep --tasks …,passkey`), in checkpoint order; absent otherwise.
+    public var passkey: [PasskeyResult]?
     /// The protocol's name, as every point's `series` calls the plain model.
     public var protocolName: String { settings.evaluationProtocol.description }
 }

@@ -27,21 +27,8 @@ extension Extrapolate {
         @Option(
             help: "An architecture JSON or config.json to bind the weights with (a PyTorch file that carries none).")
         var architecture: String?
-        @Option(help: "A tokenizer.json, or a folder holding one (default: the one beside the checkpoint).")
-        var tokenizer: String?
-        @Flag(help: "Tokenize as UTF-8 bytes (byte-level models such as the demo probes).") var bytes = false
         @OptionGroup var lengths: LengthOptions
-        @Option(
-            help: "Depths: per cent of the filler before the key, comma-separated (default 0,25,50,75,100).",
-            transform: { text in
-                try text.split(separator: ",").map { part in
-                    guard let value = Double(part.trimmingCharacters(in: .whitespaces)), (0...100).contains(value)
-                    else { throw ValidationError("--depths takes per cents from 0 to 100, found '\(part)'") }
-                    return value
-                }
-            })
-        var depths: [Double] = [0, 25, 50, 75, 100]
-        @Option(help: "Prompts per length and depth (default 10).") var trials = 10
+        @OptionGroup var passkey: PasskeyOptions
         @Option(help: "Seed of the keys (default 0).") var seed: UInt64 = 0
         @Option(help: "The trained length the lengths are multiples of, over what the checkpoint says.")
         var trainedLength: Int?
@@ -60,9 +47,6 @@ extension Extrapolate {
         public init() {}
 
         public func validate() throws {
-            if trials < 1 { throw ValidationError("--trials must be at least 1") }
-            if depths.isEmpty { throw ValidationError("--depths needs at least one depth") }
-            if bytes && tokenizer != nil { throw ValidationError("--bytes and --tokenizer exclude each other") }
             if csv && output.json { throw ValidationError("--csv and --json exclude each other") }
         }
 
@@ -71,11 +55,7 @@ extension Extrapolate {
             let model = try LanguageModel.load(
                 checkpoint, architectureFile: architecture, trainedLength: trainedLength,
                 allowUnknownConfigKeys: allowUnknownConfigKeys)
-            let encoding = try Self.encoding(for: model, tokenizer: tokenizer, bytes: bytes, checkpoint: checkpoint)
-            let result = try PasskeyResult.run(
-                model: model, checkpoint: checkpoint, encoding: encoding,
-                lengths: lengths.lengths ?? EvaluationSettings.Defaults.lengths,
-                extensions: lengths.chosenExtensions ?? [], depths: depths, trials: trials, seed: seed)
+            let result = try passkey.run(model: model, checkpoint: checkpoint, lengths: lengths, seed: seed)
             let report = PasskeyReport(result)
             if let svg {
                 let series = result.cells.map(\.series).reduce(into: [String]()) {
@@ -94,35 +74,66 @@ extension Extrapolate {
                 try output.emit(json: report.json, text: { report.text })
             }
         }
+    }
+}
 
-        /// The tokenizer: `--tokenizer`, else `tokenizer.json` beside the checkpoint; bytes with `--bytes`.
-        static func encoding(for model: LanguageModel, tokenizer: String?, bytes: Bool, checkpoint: String) throws
-            -> Evaluation.Passkey.Encoding
-        {
-            if bytes {
-                guard model.vocabulary >= 256 else {
-                    throw CommandError(
-                        "\(checkpoint): --bytes needs a vocabulary of at least 256 tokens; the model has "
-                            + "\(model.vocabulary)")
-                }
-                return .bytes
+/// What passkey retrieval takes beside the lengths (`passkey`, `sweep --tasks …,passkey`): depths, trials and the
+/// tokenizer.
+struct PasskeyOptions: ParsableArguments {
+    @Option(help: "A tokenizer.json, or a folder holding one (default: the one beside each checkpoint).")
+    var tokenizer: String?
+    @Flag(help: "Tokenize as UTF-8 bytes (byte-level models such as the demo probes).") var bytes = false
+    @Option(
+        help: "Depths: per cent of the filler before the key, comma-separated (default 0,25,50,75,100).",
+        transform: { text in
+            try text.split(separator: ",").map { part in
+                guard let value = Double(part.trimmingCharacters(in: .whitespaces)), (0...100).contains(value)
+                else { throw ValidationError("--depths takes per cents from 0 to 100, found '\(part)'") }
+                return value
             }
-            let folder =
-                ((model.location.config ?? model.location.weightsPath) as NSString).deletingLastPathComponent
-            let beside = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent("tokenizer.json")
-            let path = tokenizer ?? beside
-            guard tokenizer != nil || FileManager.default.fileExists(atPath: beside) else {
+        })
+    var depths: [Double] = [0, 25, 50, 75, 100]
+    @Option(help: "Prompts per length and depth (default 10).") var trials = 10
+
+    func validate() throws {
+        if trials < 1 { throw ValidationError("--trials must be at least 1") }
+        if depths.isEmpty { throw ValidationError("--depths needs at least one depth") }
+        if bytes && tokenizer != nil { throw ValidationError("--bytes and --tokenizer exclude each other") }
+    }
+
+    /// Passkey retrieval of `model` at the lengths and extensions asked for.
+    func run(model: LanguageModel, checkpoint: String, lengths: LengthOptions, seed: UInt64) throws -> PasskeyResult {
+        try PasskeyResult.run(
+            model: model, checkpoint: checkpoint, encoding: try encoding(for: model, checkpoint: checkpoint),
+            lengths: lengths.lengths ?? EvaluationSettings.Defaults.lengths,
+            extensions: lengths.chosenExtensions ?? [], depths: depths, trials: trials, seed: seed)
+    }
+
+    /// The tokenizer: `--tokenizer`, else `tokenizer.json` beside the checkpoint; bytes with `--bytes`.
+    func encoding(for model: LanguageModel, checkpoint: String) throws -> Evaluation.Passkey.Encoding {
+        if bytes {
+            guard model.vocabulary >= 256 else {
                 throw CommandError(
-                    "\(checkpoint): no tokenizer.json beside the checkpoint (\(beside)); give --tokenizer FILE, or "
-                        + "--bytes for a byte-level model")
+                    "\(checkpoint): --bytes needs a vocabulary of at least 256 tokens; the model has "
+                        + "\(model.vocabulary)")
             }
-            let loaded = try Tokenizer(path: path)
-            guard loaded.vocabularySize <= model.vocabulary else {
-                throw CommandError(
-                    "\(path): the tokenizer has \(loaded.vocabularySize) tokens but the model's vocabulary has "
-                        + "\(model.vocabulary); is it the checkpoint's tokenizer?")
-            }
-            return .tokenizer(loaded)
+            return .bytes
         }
+        let folder =
+            ((model.location.config ?? model.location.weightsPath) as NSString).deletingLastPathComponent
+        let beside = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent("tokenizer.json")
+        let path = tokenizer ?? beside
+        guard tokenizer != nil || FileManager.default.fileExists(atPath: beside) else {
+            throw CommandError(
+                "\(checkpoint): no tokenizer.json beside the checkpoint (\(beside)); give --tokenizer FILE, or "
+                    + "--bytes for a byte-level model")
+        }
+        let loaded = try Tokenizer(path: path)
+        guard loaded.vocabularySize <= model.vocabulary else {
+            throw CommandError(
+                "\(path): the tokenizer has \(loaded.vocabularySize) tokens but the model's vocabulary has "
+                    + "\(model.vocabulary); is it the checkpoint's tokenizer?")
+        }
+        return .tokenizer(loaded)
     }
 }

@@ -1,7 +1,13 @@
 import ArgumentParser
 import Foundation
+import Engine
 import Evaluation
 import Reports
+
+/// What `sweep --tasks` measures.
+enum SweepTask: String, ExpressibleByArgument {
+    case perplexity, passkey
+}
 
 extension Extrapolate {
     /// `extrapolate sweep`: perplexity of checkpoints at increasing lengths on the same tokens.
@@ -38,6 +44,23 @@ extension Extrapolate {
             ))
         var noPrefixSharing = false
         @OptionGroup var evaluation: EvaluationOptions
+        @Option(
+            help: ArgumentHelp(
+                "What to measure: perplexity, passkey, or both (perplexity,passkey; default perplexity).",
+                discussion:
+                    "passkey: passkey retrieval at every length and depth of each checkpoint (as `extrapolate passkey`, "
+                    + "with --depths, --trials, --tokenizer or --bytes, and --passkey-seed), after perplexity."),
+            transform: { text in
+                try text.split(separator: ",").map { part in
+                    guard let task = SweepTask(rawValue: part.trimmingCharacters(in: .whitespaces)) else {
+                        throw ValidationError("--tasks takes perplexity and passkey, found '\(part)'")
+                    }
+                    return task
+                }
+            })
+        var tasks: [SweepTask] = [.perplexity]
+        @OptionGroup var passkey: PasskeyOptions
+        @Option(help: "Seed of the passkeys (default 0).") var passkeySeed: UInt64 = 0
         @OptionGroup var output: OutputOptions
         @Option(help: "Write a CSV (one row per checkpoint, series and length) here.") var csv: String?
         @Option(help: "Write an SVG plot of perplexity against length here (and NAME-positions.svg: loss by position).")
@@ -52,6 +75,7 @@ extension Extrapolate {
 
         public func run() throws {
             engine.apply()
+            guard tasks.contains(.perplexity) else { return try runPasskeyOnly() }
             let settings = try evaluation.settings(lengths: lengths.lengths, extensions: lengths.chosenExtensions ?? [])
             let runner = SweepRunner(settings: settings, sharesPrefixes: !noPrefixSharing)
             let checkpoints = try checkpoint.map { path throws(EvaluationError) in
@@ -62,8 +86,16 @@ extension Extrapolate {
             let data = try EvaluationData.load(runner.settings, longest: runner.longest(checkpoints))
             FileHandle.standardError.write(Data((runner.plan(checkpoints, data: data) + "\n").utf8))
             let progress = ProgressLine()
-            let report = SweepReport(try runner.run(checkpoints, data: data) { progress.update($0.fraction, $0.label) })
+            var result = try runner.run(checkpoints, data: data) { progress.update($0.fraction, $0.label) }
             progress.finish()
+            if tasks.contains(.passkey) {
+                result.passkey = try checkpoints.map { checkpoint in
+                    try passkey.run(
+                        model: checkpoint.model, checkpoint: checkpoint.summary.checkpoint, lengths: lengths,
+                        seed: passkeySeed)
+                }
+            }
+            let report = SweepReport(result)
             if let csv { try write(report.csv(), to: csv) }
             if let svg {
                 try write(report.perplexitySVG(), to: svg)
@@ -71,7 +103,44 @@ extension Extrapolate {
                     report.positionsSVG(),
                     to: svg.hasSuffix(".svg") ? String(svg.dropLast(4)) + "-positions.svg" : svg + "-positions.svg")
             }
-            try output.emit(json: report.json, text: report.table)
+            try writePasskeyFiles(result.passkey ?? [])
+            try output.emit(json: report.json) {
+                ([report.table()] + (result.passkey ?? []).map { PasskeyReport($0).text }).joined(separator: "\n\n")
+            }
+        }
+
+        /// `--tasks passkey` alone: no data is read.
+        private func runPasskeyOnly() throws {
+            let results = try checkpoint.map { path in
+                let model = try LanguageModel.load(
+                    path, architectureFile: architecture, trainedLength: evaluation.trainedLength,
+                    allowUnknownConfigKeys: evaluation.allowUnknownConfigKeys)
+                return try passkey.run(model: model, checkpoint: path, lengths: lengths, seed: passkeySeed)
+            }
+            try writePasskeyFiles(results)
+            try output.emit(json: { try ReportJSON.encode(results) }) {
+                results.map { PasskeyReport($0).text }.joined(separator: "\n\n")
+            }
+        }
+
+        /// With --csv and --svg, each checkpoint's passkey rows and heatmap beside them: NAME-passkey.csv (every
+        /// checkpoint's trials) and NAME-passkey-N.svg (checkpoint N, counted from 1).
+        private func writePasskeyFiles(_ results: [PasskeyResult]) throws {
+            guard !results.isEmpty else { return }
+            if let csv {
+                let rows = results.map { PasskeyReport($0).csv() }
+                let body = rows.enumerated().map {
+                    $0.offset == 0 ? $0.element : String($0.element.drop { $0 != "\n" }.dropFirst())
+                }
+                try write(body.joined(), to: (csv as NSString).deletingPathExtension + "-passkey.csv")
+            }
+            if let svg {
+                for (index, result) in results.enumerated() {
+                    try write(
+                        PasskeyReport(result).heatmapSVG(),
+                        to: (svg as NSString).deletingPathExtension + "-passkey-\(index + 1).svg")
+                }
+            }
         }
     }
 }

@@ -88,3 +88,36 @@ struct PasskeyCommandTests {
         }
     }
 }
+
+@Suite("sweep --tasks")
+struct SweepTasks {
+    @Test("perplexity,passkey adds each checkpoint's passkey cells to the sweep; passkey alone needs no data")
+    func tasks() throws {
+        let scratch = try ScratchFolder("sweep-tasks")
+        defer { scratch.remove() }
+        let data = Repository.root.appendingPathComponent("Datasets/kjv/valid.tokens.zst").path
+        let both = scratch.path("both.json")
+        var command = try Extrapolate.parseAsRoot([
+            "sweep", "--checkpoint", PasskeyCommandTests.probe, "--data", data, "--tasks", "perplexity,passkey",
+            "--bytes", "--lengths", "4x,8x", "--depths", "50", "--trials", "1", "--budget", "1024", "--json-output",
+            both,
+        ])
+        try command.run()
+        let sweep = try ReportJSON.decode(SweepResult.self, from: Data(contentsOf: URL(fileURLWithPath: both)))
+        #expect(sweep.points.count == 2 && sweep.passkey?.count == 1)
+        #expect(sweep.passkey?.first?.cells.map(\.length) == [256, 512])
+        let alone = scratch.path("alone.json")
+        command = try Extrapolate.parseAsRoot([
+            "sweep", "--checkpoint", PasskeyCommandTests.probe, PasskeyCommandTests.probe, "--tasks", "passkey",
+            "--bytes", "--lengths", "4x", "--depths", "0,100", "--trials", "1", "--passkey-seed", "9",
+            "--json-output", alone,
+        ])
+        try command.run()
+        let results = try ReportJSON.decode(
+            [PasskeyResult].self, from: Data(contentsOf: URL(fileURLWithPath: alone)))
+        #expect(results.count == 2 && results.allSatisfy { $0.seed == 9 && $0.cells.count == 2 })
+        #expect {
+            _ = try Extrapolate.parseAsRoot(["sweep", "--checkpoint", "x", "--tasks", "perplexity,retrieval"])
+        } throws: { Extrapolate.message(for: $0).contains("--tasks takes perplexity and passkey, found 'retrieval'") }
+    }
+}
