@@ -26,6 +26,18 @@ extension Architecture {
             report("formatVersion", "\(formatVersion) is newer than this build understands (\(Self.formatVersion))")
         }
         checkTopLevelOrder(report)
+        let expanded = Self.expandedCount(layers)
+        if expanded > Self.maximumExpandedLayers {
+            // The manifest below would list every tensor of every repetition: a config.json with
+            // "num_hidden_layers": 558256 (found by fuzzing) took seconds, a billion would take hours.
+            report(
+                "layers",
+                "expands to \(expanded == Int.max ? "more than \(Int.max)" : "\(expanded)") layers (norms, attention "
+                    + "and feed-forward counted one by one, repeats multiplied out); at most "
+                    + "\(Self.maximumExpandedLayers) are read, and the deepest published models have a few hundred "
+                    + "blocks: is a layer count such as num_hidden_layers wrong?")
+            return problems
+        }
         let end = Walk.visit(layers, expandRepeats: false) { visit in
             Self.check(visit, trainedLength: trainedLength, report: report)
         }
@@ -36,6 +48,33 @@ extension Architecture {
             report("manifest", "tensor '\(name)' is declared twice with different shapes")
         }
         return problems
+    }
+
+    /// The most layers a declaration may have with its repeats multiplied out.
+    public static let maximumExpandedLayers = 65_536
+
+    /// Layers with repeats multiplied out (saturating at `Int.max`), without walking the repetitions.
+    static func expandedCount(_ layers: [Layer]) -> Int {
+        var total = 0
+        for layer in layers {
+            let count: Int
+            switch layer {
+            case .repeated(let node):
+                let (product, overflow) = max(node.count, 0).multipliedReportingOverflow(by: expandedCount(node.body))
+                count = overflow ? Int.max : product
+            case .residual(let node): count = expandedCount(node.body)
+            case .parallelResidual(let node):
+                count = node.branches.reduce(0) { sum, branch in
+                    let (next, overflow) = sum.addingReportingOverflow(expandedCount(branch))
+                    return overflow ? Int.max : next
+                }
+            case .branch(let body): count = expandedCount(body)
+            default: count = 1
+            }
+            let (next, overflow) = total.addingReportingOverflow(count)
+            total = overflow ? Int.max : next
+        }
+        return total
     }
 
     private var hasTiedUnembedding: Bool {

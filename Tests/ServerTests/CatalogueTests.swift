@@ -168,6 +168,12 @@ struct CatalogueFiles {
                 llama.replacingOccurrences(
                     of: "\"num_hidden_layers\": ", with: "\"num_hidden_layers\": \"two\", \"x\": "
                 ).utf8))
+        try file(
+            "config-layers/config.json",
+            Array(
+                llama.replacingOccurrences(
+                    of: "\"num_hidden_layers\": ", with: "\"num_hidden_layers\": 1000000000, \"x\": "
+                ).utf8))
         // A Hugging Face model folder whose config gains a key that changes the model and is not read.
         let model = fixtures + "/models/llama-gqa"
         let config = try String(contentsOfFile: model + "/config.json", encoding: .utf8)
