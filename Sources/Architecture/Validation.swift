@@ -50,8 +50,9 @@ extension Architecture {
         return problems
     }
 
-    /// The most layers a declaration may have with its repeats multiplied out.
-    public static let maximumExpandedLayers = 65_536
+    /// The most layers a declaration may have with its repeats multiplied out: about 2,000 blocks, ten times the
+    /// deepest published decoder; validation builds every layer's tensor list, so the bound is also its cost.
+    public static let maximumExpandedLayers = 8_192
 
     /// Layers with repeats multiplied out (saturating at `Int.max`), without walking the repetitions.
     static func expandedCount(_ layers: [Layer]) -> Int {
