@@ -234,7 +234,9 @@ public final class TorchFile: TensorFile, @unchecked Sendable {
             }
             let size = tensor.storage.dtype.size
             let count = tensor.shape.reduce(1, *)
-            let span = zip(tensor.shape, tensor.strides).reduce(count == 0 ? 0 : 1) { $0 + ($1.0 - 1) * $1.1 }
+            // Elements from the first to the last the view reaches; none when a dimension is 0 (a [0, 5] view spans
+            // nothing — counting its -1 step made a range that ended before it began: found by fuzzing).
+            let span = count == 0 ? 0 : zip(tensor.shape, tensor.strides).reduce(1) { $0 + ($1.0 - 1) * $1.1 }
             let begin = start + tensor.offset * size
             infos.append(
                 TensorInfo(

@@ -89,6 +89,17 @@ import TestSupport
         #expect(Set(legacy.tensors.map(\.name)) == Set(file.tensors.map(\.name)))
     }
 
+    /// Found by fuzzing the torch target: a tensor with a dimension of 0 (`torch.empty(0, 5)`, strides (5, 1)) was
+    /// given a span of -1 element, and building its byte range trapped: a real checkpoint holding an empty tensor
+    /// stopped the process. Files from `make_torch_checkpoints.py --empty`, zip and legacy.
+    @Test(arguments: ["model.pt", "legacy.pt"])
+    func tensorsWithAnEmptyDimensionReadAsNothing(file: String) throws {
+        let checkpoint = try Checkpoint(file: Repository.fixtures.appendingPathComponent("torch-empty/\(file)").path)
+        #expect(Set(checkpoint.names) == ["w", "e", "s", "z"])
+        #expect(try checkpoint.floats("w") == [0, 1, 2, 3, 4, 5])
+        for name in ["e", "s", "z"] { #expect(try checkpoint.floats(name).isEmpty, "\(name)") }
+    }
+
     @Test func aStridedViewReadsAsItsValues() throws {
         // gpt2-bin stores c_fc's weight as a transposed view of a contiguous copy: the same values as gpt2's.
         let name = "transformer.h.0.mlp.c_fc.weight"

@@ -360,7 +360,21 @@ def hostile():
     (HOSTILE / "truncated.pt").write_bytes(whole[: len(whole) // 2])
 
 
+def empty_tensors():
+    """A state dict with tensors that have a dimension of 0, as real checkpoints hold (an unused buffer, an empty
+    bias): torch.save writes a [0, 5] tensor with strides (5, 1), whose span must count as nothing, not -1 element."""
+    folder = HERE / "torch-empty"
+    folder.mkdir(exist_ok=True)
+    state = {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3), "e": torch.empty(0, 5),
+             "s": torch.empty(3, 0), "z": torch.empty(0)}
+    torch.save(state, folder / "model.pt")
+    torch.save(state, folder / "legacy.pt", _use_new_zipfile_serialization=False)
+
+
 if __name__ == "__main__":
+    if "--empty" in __import__("sys").argv:
+        empty_tensors()
+        raise SystemExit(0)
     nanogpt("nanogpt", bias=True)
     nanogpt("nanogpt-nobias-compiled", bias=False, compiled=True, seed=1)
     nanogpt("nanogpt-legacy", bias=True, legacy=True, seed=2)
