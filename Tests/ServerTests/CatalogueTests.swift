@@ -213,6 +213,12 @@ struct CatalogueFiles {
             Array(
                 #"{"model":{"type":"BPE","vocab":{"a":0},"merges":[],"byte_fallback":"yes"},"added_tokens":[],"pre_tokenizer":null,"normalizer":null}"#
                     .utf8))
+        let growing = #"{"type":"Replace","pattern":{"String":" "},"content":"a b c d e f g h i j k l m n o p"}"#
+        try file(
+            "tokenizer-growth/tokenizer.json",
+            Array(
+                (#"{"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"added_tokens":[],"pre_tokenizer":null,"#
+                    + #""normalizer":{"type":"Sequence","normalizers":[\#(growing),\#(growing),\#(growing)]}}"#).utf8))
         try file("text.txt", Array("some text\n".utf8))
         // TOML
         let data = Repository.kjvValidation

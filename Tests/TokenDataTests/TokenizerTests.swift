@@ -104,6 +104,21 @@ import Testing
             ).contains(#"regex \w+"#))
         #expect(error("{", with: "[").contains("not a JSON object"))
     }
+
+    /// Found by fuzzing tokenizer-json: Replace(" ", a 700-byte text holding spaces) twice made a 50-byte text 80 MB;
+    /// ten would exhaust any machine. A normalizer that can grow text past 4096× is refused when loaded, while every
+    /// real pipeline (NFKC, Prepend("▁"), Replace(" ", "▁")) loads.
+    @Test func normalizersThatCouldGrowTextWithoutBoundAreRefused() throws {
+        let kept = Repository.root.appendingPathComponent("Tests/fuzz/regressions/tokenizer-json/replace-chain-growth")
+        #expect {
+            _ = try Tokenizer(data: Data(contentsOf: kept), path: "t.json")
+        } throws: { "\($0)".contains("its steps can multiply a text's length by up to 490000") }
+        let real: Normalizer = .sequence([.nfkc, .prepend("▁"), .replace(pattern: " ", content: "▁")])
+        #expect(real.growth == 18 * 4 * 3 && real.growth <= Tokenizer.maximumNormalizerGrowth)
+        for kind in ["gpt2", "neox", "llama2", "llama3", "mistral"] {
+            #expect(throws: Never.self) { try Tokenizer(path: Repository.fixtures.path + "/tokenizers/\(kind)") }
+        }
+    }
 }
 
 @Suite struct PackingTextWithATokenizer {

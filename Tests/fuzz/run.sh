@@ -12,7 +12,7 @@
 # (Tests/fuzz/corpus/TARGET, written by Tests/fuzz/make_seeds.py) and its dictionary (Tests/fuzz/dict/TARGET.dict);
 # what it learns grows in .build-fuzz/corpus/TARGET. A crash, a hang (-timeout 10 s), a leak, or an input that makes a
 # parser hold more than 64 × its size + 64 MiB (EXTRAPOLATE_FUZZ_ALLOCATION) stops the run with the input written to
-# .build-fuzz/artifacts/TARGET/; minimise it (-minimize_crash=1) and keep it in Tests/fuzz/regressions/TARGET/, which
+# .build-fuzz/findings/TARGET/; minimise it (-minimize_crash=1) and keep it in Tests/fuzz/regressions/TARGET/, which
 # `swift test` replays (FuzzRegressionTests). Prints one line per target: executions, coverage, corpus, outcome.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -50,7 +50,7 @@ fuzz() {  # TARGET BUDGET [flags…]
     local target=$1 budget=$2
     shift 2
     known "$target" || { echo "run.sh: no target '$target' (Tests/fuzz/run.sh list)" >&2; exit 64; }
-    local work=.build-fuzz/corpus/$target artifacts=.build-fuzz/artifacts/$target log
+    local work=.build-fuzz/corpus/$target artifacts=.build-fuzz/findings/$target log
     mkdir -p "$work" "$artifacts"
     log=$(mktemp)
     local limit=(-max_total_time="$budget")

@@ -27,6 +27,22 @@ indirect enum Normalizer: Sendable {
         case .sequence(let steps): steps.reduce(text) { $1.apply($0) }
         }
     }
+
+    /// The most the normalizer can multiply a text's length in UTF-8 bytes by: a Replace by its content's bytes over
+    /// its pattern's, a Prepend by one plus its prefix (for a one-byte text), compatibility decomposition by 18 (U+FDFA
+    /// becomes 18 letters), canonical forms by 4, lowercasing by 3, a sequence by the product of its steps.
+    var growth: Double {
+        switch self {
+        case .nfc, .nfd: 4
+        case .nfkc, .nfkd: 18
+        case .lowercase: 3
+        case .prepend(let prefix): Double(1 + prefix.utf8.count)
+        case .replace(let pattern, let content):
+            pattern.isEmpty ? 1 : max(1, (Double(content.utf8.count) / Double(pattern.utf8.count)).rounded(.up))
+        case .strip: 1
+        case .sequence(let steps): steps.reduce(1) { $0 * $1.growth }
+        }
+    }
 }
 
 /// `text` with every occurrence of `pattern` replaced, compared scalar by scalar (Swift's `String` comparison would

@@ -60,12 +60,24 @@ public struct Tokenizer: Sendable {
         let reader = Components(path: path)
         model = try reader.model(root["model"])
         normalizer = try reader.normalizer(root["normalizer"])
+        if let growth = normalizer?.growth, growth > Self.maximumNormalizerGrowth {
+            // Found by fuzzing: Replace(" ", a 700-byte text with spaces in it), twice, turned 50 bytes into 80 MB.
+            throw .malformed(
+                path: path, key: "normalizer",
+                reason:
+                    "its steps can multiply a text's length by up to \(growth < 1e15 ? "\(Int(growth))" : "\(growth)") "
+                    + "(real tokenizers reach about 200: NFKC, a prefix, spaces to ▁); at most "
+                    + "\(Int(Self.maximumNormalizerGrowth)) is read, so that encoding a text cannot exhaust memory")
+        }
         preTokenizer = try reader.preTokenizer(root["pre_tokenizer"])
         added = try reader.addedTokens(root["added_tokens"])
         postProcessor = try reader.postProcessor(root["post_processor"], vocabulary: model.vocabulary, added: added)
         let largest = max(model.vocabulary.values.max() ?? -1, added.tokens.map(\.id).max() ?? -1)
         vocabularySize = Int(largest) + 1
     }
+
+    /// The most a tokenizer's normalizer may multiply a text's length by (`Normalizer.growth`).
+    public static let maximumNormalizerGrowth: Double = 4096
 
     /// The id of a token (in the vocabulary or added), if it has one.
     public func id(of token: String) -> Int32? {
