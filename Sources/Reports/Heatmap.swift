@@ -29,17 +29,7 @@ extension Plot {
         let top = note == nil ? 58.0 : 74.0
         let width = left + cellWidth * Double(columns.count) + 30
         let height = top + cellHeight * Double(rows.count) + 50
-        var svg = """
-            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" \
-            viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
-            <rect width="100%" height="100%" fill="white"/>
-            <text x="\(Int(width / 2))" y="22" text-anchor="middle" font-size="14">\(escape(title))</text>
-
-            """
-        if let note {
-            svg +=
-                "<text x=\"\(Int(width / 2))\" y=\"40\" text-anchor=\"middle\" fill=\"#555\">\(escape(note))</text>\n"
-        }
+        var svg = head(width: width, height: height, left: 16, title: title, note: note)
         for (index, column) in columns.enumerated() {
             let x = left + cellWidth * (Double(index) + 0.5)
             svg += "<text x=\"\(x)\" y=\"\(top - 8)\" text-anchor=\"middle\">\(escape(column))</text>\n"

@@ -74,17 +74,7 @@ public enum Plot {
                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"80\"><text x=\"10\" y=\"40\">no data</text></svg>\n"
         }
         let scale = Scale(xs: values.map { $0.x }, ys: values.map { $0.y }, logX: logX, logY: logY, frame: frame)
-        var svg = """
-            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(frame.width))" height="\(Int(frame.height))" \
-            viewBox="0 0 \(Int(frame.width)) \(Int(frame.height))" font-family="Helvetica, Arial, sans-serif" font-size="12">
-            <rect width="100%" height="100%" fill="white"/>
-            <text x="\(frame.left)" y="24" font-size="15" font-weight="bold">\(escape(title))</text>
-
-            """
-        if let note {
-            svg +=
-                "<text x=\"\(frame.left)\" y=\"42\" font-size=\"11\" fill=\"#555\" class=\"note\">\(escape(note))</text>\n"
-        }
+        var svg = head(width: frame.width, height: frame.height, left: frame.left, title: title, note: note)
         svg += scale.gridAndTicks()
         svg +=
             "<rect x=\"\(frame.left)\" y=\"\(frame.top)\" width=\"\(frame.plotWidth)\" height=\"\(frame.plotHeight)\" "
@@ -163,6 +153,22 @@ public enum Plot {
         svg +=
             "\n<line x1=\"\(lx + 12)\" y1=\"\(ly)\" x2=\"\(lx + 32)\" y2=\"\(ly)\" stroke=\"\(color)\" stroke-width=\"2\"/>"
         svg += "<text x=\"\(lx + 38)\" y=\"\(ly + 4)\" class=\"legend\">\(escape(s.name))</text>\n</g>\n"
+        return svg
+    }
+
+    /// The start of every chart's document: size, white background, the title in bold at `left`, and the note under
+    /// it.
+    static func head(width: Double, height: Double, left: Double, title: String, note: String?) -> String {
+        var svg = """
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" \
+            viewBox="0 0 \(Int(width)) \(Int(height))" font-family="Helvetica, Arial, sans-serif" font-size="12">
+            <rect width="100%" height="100%" fill="white"/>
+            <text x="\(left)" y="24" font-size="15" font-weight="bold">\(escape(title))</text>
+
+            """
+        if let note {
+            svg += "<text x=\"\(left)\" y=\"42\" font-size=\"11\" fill=\"#555\" class=\"note\">\(escape(note))</text>\n"
+        }
         return svg
     }
 
