@@ -128,10 +128,7 @@ extension Extrapolate {
         private func writePasskeyFiles(_ results: [PasskeyResult]) throws {
             guard !results.isEmpty else { return }
             if let csv {
-                let rows = results.map { PasskeyReport($0).csv() }
-                let body = rows.enumerated().map {
-                    $0.offset == 0 ? $0.element : String($0.element.drop { $0 != "\n" }.dropFirst())
-                }
+                let body = results.enumerated().map { PasskeyReport($0.element).csv(header: $0.offset == 0) }
                 try write(body.joined(), to: (csv as NSString).deletingPathExtension + "-passkey.csv")
             }
             if let svg {

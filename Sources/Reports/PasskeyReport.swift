@@ -88,10 +88,12 @@ public struct PasskeyReport: ResultReport {
     }
 
     /// One row per trial.
-    public func csv() -> String {
-        let header =
-            "checkpoint,series,length,depth,trial,key,positions,filler_characters,retrieved,key_log_probability"
-        var rows = [header]
+    /// - Parameter header: start with the column names (off for the reports after the first in one file).
+    public func csv(header: Bool = true) -> String {
+        var rows =
+            header
+            ? ["checkpoint,series,length,depth,trial,key,positions,filler_characters,retrieved,key_log_probability"]
+            : []
         for cell in result.cells {
             for (index, trial) in cell.trials.enumerated() {
                 rows.append(
@@ -102,7 +104,7 @@ public struct PasskeyReport: ResultReport {
                     ].joined(separator: ","))
             }
         }
-        return rows.joined(separator: "\n") + "\n"
+        return rows.isEmpty ? "" : rows.joined(separator: "\n") + "\n"
     }
 
     /// 25 for 25.0, 12.5 for 12.5.

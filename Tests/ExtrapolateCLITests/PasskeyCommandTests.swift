@@ -110,12 +110,16 @@ struct SweepTasks {
         command = try Extrapolate.parseAsRoot([
             "sweep", "--checkpoint", PasskeyCommandTests.probe, PasskeyCommandTests.probe, "--tasks", "passkey",
             "--bytes", "--lengths", "4x", "--depths", "0,100", "--trials", "1", "--passkey-seed", "9",
-            "--json-output", alone,
+            "--json-output", alone, "--csv", scratch.path("alone.csv"),
         ])
         try command.run()
         let results = try ReportJSON.decode(
             [PasskeyResult].self, from: Data(contentsOf: URL(fileURLWithPath: alone)))
         #expect(results.count == 2 && results.allSatisfy { $0.seed == 9 && $0.cells.count == 2 })
+        // Both checkpoints' trials in one file under one header.
+        let rows = try String(contentsOfFile: scratch.path("alone-passkey.csv"), encoding: .utf8)
+            .split(separator: "\n")
+        #expect(rows.count == 1 + 4 && rows.filter { $0.hasPrefix("checkpoint,") }.count == 1, "\(rows)")
         #expect {
             _ = try Extrapolate.parseAsRoot(["sweep", "--checkpoint", "x", "--tasks", "perplexity,retrieval"])
         } throws: { Extrapolate.message(for: $0).contains("--tasks takes perplexity and passkey, found 'retrieval'") }
