@@ -19,6 +19,13 @@ public struct EvaluationOverrides: Sendable, Hashable {
     public var extensions: [RotaryExtension]?
     public var trainedLength: Int?
     public var allowUnknownConfigKeys: Bool?
+    /// What to measure (the daemon's `tasks`; default perplexity), and passkey retrieval's settings.
+    public var tasks: [EvaluationTask]?
+    public var passkeyDepths: [Double]?
+    public var passkeyTrials: Int?
+    public var passkeySeed: UInt64?
+    public var passkeyTokenizer: String?
+    public var passkeyBytes: Bool?
 
     public init() {}
 
@@ -39,7 +46,41 @@ public struct EvaluationOverrides: Sendable, Hashable {
         merged.extensions = other.extensions ?? extensions
         merged.trainedLength = other.trainedLength ?? trainedLength
         merged.allowUnknownConfigKeys = other.allowUnknownConfigKeys ?? allowUnknownConfigKeys
+        merged.tasks = other.tasks ?? tasks
+        merged.passkeyDepths = other.passkeyDepths ?? passkeyDepths
+        merged.passkeyTrials = other.passkeyTrials ?? passkeyTrials
+        merged.passkeySeed = other.passkeySeed ?? passkeySeed
+        // A tokenizer and bytes exclude each other: the later layer's choice of either replaces both.
+        if other.passkeyTokenizer != nil || other.passkeyBytes != nil {
+            merged.passkeyTokenizer = other.passkeyTokenizer
+            merged.passkeyBytes = other.passkeyBytes
+        }
         return merged
+    }
+
+    /// Passkey retrieval's settings, with the defaults where nothing was given.
+    /// - Throws: `EvaluationError.invalidOptions` naming what is wrong.
+    public func passkeySettings() throws(EvaluationError) -> PasskeySettings {
+        let settings = PasskeySettings(
+            depths: passkeyDepths ?? PasskeySettings.defaultDepths,
+            trials: passkeyTrials ?? PasskeySettings.defaultTrials,
+            seed: passkeySeed ?? 0, tokenizer: passkeyTokenizer, bytes: passkeyBytes ?? false)
+        try settings.validate()
+        return settings
+    }
+
+    /// The settings of every job a checkpoint gets, perplexity first: `tasks` (default perplexity) over
+    /// `settings()`, a passkey job's with `passkeySettings()`.
+    public func jobSettings() throws(EvaluationError) -> [EvaluationSettings] {
+        let base = try settings()
+        var jobs: [EvaluationSettings] = []
+        for task in EvaluationTask.allCases where (tasks ?? [.perplexity]).contains(task) {
+            switch task {
+            case .perplexity: jobs.append(base)
+            case .passkey: jobs.append(base.passkeyJob(try passkeySettings()))
+            }
+        }
+        return jobs
     }
 
     /// The settings, with `EvaluationSettings.Defaults` where nothing was given.

@@ -36,10 +36,24 @@ public struct EvaluationSettings: Sendable, Hashable, Codable {
     /// (`--allow-unknown-config-keys`); each result then carries a warning. `nil` (not `false`) when off, so settings
     /// stored before it existed keep their hash.
     public var allowUnknownConfigKeys: Bool?
+    /// Set for a passkey job: the settings of passkey retrieval, run at `lengths` with `extensions` (the data and
+    /// scoring fields then say which perplexity settings it was configured beside). `nil` for perplexity, so
+    /// settings stored before passkey existed keep their hash.
+    public var passkey: PasskeySettings?
 
     enum CodingKeys: String, CodingKey {
         case data, lengths, evaluationProtocol = "protocol", budget, offset, bos, bosToken, perDocument, resamples, seed
-        case extensions, trainedLength, allowUnknownConfigKeys
+        case extensions, trainedLength, allowUnknownConfigKeys, passkey
+    }
+
+    /// What these settings measure.
+    public var task: EvaluationTask { passkey == nil ? .perplexity : .passkey }
+
+    /// These settings as a passkey job's: the same lengths, extensions and trained length, with `passkey`.
+    public func passkeyJob(_ passkey: PasskeySettings) -> EvaluationSettings {
+        var settings = self
+        settings.passkey = passkey
+        return settings
     }
 
     public init(
@@ -71,6 +85,7 @@ public struct EvaluationSettings: Sendable, Hashable, Codable {
         if offset < 0 { throw .invalidOptions("--offset must not be negative") }
         if resamples < 0 { throw .invalidOptions("--bootstrap must not be negative") }
         if let trainedLength, trainedLength < 2 { throw .invalidOptions("--trained-length must be at least 2") }
+        try passkey?.validate()
     }
 
     /// Window options at `length`.

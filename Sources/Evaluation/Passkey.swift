@@ -174,6 +174,20 @@ public struct PasskeyResult: Sendable, Hashable, Codable {
     /// The engine's version (`LanguageModel.engineVersion`).
     public var engineVersion: String
 
+    public init(
+        checkpoint: String, tokenizer: String, trainedLength: Int, seed: UInt64, trials: Int, depths: [Double],
+        cells: [Cell], engineVersion: String
+    ) {
+        self.checkpoint = checkpoint
+        self.tokenizer = tokenizer
+        self.trainedLength = trainedLength
+        self.seed = seed
+        self.trials = trials
+        self.depths = depths
+        self.cells = cells
+        self.engineVersion = engineVersion
+    }
+
     /// One length and depth of one series.
     public struct Cell: Sendable, Hashable, Codable {
         /// "model" for the checkpoint as it is, else the rotary extension's name.
@@ -197,6 +211,9 @@ public struct PasskeyResult: Sendable, Hashable, Codable {
         public var skipped: String?
         /// Tokens per second over the cell's passes.
         public var tokensPerSecond: Double
+        /// The seed of the keys and how the prompts were tokenized (a stored cell, read without its result).
+        public var seed: UInt64?
+        public var tokenizer: String?
     }
 
     /// Runs every cell: for each series (the model, then each extension), length and depth, `trials` prompts.
@@ -206,14 +223,35 @@ public struct PasskeyResult: Sendable, Hashable, Codable {
         extensions: [RotaryExtension], depths: [Double], trials: Int, seed: UInt64,
         progress: (Cell) -> Void = { _ in }
     ) throws -> PasskeyResult {
+        var cells: [Cell] = []
+        for (name, modelAt) in try series(of: model, checkpoint: checkpoint, extensions: extensions) {
+            for length in lengths.resolve(trainedLength: model.architecture.trainedLength) {
+                let scoring = modelAt(length)
+                for depth in depths {
+                    let cell = try self.cell(
+                        series: name, length: length, depth: depth, model: scoring, encoding: encoding,
+                        trials: trials, seed: seed)
+                    progress(cell)
+                    cells.append(cell)
+                }
+            }
+        }
+        return PasskeyResult(
+            checkpoint: checkpoint, tokenizer: encoding.name, trainedLength: model.architecture.trainedLength,
+            seed: seed, trials: trials, depths: depths, cells: cells, engineVersion: LanguageModel.engineVersion)
+    }
+
+    /// The series passkey retrieval runs: "model" (the checkpoint as it is), then each rotary extension, as the
+    /// model to score a length with (an extension's factor is the length over the trained length).
+    /// - Throws: `EvaluationError.invalidOptions` when extensions are asked of a model without rotary layers.
+    public static func series(
+        of model: LanguageModel, checkpoint: String, extensions: [RotaryExtension]
+    ) throws(EvaluationError) -> [(name: String, modelAt: @Sendable (Int) -> LanguageModel)] {
         let trained = model.architecture.trainedLength
-        let resolved = lengths.resolve(trainedLength: trained)
-        var series: [(String, (Int) -> LanguageModel)] = [("model", { _ in model })]
+        var series: [(name: String, modelAt: @Sendable (Int) -> LanguageModel)] = [("model", { _ in model })]
         for fix in extensions {
-            guard
-                model.replacingRotaryScaling({ _ in fix.scaling(factor: 1, trainedLength: trained) }) != nil
-            else {
-                throw EvaluationError.invalidOptions(
+            guard model.replacingRotaryScaling({ _ in fix.scaling(factor: 1, trainedLength: trained) }) != nil else {
+                throw .invalidOptions(
                     "\(checkpoint): --extensions applies to rotary models, and \(model.architecture.name) has no "
                         + "rotary layer; drop --extensions")
             }
@@ -227,52 +265,42 @@ public struct PasskeyResult: Sendable, Hashable, Codable {
                     }
                 ))
         }
-        var cells: [Cell] = []
-        for (name, modelAt) in series {
-            for length in resolved {
-                let scoring = modelAt(length)
-                for depth in depths {
-                    var cell = Cell(
-                        series: name, length: length, depth: depth, retrieved: 0, accuracy: 0, lower: 0, upper: 1,
-                        keyLogProbability: nil, trials: [], skipped: nil, tokensPerSecond: 0)
-                    if case .unsupported(let reason) = scoring.support(at: length) {
-                        cell.skipped = reason
-                    } else {
-                        let started = Date()
-                        var tokens = 0
-                        for trial in 0..<trials {
-                            let key = Passkey.key(seed: seed, trial: trial)
-                            guard
-                                let prompt = try Passkey.fitting(
-                                    length: length, key: key, depth: depth, encoding: encoding)
-                            else {
-                                let bare = encoding.encode(Passkey.prompt(key: key, fillerCharacters: 0, depth: depth))
-                                cell.skipped =
-                                    "the prompt without filler takes \(bare.count) tokens, more than \(length)"
-                                break
-                            }
-                            cell.trials.append(try Passkey.score(prompt, model: scoring))
-                            tokens += prompt.length
-                        }
-                        if cell.skipped == nil {
-                            cell.retrieved = cell.trials.filter(\.retrieved).count
-                            cell.accuracy = Double(cell.retrieved) / Double(max(cell.trials.count, 1))
-                            (cell.lower, cell.upper) = Passkey.wilson(
-                                successes: cell.retrieved, trials: cell.trials.count)
-                            cell.keyLogProbability =
-                                cell.trials.map(\.keyLogProbability).reduce(0, +) / Double(max(cell.trials.count, 1))
-                            cell.tokensPerSecond = Double(tokens) / max(Date().timeIntervalSince(started), 1e-9)
-                        } else {
-                            cell.trials = []
-                        }
-                    }
-                    progress(cell)
-                    cells.append(cell)
-                }
-            }
+        return series
+    }
+
+    /// One cell: `trials` prompts of at most `length` positions with the key at `depth`, scored by `model` (already
+    /// scaled for the length). A length the model cannot represent, or one shorter than the prompt without filler,
+    /// is a skipped cell with the reason.
+    public static func cell(
+        series: String, length: Int, depth: Double, model: LanguageModel, encoding: Passkey.Encoding, trials: Int,
+        seed: UInt64
+    ) throws -> Cell {
+        var cell = Cell(
+            series: series, length: length, depth: depth, retrieved: 0, accuracy: 0, lower: 0, upper: 1,
+            keyLogProbability: nil, trials: [], skipped: nil, tokensPerSecond: 0, seed: seed,
+            tokenizer: encoding.name)
+        if case .unsupported(let reason) = model.support(at: length) {
+            cell.skipped = reason
+            return cell
         }
-        return PasskeyResult(
-            checkpoint: checkpoint, tokenizer: encoding.name, trainedLength: trained, seed: seed, trials: trials,
-            depths: depths, cells: cells, engineVersion: LanguageModel.engineVersion)
+        let started = Date()
+        var tokens = 0
+        for trial in 0..<trials {
+            let key = Passkey.key(seed: seed, trial: trial)
+            guard let prompt = try Passkey.fitting(length: length, key: key, depth: depth, encoding: encoding) else {
+                let bare = encoding.encode(Passkey.prompt(key: key, fillerCharacters: 0, depth: depth))
+                cell.skipped = "the prompt without filler takes \(bare.count) tokens, more than \(length)"
+                cell.trials = []
+                return cell
+            }
+            cell.trials.append(try Passkey.score(prompt, model: model))
+            tokens += prompt.length
+        }
+        cell.retrieved = cell.trials.filter(\.retrieved).count
+        cell.accuracy = Double(cell.retrieved) / Double(max(cell.trials.count, 1))
+        (cell.lower, cell.upper) = Passkey.wilson(successes: cell.retrieved, trials: cell.trials.count)
+        cell.keyLogProbability = cell.trials.map(\.keyLogProbability).reduce(0, +) / Double(max(cell.trials.count, 1))
+        cell.tokensPerSecond = Double(tokens) / max(Date().timeIntervalSince(started), 1e-9)
+        return cell
     }
 }

@@ -67,6 +67,9 @@ public struct SweepPoint: Sendable, Hashable, Codable {
     public var data: DataReference?
     /// Config keys the importer did not read (`CheckpointSummary.configNotRead`).
     public var configNotRead: [String]?
+    /// A passkey result (the daemon's passkey jobs): one cell of length × depth, its trials and accuracy; the
+    /// perplexity fields are then empty.
+    public var passkey: PasskeyResult.Cell?
 
     public init(
         checkpoint: CheckpointSummary, series: String, length: Int, result: EvaluationResult?, interval: Interval?,

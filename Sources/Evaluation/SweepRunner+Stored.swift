@@ -55,12 +55,10 @@ extension SweepRunner {
         for index in evaluationOrder(jobs) where !done.contains(index) {
             let job = jobs[index]
             let started = Date()
-            let estimate = job.checkpoint.model.memoryEstimate(length: job.length, threads: Self.threads)
+            let (estimate, overLimit) = Self.memoryCheck(job.checkpoint.model, length: job.length, limit: memoryLimit)
             var result = LengthResult(
                 index: index, job: job, point: unsupportedPoint(job, reason: ""), outcome: .evaluated, started: started)
-            if let memoryLimit, estimate > memoryLimit {
-                let reason =
-                    "memory estimate \(ByteSize.format(estimate)) exceeds --memory-limit \(ByteSize.format(memoryLimit))"
+            if let reason = overLimit {
                 (result.outcome, result.reason, result.memoryEstimate) = (.skipped, reason, estimate)
                 result.point = unsupportedPoint(job, reason: reason)
             } else {
@@ -90,7 +88,16 @@ extension SweepRunner {
         return true
     }
 
-    private func unsupportedPoint(_ job: Job, reason: String) -> SweepPoint {
+    /// The memory a pass of `length` takes by estimate, and why it is skipped when that exceeds `limit`.
+    static func memoryCheck(_ model: LanguageModel, length: Int, limit: Int?) -> (estimate: Int, skip: String?) {
+        let estimate = model.memoryEstimate(length: length, threads: threads)
+        guard let limit, estimate > limit else { return (estimate, nil) }
+        return (
+            estimate, "memory estimate \(ByteSize.format(estimate)) exceeds --memory-limit \(ByteSize.format(limit))"
+        )
+    }
+
+    func unsupportedPoint(_ job: Job, reason: String) -> SweepPoint {
         SweepPoint(
             checkpoint: job.checkpoint.summary, series: job.series, length: job.length, result: nil, interval: nil,
             unsupported: reason)

@@ -11,6 +11,7 @@ struct DaemonRuns: ParsableArguments {
     @Option(help: "A TOML file with several runs, each with its own settings (Docs/daemon.md).") var config: String?
     @OptionGroup var evaluation: EvaluationOptions
     @OptionGroup var lengths: LengthOptions
+    @OptionGroup var tasks: DaemonTasks
     @OptionGroup var daemon: DaemonOptions
 
     func validate() throws {
@@ -23,6 +24,12 @@ struct DaemonRuns: ParsableArguments {
         var overrides = evaluation.overrides()
         overrides.lengths = lengths.lengths
         overrides.extensions = lengths.chosenExtensions
+        overrides.tasks = tasks.tasks
+        overrides.passkeyDepths = tasks.depths
+        overrides.passkeyTrials = tasks.trials
+        overrides.passkeySeed = tasks.passkeySeed
+        overrides.passkeyTokenizer = tasks.tokenizer.map { WatchTarget.absolute($0) }
+        overrides.passkeyBytes = tasks.bytes ? true : nil
         return overrides
     }
 
@@ -41,6 +48,34 @@ struct DaemonRuns: ParsableArguments {
         daemon.apply(to: &configuration)
         if let problem = configuration.startProblem { throw refusal(problem) }
         return configuration
+    }
+}
+
+/// What the daemon measures (`tasks`) and passkey retrieval's settings, over the configuration file's.
+struct DaemonTasks: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "What to measure for every checkpoint: perplexity, passkey, or both (default perplexity).",
+            discussion:
+                "passkey: passkey retrieval at every length and depth (Docs/evaluation.md), queued after every "
+                + "perplexity job; with --depths, --trials, --passkey-seed and --tokenizer or --bytes."),
+        transform: { text in
+            do { return try EvaluationTask.parseList(text) } catch { throw ValidationError("--\(error)") }
+        })
+    var tasks: [EvaluationTask]?
+    @Option(
+        help: "Passkey depths: per cent of the filler before the key, comma-separated (default 0,25,50,75,100).",
+        transform: parseDepths)
+    var depths: [Double]?
+    @Option(help: "Passkey prompts per length and depth (default 10).") var trials: Int?
+    @Option(help: "Seed of the passkeys (default 0).") var passkeySeed: UInt64?
+    @Option(help: "The tokenizer.json passkey prompts are built with (default: the one beside each checkpoint).")
+    var tokenizer: String?
+    @Flag(help: "Build passkey prompts as UTF-8 bytes (byte-level models such as the demo probes).") var bytes = false
+
+    func validate() throws {
+        if let trials, trials < 1 { throw ValidationError("--trials must be at least 1") }
+        if bytes && tokenizer != nil { throw ValidationError("--bytes and --tokenizer exclude each other") }
     }
 }
 

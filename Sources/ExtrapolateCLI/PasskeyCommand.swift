@@ -85,55 +85,37 @@ struct PasskeyOptions: ParsableArguments {
     @Flag(help: "Tokenize as UTF-8 bytes (byte-level models such as the demo probes).") var bytes = false
     @Option(
         help: "Depths: per cent of the filler before the key, comma-separated (default 0,25,50,75,100).",
-        transform: { text in
-            try text.split(separator: ",").map { part in
-                guard let value = Double(part.trimmingCharacters(in: .whitespaces)), (0...100).contains(value)
-                else { throw ValidationError("--depths takes per cents from 0 to 100, found '\(part)'") }
-                return value
-            }
-        })
-    var depths: [Double] = [0, 25, 50, 75, 100]
+        transform: parseDepths)
+    var depths: [Double] = PasskeySettings.defaultDepths
     @Option(help: "Prompts per length and depth (default 10).") var trials = 10
 
     func validate() throws {
-        if trials < 1 { throw ValidationError("--trials must be at least 1") }
-        if depths.isEmpty { throw ValidationError("--depths needs at least one depth") }
-        if bytes && tokenizer != nil { throw ValidationError("--bytes and --tokenizer exclude each other") }
+        do { try settings(seed: 0).validate() } catch { throw ValidationError("\(error)") }
+    }
+
+    /// The options as the settings a passkey job keeps.
+    func settings(seed: UInt64) -> PasskeySettings {
+        PasskeySettings(
+            depths: depths, trials: trials, seed: seed, tokenizer: tokenizer,
+            bytes: bytes)
     }
 
     /// Passkey retrieval of `model` at the lengths and extensions asked for.
     func run(model: LanguageModel, checkpoint: String, lengths: LengthOptions, seed: UInt64) throws -> PasskeyResult {
-        try PasskeyResult.run(
-            model: model, checkpoint: checkpoint, encoding: try encoding(for: model, checkpoint: checkpoint),
+        let settings = settings(seed: seed)
+        return try PasskeyResult.run(
+            model: model, checkpoint: checkpoint, encoding: try settings.encoding(for: model, checkpoint: checkpoint),
             lengths: lengths.lengths ?? EvaluationSettings.Defaults.lengths,
             extensions: lengths.chosenExtensions ?? [], depths: depths, trials: trials, seed: seed)
     }
+}
 
-    /// The tokenizer: `--tokenizer`, else `tokenizer.json` beside the checkpoint; bytes with `--bytes`.
-    func encoding(for model: LanguageModel, checkpoint: String) throws -> Evaluation.Passkey.Encoding {
-        if bytes {
-            guard model.vocabulary >= 256 else {
-                throw CommandError(
-                    "\(checkpoint): --bytes needs a vocabulary of at least 256 tokens; the model has "
-                        + "\(model.vocabulary)")
-            }
-            return .bytes
+/// `--depths`: per cents from 0 to 100, comma-separated.
+func parseDepths(_ text: String) throws -> [Double] {
+    try text.split(separator: ",").map { part in
+        guard let value = Double(part.trimmingCharacters(in: .whitespaces)), (0...100).contains(value) else {
+            throw ValidationError("--depths takes per cents from 0 to 100, found '\(part)'")
         }
-        let folder =
-            ((model.location.config ?? model.location.weightsPath) as NSString).deletingLastPathComponent
-        let beside = ((folder.isEmpty ? "." : folder) as NSString).appendingPathComponent("tokenizer.json")
-        let path = tokenizer ?? beside
-        guard tokenizer != nil || FileManager.default.fileExists(atPath: beside) else {
-            throw CommandError(
-                "\(checkpoint): no tokenizer.json beside the checkpoint (\(beside)); give --tokenizer FILE, or "
-                    + "--bytes for a byte-level model")
-        }
-        let loaded = try Tokenizer(path: path)
-        guard loaded.vocabularySize <= model.vocabulary else {
-            throw CommandError(
-                "\(path): the tokenizer has \(loaded.vocabularySize) tokens but the model's vocabulary has "
-                    + "\(model.vocabulary); is it the checkpoint's tokenizer?")
-        }
-        return .tokenizer(loaded)
+        return value
     }
 }

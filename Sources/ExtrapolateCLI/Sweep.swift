@@ -4,11 +4,6 @@ import Engine
 import Evaluation
 import Reports
 
-/// What `sweep --tasks` measures.
-enum SweepTask: String, ExpressibleByArgument {
-    case perplexity, passkey
-}
-
 extension Extrapolate {
     /// `extrapolate sweep`: perplexity of checkpoints at increasing lengths on the same tokens.
     public struct Sweep: ParsableCommand {
@@ -51,14 +46,9 @@ extension Extrapolate {
                     "passkey: passkey retrieval at every length and depth of each checkpoint (as `extrapolate passkey`, "
                     + "with --depths, --trials, --tokenizer or --bytes, and --passkey-seed), after perplexity."),
             transform: { text in
-                try text.split(separator: ",").map { part in
-                    guard let task = SweepTask(rawValue: part.trimmingCharacters(in: .whitespaces)) else {
-                        throw ValidationError("--tasks takes perplexity and passkey, found '\(part)'")
-                    }
-                    return task
-                }
+                do { return try EvaluationTask.parseList(text) } catch { throw ValidationError("--\(error)") }
             })
-        var tasks: [SweepTask] = [.perplexity]
+        var tasks: [EvaluationTask] = [.perplexity]
         @OptionGroup var passkey: PasskeyOptions
         @Option(help: "Seed of the passkeys (default 0).") var passkeySeed: UInt64 = 0
         @OptionGroup var output: OutputOptions

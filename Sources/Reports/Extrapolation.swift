@@ -142,7 +142,7 @@ public enum Extrapolation {
     /// Every evaluated (checkpoint version, series, scoring) as a curve, ordered by run, series, then step.
     public static func curves(_ rows: [StoredResultsReport.Row]) -> [ExtrapolationCurve] {
         var grouped: [String: ExtrapolationCurve] = [:]
-        for row in rows where row.outcome == .evaluated || row.outcome == .unsupported {
+        for row in rows where row.passkey == nil && (row.outcome == .evaluated || row.outcome == .unsupported) {
             let key = "\(row.checkpointID)|\(row.series)|\(row.scoringHash)"
             var curve =
                 grouped[key]
@@ -290,11 +290,27 @@ public struct AlertThresholds: Sendable, Hashable, Codable {
     public var ratio: Double
     /// … at this k (default 16; the largest evaluated multiple below it when k was not evaluated).
     public var ratioMultiple: Double
+    /// Drop of passkey accuracy at a length (mean over depths, absolute) between a run's two newest checkpoints with
+    /// passkey results (default 0.2: 20 points).
+    public var passkeyDrop: Double
 
-    public init(regression: Double = 0.10, ratio: Double = 4, ratioMultiple: Double = 16) {
+    public init(regression: Double = 0.10, ratio: Double = 4, ratioMultiple: Double = 16, passkeyDrop: Double = 0.2) {
         self.regression = regression
         self.ratio = ratio
         self.ratioMultiple = ratioMultiple
+        self.passkeyDrop = passkeyDrop
+    }
+
+    enum CodingKeys: String, CodingKey { case regression, ratio, ratioMultiple, passkeyDrop }
+
+    /// Thresholds written before `passkeyDrop` existed read with its default.
+    public init(from decoder: any Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            regression: try values.decode(Double.self, forKey: .regression),
+            ratio: try values.decode(Double.self, forKey: .ratio),
+            ratioMultiple: try values.decode(Double.self, forKey: .ratioMultiple),
+            passkeyDrop: try values.decodeIfPresent(Double.self, forKey: .passkeyDrop) ?? 0.2)
     }
 }
 
@@ -305,6 +321,8 @@ public struct Alert: Sendable, Hashable, Codable {
         case regression
         /// ppl(kL)/ppl(L) above the threshold.
         case ratio
+        /// Passkey accuracy at kL fell by more than the threshold between a run's two newest checkpoints.
+        case passkey
     }
 
     public var kind: Kind

@@ -45,13 +45,19 @@ public struct StoredResultsReport: ResultReport {
         public var windows: Int?
         /// `key = value` of config.json keys the importer did not read (`SweepPoint.configNotRead`).
         public var configNotRead: [String]?
+        /// A passkey result: one cell (length × depth) with its accuracy and trials (`SweepPoint.passkey`); the
+        /// perplexity fields are then empty. `nil` for a perplexity result.
+        public var passkey: PasskeyResult.Cell?
 
         enum CodingKeys: String, CodingKey {
             case checkpointID, run, checkpoint, step, checkpointState, series, evaluationProtocol = "protocol", length
             case trainedLength, trainedLengthSource, multiple, outcome, reason, perplexity, meanNLL, tokens, interval
-            case warnings, seconds, finished, data, windows, configNotRead
+            case warnings, seconds, finished, data, windows, configNotRead, passkey
             case contentHash, architectureHash, scoringHash, engineVersion, result
         }
+
+        /// What the row measures.
+        public var task: EvaluationTask { passkey == nil ? .perplexity : .passkey }
 
         /// Whether the interval rests on fewer windows than `Bootstrap.reliableUnits`.
         public var fewWindows: Bool { windows.map { $0 < Bootstrap.reliableUnits } ?? false }
@@ -86,8 +92,15 @@ public struct StoredResultsReport: ResultReport {
             data = point.data
             windows = point.result.map { Bootstrap.unitCount($0).0 }
             configNotRead = point.configNotRead
+            passkey = point.passkey
+            if passkey != nil { evaluationProtocol = EvaluationTask.passkey.rawValue }
         }
     }
+
+    /// The perplexity rows (what the table, the CSV, the curves and the alerts read).
+    public var perplexityRows: [Row] { result.filter { $0.passkey == nil } }
+    /// The passkey rows (`StoredPasskeyReport`).
+    public var passkeyRows: [Row] { result.filter { $0.passkey != nil } }
 
     public let result: [Row]
 
@@ -116,8 +129,16 @@ public struct StoredResultsReport: ResultReport {
     /// A report of rows already converted (filtered from another report).
     public init(rows: [Row]) { result = rows }
 
+    /// The perplexity results as a table, and after it the passkey results (`StoredPasskeyReport.table`) if any.
     public func table() -> String {
+        let passkey = passkeyRows
+        guard !passkey.isEmpty else { return perplexityTable() }
+        return (perplexityRows.isEmpty ? "" : perplexityTable() + "\n\n") + StoredPasskeyReport(passkey).table()
+    }
+
+    private func perplexityTable() -> String {
         typealias C = TextColumns
+        let result = perplexityRows
         guard !result.isEmpty else { return "no results stored yet" }
         var lines = [
             C.pad("run", 14, left: true) + C.pad("step", 8) + C.pad("length", 8) + C.pad("×", 7) + "  "
@@ -144,8 +165,9 @@ public struct StoredResultsReport: ResultReport {
         return lines.joined(separator: "\n")
     }
 
+    /// The perplexity results, one row each (`StoredPasskeyReport.csv` has the passkey cells).
     public func csv() -> String {
-        let rows = result.map(ResultCSV.row)
+        let rows = perplexityRows.map(ResultCSV.row)
         return ([ResultCSV.header] + rows).joined(separator: "\n") + "\n"
     }
 }

@@ -142,11 +142,11 @@ public final class MemoryStore: ResultStore, @unchecked Sendable {
         try locked { () throws(StoreError) in
             let now = clock()
             let byID = Dictionary(uniqueKeysWithValues: checkpoints.map { ($0.id, $0) })
-            let ready = jobs.compactMap { job -> (job: Int64, checkpoint: CheckpointRecord)? in
+            let ready = jobs.compactMap { job -> (job: Int64, checkpoint: CheckpointRecord, stage: Int)? in
                 guard job.state == .pending, (job.notBefore ?? .distantPast) <= now,
                     let checkpoint = byID[job.checkpointID], checkpoint.isEvaluable
                 else { return nil }
-                return (job.id, checkpoint)
+                return (job.id, checkpoint, job.settings.task.queueStage)
             }
             guard let id = JobOrder.next(ready, current: checkpoints.filter(\.isEvaluable)),
                 let index = jobs.firstIndex(where: { $0.id == id }), let checkpoint = byID[jobs[index].checkpointID]

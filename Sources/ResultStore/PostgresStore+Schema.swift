@@ -62,6 +62,7 @@ extension PostgresStore {
             (["ALTER TABLE jobs ADD COLUMN rank INTEGER NOT NULL DEFAULT 0"] + QueueSQL.indexes + [QueueSQL.rerankAll])
                 .joined(separator: ";\n")
         ),
+        ("v3: passkey jobs queued after perplexity jobs", QueueSQL.stages.joined(separator: ";\n")),
     ]
 
     /// The advisory lock key migrations run under (any constant no other program uses: "extrapol" in ASCII).

@@ -297,8 +297,9 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
             // Inserted, or a job cancelled under another configuration taken up again (its results stay linked).
             let rows = try await db.query(
                 """
-                INSERT INTO jobs(checkpoint_id, settings, settings_hash, state, rank)
-                VALUES (\(checkpoint), \(json), \(hash), 'pending', \(unescaped: QueueSQL.rank(of: String(checkpoint))))
+                INSERT INTO jobs(checkpoint_id, settings, settings_hash, state, rank, stage)
+                VALUES (\(checkpoint), \(json), \(hash), 'pending', \(unescaped: QueueSQL.rank(of: String(checkpoint))),
+                    \(settings.task.queueStage))
                 ON CONFLICT (checkpoint_id, settings_hash) DO UPDATE
                 SET state = 'pending', attempts = 0, error = NULL, updated = clock_timestamp(), rank = excluded.rank
                 WHERE jobs.state = 'cancelled'
@@ -481,7 +482,7 @@ public final class PostgresStore: ResultStore, @unchecked Sendable {
                 INSERT INTO results(\(unescaped: ResultSQL.columns))
                 SELECT \(r.key), \(r.contentHash), \(r.architectureHash), \(r.scoringHash), \(r.engineVersion),
                     \(r.series), \(Int32(r.length)), \(r.outcome.rawValue),
-                    \(r.point.result?.evaluationProtocol.description ?? r.series), \(r.point.perplexity),
+                    \(r.protocolName), \(r.point.perplexity),
                     \(r.point.meanNLL), \(r.point.tokens.map(Int64.init)), \(r.point.interval?.lower),
                     \(r.point.interval?.upper), \(r.reason), \(r.memoryEstimate.map(Int64.init)),
                     \(r.point.result?.seconds), \(r.started), \(r.finished), \(point)

@@ -285,6 +285,11 @@ public struct ResultRecord: Sendable, Hashable, Codable {
     public var started: Date
     public var finished: Date
 
+    /// What the results table's `protocol` column holds: the evaluation protocol, or "passkey".
+    var protocolName: String {
+        point.passkey != nil ? EvaluationTask.passkey.rawValue : point.result?.evaluationProtocol.description ?? series
+    }
+
     /// A result for `key`.
     public init(
         key: ResultKey, outcome: ResultOutcome, point: SweepPoint, reason: String? = nil, memoryEstimate: Int? = nil,

@@ -106,6 +106,9 @@ extension SQLiteStore {
             for index in QueueSQL.indexes { try db.execute(sql: index) }
             try db.execute(sql: QueueSQL.rerankAll)
         }
+        migrator.registerMigration("v5: passkey jobs queued after perplexity jobs") { db in
+            for statement in QueueSQL.stages { try db.execute(sql: statement) }
+        }
         return migrator
     }
 }

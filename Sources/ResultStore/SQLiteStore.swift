@@ -268,14 +268,15 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
             else { throw StoreError.missing("checkpoint \(checkpoint)") }
             try db.execute(
                 sql: """
-                    INSERT INTO jobs(checkpoint_id, settings, settings_hash, state, created, updated, rank)
-                    VALUES (?, ?, ?, 'pending', ?, ?, \(QueueSQL.rank(of: "?")))
+                    INSERT INTO jobs(checkpoint_id, settings, settings_hash, state, created, updated, rank, stage)
+                    VALUES (?, ?, ?, 'pending', ?, ?, \(QueueSQL.rank(of: "?")), ?)
                     ON CONFLICT(checkpoint_id, settings_hash) DO UPDATE
                     SET state = 'pending', attempts = 0, error = NULL, updated = excluded.updated, rank = excluded.rank
                     WHERE jobs.state = 'cancelled'
                     """,
                 arguments: [
                     checkpoint, json, hash, now.timeIntervalSince1970, now.timeIntervalSince1970, checkpoint,
+                    settings.task.queueStage,
                 ])
             // Inserted, or a job cancelled under another configuration taken up again (its results stay linked).
             guard db.changesCount > 0,
@@ -472,7 +473,7 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
                     """,
                 arguments: [
                     r.key, r.contentHash, r.architectureHash, r.scoringHash, r.engineVersion, r.series, r.length,
-                    r.outcome.rawValue, r.point.result?.evaluationProtocol.description ?? r.series,
+                    r.outcome.rawValue, r.protocolName,
                     r.point.perplexity, r.point.meanNLL, r.point.tokens, r.point.interval?.lower,
                     r.point.interval?.upper, r.reason, r.memoryEstimate, r.point.result?.seconds,
                     r.started.timeIntervalSince1970, r.finished.timeIntervalSince1970, point,

@@ -34,11 +34,37 @@ public enum ConfigurationError: Error, Sendable, Hashable, CustomStringConvertib
 public struct WatchTarget: Sendable, Hashable {
     /// An absolute path: a run folder, or a folder of run folders.
     public var folder: String
+    /// The evaluation settings: data, lengths, extensions (a passkey job runs at the same lengths and extensions).
     public var settings: EvaluationSettings
+    /// What each checkpoint is measured for (`tasks`; default perplexity), and passkey retrieval's settings.
+    public var tasks: [EvaluationTask]
+    public var passkey: PasskeySettings
 
-    public init(folder: String, settings: EvaluationSettings) {
+    public init(
+        folder: String, settings: EvaluationSettings, tasks: [EvaluationTask] = [.perplexity],
+        passkey: PasskeySettings = PasskeySettings()
+    ) {
         self.folder = Self.absolute(folder)
         self.settings = settings
+        self.tasks = tasks
+        self.passkey = passkey
+    }
+
+    /// The settings of every job a checkpoint here gets: perplexity first, then passkey, as configured.
+    public var jobs: [EvaluationSettings] {
+        EvaluationTask.allCases.filter(tasks.contains).map { task in
+            task == .perplexity ? settings : settings.passkeyJob(passkey)
+        }
+    }
+
+    /// A target with `overrides`' settings, tasks and passkey settings (`file` and `context` name them in errors).
+    init(folder: String, overrides: EvaluationOverrides, file: String, context: String) throws(ConfigurationError) {
+        let settings = try overrides.settings(file: file, context: context)
+        do {
+            self.init(
+                folder: folder, settings: settings, tasks: overrides.tasks ?? [.perplexity],
+                passkey: try overrides.passkeySettings())
+        } catch { throw .badValue(file: file, key: context, reason: error.description) }
     }
 
     /// `path` as an absolute, standardized path (`~` expanded; relative to `base`, else the working folder).
@@ -60,7 +86,8 @@ extension EvaluationOverrides {
     /// The keys a configuration table may set (the flags' names without their dashes).
     static let keys = [
         "data", "dtype", "lengths", "protocol", "budget", "offset", "bos", "bos-token", "per-document", "bootstrap",
-        "seed", "extensions", "trained-length", "allow-unknown-config-keys",
+        "seed", "extensions", "trained-length", "allow-unknown-config-keys", "tasks", "passkey-depths",
+        "passkey-trials", "passkey-seed", "passkey-tokenizer", "passkey-bytes",
     ]
 
     /// The settings, with the defaults where nothing was given and the data path made absolute.
@@ -97,6 +124,16 @@ extension EvaluationOverrides {
         seed = try read.integer("seed", minimum: 0).map { UInt64($0) }
         trainedLength = try read.integer("trained-length", minimum: 2)
         allowUnknownConfigKeys = try read.boolean("allow-unknown-config-keys")
+        if let names = try read.strings("tasks") {
+            do { tasks = try EvaluationTask.parseList(names.joined(separator: ",")) } catch {
+                throw .badValue(file: file, key: read.name("tasks"), reason: error.description)
+            }
+        }
+        passkeyDepths = try read.numbers("passkey-depths", within: 0...100)
+        passkeyTrials = try read.integer("passkey-trials", minimum: 1)
+        passkeySeed = try read.integer("passkey-seed", minimum: 0).map { UInt64($0) }
+        passkeyTokenizer = try read.string("passkey-tokenizer").map { WatchTarget.absolute($0, relativeTo: base) }
+        passkeyBytes = try read.boolean("passkey-bytes")
         if let names = try read.strings("extensions") {
             extensions = try names.map { (name: String) throws(ConfigurationError) -> RotaryExtension in
                 guard let fix = RotaryExtension(rawValue: name) else {
@@ -173,9 +210,11 @@ public struct DaemonConfiguration: Sendable {
     /// `--config`), and the default store.
     /// - Throws: `ConfigurationError` without data or for an invalid combination.
     public init(folders: [String], overrides: EvaluationOverrides) throws(ConfigurationError) {
-        let settings = try overrides.settings(file: "command line", context: "watch")
+        let target = try WatchTarget(folder: ".", overrides: overrides, file: "command line", context: "watch")
         self.init(
-            targets: folders.map { WatchTarget(folder: $0, settings: settings) }, store: StoreLocation.defaultPath())
+            targets: folders.map {
+                WatchTarget(folder: $0, settings: target.settings, tasks: target.tasks, passkey: target.passkey)
+            }, store: StoreLocation.defaultPath())
     }
 
     /// Why the daemon cannot start with this configuration, in one line: evaluation data or a watched folder that
@@ -260,13 +299,12 @@ public struct DaemonConfiguration: Sendable {
             }
             let own = try EvaluationOverrides(table: run, file: file, context: context, base: base)
             targets.append(
-                WatchTarget(
+                try WatchTarget(
                     folder: WatchTarget.absolute(folder, relativeTo: base),
-                    settings: try defaults.overridden(by: own).overridden(by: overrides).settings(
-                        file: file, context: context)))
+                    overrides: defaults.overridden(by: own).overridden(by: overrides), file: file, context: context))
         }
         for folder in extraFolders {
-            targets.append(WatchTarget(folder: folder, settings: try defaults.settings(file: file, context: folder)))
+            targets.append(try WatchTarget(folder: folder, overrides: defaults, file: file, context: folder))
         }
         guard !targets.isEmpty else {
             throw .missing(file: file, reason: "no folders to watch: add [[runs]] entries or pass RUN_DIR arguments")
@@ -425,6 +463,26 @@ struct TableReader {
             throw .badValue(file: file, key: name(key), reason: "must be at least \(minimum), found \(number)")
         }
         return number
+    }
+
+    /// An array of numbers each within `range` (integers or floats).
+    func numbers(_ key: String, within range: ClosedRange<Double>) throws(ConfigurationError) -> [Double]? {
+        guard let value = table[key] else { return nil }
+        guard case .array(let items) = value, !items.isEmpty else { throw bad(key, "a non-empty array of numbers") }
+        return try items.map { (item: TOMLValue) throws(ConfigurationError) -> Double in
+            let number: Double
+            switch item {
+            case .integer(let value): number = Double(value)
+            case .float(let value): number = value
+            default: throw bad(key, "an array of numbers")
+            }
+            guard range.contains(number) else {
+                throw .badValue(
+                    file: file, key: name(key),
+                    reason: "each must be from \(range.lowerBound) to \(range.upperBound), found \(number)")
+            }
+            return number
+        }
     }
 
     func boolean(_ key: String) throws(ConfigurationError) -> Bool? {

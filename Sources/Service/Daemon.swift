@@ -155,7 +155,7 @@ public final class Daemon: Service, @unchecked Sendable {
         if discovers {
             // Alone on the store, this daemon's configuration is the whole truth; in a fleet it speaks only for the
             // folders it watches (other discoverers watch others with their own settings).
-            let configured = Set(configuration.targets.map(\.settings.contentHash))
+            let configured = Set(configuration.targets.flatMap(\.jobs).map(\.contentHash))
             let roots = store.isExclusive ? nil : configuration.targets.map(\.folder)
             let cancelled = try await store.cancelJobs(notIn: configured, under: roots)
             if cancelled > 0 { logger.notice("cancelled jobs of settings no longer configured: \(cancelled)") }

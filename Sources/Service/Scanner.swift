@@ -190,10 +190,13 @@ final class Scanner: @unchecked Sendable {
             logger.info(record.state == .current ? "checkpoint found" : "checkpoint not readable", metadata: metadata)
         }
         guard record.state == .current else { return }
-        if let job = try await store.ensureJob(checkpoint: record.id, settings: target.settings) {
-            outcome.queued += 1
-            metadata["job"] = "\(job.id)"
-            logger.info("job queued", metadata: metadata)
+        for settings in target.jobs {
+            if let job = try await store.ensureJob(checkpoint: record.id, settings: settings) {
+                outcome.queued += 1
+                metadata["job"] = "\(job.id)"
+                metadata["task"] = "\(settings.task.rawValue)"
+                logger.info("job queued", metadata: metadata)
+            }
         }
     }
 

@@ -223,6 +223,10 @@ final class Worker: @unchecked Sendable {
             throw error
         }
         let runner = SweepRunner(settings: job.settings)
+        if let passkey = job.settings.passkey {
+            return try await evaluatePasskey(
+                claimed, checkpoint: checkpoint, runner: runner, passkey: passkey, lease: lease, metadata: metadata)
+        }
         let tasks = try runner.series(of: checkpoint)
         let data = try evaluationData(job.settings, longest: Self.longest(tasks, checkpoint: checkpoint))
         try data.checkCompatible(with: checkpoint.model, checkpoint: version.path)
@@ -233,15 +237,7 @@ final class Worker: @unchecked Sendable {
                 contentHash: version.contentHash, architectureHash: checkpoint.summary.architectureHash,
                 scoringHash: scoring, series: $0.series, length: $0.length, engineVersion: SweepRunner.engineVersion)
         }
-        let existing = try await store.results(forKeys: keys.map(\.value))
-        // A result stands unless it was skipped for memory and the limit now allows it.
-        let standing = Set(
-            existing.filter { _, result in
-                result.outcome != .skipped || (result.memoryEstimate ?? 0) > (configuration.memoryLimit ?? .max)
-            }.keys)
-        try await persist("linking stored results", metadata: metadata) { () throws(StoreError) in
-            try await store.link(keys: Array(standing), lease: lease.current, planned: keys.count)
-        }
+        let standing = try await linkStanding(keys, lease: lease, metadata: metadata)
         var ended: JobState?
         let complete: Bool
         do {
@@ -275,6 +271,74 @@ final class Worker: @unchecked Sendable {
         return complete ? .done : ended ?? .pending
     }
 
+    /// Links the results among `keys` already stored (the same content reached through another path or settings)
+    /// to the job, and returns their keys. A result stands unless it was skipped for memory and the limit now allows
+    /// it.
+    private func linkStanding(_ keys: [ResultKey], lease: LeaseKeeper, metadata: Logger.Metadata) async throws
+        -> Set<String>
+    {
+        let existing = try await store.results(forKeys: keys.map(\.value))
+        let standing = Set(
+            existing.filter { _, result in
+                result.outcome != .skipped || (result.memoryEstimate ?? 0) > (configuration.memoryLimit ?? .max)
+            }.keys)
+        try await persist("linking stored results", metadata: metadata) { () throws(StoreError) in
+            try await store.link(keys: Array(standing), lease: lease.current, planned: keys.count)
+        }
+        return standing
+    }
+
+    /// A passkey job's body: each (series, length, depth) cell not yet stored, in turn, stored as it ends (a
+    /// result per cell, keyed by `PasskeySettings.scoringHash`). Returns the job's final state, or `.pending` after
+    /// a stop.
+    private func evaluatePasskey(
+        _ claimed: ClaimedJob, checkpoint: SweepCheckpoint, runner: SweepRunner, passkey: PasskeySettings,
+        lease: LeaseKeeper, metadata: Logger.Metadata
+    ) async throws -> JobState {
+        let version = claimed.checkpoint
+        let encoding = try passkey.encoding(for: checkpoint.model, checkpoint: version.path)
+        let cells = try runner.passkeyCells(of: checkpoint, passkey: passkey)
+        logger.info(
+            """
+            job started: passkey retrieval, \(cells.count) cells (series × lengths × depths) of \(passkey.trials) \
+            prompts each, tokenized as \(encoding.name)
+            """, metadata: metadata)
+        let keys = cells.map {
+            ResultKey(
+                contentHash: version.contentHash, architectureHash: checkpoint.summary.architectureHash,
+                scoringHash: passkey.scoringHash(depth: $0.depth, encoding: encoding.identity), series: $0.job.series,
+                length: $0.job.length, engineVersion: SweepRunner.engineVersion)
+        }
+        let standing = try await linkStanding(keys, lease: lease, metadata: metadata)
+        var ended: JobState?
+        let complete: Bool
+        do {
+            complete = try await runner.evaluatePasskey(
+                cells, except: Set(cells.indices.filter { standing.contains(keys[$0].value) }), passkey: passkey,
+                encoding: encoding, memoryLimit: configuration.memoryLimit,
+                compute: { cell in
+                    if stop.requested || lease.lost { return nil }
+                    let ran = await stop.race(deadline: configuration.shutdownSeconds, cell)
+                    if ran == nil { logger.notice("stopping: the cell in progress is abandoned", metadata: metadata) }
+                    return ran
+                },
+                record: { cell in
+                    if let changed = filesChanged(version) {
+                        ended = changed
+                        return false
+                    }
+                    if lease.lost { throw StoreError.lostLease(lease.current) }
+                    try await record(cell, key: keys[cell.index], lease: lease, planned: keys.count, metadata: metadata)
+                    return true
+                })
+        } catch {
+            if let changed = filesChanged(version) { return changed }
+            throw error
+        }
+        if lease.lost { throw StoreError.lostLease(lease.current) }
+        return complete ? .done : ended ?? .pending
+    }
+
     /// Stores one length's result with the job's progress, and says so.
     private func record(
         _ length: SweepRunner.LengthResult, key: ResultKey, lease: LeaseKeeper, planned: Int,
@@ -297,6 +361,10 @@ final class Worker: @unchecked Sendable {
         done["series"] = "\(length.job.series)"
         done["outcome"] = "\(outcome.rawValue)"
         if let perplexity = length.point.perplexity { done["perplexity"] = "\(perplexity)" }
+        if let cell = length.point.passkey {
+            done["depth"] = "\(cell.depth)"
+            if cell.skipped == nil { done["passkey_accuracy"] = "\(cell.accuracy)" }
+        }
         logger.info("result stored", metadata: done)
     }
 

@@ -24,11 +24,11 @@ import Testing
     func expectedNext(_ store: any ResultStore) async throws -> Int64? {
         let status = try await store.status()
         let byID = Dictionary(uniqueKeysWithValues: status.checkpoints.map { ($0.id, $0) })
-        let ready = status.jobs.compactMap { job -> (job: Int64, checkpoint: CheckpointRecord)? in
+        let ready = status.jobs.compactMap { job -> (job: Int64, checkpoint: CheckpointRecord, stage: Int)? in
             guard job.state == .pending, job.notBefore == nil, let version = byID[job.checkpointID],
                 version.isEvaluable
             else { return nil }
-            return (job.id, version)
+            return (job.id, version, job.settings.task.queueStage)
         }
         return JobOrder.next(ready, current: status.checkpoints.filter(\.isEvaluable))
     }
@@ -44,16 +44,19 @@ import Testing
         let runs = ["a", "b", "c"]
         let other = EvaluationSettings(
             data: DataReference(path: "/data/other.tokens.zst", checksum: "xxh64:e"), budget: 128)
+        let passkey = settings.passkeyJob(PasskeySettings(bytes: true))
         var hashes = 0
         var versions: [CheckpointRecord] = []
         var gone: [CheckpointRecord] = []
         var claims = 0
+        var passkeyClaims = 0
         func claimAndCheck() async throws -> Bool {
             let expected = try await expectedNext(store)
             let claimed = try await store.claim(worker: "w", leaseSeconds: 600)
             #expect(claimed?.job.id == expected, "claim \(claims) on \(kind)")
             guard let claimed else { return false }
             claims += 1
+            if claimed.job.settings.task == .passkey { passkeyClaims += 1 }
             let outcome = Int.random(in: 0..<10, using: &random)
             try await store.finish(
                 claimed.lease, state: outcome < 6 ? .done : outcome < 8 ? .failed : .pending,
@@ -74,6 +77,10 @@ import Testing
                 let record = try await store.register(seen).record
                 versions.append(record)
                 _ = try await store.ensureJob(checkpoint: record.id, settings: settings)
+                // Half the versions get a passkey job too, queued after every perplexity job.
+                if Bool.random(using: &random) {
+                    _ = try await store.ensureJob(checkpoint: record.id, settings: passkey)
+                }
             case 40..<60:
                 _ = try await claimAndCheck()
             case 60..<66:
@@ -107,6 +114,7 @@ import Testing
         }
         while try await claimAndCheck() {}
         #expect(claims > 100, "the sequence exercised the queue (\(claims) claims)")
+        #expect(passkeyClaims > 10, "passkey jobs were claimed too (\(passkeyClaims))")
     }
 
     @Test(
