@@ -52,9 +52,11 @@ public enum Plot {
 
     /// The SVG document.
     /// - Parameter note: a line under the title (what hatched bands and crosses mean, where the numbers come from).
+    /// - Parameter yIncludes: values the y axis spans whatever the data (0 and 1 for an accuracy).
     public static func svg(
         title: String, xLabel: String, yLabel: String, series: [Series], logY: Bool = false, logX: Bool = true,
-        markers: [(x: Double, label: String)] = [], note: String? = nil, xValue: (Double) -> String = { format($0) }
+        markers: [(x: Double, label: String)] = [], note: String? = nil, yIncludes: [Double] = [],
+        xValue: (Double) -> String = { format($0) }
     ) -> String {
         let right = max(170.0, 48 + 7 * Double(series.map(\.name.count).max() ?? 0))
         let frame = Frame(
@@ -73,7 +75,8 @@ public enum Plot {
             return
                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"80\"><text x=\"10\" y=\"40\">no data</text></svg>\n"
         }
-        let scale = Scale(xs: values.map { $0.x }, ys: values.map { $0.y }, logX: logX, logY: logY, frame: frame)
+        let scale = Scale(
+            xs: values.map { $0.x }, ys: values.map { $0.y } + yIncludes, logX: logX, logY: logY, frame: frame)
         var svg = head(width: frame.width, height: frame.height, left: frame.left, title: title, note: note)
         svg += scale.gridAndTicks()
         svg +=
@@ -215,6 +218,7 @@ public enum Plot {
 
     /// A tick label: whole numbers plain, others to three significant digits.
     public static func format(_ v: Double) -> String {
+        if v == 0 { return "0" }  // never "-0" (a tick computed as -0.0)
         if v >= 1000 || v == v.rounded() { return String(format: "%.0f", v) }
         return v >= 10 ? String(format: "%.1f", v) : String(format: "%.3g", v)
     }

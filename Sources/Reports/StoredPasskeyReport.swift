@@ -144,8 +144,8 @@ public struct StoredPasskeyReport: Sendable {
         return Plot.svg(
             title: "\(run): passkey retrieval by length", xLabel: "length (× trained length)",
             yLabel: "accuracy (mean over depths)", series: series, logX: true,
-            markers: [(x: 1, label: "L")],
-            note: "bands: 95% Wilson intervals over every trial of the length", xValue: { "\(Plot.format($0))L" })
+            note: "bands: 95% Wilson intervals over every trial of the length",
+            yIncludes: [0, 1], xValue: { "\(Plot.format($0))L" })
     }
 
     /// Accuracy at each length against training step, one line per length and series.
@@ -163,7 +163,7 @@ public struct StoredPasskeyReport: Sendable {
         }
         return Plot.svg(
             title: "\(run): passkey accuracy at each length by training step", xLabel: "training step",
-            yLabel: "accuracy (mean over depths)", series: series, logX: false,
+            yLabel: "accuracy (mean over depths)", series: series, logX: false, yIncludes: [0, 1],
             xValue: { "step \(Plot.format($0))" })
     }
 

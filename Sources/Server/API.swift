@@ -104,8 +104,31 @@ public final class ServerState: Sendable {
         return (counts.stamp, counts.results)
     }
 
-    func alerts(_ curves: [ExtrapolationCurve]) -> [Alert] {
+    /// The perplexity alerts of `curves`, then the passkey alerts of every run.
+    func alerts(_ curves: [ExtrapolationCurve]) async throws -> [Alert] {
         Extrapolation.alerts(curves, thresholds: configuration.thresholds)
+            + StoredPasskeyReport(try await passkeyRows()).alerts(threshold: configuration.thresholds.passkeyDrop)
+    }
+
+    /// The passkey rows of run `run` (kept with its rows until it changes).
+    func passkeyRows(run: String) async throws -> [StoredResultsReport.Row] {
+        guard let summary = try await store.runs(named: run).first else { return [] }
+        return try await passkeyRows(of: summary)
+    }
+
+    private func passkeyRows(of summary: RunSummary) async throws -> [StoredResultsReport.Row] {
+        if let kept = cache.passkey(of: summary) { return kept }
+        // Runs without passkey jobs (most) are known from their summary's stamp without decoding a row once kept.
+        let rows = try await rows(of: summary).filter { $0.passkey != nil }
+        cache.keep(passkey: rows, of: summary)
+        return rows
+    }
+
+    /// Every run's passkey rows.
+    func passkeyRows() async throws -> [StoredResultsReport.Row] {
+        var all: [StoredResultsReport.Row] = []
+        for summary in try await summaries() { all += try await passkeyRows(of: summary) }
+        return all
     }
 }
 
@@ -159,6 +182,8 @@ struct APIController {
     struct CheckpointEntry: Codable, Sendable {
         struct Job: Codable, Sendable {
             var id: Int64
+            /// `perplexity` or `passkey`.
+            var task: EvaluationTask
             var state: JobState
             var done: Int
             var planned: Int
@@ -195,7 +220,8 @@ struct APIController {
                 reason: version.reason, size: version.size, discovered: version.discovered, updated: version.updated,
                 jobs: (jobs[version.id] ?? []).map {
                     .init(
-                        id: $0.id, state: $0.state, done: $0.done, planned: $0.planned, attempts: $0.attempts,
+                        id: $0.id, task: $0.settings.task, state: $0.state, done: $0.done, planned: $0.planned,
+                        attempts: $0.attempts,
                         notBefore: $0.notBefore, error: $0.error, updated: $0.updated)
                 })
         }
@@ -214,10 +240,25 @@ struct APIController {
         var length: Int?
         var evaluationProtocol: String?
         var series: String?
+        /// `perplexity` (the default) or `passkey`: which results.
+        var task: EvaluationTask
+        /// Passkey cells at this depth only.
+        var depth: Double?
 
         init(_ request: Request) throws {
             let query = request.uri.queryParameters
             run = query.get("run")
+            let taskName = query.get("task") ?? EvaluationTask.perplexity.rawValue
+            guard let task = EvaluationTask(rawValue: taskName) else {
+                throw APIError.badRequest("task must be perplexity or passkey, not '\(taskName)'")
+            }
+            self.task = task
+            if let text = query.get("depth") {
+                guard let value = Double(text), (0...100).contains(value) else {
+                    throw APIError.badRequest("depth must be a per cent from 0 to 100, not '\(text)'")
+                }
+                depth = value
+            }
             checkpoint = try Self.number(query.get("checkpoint"), "checkpoint")
             step = try Self.number(query.get("step"), "step")
             length = try Self.number(query.get("length"), "length")
@@ -236,6 +277,7 @@ struct APIController {
         /// Whether only `run` (or nothing) filters: the kept curves answer then.
         var isRunOnly: Bool {
             checkpoint == nil && step == nil && length == nil && evaluationProtocol == nil && series == nil
+                && task == .perplexity
         }
 
         /// The rows the other filters narrow: one checkpoint's, one run's, or every run's.
@@ -248,7 +290,8 @@ struct APIController {
         }
 
         func keeps(_ row: StoredResultsReport.Row) -> Bool {
-            (checkpoint == nil || row.checkpointID == checkpoint) && (step == nil || row.step == step)
+            row.task == task && (depth == nil || row.passkey?.depth == depth)
+                && (checkpoint == nil || row.checkpointID == checkpoint) && (step == nil || row.step == step)
                 && (length == nil || row.length == length)
                 && (evaluationProtocol == nil || row.evaluationProtocol == evaluationProtocol)
                 && (series == nil || row.series == series)
@@ -274,9 +317,12 @@ struct APIController {
             }
         case "csv":
             var response = try await state.answer(to: request, type: "text/csv; charset=utf-8") {
-                StoredResultsReport(rows: try await filter.rows(state).filter(filter.keeps)).csv()
+                let rows = try await filter.rows(state).filter(filter.keeps)
+                return filter.task == .passkey
+                    ? StoredPasskeyReport(rows).csv() : StoredResultsReport(rows: rows).csv()
             }
-            response.headers[.contentDisposition] = "attachment; filename=\"results.csv\""
+            let name = filter.task == .passkey ? "passkey.csv" : "results.csv"
+            response.headers[.contentDisposition] = "attachment; filename=\"\(name)\""
             return response
         case let other: throw APIError.badRequest("format must be json or csv, not '\(other)'")
         }
@@ -471,7 +517,7 @@ struct APIController {
                 reason: $0.reason)
         }
         return try JSONBody.encoded(
-            Body(thresholds: thresholds, alerts: state.alerts(curves), unmeasured: unmeasured))
+            Body(thresholds: thresholds, alerts: try await state.alerts(curves), unmeasured: unmeasured))
     }
 
     /// What the page polls: changes whenever a result, a checkpoint or a job changes.

@@ -65,7 +65,7 @@ struct HealthController {
                 Body(ready: ready, store: store, watching: watching), status: ready ? .ok : .serviceUnavailable)
         }
         routes.get("metrics") { _, _ in
-            let alerts = state.alerts(try await state.curves())
+            let alerts = try await state.alerts(try await state.curves())
             return JSONBody.text(
                 try await state.metrics.exposition(store: state.store, daemon: state.daemon, alerts: alerts),
                 type: "text/plain; version=0.0.4; charset=utf-8")

@@ -40,6 +40,8 @@ final class RunCache: @unchecked Sendable {
     private let lock = NSLock()
     private var curves: [String: (stamp: String, curves: [ExtrapolationCurve])] = [:]
     private var rows: [String: (stamp: String, rows: [StoredResultsReport.Row], used: UInt64)] = [:]
+    /// Per run, its passkey rows (none for most runs): small, kept for every run like the curves.
+    private var passkey: [String: (stamp: String, rows: [StoredResultsReport.Row])] = [:]
     private var uses: UInt64 = 0
 
     func curves(of run: RunSummary) -> [ExtrapolationCurve]? {
@@ -48,6 +50,14 @@ final class RunCache: @unchecked Sendable {
 
     func keep(_ curves: [ExtrapolationCurve], of run: RunSummary) {
         lock.withLock { self.curves[run.name] = (run.stamp, curves) }
+    }
+
+    func passkey(of run: RunSummary) -> [StoredResultsReport.Row]? {
+        lock.withLock { passkey[run.name].flatMap { $0.stamp == run.stamp ? $0.rows : nil } }
+    }
+
+    func keep(passkey rows: [StoredResultsReport.Row], of run: RunSummary) {
+        lock.withLock { passkey[run.name] = (run.stamp, rows) }
     }
 
     func rows(of run: RunSummary) -> [StoredResultsReport.Row]? {
@@ -73,6 +83,7 @@ final class RunCache: @unchecked Sendable {
     func forget(runsOtherThan present: Set<String>) {
         lock.withLock {
             curves = curves.filter { present.contains($0.key) }
+            passkey = passkey.filter { present.contains($0.key) }
             rows = rows.filter { present.contains($0.key) }
         }
     }

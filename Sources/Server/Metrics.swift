@@ -83,7 +83,7 @@ public final class ServerMetrics: DaemonObserver, @unchecked Sendable {
                 "last_success_timestamp", unit: "seconds",
                 help: "Unix time of the last result this process stored (0: none yet)."))
         alerts = Dictionary(
-            uniqueKeysWithValues: [Alert.Kind.regression, .ratio].map {
+            uniqueKeysWithValues: [Alert.Kind.regression, .ratio, .passkey].map {
                 (
                     $0,
                     registry.makeGauge(

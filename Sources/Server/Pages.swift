@@ -47,11 +47,35 @@ struct PageController {
                 ExtrapolationCharts.bySteps(try await curves(run: run), run: run)
             }
         }
+        routes.get("charts/runs/:run/passkey-lengths.svg") { request, context in
+            let run = try context.parameters.decoded("run")
+            return try await state.answer(to: request, type: Self.svgType) {
+                StoredPasskeyReport(try await passkeyRows(run: run)).lengthsSVG(run: run)
+            }
+        }
+        routes.get("charts/runs/:run/passkey-steps.svg") { request, context in
+            let run = try context.parameters.decoded("run")
+            return try await state.answer(to: request, type: Self.svgType) {
+                StoredPasskeyReport(try await passkeyRows(run: run)).stepsSVG(run: run)
+            }
+        }
+        routes.get("charts/passkey.svg") { request, _ in
+            let query = request.uri.queryParameters
+            guard let id = query.get("checkpoint").flatMap(Int64.init) else {
+                throw APIError.badRequest("give ?checkpoint=ID (and &series=model or an extension's name)")
+            }
+            let report = StoredPasskeyReport(try await state.rows(checkpoint: id))
+            let series = query.get("series") ?? "model"
+            guard report.rows.contains(where: { $0.series == series }),
+                let heatmap = report.heatmapSVG(checkpoint: id, series: series)
+            else { throw APIError.notFound("no passkey results of series '\(series)' for checkpoint \(id)") }
+            return svg(heatmap)
+        }
         routes.get("charts/positions.svg") { request, _ in
             guard let id = request.uri.queryParameters.get("checkpoint").flatMap(Int64.init) else {
                 throw APIError.badRequest("give ?checkpoint=ID")
             }
-            let rows = try await state.rows(checkpoint: id).filter { $0.outcome == .evaluated }
+            let rows = try await state.rows(checkpoint: id).filter { $0.outcome == .evaluated && $0.passkey == nil }
             guard let first = rows.first else { throw APIError.notFound("no evaluated results for checkpoint \(id)") }
             let lengths = rows.sorted { ($0.series, $0.length) < ($1.series, $1.length) }.compactMap { row in
                 row.result.map { (label: "\(Plot.format(row.multiple))L (\(row.length))", buckets: $0.positions) }
@@ -71,6 +95,12 @@ struct PageController {
                 String($0).removingPercentEncoding ?? String($0)
             })
         return Extrapolation.newest(try await state.curves()).filter { !hidden.contains($0.run) }
+    }
+
+    private func passkeyRows(run: String) async throws -> [StoredResultsReport.Row] {
+        let rows = try await state.passkeyRows(run: run)
+        guard !rows.isEmpty else { throw APIError.notFound("no passkey results for a run named '\(run)' yet") }
+        return rows
     }
 
     private func curves(run: String) async throws -> [ExtrapolationCurve] {

@@ -157,21 +157,68 @@ async function runPage(name) {
       '</select></label><div class="chart" id="positions-chart"></div>' +
       links([["positions (JSON)", `/api/positions?checkpoint=${chosen}`]]));
   }
+  const passkey = (await api(`/api/results?run=${run}&task=passkey`)).results;
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  let passkeyChosen = null, passkeySeries = "model";
+  if (passkey.length) {
+    // Checkpoints with passkey results, oldest first; the newest by default.
+    const byId = new Map();
+    passkey.forEach(r => { if (!byId.has(r.checkpointID)) byId.set(r.checkpointID, r); });
+    const choices = [...byId.values()].sort((a, b) => (a.step ?? -1) - (b.step ?? -1));
+    passkeyChosen = Number(params.get("passkey")) || choices[choices.length - 1].checkpointID;
+    const seriesNames = [...new Set(passkey.map(r => r.series))];
+    passkeySeries = seriesNames.includes(params.get("series")) ? params.get("series") : seriesNames[0];
+    html += section("Passkey retrieval",
+      '<p class="about">A five-digit key hidden at a depth of filler text; retrieved when greedy decoding would write it ' +
+      "(Docs/evaluation.md, \"Passkey retrieval\"). Hover a cell for its accuracy, Wilson interval and the key's " +
+      "log-probability.</p>" +
+      '<label>checkpoint <select id="passkey-checkpoint">' + choices.map(c =>
+        `<option value="${c.checkpointID}"${c.checkpointID === passkeyChosen ? " selected" : ""}>` +
+        `${escapeHTML(c.step !== null ? "step " + c.step : c.checkpoint)}</option>`).join("") + "</select></label> " +
+      (seriesNames.length > 1 ? '<label>series <select id="passkey-series">' + seriesNames.map(n =>
+        `<option${n === passkeySeries ? " selected" : ""}>${escapeHTML(n)}</option>`).join("") + "</select></label>" : "") +
+      '<div class="chart heatmap" id="passkey-heatmap"></div>' +
+      '<div class="chart" id="passkey-lengths-chart"></div><div class="chart" id="passkey-steps-chart"></div>' +
+      links([["passkey cells (CSV)", `/api/results?run=${run}&task=passkey&format=csv`],
+        ["passkey cells (JSON)", `/api/results?run=${run}&task=passkey`]]));
+  }
   html += section("Checkpoints", "<table><thead><tr><th>step</th><th class=\"text\">state</th><th>results</th>" +
     "<th class=\"text\">path</th><th class=\"text\">error</th></tr></thead><tbody>" + data.checkpoints.map(c => {
-      const job = c.jobs[c.jobs.length - 1];
-      const state = job ? job.state : c.state;
-      const error = (job && job.error) || c.reason || "";
-      return `<tr><td>${c.step ?? "–"}</td><td class="text state-${state}">${state}</td>` +
-        `<td>${job ? job.done + "/" + (job.planned || "?") : "–"}</td><td class="text">${escapeHTML(c.path)}</td>` +
+      // The newest job of each task (perplexity, passkey), each with its state and progress.
+      const latest = new Map();
+      c.jobs.forEach(j => latest.set(j.task || "perplexity", j));
+      const jobs = [...latest.entries()];
+      const label = (task, text) => jobs.length > 1 ? `${task} ${text}` : text;
+      const state = jobs.length ? jobs.map(([task, j]) =>
+        `<span class="state-${j.state}">${escapeHTML(label(task, j.state))}</span>`).join("<br>") :
+        `<span class="state-${c.state}">${escapeHTML(c.state)}</span>`;
+      const progress = jobs.length ? jobs.map(([task, j]) => escapeHTML(label(task, j.done + "/" + (j.planned || "?"))))
+        .join("<br>") : "–";
+      const error = jobs.map(([, j]) => j.error).filter(Boolean).join("; ") || c.reason || "";
+      return `<tr><td>${c.step ?? "–"}</td><td class="text">${state}</td>` +
+        `<td>${progress}</td><td class="text">${escapeHTML(c.path)}</td>` +
         `<td class="error">${escapeHTML(error)}</td></tr>`;
     }).join("") + "</tbody></table>" + links([["checkpoints (JSON)", `/api/runs/${run}/checkpoints`]]));
   view.innerHTML = html;
+  // Each choice keeps the others in the address, so a link shows the same view.
+  const go = changes => {
+    const next = new URLSearchParams(location.hash.split("?")[1] || "");
+    Object.entries(changes).forEach(([k, v]) => next.set(k, v));
+    location.hash = `#/run/${run}?${next}`;
+  };
   const select = document.getElementById("position-checkpoint");
-  if (select) select.addEventListener("change", () => { location.hash = `#/run/${run}?checkpoint=${select.value}`; });
+  if (select) select.addEventListener("change", () => go({ checkpoint: select.value }));
+  const passkeySelect = document.getElementById("passkey-checkpoint");
+  if (passkeySelect) passkeySelect.addEventListener("change", () => go({ passkey: passkeySelect.value }));
+  const seriesSelect = document.getElementById("passkey-series");
+  if (seriesSelect) seriesSelect.addEventListener("change", () => go({ series: seriesSelect.value }));
   await Promise.all([chart("run-chart", `/charts/runs/${run}/checkpoints.svg`),
     chart("steps-chart", `/charts/runs/${run}/steps.svg`),
-    chosen ? chart("positions-chart", `/charts/positions.svg?checkpoint=${chosen}`) : null]);
+    chosen ? chart("positions-chart", `/charts/positions.svg?checkpoint=${chosen}`) : null,
+    passkeyChosen ? chart("passkey-heatmap",
+      `/charts/passkey.svg?checkpoint=${passkeyChosen}&series=${encodeURIComponent(passkeySeries)}`) : null,
+    passkeyChosen ? chart("passkey-lengths-chart", `/charts/runs/${run}/passkey-lengths.svg`) : null,
+    passkeyChosen ? chart("passkey-steps-chart", `/charts/runs/${run}/passkey-steps.svg`) : null]);
 }
 
 // The evaluated checkpoints of one run, oldest first, as choices.
