@@ -8,6 +8,7 @@ import TokenData
 extension TokenDType: ExpressibleByArgument {}
 extension BOSPlacement: ExpressibleByArgument {}
 extension RotaryExtension: ExpressibleByArgument {}
+extension EvaluationTask: ExpressibleByArgument {}
 extension TokenSourceFormat: ExpressibleByArgument {}
 
 extension EvaluationProtocol: ExpressibleByArgument {

@@ -26,6 +26,11 @@ extension Extrapolate {
         var regression: Double?
         @Option(help: "Alert when ppl(kL)/ppl(L) exceeds this at the newest checkpoint (default 4).") var ratio: Double?
         @Option(help: "The k of that ratio (default 16).") var ratioMultiple: Double?
+        @Option(
+            help:
+                "Alert when passkey accuracy at a length fell by more than this between a run's two newest checkpoints (default 0.2)."
+        )
+        var passkeyDrop: Double?
 
         public init() {}
 
@@ -39,6 +44,7 @@ extension Extrapolate {
             if let regression { thresholds.regression = regression }
             if let ratio { thresholds.ratio = ratio }
             if let ratioMultiple { thresholds.ratioMultiple = ratioMultiple }
+            if let passkeyDrop { thresholds.passkeyDrop = passkeyDrop }
             let opened = try await store.open()
             let rows = try await opened.results(run: nil).map(StoredResultsReport.Row.init)
             let status = try await opened.status()
@@ -47,7 +53,8 @@ extension Extrapolate {
                 throw CommandError("cannot write \(out): \(FileProblem.describe(error, path: out, folder: true))")
             }
             print(report.text(), terminator: "")
-            FileHandle.standardError.write(Data("wrote \(out)/report.html, report.csv, report.json, report.txt\n".utf8))
+            FileHandle.standardError.write(
+                Data("wrote \(out)/report.html, report.csv, passkey.csv, report.json, report.txt\n".utf8))
         }
     }
 }

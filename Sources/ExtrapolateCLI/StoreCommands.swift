@@ -1,4 +1,5 @@
 import ArgumentParser
+import Evaluation
 import Foundation
 import Reports
 import ResultStore
@@ -75,6 +76,11 @@ extension Extrapolate {
         @Option(name: .customLong("run"), help: "Only this run (the run folder's name).") var runName: String?
         @Flag(help: "Print JSON (Docs/json.md) instead of text.") var json = false
         @Flag(help: "Print CSV instead of text.") var csv = false
+        @Option(
+            help: ArgumentHelp(
+                "Only perplexity or only passkey results (default: both; CSV: perplexity).",
+                discussion: "--task passkey --csv writes one row per passkey cell (length × depth)."))
+        var task: EvaluationTask?
 
         public init() {}
 
@@ -84,7 +90,13 @@ extension Extrapolate {
 
         public func run() async throws {
             let opened = try await store.open()
-            let report = try await StoredResultsReport.load(from: opened, run: runName, detail: json)
+            let report = try await StoredResultsReport.load(from: opened, run: runName, detail: json) { row in
+                task == nil || row.task == task
+            }
+            if csv && task == .passkey {
+                print(StoredPasskeyReport(report.result).csv(), terminator: "")
+                return
+            }
             if let runName, report.result.isEmpty {
                 let runs = try await opened.runs().map(\.name)
                 guard runs.contains(runName) else {

@@ -45,6 +45,9 @@ public struct NightlyReport: ResultReport {
         public var failures: [Failure]
         /// Every checkpoint version with results at this report (what the next report compares against).
         public var evaluatedCheckpoints: [Int64]
+        /// Passkey retrieval of each run's newest checkpoint with passkey results: accuracy at each length and
+        /// series (mean over depths). Empty without passkey jobs; `nil` in a report written before them.
+        public var passkey: [StoredPasskeyReport.LengthAccuracy]?
     }
 
     public let result: Content
@@ -89,10 +92,18 @@ public struct NightlyReport: ResultReport {
         failures += status.checkpoints.filter { [.invalid, .unreadable].contains($0.state) }.map {
             Failure(run: $0.run, checkpoint: $0.path, step: $0.step, state: $0.state.rawValue, error: $0.reason ?? "")
         }
+        let passkey = StoredPasskeyReport(rows)
+        let accuracies = passkey.byLength
+        let newestPasskey = accuracies.filter { entry in
+            entry.step == accuracies.filter { $0.run == entry.run }.compactMap(\.step).max()
+        }
         result = Content(
             generated: now, previousReport: previous?.generated, thresholds: thresholds, newest: newest,
-            changes: changes, alerts: Extrapolation.alerts(curves, thresholds: thresholds), failures: failures,
-            evaluatedCheckpoints: Array(Set(curves.map(\.checkpointID))).sorted())
+            changes: changes,
+            alerts: Extrapolation.alerts(curves, thresholds: thresholds)
+                + passkey.alerts(threshold: thresholds.passkeyDrop),
+            failures: failures, evaluatedCheckpoints: Array(Set(curves.map(\.checkpointID))).sorted(),
+            passkey: newestPasskey)
     }
 
     /// Writes `report.html`, `report.csv`, `report.json` and `report.txt` into `directory` (created if needed),
@@ -114,6 +125,7 @@ public struct NightlyReport: ResultReport {
         // Each file is written whole under a temporary name and renamed: a reader never sees half a report.
         for (name, text) in [
             ("report.html", report.html()), ("report.csv", StoredResultsReport(rows: rows).csv()),
+            ("passkey.csv", StoredPasskeyReport(rows).csv()),
             ("report.txt", report.text()), ("report.json", try report.json()),
         ] {
             let final = folder.appendingPathComponent(name)
@@ -145,6 +157,18 @@ public struct NightlyReport: ResultReport {
             }
         }
         if result.changes.isEmpty { lines.append("No new results since the previous report.") }
+        if let passkey = result.passkey, !passkey.isEmpty {
+            lines.append("")
+            lines.append("Passkey retrieval, newest checkpoint of each run (accuracy, mean over depths):")
+            for entry in passkey {
+                let series = entry.series == "model" ? "" : " [\(entry.series)]"
+                lines.append(
+                    String(
+                        format: "  %@%@ %@ %@L: %d/%d (%.0f%%)", entry.run, series,
+                        entry.step.map { "step \($0)" } ?? "", Alert.format(entry.multiple), entry.retrieved,
+                        entry.trials, entry.accuracy * 100))
+            }
+        }
         lines.append("")
         lines.append("Failures: \(result.failures.count)")
         lines += result.failures.map { "  \($0.run) \($0.checkpoint): \($0.state): \($0.error)" }
@@ -167,7 +191,7 @@ public struct NightlyReport: ResultReport {
             </style></head><body>
             <h1>Extrapolation report</h1>
             <p>Generated \(Self.date(result.generated))\(result.previousReport.map { "; changes since the report of \(Self.date($0))" } ?? "; the first report in this folder").
-            Files: <a href="report.csv">report.csv</a>, <a href="report.json">report.json</a>.</p>
+            Files: <a href="report.csv">report.csv</a>, <a href="report.json">report.json</a>, <a href="passkey.csv">passkey.csv</a>.</p>
 
             """
         html += "<h2>Alerts (\(result.alerts.count))</h2>\n"
@@ -201,6 +225,21 @@ public struct NightlyReport: ResultReport {
             let mine = curves.filter { $0.run == run }
             html += ExtrapolationCharts.checkpoints(mine, run: run)
             if mine.filter({ $0.step != nil }).count > 1 { html += ExtrapolationCharts.bySteps(mine, run: run) }
+        }
+        let passkey = StoredPasskeyReport(rows)
+        if !passkey.rows.isEmpty {
+            html += "<h2>Passkey retrieval</h2>\n<p>Every cell: <a href=\"passkey.csv\">passkey.csv</a>.</p>\n"
+            for run in Array(Set(passkey.rows.map(\.run))).sorted() {
+                html += passkey.lengthsSVG(run: run)
+                if Set(passkey.rows.filter { $0.run == run }.compactMap(\.step)).count > 1 {
+                    html += passkey.stepsSVG(run: run)
+                }
+                if let newest = passkey.results.filter({ $0.run == run }).last,
+                    let heatmap = passkey.heatmapSVG(checkpoint: newest.checkpointID)
+                {
+                    html += heatmap
+                }
+            }
         }
         html += "<h2>Failures (\(result.failures.count))</h2>\n"
         if result.failures.isEmpty {

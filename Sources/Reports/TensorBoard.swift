@@ -112,7 +112,9 @@ public enum CRC32C {
 ///
 /// Tags: `extrapolation/ppl_<k>x` (perplexity at k × the trained length) and `extrapolation/ratio_<k>x`
 /// (ppl(kL)/ppl(L)); a series other than the protocol itself (a rotary extension) gets its own level,
-/// `extrapolation/yarn/ppl_16x`. Checkpoints without a step in their name are left out (TensorBoard needs one).
+/// `extrapolation/yarn/ppl_16x`. Passkey retrieval (the daemon's passkey jobs) adds `passkey/accuracy_<k>x`, the
+/// accuracy at k × L over every depth (`passkey/yarn/accuracy_<k>x` for an extension). Checkpoints without a step
+/// in their name are left out (TensorBoard needs one).
 public enum TensorBoardExport {
     /// What an export wrote.
     public struct Summary: Sendable, Hashable, Codable {
@@ -128,14 +130,24 @@ public enum TensorBoardExport {
     public static func write(_ rows: [StoredResultsReport.Row], to logdir: String, now: Date = Date()) throws -> Summary
     {
         let curves = Extrapolation.curves(rows).filter { $0.checkpointState != .replaced }
+        let passkey = StoredPasskeyReport(rows.filter { $0.checkpointState != .replaced }).byLength
         var summary = Summary(files: [:], scalars: 0, withoutStep: [])
-        summary.withoutStep = Array(Set(curves.filter { $0.step == nil }.map(\.checkpoint))).sorted()
-        for run in Array(Set(curves.map(\.run))).sorted() {
+        let stepless =
+            curves.filter { $0.step == nil }.map(\.checkpoint)
+            + rows.filter { $0.passkey != nil && $0.step == nil }.map(\.checkpoint)
+        summary.withoutStep = Array(Set(stepless)).sorted()
+        // When each checkpoint's last result was stored: the events' wall time.
+        var finished: [Int64: Double] = [:]
+        for row in rows {
+            finished[row.checkpointID] = max(finished[row.checkpointID] ?? 0, row.finished.timeIntervalSince1970)
+        }
+        for run in Array(Set(curves.map(\.run) + passkey.map(\.run))).sorted() {
             let folder = URL(fileURLWithPath: logdir).appendingPathComponent(run)
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             var bytes = TensorBoardEvents.fileVersion(wallTime: now.timeIntervalSince1970)
             let mine = curves.filter { $0.run == run && $0.step != nil }
-            for step in Array(Set(mine.compactMap(\.step))).sorted() {
+            let retrieval = passkey.filter { $0.run == run && $0.step != nil }
+            for step in Array(Set(mine.compactMap(\.step) + retrieval.compactMap(\.step))).sorted() {
                 var values: [(tag: String, value: Float)] = []
                 var wallTime = 0.0
                 for curve in mine where curve.step == step {
@@ -149,11 +161,12 @@ public enum TensorBoardExport {
                             values.append((prefix + "ratio_\(k)x", Float(ratio)))
                         }
                     }
-                    wallTime = max(
-                        wallTime,
-                        rows.filter { $0.checkpointID == curve.checkpointID }.map {
-                            $0.finished.timeIntervalSince1970
-                        }.max() ?? 0)
+                    wallTime = max(wallTime, finished[curve.checkpointID] ?? 0)
+                }
+                for entry in retrieval where entry.step == step {
+                    let prefix = entry.series == "model" ? "passkey/" : "passkey/\(entry.series)/"
+                    values.append((prefix + "accuracy_\(Alert.format(entry.multiple))x", Float(entry.accuracy)))
+                    wallTime = max(wallTime, finished[entry.checkpointID] ?? 0)
                 }
                 summary.scalars += values.count
                 bytes += TensorBoardEvents.scalars(wallTime: wallTime, step: step, values: values)

@@ -346,6 +346,7 @@ public struct DaemonConfiguration: Sendable {
 /// regression = 0.10              # ppl(kL) rose by more than 10% while ppl(L) fell
 /// ratio = 4.0                    # ppl(16L)/ppl(L) above 4 …
 /// ratio-multiple = 16            # … at this k
+/// passkey-drop = 0.2             # passkey accuracy at a length fell by more than 20 points
 /// ```
 public struct ReportSettings: Sendable, Hashable {
     public var thresholds = AlertThresholds()
@@ -377,10 +378,11 @@ public struct ReportSettings: Sendable, Hashable {
         }
         if let table = try root.table("alerts") {
             let read = TableReader(table: table, file: root.file, context: "alerts")
-            try read.rejectUnknown(["regression", "ratio", "ratio-multiple"])
+            try read.rejectUnknown(["regression", "ratio", "ratio-multiple", "passkey-drop"])
             thresholds.regression = try read.number("regression", minimum: 0) ?? thresholds.regression
             thresholds.ratio = try read.number("ratio", minimum: 1) ?? thresholds.ratio
             thresholds.ratioMultiple = try read.number("ratio-multiple", minimum: 1) ?? thresholds.ratioMultiple
+            thresholds.passkeyDrop = try read.number("passkey-drop", minimum: 0) ?? thresholds.passkeyDrop
         }
     }
 }

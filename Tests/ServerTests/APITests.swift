@@ -14,7 +14,7 @@ import Testing
     static let token = "test-token-0123456789"
 
     @Test func everyDocumentedRouteAnswersAsDocumented() async throws {
-        let fixture = try await EvaluatedStore("api")
+        let fixture = try await EvaluatedStore("api", passkey: true)
         defer { fixture.remove() }
         let spec = try OpenAPISpec(path: Repository.root.appendingPathComponent("Docs/http-api.yaml").path)
         // Two daemon objects on the one store: one never runs (the open server is not ready), one runs.
@@ -114,6 +114,17 @@ import Testing
             Call(server: open, path: "/charts/compare.svg?a=\(a)&b=\(b)", status: 200),
             Call(server: open, path: "/charts/compare.svg?a=\(a)", status: 400),
             Call(server: open, path: "/charts/overview.svg?hide=rotary", status: 200),
+            Call(server: open, path: "/api/results?task=passkey", status: 200),
+            Call(server: open, path: "/api/results?task=passkey&run=alibi&depth=100&format=csv", status: 200),
+            Call(server: open, path: "/api/results?task=bleu", status: 400),
+            Call(server: open, path: "/api/results?task=passkey&depth=101", status: 400),
+            Call(server: open, path: "/charts/runs/alibi/passkey-lengths.svg", status: 200),
+            Call(server: open, path: "/charts/runs/nothing/passkey-lengths.svg", status: 404),
+            Call(server: open, path: "/charts/runs/rotary/passkey-steps.svg", status: 200),
+            Call(server: open, path: "/charts/runs/nothing/passkey-steps.svg", status: 404),
+            Call(server: open, path: "/charts/passkey.svg?checkpoint=\(b)", status: 200),
+            Call(server: open, path: "/charts/passkey.svg?checkpoint=\(b)&series=yarn", status: 404),
+            Call(server: open, path: "/charts/passkey.svg", status: 400),
         ]
         var exercised = Set<String>()
         for call in calls {
@@ -182,6 +193,37 @@ import Testing
         let failures = try JSONValue.parse(try await server.request("/api/failures").body)["failures"]?.array ?? []
         #expect(
             failures.contains { $0["run"]?.string == "broken" && ($0["error"]?.string ?? "").contains("safetensors") })
+    }
+
+    @Test("Passkey cells: kept out of the perplexity answers, listed with task=passkey, as CSV, a heatmap and charts")
+    func passkeyResultsAgreeWithTheStore() async throws {
+        let fixture = try await EvaluatedStore("passkey-api", methods: ["alibi"], passkey: true)
+        defer { fixture.remove() }
+        let server = try await TestServer.start(serving: fixture.store)
+        defer { Task { await server.stop() } }
+        let rows = try await fixture.store.results(run: nil).map(StoredResultsReport.Row.init)
+        let perplexity = try JSONValue.parse(try await server.request("/api/results").body)["results"]?.array ?? []
+        #expect(perplexity.count == 6 && perplexity.allSatisfy { $0["passkey"] == nil })
+        let cells = try JSONValue.parse(try await server.request("/api/results?task=passkey").body)["results"]?.array
+        #expect(cells?.count == 2 * 3 * 2, "2 checkpoints × 3 lengths × 2 depths")
+        #expect(cells?.allSatisfy { $0["protocol"]?.string == "passkey" && $0["perplexity"] == nil } == true)
+        let evaluated = cells?.filter { $0["outcome"]?.string == "evaluated" } ?? []
+        #expect(evaluated.count == 4 && evaluated.allSatisfy { $0["length"]?.number == 256 })
+        #expect(evaluated.allSatisfy { ($0["passkey"]?["trials"]?.array?.count ?? 0) == 2 })
+        let csv = try await server.request("/api/results?task=passkey&format=csv")
+        #expect(csv.text == StoredPasskeyReport(rows).csv())
+        #expect(csv.text.split(separator: "\n").count == 13)
+        let onlyDeep = try JSONValue.parse(try await server.request("/api/results?task=passkey&depth=100").body)
+        #expect(onlyDeep["results"]?.array?.count == 6)
+        let newest = try #require(rows.filter { $0.passkey != nil }.max { ($0.step ?? 0) < ($1.step ?? 0) })
+        let heatmap = try await server.request("/charts/passkey.svg?checkpoint=\(newest.checkpointID)").text
+        #expect(heatmap.contains("passkey retrieval: alibi step 1000"))
+        #expect(heatmap.components(separatedBy: "accuracy 0.").count - 1 == 2, "the two cells at 4× show accuracy")
+        #expect(heatmap.components(separatedBy: "247 tokens").count - 1 >= 4, "the four short cells say why")
+        let lengths = try await server.request("/charts/runs/alibi/passkey-lengths.svg").text
+        #expect(lengths.contains("data-series=\"step 500\"") && lengths.contains("data-series=\"step 1000\""))
+        let alerts = try JSONValue.parse(try await server.request("/api/alerts").body)
+        #expect(alerts["thresholds"]?["passkeyDrop"]?.number == 0.2)
     }
 
     @Test func unknownRoutesAndMalformedRequestsGetJSONErrorsAndTheServerKeepsServing() async throws {

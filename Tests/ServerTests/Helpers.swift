@@ -28,7 +28,9 @@ final class EvaluatedStore: @unchecked Sendable {
     let store: SQLiteStore
     let configuration: DaemonConfiguration
 
-    init(_ label: String, methods: [String] = ["alibi", "rotary"]) async throws {
+    /// - Parameter passkey: queue passkey jobs too (bytes, 2 trials, depths 0 and 100: cells at 4× only, the
+    ///   shorter lengths cannot hold the prompt).
+    init(_ label: String, methods: [String] = ["alibi", "rotary"], passkey: Bool = false) async throws {
         scratch = try ScratchFolder(label)
         let runs = try scratch.demoRuns(methods: methods)
         try FileManager.default.createDirectory(atPath: scratch.path("runs/broken"), withIntermediateDirectories: true)
@@ -39,7 +41,11 @@ final class EvaluatedStore: @unchecked Sendable {
             lengths: try LengthGrid(parsing: "1x,2x,4x"),
             budget: 512, resamples: 50)
         var configuration = DaemonConfiguration(
-            targets: [WatchTarget(folder: runs, settings: settings)], store: scratch.path("results.sqlite"))
+            targets: [
+                WatchTarget(
+                    folder: runs, settings: settings, tasks: passkey ? [.perplexity, .passkey] : [.perplexity],
+                    passkey: PasskeySettings(depths: [0, 100], trials: 2, bytes: true))
+            ], store: scratch.path("results.sqlite"))
         configuration.quietSeconds = 0
         configuration.pollOnly = true
         self.configuration = configuration

@@ -112,7 +112,7 @@ import Testing
 /// printed reason when python3 cannot import it; `pip install tensorboard`).
 @Suite(.serialized) struct TensorBoardExportTests {
     @Test func tensorBoardReadsTheExportedScalars() async throws {
-        let fixture = try await EvaluatedStore("tensorboard")
+        let fixture = try await EvaluatedStore("tensorboard", passkey: true)
         defer { fixture.remove() }
         let logdir = fixture.scratch.path("tb")
         let (status, _, errors) = try await Executable.run(
@@ -147,7 +147,7 @@ import Testing
         #expect(read == 0, "\(readErrors)")
         let scalars = try JSONDecoder().decode([String: [[JSONScalar]]].self, from: Data(output.utf8))
         let rows = try await fixture.store.results(run: nil).map(StoredResultsReport.Row.init)
-        for row in rows {
+        for row in rows where row.passkey == nil {
             let k = row.multiple == row.multiple.rounded() ? String(Int(row.multiple)) : String(row.multiple)
             let found = scalars[row.run]?.first {
                 $0[0].number == Double(row.step ?? -1) && $0[1].text == "extrapolation/ppl_\(k)x"
@@ -155,8 +155,19 @@ import Testing
             let value = try #require(found?[2].number, "no scalar for \(row.run) step \(row.step ?? -1) at \(k)x")
             #expect(Float(value) == Float(row.perplexity ?? 0))
         }
-        // Ratios too: 2 runs × 2 steps × (2 ratios) next to 12 perplexities.
-        #expect(scalars.values.map(\.count).reduce(0, +) == 12 + 8)
+        // Passkey accuracy at 4× (the shorter lengths cannot hold the prompt), pooled over depths.
+        let passkey = StoredPasskeyReport(rows).byLength
+        #expect(passkey.count == 4)
+        for entry in passkey {
+            let found = scalars[entry.run]?.first {
+                $0[0].number == Double(entry.step ?? -1) && $0[1].text == "passkey/accuracy_4x"
+            }
+            let value: Double? = found?[2].number
+            #expect(value.map { Float($0) } == Float(entry.accuracy), "\(entry.run) step \(entry.step ?? -1)")
+        }
+        // Ratios too: 2 runs × 2 steps × (2 ratios) next to 12 perplexities, and 4 accuracies.
+        let written: Int = scalars.values.map(\.count).reduce(0, +)
+        #expect(written == 24)
     }
 
     enum JSONScalar: Decodable {
