@@ -95,4 +95,45 @@ import Testing
         print("BrowserTruthTests: screenshot of a learned-position run at \(shot)")
         #expect(try await server.stop() == 0)
     }
+
+    /// `serve --tasks perplexity,passkey`: the run page's passkey section in a real browser: the newest checkpoint's
+    /// heatmap with exact values on hover, accuracy against length and step, the downloads, and each task's job.
+    @Test func thePageShowsPasskeyRetrieval() async throws {
+        guard let chromium = BrowserTests.browser() else { return }
+        let scratch = try ScratchFolder("passkey-browser")
+        defer { scratch.remove() }
+        let runs = try scratch.demoRuns(methods: ["alibi"], steps: [500, 1000])
+        let server = try await ServeProcess.start(
+            [
+                runs, "--data", Repository.kjvValidation, "--quiet-seconds", "0", "--lengths", "1x,4x,8x", "--budget",
+                "1024", "--tasks", "perplexity,passkey", "--bytes", "--trials", "2", "--depths", "0,50,100",
+            ], in: scratch)
+        // 2 checkpoints × (3 perplexity lengths + 3 lengths × 3 depths).
+        let end = Date().addingTimeInterval(300)
+        while Date() < end {
+            if try JSONValue.parse(try await server.get("/api/version").body)["results"]?.number == 24 { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let base = "http://127.0.0.1:\(server.port)/"
+        let (status, dom, log) = try await Executable.run(
+            [
+                "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+                "--user-data-dir=\(scratch.path("chromium"))", "--virtual-time-budget=10000", "--dump-dom",
+                base + "#/run/alibi",
+            ], tool: chromium, in: scratch)
+        #expect(status == 0)
+        let console = log.split(separator: "\n").filter { $0.contains(":CONSOLE") }
+        #expect(console.isEmpty, "\(console.joined(separator: "\n"))")
+        #expect(dom.contains(#"data-ready="true""#))
+        #expect(dom.contains("<h2>Passkey retrieval</h2>"))
+        let heatmap = dom.components(separatedBy: "id=\"passkey-heatmap\"").last ?? ""
+        #expect(heatmap.contains("passkey retrieval: alibi step 1000"), "the newest checkpoint by default")
+        // Nine cells: three lengths × three depths; 1× cannot hold the prompt and says so on hover.
+        #expect(heatmap.components(separatedBy: "<title>length 256, depth 50%: accuracy").count == 2)
+        #expect(heatmap.contains("the prompt without filler takes 247 tokens, more than 64"))
+        #expect(dom.contains("alibi: passkey retrieval by length") && dom.contains("by training step"))
+        #expect(dom.contains("task=passkey&amp;format=csv"))
+        #expect(dom.contains("passkey done") && dom.contains("perplexity done"), "each task's job in the table")
+        #expect(try await server.stop() == 0)
+    }
 }
