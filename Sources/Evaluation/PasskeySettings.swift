@@ -17,11 +17,11 @@ public enum EvaluationTask: String, Sendable, Hashable, Codable, CaseIterable {
         for part in text.split(separator: ",") {
             let name = part.trimmingCharacters(in: .whitespaces)
             guard let task = EvaluationTask(rawValue: name) else {
-                throw .invalidOptions("tasks are perplexity and passkey, found '\(name)'")
+                throw .invalidOptions("takes perplexity and passkey, found '\(name)'")
             }
             if !tasks.contains(task) { tasks.append(task) }
         }
-        guard !tasks.isEmpty else { throw .invalidOptions("tasks: name at least one of perplexity, passkey") }
+        guard !tasks.isEmpty else { throw .invalidOptions("takes at least one of perplexity, passkey") }
         return tasks
     }
 }

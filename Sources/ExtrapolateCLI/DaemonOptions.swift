@@ -60,7 +60,7 @@ struct DaemonTasks: ParsableArguments {
                 "passkey: passkey retrieval at every length and depth (Docs/evaluation.md), queued after every "
                 + "perplexity job; with --depths, --trials, --passkey-seed and --tokenizer or --bytes."),
         transform: { text in
-            do { return try EvaluationTask.parseList(text) } catch { throw ValidationError("--\(error)") }
+            do { return try EvaluationTask.parseList(text) } catch { throw ValidationError("--tasks \(error)") }
         })
     var tasks: [EvaluationTask]?
     @Option(

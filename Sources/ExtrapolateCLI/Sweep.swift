@@ -46,7 +46,7 @@ extension Extrapolate {
                     "passkey: passkey retrieval at every length and depth of each checkpoint (as `extrapolate passkey`, "
                     + "with --depths, --trials, --tokenizer or --bytes, and --passkey-seed), after perplexity."),
             transform: { text in
-                do { return try EvaluationTask.parseList(text) } catch { throw ValidationError("--\(error)") }
+                do { return try EvaluationTask.parseList(text) } catch { throw ValidationError("--tasks \(error)") }
             })
         var tasks: [EvaluationTask] = [.perplexity]
         @OptionGroup var passkey: PasskeyOptions

@@ -229,7 +229,16 @@ public struct StatusReport: ResultReport {
                 name: summary.name, folder: summary.folder, summary: summary,
                 checkpoints: versions.map { version in
                     let jobs = jobsByCheckpoint[version.id] ?? []
-                    let latest = jobs.max { $0.id < $1.id }
+                    // The newest job of each task (perplexity, passkey): the version is as far as the least
+                    // advanced of them (running, then pending, failed, done), with their progress summed.
+                    let newestPerTask = Dictionary(grouping: jobs, by: \.settings.task).compactMap {
+                        $0.value.max { $0.id < $1.id }
+                    }
+                    let order: [JobState] = [.running, .pending, .failed, .done]
+                    let latest = newestPerTask.min { a, b in
+                        (order.firstIndex(of: a.state) ?? order.count, a.id)
+                            < (order.firstIndex(of: b.state) ?? order.count, b.id)
+                    }
                     // A version evaluated before its file was rewritten or removed shows how its job ended.
                     let state =
                         version.isEvaluable || latest?.state == .done
@@ -241,7 +250,8 @@ public struct StatusReport: ResultReport {
                     }
                     return Checkpoint(
                         path: version.path, step: version.step, state: state, reason: reason,
-                        contentHash: version.contentHash, done: latest?.done ?? 0, planned: latest?.planned ?? 0,
+                        contentHash: version.contentHash, done: newestPerTask.reduce(0) { $0 + $1.done },
+                        planned: newestPerTask.reduce(0) { $0 + $1.planned },
                         jobs: jobs, snapshot: version.snapshot)
                 })
         }

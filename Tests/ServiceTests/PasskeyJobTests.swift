@@ -150,7 +150,7 @@ import Testing
         #expect(Set(alibi.jobs.map(\.contentHash)).count == 2)
 
         for (text, expected) in [
-            ("tasks = [\"ppl\"]", "runs[1].tasks: tasks are perplexity and passkey, found 'ppl'"),
+            ("tasks = [\"ppl\"]", "runs[1].tasks: takes perplexity and passkey, found 'ppl'"),
             ("passkey-depths = [0, 120]", "runs[1].passkey-depths: each must be from 0.0 to 100.0, found 120.0"),
             ("passkey-trials = 0", "runs[1].passkey-trials: must be at least 1"),
         ] {
