@@ -3,16 +3,19 @@
 # at a random moment of its evaluation, then restarted; at the end every (checkpoint, series, length) has exactly one
 # result, equal to an uninterrupted run's.
 #
-#   Tests/kill-test.sh [TRIALS] [BINARY] [BUDGET]    # by hand: Tests/kill-test.sh 50 .build/release/extrapolate
+#   Tests/kill-test.sh [TRIALS] [BINARY] [BUDGET] [TASKS]   # by hand: Tests/kill-test.sh 50 .build/release/extrapolate
 #
-# TRIALS defaults to 50 and BUDGET (targets per length) to 16384; the Swift tests run 5 trials on 4096
-# (DaemonProcesses in Tests/ServiceTests). Prints the trials, how many kills landed
+# TRIALS defaults to 50, BUDGET (targets per length) to 16384 and TASKS to perplexity; with
+# TASKS=perplexity,passkey each checkpoint's passkey job (bytes, 3 trials, depths 0/50/100) is killed too, and its
+# cells are compared as well. The Swift tests run 5 trials on 4096 with both tasks (DaemonProcesses in
+# Tests/ServiceTests). Prints the trials, how many kills landed
 # mid-evaluation, and the time lost to restarts (all trials' time minus the uninterrupted run's).
 set -euo pipefail
 trials=${1:-50}
 root=$(cd "$(dirname "$0")/.." && pwd)
 binary=${2:-$root/.build/debug/extrapolate}
 budget=${3:-16384}
+tasks=${4:-perplexity}
 [ -x "$binary" ] || { echo "kill-test: no executable at $binary (swift build first)" >&2; exit 2; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/extrapolate-kill-XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -21,6 +24,9 @@ rm -f "$work/runs/train.py"
 data="$root/Datasets/kjv/valid.tokens.zst"
 # Enough work per checkpoint that kills land inside evaluations: the standard grid, a 16k-token span.
 watch=(watch "$work/runs" --data "$data" --budget "$budget" --bootstrap 100 --quiet-seconds 0 --threads 2 --log-level error)
+if [[ $tasks == *passkey* ]]; then
+    watch+=(--tasks "$tasks" --bytes --trials 3 --depths 0,50,100)
+fi
 now() { date +%s.%N; }
 
 start=$(now)
@@ -58,16 +64,22 @@ done
 "$binary" "${watch[@]}" --store "$work/killed.sqlite" --once > /dev/null
 killed=$(echo "$(now) - $start" | bc)
 
-# Every column but the seconds each evaluation took (found by its name in the header).
+# Every column but the times (found by name in the header): the seconds an evaluation took, a passkey cell's
+# tokens per second and when it was stored.
 table() {
-    local csv column
-    csv=$("$binary" results --store "$1" --csv)
-    column=$(head -1 <<< "$csv" | tr , '\n' | grep -n '^seconds$' | cut -d: -f1)
-    cut -d, -f"1-$((column - 1)),$((column + 1))-" <<< "$csv" | sort
+    local csv keep
+    csv=$("$binary" results --store "$1" --csv "${@:2}")
+    keep=$(head -1 <<< "$csv" | tr , '\n' | grep -nvE '^(seconds|tokens_per_second|finished)$' | cut -d: -f1 | paste -sd,)
+    # The reason column of a passkey cell quotes a comma; no kept column after it is cut wrongly, as every row has it.
+    cut -d, -f"$keep" <<< "$csv" | sort
 }
 table "$work/reference.sqlite" > "$work/reference.csv"
 table "$work/killed.sqlite" > "$work/killed.csv"
-rows=$(($(wc -l < "$work/reference.csv") - 1))
+if [[ $tasks == *passkey* ]]; then
+    table "$work/reference.sqlite" --task passkey >> "$work/reference.csv"
+    table "$work/killed.sqlite" --task passkey >> "$work/killed.csv"
+fi
+rows=$(grep -cvE '^(checkpoint_id|run),' "$work/reference.csv")  # all but the header lines
 if ! diff -u "$work/reference.csv" "$work/killed.csv" > "$work/diff.txt"; then
     head -40 "$work/diff.txt" >&2
     echo "kill-test: FAILED: results after $trials kills differ from the uninterrupted run's" >&2

@@ -49,11 +49,11 @@ public struct StoredPasskeyReport: Sendable {
     }
 
     /// One row per cell: where, the accuracy with its Wilson interval, the key's mean log-probability, and why a cell
-    /// did not run.
+    /// did not run (last: the only column that may hold a comma, so tools that cut by column count stay aligned).
     public func csv() -> String {
         var lines = [
             "run,step,checkpoint,checkpoint_id,series,length,multiple,depth,trials,retrieved,accuracy,accuracy_lower,"
-                + "accuracy_upper,key_log_probability,tokens_per_second,outcome,reason,finished"
+                + "accuracy_upper,key_log_probability,tokens_per_second,outcome,finished,reason"
         ]
         let time = ISO8601DateFormatter()
         for row in rows {
@@ -67,8 +67,8 @@ public struct StoredPasskeyReport: Sendable {
                     PasskeyReport.percent(cell.depth), "\(cell.trials.count)", evaluated ? "\(cell.retrieved)" : "",
                     evaluated ? "\(cell.accuracy)" : "", evaluated ? "\(cell.lower)" : "",
                     evaluated ? "\(cell.upper)" : "", cell.keyLogProbability.map { "\($0)" } ?? "",
-                    evaluated ? "\(cell.tokensPerSecond)" : "", row.outcome.rawValue,
-                    TextColumns.csvField(row.reason ?? ""), time.string(from: row.finished),
+                    evaluated ? "\(cell.tokensPerSecond)" : "", row.outcome.rawValue, time.string(from: row.finished),
+                    TextColumns.csvField(row.reason ?? ""),
                 ].joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
