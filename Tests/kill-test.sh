@@ -79,7 +79,7 @@ if [[ $tasks == *passkey* ]]; then
     table "$work/reference.sqlite" --task passkey >> "$work/reference.csv"
     table "$work/killed.sqlite" --task passkey >> "$work/killed.csv"
 fi
-rows=$(grep -cvE '^(checkpoint_id|run),' "$work/reference.csv")  # all but the header lines
+rows=$(grep -cvE '^run,(checkpoint|step),' "$work/reference.csv")  # all but the header lines
 if ! diff -u "$work/reference.csv" "$work/killed.csv" > "$work/diff.txt"; then
     head -40 "$work/diff.txt" >&2
     echo "kill-test: FAILED: results after $trials kills differ from the uninterrupted run's" >&2
