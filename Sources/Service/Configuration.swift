@@ -59,6 +59,9 @@ public struct WatchTarget: Sendable, Hashable {
 
     /// A target with `overrides`' settings, tasks and passkey settings (`file` and `context` name them in errors).
     init(folder: String, overrides: EvaluationOverrides, file: String, context: String) throws(ConfigurationError) {
+        var overrides = overrides
+        // Passkey retrieval alone reads no evaluation data.
+        if overrides.data == nil, let tasks = overrides.tasks, !tasks.contains(.perplexity) { overrides.data = "" }
         let settings = try overrides.settings(file: file, context: context)
         do {
             self.init(
@@ -94,10 +97,13 @@ extension EvaluationOverrides {
     /// - Throws: `ConfigurationError.missing` without data; `.badValue` when the combination is invalid.
     public func settings(file: String, context: String) throws(ConfigurationError) -> EvaluationSettings {
         guard let data else {
-            throw .missing(file: file, reason: "\(context): no evaluation data; give --data or `data = \"…\"`")
+            throw .missing(
+                file: file,
+                reason: "\(context): no evaluation data; give --data or `data = \"…\"` (passkey retrieval alone, "
+                    + "--tasks passkey, needs none)")
         }
         var absolute = self
-        absolute.data = WatchTarget.absolute(data)
+        absolute.data = data.isEmpty ? data : WatchTarget.absolute(data)
         do { return try absolute.settings() } catch {
             throw .badValue(file: file, key: context, reason: error.description)
         }
@@ -231,7 +237,7 @@ public struct DaemonConfiguration: Sendable {
                 return
                     "\(target.folder) is a file, not a run folder: give the folder the trainer writes checkpoints into"
             }
-            if !manager.fileExists(atPath: target.settings.data.path) {
+            if target.tasks.contains(.perplexity), !manager.fileExists(atPath: target.settings.data.path) {
                 return "the evaluation data \(target.settings.data.path) does not exist (--data, or `data =` in the "
                     + "configuration): check the path, or make it with `extrapolate dataset pack`"
             }

@@ -92,6 +92,27 @@ import Testing
         #expect(try await store.counts().results == counted + 8, "the perplexity results are shared, the cells are not")
     }
 
+    @Test("Passkey retrieval alone needs no evaluation data; perplexity without data is refused, naming both ways")
+    func passkeyAloneNeedsNoData() async throws {
+        let scratch = try ScratchFolder("daemon-passkey-alone")
+        defer { scratch.remove() }
+        let runs = try scratch.demoRuns(methods: ["rotary"], steps: [500])
+        var o = overrides()
+        o.data = nil
+        o.tasks = [.passkey]
+        let configuration = try configuration(runs, o)
+        #expect(configuration.startProblem == nil)
+        let store = MemoryStore()
+        _ = try await Daemon(configuration: configuration, store: store, logger: .quiet, once: true).runOnce()
+        let jobs = try await store.status().jobs
+        #expect(jobs.count == 1 && jobs[0].settings.task == .passkey && jobs[0].state == .done)
+        #expect(try await store.counts().results == 2 * 2)
+        o.tasks = [.perplexity, .passkey]
+        #expect {
+            _ = try self.configuration(runs, o)
+        } throws: { "\($0)".contains("no evaluation data; give --data") && "\($0)".contains("--tasks passkey") }
+    }
+
     @Test(
         "A passkey job without a tokenizer fails naming the missing tokenizer.json and what to give; perplexity is done"
     )

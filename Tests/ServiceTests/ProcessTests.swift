@@ -14,7 +14,10 @@ import Testing
         let binary = try #require(Executable.path)
         // The short form of Tests/kill-test.sh (run it by hand with 50 trials).
         let (status, output, errors) = try await Executable.run(
-            [Repository.root.appendingPathComponent("Tests/kill-test.sh").path, "5", binary, "4096", "perplexity,passkey"],
+            [
+                Repository.root.appendingPathComponent("Tests/kill-test.sh").path, "5", binary, "4096",
+                "perplexity,passkey",
+            ],
             tool: "/bin/bash", in: scratch)
         print(output, terminator: "")
         #expect(status == 0, "\(output)\n\(errors.suffix(2000))")
