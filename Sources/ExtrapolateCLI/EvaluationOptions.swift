@@ -95,12 +95,27 @@ struct LengthOptions: ParsableArguments {
         transform: { text in try LengthGrid(parsing: text) })
     var lengths: LengthGrid?
     @Option(
-        parsing: .upToNextOption,
+        name: .customLong("extensions"), parsing: .upToNextOption,
         help: ArgumentHelp(
             "Rotary models: also evaluate these inference-time extensions, factor = length / trained "
-                + "(linear ntk dynamic yarn llama3)."))
-    var extensions: [RotaryExtension] = []
+                + "(linear ntk dynamic yarn llama3; separated by spaces or commas).",
+            valueName: "extensions"),
+        transform: { text in
+            try text.split(separator: ",").map { part in
+                let name = part.trimmingCharacters(in: .whitespaces)
+                guard let fix = RotaryExtension(rawValue: name) else {
+                    throw ValidationError(
+                        "--extensions takes \(RotaryExtension.allCases.map(\.rawValue).joined(separator: ", ")), "
+                            + "found '\(name)'")
+                }
+                return fix
+            }
+        })
+    var extensionLists: [[RotaryExtension]] = []
     @Flag(help: "Shorthand for every rotary extension.") var allExtensions = false
+
+    /// The extensions given, in order (`--extensions yarn linear` or `--extensions yarn,linear`).
+    var extensions: [RotaryExtension] { extensionLists.flatMap { $0 } }
 
     /// The extensions asked for (`nil`: none given).
     var chosenExtensions: [RotaryExtension]? {

@@ -20,6 +20,20 @@ struct CommandErrorTests {
         }
     }
 
+    @Test("--extensions takes names separated by spaces or commas, like every other list; a wrong one is named")
+    func extensionsLists() throws {
+        for arguments in [["yarn", "linear"], ["yarn,linear"], ["yarn, linear"]] {
+            let command = try Extrapolate.parseAsRoot(
+                ["passkey", "--checkpoint", "x", "--bytes", "--extensions"] + arguments)
+            #expect((command as? Extrapolate.Passkey)?.lengths.extensions == [.yarn, .linear], "\(arguments)")
+        }
+        #expect {
+            _ = try Extrapolate.parseAsRoot(["sweep", "--checkpoint", "x", "--extensions", "yarn,ntq"])
+        } throws: {
+            Extrapolate.message(for: $0).contains("--extensions takes linear, ntk, dynamic, yarn, llama3, found 'ntq'")
+        }
+    }
+
     @Test("A file that cannot be written names the path and the cause, and is not a usage error")
     func unwritable() throws {
         let scratch = try ScratchFolder("write")
