@@ -112,6 +112,34 @@ struct HuggingFaceImportTests {
         #expect(opt.support(at: 2048).isSupported && !opt.support(at: 4096).isSupported)
     }
 
+    @Test(
+        "Mistral's window: as given, transformers' 4096 when absent, none when null; Qwen2's only when every layer slides"
+    )
+    func slidingWindows() throws {
+        func imported(_ json: String) throws -> Architecture {
+            try HuggingFace.architecture(configJSON: Data(json.utf8), path: "x/config.json")
+        }
+        let tiny =
+            #""vocab_size": 96, "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64"#
+        #expect(
+            try imported(#"{"model_type": "mistral", \#(tiny), "sliding_window": 16}"#).description.contains(
+                "window 16"))
+        #expect(try imported(#"{"model_type": "mistral", \#(tiny)}"#).description.contains("window 4096"))
+        #expect(
+            !(try imported(#"{"model_type": "mistral", \#(tiny), "sliding_window": null}"#).description.contains(
+                "window")))
+        let qwen = try imported(#"{"model_type": "qwen2", \#(tiny), "use_sliding_window": false, "sliding_window": 8}"#)
+        #expect(!qwen.description.contains("window"))
+        let sliding =
+            #"{"model_type": "qwen2", \#(tiny), "use_sliding_window": true, "sliding_window": 8, "max_window_layers": 0}"#
+        #expect(try imported(sliding).description.contains("window 8"))
+        let mixed =
+            #"{"model_type": "qwen2", \#(tiny), "use_sliding_window": true, "sliding_window": 8, "max_window_layers": 1}"#
+        #expect {
+            try imported(mixed)
+        } throws: { "\($0)".contains("max_window_layers") && "\($0)".contains("some layers use a sliding window") }
+    }
+
     @Test("An unknown model_type names the supported ones")
     func unknownModelType() {
         let json = Data(#"{"model_type": "t5"}"#.utf8)
@@ -119,7 +147,7 @@ struct HuggingFaceImportTests {
             try HuggingFace.architecture(configJSON: json, path: "x/config.json")
         } throws: { error in
             "\(error)".contains("model_type 't5' is not supported")
-                && "\(error)".contains("gpt2, gpt_neox, llama, mpt, opt")
+                && "\(error)".contains("gpt2, gpt_neox, llama, mistral, mpt, opt, qwen2")
         }
     }
 

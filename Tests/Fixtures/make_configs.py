@@ -22,8 +22,8 @@ import tempfile
 
 import torch
 import transformers
-from transformers import (AutoModelForCausalLM, BloomConfig, GPT2Config, GPTNeoXConfig, LlamaConfig, MptConfig,
-                          OPTConfig)
+from transformers import (AutoModelForCausalLM, BloomConfig, GPT2Config, GPTNeoXConfig, LlamaConfig, MistralConfig,
+                          MptConfig, OPTConfig, Qwen2Config)
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
 V5 = int(transformers.__version__.split(".")[0]) >= 5
@@ -89,6 +89,12 @@ TINY = {
     "llama-headdim": LlamaConfig(vocab_size=96, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
                                  num_attention_heads=8, num_key_value_heads=4, head_dim=16,
                                  max_position_embeddings=64, tie_word_embeddings=True, **rope(10000.0)),
+    "mistral-window": MistralConfig(vocab_size=96, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                                    num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=64,
+                                    sliding_window=16, **rope(10000.0)),
+    "qwen2-bias": Qwen2Config(vocab_size=96, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                              num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=64,
+                              tie_word_embeddings=True, **rope(1000000.0)),
 }
 
 FULL = {
@@ -105,6 +111,12 @@ FULL = {
                                      **rope(500000.0, {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                                        "high_freq_factor": 4.0,
                                                        "original_max_position_embeddings": 8192})),
+    # Mistral-7B-v0.1's shape (its config sets max_position_embeddings 32768 and a 4096-token window).
+    "mistral-7b-like": MistralConfig(max_position_embeddings=32768, sliding_window=4096, **rope(10000.0)),
+    # Qwen2.5-7B's shape: biases on q, k, v; 28 layers; 4 KV heads.
+    "qwen2.5-7b-like": Qwen2Config(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
+                                   num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=32768,
+                                   **rope(1000000.0)),
 }
 
 
@@ -197,10 +209,15 @@ def write_references():
 
 
 if __name__ == "__main__":
+    only = set(sys.argv[1:])  # names to (re)write; none: everything
     for name, config in TINY.items():
-        write(name, config, tiny=True)
+        if not only or name in only:
+            write(name, config, tiny=True)
     for name, config in FULL.items():
-        write(name, config, tiny=False)
+        if not only or name in only:
+            write(name, config, tiny=False)
+    if only:
+        sys.exit(0)
     if V5:
         write_references()
     sys.exit(0)

@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 import transformers
 from safetensors.torch import save_file
-from transformers import (AutoModelForCausalLM, BloomConfig, GPT2Config, GPTNeoXConfig, LlamaConfig, MptConfig,
-                          OPTConfig)
+from transformers import (AutoModelForCausalLM, BloomConfig, GPT2Config, GPTNeoXConfig, LlamaConfig, MistralConfig,
+                          MptConfig, OPTConfig, Qwen2Config)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "models")
@@ -135,6 +135,14 @@ HF = {
     "llama-bytes": (LlamaConfig(vocab_size=256, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
                                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
                                 tie_word_embeddings=True, **rope(10000.0)), 256, {}),
+    # A sliding window of 24 tokens on every layer, 256 tokens scored: most keys fall outside it.
+    "mistral-window": (MistralConfig(vocab_size=96, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                                     sliding_window=24, **rope(10000.0)), 256, {}),
+    # Biases on q, k and v (none on o), GQA, tied embeddings; Qwen2.5's shape at a tiny size.
+    "qwen2": (Qwen2Config(vocab_size=96, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                          tie_word_embeddings=True, **rope(1000000.0)), 256, {}),
 }
 
 

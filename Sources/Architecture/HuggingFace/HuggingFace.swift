@@ -21,6 +21,12 @@ public enum HuggingFace {
         "llama": { json, path throws(ArchitectureError) in
             try .llama(try decode(LlamaConfig.self, json, path), path: path)
         },
+        "mistral": { json, path throws(ArchitectureError) in
+            try .mistral(try decode(MistralConfig.self, json, path), json: json, path: path)
+        },
+        "qwen2": { json, path throws(ArchitectureError) in
+            try .qwen2(try decode(Qwen2Config.self, json, path), path: path)
+        },
     ]
 
     /// The supported `model_type` values, sorted.
@@ -140,6 +146,8 @@ extension HuggingFace {
         "gpt2": [".attn.bias", ".attn.masked_bias"],
         "gpt_neox": [".attention.bias", ".attention.masked_bias", ".attention.rotary_emb.inv_freq"],
         "llama": [".self_attn.rotary_emb.inv_freq"],
+        "mistral": [".self_attn.rotary_emb.inv_freq"],
+        "qwen2": [".self_attn.rotary_emb.inv_freq"],
         "opt": [],
         "bloom": [],
         "mpt": [],
@@ -229,6 +237,10 @@ extension HuggingFace {
                         "splits the projections into slices (transformers' tensor-parallel emulation); the same model"
                 ],
                 nested: ["rope_parameters": rope, "rope_scaling": rope]),
+            "mistral": ConfigKeys(
+                read: MistralConfig.configKeys, nested: ["rope_parameters": rope, "rope_scaling": rope]),
+            "qwen2": ConfigKeys(
+                read: Qwen2Config.configKeys, nested: ["rope_parameters": rope, "rope_scaling": rope]),
         ]
         return families.mapValues { $0.withCommonKeys() }
     }()
