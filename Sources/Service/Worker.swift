@@ -15,10 +15,10 @@ import ResultStore
 /// store refuses it (`StoreError.lostLease`: the lease ran out and another worker took the job, or the scanner ended
 /// it) the worker logs it, stops the job and writes nothing more.
 final class Worker: @unchecked Sendable {
-    private let configuration: DaemonConfiguration
+    fileprivate let configuration: DaemonConfiguration
     private let store: any ResultStore
-    private let logger: Logger
-    private let stop: StopSignal
+    fileprivate let logger: Logger
+    fileprivate let stop: StopSignal
     private let clock: @Sendable () -> Date
     private let observer: any DaemonObserver
     /// The evaluation data of the last job, reused while the settings and span are the same.
@@ -238,21 +238,45 @@ final class Worker: @unchecked Sendable {
                 scoringHash: scoring, series: $0.series, length: $0.length, engineVersion: SweepRunner.engineVersion)
         }
         let standing = try await linkStanding(keys, lease: lease, metadata: metadata)
+        return try await run(version, keys: keys, lease: lease, unit: "length", metadata: metadata) { passes, record in
+            try await runner.evaluate(
+                tasks, except: Set(tasks.indices.filter { standing.contains(keys[$0].value) }), data: data,
+                memoryLimit: configuration.memoryLimit, compute: { await passes.run($0) }, record: record)
+        }
+    }
+
+    /// Runs a pass on its own thread unless a stop was asked or the lease is lost; `nil` when it was not run, or
+    /// abandoned by a stop (said once in the log).
+    struct PassGuard {
+        let worker: Worker
+        let lease: LeaseKeeper
+        let unit: String
+        let metadata: Logger.Metadata
+
+        func run<T: Sendable>(_ pass: @escaping @Sendable () -> T) async -> T? {
+            if worker.stop.requested || lease.lost { return nil }
+            let value = await worker.stop.race(deadline: worker.configuration.shutdownSeconds, pass)
+            if value == nil {
+                worker.logger.notice("stopping: the \(unit) in progress is abandoned", metadata: metadata)
+            }
+            return value
+        }
+    }
+
+    /// What every job's body shares around its evaluation: each result is stored (with the lease) only while the
+    /// checkpoint's bytes are still the version's; a change ends the job as `replaced` or `gone`, a lost lease
+    /// throws. `evaluate` gets the guard its passes run through and the recorder of each length or cell, and returns
+    /// whether it ran everything. Returns the job's final state, or `.pending` after a stop.
+    private func run(
+        _ version: CheckpointRecord, keys: [ResultKey], lease: LeaseKeeper, unit: String, metadata: Logger.Metadata,
+        _ evaluate: (PassGuard, (SweepRunner.LengthResult) async throws -> Bool) async throws -> Bool
+    ) async throws -> JobState {
         var ended: JobState?
         let complete: Bool
         do {
-            complete = try await runner.evaluate(
-                tasks, except: Set(tasks.indices.filter { standing.contains(keys[$0].value) }), data: data,
-                memoryLimit: configuration.memoryLimit,
-                compute: { pass in
-                    if stop.requested || lease.lost { return nil }
-                    let evaluated = await stop.race(deadline: configuration.shutdownSeconds, pass)
-                    if evaluated == nil {
-                        logger.notice("stopping: the length in progress is abandoned", metadata: metadata)
-                    }
-                    return evaluated
-                },
-                record: { length in
+            complete = try await evaluate(
+                PassGuard(worker: self, lease: lease, unit: unit, metadata: metadata),
+                { result in
                     // The bytes must still be the version the job is for.
                     if let changed = filesChanged(version) {
                         ended = changed
@@ -260,7 +284,7 @@ final class Worker: @unchecked Sendable {
                     }
                     if lease.lost { throw StoreError.lostLease(lease.current) }
                     try await record(
-                        length, key: keys[length.index], lease: lease, planned: keys.count, metadata: metadata)
+                        result, key: keys[result.index], lease: lease, planned: keys.count, metadata: metadata)
                     return true
                 })
         } catch {
@@ -310,33 +334,12 @@ final class Worker: @unchecked Sendable {
                 length: $0.job.length, engineVersion: SweepRunner.engineVersion)
         }
         let standing = try await linkStanding(keys, lease: lease, metadata: metadata)
-        var ended: JobState?
-        let complete: Bool
-        do {
-            complete = try await runner.evaluatePasskey(
+        return try await run(version, keys: keys, lease: lease, unit: "cell", metadata: metadata) { passes, record in
+            try await runner.evaluatePasskey(
                 cells, except: Set(cells.indices.filter { standing.contains(keys[$0].value) }), passkey: passkey,
-                encoding: encoding, memoryLimit: configuration.memoryLimit,
-                compute: { cell in
-                    if stop.requested || lease.lost { return nil }
-                    let ran = await stop.race(deadline: configuration.shutdownSeconds, cell)
-                    if ran == nil { logger.notice("stopping: the cell in progress is abandoned", metadata: metadata) }
-                    return ran
-                },
-                record: { cell in
-                    if let changed = filesChanged(version) {
-                        ended = changed
-                        return false
-                    }
-                    if lease.lost { throw StoreError.lostLease(lease.current) }
-                    try await record(cell, key: keys[cell.index], lease: lease, planned: keys.count, metadata: metadata)
-                    return true
-                })
-        } catch {
-            if let changed = filesChanged(version) { return changed }
-            throw error
+                encoding: encoding, memoryLimit: configuration.memoryLimit, compute: { await passes.run($0) },
+                record: record)
         }
-        if lease.lost { throw StoreError.lostLease(lease.current) }
-        return complete ? .done : ended ?? .pending
     }
 
     /// Stores one length's result with the job's progress, and says so.
