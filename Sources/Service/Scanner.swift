@@ -177,8 +177,6 @@ final class Scanner: @unchecked Sendable {
         }
         let (record, isNew) = try await store.register(sighting)
         if let copy = sighting.snapshot, record.snapshot != copy { snapshots.remove(copy) }
-        // An unreadable checkpoint is tried again on every scan: fixing permissions changes no stamp.
-        if record.state != .unreadable { observations[candidate.path]?.registered = candidate.files }
         var metadata: Logger.Metadata = [
             "checkpoint": "\(candidate.path)", "run": "\(candidate.name.run)", "state": "\(record.state.rawValue)",
         ]
@@ -189,15 +187,20 @@ final class Scanner: @unchecked Sendable {
             outcome.registered += 1
             logger.info(record.state == .current ? "checkpoint found" : "checkpoint not readable", metadata: metadata)
         }
-        guard record.state == .current else { return }
-        for settings in target.jobs {
-            if let job = try await store.ensureJob(checkpoint: record.id, settings: settings) {
-                outcome.queued += 1
-                metadata["job"] = "\(job.id)"
-                metadata["task"] = "\(settings.task.rawValue)"
-                logger.info("job queued", metadata: metadata)
+        if record.state == .current {
+            for settings in target.jobs {
+                if let job = try await store.ensureJob(checkpoint: record.id, settings: settings) {
+                    outcome.queued += 1
+                    metadata["job"] = "\(job.id)"
+                    metadata["task"] = "\(settings.task.rawValue)"
+                    logger.info("job queued", metadata: metadata)
+                }
             }
         }
+        // Seen for good only once its jobs are queued: a store that failed between the registration and the queueing
+        // (a full disk) must meet this sighting again on the next scan, or the version would never be evaluated. An
+        // unreadable checkpoint is tried again on every scan: fixing permissions changes no stamp.
+        if record.state != .unreadable { observations[candidate.path]?.registered = candidate.files }
     }
 
     /// Whether a self-proving file is complete now. A save in progress is remembered; when the next sighting is a
