@@ -104,6 +104,12 @@ public final class Checkpoint: @unchecked Sendable {
         try files[found.file].convert(found.info, into: destination)
     }
 
+    /// Copies `name`'s elements as stored (`info(name)!.count × dtype.size` bytes, C order) into `destination`.
+    public func copyStored(_ name: String, into destination: UnsafeMutableRawPointer) throws(CheckpointError) {
+        guard let found = location[name] else { throw .missingTensor(path: path, tensor: name) }
+        try files[found.file].copyStored(found.info, into: destination)
+    }
+
     /// `name` as fp32 values.
     public func floats(_ name: String) throws(CheckpointError) -> [Float] {
         guard let found = location[name] else { throw .missingTensor(path: path, tensor: name) }

@@ -107,6 +107,13 @@ public final class SafetensorsFile: TensorFile, @unchecked Sendable {
         file.release(raw)
     }
 
+    /// Copies a tensor's bytes as stored into `destination` (`info.count × info.dtype.size` bytes).
+    public func copyStored(_ info: TensorInfo, into destination: UnsafeMutableRawPointer) throws(CheckpointError) {
+        let raw = bytes(of: info)
+        if raw.count > 0 { destination.copyMemory(from: raw.baseAddress!, byteCount: raw.count) }
+        file.release(raw)
+    }
+
     /// A tensor as fp32 values.
     public func floats(_ name: String) throws(CheckpointError) -> [Float] {
         guard let info = byName[name] else { throw .missingTensor(path: path, tensor: name) }

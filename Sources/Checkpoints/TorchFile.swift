@@ -13,6 +13,8 @@ public protocol TensorFile: AnyObject, Sendable {
     var metadata: [String: String] { get }
     /// Converts a tensor to fp32 into `destination` (`info.count` values).
     func convert(_ info: TensorInfo, into destination: UnsafeMutablePointer<Float>) throws(CheckpointError)
+    /// Copies a tensor's elements as stored (`info.count × info.dtype.size` bytes, C order) into `destination`.
+    func copyStored(_ info: TensorInfo, into destination: UnsafeMutableRawPointer) throws(CheckpointError)
 }
 
 /// A read-only memory map of a whole file.
@@ -287,39 +289,54 @@ public final class TorchFile: TensorFile, @unchecked Sendable {
     }
 
     public func convert(_ info: TensorInfo, into destination: UnsafeMutablePointer<Float>) throws(CheckpointError) {
+        let converted = try withElements(info) { raw in
+            FloatConversion.convert(raw, dtype: info.dtype, count: info.count, into: destination)
+        }
+        guard converted else { throw .unsupportedDType(path: path, tensor: info.name, dtype: info.dtype.rawValue) }
+    }
+
+    public func copyStored(_ info: TensorInfo, into destination: UnsafeMutableRawPointer) throws(CheckpointError) {
+        try withElements(info) { raw in
+            if raw.count > 0 { destination.copyMemory(from: raw.baseAddress!, byteCount: raw.count) }
+            return true
+        }
+    }
+
+    /// Runs `body` on the tensor's elements in C order, as stored: the mapped bytes of a contiguous tensor (released
+    /// from the resident set when `body` returns true), or a gathered copy of a strided view's.
+    @discardableResult
+    private func withElements(_ info: TensorInfo, _ body: (UnsafeRawBufferPointer) -> Bool) throws(CheckpointError)
+        -> Bool
+    {
         guard let layout = layouts[info.name] else { throw .missingTensor(path: path, tensor: info.name) }
         let size = info.dtype.size
-        let converted: Bool
         if layout.isContiguous {
             let start = info.dataOffsets.lowerBound
             let raw = UnsafeRawBufferPointer(rebasing: file.bytes[start..<start + info.count * size])
-            converted = FloatConversion.convert(raw, dtype: info.dtype, count: info.count, into: destination)
-            if converted { file.release(raw) }
-        } else {
-            // A strided view: copy its elements in C order first.
-            var gathered: [UInt8] = []
-            gathered.reserveCapacity(info.count * size)
-            let shape = layout.tensor.shape, strides = layout.tensor.strides
-            var index = [Int](repeating: 0, count: shape.count)
-            let all = file.bytes
-            for _ in 0..<info.count {
-                var element = layout.tensor.offset
-                for axis in 0..<shape.count { element += index[axis] * strides[axis] }
-                let at = layout.storageStart + element * size
-                gathered.append(contentsOf: UnsafeRawBufferPointer(rebasing: all[at..<at + size]))
-                var axis = shape.count - 1
-                while axis >= 0 {
-                    index[axis] += 1
-                    if index[axis] < shape[axis] { break }
-                    index[axis] = 0
-                    axis -= 1
-                }
-            }
-            converted = gathered.withUnsafeBytes {
-                FloatConversion.convert($0, dtype: info.dtype, count: info.count, into: destination)
+            let done = body(raw)
+            if done { file.release(raw) }
+            return done
+        }
+        // A strided view: copy its elements in C order first.
+        var gathered: [UInt8] = []
+        gathered.reserveCapacity(info.count * size)
+        let shape = layout.tensor.shape, strides = layout.tensor.strides
+        var index = [Int](repeating: 0, count: shape.count)
+        let all = file.bytes
+        for _ in 0..<info.count {
+            var element = layout.tensor.offset
+            for axis in 0..<shape.count { element += index[axis] * strides[axis] }
+            let at = layout.storageStart + element * size
+            gathered.append(contentsOf: UnsafeRawBufferPointer(rebasing: all[at..<at + size]))
+            var axis = shape.count - 1
+            while axis >= 0 {
+                index[axis] += 1
+                if index[axis] < shape[axis] { break }
+                index[axis] = 0
+                axis -= 1
             }
         }
-        guard converted else { throw .unsupportedDType(path: path, tensor: info.name, dtype: info.dtype.rawValue) }
+        return gathered.withUnsafeBytes(body)
     }
 }
 

@@ -2,9 +2,9 @@ import Architecture
 import Checkpoints
 import Kernels
 
-/// A projection ready for `sgemm`: weight `[out, in]` row-major, optional `[out]` bias.
+/// A projection ready for `sgemm`: weight `[out, in]` row-major (fp32, or 16-bit as stored), optional `[out]` bias.
 struct Projection: @unchecked Sendable {
-    var weight: FloatBuffer
+    var weight: Weights
     var bias: FloatBuffer?
     var input: Int
     var output: Int
@@ -53,7 +53,7 @@ struct FeedForwardWeights: @unchecked Sendable {
 
 /// The token embedding: table `[V, C]`, optionally scaled (fairseq's `√C`).
 struct EmbeddingWeights: @unchecked Sendable {
-    var table: FloatBuffer
+    var table: Weights
     var vocabulary: Int
     var width: Int
     var scale: Float?
@@ -79,11 +79,14 @@ indirect enum Step: @unchecked Sendable {
     case parallel([[Step]])
 }
 
-/// Binds an architecture's tensors to a checkpoint: converts to fp32, transposes `[in, out]` matrices, reorders
-/// per-head fused q/k/v, shares tied and shared tensors, and collects every problem before failing.
+/// Binds an architecture's tensors to a checkpoint: converts to fp32 (or keeps 16-bit matrices as stored),
+/// transposes `[in, out]` matrices, reorders per-head fused q/k/v, shares tied and shared tensors, and collects every
+/// problem before failing.
 struct Binder {
     let checkpoint: Checkpoint
     let ignoredSuffixes: [String]
+    /// Whether projection and embedding matrices stored as F16/BF16 stay so (`WeightStorage`).
+    let keepHalf: Bool
     private(set) var missing: [String] = []
     private(set) var misshaped: [ShapeMismatch] = []
     private(set) var unsupported: [UnsupportedOption] = []
@@ -92,13 +95,15 @@ struct Binder {
     /// transpose, per-head fused q/k/v before reordering) are freed at once instead of at the end of binding.
     private let shared: Set<String>
     private var loaded: [String: FloatBuffer] = [:]
+    private var loadedMatrices: [String: Weights] = [:]
     private var tiedNames: Set<String> = []
     /// Names the architecture asked for that the checkpoint has (bound or misshaped): never "unused".
     private var requested: Set<String> = []
 
-    init(checkpoint: Checkpoint, ignoredSuffixes: [String], layers: [ResolvedLayer]) {
+    init(checkpoint: Checkpoint, ignoredSuffixes: [String], layers: [ResolvedLayer], keepHalf: Bool) {
         self.checkpoint = checkpoint
         self.ignoredSuffixes = ignoredSuffixes
+        self.keepHalf = keepHalf
         var uses: [String: Int] = [:]
         func count(_ layers: [ResolvedLayer]) {
             for layer in layers {
@@ -115,11 +120,12 @@ struct Binder {
 
     /// Binds everything and throws one error listing every missing, unused and misshaped tensor, or every
     /// unsupported option.
-    static func bind(_ architecture: Architecture, checkpoint: Checkpoint, ignoredSuffixes: [String])
+    static func bind(_ architecture: Architecture, checkpoint: Checkpoint, ignoredSuffixes: [String], keepHalf: Bool)
         throws(EngineError) -> BoundModel
     {
         var layers = architecture.resolvedLayers
-        var binder = Binder(checkpoint: checkpoint, ignoredSuffixes: ignoredSuffixes, layers: layers)
+        var binder = Binder(
+            checkpoint: checkpoint, ignoredSuffixes: ignoredSuffixes, layers: layers, keepHalf: keepHalf)
         guard case .leaf(let first)? = layers.first, case .tokenEmbedding(let node) = first.layer else {
             throw .unsupported(location: "layers[0]", reason: "the first layer must be a token embedding")
         }
@@ -128,7 +134,7 @@ struct Binder {
                 location: "layers[\(max(layers.count - 1, 0))]", reason: "the last layer must be an unembedding")
         }
         layers = Array(layers.dropFirst().dropLast())
-        let table = binder.load(first.tensors[0])
+        let table = binder.loadMatrix(first.tensors[0])
         let embedding = EmbeddingWeights(
             table: table, vocabulary: node.vocabulary, width: node.width,
             scale: node.scale.map { Float($0) })
@@ -165,26 +171,10 @@ struct Binder {
         }
     }
 
-    /// Reads one tensor as stored; records a problem and returns a placeholder when it is missing or misshaped.
+    /// Reads one tensor as fp32; records a problem and returns a placeholder when it is missing or misshaped.
     mutating func load(_ spec: TensorSpec) -> FloatBuffer {
         if let cached = loaded[spec.name] { return cached }
-        guard let stored = storedName(spec.name), let info = checkpoint.info(stored) else {
-            missing.append(spec.name)
-            return FloatBuffer(count: spec.count)
-        }
-        requested.insert(stored)
-        guard info.shape == spec.shape || (info.count == spec.count && squeezed(info.shape) == squeezed(spec.shape))
-        else {
-            misshaped.append(ShapeMismatch(name: spec.name, expected: spec.shape, actual: "\(info.shape)"))
-            return FloatBuffer(count: spec.count)
-        }
-        guard info.dtype.isConvertibleToFloat else {
-            misshaped.append(
-                ShapeMismatch(
-                    name: spec.name, expected: spec.shape,
-                    actual: "dtype \(info.dtype.rawValue), which is not floating point"))
-            return FloatBuffer(count: spec.count)
-        }
+        guard let stored = locate(spec) else { return FloatBuffer(count: spec.count) }
         let buffer = FloatBuffer(uninitialized: spec.count)  // convert writes every value (or binding fails)
         do { try checkpoint.convert(stored, into: buffer.pointer) } catch {
             misshaped.append(ShapeMismatch(name: spec.name, expected: spec.shape, actual: error.description))
@@ -193,29 +183,80 @@ struct Binder {
         return buffer
     }
 
+    /// Reads a matrix: at its stored 16-bit precision when the binder keeps those and the checkpoint stores it so,
+    /// else as fp32 (`load`).
+    mutating func loadMatrix(_ spec: TensorSpec) -> Weights {
+        if let cached = loadedMatrices[spec.name] { return cached }
+        guard keepHalf, let stored = storedName(spec.name), let info = checkpoint.info(stored),
+            let format = Weights.halfFormat(info.dtype), locate(spec) != nil
+        else { return .float(load(spec)) }
+        let buffer = HalfBuffer(uninitialized: spec.count, format: format)
+        do { try checkpoint.copyStored(stored, into: buffer.pointer) } catch {
+            misshaped.append(ShapeMismatch(name: spec.name, expected: spec.shape, actual: error.description))
+        }
+        if shared.contains(spec.name) { loadedMatrices[spec.name] = .half(buffer) }
+        return .half(buffer)
+    }
+
+    /// The checkpoint's name for a tensor the architecture reads, once its shape and dtype are checked; `nil`, with
+    /// the problem recorded, when it is missing, misshaped or not floating point.
+    private mutating func locate(_ spec: TensorSpec) -> String? {
+        guard let stored = storedName(spec.name), let info = checkpoint.info(stored) else {
+            missing.append(spec.name)
+            return nil
+        }
+        requested.insert(stored)
+        guard info.shape == spec.shape || (info.count == spec.count && squeezed(info.shape) == squeezed(spec.shape))
+        else {
+            misshaped.append(ShapeMismatch(name: spec.name, expected: spec.shape, actual: "\(info.shape)"))
+            return nil
+        }
+        guard info.dtype.isConvertibleToFloat else {
+            misshaped.append(
+                ShapeMismatch(
+                    name: spec.name, expected: spec.shape,
+                    actual: "dtype \(info.dtype.rawValue), which is not floating point"))
+            return nil
+        }
+        return stored
+    }
+
     private func squeezed(_ shape: [Int]) -> [Int] { shape.filter { $0 != 1 } }
 
-    /// The checkpoint's name for `name`: itself, or without its first component when the checkpoint was saved
+    /// Names a family's tensors take in memory under newer `transformers`, which `save_pretrained` writes back in
+    /// the original form but `torch.save(model.state_dict())` does not (transformers 5 holds GPT-NeoX's `embed_out` as
+    /// `lm_head`).
+    static let renamed = ["embed_out.weight": "lm_head.weight"]
+
+    /// The checkpoint's name for `name`: itself, its newer in-memory name (`renamed`), or without its first component when the checkpoint was saved
     /// from the base model (the Hub's `gpt2` and `bloom-560m` files say `h.0.attn…`, not `transformer.h.0.attn…`).
     private func storedName(_ name: String) -> String? {
         if checkpoint.info(name) != nil { return name }
+        if let renamed = Self.renamed[name], checkpoint.info(renamed) != nil { return renamed }
         guard let dot = name.firstIndex(of: ".") else { return nil }
         let stripped = String(name[name.index(after: dot)...])
         return checkpoint.info(stripped) != nil ? stripped : nil
     }
 
     /// A matrix in `[out, in]` order whatever its stored layout.
-    private mutating func matrix(_ spec: TensorSpec, out: Int, input: Int) -> FloatBuffer {
-        let stored = load(spec)
+    private mutating func matrix(_ spec: TensorSpec, out: Int, input: Int) -> Weights {
+        let stored = loadMatrix(spec)
         let layout: WeightLayout
         switch spec.layout {
         case .matrix(let l), .fusedQKV(let l, _): layout = l
         default: layout = .outIn
         }
         guard layout == .inOut else { return stored }
-        let transposed = FloatBuffer(uninitialized: out * input)
-        Kernels.transpose(stored.pointer, rows: input, columns: out, into: transposed.pointer)
-        return transposed
+        switch stored {
+        case .float(let values):
+            let transposed = FloatBuffer(uninitialized: out * input)
+            Kernels.transpose(values.pointer, rows: input, columns: out, into: transposed.pointer)
+            return .float(transposed)
+        case .half(let values):
+            let transposed = HalfBuffer(uninitialized: out * input, format: values.format)
+            Kernels.transpose(values.pointer, rows: input, columns: out, into: transposed.pointer)
+            return .half(transposed)
+        }
     }
 
     private mutating func projection(_ specs: inout ArraySlice<TensorSpec>, bias: Bool, out: Int, input: Int)
@@ -280,7 +321,11 @@ struct Binder {
                             reason: "per-head fused q/k/v with \(kv) key/value heads for \(h) query heads"))
                 } else {
                     fused.weight = Self.unpackPerHead(fused.weight, heads: h, headWidth: hs, columns: width)
-                    fused.bias = fused.bias.map { Self.unpackPerHead($0, heads: h, headWidth: hs, columns: 1) }
+                    fused.bias = fused.bias.map { bias in
+                        let rows = Self.unpackPerHead(.float(bias), heads: h, headWidth: hs, columns: 1)
+                        guard case .float(let values) = rows else { return bias }
+                        return values
+                    }
                 }
             }
             qkv = fused
@@ -326,29 +371,62 @@ struct Binder {
         }
     }
 
-    /// Per head `[q_h; k_h; v_h]` rows → `[q_0…q_{H−1}; k_0…; v_0…]`.
-    static func unpackPerHead(_ packed: FloatBuffer, heads: Int, headWidth hs: Int, columns: Int) -> FloatBuffer {
-        let result = FloatBuffer(uninitialized: packed.count)
-        let block = hs * columns
-        for head in 0..<heads {
-            for part in 0..<3 {
-                let source = packed.pointer + (head * 3 + part) * block
-                let destination = result.pointer + (part * heads + head) * block
-                destination.update(from: source, count: block)
+    /// Per head `[q_h; k_h; v_h]` rows → `[q_0…q_{H−1}; k_0…; v_0…]`, in the values' own precision.
+    static func unpackPerHead(_ packed: Weights, heads: Int, headWidth hs: Int, columns: Int) -> Weights {
+        func reorder<Element>(_ source: UnsafeMutablePointer<Element>, into result: UnsafeMutablePointer<Element>) {
+            let block = hs * columns
+            for head in 0..<heads {
+                for part in 0..<3 {
+                    (result + (part * heads + head) * block).update(
+                        from: source + (head * 3 + part) * block, count: block)
+                }
             }
         }
-        return result
+        switch packed {
+        case .float(let values):
+            let result = FloatBuffer(uninitialized: values.count)
+            reorder(values.pointer, into: result.pointer)
+            return .float(result)
+        case .half(let values):
+            let result = HalfBuffer(uninitialized: values.count, format: values.format)
+            reorder(values.pointer, into: result.pointer)
+            return .half(result)
+        }
     }
 
-    /// Stacks projections row-wise into one `[Σ out, in]` projection.
+    /// Stacks projections row-wise into one `[Σ out, in]` projection: in 16 bits when every part is stored in the
+    /// same 16-bit format, else in fp32 (a 16-bit part widened exactly).
     static func concatenate(_ parts: [Projection], input: Int) -> Projection {
         let total = parts.reduce(0) { $0 + $1.output }
-        let weight = FloatBuffer(uninitialized: total * input)
         let hasBias = parts.contains { $0.bias != nil }
         let bias = hasBias ? FloatBuffer(count: total) : nil
+        let formats = Set(
+            parts.map { part -> HalfBuffer.Format? in
+                if case .half(let values) = part.weight { return values.format }
+                return nil
+            })
+        let weight: Weights
+        if formats.count == 1, let format = formats.first ?? nil {
+            let values = HalfBuffer(uninitialized: total * input, format: format)
+            var row = 0
+            for part in parts {
+                guard case .half(let source) = part.weight else { continue }
+                (values.pointer + row * input).update(from: source.pointer, count: part.output * input)
+                row += part.output
+            }
+            weight = .half(values)
+        } else {
+            let values = FloatBuffer(uninitialized: total * input)
+            for (index, part) in parts.enumerated() {
+                let row = parts[..<index].reduce(0) { $0 + $1.output }
+                for r in 0..<part.output {
+                    part.weight.copyRow(r, width: input, into: values.pointer + (row + r) * input)
+                }
+            }
+            weight = .float(values)
+        }
         var row = 0
         for part in parts {
-            (weight.pointer + row * input).update(from: part.weight.pointer, count: part.output * input)
             if let bias, let partBias = part.bias {
                 (bias.pointer + row).update(from: partBias.pointer, count: part.output)
             }

@@ -36,6 +36,8 @@ struct Forward {
     var length: Int { tokens.count }
     /// cos/sin tables per rotary (or xPos) configuration, built once per pass.
     private var rotations: [AttentionPosition: RotationTables] = [:]
+    /// fp32 copies of the 16-bit matrices this pass multiplies by, one at a time (`WideningScratch`).
+    let widening = WideningScratch()
 
     init(tokens: [Int32], feedForwardChunk: Int, logitsChunk: Int, vocabularySlice: Int, rowBase: Int) {
         self.tokens = tokens
@@ -53,18 +55,19 @@ struct Forward {
     ) throws(KernelError) -> [Double] {
         let x = embed(model.embedding)  // [T, C]
         let hidden = try apply(model.body, to: x)  // [T, C]
+        widening.release()
         return scores(hidden, head: model.head, targets: targets, greedy: greedy)
     }
 
     /// Token embedding rows, times the embedding scale when there is one.
     private func embed(_ e: EmbeddingWeights) -> Activations {
         let out = FloatBuffer(uninitialized: length * e.width)  // [T, C]
-        let (rows, destination) = (UncheckedPointer(e.table.pointer), UncheckedPointer(out.pointer))
+        let destination = UncheckedPointer(out.pointer)
         tokens.withUnsafeBufferPointer { tokens in
             Kernels.parallelRows(length, minimumChunk: 256) { begin, end in
                 for t in begin..<end {
                     let row = destination.pointer + t * e.width
-                    row.initialize(from: rows.pointer + Int(tokens[t]) * e.width, count: e.width)
+                    e.table.copyRow(Int(tokens[t]), width: e.width, into: row)
                     if let scale = e.scale { for c in 0..<e.width { row[c] *= scale } }
                 }
             }
@@ -201,10 +204,11 @@ struct Forward {
     private func project(_ x: Activations, _ p: Projection, onto target: Activations? = nil) -> Activations {
         let out = target?.buffer ?? FloatBuffer(uninitialized: length * p.output)  // [T, out]
         let (input, output) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(out.pointer))
+        let weight = UncheckedPointer(widening.floats(p.weight))
         Kernels.parallelBlocks(projectionBlocks) { _, begin, end in
             let destination = output.pointer + begin * p.output
             Kernels.serialLinear(
-                input.pointer + begin * x.width, lda: x.width, p.weight.pointer, ldb: p.input, bias: p.bias?.pointer,
+                input.pointer + begin * x.width, lda: x.width, weight.pointer, ldb: p.input, bias: p.bias?.pointer,
                 destination, ldc: p.output, m: end - begin, n: p.output, k: p.input, accumulate: target != nil)
         }
         return Activations(buffer: out, width: p.output)

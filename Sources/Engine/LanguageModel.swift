@@ -45,9 +45,13 @@ public final class LanguageModel: @unchecked Sendable {
     ///   - trainedLength: the trained length the user declares, over what the checkpoint or its config says.
     ///   - allowUnknownConfigKeys: accept config keys the importer does not read that are known to change the model
     ///     (`--allow-unknown-config-keys`); otherwise such a config is refused.
+    ///   - weights: how 16-bit matrices are held (`WeightStorage`; the numbers are the same either way); default
+    ///     `weightStorage`.
     /// - Throws: `EngineError` naming the file and every mismatch.
     public static func load(
-        _ path: String, architectureFile: String? = nil, trainedLength: Int? = nil, allowUnknownConfigKeys: Bool = false
+        _ path: String, architectureFile: String? = nil, trainedLength: Int? = nil,
+        allowUnknownConfigKeys: Bool = false,
+        weights: WeightStorage? = nil
     ) throws(EngineError) -> LanguageModel {
         var location: CheckpointLocation
         let checkpoint: Checkpoint
@@ -72,7 +76,7 @@ public final class LanguageModel: @unchecked Sendable {
         }
         let model = try LanguageModel(
             architecture: found.architecture, checkpoint: checkpoint, location: location,
-            ignoring: found.ignoredSuffixes)
+            ignoring: found.ignoredSuffixes, weights: weights)
         model.notes = found.notes
         model.recordedStep = checkpoint.extras["iter_num"]?.int
         model.trainedLength = found.trainedLength
@@ -154,14 +158,24 @@ public final class LanguageModel: @unchecked Sendable {
     }
 
     /// Binds `checkpoint` to `architecture`.
-    /// - Parameter ignoring: tensor-name suffixes that are buffers, not weights (`.attn.masked_bias`, …).
+    /// - Parameters:
+    ///   - ignoring: tensor-name suffixes that are buffers, not weights (`.attn.masked_bias`, …).
+    ///   - weights: how 16-bit matrices are held (`WeightStorage`); default `weightStorage`.
     public init(
-        architecture: Architecture, checkpoint: Checkpoint, location: CheckpointLocation? = nil, ignoring: [String] = []
+        architecture: Architecture, checkpoint: Checkpoint, location: CheckpointLocation? = nil,
+        ignoring: [String] = [],
+        weights: WeightStorage? = nil
     ) throws(EngineError) {
         do { try architecture.validate(readFrom: checkpoint.path) } catch { throw .architecture(error) }
         self.architecture = architecture
         self.location = location ?? CheckpointLocation(weights: .file(checkpoint.path), config: nil)
-        bound = try Binder.bind(architecture, checkpoint: checkpoint, ignoredSuffixes: ignoring)
+        let halfBytes = checkpoint.names.reduce(0) { total, name in
+            guard let info = checkpoint.info(name), Weights.halfFormat(info.dtype) != nil else { return total }
+            return total + info.count * 2
+        }
+        bound = try Binder.bind(
+            architecture, checkpoint: checkpoint, ignoredSuffixes: ignoring,
+            keepHalf: (weights ?? Self.weightStorage).keepsHalf(halfBytes: halfBytes))
         parameterCount = architecture.manifest.parameterCount
         vocabulary = bound.embedding.vocabulary
         trainedLength = TrainedLength(tokens: architecture.trainedLength, source: .architectureFile, key: "")
@@ -175,14 +189,41 @@ public final class LanguageModel: @unchecked Sendable {
     public static let engineVersion = "engine-5"
 
     /// A generous estimate of the bytes a pass over a window of `length` tokens needs with `threads` threads: the
-    /// weights as fp32, about ten `[length, width]` activation buffers, each thread's feed-forward and logits chunks,
-    /// and the attention tiles. The daemon compares it with `--memory-limit` before trying a length.
+    /// weights as held (`weightBytes`) and the fp32 scratch their products widen into (`wideningBytes`), about ten
+    /// `[length, width]` activation buffers, each thread's feed-forward and logits chunks, and the attention tiles.
+    /// The daemon compares it with `--memory-limit` before trying a length; `sweep` and `score` print it.
     public func memoryEstimate(length: Int, threads: Int) -> Int {
         let width = bound.embedding.width
         let activations = 10 * length * width
         let perThread = feedForwardChunk * 8 * width + logitsChunk * min(vocabulary, vocabularySlice) + 64 * 1024
-        return 4 * (parameterCount + activations + threads * perThread)
+        return weightBytes + wideningBytes + 4 * (activations + threads * perThread)
     }
+
+    /// How models loaded without saying hold their 16-bit matrices (`extrapolate --weights`); set it before loading.
+    public nonisolated(unsafe) static var weightStorage = WeightStorage.automatic
+
+    /// One line for a terminal: how the weights are held and what a pass over `length` tokens is estimated to take.
+    public func memorySummary(length: Int, threads: Int) -> String {
+        func size(_ bytes: Int) -> String {
+            bytes >= 1_000_000_000
+                ? String(format: "%.2f GB", Double(bytes) / 1e9) : String(format: "%.1f MB", Double(bytes) / 1e6)
+        }
+        var line = "weights held as \(heldPrecision): \(size(weightBytes))"
+        if wideningBytes > 0 { line += " + \(size(wideningBytes)) widening scratch" }
+        return line + "; estimated peak at \(length) tokens: \(size(memoryEstimate(length: length, threads: threads)))"
+    }
+
+    /// Bytes the weights take in memory: 2 per value for matrices kept at their stored 16-bit precision, 4 for the
+    /// rest (norms, biases and position tables are always fp32). A tensor shared by several layers counts once.
+    public var weightBytes: Int { bound.weightBytes }
+
+    /// The largest fp32 scratch a pass holds at once for 16-bit matrices (the three of a feed-forward block, or the
+    /// vocabulary head); 0 when every matrix is fp32.
+    public var wideningBytes: Int { bound.wideningBytes }
+
+    /// The precision the matrices are held at: `"float32"`, or the 16-bit format(s) kept as stored (`"bf16"`,
+    /// `"f16"`, or `"bf16+float32"` when only some were 16-bit).
+    public var heldPrecision: String { bound.heldPrecision }
 
     /// The log-probability of every token after the first, given the tokens before it (one causal pass).
     /// - Returns: `tokens.count − 1` values; value `t` is `log p(tokens[t+1] | tokens[0…t])`.

@@ -33,7 +33,7 @@ public struct ScoreResult: Sendable, Hashable, Codable {
     /// - Throws: `EvaluationError` for unreadable data, unsupported lengths and tokens outside the vocabulary.
     public static func run(
         checkpoint path: String, architectureFile: String? = nil, data: DataReference, offset: Int, length: Int?,
-        keepTokens: Bool, allowUnknownConfigKeys: Bool = false
+        keepTokens: Bool, allowUnknownConfigKeys: Bool = false, announce: ((String) -> Void)? = nil
     ) throws(EvaluationError) -> ScoreResult {
         let started = Date()
         let loaded = try SweepCheckpoint.load(
@@ -66,6 +66,9 @@ public struct ScoreResult: Sendable, Hashable, Codable {
         do { tokens = try TokenFile.read(path: data.path, dtype: data.dtype, offset: offset, count: window) } catch {
             throw .data(error)
         }
+        let memory = loaded.model.memorySummary(length: window, threads: Kernels.threads)
+        announce?(memory)
+        notes.append(memory)
         let passStarted = Date()
         let values: [Double]
         do { values = try loaded.model.logProbabilities(tokens) } catch { throw .engine(error) }

@@ -1,6 +1,7 @@
 import Checkpoints
 import Engine
 import Foundation
+import Kernels
 
 /// A loaded checkpoint ready for a sweep.
 public struct SweepCheckpoint: Sendable {
@@ -71,6 +72,15 @@ public struct SweepRunner: Sendable {
     /// What a run will score, in one line for people: targets per length, lengths, tokens in all, and the windows of
     /// the longest length (a warning when fewer than `Bootstrap.reliableUnits`).
     public func plan(_ checkpoints: [SweepCheckpoint], data: EvaluationData) -> String {
+        let memory = checkpoints.map { checkpoint in
+            let length = settings.lengths.resolve(trainedLength: checkpoint.summary.trainedLength).max() ?? 2
+            return
+                "\n\(checkpoint.summary.checkpoint): \(checkpoint.model.memorySummary(length: length, threads: Kernels.threads))"
+        }
+        return windowsPlan(checkpoints, data: data) + memory.joined()
+    }
+
+    private func windowsPlan(_ checkpoints: [SweepCheckpoint], data: EvaluationData) -> String {
         let lengths = checkpoints.reduce(0) {
             $0 + settings.lengths.resolve(trainedLength: $1.summary.trainedLength).count
         }

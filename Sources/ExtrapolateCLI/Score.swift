@@ -1,5 +1,6 @@
 import ArgumentParser
 import Evaluation
+import Foundation
 import Reports
 import TokenData
 
@@ -50,7 +51,8 @@ extension Extrapolate {
             engine.apply()
             let result = try ScoreResult.run(
                 checkpoint: checkpoint, architectureFile: architecture, data: DataReference(path: tokens, dtype: dtype),
-                offset: offset, length: length, keepTokens: !summary, allowUnknownConfigKeys: allowUnknownConfigKeys)
+                offset: offset, length: length, keepTokens: !summary, allowUnknownConfigKeys: allowUnknownConfigKeys
+            ) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             let report = ScoreReport(result)
             try output.emit(json: report.json, text: report.text)
         }

@@ -340,10 +340,11 @@ public enum Kernels {
     }
 
     /// `destination[c, r] = source[r, c]` for a row-major `[rows, columns]` source, in cache-sized tiles, on all
-    /// threads (each writes its own band of destination rows).
-    public static func transpose(
-        _ source: UnsafePointer<Float>, rows: Int, columns: Int,
-        into destination: UnsafeMutablePointer<Float>
+    /// threads (each writes its own band of destination rows). Any element type: fp32 values, or 16-bit ones kept as
+    /// stored.
+    public static func transpose<Element>(
+        _ source: UnsafePointer<Element>, rows: Int, columns: Int,
+        into destination: UnsafeMutablePointer<Element>
     ) {
         let tile = 32
         let (from, to) = (UncheckedPointer(UnsafeMutablePointer(mutating: source)), UncheckedPointer(destination))

@@ -1,4 +1,5 @@
 import Engine
+import Kernels
 import Foundation
 import Testing
 import TestSupport
@@ -67,5 +68,55 @@ struct ReferenceTests {
     @Test func aNanoGPTFileRecordsItsStep() throws {
         #expect(try LanguageModel.load(Repository.model("nanogpt-legacy")).recordedStep == 9)
         #expect(try LanguageModel.load(Repository.model("gpt2-bin")).recordedStep == nil)
+    }
+}
+
+/// Matrices kept at their stored 16-bit precision (`WeightStorage.stored`) widen to exactly the fp32 values a load
+/// converts to, so every log-probability is the same bit for bit — through a transposed Conv1D matrix and a tied
+/// head (GPT-2 in bf16), separate q/k/v stacked (Llama in f16), per-head fused q/k/v reordered in a PyTorch file
+/// (GPT-NeoX in f16).
+@Suite struct StoredPrecision {
+    static var halfFixtures: [String] {
+        Fixtures.modelNames.filter { (try? Fixtures.reference($0).stored_dtype).map { $0 != "float32" } ?? false }
+    }
+
+    @Test func everyStoredDtypeIsCovered() {
+        #expect(Set(Self.halfFixtures).isSuperset(of: ["gpt2-bf16", "llama-f16", "gpt_neox-f16-bin"]))
+    }
+
+    @Test(arguments: halfFixtures)
+    func keptAsStoredGivesTheSameNumbers(_ name: String) throws {
+        let reference = try Fixtures.reference(name)
+        let path = Fixtures.models.appendingPathComponent(name).path
+        let widened = try LanguageModel.load(path, weights: .float32)
+        let stored = try LanguageModel.load(path, weights: .stored)
+        #expect(widened.heldPrecision == "float32")
+        #expect(stored.heldPrecision == (reference.stored_dtype == "bfloat16" ? "bf16" : "f16"))
+        #expect(stored.weightBytes < widened.weightBytes * 6 / 10, "matrices at 2 bytes a value")
+        #expect(stored.wideningBytes > 0 && widened.wideningBytes == 0)
+        let a = try widened.logProbabilities(reference.tokens)
+        let b = try stored.logProbabilities(reference.tokens)
+        #expect(a == b, "\(name): max |Δ| = \(zip(a, b).map { abs($0 - $1) }.max() ?? 0)")
+    }
+
+    /// `automatic` keeps a small model widened at load (its fp32 copy costs less than `automaticLimit`).
+    @Test func automaticWidensASmallModel() throws {
+        let model = try LanguageModel.load(Repository.model("llama-f16"))
+        #expect(model.heldPrecision == "float32")
+    }
+
+    /// Every IEEE half value widens as Swift's own conversion does (the portable path and F16C alike).
+    @Test func everyHalfValueWidensExactly() {
+        let all = HalfBuffer(uninitialized: 1 << 16, format: .f16)
+        for bits in 0..<(1 << 16) { all.pointer[bits] = UInt16(bits) }
+        let out = FloatBuffer(uninitialized: 1 << 16)
+        all.widenAll(into: out.pointer)
+        var wrong: [Int] = []
+        for bits in 0..<(1 << 16) {
+            let expected = Float(Float16(bitPattern: UInt16(bits)))
+            let got = out.pointer[bits]
+            if expected.isNaN ? !got.isNaN : expected.bitPattern != got.bitPattern { wrong.append(bits) }
+        }
+        #expect(wrong.isEmpty, "\(wrong.count) values differ, first 0x\(String(wrong.first ?? 0, radix: 16))")
     }
 }

@@ -115,6 +115,12 @@ HF = {
                                           intermediate_size=128, max_position_embeddings=64,
                                           use_parallel_residual=False,
                                           **rope(5000.0, {"partial_rotary_factor": 0.5})), 256, {}),
+    # Per-head fused q/k/v in f16, saved as a PyTorch file: the 16-bit matrices a model keeps as stored, read from a
+    # torch zip and reordered in their own precision.
+    "gpt_neox-f16-bin": (GPTNeoXConfig(vocab_size=96, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                       intermediate_size=128, max_position_embeddings=64,
+                                       **rope(10000.0, {"partial_rotary_factor": 0.25})), 256,
+                         {"dtype": torch.float16, "bin": True}),
     "llama-gqa": (LlamaConfig(**TINY_LLAMA, **rope(10000.0)), 256, {}),
     "llama-f16": (LlamaConfig(**TINY_LLAMA, **rope(10000.0)), 256, {"dtype": torch.float16}),
     "llama-linear": (LlamaConfig(**TINY_LLAMA, **rope(10000.0, {"rope_type": "linear", "factor": 4.0})), 256, {}),
@@ -183,6 +189,9 @@ def write_hf(name, config, length, options, seed):
     if "shard" in options:
         saved["max_shard_size"] = options["shard"]
     model.save_pretrained(folder, **saved)
+    if options.get("bin"):  # transformers 5 writes safetensors only: the state dict as torch.save writes it
+        os.remove(os.path.join(folder, "model.safetensors"))
+        torch.save(model.state_dict(), os.path.join(folder, "pytorch_model.bin"))
     # Score what a user gets: the saved checkpoint loaded back in float32 (buffers such as rotary frequencies
     # are recomputed in float32 by from_pretrained, not kept in the stored precision).
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager").eval()

@@ -172,6 +172,27 @@ import Testing
         }
     }
 
+    /// f16 matrices kept as stored widen through F16C or, with the portable set forced, through the portable
+    /// conversion: both exact, so on either set the numbers are those of widening at load, bit for bit.
+    @Test func halfWeightsWidenExactlyOnEverySet() async throws {
+        let scratch = try ScratchFolder("half-kernels")
+        defer { scratch.remove() }
+        let tokens = scratch.path("tokens.u16")
+        try randomTokens(tokens, count: 300, vocabulary: 96)
+        var results: [[Double]] = []
+        for (set, weights) in [("generic", "stored"), ("generic", "float32"), ("", "stored"), ("", "float32")] {
+            let (status, output, errors) = try await Executable.run(
+                [
+                    "score", "--checkpoint", Repository.model("llama-f16"), "--tokens", tokens, "--length", "256",
+                    "--json", "--weights", weights,
+                ],
+                environment: ["EXTRAPOLATE_KERNELS": set], in: scratch)
+            #expect(status == 0, "\(errors)")
+            results.append(try JSONDecoder().decode(Score.self, from: Data(output.utf8)).logprobs.compactMap { $0 })
+        }
+        #expect(results[0].count == 255 && results[0] == results[1] && results[2] == results[3])
+    }
+
     @Test func cpuSaysWhatRunsAndRefusesWhatCannot() async throws {
         let scratch = try ScratchFolder("cpu")
         defer { scratch.remove() }

@@ -5,6 +5,7 @@
 #define EXTRAPOLATE_CKERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -112,6 +113,12 @@ void ck_rotate(float *x, long rows, long stride, long half, const float *cos_tab
 void ck_exp(const float *x, float *y, long n);
 /// `erf` of every element (the GELU kernel's approximation; exposed for tests).
 void ck_erf(const float *x, float *y, long n);
+
+/// bfloat16 values to fp32 (exact).
+void ck_widen_bf16(const uint16_t *x, float *y, long n);
+
+/// IEEE half values to fp32 (exact; F16C where the CPU has it).
+void ck_widen_f16(const uint16_t *x, float *y, long n);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,166 @@
+import Checkpoints
+import Kernels
+
+/// How a model's 16-bit matrices (F16, BF16) are held in memory. The numbers are the same bit for bit either way:
+/// widening a 16-bit value to fp32 is exact, and a product always runs over the fp32 values.
+public enum WeightStorage: String, Sendable, CaseIterable {
+    /// At their stored precision when widening them at load would cost more than `automaticLimit` bytes beyond the
+    /// stored ones (about 400 M 16-bit parameters), else widened at load.
+    case automatic
+    /// Projection and embedding matrices at 2 bytes a value, widened to fp32 just before each product (per matrix,
+    /// into scratch reused by the next one): a 7B model in bf16 takes its 13.5 GB, not 27 GB.
+    case stored
+    /// Every weight widened to fp32 at load: the fastest passes, twice the memory of a 16-bit checkpoint.
+    case float32
+
+    /// Extra bytes widening at load may cost before `automatic` keeps matrices as stored: 768 MiB, so a model
+    /// widened at load stays within its stored size plus 1 GiB, the engine's memory budget beyond the activations.
+    public static let automaticLimit = 768 << 20
+
+    /// Whether matrices stored in 16 bits are kept so, for a checkpoint holding `halfBytes` bytes of 16-bit tensors.
+    func keepsHalf(halfBytes: Int) -> Bool {
+        switch self {
+        case .automatic: halfBytes > Self.automaticLimit
+        case .stored: true
+        case .float32: false
+        }
+    }
+}
+
+/// A weight matrix `[rows, columns]`, row-major, as the engine holds it: fp32, or 16-bit as stored.
+enum Weights: @unchecked Sendable {
+    case float(FloatBuffer)
+    case half(HalfBuffer)
+
+    /// Number of values.
+    var count: Int {
+        switch self {
+        case .float(let buffer): buffer.count
+        case .half(let buffer): buffer.count
+        }
+    }
+
+    /// Bytes held in memory.
+    var bytes: Int {
+        switch self {
+        case .float(let buffer): buffer.count * 4
+        case .half(let buffer): buffer.bytes
+        }
+    }
+
+    /// Bytes of fp32 scratch a product over it needs (none for fp32 values).
+    var wideningBytes: Int {
+        if case .half(let buffer) = self { return buffer.count * 4 }
+        return 0
+    }
+
+    /// Row `row` of a `[rows, width]` matrix widened into `destination` (`width` floats).
+    func copyRow(_ row: Int, width: Int, into destination: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .float(let buffer): destination.update(from: buffer.pointer + row * width, count: width)
+        case .half(let buffer): buffer.widen(from: row * width, count: width, into: destination)
+        }
+    }
+
+    /// The format a 16-bit tensor keeps, `nil` for any other dtype.
+    static func halfFormat(_ dtype: TensorDType) -> HalfBuffer.Format? {
+        switch dtype {
+        case .BF16: .bf16
+        case .F16: .f16
+        default: nil
+        }
+    }
+}
+
+/// The fp32 matrices of one pass's products: a matrix held as fp32 is read where it is; one held in 16 bits is
+/// widened into a slot, which the next matrix in that slot overwrites. The feed-forward block reads three matrices at
+/// once (slots 0–2); everything else uses slot 0. A slot grows to the largest matrix it has held and lives as long as
+/// the pass.
+final class WideningScratch {
+    private var slots: [FloatBuffer?] = [nil, nil, nil]
+
+    /// `weights` as fp32 values, widened into `slot` if they are 16-bit.
+    func floats(_ weights: Weights, slot: Int = 0) -> UnsafeMutablePointer<Float> {
+        switch weights {
+        case .float(let buffer):
+            return buffer.pointer
+        case .half(let half):
+            if (slots[slot]?.count ?? 0) < half.count { slots[slot] = FloatBuffer(uninitialized: half.count) }
+            let buffer = slots[slot]!
+            half.widenAll(into: buffer.pointer)
+            return buffer.pointer
+        }
+    }
+
+    /// Frees every slot (before the vocabulary head, the largest matrix, so the feed-forward's slots are not held
+    /// beside it).
+    func release() { slots = [nil, nil, nil] }
+}
+
+extension BoundModel {
+    /// Every buffer of weights once (a tied head is the embedding table; shared layers share buffers), with the
+    /// widening scratch each product needs at once.
+    private var buffers: (weights: [ObjectIdentifier: Int], scratch: [Int], matrixFormats: Set<String>) {
+        var weights: [ObjectIdentifier: Int] = [:]
+        var scratch: [Int] = []
+        var formats: Set<String> = []
+        func add(_ buffer: FloatBuffer?) {
+            if let buffer { weights[ObjectIdentifier(buffer)] = buffer.count * 4 }
+        }
+        func add(_ matrix: Weights) {
+            switch matrix {
+            case .float(let buffer):
+                add(buffer)
+                formats.insert("float32")
+            case .half(let buffer):
+                weights[ObjectIdentifier(buffer)] = buffer.bytes
+                formats.insert(buffer.format.rawValue)
+            }
+        }
+        func add(_ projection: Projection) {
+            add(projection.weight)
+            add(projection.bias)
+            scratch.append(projection.weight.wideningBytes)
+        }
+        func walk(_ steps: [Step]) {
+            for step in steps {
+                switch step {
+                case .positions(_, let table, _): add(table)
+                case .linear(let projection): add(projection)
+                case .layerNorm(let gamma, let beta, _, _): add(gamma); add(beta)
+                case .rmsNorm(let gamma, _, _): add(gamma)
+                case .attention(let w):
+                    add(w.qkv)
+                    add(w.output)
+                    switch w.position {
+                    case .t5(_, let table): add(table)
+                    case .kerple(_, let r1, let r2): add(r1); add(r2)
+                    case .fire(_, let f): [f.w1, f.b1, f.w2, f.b2, f.c, f.multiplier].forEach { add($0) }
+                    case .none, .rotary, .xpos, .alibi, .sandwich: break
+                    }
+                case .feedForward(let w):
+                    [w.gate, w.up, w.down].compactMap { $0 }.forEach { add($0) }
+                    scratch.append([w.gate, w.up, w.down].compactMap { $0?.weight.wideningBytes }.reduce(0, +))
+                case .residual(_, let body): walk(body)
+                case .parallel(let branches): branches.forEach(walk)
+                }
+            }
+        }
+        add(embedding.table)
+        walk(body)
+        add(head)
+        return (weights, scratch, formats)
+    }
+
+    var weightBytes: Int { buffers.weights.values.reduce(0, +) }
+
+    var wideningBytes: Int { buffers.scratch.max() ?? 0 }
+
+    /// The formats the projection and embedding matrices are held in, 16-bit first: "float32", "bf16",
+    /// "bf16+float32", …
+    var heldPrecision: String {
+        let formats = buffers.matrixFormats
+        let half = formats.subtracting(["float32"]).sorted()
+        return (half + (formats.contains("float32") ? ["float32"] : [])).joined(separator: "+")
+    }
+}
