@@ -33,7 +33,8 @@ extension Architecture: CustomStringConvertible {
             let hs = width.map { n.resolvedHeadWidth(residualWidth: $0) }.map(String.init) ?? "?"
             let kv = n.kvHeads.map { ", \($0) kv heads" } ?? ""
             let window = n.window.map { ", window \($0)" } ?? ""
-            return "Attention \(n.heads) heads × \(hs)\(kv), \(n.position.name)\(window)" + scoped(n.key)
+            let norm = n.queryKeyNorm.map { ", q/k RMSNorm per \($0.scope == .head ? "head" : "position")" } ?? ""
+            return "Attention \(n.heads) heads × \(hs)\(kv), \(n.position.name)\(window)\(norm)" + scoped(n.key)
         case .feedForward(let n):
             return "FeedForward \(n.hidden), \(n.activation.rawValue)\(n.gated ? " gated" : "")" + scoped(n.key)
         case .unembedding(let n): return n.tied ? "Unembedding tied" : "Unembedding" + scoped(n.key)

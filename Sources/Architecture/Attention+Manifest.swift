@@ -29,6 +29,11 @@ extension Architecture {
             tensors += projection(value, out: kv * hs, input: width, bias: node.bias, layout: .matrix(node.layout))
             tensors += projection(output, out: width, input: h * hs, bias: outputBias, layout: .matrix(node.layout))
         }
+        if let norm = node.queryKeyNorm {
+            let (query, key) = norm.scope == .head ? (hs, hs) : (h * hs, kv * hs)
+            tensors.append(spec(scope.name(norm.queryKey, "weight"), [query], .vector))
+            tensors.append(spec(scope.name(norm.keyKey, "weight"), [key], .vector))
+        }
         return tensors + positionTensors(node.position, heads: h, scope: scope)
     }
 

@@ -13,6 +13,9 @@ extension Architecture {
         }
         if let window = node.window, window < 1 { report(at, "window must be at least 1, got \(window)") }
         if let scale = node.scale, !(scale > 0 && scale.isFinite) { report(at, "scale must be positive, got \(scale)") }
+        if let norm = node.queryKeyNorm, !(norm.epsilon > 0 && norm.epsilon.isFinite) {
+            report(at, "queryKeyNorm epsilon must be positive, got \(norm.epsilon)")
+        }
         guard let width else { return }
         let hs = node.resolvedHeadWidth(residualWidth: width)
         for message in positionProblems(node.position, headWidth: hs, heads: node.heads) { report(at, message) }

@@ -25,6 +25,8 @@ public struct Attention: Sendable, Hashable, Codable {
     public var projections: Projections
     /// How projection weights are stored.
     public var layout: WeightLayout
+    /// RMSNorm of the queries and keys after their projections, before the position method (Qwen3, OLMo2).
+    public var queryKeyNorm: QueryKeyNorm?
 
     /// - Parameters:
     ///   - heads: query heads `H`.
@@ -38,10 +40,12 @@ public struct Attention: Sendable, Hashable, Codable {
     ///   - key: scope of the block's tensors.
     ///   - projections: fused or separate projection names.
     ///   - layout: `.outIn` or `.inOut` (GPT-2).
+    ///   - queryKeyNorm: RMSNorm of queries and keys before the position method, or `nil`.
     public init(
         heads: Int, kvHeads: Int? = nil, headWidth: Int? = nil, position: AttentionPosition = .none,
         window: Int? = nil, scale: Double? = nil, bias: Bool = true, outputBias: Bool? = nil,
-        key: String = "self_attn", projections: Projections = .separate(), layout: WeightLayout = .outIn
+        key: String = "self_attn", projections: Projections = .separate(), layout: WeightLayout = .outIn,
+        queryKeyNorm: QueryKeyNorm? = nil
     ) {
         self.heads = heads
         self.kvHeads = kvHeads
@@ -54,6 +58,7 @@ public struct Attention: Sendable, Hashable, Codable {
         self.key = key
         self.projections = projections
         self.layout = layout
+        self.queryKeyNorm = queryKeyNorm
     }
 
     /// Key/value heads, resolved.
@@ -65,6 +70,44 @@ public struct Attention: Sendable, Hashable, Codable {
     /// The `q·k` multiplier given the residual width.
     public func resolvedScale(residualWidth: Int) -> Double {
         scale ?? 1 / Double(resolvedHeadWidth(residualWidth: residualWidth)).squareRoot()
+    }
+}
+
+/// RMSNorm of the projected queries and keys, with learned gains, applied before the position method: over each
+/// head's `hs` values with one `[hs]` gain shared by the heads (Qwen3), or over all heads' values at once with an
+/// `[H·hs]` gain for the queries and a `[G·hs]` one for the keys (OLMo2).
+public struct QueryKeyNorm: Sendable, Hashable, Codable {
+    /// What one normalisation spans.
+    public enum Scope: String, Sendable, Hashable, Codable {
+        /// Each head's vector (Qwen3's `q_norm`/`k_norm` of width head_dim).
+        case head
+        /// All heads' vectors of a position together (OLMo2's, of width heads × head_dim).
+        case heads
+    }
+
+    public var scope: Scope
+    /// The ε under the square root.
+    public var epsilon: Double
+    /// Names of the two gains in the attention block's scope.
+    public var queryKey: String
+    public var keyKey: String
+
+    public init(scope: Scope, epsilon: Double, queryKey: String = "q_norm", keyKey: String = "k_norm") {
+        self.scope = scope
+        self.epsilon = epsilon
+        self.queryKey = queryKey
+        self.keyKey = keyKey
+    }
+
+    private enum CodingKeys: String, CodingKey { case scope, epsilon, queryKey, keyKey }
+
+    /// Architecture JSON may leave out the gains' names (`q_norm`, `k_norm`).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            scope: try c.decode(Scope.self, forKey: .scope), epsilon: try c.decode(Double.self, forKey: .epsilon),
+            queryKey: try c.decodeIfPresent(String.self, forKey: .queryKey) ?? "q_norm",
+            keyKey: try c.decodeIfPresent(String.self, forKey: .keyKey) ?? "k_norm")
     }
 }
 

@@ -21,6 +21,16 @@ struct AttentionWeights: @unchecked Sendable {
     var scale: Float
     /// The position method with every tensor it needs: a method with weights cannot be bound without them.
     var position: BoundPosition
+    /// RMSNorm of the queries and keys before the position method, with its gains.
+    var queryKeyNorm: BoundQueryKeyNorm?
+}
+
+/// `QueryKeyNorm` with its two gains: `[hs]` each (per head), or `[H·hs]` and `[G·hs]` (all heads at once).
+struct BoundQueryKeyNorm: @unchecked Sendable {
+    var perHead: Bool
+    var epsilon: Float
+    var query: FloatBuffer
+    var key: FloatBuffer
 }
 
 /// An attention layer's position method, bound: one case per method, each carrying the tensors it reads.
@@ -336,10 +346,15 @@ struct Binder {
             qkv = Self.concatenate([q, k, v], input: width)
         }
         let output = projection(&specs, bias: outputBias, out: width, input: h * hs)
+        let norm = node.queryKeyNorm.map { norm in
+            BoundQueryKeyNorm(
+                perHead: norm.scope == .head, epsilon: Float(norm.epsilon), query: load(specs.removeFirst()),
+                key: load(specs.removeFirst()))
+        }
         let position = bindPosition(node.position, specs: &specs, location: leaf.location)
         return AttentionWeights(
             node: node, qkv: qkv, output: output, heads: h, kvHeads: kv, headWidth: hs,
-            scale: Float(node.resolvedScale(residualWidth: width)), position: position)
+            scale: Float(node.resolvedScale(residualWidth: width)), position: position, queryKeyNorm: norm)
     }
 
     /// The position method with its tensors, in the manifest's order (T5 table; KERPLE r1, r2; FIRE mlp.0 weight,

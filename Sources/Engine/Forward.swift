@@ -223,6 +223,7 @@ struct Forward {
         let q = qkv.buffer.pointer
         let k = q + w.heads * hs
         let v = k + w.kvHeads * hs
+        if let norm = w.queryKeyNorm { normalize(queries: q, keys: k, stride: stride, norm, w) }
         if let tables = rotation(for: w.position, headWidth: hs) {
             let (qp, kp) = (UncheckedPointer(q), UncheckedPointer(k))
             Kernels.parallelFor(w.heads + w.kvHeads) { index in
@@ -243,6 +244,30 @@ struct Forward {
             q: q, qStride: stride, k: k, kStride: stride, v: v, vStride: stride, out: out.pointer,
             outStride: w.heads * hs, shape: shape, bias: BiasTables.make(w, length: length))
         return project(Activations(buffer: out, width: w.heads * hs), w.output, onto: target)
+    }
+
+    /// RMSNorm of every query and key row in place (`QueryKeyNorm`): per head, or over all heads of a position.
+    private func normalize(
+        queries q: UnsafeMutablePointer<Float>, keys k: UnsafeMutablePointer<Float>, stride: Int,
+        _ norm: BoundQueryKeyNorm, _ w: AttentionWeights
+    ) {
+        let hs = w.headWidth
+        guard norm.perHead else {
+            Kernels.rmsNorm(
+                q, rows: length, width: w.heads * hs, stride: stride, gamma: norm.query.pointer, epsilon: norm.epsilon)
+            Kernels.rmsNorm(
+                k, rows: length, width: w.kvHeads * hs, stride: stride, gamma: norm.key.pointer, epsilon: norm.epsilon)
+            return
+        }
+        for head in 0..<w.heads {
+            Kernels.rmsNorm(
+                q + head * hs, rows: length, width: hs, stride: stride, gamma: norm.query.pointer, epsilon: norm.epsilon
+            )
+        }
+        for head in 0..<w.kvHeads {
+            Kernels.rmsNorm(
+                k + head * hs, rows: length, width: hs, stride: stride, gamma: norm.key.pointer, epsilon: norm.epsilon)
+        }
     }
 
     private mutating func rotation(for position: BoundPosition, headWidth: Int) -> RotationTables? {

@@ -132,6 +132,8 @@ extension BoundModel {
                 case .attention(let w):
                     add(w.qkv)
                     add(w.output)
+                    add(w.queryKeyNorm?.query)
+                    add(w.queryKeyNorm?.key)
                     switch w.position {
                     case .t5(_, let table): add(table)
                     case .kerple(_, let r1, let r2): add(r1); add(r2)

@@ -48,6 +48,21 @@ struct DSLTests {
         #expect(text.hasPrefix(#"{"formatVersion":1,"layers":["#))
     }
 
+    @Test("q/k norm survives the JSON round trip; the gains' names default to q_norm and k_norm")
+    func queryKeyNormRoundTrip() throws {
+        for family in ["qwen3", "olmo2"] {
+            let architecture = try HuggingFace.architecture(
+                configAt: Repository.models.appendingPathComponent(family).appendingPathComponent("config.json"))
+            let decoded = try Architecture.decode(json: architecture.prettyJSON())
+            #expect(decoded == architecture)
+            #expect(String(decoding: try architecture.canonicalJSON(), as: UTF8.self).contains(#""queryKeyNorm""#))
+        }
+        let norm = try JSONDecoder().decode(QueryKeyNorm.self, from: Data(#"{"scope":"head","epsilon":1e-6}"#.utf8))
+        #expect(norm == QueryKeyNorm(scope: .head, epsilon: 1e-6, queryKey: "q_norm", keyKey: "k_norm"))
+        // Without q/k norm the form (and so every stored architecture hash) is what it was.
+        #expect(!String(decoding: try Self.probe().canonicalJSON(), as: UTF8.self).contains("queryKeyNorm"))
+    }
+
     @Test("The content hash ignores the name and changes with the content")
     func contentHash() {
         let a = Self.probe(name: "a"), b = Self.probe(name: "b")

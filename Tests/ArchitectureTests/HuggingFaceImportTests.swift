@@ -147,7 +147,7 @@ struct HuggingFaceImportTests {
             try HuggingFace.architecture(configJSON: json, path: "x/config.json")
         } throws: { error in
             "\(error)".contains("model_type 't5' is not supported")
-                && "\(error)".contains("gpt2, gpt_neox, llama, mistral, mpt, opt, qwen2")
+                && "\(error)".contains("gpt2, gpt_neox, llama, mistral, mpt, olmo2, opt, qwen2, qwen3")
         }
     }
 

@@ -23,7 +23,7 @@ import tempfile
 import torch
 import transformers
 from transformers import (AutoModelForCausalLM, BloomConfig, GPT2Config, GPTNeoXConfig, LlamaConfig, MistralConfig,
-                          MptConfig, OPTConfig, Qwen2Config)
+                          MptConfig, Olmo2Config, OPTConfig, Qwen2Config, Qwen3Config)
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
 V5 = int(transformers.__version__.split(".")[0]) >= 5
@@ -117,6 +117,14 @@ FULL = {
     "qwen2.5-7b-like": Qwen2Config(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
                                    num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=32768,
                                    **rope(1000000.0)),
+    # Qwen3-8B's shape: per-head q/k norm, head_dim 128, 8 KV heads, 36 layers.
+    "qwen3-8b-like": Qwen3Config(vocab_size=151936, hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
+                                 num_attention_heads=32, num_key_value_heads=8, head_dim=128,
+                                 max_position_embeddings=40960, **rope(1000000.0)),
+    # OLMo-2-7B's shape: q/k norm over all heads, norms after the sublayers.
+    "olmo2-7b-like": Olmo2Config(vocab_size=100352, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                                 num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
+                                 rms_norm_eps=1e-6, **rope(500000.0)),
 }
 
 

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 import transformers
 from safetensors.torch import save_file
 from transformers import (AutoModelForCausalLM, BloomConfig, GPT2Config, GPTNeoXConfig, LlamaConfig, MistralConfig,
-                          MptConfig, OPTConfig, Qwen2Config)
+                          MptConfig, Olmo2Config, OPTConfig, Qwen2Config, Qwen3Config)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "models")
@@ -149,6 +149,15 @@ HF = {
     "qwen2": (Qwen2Config(vocab_size=96, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
                           tie_word_embeddings=True, **rope(1000000.0)), 256, {}),
+    # q/k RMSNorm per head (one [head_dim] gain), a head width other than hidden/heads, biases on all four
+    # projections (attention_bias; Qwen3's own checkpoints have none).
+    "qwen3": (Qwen3Config(vocab_size=96, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, head_dim=24, max_position_embeddings=128,
+                          attention_bias=True, tie_word_embeddings=True, **rope(1000000.0)), 256, {}),
+    # q/k RMSNorm over all heads of a position, and the block norms after attention and the MLP.
+    "olmo2": (Olmo2Config(vocab_size=96, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                          **rope(500000.0)), 256, {}),
 }
 
 

@@ -27,6 +27,12 @@ public enum HuggingFace {
         "qwen2": { json, path throws(ArchitectureError) in
             try .qwen2(try decode(Qwen2Config.self, json, path), path: path)
         },
+        "qwen3": { json, path throws(ArchitectureError) in
+            try .qwen3(try decode(Qwen3Config.self, json, path), path: path)
+        },
+        "olmo2": { json, path throws(ArchitectureError) in
+            try .olmo2(try decode(Olmo2Config.self, json, path), path: path)
+        },
     ]
 
     /// The supported `model_type` values, sorted.
@@ -148,6 +154,8 @@ extension HuggingFace {
         "llama": [".self_attn.rotary_emb.inv_freq"],
         "mistral": [".self_attn.rotary_emb.inv_freq"],
         "qwen2": [".self_attn.rotary_emb.inv_freq"],
+        "qwen3": [".self_attn.rotary_emb.inv_freq"],
+        "olmo2": [".self_attn.rotary_emb.inv_freq"],
         "opt": [],
         "bloom": [],
         "mpt": [],
@@ -241,6 +249,10 @@ extension HuggingFace {
                 read: MistralConfig.configKeys, nested: ["rope_parameters": rope, "rope_scaling": rope]),
             "qwen2": ConfigKeys(
                 read: Qwen2Config.configKeys, nested: ["rope_parameters": rope, "rope_scaling": rope]),
+            "qwen3": ConfigKeys(
+                read: Qwen3Config.configKeys, nested: ["rope_parameters": rope, "rope_scaling": rope]),
+            "olmo2": ConfigKeys(
+                read: Olmo2Config.configKeys, nested: ["rope_parameters": rope, "rope_scaling": rope]),
         ]
         return families.mapValues { $0.withCommonKeys() }
     }()

@@ -65,25 +65,9 @@ extension Architecture {
     }
 
     static func qwen2(_ c: Qwen2Config, path: String) throws(ArchitectureError) -> Architecture {
-        // Which layers slide: `layer_types` when given, else transformers' rule (from max_window_layers on, when
-        // use_sliding_window). One window for every layer, or none, is what a stack of identical blocks can hold.
-        let sliding =
-            c.layerTypes.map { $0.map { $0 == "sliding_attention" } }
-            ?? (0..<c.numHiddenLayers).map { c.useSlidingWindow && c.slidingWindow != nil && $0 >= c.maxWindowLayers }
-        if let type = c.layerTypes?.first(where: { $0 != "sliding_attention" && $0 != "full_attention" }) {
-            throw .unsupportedOption(
-                path: path, key: "layer_types", value: type,
-                reason: "Qwen2 layers are \"full_attention\" or \"sliding_attention\"")
-        }
-        if Set(sliding).count > 1 {
-            throw .unsupportedOption(
-                path: path, key: c.layerTypes == nil ? "max_window_layers" : "layer_types",
-                value: c.layerTypes == nil ? "\(c.maxWindowLayers)" : "a mix of full and sliding layers",
-                reason:
-                    "some layers use a sliding window and others full attention; this importer builds one kind for "
-                    + "every layer (Qwen2 and Qwen2.5 checkpoints ship use_sliding_window = false)")
-        }
-        let window = sliding.first == true ? c.slidingWindow : nil
+        let window = try uniformWindow(
+            family: "Qwen2", layerTypes: c.layerTypes, useSlidingWindow: c.useSlidingWindow,
+            slidingWindow: c.slidingWindow, maxWindowLayers: c.maxWindowLayers, layers: c.numHiddenLayers, path: path)
         return try llamaBlocks(
             name: "qwen2", vocabulary: c.vocabSize, width: c.hiddenSize, hidden: c.intermediateSize,
             layers: c.numHiddenLayers, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim,
@@ -92,11 +76,38 @@ extension Architecture {
             qkvBias: true, path: path)
     }
 
-    /// The Llama-shaped decoder Mistral and Qwen2 share, with HF's tensor names.
+    /// The window of a Qwen-style config, which must be the same on every layer: which layers slide is
+    /// `layer_types` when given, else transformers' rule (from `max_window_layers` on, when `use_sliding_window`).
+    /// One window for every layer, or none, is what a stack of identical blocks can hold; a mix is refused.
+    static func uniformWindow(
+        family: String, layerTypes: [String]?, useSlidingWindow: Bool, slidingWindow: Int?, maxWindowLayers: Int,
+        layers: Int, path: String
+    ) throws(ArchitectureError) -> Int? {
+        let sliding =
+            layerTypes.map { $0.map { $0 == "sliding_attention" } }
+            ?? (0..<layers).map { useSlidingWindow && slidingWindow != nil && $0 >= maxWindowLayers }
+        if let type = layerTypes?.first(where: { $0 != "sliding_attention" && $0 != "full_attention" }) {
+            throw .unsupportedOption(
+                path: path, key: "layer_types", value: type,
+                reason: "\(family) layers are \"full_attention\" or \"sliding_attention\"")
+        }
+        if Set(sliding).count > 1 {
+            throw .unsupportedOption(
+                path: path, key: layerTypes == nil ? "max_window_layers" : "layer_types",
+                value: layerTypes == nil ? "\(maxWindowLayers)" : "a mix of full and sliding layers",
+                reason:
+                    "some layers use a sliding window and others full attention; this importer builds one kind for "
+                    + "every layer (\(family) checkpoints ship use_sliding_window = false)")
+        }
+        return sliding.first == true ? slidingWindow : nil
+    }
+
+    /// The Llama-shaped decoder Mistral, Qwen2 and Qwen3 share, with HF's tensor names.
     static func llamaBlocks(
         name: String, vocabulary: Int, width: Int, hidden: Int, layers: Int, heads: Int, kvHeads: Int?,
         headDim: Int?, activation: String, maxPositions: Int, epsilon: Double, tied: Bool,
-        rope parameters: (RopeParameters?, RopeParameters?, Double?), window: Int?, qkvBias: Bool, path: String
+        rope parameters: (RopeParameters?, RopeParameters?, Double?), window: Int?, qkvBias: Bool,
+        outputBias: Bool = false, queryKeyNorm: QueryKeyNorm? = nil, path: String
     ) throws(ArchitectureError) -> Architecture {
         let rope = try RopeContext(
             parameters: parameters.0, legacyScaling: parameters.1, theta: parameters.2, fraction: nil,
@@ -113,7 +124,8 @@ extension Architecture {
                         heads: heads, kvHeads: kvHeads, headWidth: headWidth,
                         position: .rotary(
                             fraction: rope.fraction, base: rope.base, layout: .halfSplit, scaling: rope.scaling),
-                        window: window, bias: qkvBias, outputBias: false, key: "self_attn", projections: .separate())
+                        window: window, bias: qkvBias, outputBias: outputBias, key: "self_attn",
+                        projections: .separate(), queryKeyNorm: queryKeyNorm)
                 }
                 Residual {
                     RMSNorm(width, epsilon: epsilon, key: "post_attention_layernorm")
