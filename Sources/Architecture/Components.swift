@@ -177,12 +177,16 @@ public struct FeedForwardNames: Sendable, Hashable, Codable {
     public var down: String
     /// Gate projection `[F, C]`, used when the block is gated.
     public var gate: String
+    /// When set (and the block is gated), gate and up are one `[2F, C]` matrix of this name, the gate's rows
+    /// first (Phi-3's `gate_up_proj`, split in half as `chunk(2)` does); `gate` and `up` are then not read.
+    public var gateUp: String?
 
-    /// - Parameters: the three projection names.
-    public init(up: String = "up_proj", down: String = "down_proj", gate: String = "gate_proj") {
+    /// - Parameters: the projection names; `gateUp` for a fused gate and up projection.
+    public init(up: String = "up_proj", down: String = "down_proj", gate: String = "gate_proj", gateUp: String? = nil) {
         self.up = up
         self.down = down
         self.gate = gate
+        self.gateUp = gateUp
     }
 }
 

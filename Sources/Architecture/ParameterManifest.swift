@@ -106,6 +106,7 @@ extension Architecture {
             let scope = context.descending(into: node.key, location: "")
             var names = [(node.names.up, node.hidden, width)]
             if node.gated { names.insert((node.names.gate, node.hidden, width), at: 0) }
+            if node.gated, let fused = node.names.gateUp { names = [(fused, 2 * node.hidden, width)] }
             names.append((node.names.down, width, node.hidden))
             return names.flatMap { key, out, input in
                 let weight = spec(

@@ -295,8 +295,14 @@ struct Binder {
             return .attention(bindAttention(node, leaf: leaf, specs: &specs))
         case .feedForward(let node):
             let width = leaf.width
-            let gate = node.gated ? projection(&specs, bias: node.bias, out: node.hidden, input: width) : nil
-            let up = projection(&specs, bias: node.bias, out: node.hidden, input: width)
+            var (gate, up): (Projection?, Projection)
+            if node.gated, node.names.gateUp != nil {
+                let fused = projection(&specs, bias: node.bias, out: 2 * node.hidden, input: width)
+                (gate, up) = (Self.rows(fused, 0..<node.hidden), Self.rows(fused, node.hidden..<2 * node.hidden))
+            } else {
+                gate = node.gated ? projection(&specs, bias: node.bias, out: node.hidden, input: width) : nil
+                up = projection(&specs, bias: node.bias, out: node.hidden, input: width)
+            }
             let down = projection(&specs, bias: node.bias, out: width, input: node.hidden)
             return .feedForward(FeedForwardWeights(node: node, gate: gate, up: up, down: down))
         case .tokenEmbedding, .unembedding:
@@ -407,6 +413,27 @@ struct Binder {
             reorder(values.pointer, into: result.pointer)
             return .half(result)
         }
+    }
+
+    /// Output rows `range` of a projection, in the values' own precision (a fused gate and up split in two).
+    static func rows(_ p: Projection, _ range: Range<Int>) -> Projection {
+        let weight: Weights
+        switch p.weight {
+        case .float(let values):
+            let part = FloatBuffer(uninitialized: range.count * p.input)
+            part.pointer.update(from: values.pointer + range.lowerBound * p.input, count: range.count * p.input)
+            weight = .float(part)
+        case .half(let values):
+            let part = HalfBuffer(uninitialized: range.count * p.input, format: values.format)
+            part.pointer.update(from: values.pointer + range.lowerBound * p.input, count: range.count * p.input)
+            weight = .half(part)
+        }
+        let bias = p.bias.map { bias in
+            let part = FloatBuffer(uninitialized: range.count)
+            part.pointer.update(from: bias.pointer + range.lowerBound, count: range.count)
+            return part
+        }
+        return Projection(weight: weight, bias: bias, input: p.input, output: range.count)
     }
 
     /// Stacks projections row-wise into one `[Σ out, in]` projection: in 16 bits when every part is stored in the

@@ -140,6 +140,29 @@ struct HuggingFaceImportTests {
         } throws: { "\($0)".contains("max_window_layers") && "\($0)".contains("some layers use a sliding window") }
     }
 
+    @Test(
+        "Phi-3's older names for LongRoPE ('su', 'yarn' in rope_scaling) import as LongRoPE, as transformers reads them"
+    )
+    func phi3LegacyLongRoPE() throws {
+        let folder = Repository.fixtures.appendingPathComponent("configs/phi3-mini-128k-like")
+        let config = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("config.json")))
+                as? [String: Any])
+        let current = try HuggingFace.architecture(configAt: folder)
+        #expect(current.description.contains("rotary"))
+        for name in ["su", "yarn", "longrope"] {
+            var legacy = config
+            var scaling = try #require(legacy.removeValue(forKey: "rope_parameters") as? [String: Any])
+            legacy["rope_theta"] = scaling.removeValue(forKey: "rope_theta")
+            scaling.removeValue(forKey: "rope_type")
+            scaling["type"] = name
+            legacy["rope_scaling"] = scaling
+            let imported = try HuggingFace.architecture(
+                configJSON: try JSONSerialization.data(withJSONObject: legacy), path: "x/config.json")
+            #expect(imported.contentHash == current.contentHash, "rope_scaling type '\(name)'")
+        }
+    }
+
     @Test("An unknown model_type names the supported ones")
     func unknownModelType() {
         let json = Data(#"{"model_type": "t5"}"#.utf8)
@@ -147,7 +170,7 @@ struct HuggingFaceImportTests {
             try HuggingFace.architecture(configJSON: json, path: "x/config.json")
         } throws: { error in
             "\(error)".contains("model_type 't5' is not supported")
-                && "\(error)".contains("gpt2, gpt_neox, llama, mistral, mpt, olmo2, opt, qwen2, qwen3")
+                && "\(error)".contains("gpt2, gpt_neox, llama, mistral, mpt, olmo2, opt, phi3, qwen2, qwen3")
         }
     }
 

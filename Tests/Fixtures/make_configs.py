@@ -23,7 +23,7 @@ import tempfile
 import torch
 import transformers
 from transformers import (AutoModelForCausalLM, BloomConfig, GPT2Config, GPTNeoXConfig, LlamaConfig, MistralConfig,
-                          MptConfig, Olmo2Config, OPTConfig, Qwen2Config, Qwen3Config)
+                          MptConfig, Olmo2Config, OPTConfig, Phi3Config, Qwen2Config, Qwen3Config)
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
 V5 = int(transformers.__version__.split(".")[0]) >= 5
@@ -125,6 +125,15 @@ FULL = {
     "olmo2-7b-like": Olmo2Config(vocab_size=100352, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
                                  num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
                                  rms_norm_eps=1e-6, **rope(500000.0)),
+    # Phi-3-mini-128k's shape: fused qkv_proj and gate_up_proj, LongRoPE from 4k to 128k (48 factors each; the
+    # shipped ones are measured, these are a ramp of the same length and range).
+    "phi3-mini-128k-like": Phi3Config(vocab_size=32064, hidden_size=3072, intermediate_size=8192,
+                                       num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
+                                       max_position_embeddings=131072, original_max_position_embeddings=4096,
+                                       sliding_window=262144, pad_token_id=32000, bos_token_id=1, eos_token_id=32000,
+                                       **rope(10000.0, {"rope_type": "longrope",
+                                                        "short_factor": [1.0 + 0.05 * i for i in range(48)],
+                                                        "long_factor": [1.0 + 1.5 * i for i in range(48)]})),
 }
 
 

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 import transformers
 from safetensors.torch import save_file
 from transformers import (AutoModelForCausalLM, BloomConfig, GPT2Config, GPTNeoXConfig, LlamaConfig, MistralConfig,
-                          MptConfig, Olmo2Config, OPTConfig, Qwen2Config, Qwen3Config)
+                          MptConfig, Olmo2Config, OPTConfig, Phi3Config, Qwen2Config, Qwen3Config)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "models")
@@ -158,6 +158,15 @@ HF = {
     "olmo2": (Olmo2Config(vocab_size=96, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
                           **rope(500000.0)), 256, {}),
+    # Phi-3: fused qkv_proj and gate_up_proj, LongRoPE past original_max_position_embeddings (its long factors at
+    # 256 tokens), half of each head rotated, GQA, a 48-token sliding window.
+    "phi3": (Phi3Config(vocab_size=96, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                        original_max_position_embeddings=64, sliding_window=48, pad_token_id=0, bos_token_id=1,
+                        eos_token_id=2,
+                        **rope(10000.0, {"rope_type": "longrope", "partial_rotary_factor": 0.5,
+                                         "short_factor": [1.0, 1.1, 1.25, 1.5],
+                                         "long_factor": [1.2, 1.6, 2.5, 4.0]})), 256, {}),
 }
 
 

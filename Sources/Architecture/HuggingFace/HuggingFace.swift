@@ -33,6 +33,8 @@ public enum HuggingFace {
         "olmo2": { json, path throws(ArchitectureError) in
             try .olmo2(try decode(Olmo2Config.self, json, path), path: path)
         },
+        "phi3": { json, path throws(ArchitectureError) in try .phi3(try decode(Phi3Config.self, json, path), path: path)
+        },
     ]
 
     /// The supported `model_type` values, sorted.
@@ -156,6 +158,7 @@ extension HuggingFace {
         "qwen2": [".self_attn.rotary_emb.inv_freq"],
         "qwen3": [".self_attn.rotary_emb.inv_freq"],
         "olmo2": [".self_attn.rotary_emb.inv_freq"],
+        "phi3": [".self_attn.rotary_emb.inv_freq"],
         "opt": [],
         "bloom": [],
         "mpt": [],
@@ -253,6 +256,12 @@ extension HuggingFace {
                 read: Qwen3Config.configKeys, nested: ["rope_parameters": rope, "rope_scaling": rope]),
             "olmo2": ConfigKeys(
                 read: Olmo2Config.configKeys, nested: ["rope_parameters": rope, "rope_scaling": rope]),
+            "phi3": ConfigKeys(
+                read: Phi3Config.configKeys,
+                ignored: [
+                    "resid_pdrop": "training only: dropout is off", "embd_pdrop": "training only: dropout is off",
+                ],
+                nested: ["rope_parameters": rope, "rope_scaling": rope]),
         ]
         return families.mapValues { $0.withCommonKeys() }
     }()
