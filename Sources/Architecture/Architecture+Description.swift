@@ -28,16 +28,23 @@ extension Architecture: CustomStringConvertible {
         case .layerNorm(let n):
             return "LayerNorm \(n.width) eps=\(n.epsilon)\(n.bias ? "" : " no-bias")\(n.affine ? "" : " no-affine")"
                 + scoped(n.key)
-        case .rmsNorm(let n): return "RMSNorm \(n.width) eps=\(n.epsilon)" + scoped(n.key)
+        case .rmsNorm(let n):
+            let gain = n.gainOffset.map { ", gain \($0) + w" } ?? ""
+            return "RMSNorm \(n.width) eps=\(n.epsilon)\(gain)" + scoped(n.key)
         case .attention(let n):
             let hs = width.map { n.resolvedHeadWidth(residualWidth: $0) }.map(String.init) ?? "?"
             let kv = n.kvHeads.map { ", \($0) kv heads" } ?? ""
             let window = n.window.map { ", window \($0)" } ?? ""
             let norm = n.queryKeyNorm.map { ", q/k RMSNorm per \($0.scope == .head ? "head" : "position")" } ?? ""
-            return "Attention \(n.heads) heads × \(hs)\(kv), \(n.position.name)\(window)\(norm)" + scoped(n.key)
+            let scale = n.scale.map { ", scale \($0)" } ?? ""
+            let cap = n.softcap.map { ", scores capped at \($0)" } ?? ""
+            return "Attention \(n.heads) heads × \(hs)\(kv), \(n.position.name)\(window)\(norm)\(scale)\(cap)"
+                + scoped(n.key)
         case .feedForward(let n):
             return "FeedForward \(n.hidden), \(n.activation.rawValue)\(n.gated ? " gated" : "")" + scoped(n.key)
-        case .unembedding(let n): return n.tied ? "Unembedding tied" : "Unembedding" + scoped(n.key)
+        case .unembedding(let n):
+            let cap = n.softcap.map { ", logits capped at \($0)" } ?? ""
+            return n.tied ? "Unembedding tied\(cap)" : "Unembedding\(cap)" + scoped(n.key)
         case .repeated(let n): return "Repeat × \(n.count)" + scoped(n.key.isEmpty ? "" : n.key + ".N")
         case .residual(let n): return "Residual (\(n.placement.rawValue)-norm)" + scoped(n.key)
         case .parallelResidual(let n): return "ParallelResidual (\(n.branches.count) branches)" + scoped(n.key)

@@ -13,6 +13,7 @@ extension Architecture {
         }
         if let window = node.window, window < 1 { report(at, "window must be at least 1, got \(window)") }
         if let scale = node.scale, !(scale > 0 && scale.isFinite) { report(at, "scale must be positive, got \(scale)") }
+        if let cap = node.softcap, !(cap > 0 && cap.isFinite) { report(at, "softcap must be positive, got \(cap)") }
         if let norm = node.queryKeyNorm, !(norm.epsilon > 0 && norm.epsilon.isFinite) {
             report(at, "queryKeyNorm epsilon must be positive, got \(norm.epsilon)")
         }

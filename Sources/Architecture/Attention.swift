@@ -27,6 +27,8 @@ public struct Attention: Sendable, Hashable, Codable {
     public var layout: WeightLayout
     /// RMSNorm of the queries and keys after their projections, before the position method (Qwen3, OLMo2).
     public var queryKeyNorm: QueryKeyNorm?
+    /// Soft cap of the scaled scores, `cap · tanh(s / cap)` before any mask (Gemma 2's attn_logit_softcapping).
+    public var softcap: Double?
 
     /// - Parameters:
     ///   - heads: query heads `H`.
@@ -41,11 +43,12 @@ public struct Attention: Sendable, Hashable, Codable {
     ///   - projections: fused or separate projection names.
     ///   - layout: `.outIn` or `.inOut` (GPT-2).
     ///   - queryKeyNorm: RMSNorm of queries and keys before the position method, or `nil`.
+    ///   - softcap: soft cap of the scaled scores, or `nil`.
     public init(
         heads: Int, kvHeads: Int? = nil, headWidth: Int? = nil, position: AttentionPosition = .none,
         window: Int? = nil, scale: Double? = nil, bias: Bool = true, outputBias: Bool? = nil,
         key: String = "self_attn", projections: Projections = .separate(), layout: WeightLayout = .outIn,
-        queryKeyNorm: QueryKeyNorm? = nil
+        queryKeyNorm: QueryKeyNorm? = nil, softcap: Double? = nil
     ) {
         self.heads = heads
         self.kvHeads = kvHeads
@@ -59,6 +62,7 @@ public struct Attention: Sendable, Hashable, Codable {
         self.projections = projections
         self.layout = layout
         self.queryKeyNorm = queryKeyNorm
+        self.softcap = softcap
     }
 
     /// Key/value heads, resolved.

@@ -106,15 +106,19 @@ public struct RMSNorm: Sendable, Hashable, Codable {
     public var epsilon: Double
     /// Checkpoint name.
     public var key: String
+    /// Added to the stored gain before it multiplies (Gemma stores `w` and scales by `1 + w`); `nil`: none.
+    public var gainOffset: Double?
 
     /// - Parameters:
     ///   - width: the residual width it normalises.
     ///   - epsilon: added to the mean square.
     ///   - key: checkpoint name.
-    public init(_ width: Int, epsilon: Double = 1e-6, key: String = "norm") {
+    ///   - gainOffset: added to the stored gain (Gemma: 1), or `nil`.
+    public init(_ width: Int, epsilon: Double = 1e-6, key: String = "norm", gainOffset: Double? = nil) {
         self.width = width
         self.epsilon = epsilon
         self.key = key
+        self.gainOffset = gainOffset
     }
 }
 
@@ -198,15 +202,19 @@ public struct Unembedding: Sendable, Hashable, Codable {
     public var bias: Bool
     /// Checkpoint name when untied.
     public var key: String
+    /// Soft cap of the logits, `cap · tanh(logit / cap)` before the softmax (Gemma 2's final_logit_softcapping).
+    public var softcap: Double?
 
     /// - Parameters:
     ///   - tied: reuse the token embedding table.
     ///   - bias: whether a `[V]` bias exists.
     ///   - key: checkpoint name when untied.
-    public init(tied: Bool, bias: Bool = false, key: String = "lm_head") {
+    ///   - softcap: the logits' soft cap, or `nil`.
+    public init(tied: Bool, bias: Bool = false, key: String = "lm_head", softcap: Double? = nil) {
         self.tied = tied
         self.bias = bias
         self.key = key
+        self.softcap = softcap
     }
 }
 

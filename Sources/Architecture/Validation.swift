@@ -134,13 +134,15 @@ extension Architecture {
         case .rmsNorm(let node):
             matches(node.width, "RMSNorm")
             if !(node.epsilon > 0) { report(at, "epsilon must be positive") }
+            if let offset = node.gainOffset, !offset.isFinite { report(at, "gainOffset must be finite") }
         case .attention(let node):
             checkAttention(node, width: needsWidth("Attention"), at: at, report: report)
         case .feedForward(let node):
             _ = needsWidth("FeedForward")
             if node.hidden < 1 { report(at, "hidden width must be at least 1, got \(node.hidden)") }
-        case .unembedding:
+        case .unembedding(let node):
             _ = needsWidth("Unembedding")
+            if let cap = node.softcap, !(cap > 0 && cap.isFinite) { report(at, "softcap must be positive, got \(cap)") }
         case .repeated(let node):
             if node.count < 1 { report(at, "Repeat count must be at least 1, got \(node.count)") }
             if node.body.isEmpty { report(at, "Repeat has an empty body") }

@@ -75,6 +75,8 @@ struct BoundModel: @unchecked Sendable {
     var embedding: EmbeddingWeights
     var body: [Step]
     var head: Projection
+    /// The logits' soft cap (`Unembedding.softcap`), or `nil`.
+    var headSoftcap: Float? = nil
 }
 
 /// One layer of the body, with its weights.
@@ -158,7 +160,8 @@ struct Binder {
         if !binder.missing.isEmpty || !binder.misshaped.isEmpty || !unused.isEmpty {
             throw .binding(path: checkpoint.path, missing: binder.missing, unused: unused, misshaped: binder.misshaped)
         }
-        return BoundModel(embedding: embedding, body: body, head: head)
+        return BoundModel(
+            embedding: embedding, body: body, head: head, headSoftcap: unembedding.softcap.map { Float($0) })
     }
 
     /// The vocabulary head: its own projection, or the embedding table when tied.
@@ -290,7 +293,14 @@ struct Binder {
             let beta = node.affine && node.bias ? load(specs.removeFirst()) : nil
             return .layerNorm(gamma: gamma, beta: beta, epsilon: Float(node.epsilon), width: node.width)
         case .rmsNorm(let node):
-            return .rmsNorm(gamma: load(specs.removeFirst()), epsilon: Float(node.epsilon), width: node.width)
+            let gamma = load(specs.removeFirst())
+            if let offset = node.gainOffset {
+                // `1 + w` in fp32, as Gemma's norm computes it before multiplying: the same rounding.
+                let shifted = FloatBuffer(uninitialized: gamma.count)
+                for i in 0..<gamma.count { shifted.pointer[i] = Float(offset) + gamma.pointer[i] }
+                return .rmsNorm(gamma: shifted, epsilon: Float(node.epsilon), width: node.width)
+            }
+            return .rmsNorm(gamma: gamma, epsilon: Float(node.epsilon), width: node.width)
         case .attention(let node):
             return .attention(bindAttention(node, leaf: leaf, specs: &specs))
         case .feedForward(let node):

@@ -8,9 +8,10 @@ extension Forward {
     ///
     /// `greedy`, when given, receives for every row whether its target has the row's largest logit (`targets.count`
     /// values).
-    func scores(_ x: Activations, head: Projection, targets: [Int32], greedy: UnsafeMutablePointer<Bool>? = nil)
-        -> [Double]
-    {
+    func scores(
+        _ x: Activations, head: Projection, softcap: Float? = nil, targets: [Int32],
+        greedy: UnsafeMutablePointer<Bool>? = nil
+    ) -> [Double] {
         let rows = targets.count
         let vocabulary = head.output
         let blocks = Kernels.rowBlocks(rows: rows, base: rowBase, limit: logitsChunk)
@@ -40,6 +41,7 @@ extension Forward {
                             weight.pointer + column * head.input, ldb: head.input,
                             bias: head.bias.map { UnsafePointer($0.pointer + column) }, scratch, ldc: columns,
                             m: n, n: columns, k: head.input)
+                        if let softcap { Kernels.softcap(scratch, count: n * columns, cap: softcap) }
                         softmax.fold(
                             scratch, columns: columns, leading: columns, column: column,
                             targets: wanted.pointer + begin)

@@ -56,7 +56,7 @@ struct Forward {
         let x = embed(model.embedding)  // [T, C]
         let hidden = try apply(model.body, to: x)  // [T, C]
         widening.release()
-        return scores(hidden, head: model.head, targets: targets, greedy: greedy)
+        return scores(hidden, head: model.head, softcap: model.headSoftcap, targets: targets, greedy: greedy)
     }
 
     /// Token embedding rows, times the embedding scale when there is one.
@@ -239,7 +239,7 @@ struct Forward {
         let out = FloatBuffer(uninitialized: length * w.heads * hs)  // [T, H·hs]
         let shape = AttentionShape(
             length: length, heads: w.heads, kvHeads: w.kvHeads, headWidth: hs, scale: w.scale,
-            window: w.node.window)
+            window: w.node.window, softcap: w.node.softcap.map { Float($0) })
         try Kernels.attention(
             q: q, qStride: stride, k: k, kStride: stride, v: v, vStride: stride, out: out.pointer,
             outStride: w.heads * hs, shape: shape, bias: BiasTables.make(w, length: length))

@@ -65,14 +65,19 @@ public struct AttentionShape: Sendable {
     public var scale: Float
     /// Sliding window, or `nil`.
     public var window: Int?
+    /// Soft cap of the scaled scores (`cap · tanh(s / cap)`), or `nil`.
+    public var softcap: Float?
 
-    public init(length: Int, heads: Int, kvHeads: Int, headWidth: Int, scale: Float, window: Int?) {
+    public init(
+        length: Int, heads: Int, kvHeads: Int, headWidth: Int, scale: Float, window: Int?, softcap: Float? = nil
+    ) {
         self.length = length
         self.heads = heads
         self.kvHeads = kvHeads
         self.headWidth = headWidth
         self.scale = scale
         self.window = window
+        self.softcap = softcap
     }
 }
 
@@ -149,6 +154,7 @@ extension Kernels {
             args.out_stride = outStride
             args.scale = shape.scale
             args.window = shape.window ?? 0
+            args.softcap = shape.softcap ?? 0
             switch bias {
             case .none:
                 args.bias_kind = CK_BIAS_NONE

@@ -331,6 +331,9 @@ public enum Kernels {
         ck_multiply(x, y, count)
     }
 
+    /// `x ← cap · tanh(x / cap)` over `count` values, on the calling thread (logit soft-capping).
+    public static func softcap(_ x: UnsafeMutablePointer<Float>, count: Int, cap: Float) { ck_softcap(x, count, cap) }
+
     /// `x += y` over `count` values.
     public static func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
         let (bx, by) = (UncheckedPointer(x), UncheckedPointer(UnsafeMutablePointer(mutating: y)))

@@ -22,8 +22,9 @@ import tempfile
 
 import torch
 import transformers
-from transformers import (AutoModelForCausalLM, BloomConfig, GPT2Config, GPTNeoXConfig, LlamaConfig, MistralConfig,
-                          MptConfig, Olmo2Config, OPTConfig, Phi3Config, Qwen2Config, Qwen3Config)
+from transformers import (AutoModelForCausalLM, BloomConfig, Gemma2Config, GemmaConfig, GPT2Config, GPTNeoXConfig,
+                          LlamaConfig, MistralConfig, MptConfig, Olmo2Config, OPTConfig, Phi3Config, Qwen2Config,
+                          Qwen3Config)
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
 V5 = int(transformers.__version__.split(".")[0]) >= 5
@@ -134,6 +135,15 @@ FULL = {
                                        **rope(10000.0, {"rope_type": "longrope",
                                                         "short_factor": [1.0 + 0.05 * i for i in range(48)],
                                                         "long_factor": [1.0 + 1.5 * i for i in range(48)]})),
+    # Gemma-2B's shape: one KV head, head_dim 256, a 256k vocabulary.
+    "gemma-2b-like": GemmaConfig(vocab_size=256000, hidden_size=2048, intermediate_size=16384, num_hidden_layers=18,
+                                 num_attention_heads=8, num_key_value_heads=1, head_dim=256,
+                                 max_position_embeddings=8192, **rope(10000.0)),
+    # Gemma-2-9B's shape: alternating 4096-token windows, soft caps 50 and 30, query_pre_attn_scalar 256.
+    "gemma2-9b-like": Gemma2Config(vocab_size=256000, hidden_size=3584, intermediate_size=14336,
+                                   num_hidden_layers=42, num_attention_heads=16, num_key_value_heads=8, head_dim=256,
+                                   max_position_embeddings=8192, query_pre_attn_scalar=256, sliding_window=4096,
+                                   **rope(10000.0)),
 }
 
 

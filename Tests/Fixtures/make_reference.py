@@ -31,8 +31,9 @@ import torch
 import torch.nn.functional as F
 import transformers
 from safetensors.torch import save_file
-from transformers import (AutoModelForCausalLM, BloomConfig, GPT2Config, GPTNeoXConfig, LlamaConfig, MistralConfig,
-                          MptConfig, Olmo2Config, OPTConfig, Phi3Config, Qwen2Config, Qwen3Config)
+from transformers import (AutoModelForCausalLM, BloomConfig, Gemma2Config, GemmaConfig, GPT2Config, GPTNeoXConfig,
+                          LlamaConfig, MistralConfig, MptConfig, Olmo2Config, OPTConfig, Phi3Config, Qwen2Config,
+                          Qwen3Config)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "models")
@@ -167,6 +168,16 @@ HF = {
                         **rope(10000.0, {"rope_type": "longrope", "partial_rotary_factor": 0.5,
                                          "short_factor": [1.0, 1.1, 1.25, 1.5],
                                          "long_factor": [1.2, 1.6, 2.5, 4.0]})), 256, {}),
+    # Gemma: the embedding scaled by √hidden, norms applying 1 + w, GeGLU (tanh), one KV head, a wide head.
+    "gemma": (GemmaConfig(vocab_size=96, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=1, head_dim=32, max_position_embeddings=128,
+                          **rope(10000.0)), 256, {}),
+    # Gemma 2: three layers (sliding, full, sliding: a 48-token window), norms before and after each sublayer,
+    # q·k scaled by query_pre_attn_scalar^-1/2, scores and logits soft-capped at caps low enough to bite.
+    "gemma2": (Gemma2Config(vocab_size=96, hidden_size=64, intermediate_size=96, num_hidden_layers=3,
+                            num_attention_heads=4, num_key_value_heads=2, head_dim=24, max_position_embeddings=128,
+                            query_pre_attn_scalar=32, sliding_window=48, attn_logit_softcapping=4.0,
+                            final_logit_softcapping=6.0, **rope(10000.0)), 256, {}),
 }
 
 

@@ -146,7 +146,7 @@ import Testing
         var logprobs: [Double?]
     }
 
-    @Test(arguments: ["mpt", "spec-fire", "spec-rotary-window", "llama-mqa-headdim", "bloom-12h", "opt"])
+    @Test(arguments: ["mpt", "spec-fire", "spec-rotary-window", "llama-mqa-headdim", "bloom-12h", "opt", "gemma2"])
     func everySetGivesTheSameLogProbabilities(model: String) async throws {
         let scratch = try ScratchFolder("kernels")
         defer { scratch.remove() }

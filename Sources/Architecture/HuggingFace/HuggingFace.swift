@@ -35,6 +35,12 @@ public enum HuggingFace {
         },
         "phi3": { json, path throws(ArchitectureError) in try .phi3(try decode(Phi3Config.self, json, path), path: path)
         },
+        "gemma": { json, path throws(ArchitectureError) in
+            try .gemma(try decode(GemmaConfig.self, json, path), path: path)
+        },
+        "gemma2": { json, path throws(ArchitectureError) in
+            try .gemma2(try decode(Gemma2Config.self, json, path), path: path)
+        },
     ]
 
     /// The supported `model_type` values, sorted.
@@ -159,6 +165,8 @@ extension HuggingFace {
         "qwen3": [".self_attn.rotary_emb.inv_freq"],
         "olmo2": [".self_attn.rotary_emb.inv_freq"],
         "phi3": [".self_attn.rotary_emb.inv_freq"],
+        "gemma": [".self_attn.rotary_emb.inv_freq"],
+        "gemma2": [".self_attn.rotary_emb.inv_freq"],
         "opt": [],
         "bloom": [],
         "mpt": [],
@@ -256,6 +264,23 @@ extension HuggingFace {
                 read: Qwen3Config.configKeys, nested: ["rope_parameters": rope, "rope_scaling": rope]),
             "olmo2": ConfigKeys(
                 read: Olmo2Config.configKeys, nested: ["rope_parameters": rope, "rope_scaling": rope]),
+            "gemma": ConfigKeys(
+                read: GemmaConfig.configKeys,
+                ignored: ["hidden_activation": "transformers 5 reads hidden_act"],
+                changing: [
+                    "use_bidirectional_attention": .unset("attention in both directions (EmbeddingGemma), not causal")
+                ],
+                nested: ["rope_parameters": rope, "rope_scaling": rope]),
+            "gemma2": ConfigKeys(
+                read: Gemma2Config.configKeys,
+                ignored: [
+                    "hidden_act": "transformers reads hidden_activation",
+                    "cache_implementation": "how generation caches keys, not what a pass computes",
+                ],
+                changing: [
+                    "use_bidirectional_attention": .unset("attention in both directions (EmbeddingGemma), not causal")
+                ],
+                nested: ["rope_parameters": rope, "rope_scaling": rope]),
             "phi3": ConfigKeys(
                 read: Phi3Config.configKeys,
                 ignored: [

@@ -44,6 +44,8 @@ typedef struct {
     /// in float (attention.h says how it proves it). Worked out once per layer, not per call.
     const float *distance_bias_bound; ///< [T]: max of distance_bias[d ..< T] (ck_suffix_max)
     const float *key_tile_norms;      ///< [ceil(T / 64)]: the largest |k| of each packed key tile (ck_key_tile_norms)
+    /// > 0: each scaled score s = scale·q·k becomes softcap·tanh(s / softcap) before any bias or mask (Gemma 2).
+    float softcap;
 } ck_attention_args;
 
 /// Packs one head's keys for ck_attention_rows: block b of 64 keys becomes [hs][64] (transposed, zero-padded past
@@ -113,6 +115,9 @@ void ck_rotate(float *x, long rows, long stride, long half, const float *cos_tab
 void ck_exp(const float *x, float *y, long n);
 /// `erf` of every element (the GELU kernel's approximation; exposed for tests).
 void ck_erf(const float *x, float *y, long n);
+
+/// x ← cap · tanh(x / cap) over n values.
+void ck_softcap(float *x, long n, float cap);
 
 /// bfloat16 values to fp32 (exact).
 void ck_widen_bf16(const uint16_t *x, float *y, long n);

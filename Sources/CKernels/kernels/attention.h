@@ -265,7 +265,10 @@ static int CK_VARIANT(ck_attention_rows)(const ck_attention_args *a, long row_be
     const long window = a->window;
     const long hidden = a->bias_kind == CK_BIAS_FIRE ? a->fire_hidden : 0;
     const long hs_padded = (hs + 63) / 64 * 64;
-    const int skipping = a->bias_kind == CK_BIAS_DISTANCE && a->distance_bias_bound && a->key_tile_norms;
+    const int capped = a->softcap > 0;
+    const float cap2 = a->softcap * CK_LOG2E;     // the cap in the scores' base-2 units
+    const int skipping =
+        a->bias_kind == CK_BIAS_DISTANCE && a->distance_bias_bound && a->key_tile_norms && !capped;
     const size_t floats = (size_t)(BLOCK_Q * BLOCK_K + 2 * BLOCK_Q * hs_padded + 4 * BLOCK_Q + 2 * BLOCK_K);
     float *scratch = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
     if (!scratch) return -1;
@@ -320,7 +323,7 @@ static int CK_VARIANT(ck_attention_rows)(const ck_attention_args *a, long row_be
             // Every row sees all 64 keys of this tile (below the diagonal, inside any window), and no per-tile MLP:
             // the transposed path, 16 rows per vector, instead of the general row-by-row one.
             const int full = nk == BLOCK_K && j0 + BLOCK_K <= i0 && (window == 0 || j0 >= i1 - window) &&
-                             a->bias_kind != CK_BIAS_FIRE;
+                             a->bias_kind != CK_BIAS_FIRE && !capped;
             if (full) {
                 qk_tile_t(scores, query_t, keys, hs, scale2, vectors_padded);
                 const float *bias = a->bias_kind == CK_BIAS_DISTANCE ? a->distance_bias + (i0 - j0) : NULL;
@@ -347,6 +350,8 @@ static int CK_VARIANT(ck_attention_rows)(const ck_attention_args *a, long row_be
                 const long n = c_end - c_begin;
                 float *sv = s + c_begin;
                 const long d0 = i - (j0 + c_begin);     // distance of column c_begin + c is d0 - c
+                if (capped)                             // cap·tanh(s/cap), in base 2 (the factor cancels inside)
+                    for (long c = 0; c < n; c++) sv[c] = cap2 * tanhf(sv[c] / cap2);
                 if (a->bias_kind == CK_BIAS_DISTANCE) {
                     const float *bias = a->distance_bias;
                     for (long c = 0; c < n; c++) sv[c] += bias[d0 - c] * CK_LOG2E;
