@@ -25,34 +25,12 @@ struct LlamaConfig: Sendable {
 
 extension Architecture {
     static func llama(_ c: LlamaConfig, path: String) throws(ArchitectureError) -> Architecture {
-        let rope = try RopeContext(
-            parameters: c.ropeParameters, legacyScaling: c.ropeScaling, theta: c.ropeTheta,
-            fraction: c.partialRotaryFactor,
-            defaultTheta: 10000, defaultFraction: 1, maxPositions: c.maxPositionEmbeddings,
-            originalMaxPositions: c.originalMaxPositionEmbeddings, path: path
-        ).resolve()
-        let activation = try HuggingFace.activation(c.hiddenAct, key: "hidden_act", path: path)
-        let width = c.hiddenSize
-        let headWidth = c.headDim.flatMap { $0 == width / max(c.numAttentionHeads, 1) ? nil : $0 }
-        return Architecture("llama", trainedLength: c.maxPositionEmbeddings) {
-            TokenEmbedding(vocabulary: c.vocabSize, width: width, key: "model.embed_tokens")
-            Repeat(c.numHiddenLayers, key: "model.layers") {
-                Residual {
-                    RMSNorm(width, epsilon: c.rmsNormEps, key: "input_layernorm")
-                    Attention(
-                        heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headWidth: headWidth,
-                        position: .rotary(
-                            fraction: rope.fraction, base: rope.base, layout: .halfSplit, scaling: rope.scaling),
-                        bias: c.attentionBias, key: "self_attn", projections: .separate())
-                }
-                Residual {
-                    RMSNorm(width, epsilon: c.rmsNormEps, key: "post_attention_layernorm")
-                    FeedForward(
-                        hidden: c.intermediateSize, activation: activation, gated: true, bias: c.mlpBias, key: "mlp")
-                }
-            }
-            RMSNorm(width, epsilon: c.rmsNormEps, key: "model.norm")
-            Unembedding(tied: c.tieWordEmbeddings, key: "lm_head")
-        }
+        try llamaBlocks(
+            name: "llama", vocabulary: c.vocabSize, width: c.hiddenSize, hidden: c.intermediateSize,
+            layers: c.numHiddenLayers, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads, headDim: c.headDim,
+            activation: c.hiddenAct, maxPositions: c.maxPositionEmbeddings, epsilon: c.rmsNormEps,
+            tied: c.tieWordEmbeddings, rope: (c.ropeParameters, c.ropeScaling, c.ropeTheta), window: nil,
+            qkvBias: c.attentionBias, outputBias: nil, mlpBias: c.mlpBias, rotaryFraction: c.partialRotaryFactor,
+            originalMaxPositions: c.originalMaxPositionEmbeddings, path: path)
     }
 }

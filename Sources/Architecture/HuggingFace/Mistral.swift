@@ -102,16 +102,19 @@ extension Architecture {
         return sliding.first == true ? slidingWindow : nil
     }
 
-    /// The Llama-shaped decoder Mistral, Qwen2 and Qwen3 share, with HF's tensor names.
+    /// The Llama-shaped decoder Llama, Mistral, Qwen2 and Qwen3 share, with HF's tensor names. `outputBias` `nil`
+    /// means the same as `qkvBias` (Llama's `attention_bias` covers all four projections).
     static func llamaBlocks(
         name: String, vocabulary: Int, width: Int, hidden: Int, layers: Int, heads: Int, kvHeads: Int?,
         headDim: Int?, activation: String, maxPositions: Int, epsilon: Double, tied: Bool,
         rope parameters: (RopeParameters?, RopeParameters?, Double?), window: Int?, qkvBias: Bool,
-        outputBias: Bool = false, queryKeyNorm: QueryKeyNorm? = nil, path: String
+        outputBias: Bool? = false, mlpBias: Bool = false, queryKeyNorm: QueryKeyNorm? = nil,
+        rotaryFraction: Double? = nil, originalMaxPositions: Int? = nil, path: String
     ) throws(ArchitectureError) -> Architecture {
         let rope = try RopeContext(
-            parameters: parameters.0, legacyScaling: parameters.1, theta: parameters.2, fraction: nil,
-            defaultTheta: 10000, defaultFraction: 1, maxPositions: maxPositions, originalMaxPositions: nil, path: path
+            parameters: parameters.0, legacyScaling: parameters.1, theta: parameters.2, fraction: rotaryFraction,
+            defaultTheta: 10000, defaultFraction: 1, maxPositions: maxPositions,
+            originalMaxPositions: originalMaxPositions, path: path
         ).resolve()
         let activation = try HuggingFace.activation(activation, key: "hidden_act", path: path)
         let headWidth = headDim.flatMap { $0 == width / max(heads, 1) ? nil : $0 }
@@ -129,7 +132,7 @@ extension Architecture {
                 }
                 Residual {
                     RMSNorm(width, epsilon: epsilon, key: "post_attention_layernorm")
-                    FeedForward(hidden: hidden, activation: activation, gated: true, bias: false, key: "mlp")
+                    FeedForward(hidden: hidden, activation: activation, gated: true, bias: mlpBias, key: "mlp")
                 }
             }
             RMSNorm(width, epsilon: epsilon, key: "model.norm")
