@@ -89,7 +89,9 @@ struct ScoreTests {
         #expect(abs(result.meanNLL - expected) < 1e-5 && result.tokens == tokens.count - 1)
         let text = ScoreReport(result).text()
         #expect(text.contains("4.00× trained length") && text.contains("perplexity"))
-        #expect(text.split(separator: "\n").count == 1 + tokens.count + 8)  // header, one line per token, summary
+        // header, one line per token, summary, the note on how the weights are held
+        #expect(text.split(separator: "\n").count == 1 + tokens.count + 9)
+        #expect(text.contains("note            weights held as float32: "))
         #expect(
             text.contains(
                 "threads         \(result.threads) (OpenBLAS \(result.blasCore) kernels, ours \(result.kernels))"))
