@@ -163,6 +163,44 @@ struct HuggingFaceImportTests {
         }
     }
 
+    @Test(
+        "Gemma 2's layers follow layer_types (default: even layers slide); what the engine cannot run is refused by key"
+    )
+    func gemma2Layers() throws {
+        func imported(_ extra: String) throws -> Architecture {
+            let json =
+                #"{"model_type": "gemma2", "vocab_size": 96, "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 64, "sliding_window": 8"#
+                + extra + "}"
+            return try HuggingFace.architecture(configJSON: Data(json.utf8), path: "x/config.json")
+        }
+        let windows = { (architecture: Architecture) -> [Int?] in
+            architecture.resolvedLayers.flatMap { layer -> [Int?] in
+                guard case .residual(_, let body) = layer else { return [] }
+                return body.compactMap { inner in
+                    if case .leaf(let leaf) = inner, case .attention(let node) = leaf.layer { return node.window }
+                    return nil
+                }
+            }
+        }
+        #expect(windows(try imported("")) == [8, nil, 8])
+        let types = #", "layer_types": ["full_attention", "sliding_attention", "full_attention"]"#
+        #expect(windows(try imported(types)) == [nil, 8, nil])
+        let all = #", "layer_types": ["sliding_attention", "sliding_attention", "sliding_attention"]"#
+        #expect(try imported(all).description.contains("Repeat × 3"))
+        #expect(try imported("").description.contains("scores capped at 50.0"))
+        #expect(try imported("").description.contains("logits capped at 30.0"))
+        #expect(
+            !(try imported(#", "attn_logit_softcapping": null, "final_logit_softcapping": null"#).description
+                .contains("capped")))
+        #expect { try imported(#", "layer_types": ["full_attention"]"#) } throws: { "\($0)".contains("layer_types") }
+        #expect { try imported(#", "final_logit_softcapping": 0"#) } throws: {
+            "\($0)".contains("final_logit_softcapping")
+        }
+        #expect { try imported(#", "use_bidirectional_attention": true"#) } throws: {
+            "\($0)".contains("use_bidirectional_attention")
+        }
+    }
+
     @Test("An unknown model_type names the supported ones")
     func unknownModelType() {
         let json = Data(#"{"model_type": "t5"}"#.utf8)

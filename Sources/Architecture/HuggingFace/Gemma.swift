@@ -84,7 +84,13 @@ extension Architecture {
         }
     }
 
-    static func gemma2(_ c: Gemma2Config, path: String) throws(ArchitectureError) -> Architecture {
+    static func gemma2(_ c: Gemma2Config, json: Data, path: String) throws(ArchitectureError) -> Architecture {
+        // The caps and the window default to Gemma 2's values when absent; an explicit null turns them off.
+        var c = c
+        let raw = (try? JSONSerialization.jsonObject(with: json) as? [String: Any]) ?? [:]
+        if raw["attn_logit_softcapping"] is NSNull { c.attnLogitSoftcapping = nil }
+        if raw["final_logit_softcapping"] is NSNull { c.finalLogitSoftcapping = nil }
+        if raw["sliding_window"] is NSNull { c.slidingWindow = nil }
         let rope = try RopeContext(
             parameters: c.ropeParameters, legacyScaling: c.ropeScaling, theta: c.ropeTheta, fraction: nil,
             defaultTheta: 10000, defaultFraction: 1, maxPositions: c.maxPositionEmbeddings, originalMaxPositions: nil,

@@ -39,7 +39,7 @@ public enum HuggingFace {
             try .gemma(try decode(GemmaConfig.self, json, path), path: path)
         },
         "gemma2": { json, path throws(ArchitectureError) in
-            try .gemma2(try decode(Gemma2Config.self, json, path), path: path)
+            try .gemma2(try decode(Gemma2Config.self, json, path), json: json, path: path)
         },
     ]
 
