@@ -200,9 +200,11 @@ struct Binder {
     /// else as fp32 (`load`).
     mutating func loadMatrix(_ spec: TensorSpec) -> Weights {
         if let cached = loadedMatrices[spec.name] { return cached }
-        guard keepHalf, let stored = storedName(spec.name), let info = checkpoint.info(stored),
-            let format = Weights.halfFormat(info.dtype), locate(spec) != nil
+        guard keepHalf, let info = storedName(spec.name).flatMap(checkpoint.info),
+            let format = Weights.halfFormat(info.dtype)
         else { return .float(load(spec)) }
+        // Checked once: a misshaped tensor is recorded here, not a second time by `load`.
+        guard let stored = locate(spec) else { return .float(FloatBuffer(count: spec.count)) }
         let buffer = HalfBuffer(uninitialized: spec.count, format: format)
         do { try checkpoint.copyStored(stored, into: buffer.pointer) } catch {
             misshaped.append(ShapeMismatch(name: spec.name, expected: spec.shape, actual: error.description))
@@ -259,17 +261,7 @@ struct Binder {
         case .matrix(let l), .fusedQKV(let l, _): layout = l
         default: layout = .outIn
         }
-        guard layout == .inOut else { return stored }
-        switch stored {
-        case .float(let values):
-            let transposed = FloatBuffer(uninitialized: out * input)
-            Kernels.transpose(values.pointer, rows: input, columns: out, into: transposed.pointer)
-            return .float(transposed)
-        case .half(let values):
-            let transposed = HalfBuffer(uninitialized: out * input, format: values.format)
-            Kernels.transpose(values.pointer, rows: input, columns: out, into: transposed.pointer)
-            return .half(transposed)
-        }
+        return layout == .inOut ? stored.transposed(rows: input, columns: out) : stored
     }
 
     private mutating func projection(_ specs: inout ArraySlice<TensorSpec>, bias: Bool, out: Int, input: Int)
@@ -346,11 +338,13 @@ struct Binder {
                             location: leaf.location,
                             reason: "per-head fused q/k/v with \(kv) key/value heads for \(h) query heads"))
                 } else {
-                    fused.weight = Self.unpackPerHead(fused.weight, heads: h, headWidth: hs, columns: width)
+                    fused.weight = fused.weight.rearranged(count: fused.weight.count) { source, destination, bytes in
+                        Self.unpackPerHead(source, into: destination, heads: h, blockBytes: hs * width * bytes)
+                    }
                     fused.bias = fused.bias.map { bias in
-                        let rows = Self.unpackPerHead(.float(bias), heads: h, headWidth: hs, columns: 1)
-                        guard case .float(let values) = rows else { return bias }
-                        return values
+                        let result = FloatBuffer(uninitialized: bias.count)
+                        Self.unpackPerHead(bias.pointer, into: result.pointer, heads: h, blockBytes: hs * 4)
+                        return result
                     }
                 }
             }
@@ -402,41 +396,23 @@ struct Binder {
         }
     }
 
-    /// Per head `[q_h; k_h; v_h]` rows → `[q_0…q_{H−1}; k_0…; v_0…]`, in the values' own precision.
-    static func unpackPerHead(_ packed: Weights, heads: Int, headWidth hs: Int, columns: Int) -> Weights {
-        func reorder<Element>(_ source: UnsafeMutablePointer<Element>, into result: UnsafeMutablePointer<Element>) {
-            let block = hs * columns
-            for head in 0..<heads {
-                for part in 0..<3 {
-                    (result + (part * heads + head) * block).update(
-                        from: source + (head * 3 + part) * block, count: block)
-                }
+    /// Per head `[q_h; k_h; v_h]` rows → `[q_0…q_{H−1}; k_0…; v_0…]`; a block is one head's q (or k, or v) rows.
+    static func unpackPerHead(
+        _ source: UnsafeMutableRawPointer, into result: UnsafeMutableRawPointer, heads: Int, blockBytes: Int
+    ) {
+        for head in 0..<heads {
+            for part in 0..<3 {
+                (result + (part * heads + head) * blockBytes).copyMemory(
+                    from: source + (head * 3 + part) * blockBytes, byteCount: blockBytes)
             }
-        }
-        switch packed {
-        case .float(let values):
-            let result = FloatBuffer(uninitialized: values.count)
-            reorder(values.pointer, into: result.pointer)
-            return .float(result)
-        case .half(let values):
-            let result = HalfBuffer(uninitialized: values.count, format: values.format)
-            reorder(values.pointer, into: result.pointer)
-            return .half(result)
         }
     }
 
     /// Output rows `range` of a projection, in the values' own precision (a fused gate and up split in two).
     static func rows(_ p: Projection, _ range: Range<Int>) -> Projection {
-        let weight: Weights
-        switch p.weight {
-        case .float(let values):
-            let part = FloatBuffer(uninitialized: range.count * p.input)
-            part.pointer.update(from: values.pointer + range.lowerBound * p.input, count: range.count * p.input)
-            weight = .float(part)
-        case .half(let values):
-            let part = HalfBuffer(uninitialized: range.count * p.input, format: values.format)
-            part.pointer.update(from: values.pointer + range.lowerBound * p.input, count: range.count * p.input)
-            weight = .half(part)
+        let weight = p.weight.rearranged(count: range.count * p.input) { source, destination, bytes in
+            destination.copyMemory(
+                from: source + range.lowerBound * p.input * bytes, byteCount: range.count * p.input * bytes)
         }
         let bias = p.bias.map { bias in
             let part = FloatBuffer(uninitialized: range.count)

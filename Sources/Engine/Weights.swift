@@ -54,6 +54,37 @@ enum Weights: @unchecked Sendable {
         return 0
     }
 
+    /// A new matrix of `count` values in this one's precision, which `body(source, destination, elementBytes)` fills
+    /// from this one's: every rearrangement (transpose, head reorder, a range of rows) is written once, over elements
+    /// of 4 or 2 bytes, and a 16-bit matrix stays 16-bit.
+    func rearranged(count: Int, _ body: (UnsafeMutableRawPointer, UnsafeMutableRawPointer, Int) -> Void) -> Weights {
+        switch self {
+        case .float(let values):
+            let result = FloatBuffer(uninitialized: count)
+            body(UnsafeMutableRawPointer(values.pointer), UnsafeMutableRawPointer(result.pointer), 4)
+            return .float(result)
+        case .half(let values):
+            let result = HalfBuffer(uninitialized: count, format: values.format)
+            body(UnsafeMutableRawPointer(values.pointer), UnsafeMutableRawPointer(result.pointer), 2)
+            return .half(result)
+        }
+    }
+
+    /// `[columns, rows]` from a row-major `[rows, columns]` matrix (GPT-2's Conv1D `[in, out]` to `[out, in]`).
+    func transposed(rows: Int, columns: Int) -> Weights {
+        rearranged(count: rows * columns) { source, destination, bytes in
+            if bytes == 2 {
+                Kernels.transpose(
+                    source.assumingMemoryBound(to: UInt16.self), rows: rows, columns: columns,
+                    into: destination.assumingMemoryBound(to: UInt16.self))
+            } else {
+                Kernels.transpose(
+                    source.assumingMemoryBound(to: UInt32.self), rows: rows, columns: columns,
+                    into: destination.assumingMemoryBound(to: UInt32.self))
+            }
+        }
+    }
+
     /// Row `row` of a `[rows, width]` matrix widened into `destination` (`width` floats).
     func copyRow(_ row: Int, width: Int, into destination: UnsafeMutablePointer<Float>) {
         switch self {

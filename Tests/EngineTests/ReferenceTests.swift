@@ -99,6 +99,33 @@ struct ReferenceTests {
         #expect(a == b, "\(name): max |Δ| = \(zip(a, b).map { abs($0 - $1) }.max() ?? 0)")
     }
 
+    /// A 16-bit checkpoint that does not fit its config is refused with each misshaped tensor named once, as an fp32
+    /// load names them.
+    @Test func misshapedHalfTensorsAreNamedOnce() throws {
+        let scratch = try ScratchFolder("misshaped-half")
+        defer { scratch.remove() }
+        let folder = Repository.model("llama-f16")
+        var config = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/config.json")))
+                as? [String: Any])
+        config["intermediate_size"] = 80
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: scratch.path("config.json")))
+        func misshaped(_ weights: WeightStorage) throws -> [String] {
+            let result = Result {
+                try LanguageModel.load(folder, architectureFile: scratch.path("config.json"), weights: weights)
+            }
+            guard case .failure(let error) = result, case .binding(_, _, _, let misshaped)? = error as? EngineError
+            else {
+                Issue.record("the misshaped checkpoint loaded, or failed otherwise: \(result)")
+                return []
+            }
+            return misshaped.map(\.name)
+        }
+        let stored = try misshaped(.stored)
+        #expect(stored.count == 6 && Set(stored).count == stored.count, "\(stored)")  // 3 MLP matrices × 2 layers
+        #expect(stored == (try misshaped(.float32)))
+    }
+
     /// `automatic` keeps a small model widened at load (its fp32 copy costs less than `automaticLimit`).
     @Test func automaticWidensASmallModel() throws {
         let model = try LanguageModel.load(Repository.model("llama-f16"))
