@@ -13,20 +13,10 @@ are the same to the last digit JSON carries (an exact change must keep them). `-
 (`--weights stored` on B against A's fp32 load, say).
 """
 import argparse
-import json
 import os
 import statistics
-import subprocess
 
-
-def score(binary, model, tokens, length, extra):
-    command = [binary, "score", "--checkpoint", model, "--tokens", tokens, "--length", str(length), "--summary",
-               "--json"] + extra
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
-    result = json.loads(done.stdout)
-    return result["tokensPerSecond"], result["perplexity"]
+from scoring import score
 
 
 def main():

@@ -15,20 +15,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 
+from scoring import score
+
 SHAPES = ["gpt2-small", "smollm-135m", "pythia-160m", "mpt-125m", "bloom-560m"]
-
-
-def score(binary, model, tokens, length, threads):
-    command = [binary, "score", "--checkpoint", model, "--tokens", tokens, "--length", str(length), "--summary",
-               "--json", "--threads", str(threads)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
-    result = json.loads(done.stdout)
-    return result["tokensPerSecond"], result["perplexity"]
 
 
 def main():
@@ -48,7 +39,8 @@ def main():
             perplexities = set()
             for _ in range(args.repeats):
                 for threads in (1, 2):
-                    speed, perplexity = score(args.binary, os.path.join(args.models, shape), tokens, length, threads)
+                    speed, perplexity = score(args.binary, os.path.join(args.models, shape), tokens, length,
+                                              ["--threads", str(threads)])
                     speeds[threads].append(speed)
                     perplexities.add(round(perplexity, 3))
                     runs.append(dict(shape=shape, length=length, threads=threads, tokens_per_s=speed,
