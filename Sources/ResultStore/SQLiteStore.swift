@@ -78,8 +78,22 @@ public final class SQLiteStore: ResultStore, @unchecked Sendable {
         configuration.readonly = true
         configuration.busyMode = .timeout(10)
         do {
-            pool = try Self.openForReading(path, configuration: configuration)
-            let applied = try pool.read { db in try Self.migrator.appliedIdentifiers(db) }
+            let file = try Self.openForReading(path, configuration: configuration)
+            let (applied, tables) = try file.read { db in
+                (
+                    try Self.migrator.appliedIdentifiers(db),
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'table'") ?? 0
+                )
+            }
+            if applied.isEmpty && tables == 0 {
+                // A store its daemon has created but not yet written its first transaction to (or a copy of one
+                // taken then, as power loss leaves it): it holds nothing yet, and reads as the empty store.
+                let empty = try DatabaseQueue()
+                try Self.migrator.migrate(empty)
+                pool = empty
+                return
+            }
+            pool = file
             let known = Set(Self.migrator.migrations)
             if let unknown = applied.subtracting(known).sorted().first {
                 throw StoreError.cannotOpen(

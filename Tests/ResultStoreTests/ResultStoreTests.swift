@@ -260,6 +260,26 @@ func result(_ hash: String, length: Int, perplexity: Double = 5, outcome: Result
         }
     }
 
+    @Test(
+        "A store created but not yet written (power loss before the first commit) reads as empty; one with tables but no record of migrations is refused"
+    )
+    func aStoreNotYetWrittenReadsAsEmpty() async throws {
+        let scratch = try ScratchFolder("store")
+        defer { scratch.remove() }
+        let empty = scratch.path("empty.sqlite")
+        #expect(FileManager.default.createFile(atPath: empty, contents: Data()))
+        let reader = try SQLiteStore(readingFrom: empty)
+        #expect(try await reader.results(run: nil).isEmpty)
+        #expect(try await reader.status().jobs.isEmpty)
+        let foreign = scratch.path("foreign.sqlite")
+        let database = try DatabaseQueue(path: foreign)
+        try await database.write { try $0.execute(sql: "CREATE TABLE notes (text TEXT)") }
+        try database.close()
+        #expect { _ = try SQLiteStore(readingFrom: foreign) } throws: { error in
+            "\(error)".contains("older Extrapolate") && "\(error)".contains(foreign)
+        }
+    }
+
     @Test func everythingSurvivesReopening() async throws {
         let scratch = try ScratchFolder("store")
         defer { scratch.remove() }
