@@ -99,6 +99,8 @@ struct Binder {
     let ignoredSuffixes: [String]
     /// Whether projection and embedding matrices stored as F16/BF16 stay so (`WeightStorage`).
     let keepHalf: Bool
+    /// Whether every projection is packed in bfloat16 as it is bound (`Precision.bf16`; its source is freed then).
+    let pack: Bool
     private(set) var missing: [String] = []
     private(set) var misshaped: [ShapeMismatch] = []
     private(set) var unsupported: [UnsupportedOption] = []
@@ -112,10 +114,11 @@ struct Binder {
     /// Names the architecture asked for that the checkpoint has (bound or misshaped): never "unused".
     private var requested: Set<String> = []
 
-    init(checkpoint: Checkpoint, ignoredSuffixes: [String], layers: [ResolvedLayer], keepHalf: Bool) {
+    init(checkpoint: Checkpoint, ignoredSuffixes: [String], layers: [ResolvedLayer], keepHalf: Bool, pack: Bool) {
         self.checkpoint = checkpoint
         self.ignoredSuffixes = ignoredSuffixes
         self.keepHalf = keepHalf
+        self.pack = pack
         var uses: [String: Int] = [:]
         func count(_ layers: [ResolvedLayer]) {
             for layer in layers {
@@ -132,12 +135,13 @@ struct Binder {
 
     /// Binds everything and throws one error listing every missing, unused and misshaped tensor, or every
     /// unsupported option.
-    static func bind(_ architecture: Architecture, checkpoint: Checkpoint, ignoredSuffixes: [String], keepHalf: Bool)
-        throws(EngineError) -> BoundModel
-    {
+    static func bind(
+        _ architecture: Architecture, checkpoint: Checkpoint, ignoredSuffixes: [String], keepHalf: Bool,
+        pack: Bool = false
+    ) throws(EngineError) -> BoundModel {
         var layers = architecture.resolvedLayers
         var binder = Binder(
-            checkpoint: checkpoint, ignoredSuffixes: ignoredSuffixes, layers: layers, keepHalf: keepHalf)
+            checkpoint: checkpoint, ignoredSuffixes: ignoredSuffixes, layers: layers, keepHalf: keepHalf, pack: pack)
         guard case .leaf(let first)? = layers.first, case .tokenEmbedding(let node) = first.layer else {
             throw .unsupported(location: "layers[0]", reason: "the first layer must be a token embedding")
         }
@@ -151,7 +155,7 @@ struct Binder {
             table: table, vocabulary: node.vocabulary, width: node.width,
             scale: node.scale.map { Float($0) })
         let body = binder.bind(layers)
-        let head = binder.head(unembedding, leaf: last, embedding: embedding)
+        let head = binder.packedIfComputingSo(binder.head(unembedding, leaf: last, embedding: embedding))
         if !binder.unsupported.isEmpty { throw .unsupportedOptions(binder.unsupported) }
         let used = binder.requested.union(binder.tiedNames)
         let unused = checkpoint.names.filter { name in
@@ -177,7 +181,7 @@ struct Binder {
     private mutating func bind(_ layers: [ResolvedLayer]) -> [Step] {
         layers.map { layer in
             switch layer {
-            case .leaf(let leaf): return bind(leaf)
+            case .leaf(let leaf): return packedIfComputingSo(bind(leaf))
             case .residual(let placement, let body): return .residual(placement, bind(body))
             case .parallel(let branches): return .parallel(branches.map { bind($0) })
             }
@@ -270,6 +274,33 @@ struct Binder {
         let weight = matrix(specs.removeFirst(), out: out, input: input)
         let biasBuffer = bias ? load(specs.removeFirst()) : nil
         return Projection(weight: weight, bias: biasBuffer, input: input, output: out)
+    }
+
+    /// `step` with its projections packed in bfloat16 when the model computes so (`pack`), as soon as it is bound, so
+    /// the source matrices are freed leaf by leaf. Once a tensor is missing or misshaped nothing more is packed:
+    /// binding will fail, and a placeholder's shape is not to be trusted.
+    private func packedIfComputingSo(_ step: Step) -> Step {
+        guard pack, missing.isEmpty, misshaped.isEmpty else { return step }
+        switch step {
+        case .linear(let p): return .linear(packedIfComputingSo(p))
+        case .attention(var w):
+            w.qkv = packedIfComputingSo(w.qkv)
+            w.output = packedIfComputingSo(w.output)
+            return .attention(w)
+        case .feedForward(var w):
+            w.gate = w.gate.map { packedIfComputingSo($0) }
+            w.up = packedIfComputingSo(w.up)
+            w.down = packedIfComputingSo(w.down)
+            return .feedForward(w)
+        case .positions, .layerNorm, .rmsNorm, .residual, .parallel: return step
+        }
+    }
+
+    private func packedIfComputingSo(_ p: Projection) -> Projection {
+        guard pack, missing.isEmpty, misshaped.isEmpty, p.weight.count == p.input * p.output else { return p }
+        var packed = p
+        packed.weight = p.weight.packedBF16(rows: p.output, columns: p.input)
+        return packed
     }
 
     private mutating func bind(_ leaf: ResolvedLeaf) -> Step {

@@ -54,6 +54,8 @@ public enum EngineError: Error, Sendable, Hashable, CustomStringConvertible {
     case outOfMemory(KernelError)
     /// `--architecture` was given for a checkpoint that carries its own architecture.
     case architectureGivenTwice(checkpoint: String, file: String)
+    /// This CPU cannot compute in the precision asked for (`Precision.unavailableReason`).
+    case precisionUnavailable(String)
 
     public var description: String {
         switch self {
@@ -111,6 +113,8 @@ public enum EngineError: Error, Sendable, Hashable, CustomStringConvertible {
                 "\(checkpoint) carries its own architecture (metadata '\(CheckpointLocation.architectureMetadataKey)'), "
                 + "and --architecture \(file) gives another: drop --architecture to evaluate the checkpoint as it was "
                 + "saved (to change only the trained length, use --trained-length)"
+        case .precisionUnavailable(let reason):
+            return reason
         }
     }
 }

@@ -22,30 +22,28 @@ extension Forward {
             case .silu: .silu
             }
         let (source, output) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(out.pointer))
-        let upWeight = UncheckedPointer(widening.floats(w.up.weight, slot: 0))
-        let gateWeight = w.gate.map { UncheckedPointer(widening.floats($0.weight, slot: 1)) }
-        let downWeight = UncheckedPointer(widening.floats(w.down.weight, slot: 2))
+        let upWeight = widening.operand(w.up.weight, slot: 0)
+        let gateWeight = w.gate.map { widening.operand($0.weight, slot: 1) }
+        let downWeight = widening.operand(w.down.weight, slot: 2)
         Kernels.parallelBlocks(blocks) { worker, begin, end in
             let rows = end - begin
             let input = source.pointer + begin * x.width
             let up = ups[worker].pointer
-            Kernels.serialLinear(
-                input, lda: x.width, upWeight.pointer, ldb: w.up.input, bias: w.up.bias?.pointer, up, ldc: hidden,
-                m: rows, n: hidden, k: w.up.input)
+            upWeight.linear(
+                input, lda: x.width, bias: w.up.bias?.pointer, up, ldc: hidden, m: rows, n: hidden, k: w.up.input)
             if let g = w.gate, let gateWeight {
                 let gate = gates[worker].pointer
-                Kernels.serialLinear(
-                    input, lda: x.width, gateWeight.pointer, ldb: g.input, bias: g.bias?.pointer, gate, ldc: hidden,
-                    m: rows, n: hidden, k: g.input)
+                gateWeight.linear(
+                    input, lda: x.width, bias: g.bias?.pointer, gate, ldc: hidden, m: rows, n: hidden, k: g.input)
                 Kernels.activation(gate, count: rows * hidden, kind: kind)
                 Kernels.multiply(up, by: gate, count: rows * hidden)
             } else {
                 Kernels.activation(up, count: rows * hidden, kind: kind)
             }
             let destination = output.pointer + begin * width
-            Kernels.serialLinear(
-                up, lda: hidden, downWeight.pointer, ldb: w.down.input, bias: w.down.bias?.pointer, destination,
-                ldc: width, m: rows, n: width, k: hidden, accumulate: target != nil)
+            downWeight.linear(
+                up, lda: hidden, bias: w.down.bias?.pointer, destination, ldc: width, m: rows, n: width, k: hidden,
+                accumulate: target != nil)
         }
         withExtendedLifetime((ups, gates)) {}
         return Activations(buffer: out, width: width)

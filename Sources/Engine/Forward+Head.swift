@@ -21,7 +21,7 @@ extension Forward {
         let logits = (0..<workers).map { _ in FloatBuffer(uninitialized: chunk * slice) }  // [chunk, slice]
         var result = [Double](repeating: 0, count: rows)  // [T]: log p of each target
         let source = UncheckedPointer(x.buffer.pointer)
-        let weight = UncheckedPointer(widening.floats(head.weight))
+        let weight = widening.operand(head.weight)
         let chosen = greedy.map { UncheckedPointer($0) }
         targets.withUnsafeBufferPointer { targets in
             result.withUnsafeMutableBufferPointer { result in
@@ -36,9 +36,8 @@ extension Forward {
                     var column = 0
                     while column < vocabulary {
                         let columns = min(slice, vocabulary - column)
-                        Kernels.serialLinear(
-                            source.pointer + begin * x.width, lda: x.width,
-                            weight.pointer + column * head.input, ldb: head.input,
+                        weight.linear(
+                            source.pointer + begin * x.width, lda: x.width, column0: column,
                             bias: head.bias.map { UnsafePointer($0.pointer + column) }, scratch, ldc: columns,
                             m: n, n: columns, k: head.input)
                         if let softcap { Kernels.softcap(scratch, count: n * columns, cap: softcap) }

@@ -204,12 +204,12 @@ struct Forward {
     private func project(_ x: Activations, _ p: Projection, onto target: Activations? = nil) -> Activations {
         let out = target?.buffer ?? FloatBuffer(uninitialized: length * p.output)  // [T, out]
         let (input, output) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(out.pointer))
-        let weight = UncheckedPointer(widening.floats(p.weight))
+        let weight = widening.operand(p.weight)
         Kernels.parallelBlocks(projectionBlocks) { _, begin, end in
             let destination = output.pointer + begin * p.output
-            Kernels.serialLinear(
-                input.pointer + begin * x.width, lda: x.width, weight.pointer, ldb: p.input, bias: p.bias?.pointer,
-                destination, ldc: p.output, m: end - begin, n: p.output, k: p.input, accumulate: target != nil)
+            weight.linear(
+                input.pointer + begin * x.width, lda: x.width, bias: p.bias?.pointer, destination, ldc: p.output,
+                m: end - begin, n: p.output, k: p.input, accumulate: target != nil)
         }
         return Activations(buffer: out, width: p.output)
     }

@@ -28,6 +28,8 @@ public final class LanguageModel: @unchecked Sendable {
     /// came from no config.json).
     public internal(set) var configAudit: ConfigAudit?
     let bound: BoundModel
+    /// The arithmetic of its matrix products (`--precision`).
+    public private(set) var precision = Precision.float32
 
     /// Rows of the feed-forward hidden activations computed at once (bounds memory; results do not depend on it).
     public var feedForwardChunk = 4096
@@ -47,12 +49,15 @@ public final class LanguageModel: @unchecked Sendable {
     ///     (`--allow-unknown-config-keys`); otherwise such a config is refused.
     ///   - weights: how 16-bit matrices are held (`WeightStorage`; the numbers are the same either way); default
     ///     `weightStorage`.
-    /// - Throws: `EngineError` naming the file and every mismatch.
+    ///   - precision: the arithmetic of the matrix products; default `precision` (`float32`).
+    /// - Throws: `EngineError` naming the file and every mismatch; `.precisionUnavailable` before reading anything
+    ///   when this CPU cannot compute in `precision`.
     public static func load(
         _ path: String, architectureFile: String? = nil, trainedLength: Int? = nil,
         allowUnknownConfigKeys: Bool = false,
-        weights: WeightStorage? = nil
+        weights: WeightStorage? = nil, precision: Precision? = nil
     ) throws(EngineError) -> LanguageModel {
+        if let reason = (precision ?? Self.precision).unavailableReason { throw .precisionUnavailable(reason) }
         var location: CheckpointLocation
         let checkpoint: Checkpoint
         do {
@@ -76,7 +81,7 @@ public final class LanguageModel: @unchecked Sendable {
         }
         let model = try LanguageModel(
             architecture: found.architecture, checkpoint: checkpoint, location: location,
-            ignoring: found.ignoredSuffixes, weights: weights)
+            ignoring: found.ignoredSuffixes, weights: weights, precision: precision)
         model.notes = found.notes
         model.recordedStep = checkpoint.extras["iter_num"]?.int
         model.trainedLength = found.trainedLength
@@ -161,11 +166,15 @@ public final class LanguageModel: @unchecked Sendable {
     /// - Parameters:
     ///   - ignoring: tensor-name suffixes that are buffers, not weights (`.attn.masked_bias`, …).
     ///   - weights: how 16-bit matrices are held (`WeightStorage`); default `weightStorage`.
+    ///   - precision: the arithmetic of the matrix products; default `precision` (`float32`). In bf16 every
+    ///     projection is packed in bfloat16 as it is bound, whatever the checkpoint stores.
     public init(
         architecture: Architecture, checkpoint: Checkpoint, location: CheckpointLocation? = nil,
         ignoring: [String] = [],
-        weights: WeightStorage? = nil
+        weights: WeightStorage? = nil, precision: Precision? = nil
     ) throws(EngineError) {
+        let precision = precision ?? Self.precision
+        if let reason = precision.unavailableReason { throw .precisionUnavailable(reason) }
         do { try architecture.validate(readFrom: checkpoint.path) } catch { throw .architecture(error) }
         self.architecture = architecture
         self.location = location ?? CheckpointLocation(weights: .file(checkpoint.path), config: nil)
@@ -173,9 +182,12 @@ public final class LanguageModel: @unchecked Sendable {
             guard let info = checkpoint.info(name), Weights.halfFormat(info.dtype) != nil else { return total }
             return total + info.count * 2
         }
+        // Packing reads 16-bit matrices as stored: widening them first would only cost memory.
         bound = try Binder.bind(
             architecture, checkpoint: checkpoint, ignoredSuffixes: ignoring,
-            keepHalf: (weights ?? Self.weightStorage).keepsHalf(halfBytes: halfBytes))
+            keepHalf: precision == .bf16 || (weights ?? Self.weightStorage).keepsHalf(halfBytes: halfBytes),
+            pack: precision == .bf16)
+        self.precision = precision
         parameterCount = architecture.manifest.parameterCount
         vocabulary = bound.embedding.vocabulary
         trainedLength = TrainedLength(tokens: architecture.trainedLength, source: .architectureFile, key: "")
@@ -201,6 +213,9 @@ public final class LanguageModel: @unchecked Sendable {
 
     /// How models loaded without saying hold their 16-bit matrices (`extrapolate --weights`); set it before loading.
     public nonisolated(unsafe) static var weightStorage = WeightStorage.automatic
+
+    /// The precision of models loaded without saying (`extrapolate --precision`); set it before loading.
+    public nonisolated(unsafe) static var precision = Precision.float32
 
     /// One line for a terminal: how the weights are held and what a pass over `length` tokens is estimated to take.
     public func memorySummary(length: Int, threads: Int) -> String {
@@ -286,7 +301,8 @@ public final class LanguageModel: @unchecked Sendable {
         }
         var run = Forward(
             tokens: inputs, feedForwardChunk: max(feedForwardChunk, 1), logitsChunk: max(logitsChunk, 1),
-            vocabularySlice: max(vocabularySlice, 1), rowBase: rowBase)
+            vocabularySlice: precision == .bf16 ? (max(vocabularySlice, 1) + 31) / 32 * 32 : max(vocabularySlice, 1),
+            rowBase: rowBase)
         do { return try run.scores(bound, targets: targets, greedy: greedy) } catch { throw .outOfMemory(error) }
     }
 

@@ -27,16 +27,43 @@ public enum WeightStorage: String, Sendable, CaseIterable {
     }
 }
 
-/// A weight matrix `[rows, columns]`, row-major, as the engine holds it: fp32, or 16-bit as stored.
+/// The arithmetic of a model's matrix products.
+public enum Precision: String, Sendable, Hashable, Codable, CaseIterable {
+    /// fp32 products over the weights' exact values (the default; every number reproducible bit for bit).
+    case float32
+    /// Products with both operands rounded to bfloat16 and fp32 accumulation (AVX512-BF16's `vdpbf16ps`), about
+    /// twice as fast; norms, softmax and the log-softmax stay fp32. Only on CPUs with AVX512-BF16; every result says
+    /// it was computed so.
+    case bf16
+
+    /// Whether this CPU computes in this precision; `nil`, or the reason it cannot.
+    public var unavailableReason: String? {
+        switch self {
+        case .float32: return nil
+        case .bf16:
+            if Kernels.hasBF16Products { return nil }
+            if Kernels.cpuLevel == 3 && Kernels.kernelSet != "avx512" {
+                return "--precision bf16 needs the avx512 kernel set (EXTRAPOLATE_KERNELS=\(Kernels.kernelSet) is set)"
+            }
+            return "--precision bf16 needs a CPU with AVX512-BF16 (AMD Zen 4 or later, Intel Cooper Lake or Sapphire "
+                + "Rapids or later); this one has none. Leave --precision out for exact fp32"
+        }
+    }
+}
+
+/// A weight matrix `[rows, columns]`, row-major, as the engine holds it: fp32, 16-bit as stored, or packed in
+/// bfloat16 for `--precision bf16`'s products.
 enum Weights: @unchecked Sendable {
     case float(FloatBuffer)
     case half(HalfBuffer)
+    case packed(PackedBF16)
 
     /// Number of values.
     var count: Int {
         switch self {
         case .float(let buffer): buffer.count
         case .half(let buffer): buffer.count
+        case .packed(let buffer): buffer.rows * buffer.columns
         }
     }
 
@@ -45,6 +72,7 @@ enum Weights: @unchecked Sendable {
         switch self {
         case .float(let buffer): buffer.count * 4
         case .half(let buffer): buffer.bytes
+        case .packed(let buffer): buffer.bytes
         }
     }
 
@@ -67,6 +95,8 @@ enum Weights: @unchecked Sendable {
             let result = HalfBuffer(uninitialized: count, format: values.format)
             body(UnsafeMutableRawPointer(values.pointer), UnsafeMutableRawPointer(result.pointer), 2)
             return .half(result)
+        case .packed:
+            preconditionFailure("a packed matrix is final: rearrange before packing")
         }
     }
 
@@ -90,6 +120,16 @@ enum Weights: @unchecked Sendable {
         switch self {
         case .float(let buffer): destination.update(from: buffer.pointer + row * width, count: width)
         case .half(let buffer): buffer.widen(from: row * width, count: width, into: destination)
+        case .packed: preconditionFailure("rows are read from the embedding table, which is never packed")
+        }
+    }
+
+    /// This `[rows, columns]` matrix packed in bfloat16 for `Kernels.bf16Linear`.
+    func packedBF16(rows: Int, columns: Int) -> Weights {
+        switch self {
+        case .float(let values): .packed(PackedBF16(.float(values.pointer), rows: rows, columns: columns))
+        case .half(let values): .packed(PackedBF16(.half(values.pointer, values.format), rows: rows, columns: columns))
+        case .packed: self
         }
     }
 
@@ -103,6 +143,29 @@ enum Weights: @unchecked Sendable {
     }
 }
 
+/// A matrix ready for a product: fp32 values, or bfloat16 panels.
+enum Operand: @unchecked Sendable {
+    case float(UnsafeMutablePointer<Float>)
+    case packed(PackedBF16)
+
+    /// `C[m, n] = A[m, k] · W[column0 ..< column0 + n]ᵀ + bias` (+ C when `accumulate`) on the calling thread, for a
+    /// weight matrix `W` with `k` columns; `bias` is the bias of column `column0`.
+    func linear(
+        _ a: UnsafePointer<Float>, lda: Int, column0: Int = 0, bias: UnsafePointer<Float>?,
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, accumulate: Bool = false
+    ) {
+        switch self {
+        case .float(let weight):
+            Kernels.serialLinear(
+                a, lda: lda, weight + column0 * k, ldb: k, bias: bias, c, ldc: ldc, m: m, n: n, k: k,
+                accumulate: accumulate)
+        case .packed(let weight):
+            Kernels.bf16Linear(
+                a, lda: lda, weight, column0: column0, bias: bias, c, ldc: ldc, m: m, n: n, accumulate: accumulate)
+        }
+    }
+}
+
 /// The fp32 matrices of one pass's products: a matrix held as fp32 is read where it is; one held in 16 bits is
 /// widened into a slot, which the next matrix in that slot overwrites. The feed-forward block reads three matrices at
 /// once (slots 0–2); everything else uses slot 0. A slot grows to the largest matrix it has held and lives as long as
@@ -110,16 +173,18 @@ enum Weights: @unchecked Sendable {
 final class WideningScratch {
     private var slots: [FloatBuffer?] = [nil, nil, nil]
 
-    /// `weights` as fp32 values, widened into `slot` if they are 16-bit.
-    func floats(_ weights: Weights, slot: Int = 0) -> UnsafeMutablePointer<Float> {
+    /// `weights` ready for products: fp32 values (widened into `slot` if they are 16-bit), or bfloat16 panels.
+    func operand(_ weights: Weights, slot: Int = 0) -> Operand {
         switch weights {
         case .float(let buffer):
-            return buffer.pointer
+            return .float(buffer.pointer)
         case .half(let half):
             if (slots[slot]?.count ?? 0) < half.count { slots[slot] = FloatBuffer(uninitialized: half.count) }
             let buffer = slots[slot]!
             half.widenAll(into: buffer.pointer)
-            return buffer.pointer
+            return .float(buffer.pointer)
+        case .packed(let packed):
+            return .packed(packed)
         }
     }
 
@@ -146,6 +211,9 @@ extension BoundModel {
             case .half(let buffer):
                 weights[ObjectIdentifier(buffer)] = buffer.bytes
                 formats.insert(buffer.format.rawValue)
+            case .packed(let buffer):
+                weights[ObjectIdentifier(buffer)] = buffer.bytes
+                formats.insert("bf16 panels")
             }
         }
         func add(_ projection: Projection) {

@@ -32,7 +32,7 @@ extension Extrapolate {
         }
 
         public func run() throws {
-            engine.apply()
+            try engine.apply()
             let (trained, allow) = (evaluation.trainedLength, evaluation.allowUnknownConfigKeys)
             let (first, second) = (
                 try SweepCheckpoint.load(

@@ -51,7 +51,7 @@ extension Extrapolate {
         }
 
         public func run() throws {
-            engine.apply()
+            try engine.apply()
             let model = try LanguageModel.load(
                 checkpoint, architectureFile: architecture, trainedLength: trainedLength,
                 allowUnknownConfigKeys: allowUnknownConfigKeys)

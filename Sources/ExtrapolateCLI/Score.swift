@@ -48,7 +48,7 @@ extension Extrapolate {
         }
 
         public func run() throws {
-            engine.apply()
+            try engine.apply()
             let result = try ScoreResult.run(
                 checkpoint: checkpoint, architectureFile: architecture, data: DataReference(path: tokens, dtype: dtype),
                 offset: offset, length: length, keepTokens: !summary, allowUnknownConfigKeys: allowUnknownConfigKeys

@@ -64,7 +64,7 @@ extension Extrapolate {
         }
 
         public func run() throws {
-            engine.apply()
+            try engine.apply()
             guard tasks.contains(.perplexity) else { return try runPasskeyOnly() }
             let settings = try evaluation.settings(lengths: lengths.lengths, extensions: lengths.chosenExtensions ?? [])
             let runner = SweepRunner(settings: settings, sharesPrefixes: !noPrefixSharing)

@@ -125,6 +125,24 @@ void ck_widen_bf16(const uint16_t *x, float *y, long n);
 /// IEEE half values to fp32 (exact; F16C where the CPU has it).
 void ck_widen_f16(const uint16_t *x, float *y, long n);
 
+/// fp32 to bfloat16, rounding to nearest even (NaN stays NaN).
+uint16_t ck_bf16_round(float x);
+
+/// Whether `ck_bf16_linear` runs here: the CPU has AVX512-BF16 and the AVX-512 kernel set is in use.
+int ck_bf16_available(void);
+
+/// Values (uint16) of B [n][k] packed for `ck_bf16_linear`: panels of 32 columns × ⌈k/2⌉ pairs.
+long ck_bf16_packed_count(long n, long k);
+
+/// Packs rows row0 ..< row0 + rows of B [n][k] (format 0 fp32, 1 bf16, 2 f16), rounded to bfloat16, into `out`
+/// (`ck_bf16_packed_count(n, k)` values; rows past n are zero).
+void ck_bf16_pack(const void *b, int format, long n, long k, long row0, long rows, uint16_t *out);
+
+/// C[m][n] = A[m][k] · B[column0 ..< column0 + n]ᵀ (+ bias[n]) (+ C when `accumulate`), A rounded to bfloat16, B
+/// packed by `ck_bf16_pack`, fp32 accumulation; column0 a multiple of 32. Only where `ck_bf16_available()`.
+void ck_bf16_linear(const float *a, long lda, const uint16_t *packed, long k, long column0, const float *bias, float *c,
+                    long ldc, long m, long n, int accumulate);
+
 #ifdef __cplusplus
 }
 #endif

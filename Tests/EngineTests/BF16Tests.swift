@@ -1,0 +1,89 @@
+import CKernels
+import Foundation
+import Kernels
+import TestSupport
+import Testing
+
+/// The products of `--precision bf16` against their definition: the fp32 (here double) product of the operands
+/// rounded to bfloat16 (round to nearest even), on shapes that cut every block and tail of the kernel.
+@Suite("BF16 products")
+struct BF16Products {
+    /// fp32 → bfloat16 → fp32, as the definition says (independent of the kernel's own rounding).
+    static func rounded(_ x: Float) -> Double {
+        let bits = x.bitPattern
+        let up = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
+        return Double(Float(bitPattern: up & 0xFFFF_0000))
+    }
+
+    @Test("Rounding to bfloat16 is nearest-even, and NaN stays NaN")
+    func rounding() {
+        for value: Float in [1, -1, 1.00390625, 1.0078125, 3.14159, -2.5e-30, 6.5e30, 1e-40] {
+            let mine = Float(bitPattern: UInt32(ck_bf16_round(value)) << 16)
+            #expect(Double(mine) == Self.rounded(value), "\(value)")
+        }
+        // Halfway cases go to the even neighbour: 1 + 2⁻⁸ lies between 1 and 1 + 2⁻⁷.
+        #expect(ck_bf16_round(1 + 0x1p-8) == ck_bf16_round(1))
+        #expect(ck_bf16_round(1 + 3 * 0x1p-8) == ck_bf16_round(1 + 0x1p-6))
+        #expect(Float(bitPattern: UInt32(ck_bf16_round(.nan)) << 16).isNaN)
+    }
+
+    @Test(
+        "C = A·Bᵀ (+ bias, + C) equals the double product of the bf16-rounded operands to fp32 accumulation error",
+        arguments: [(13, 37, 33), (8, 32, 1030), (70, 100, 64), (1, 5, 7), (65, 96, 513)])
+    func productsMatchTheirDefinition(shape: (Int, Int, Int)) throws {
+        guard Kernels.hasBF16Products else {
+            print("skipped: this CPU has no AVX512-BF16 (or the avx512 kernel set is not in use)")
+            return
+        }
+        let (m, n, k) = shape
+        var generator = Mixer(state: UInt64(m * 1000 + n * 10 + k))
+        let a = (0..<m * k).map { _ in Float.random(in: -1...1, using: &generator) }
+        let b = (0..<n * k).map { _ in Float.random(in: -0.5...0.5, using: &generator) }
+        let bias = (0..<n).map { _ in Float.random(in: -1...1, using: &generator) }
+        let start = (0..<m * n).map { _ in Float.random(in: -1...1, using: &generator) }
+        let packed = b.withUnsafeBufferPointer { PackedBF16(.float($0.baseAddress!), rows: n, columns: k) }
+        for (withBias, accumulate) in [(false, false), (true, false), (false, true), (true, true)] {
+            // Columns from the second panel on when there is one: column0 picks a panel.
+            for column0 in n > 32 ? [0, 32] : [0] {
+                let columns = n - column0
+                var c = start
+                a.withUnsafeBufferPointer { a in
+                    bias.withUnsafeBufferPointer { bias in
+                        Kernels.bf16Linear(
+                            a.baseAddress!, lda: k, packed, column0: column0,
+                            bias: withBias ? bias.baseAddress! + column0 : nil, &c, ldc: n, m: m, n: columns,
+                            accumulate: accumulate)
+                    }
+                }
+                var worst = 0.0
+                for i in 0..<m {
+                    for j in 0..<columns {
+                        var expected = accumulate ? Double(start[i * n + j]) : 0
+                        if withBias { expected += Double(bias[column0 + j]) }
+                        for e in 0..<k {
+                            expected += Self.rounded(a[i * k + e]) * Self.rounded(b[(column0 + j) * k + e])
+                        }
+                        worst = max(worst, abs(Double(c[i * n + j]) - expected))
+                    }
+                    for j in columns..<n { #expect(c[i * n + j] == start[i * n + j], "wrote past its columns") }
+                }
+                // Each of k products of magnitude ≤ 0.5 accumulated in fp32: ≤ k·2⁻²⁴·(Σ|terms|) with room.
+                #expect(
+                    worst <= Double(k) * 0x1p-22,
+                    "m \(m) n \(n) k \(k) bias \(withBias) acc \(accumulate) col \(column0): \(worst)")
+            }
+        }
+    }
+}
+
+/// splitmix64: a seeded generator for the test's operands.
+private struct Mixer: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
