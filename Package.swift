@@ -86,7 +86,7 @@ let package = Package(
         .target(
             name: "Service",
             dependencies: [
-                "Evaluation", "Reports", "ResultStore", "Checkpoints", "TokenData",
+                "Evaluation", "Engine", "Reports", "ResultStore", "Checkpoints", "TokenData",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -38,6 +38,9 @@ struct Forward {
     private var rotations: [AttentionPosition: RotationTables] = [:]
     /// fp32 copies of the 16-bit matrices this pass multiplies by, one at a time (`WideningScratch`).
     let widening = WideningScratch()
+    /// Whether attention's products take bfloat16 operands (`Precision.bf16`; the projections' packed weights say so
+    /// for themselves).
+    var bf16 = false
 
     init(tokens: [Int32], feedForwardChunk: Int, logitsChunk: Int, vocabularySlice: Int, rowBase: Int) {
         self.tokens = tokens
@@ -239,7 +242,7 @@ struct Forward {
         let out = FloatBuffer(uninitialized: length * w.heads * hs)  // [T, H·hs]
         let shape = AttentionShape(
             length: length, heads: w.heads, kvHeads: w.kvHeads, headWidth: hs, scale: w.scale,
-            window: w.node.window, softcap: w.node.softcap.map { Float($0) })
+            window: w.node.window, softcap: w.node.softcap.map { Float($0) }, bf16: bf16)
         try Kernels.attention(
             q: q, qStride: stride, k: k, kStride: stride, v: v, vStride: stride, out: out.pointer,
             outStride: w.heads * hs, shape: shape, bias: BiasTables.make(w, length: length))

@@ -303,6 +303,7 @@ public final class LanguageModel: @unchecked Sendable {
             tokens: inputs, feedForwardChunk: max(feedForwardChunk, 1), logitsChunk: max(logitsChunk, 1),
             vocabularySlice: precision == .bf16 ? (max(vocabularySlice, 1) + 31) / 32 * 32 : max(vocabularySlice, 1),
             rowBase: rowBase)
+        run.bf16 = precision == .bf16
         do { return try run.scores(bound, targets: targets, greedy: greedy) } catch { throw .outOfMemory(error) }
     }
 

@@ -1,3 +1,4 @@
+import Engine
 import TokenData
 
 /// Evaluation settings as a flag or a configuration key gives them: every field optional, so defaults, a file's
@@ -19,6 +20,8 @@ public struct EvaluationOverrides: Sendable, Hashable {
     public var extensions: [RotaryExtension]?
     public var trainedLength: Int?
     public var allowUnknownConfigKeys: Bool?
+    /// The arithmetic of the products (`--precision`, `precision = "bf16"`).
+    public var precision: Precision?
     /// What to measure (the daemon's `tasks`; default perplexity), and passkey retrieval's settings.
     public var tasks: [EvaluationTask]?
     public var passkeyDepths: [Double]?
@@ -46,6 +49,7 @@ public struct EvaluationOverrides: Sendable, Hashable {
         merged.extensions = other.extensions ?? extensions
         merged.trainedLength = other.trainedLength ?? trainedLength
         merged.allowUnknownConfigKeys = other.allowUnknownConfigKeys ?? allowUnknownConfigKeys
+        merged.precision = other.precision ?? precision
         merged.tasks = other.tasks ?? tasks
         merged.passkeyDepths = other.passkeyDepths ?? passkeyDepths
         merged.passkeyTrials = other.passkeyTrials ?? passkeyTrials
@@ -95,6 +99,7 @@ public struct EvaluationOverrides: Sendable, Hashable {
             perDocument: perDocument ?? Defaults.perDocument, resamples: resamples ?? Defaults.resamples,
             seed: seed ?? Defaults.seed, extensions: extensions ?? [], trainedLength: trainedLength)
         settings.allowUnknownConfigKeys = allowUnknownConfigKeys == true ? true : nil
+        settings.precision = precision == .bf16 ? .bf16 : nil
         try settings.validate()
         return settings
     }

@@ -1,4 +1,5 @@
 import Architecture
+import Engine
 import Foundation
 import TokenData
 
@@ -40,11 +41,17 @@ public struct EvaluationSettings: Sendable, Hashable, Codable {
     /// scoring fields then say which perplexity settings it was configured beside). `nil` for perplexity, so
     /// settings stored before passkey existed keep their hash.
     public var passkey: PasskeySettings?
+    /// The arithmetic of the products (`--precision`, `precision = "bf16"`): `nil` for float32, so settings stored
+    /// before it existed keep their hash. Part of `scoringHash`: a bf16 result never answers a float32 query.
+    public var precision: Precision?
 
     enum CodingKeys: String, CodingKey {
         case data, lengths, evaluationProtocol = "protocol", budget, offset, bos, bosToken, perDocument, resamples, seed
-        case extensions, trainedLength, allowUnknownConfigKeys, passkey
+        case extensions, trainedLength, allowUnknownConfigKeys, passkey, precision
     }
+
+    /// `precision`, float32 when unset.
+    public var computedPrecision: Precision { precision ?? .float32 }
 
     /// What these settings measure.
     public var task: EvaluationTask { passkey == nil ? .perplexity : .passkey }
@@ -86,6 +93,7 @@ public struct EvaluationSettings: Sendable, Hashable, Codable {
         if resamples < 0 { throw .invalidOptions("--bootstrap must not be negative") }
         if let trainedLength, trainedLength < 2 { throw .invalidOptions("--trained-length must be at least 2") }
         try passkey?.validate()
+        if let reason = precision?.unavailableReason { throw .invalidOptions(reason) }
     }
 
     /// Window options at `length`.
@@ -112,17 +120,19 @@ public struct EvaluationSettings: Sendable, Hashable, Codable {
     public var contentHash: String { Self.hash(of: self) }
 
     /// SHA-256 of what decides the numbers at one length: the data's content (not its path), protocol, budget,
-    /// offset, BOS and per-document cutting. Lengths, extensions and the bootstrap are not part of it: a result
+    /// offset, BOS, per-document cutting and a precision other than float32. Lengths, extensions and the bootstrap are not part of it: a result
     /// at length L is the same whichever other lengths, series or intervals were asked for.
     public func scoringHash(targets: Int) -> String {
         struct Scoring: Encodable {
             var data: String, evaluationProtocol: String, targets: Int, offset: Int, bos: BOSPlacement, bosToken: Int32?
             var perDocument: Bool
+            var precision: Precision?
         }
         return Self.hash(
             of: Scoring(
                 data: data.identity, evaluationProtocol: evaluationProtocol.description, targets: targets,
-                offset: offset, bos: bos, bosToken: bosToken, perDocument: perDocument))
+                offset: offset, bos: bos, bosToken: bosToken, perDocument: perDocument,
+                precision: precision == .bf16 ? .bf16 : nil))
     }
 
     static func hash(of value: some Encodable) -> String {

@@ -173,11 +173,14 @@ public struct PasskeyResult: Sendable, Hashable, Codable {
     public var cells: [Cell]
     /// The engine's version (`LanguageModel.engineVersion`).
     public var engineVersion: String
+    /// The arithmetic of the products (`--precision`); `nil` in results stored before it was recorded (float32).
+    public var precision: Precision?
 
     public init(
         checkpoint: String, tokenizer: String, trainedLength: Int, seed: UInt64, trials: Int, depths: [Double],
-        cells: [Cell], engineVersion: String
+        cells: [Cell], engineVersion: String, precision: Precision? = nil
     ) {
+        self.precision = precision
         self.checkpoint = checkpoint
         self.tokenizer = tokenizer
         self.trainedLength = trainedLength
@@ -238,7 +241,8 @@ public struct PasskeyResult: Sendable, Hashable, Codable {
         }
         return PasskeyResult(
             checkpoint: checkpoint, tokenizer: encoding.name, trainedLength: model.architecture.trainedLength,
-            seed: seed, trials: trials, depths: depths, cells: cells, engineVersion: LanguageModel.engineVersion)
+            seed: seed, trials: trials, depths: depths, cells: cells, engineVersion: LanguageModel.engineVersion,
+            precision: model.precision)
     }
 
     /// The series passkey retrieval runs: "model" (the checkpoint as it is), then each rotary extension, as the

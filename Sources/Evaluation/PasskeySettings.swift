@@ -67,16 +67,18 @@ public struct PasskeySettings: Sendable, Hashable, Codable {
     /// What decides a cell's numbers besides the checkpoint, architecture, series, length and engine: the template,
     /// the seed, the number of trials, the depth and the tokenization (`Passkey.Encoding.identity`). It keys stored
     /// passkey results, so two runs asking for the same cell share it.
-    public func scoringHash(depth: Double, encoding: String) -> String {
+    /// A precision other than float32 is part of it (`nil` keeps the hashes of results stored before precision).
+    public func scoringHash(depth: Double, encoding: String, precision: Precision? = nil) -> String {
         struct Scoring: Encodable {
             var task = "passkey"
             var template: [String]
             var seed: UInt64, trials: Int, depth: Double, encoding: String
+            var precision: Precision?
         }
         return EvaluationSettings.hash(
             of: Scoring(
                 template: [Passkey.instruction, Passkey.filler, Passkey.keyLine(0), Passkey.question], seed: seed,
-                trials: trials, depth: depth, encoding: encoding))
+                trials: trials, depth: depth, encoding: encoding, precision: precision == .bf16 ? .bf16 : nil))
     }
 
     /// How prompts for `model` become tokens: bytes, `tokenizer`, else the `tokenizer.json` beside the checkpoint.

@@ -23,6 +23,8 @@ public struct ScoreResult: Sendable, Hashable, Codable {
     public var threads: Int
     public var blasCore: String
     public var kernels: String
+    /// The arithmetic of the products (`--precision`): float32 or bf16.
+    public var precision: Precision
     /// The window's token ids, and `log p` of each (`null` for the first); omitted with `--summary`.
     public var tokenIds: [Int32]?
     public var logprobs: [Double?]?
@@ -78,7 +80,7 @@ public struct ScoreResult: Sendable, Hashable, Codable {
             checkpoint: loaded.summary, data: data, offset: offset, length: window, tokens: values.count,
             meanNLL: meanNLL, perplexity: exp(meanNLL), loadSeconds: loadSeconds, seconds: seconds,
             tokensPerSecond: Double(window) / max(seconds, 1e-9), threads: Kernels.threads,
-            blasCore: Kernels.blasCore, kernels: Kernels.kernelSet, tokenIds: keepTokens ? tokens : nil,
+            blasCore: Kernels.blasCore, kernels: Kernels.kernelSet, precision: loaded.model.precision, tokenIds: keepTokens ? tokens : nil,
             logprobs: keepTokens ? [nil] + values.map { $0 } : nil, notes: notes)
     }
 }

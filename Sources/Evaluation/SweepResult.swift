@@ -1,4 +1,5 @@
 import Checkpoints
+import Engine
 import Foundation
 
 /// A checkpoint as results name it: where it is, which run and step, what it is.
@@ -19,6 +20,9 @@ public struct CheckpointSummary: Sendable, Hashable, Codable {
     public var configNotRead: [String]?
     /// Why these numbers may not describe the model the config describes (`ConfigAudit.warning`).
     public var configWarning: String?
+    /// The arithmetic of the model's products (`--precision`); `nil` in results stored before it was recorded, which
+    /// were all float32.
+    public var precision: Precision?
 
     public init(
         checkpoint: String, name: CheckpointName, architecture: String, architectureHash: String, trainedLength: Int,
@@ -70,6 +74,12 @@ public struct SweepPoint: Sendable, Hashable, Codable {
     /// A passkey result (the daemon's passkey jobs): one cell of length × depth, its trials and accuracy; the
     /// perplexity fields are then empty.
     public var passkey: PasskeyResult.Cell?
+    /// The arithmetic of the products (`--precision`): float32 or bf16; `nil` in results stored before it was
+    /// recorded, which were all float32 (`computedPrecision`).
+    public var precision: Precision?
+
+    /// `precision`, float32 when the result predates it.
+    public var computedPrecision: Precision { precision ?? .float32 }
 
     public init(
         checkpoint: CheckpointSummary, series: String, length: Int, result: EvaluationResult?, interval: Interval?,
@@ -91,12 +101,15 @@ public struct SweepPoint: Sendable, Hashable, Codable {
         self.unsupported = unsupported
         self.warnings = warnings + (checkpoint.configWarning.map { [$0] } ?? [])
         configNotRead = checkpoint.configNotRead
+        precision = checkpoint.precision
     }
 
-    /// The label of the series in a table or legend: the checkpoint, with the series when it is an extension.
+    /// The label of the series in a table or legend: the checkpoint, with the series when it is an extension, and
+    /// the precision when it is not float32.
     public func label(protocolName: String) -> String {
         let name = CheckpointName(run: run, step: step, scheme: .plain).description
-        return series == protocolName ? name : "\(name) \(series)"
+        let label = series == protocolName ? name : "\(name) \(series)"
+        return computedPrecision == .float32 ? label : "\(label) (\(computedPrecision.rawValue))"
     }
 }
 

@@ -18,6 +18,7 @@ public struct SweepCheckpoint: Sendable {
             checkpoint: path, name: name ?? read, architecture: model.architecture.name,
             architectureHash: model.architecture.contentHash,
             trainedLength: model.architecture.trainedLength, trainedLengthSource: model.trainedLength.provenance)
+        summary.precision = model.precision
         if let audit = model.configAudit, !audit.unread.isEmpty {
             summary.configNotRead = audit.recorded
             summary.configWarning = audit.warning
@@ -27,15 +28,16 @@ public struct SweepCheckpoint: Sendable {
     /// Loads the checkpoint at `path` (bound with `architectureFile` when given, trained at `trainedLength` when
     /// given: `EvaluationSettings.trainedLength`; accepting config keys that change the model but are not read when
     /// `allowUnknownConfigKeys`).
+    /// `precision`: the arithmetic of the products (`EvaluationSettings.precision`); `nil`, `LanguageModel.precision`.
     public static func load(
         _ path: String, architectureFile: String? = nil, trainedLength: Int? = nil,
-        allowUnknownConfigKeys: Bool = false,
+        allowUnknownConfigKeys: Bool = false, precision: Precision? = nil,
         name: CheckpointName? = nil
     ) throws(EvaluationError) -> SweepCheckpoint {
         do {
             let model = try LanguageModel.load(
                 path, architectureFile: architectureFile, trainedLength: trainedLength,
-                allowUnknownConfigKeys: allowUnknownConfigKeys)
+                allowUnknownConfigKeys: allowUnknownConfigKeys, precision: precision)
             return SweepCheckpoint(model: model, path: path, name: name)
         } catch { throw .engine(error) }
     }

@@ -41,7 +41,8 @@ extension Extrapolate {
                     b, architectureFile: architecture, trainedLength: trained, allowUnknownConfigKeys: allow)
             )
             let window = length ?? first.summary.trainedLength
-            let settings = try evaluation.settings(lengths: LengthGrid(entries: [.tokens(window)]), extensions: [])
+            var settings = try evaluation.settings(lengths: LengthGrid(entries: [.tokens(window)]), extensions: [])
+            settings.precision = engine.precision == .bf16 ? .bf16 : nil
             let data = try EvaluationData.load(settings, longest: window)
             let report = ComparisonReport(
                 try Comparison.run(first, second, length: window, settings: settings, data: data))

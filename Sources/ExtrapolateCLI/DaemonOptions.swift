@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engine
 import Evaluation
 import Foundation
 import Logging
@@ -13,6 +14,13 @@ struct DaemonRuns: ParsableArguments {
     @OptionGroup var lengths: LengthOptions
     @OptionGroup var tasks: DaemonTasks
     @OptionGroup var daemon: DaemonOptions
+    @Option(
+        help: ArgumentHelp(
+            "The arithmetic of the matrix products: float32 (exact, the default) or bf16 (`precision = \"bf16\"`).",
+            discussion:
+                "bf16 results are stored apart from float32 ones and labelled bf16 everywhere (JSON, CSV, page, "
+                + "reports). Refused on a CPU without AVX512-BF16."))
+    var precision: Precision?
 
     func validate() throws {
         if folders.isEmpty, config == nil { throw ValidationError("give run folders to watch, or --config FILE") }
@@ -30,6 +38,7 @@ struct DaemonRuns: ParsableArguments {
         overrides.passkeySeed = tasks.passkeySeed
         overrides.passkeyTokenizer = tasks.tokenizer.map { WatchTarget.absolute($0) }
         overrides.passkeyBytes = tasks.bytes ? true : nil
+        overrides.precision = precision
         return overrides
     }
 

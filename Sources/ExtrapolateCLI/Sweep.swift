@@ -66,7 +66,8 @@ extension Extrapolate {
         public func run() throws {
             try engine.apply()
             guard tasks.contains(.perplexity) else { return try runPasskeyOnly() }
-            let settings = try evaluation.settings(lengths: lengths.lengths, extensions: lengths.chosenExtensions ?? [])
+            var settings = try evaluation.settings(lengths: lengths.lengths, extensions: lengths.chosenExtensions ?? [])
+            settings.precision = engine.precision == .bf16 ? .bf16 : nil
             let runner = SweepRunner(settings: settings, sharesPrefixes: !noPrefixSharing)
             let checkpoints = try checkpoint.map { path throws(EvaluationError) in
                 try SweepCheckpoint.load(

@@ -67,10 +67,15 @@ public struct AttentionShape: Sendable {
     public var window: Int?
     /// Soft cap of the scaled scores (`cap · tanh(s / cap)`), or `nil`.
     public var softcap: Float?
+    /// Whether the full tiles' products take bfloat16 operands (`--precision bf16`; needs `hasBF16Products`).
+    public var bf16: Bool
 
     public init(
-        length: Int, heads: Int, kvHeads: Int, headWidth: Int, scale: Float, window: Int?, softcap: Float? = nil
+        length: Int, heads: Int, kvHeads: Int, headWidth: Int, scale: Float, window: Int?, softcap: Float? = nil,
+        bf16: Bool = false
     ) {
+        precondition(!bf16 || Kernels.hasBF16Products, "bf16 attention on a CPU without AVX512-BF16")
+        self.bf16 = bf16
         self.length = length
         self.heads = heads
         self.kvHeads = kvHeads
@@ -119,6 +124,21 @@ extension Kernels {
             return (FloatBuffer(uninitialized: tiles * max(shape.kvHeads, 1)), bounds)
         }()
         let norms = skipping.map { UncheckedPointer($0.norms.pointer) }
+        // bf16: each head's keys and values as bfloat16 pairs (attention.h's full tiles read these).
+        let hsPadded = (shape.headWidth + 63) / 64 * 64
+        let keyPairsPerHead = tiles * ((shape.headWidth + 1) / 2) * 64
+        let valuePairsPerHead = tiles * 64 * hsPadded  // uint16 values
+        let pairs: FloatBuffer? =
+            shape.bf16
+            ? FloatBuffer(uninitialized: (keyPairsPerHead + valuePairsPerHead / 2) * max(shape.kvHeads, 1)) : nil
+        let keyPairs = pairs.map {
+            UncheckedPointer(UnsafeMutableRawPointer($0.pointer).assumingMemoryBound(to: UInt32.self))
+        }
+        let valuePairs = pairs.map {
+            UncheckedPointer(
+                UnsafeMutableRawPointer($0.pointer + keyPairsPerHead * max(shape.kvHeads, 1))
+                    .assumingMemoryBound(to: UInt16.self))
+        }
         let packedBase = UncheckedPointer(packed.pointer)
         let valuesBase = UncheckedPointer(packed.pointer + packedPerHead * max(shape.kvHeads, 1))
         parallelFor(shape.kvHeads) { g in
@@ -134,6 +154,13 @@ extension Kernels {
                 (values + t * shape.headWidth).update(
                     from: pointers.2.pointer + t * vStride + g * shape.headWidth,
                     count: shape.headWidth)
+            }
+            if let keyPairs, let valuePairs {
+                ck_bf16_pack_key_pairs(
+                    packedBase.pointer + g * packedPerHead, shape.length, shape.headWidth,
+                    keyPairs.pointer + g * keyPairsPerHead)
+                ck_bf16_pack_value_pairs(
+                    values, shape.headWidth, shape.length, shape.headWidth, valuePairs.pointer + g * valuePairsPerHead)
             }
         }
         // Later blocks hold more keys: hand them out first so the last items to finish are short ones.
@@ -155,6 +182,11 @@ extension Kernels {
             args.scale = shape.scale
             args.window = shape.window ?? 0
             args.softcap = shape.softcap ?? 0
+            if let keyPairs, let valuePairs {
+                args.bf16 = 1
+                args.k_pairs = UnsafePointer(keyPairs.pointer + kvHead * keyPairsPerHead)
+                args.v_pairs = UnsafePointer(valuePairs.pointer + kvHead * valuePairsPerHead)
+            }
             switch bias {
             case .none:
                 args.bias_kind = CK_BIAS_NONE
@@ -179,7 +211,7 @@ extension Kernels {
             let end = min(begin + attentionRowsPerItem, shape.length)
             if ck_attention_rows(&args, begin, end) != 0 { failed.record() }
         }
-        withExtendedLifetime((packed, skipping)) {}
+        withExtendedLifetime((packed, skipping, pairs)) {}
         if failed.count > 0 {
             let hsPadded = (shape.headWidth + 63) / 64 * 64
             throw .outOfMemory(what: "the attention tile scratch", bytes: (64 * 64 + 64 * hsPadded + 384) * 4)

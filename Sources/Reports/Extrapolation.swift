@@ -1,4 +1,5 @@
 import Foundation
+import Engine
 import Evaluation
 import ResultStore
 
@@ -62,10 +63,12 @@ public struct ExtrapolationCurve: Sendable, Hashable, Codable {
     /// Where the trained length came from, and the data scored (when the results recorded them).
     public var trainedLengthSource: String?
     public var data: DataReference?
+    /// The arithmetic of the products (`float32`, or `bf16` under `--precision bf16`); `nil` decodes as float32.
+    public var precision: Precision?
 
     enum CodingKeys: String, CodingKey {
         case run, checkpointID, checkpoint, step, checkpointState, series, evaluationProtocol = "protocol"
-        case trainedLength, trainedLengthSource, data, scoringHash, points, unsupported
+        case trainedLength, trainedLengthSource, data, scoringHash, points, unsupported, precision
     }
 
     /// Encodes every field and `provenance`, so the page shows the same line as the report's table.
@@ -92,6 +95,7 @@ public struct ExtrapolationCurve: Sendable, Hashable, Codable {
             try c.encode(curve.trainedLength, forKey: .trainedLength)
             try c.encodeIfPresent(curve.trainedLengthSource, forKey: .trainedLengthSource)
             try c.encodeIfPresent(curve.data, forKey: .data)
+            try c.encode(curve.precision ?? .float32, forKey: .precision)
             try c.encode(curve.scoringHash, forKey: .scoringHash)
             try c.encode(curve.points, forKey: .points)
             try c.encode(curve.unsupported, forKey: .unsupported)
@@ -127,8 +131,11 @@ public struct ExtrapolationCurve: Sendable, Hashable, Codable {
         return Dictionary(points.map { ($0.multiple, $0.perplexity / base) }, uniquingKeysWith: { a, _ in a })
     }
 
-    /// "run · series" (the series only when it is not the plain protocol).
-    public var label: String { series == evaluationProtocol ? run : "\(run) · \(series)" }
+    /// "run · series" (the series only when it is not the plain protocol), with "· bf16" when computed so.
+    public var label: String {
+        let label = series == evaluationProtocol ? run : "\(run) · \(series)"
+        return (precision ?? .float32) == .float32 ? label : "\(label) · \(precision!.rawValue)"
+    }
 
     /// "step N", or the checkpoint's file name when it has no step.
     public var stepLabel: String {
@@ -153,6 +160,7 @@ public enum Extrapolation {
                     scoringHash: row.scoringHash, points: [])
             curve.trainedLengthSource = curve.trainedLengthSource ?? row.trainedLengthSource
             curve.data = curve.data ?? row.data
+            curve.precision = row.precision
             if row.outcome == .unsupported {
                 curve.unsupported.append(
                     .init(length: row.length, multiple: row.multiple, reason: row.reason ?? "not supported"))

@@ -1,3 +1,4 @@
+import Engine
 import Evaluation
 import Foundation
 
@@ -9,7 +10,7 @@ public enum ResultCSV {
         "run", "checkpoint", "step", "series", "protocol", "length", "trained_length", "trained_length_source",
         "multiple", "outcome", "tokens", "windows", "mean_nll", "perplexity", "ci_lower", "ci_upper",
         "window_averaged_perplexity", "bits_per_byte", "seconds", "reason", "warnings", "data", "data_checksum",
-        "config_not_read",
+        "config_not_read", "precision",
     ].joined(separator: ",")
 
     /// A sweep's point.
@@ -17,7 +18,8 @@ public enum ResultCSV {
         line(
             p.run, p.checkpoint, p.step, p.series, evaluationProtocol, p.length, p.trainedLength, p.trainedLengthSource,
             p.multiple, p.unsupported == nil ? "evaluated" : "unsupported", p.result, p.interval,
-            p.result?.seconds, p.unsupported, p.warnings, p.data, configNotRead: p.configNotRead)
+            p.result?.seconds, p.unsupported, p.warnings, p.data, configNotRead: p.configNotRead,
+            precision: p.computedPrecision)
     }
 
     /// A stored result.
@@ -26,7 +28,8 @@ public enum ResultCSV {
             r.run, r.checkpoint, r.step, r.series, r.evaluationProtocol, r.length, r.trainedLength,
             r.trainedLengthSource,
             r.multiple, r.outcome.rawValue, r.result, r.interval, r.seconds, r.reason, r.warnings, r.data,
-            tokens: r.tokens, meanNLL: r.meanNLL, perplexity: r.perplexity, configNotRead: r.configNotRead)
+            tokens: r.tokens, meanNLL: r.meanNLL, perplexity: r.perplexity, configNotRead: r.configNotRead,
+            precision: r.precision)
     }
 
     private static func line(
@@ -34,7 +37,7 @@ public enum ResultCSV {
         _ length: Int, _ trainedLength: Int, _ source: String?, _ multiple: Double, _ outcome: String,
         _ result: EvaluationResult?, _ interval: Interval?, _ seconds: Double?, _ reason: String?,
         _ warnings: [String], _ data: DataReference?, tokens: Int? = nil, meanNLL: Double? = nil,
-        perplexity: Double? = nil, configNotRead: [String]? = nil
+        perplexity: Double? = nil, configNotRead: [String]? = nil, precision: Precision
     ) -> String {
         func number(_ value: Double?) -> String { value.map { "\($0)" } ?? "" }
         let scored: Int? = tokens ?? result?.tokens
@@ -50,7 +53,7 @@ public enum ResultCSV {
         ]
         let notes: [String] = [
             reason ?? "", warnings.joined(separator: "; "), data?.path ?? "", data?.checksum ?? "",
-            (configNotRead ?? []).joined(separator: "; "),
+            (configNotRead ?? []).joined(separator: "; "), precision.rawValue,
         ]
         let fields = identity + numbers + notes
         return fields.map(TextColumns.csvField).joined(separator: ",")

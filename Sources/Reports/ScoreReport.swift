@@ -1,3 +1,4 @@
+import Engine
 import Evaluation
 import Foundation
 
@@ -33,6 +34,9 @@ public struct ScoreReport: ResultReport {
                 format: "time            %.2f s load, %.2f s forward (%.0f tokens/s)", r.loadSeconds, r.seconds,
                 r.tokensPerSecond))
         lines.append("threads         \(r.threads) (OpenBLAS \(r.blasCore) kernels, ours \(r.kernels))")
+        if r.precision == .bf16 {
+            lines.append("precision       bf16 (products of bfloat16-rounded operands, fp32 accumulation; not exact)")
+        }
         lines += r.notes.map { "note            \($0)" }
         return lines.joined(separator: "\n")
     }

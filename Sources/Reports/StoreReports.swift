@@ -1,3 +1,4 @@
+import Engine
 import Evaluation
 import Foundation
 import ResultStore
@@ -48,11 +49,14 @@ public struct StoredResultsReport: ResultReport {
         /// A passkey result: one cell (length × depth) with its accuracy and trials (`SweepPoint.passkey`); the
         /// perplexity fields are then empty. `nil` for a perplexity result.
         public var passkey: PasskeyResult.Cell?
+        /// The arithmetic of the products: `float32` (exact; every result stored before precision was recorded) or
+        /// `bf16` (`--precision bf16`).
+        public var precision: Precision
 
         enum CodingKeys: String, CodingKey {
             case checkpointID, run, checkpoint, step, checkpointState, series, evaluationProtocol = "protocol", length
             case trainedLength, trainedLengthSource, multiple, outcome, reason, perplexity, meanNLL, tokens, interval
-            case warnings, seconds, finished, data, windows, configNotRead, passkey
+            case warnings, seconds, finished, data, windows, configNotRead, passkey, precision
             case contentHash, architectureHash, scoringHash, engineVersion, result
         }
 
@@ -93,6 +97,7 @@ public struct StoredResultsReport: ResultReport {
             windows = point.result.map { Bootstrap.unitCount($0).0 }
             configNotRead = point.configNotRead
             passkey = point.passkey
+            precision = point.computedPrecision
             if passkey != nil { evaluationProtocol = EvaluationTask.passkey.rawValue }
         }
     }

@@ -1,3 +1,4 @@
+import Engine
 import Evaluation
 import Foundation
 import ResultStore
@@ -18,16 +19,23 @@ public struct StoredPasskeyReport: Sendable {
         }
     }
 
-    /// Each checkpoint's cells as one `PasskeyResult` (what `extrapolate passkey` prints), in row order.
+    /// Each checkpoint's cells as one `PasskeyResult` (what `extrapolate passkey` prints), in row order; a
+    /// checkpoint evaluated in two precisions has one result per precision.
     public var results: [(checkpointID: Int64, run: String, step: Int?, result: PasskeyResult)] {
-        var order: [Int64] = []
-        var byCheckpoint: [Int64: [StoredResultsReport.Row]] = [:]
-        for row in rows {
-            if byCheckpoint[row.checkpointID] == nil { order.append(row.checkpointID) }
-            byCheckpoint[row.checkpointID, default: []].append(row)
+        struct Key: Hashable {
+            var checkpointID: Int64
+            var precision: Precision
         }
-        return order.map { id in
-            let mine = byCheckpoint[id] ?? []
+        var order: [Key] = []
+        var byCheckpoint: [Key: [StoredResultsReport.Row]] = [:]
+        for row in rows {
+            let key = Key(checkpointID: row.checkpointID, precision: row.precision)
+            if byCheckpoint[key] == nil { order.append(key) }
+            byCheckpoint[key, default: []].append(row)
+        }
+        return order.map { key in
+            let id = key.checkpointID
+            let mine = byCheckpoint[key] ?? []
             let cells = mine.compactMap(\.passkey)
             let first = mine[0]
             let depths = Array(Set(cells.map(\.depth))).sorted()
@@ -35,7 +43,7 @@ public struct StoredPasskeyReport: Sendable {
                 checkpoint: first.checkpoint, tokenizer: cells.compactMap(\.tokenizer).first ?? "?",
                 trainedLength: first.trainedLength, seed: cells.compactMap(\.seed).first ?? 0,
                 trials: cells.map(\.trials.count).max() ?? 0, depths: depths, cells: cells,
-                engineVersion: first.engineVersion)
+                engineVersion: first.engineVersion, precision: first.precision)
             return (id, first.run, first.step, result)
         }
     }

@@ -1,4 +1,5 @@
 import Checkpoints
+import Engine
 import Evaluation
 import Foundation
 import Reports
@@ -90,7 +91,7 @@ extension EvaluationOverrides {
     static let keys = [
         "data", "dtype", "lengths", "protocol", "budget", "offset", "bos", "bos-token", "per-document", "bootstrap",
         "seed", "extensions", "trained-length", "allow-unknown-config-keys", "tasks", "passkey-depths",
-        "passkey-trials", "passkey-seed", "passkey-tokenizer", "passkey-bytes",
+        "passkey-trials", "passkey-seed", "passkey-tokenizer", "passkey-bytes", "precision",
     ]
 
     /// The settings, with the defaults where nothing was given and the data path made absolute.
@@ -130,6 +131,7 @@ extension EvaluationOverrides {
         seed = try read.integer("seed", minimum: 0).map { UInt64($0) }
         trainedLength = try read.integer("trained-length", minimum: 2)
         allowUnknownConfigKeys = try read.boolean("allow-unknown-config-keys")
+        precision = try read.parsed("precision", as: "float32 or bf16") { Precision(rawValue: $0) }
         if let names = try read.strings("tasks") {
             do { tasks = try EvaluationTask.parseList(names.joined(separator: ",")) } catch {
                 throw .badValue(file: file, key: read.name("tasks"), reason: error.description)

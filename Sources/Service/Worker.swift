@@ -216,7 +216,8 @@ final class Worker: @unchecked Sendable {
             // A version kept in a snapshot is read from it: the path may already hold a later save.
             checkpoint = try SweepCheckpoint.load(
                 version.snapshot ?? version.path, trainedLength: job.settings.trainedLength,
-                allowUnknownConfigKeys: job.settings.allowUnknownConfigKeys ?? false, name: name)
+                allowUnknownConfigKeys: job.settings.allowUnknownConfigKeys ?? false,
+                precision: job.settings.computedPrecision, name: name)
             checkpoint.summary.checkpoint = version.path
         } catch {
             if let changed = filesChanged(version) { return changed }
@@ -330,7 +331,9 @@ final class Worker: @unchecked Sendable {
         let keys = cells.map {
             ResultKey(
                 contentHash: version.contentHash, architectureHash: checkpoint.summary.architectureHash,
-                scoringHash: passkey.scoringHash(depth: $0.depth, encoding: encoding.identity), series: $0.job.series,
+                scoringHash: passkey.scoringHash(
+                    depth: $0.depth, encoding: encoding.identity, precision: claimed.job.settings.precision),
+                series: $0.job.series,
                 length: $0.job.length, engineVersion: SweepRunner.engineVersion)
         }
         let standing = try await linkStanding(keys, lease: lease, metadata: metadata)

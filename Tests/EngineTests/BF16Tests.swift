@@ -76,6 +76,55 @@ struct BF16Products {
     }
 }
 
+/// Attention under `--precision bf16`: the full tiles' products take bfloat16 q, k, v and probabilities. Against
+/// plain attention over the bf16-rounded q, k and v, what is left is rounding; against the fp32 kernel, the result
+/// must differ (the bf16 path ran).
+@Suite("BF16 attention")
+struct BF16Attention {
+    @Test(
+        "Fused bf16 attention equals plain attention over the rounded operands, to the probabilities' rounding",
+        arguments: [(300, 2, 1, 64, nil as Int?), (200, 4, 2, 80, nil), (260, 2, 2, 37, 150), (330, 3, 1, 128, nil)])
+    func matchesPlainAttention(_ length: Int, _ heads: Int, _ kvHeads: Int, _ hs: Int, _ window: Int?) throws {
+        guard Kernels.hasBF16Products else {
+            print("skipped: this CPU has no AVX512-BF16 (or the avx512 kernel set is not in use)")
+            return
+        }
+        var generator = Mixer(state: UInt64(length * 31 + hs))
+        func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1.5...1.5, using: &generator) } }
+        let (q, k, v) = (random(length * heads * hs), random(length * kvHeads * hs), random(length * kvHeads * hs))
+        let table = FloatBuffer(count: heads * length)
+        for h in 0..<heads {
+            for d in 0..<length { table.pointer[h * length + d] = Float(-0.3 / Double(h + 1) * Double(d)) }
+        }
+        let scale = 1 / Double(hs).squareRoot()
+        func run(bf16: Bool) throws -> [Float] {
+            let out = FloatBuffer(count: length * heads * hs)
+            let (qb, kb, vb) = (FloatBuffer(q), FloatBuffer(k), FloatBuffer(v))
+            try Kernels.attention(
+                q: qb.pointer, qStride: heads * hs, k: kb.pointer, kStride: kvHeads * hs, v: vb.pointer,
+                vStride: kvHeads * hs, out: out.pointer, outStride: heads * hs,
+                shape: AttentionShape(
+                    length: length, heads: heads, kvHeads: kvHeads, headWidth: hs, scale: Float(scale),
+                    window: window, bf16: bf16),
+                bias: .distance(table))
+            return out.array
+        }
+        let (half, exact) = (try run(bf16: true), try run(bf16: false))
+        let round = { (x: [Float]) in x.map { Float(BF16Products.rounded($0)) } }
+        let expected = naiveAttention(
+            q: round(q), k: round(k), v: round(v), length: length, heads: heads, kvHeads: kvHeads, hs: hs,
+            scale: scale, window: window
+        ) { h, d in Double(table.pointer[h * length + d]) }
+        let worst = zip(half, expected).map { abs(Double($0) - $1) }.max()!
+        // Each output is a convex combination of values ≤ 1.5. Full tiles round the weights (2⁻⁹ relative each); the
+        // diagonal and window-edge tiles stay fp32 over the unrounded q, k, v, which the reference rounded: together
+        // a few 2⁻⁹ · 1.5 (measured 0.0043–0.0062). A layout or pairing mistake moves outputs by tenths.
+        #expect(worst < 1.5 * 0x1p-6, "max |Δ| against the rounded operands = \(worst)")
+        let moved = zip(half, exact).map { abs($0 - $1) }.max()!
+        #expect(moved > 0, "the bf16 path did not run")
+    }
+}
+
 /// splitmix64: a seeded generator for the test's operands.
 private struct Mixer: RandomNumberGenerator {
     var state: UInt64

@@ -46,6 +46,11 @@ typedef struct {
     const float *key_tile_norms;      ///< [ceil(T / 64)]: the largest |k| of each packed key tile (ck_key_tile_norms)
     /// > 0: each scaled score s = scale·q·k becomes softcap·tanh(s / softcap) before any bias or mask (Gemma 2).
     float softcap;
+    /// Nonzero: the full tiles' two products in bfloat16 (`--precision bf16`; only where ck_bf16_available()), from
+    /// these pairs of this head's keys and values.
+    int bf16;
+    const uint32_t *k_pairs;  ///< ck_bf16_pack_key_pairs of k_packed
+    const uint16_t *v_pairs;  ///< ck_bf16_pack_value_pairs of v
 } ck_attention_args;
 
 /// Packs one head's keys for ck_attention_rows: block b of 64 keys becomes [hs][64] (transposed, zero-padded past
@@ -142,6 +147,25 @@ void ck_bf16_pack(const void *b, int format, long n, long k, long row0, long row
 /// packed by `ck_bf16_pack`, fp32 accumulation; column0 a multiple of 32. Only where `ck_bf16_available()`.
 void ck_bf16_linear(const float *a, long lda, const uint16_t *packed, long k, long column0, const float *bias, float *c,
                     long ldc, long m, long n, int accumulate);
+
+/// Keys packed by ck_pack_keys, rounded to bfloat16 and paired along the head width: tile t becomes
+/// [ceil(hs / 2)][64] pairs (uint32: element 2p low, 2p + 1 high). `out` holds ceil(length / 64) · ceil(hs / 2) · 64.
+void ck_bf16_pack_key_pairs(const float *k_packed, long length, long hs, uint32_t *out);
+
+/// Values [length][v_stride] rounded to bfloat16 and paired along the keys: tile t becomes [32][hs_padded][2]
+/// (hs_padded = hs rounded up to 64, zeros past hs and past length). `out` holds ceil(length / 64) · 64 · hs_padded.
+void ck_bf16_pack_value_pairs(const float *v, long v_stride, long length, long hs, uint16_t *out);
+
+/// A query block transposed ([hs][64] fp32) as bfloat16 pairs along the head width: [ceil(hs / 2)][64][2].
+void ck_bf16_pack_query_block(const float *query_t, long hs, uint16_t *out);
+
+/// st[c][r] = scale · Σ_e k_c[e] · q_r[e] over a full tile, bfloat16 operands, fp32 accumulation; `vectors` groups
+/// of 16 query rows (even).
+void ck_bf16_qk_tile_t(float *st, const uint16_t *q_pairs, const uint32_t *k_pairs, long hs, float scale, long vectors);
+
+/// acc[r][e] += Σ_c st[c][r] · v_c[e] over a full tile's 64 keys for `rows` rows (a multiple of 4), bfloat16
+/// operands (the probabilities rounded here), fp32 accumulation.
+void ck_bf16_pv_full(float *acc, long hs_padded, const float *st, const uint16_t *v_pairs, long rows);
 
 #ifdef __cplusplus
 }

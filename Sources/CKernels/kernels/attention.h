@@ -284,7 +284,9 @@ static int CK_VARIANT(ck_attention_rows)(const ck_attention_args *a, long row_be
     const float cap2 = a->softcap * CK_LOG2E;     // the cap in the scores' base-2 units
     const int skipping =
         a->bias_kind == CK_BIAS_DISTANCE && a->distance_bias_bound && a->key_tile_norms && !capped;
-    const size_t floats = (size_t)(BLOCK_Q * BLOCK_K + 2 * BLOCK_Q * hs_padded + 4 * BLOCK_Q + 2 * BLOCK_K);
+    // The bf16 query pairs ([hs_padded / 2][BLOCK_Q] pairs, one float's room each) follow query_t.
+    const size_t floats = (size_t)(BLOCK_Q * BLOCK_K + 2 * BLOCK_Q * hs_padded + 4 * BLOCK_Q + 2 * BLOCK_K +
+                                   (a->bf16 ? BLOCK_Q * hs_padded / 2 + 16 : 0));
     float *scratch = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
     if (!scratch) return -1;
     float *scores = scratch;                      // [BLOCK_Q][BLOCK_K]
@@ -296,6 +298,8 @@ static int CK_VARIANT(ck_attention_rows)(const ck_attention_args *a, long row_be
     float *query_reach = fire_tmp + BLOCK_K;      // skipping: |scale|·|q_i| per row of the block
     float *row_floor = query_reach + BLOCK_Q;     // skipping: the row's diagonal score − CK_NEGLIGIBLE_GAP
     float *query_t = row_floor + BLOCK_Q;         // [hs][BLOCK_Q]: the block's queries transposed, zeros past its end
+    // 64-byte aligned: query_t's offset is a multiple of 16 floats, as is its size.
+    uint16_t *query_pairs = (uint16_t *)(query_t + BLOCK_Q * hs_padded);
     const float scale2 = a->scale * CK_LOG2E;     // scores are kept in base 2: 2^(s·log2 e) = e^s
 
     for (long i0 = row_begin; i0 < row_end; i0 += BLOCK_Q) {
@@ -308,6 +312,7 @@ static int CK_VARIANT(ck_attention_rows)(const ck_attention_args *a, long row_be
         for (long e = 0; e < hs; e++)
             for (long r = 0; r < BLOCK_Q; r++) query_t[e * BLOCK_Q + r] = r < nq ? a->q[(i0 + r) * a->q_stride + e] : 0;
         memset(acc, 0, sizeof(float) * (size_t)(BLOCK_Q * hs_padded));
+        if (a->bf16) ck_bf16_pack_query_block(query_t, hs, query_pairs);
         const long j_first = window > 0 ? max_l(0, i0 - window + 1) / BLOCK_K * BLOCK_K : 0;
         if (skipping)
             for (long r = 0; r < nq; r++) {
@@ -339,6 +344,16 @@ static int CK_VARIANT(ck_attention_rows)(const ck_attention_args *a, long row_be
             // the transposed path, 16 rows per vector, instead of the general row-by-row one.
             const int full = nk == BLOCK_K && j0 + BLOCK_K <= i0 && (window == 0 || j0 >= i1 - window) &&
                              a->bias_kind != CK_BIAS_FIRE;
+            if (full && a->bf16) {
+                const long pairs = (hs + 1) / 2;
+                ck_bf16_qk_tile_t(scores, query_pairs, a->k_pairs + (j0 / BLOCK_K) * pairs * BLOCK_K, hs, scale2,
+                                  (vectors + 1) / 2 * 2);
+                if (capped) softcap_scores(scores, BLOCK_K * BLOCK_Q, cap2);
+                const float *bias = a->bias_kind == CK_BIAS_DISTANCE ? a->distance_bias + (i0 - j0) : NULL;
+                for (long u = 0; u < vectors; u++) softmax_tile_t(scores, u, bias, row_max, row_sum, acc, hs_padded, hs);
+                ck_bf16_pv_full(acc, hs_padded, scores, a->v_pairs + (j0 / BLOCK_K) * BLOCK_K * hs_padded, groups * 4);
+                continue;
+            }
             if (full) {
                 qk_tile_t(scores, query_t, keys, hs, scale2, vectors_padded);
                 if (capped) softcap_scores(scores, BLOCK_K * BLOCK_Q, cap2);   // every entry is visible here
