@@ -5,9 +5,12 @@
 //
 // vdpbf16ps adds a[2i]·b[2i] + a[2i+1]·b[2i+1] into each fp32 lane, so both operands are packed in pairs along k:
 // B as panels of NR = 32 columns, [k/2][32][2] values each (a panel's pair row is one 64-byte line, two zmm loads);
-// A, per block of MC rows and KC values of k, as rows of pairs. The micro-kernel keeps an MR × NR = 8 × 32 tile of C
-// in 16 zmm accumulators and broadcasts one pair of A per row per step. Loop order as in GotoBLAS: a k block of B's
-// panel (KC/2 pair rows, 32 KiB) stays in L1 while every MR-row tile of the MC-row A block (64 KiB, L2) passes it.
+// A, per block of MC rows, as rows of pairs. The micro-kernel keeps an MR × NR = 8 × 32 tile of C in 16 zmm
+// accumulators over the whole of k (up to KC = 4,096, so C is loaded and stored once for almost every shape) and
+// broadcasts one pair of A per row per step. For each block of MC = 16 rows (16 × k × 2 bytes of A, in L2) every
+// panel streams past both of its 8-row tiles. Measured on Zen 4 (GPT-2 small, 2,048 tokens, tokens/s of the whole
+// pass): k blocks of 512 with MC = 64, the GotoBLAS order, 2,006; whole k with MC = 128, 64, 32, 16, 8: 2,420, 2,460,
+// 2,510, 2,620, 2,490.
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +21,8 @@
 
 #define CK_NR 32
 #define CK_MR 8
-#define CK_KC 512
-#define CK_MC 64
+#define CK_KC 4096
+#define CK_MC 16
 
 uint16_t ck_bf16_round(float x) {
     uint32_t bits;
