@@ -121,6 +121,12 @@ def main():
     print(f"wrote {args.output}.md and {args.output}.json")
 
 
+def name(row):
+    """The shape's name, or a trained checkpoint's run folder and file (`alibi/step-2000.safetensors`)."""
+    path = row["shape"].rstrip("/")
+    return "/".join(path.split("/")[-2:]) if row.get("real") else os.path.basename(path)
+
+
 def speed(entry):
     return (entry or {}).get("tokens_per_second")
 
@@ -131,7 +137,7 @@ def ratio(a, b):
 
 def describe(row):
     a = row["accuracy"]
-    text = f"{os.path.basename(row['shape']):24s} {row['length']:6d}"
+    text = f"{name(row):32s} {row['length']:6d}"
     if not row.get("real"):
         text += "".join(f"  {side} {speed(row.get(side)) or row.get(side, {}).get('error')}"
                         for side in ("exact", "bf16", "autocast") if side in row)
@@ -156,7 +162,7 @@ def markdown(machine, rows):
         accuracy_cells = (["—"] * 3 if "error" in a else
                           [f"{100 * a['relative_perplexity_change']:+.3f}%", f"{a['max_abs_logprob_change']:.3g}",
                            f"{a['mean_abs_logprob_change']:.3g}"])
-        out.append(f"| {os.path.basename(row['shape'].rstrip('/'))} | {row['length']:,} | " + " | ".join(cells)
+        out.append(f"| {name(row)} | {row['length']:,} | " + " | ".join(cells)
                    + f" | {ratio(speed(row.get('bf16')), speed(row.get('exact')))}"
                    + f" | {ratio(speed(row.get('bf16')), speed(row.get('autocast')))} | " + " | ".join(accuracy_cells)
                    + " |")

@@ -118,13 +118,14 @@ def write(out, shape):
     return total
 
 
-def run(out, shape, lengths, binary, threads):
+def run(out, shape, lengths, binary, threads, precisions=("float32",)):
     folder = os.path.join(out, shape)
     stored = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder) if f.endswith(".safetensors"))
     rows = []
-    for length in lengths:
+    for length, precision in [(length, precision) for length in lengths for precision in precisions]:
         command = ["/usr/bin/time", "-v", binary, "score", "--checkpoint", folder,
-                   "--tokens", os.path.join(out, "tokens-32000.u16"), "--length", str(length), "--summary", "--json"]
+                   "--tokens", os.path.join(out, "tokens-32000.u16"), "--length", str(length), "--summary", "--json",
+                   "--precision", precision]
         if threads:
             command += ["--threads", str(threads)]
         done = subprocess.run(command, capture_output=True, text=True)
@@ -137,7 +138,7 @@ def run(out, shape, lengths, binary, threads):
         rows.append(dict(shape=shape, length=length, load_s=result["loadSeconds"], pass_s=result["seconds"],
                          tokens_per_s=result["tokensPerSecond"], peak_rss_gb=peak / 1e9, stored_gb=stored / 1e9,
                          over_stored_gb=(peak - stored) / 1e9, perplexity=result["perplexity"], engine=estimate,
-                         threads=result.get("threads")))
+                         threads=result.get("threads"), precision=precision))
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -150,11 +151,13 @@ def main():
     parser.add_argument("--lengths", default="2048,4096")
     parser.add_argument("--binary", default=".build/release/extrapolate")
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--precisions", default="float32", help="float32 and/or bf16, each run at every length")
     args = parser.parse_args()
     if args.action in ("write", "both"):
         write(args.out, args.shape)
     if args.action in ("run", "both"):
-        run(args.out, args.shape, [int(n) for n in args.lengths.split(",")], args.binary, args.threads)
+        run(args.out, args.shape, [int(n) for n in args.lengths.split(",")], args.binary, args.threads,
+            args.precisions.split(","))
     if args.action == "both":
         shutil.rmtree(os.path.join(args.out, args.shape))
 

@@ -80,7 +80,8 @@ public struct ScoreResult: Sendable, Hashable, Codable {
             checkpoint: loaded.summary, data: data, offset: offset, length: window, tokens: values.count,
             meanNLL: meanNLL, perplexity: exp(meanNLL), loadSeconds: loadSeconds, seconds: seconds,
             tokensPerSecond: Double(window) / max(seconds, 1e-9), threads: Kernels.threads,
-            blasCore: Kernels.blasCore, kernels: Kernels.kernelSet, precision: loaded.model.precision, tokenIds: keepTokens ? tokens : nil,
+            blasCore: Kernels.blasCore, kernels: Kernels.kernelSet, precision: loaded.model.precision,
+            tokenIds: keepTokens ? tokens : nil,
             logprobs: keepTokens ? [nil] + values.map { $0 } : nil, notes: notes)
     }
 }

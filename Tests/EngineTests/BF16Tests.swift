@@ -90,7 +90,9 @@ struct BF16Attention {
             return
         }
         var generator = Mixer(state: UInt64(length * 31 + hs))
-        func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1.5...1.5, using: &generator) } }
+        func random(_ count: Int) -> [Float] {
+            (0..<count).map { _ in Float.random(in: -1.5...1.5, using: &generator) }
+        }
         let (q, k, v) = (random(length * heads * hs), random(length * kvHeads * hs), random(length * kvHeads * hs))
         let table = FloatBuffer(count: heads * length)
         for h in 0..<heads {
