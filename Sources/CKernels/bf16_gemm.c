@@ -23,6 +23,13 @@
 #define CK_MR 8
 #define CK_KC 4096
 #define CK_MC 16
+/// A weight matrix larger than this many bytes does not stay in the last-level cache between row blocks: it is
+/// streamed from memory once per block of rows, so those blocks are made larger (CK_MC_BIG rows, k in blocks of
+/// CK_KC_BIG, the same 128 KiB of packed A).
+#define CK_CACHED_BYTES (8L << 20)
+#define CK_MC_BIG 64
+#define CK_KC_BIG 1024
+_Static_assert(CK_MC_BIG * CK_KC_BIG == CK_MC * CK_KC, "both blockings pack A into the same block");
 
 uint16_t ck_bf16_round(float x) {
     uint32_t bits;
@@ -127,12 +134,14 @@ CK_BF16_TARGET static void ck_bf16_linear_avx512(const float *a, long lda, const
                                                  int accumulate) {
     static _Thread_local uint32_t block[CK_MC * (CK_KC / 2)] __attribute__((aligned(64)));
     const long pairs = (k + 1) / 2;
+    const int big = (long)(((n + CK_NR - 1) / CK_NR) * CK_NR) * pairs * 4 > CK_CACHED_BYTES;
+    const long MC = big ? CK_MC_BIG : CK_MC, KC = big ? CK_KC_BIG : CK_KC;
     const long first = column0 / CK_NR, panels = (n + CK_NR - 1) / CK_NR;
-    for (long k0 = 0; k0 < k; k0 += CK_KC) {
-        const long kb = k - k0 < CK_KC ? k - k0 : CK_KC, kp = (kb + 1) / 2;
-        for (long i0 = 0; i0 < m; i0 += CK_MC) {
-            const long mb = m - i0 < CK_MC ? m - i0 : CK_MC;
-            for (long r = 0; r < mb; r++) ck_bf16_pack_row(a + (i0 + r) * lda + k0, kb, block + r * (CK_KC / 2));
+    for (long k0 = 0; k0 < k; k0 += KC) {
+        const long kb = k - k0 < KC ? k - k0 : KC, kp = (kb + 1) / 2;
+        for (long i0 = 0; i0 < m; i0 += MC) {
+            const long mb = m - i0 < MC ? m - i0 : MC;
+            for (long r = 0; r < mb; r++) ck_bf16_pack_row(a + (i0 + r) * lda + k0, kb, block + r * (KC / 2));
             for (long p = 0; p < panels; p++) {
                 const long left = n - p * CK_NR;
                 const __mmask16 m0 = (__mmask16)(left >= 16 ? 0xffff : (1u << left) - 1);
@@ -140,7 +149,7 @@ CK_BF16_TARGET static void ck_bf16_linear_avx512(const float *a, long lda, const
                 const uint16_t *panel = packed + ((first + p) * pairs + k0 / 2) * CK_NR * 2;
                 for (long i = 0; i < mb; i += CK_MR) {
                     const long rows = mb - i < CK_MR ? mb - i : CK_MR;
-                    ck_bf16_tile(block + i * (CK_KC / 2), CK_KC / 2, panel, kp, c + (i0 + i) * ldc + p * CK_NR, ldc,
+                    ck_bf16_tile(block + i * (KC / 2), KC / 2, panel, kp, c + (i0 + i) * ldc + p * CK_NR, ldc,
                                  rows, m0, m1, k0 > 0 || accumulate, k0 == 0 ? (bias ? bias + p * CK_NR : NULL) : NULL);
                 }
             }
