@@ -14,12 +14,7 @@ struct DaemonRuns: ParsableArguments {
     @OptionGroup var lengths: LengthOptions
     @OptionGroup var tasks: DaemonTasks
     @OptionGroup var daemon: DaemonOptions
-    @Option(
-        help: ArgumentHelp(
-            "The arithmetic of the matrix products: float32 (exact, the default) or bf16 (`precision = \"bf16\"`).",
-            discussion:
-                "bf16 results are stored apart from float32 ones and labelled bf16 everywhere (JSON, CSV, page, "
-                + "reports). Refused on a CPU without AVX512-BF16."))
+    @Option(help: "Products in float32 (exact, default) or bf16 (AVX512-BF16; results labelled and stored apart).")
     var precision: Precision?
 
     func validate() throws {

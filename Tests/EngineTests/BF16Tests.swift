@@ -37,7 +37,7 @@ struct BF16Products {
             return
         }
         let (m, n, k) = shape
-        var generator = Mixer(state: UInt64(m * 1000 + n * 10 + k))
+        var generator = TestRandom(seed: UInt64(m * 1000 + n * 10 + k))
         let a = (0..<m * k).map { _ in Float.random(in: -1...1, using: &generator) }
         let b = (0..<n * k).map { _ in Float.random(in: -0.5...0.5, using: &generator) }
         let bias = (0..<n).map { _ in Float.random(in: -1...1, using: &generator) }
@@ -97,7 +97,7 @@ struct BF16Attention {
             print("skipped: this CPU has no AVX512-BF16 (or the avx512 kernel set is not in use)")
             return
         }
-        var generator = Mixer(state: UInt64(length * 31 + hs))
+        var generator = TestRandom(seed: UInt64(length * 31 + hs))
         func random(_ count: Int) -> [Float] {
             (0..<count).map { _ in Float.random(in: -1.5...1.5, using: &generator) }
         }
@@ -132,17 +132,5 @@ struct BF16Attention {
         #expect(worst < 1.5 * 0x1p-6, "max |Δ| against the rounded operands = \(worst)")
         let moved = zip(half, exact).map { abs($0 - $1) }.max()!
         #expect(moved > 0, "the bf16 path did not run")
-    }
-}
-
-/// splitmix64: a seeded generator for the test's operands.
-private struct Mixer: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
