@@ -16,14 +16,13 @@ speed). Writes Benchmarks/results/bf16-latest.md and .json. Needs a CPU with AVX
 """
 import argparse
 import json
-import math
 import os
 import statistics
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import cpu_name, timed  # noqa: E402
+from compare import blas_environment, cpu_name, timed, write_results  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,10 +62,7 @@ def main():
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--output", default=os.path.join(ROOT, "Benchmarks", "results", "bf16-latest"))
     args = parser.parse_args()
-    env = dict(os.environ)
-    chosen = json.loads(subprocess.run([args.binary, "cpu", "--json"], check=True, capture_output=True, text=True).stdout)
-    if chosen.get("blasCoreType"):
-        env["OPENBLAS_CORETYPE"] = chosen["blasCoreType"]
+    env, chosen = blas_environment(args.binary)
     shapes = [s for s in args.shapes.split(",") if s]
     lengths = [int(n) for n in args.lengths.split(",") if n]
     if shapes:
@@ -113,12 +109,7 @@ def main():
             rows.append(row)
             print(describe(row), flush=True)
     machine = {"cpu": cpu_name(), "threads": args.threads, "extrapolate_cpu": chosen}
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output + ".json", "w") as f:
-        json.dump({"machine": machine, "rows": rows}, f, indent=2)
-    with open(args.output + ".md", "w") as f:
-        f.write(markdown(machine, rows))
-    print(f"wrote {args.output}.md and {args.output}.json")
+    write_results(args.output, machine, rows, markdown)
 
 
 def name(row):

@@ -210,11 +210,8 @@ def main():
         parser.error(f"unknown shape {', '.join(unknown)}; known: {', '.join(SHAPES)} (and 'all' for --long-shapes)")
     lengths = [int(n) for n in args.lengths.split(",") if n]
     long_lengths = [] if args.no_long else [int(n) for n in args.long.split(",") if n]
-    env = dict(os.environ)
-    # The OpenBLAS kernels this CPU should run, decided in one place: the binary (`extrapolate cpu`, Docs/engine.md).
-    chosen = json.loads(subprocess.run([args.binary, "cpu", "--json"], check=True, capture_output=True, text=True).stdout)
+    env, chosen = blas_environment(args.binary)
     if chosen.get("blasCoreType"):
-        env["OPENBLAS_CORETYPE"] = chosen["blasCoreType"]
         os.environ["OPENBLAS_CORETYPE"] = chosen["blasCoreType"]
     env["OPENBLAS_NUM_THREADS"] = str(args.threads)
     subprocess.run([args.python, os.path.join(ROOT, "Benchmarks", "make_models.py"), args.models] + shapes, check=True)
@@ -308,12 +305,27 @@ def main():
                "torch_matmul_probes": probes["torch"],
                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "platform": platform.platform()}
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output + ".json", "w") as f:
+    write_results(args.output, machine, rows, markdown)
+
+
+def blas_environment(binary):
+    """The environment to run every side in, and what `extrapolate cpu --json` decided: the OpenBLAS kernels this
+    CPU should run are decided in one place, the binary (Docs/engine.md)."""
+    env = dict(os.environ)
+    chosen = json.loads(subprocess.run([binary, "cpu", "--json"], check=True, capture_output=True, text=True).stdout)
+    if chosen.get("blasCoreType"):
+        env["OPENBLAS_CORETYPE"] = chosen["blasCoreType"]
+    return env, chosen
+
+
+def write_results(output, machine, rows, render):
+    """OUTPUT.json (machine and rows) and OUTPUT.md (`render(machine, rows)`)."""
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    with open(output + ".json", "w") as f:
         json.dump({"machine": machine, "rows": rows}, f, indent=2)
-    with open(args.output + ".md", "w") as f:
-        f.write(markdown(machine, rows))
-    print(f"wrote {args.output}.md and {args.output}.json")
+    with open(output + ".md", "w") as f:
+        f.write(render(machine, rows))
+    print(f"wrote {output}.md and {output}.json")
 
 
 def cpu_name():

@@ -44,8 +44,9 @@ public final class PackedBF16: @unchecked Sendable {
 }
 
 extension Kernels {
-    /// Whether this CPU runs `bf16Linear` (AVX512-BF16, with the AVX-512 kernel set in use).
-    public static var hasBF16Products: Bool { ck_bf16_available() != 0 }
+    /// Whether this CPU runs `bf16Linear` (AVX512-BF16, with the AVX-512 kernel set in use): decided once, as the
+    /// kernel set is, instead of asking cpuid at every attention layer of every pass.
+    public static let hasBF16Products = ck_bf16_available() != 0
 
     /// `C[m, n] = A[m, k] · B[column0 ..< column0 + n]ᵀ (+ bias) (+ C when accumulate)` on the calling thread, with A
     /// rounded to bfloat16 and fp32 accumulation: the products of `--precision bf16`. `column0` is a multiple of 32;
