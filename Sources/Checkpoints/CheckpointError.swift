@@ -24,6 +24,8 @@ public enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible 
     /// A PyTorch pickle names a global that does not build data (`os.system`, `builtins.eval`, anything unknown):
     /// refused, never imported or called.
     case forbiddenGlobal(path: String, offset: Int, module: String, name: String)
+    /// A file could not be written (full disk, no permission); whatever was at the path before is untouched.
+    case unwritable(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -49,6 +51,8 @@ public enum CheckpointError: Error, Sendable, Hashable, CustomStringConvertible 
                 + "weights must be F32, F16, BF16 or F64"
         case .notFound(let path, let reason):
             return "\(path): \(reason)"
+        case .unwritable(let path, let reason):
+            return "\(path): could not write: \(reason); anything already there is unchanged"
         case .forbiddenGlobal(let path, let offset, let module, let name):
             return "\(path): refused: the pickle at byte \(offset) would call \(module).\(name), which is not one of "
                 + "the functions that rebuild tensors and containers; nothing was run. If this file is yours, re-save "

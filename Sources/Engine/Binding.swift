@@ -3,38 +3,38 @@ import Checkpoints
 import Kernels
 
 /// A projection ready for `sgemm`: weight `[out, in]` row-major (fp32, or 16-bit as stored), optional `[out]` bias.
-struct Projection: @unchecked Sendable {
-    var weight: Weights
-    var bias: FloatBuffer?
-    var input: Int
-    var output: Int
+package struct Projection: @unchecked Sendable {
+    package var weight: Weights
+    package var bias: FloatBuffer?
+    package var input: Int
+    package var output: Int
 }
 
 /// Attention weights with q, k, v rows concatenated (all q, then k, then v).
-struct AttentionWeights: @unchecked Sendable {
-    var node: Attention
-    var qkv: Projection
-    var output: Projection
-    var heads: Int
-    var kvHeads: Int
-    var headWidth: Int
-    var scale: Float
+package struct AttentionWeights: @unchecked Sendable {
+    package var node: Attention
+    package var qkv: Projection
+    package var output: Projection
+    package var heads: Int
+    package var kvHeads: Int
+    package var headWidth: Int
+    package var scale: Float
     /// The position method with every tensor it needs: a method with weights cannot be bound without them.
-    var position: BoundPosition
+    package var position: BoundPosition
     /// RMSNorm of the queries and keys before the position method, with its gains.
-    var queryKeyNorm: BoundQueryKeyNorm?
+    package var queryKeyNorm: BoundQueryKeyNorm?
 }
 
 /// `QueryKeyNorm` with its two gains: `[hs]` each (per head), or `[H·hs]` and `[G·hs]` (all heads at once).
-struct BoundQueryKeyNorm: @unchecked Sendable {
-    var perHead: Bool
-    var epsilon: Float
-    var query: FloatBuffer
-    var key: FloatBuffer
+package struct BoundQueryKeyNorm: @unchecked Sendable {
+    package var perHead: Bool
+    package var epsilon: Float
+    package var query: FloatBuffer
+    package var key: FloatBuffer
 }
 
 /// An attention layer's position method, bound: one case per method, each carrying the tensors it reads.
-enum BoundPosition: @unchecked Sendable {
+package enum BoundPosition: @unchecked Sendable {
     case none
     case rotary(Rotary)
     case xpos(XPos)
@@ -49,38 +49,39 @@ enum BoundPosition: @unchecked Sendable {
 }
 
 /// FIRE's tensors: `mlp.0` `[hidden, 1]` + bias, `mlp.2` `[heads, hidden]` + bias, `c`, `threshold_multiplier`.
-struct FireWeights: @unchecked Sendable {
-    var w1: FloatBuffer, b1: FloatBuffer, w2: FloatBuffer, b2: FloatBuffer, c: FloatBuffer, multiplier: FloatBuffer
+package struct FireWeights: @unchecked Sendable {
+    package var w1: FloatBuffer, b1: FloatBuffer, w2: FloatBuffer, b2: FloatBuffer, c: FloatBuffer,
+        multiplier: FloatBuffer
 }
 
 /// Feed-forward weights.
-struct FeedForwardWeights: @unchecked Sendable {
-    var node: FeedForward
-    var gate: Projection?
-    var up: Projection
-    var down: Projection
+package struct FeedForwardWeights: @unchecked Sendable {
+    package var node: FeedForward
+    package var gate: Projection?
+    package var up: Projection
+    package var down: Projection
 }
 
 /// The token embedding: table `[V, C]`, optionally scaled (fairseq's `√C`).
-struct EmbeddingWeights: @unchecked Sendable {
-    var table: Weights
-    var vocabulary: Int
-    var width: Int
-    var scale: Float?
+package struct EmbeddingWeights: @unchecked Sendable {
+    package var table: Weights
+    package var vocabulary: Int
+    package var width: Int
+    package var scale: Float?
 }
 
 /// The bound model: embedding, the layers between, and the vocabulary head. Binding guarantees the shape, so the
 /// forward pass has activations from its first line on and never meets an embedding or head inside the body.
-struct BoundModel: @unchecked Sendable {
-    var embedding: EmbeddingWeights
-    var body: [Step]
-    var head: Projection
+package struct BoundModel: @unchecked Sendable {
+    package var embedding: EmbeddingWeights
+    package var body: [Step]
+    package var head: Projection
     /// The logits' soft cap (`Unembedding.softcap`), or `nil`.
-    var headSoftcap: Float? = nil
+    package var headSoftcap: Float? = nil
 }
 
 /// One layer of the body, with its weights.
-indirect enum Step: @unchecked Sendable {
+package indirect enum Step: @unchecked Sendable {
     case positions(InputPositionEncoding, table: FloatBuffer?, width: Int)
     case linear(Projection)
     case layerNorm(gamma: FloatBuffer?, beta: FloatBuffer?, epsilon: Float, width: Int)
@@ -247,15 +248,8 @@ struct Binder {
     /// `lm_head`).
     static let renamed = ["embed_out.weight": "lm_head.weight"]
 
-    /// The checkpoint's name for `name`: itself, its newer in-memory name (`renamed`), or without its first component when the checkpoint was saved
-    /// from the base model (the Hub's `gpt2` and `bloom-560m` files say `h.0.attn…`, not `transformer.h.0.attn…`).
-    private func storedName(_ name: String) -> String? {
-        if checkpoint.info(name) != nil { return name }
-        if let renamed = Self.renamed[name], checkpoint.info(renamed) != nil { return renamed }
-        guard let dot = name.firstIndex(of: ".") else { return nil }
-        let stripped = String(name[name.index(after: dot)...])
-        return checkpoint.info(stripped) != nil ? stripped : nil
-    }
+    /// The checkpoint's name for `name` (`storedTensorName`).
+    private func storedName(_ name: String) -> String? { storedTensorName(name, in: checkpoint) }
 
     /// A matrix in `[out, in]` order whatever its stored layout.
     private mutating func matrix(_ spec: TensorSpec, out: Int, input: Int) -> Weights {

@@ -27,7 +27,7 @@ public final class LanguageModel: @unchecked Sendable {
     /// The keys of the config the architecture was imported from that its importer did not read (`nil` when it
     /// came from no config.json).
     public internal(set) var configAudit: ConfigAudit?
-    let bound: BoundModel
+    package let bound: BoundModel
     /// The arithmetic of its matrix products (`--precision`).
     public private(set) var precision = Precision.float32
 
@@ -250,7 +250,7 @@ public final class LanguageModel: @unchecked Sendable {
 
     /// The first super-block of the row blocks every matrix product of a pass is cut into (`Kernels.rowBlocks`):
     /// the trained length, so the lengths of a doubling grid from it are block boundaries.
-    var rowBase: Int { max(architecture.trainedLength, 1) }
+    package var rowBase: Int { max(architecture.trainedLength, 1) }
 
     /// Whether a pass over `prefix` tokens computes exactly (bit for bit) what a pass over `length` tokens starting
     /// with the same tokens computes at its first `prefix` positions: the model is prefix-stable

@@ -3,16 +3,29 @@ import Foundation
 import Kernels
 
 /// cos/sin tables `[length, pairs]` for rotating q and k (rotary, xPos), computed once per length.
-struct RotationTables: @unchecked Sendable {
-    var pairs: Int
-    var interleaved: Bool
-    var queryCos: FloatBuffer, querySin: FloatBuffer
+package struct RotationTables: @unchecked Sendable {
+    package var pairs: Int
+    package var interleaved: Bool
+    package var queryCos: FloatBuffer, querySin: FloatBuffer
     /// Keys differ from queries only for xPos (inverse scale).
-    var keyCos: FloatBuffer, keySin: FloatBuffer
+    package var keyCos: FloatBuffer, keySin: FloatBuffer
+
+    /// The transposed (inverse, for rotary; for xPos the scales stay) rotation: the same tables with sin negated.
+    /// Training's backward pass rotates the gradients of q and k with it.
+    package var transposed: RotationTables {
+        func negated(_ table: FloatBuffer) -> FloatBuffer {
+            let out = FloatBuffer(uninitialized: table.count)
+            for i in 0..<table.count { out.pointer[i] = -table.pointer[i] }
+            return out
+        }
+        return RotationTables(
+            pairs: pairs, interleaved: interleaved, queryCos: queryCos, querySin: negated(querySin), keyCos: keyCos,
+            keySin: negated(keySin))
+    }
 
     /// Rotary tables, rounded the way `transformers` computes them: inverse frequencies and `position · θ` in
     /// float32, cos/sin of that float angle, times the attention factor in float32.
-    static func rotary(_ rotary: Rotary, headWidth: Int, length: Int) -> RotationTables {
+    package static func rotary(_ rotary: Rotary, headWidth: Int, length: Int) -> RotationTables {
         let frequencies = rotary.frequencies(headWidth: headWidth, length: length)
         let pairs = frequencies.inverse.count
         let inverse = frequencies.inverse.map(Float.init)
@@ -32,7 +45,7 @@ struct RotationTables: @unchecked Sendable {
 
     /// xPos: interleaved rotation over the whole head; queries scaled by `ζ^{(p−c)/B}`, keys by its inverse
     /// (`microsoft/torchscale` `XPOS`, float32 like the reference).
-    static func xpos(_ xpos: XPos, headWidth: Int, length: Int) -> RotationTables {
+    package static func xpos(_ xpos: XPos, headWidth: Int, length: Int) -> RotationTables {
         let base = rotary(xpos.rotary, headWidth: headWidth, length: length)
         let pairs = base.pairs
         let zeta = xpos.pairScales(headWidth: headWidth).map(Float.init)
@@ -62,8 +75,8 @@ struct RotationTables: @unchecked Sendable {
 }
 
 /// The additive bias tables of one attention layer at one length.
-enum BiasTables {
-    static func make(_ weights: AttentionWeights, length: Int) -> AttentionBiasTables {
+package enum BiasTables {
+    package static func make(_ weights: AttentionWeights, length: Int) -> AttentionBiasTables {
         let heads = weights.heads
         func distanceTable(_ value: (_ head: Int, _ distance: Int) -> Double) -> AttentionBiasTables {
             let table = FloatBuffer(count: heads * length)

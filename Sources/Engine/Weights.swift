@@ -53,7 +53,7 @@ public enum Precision: String, Sendable, Hashable, Codable, CaseIterable {
 
 /// A weight matrix `[rows, columns]`, row-major, as the engine holds it: fp32, 16-bit as stored, or packed in
 /// bfloat16 for `--precision bf16`'s products.
-enum Weights: @unchecked Sendable {
+package enum Weights: @unchecked Sendable {
     case float(FloatBuffer)
     case half(HalfBuffer)
     case packed(PackedBF16)
@@ -116,7 +116,7 @@ enum Weights: @unchecked Sendable {
     }
 
     /// Row `row` of a `[rows, width]` matrix widened into `destination` (`width` floats).
-    func copyRow(_ row: Int, width: Int, into destination: UnsafeMutablePointer<Float>) {
+    package func copyRow(_ row: Int, width: Int, into destination: UnsafeMutablePointer<Float>) {
         switch self {
         case .float(let buffer): destination.update(from: buffer.pointer + row * width, count: width)
         case .half(let buffer): buffer.widen(from: row * width, count: width, into: destination)

@@ -235,6 +235,25 @@ public enum Kernels {
         }
     }
 
+    /// `C[m, n] = op(A)·op(B)` (+ `C` when `accumulate`), row-major with leading dimensions, on all `threads` (rows
+    /// of C split between them): op(A) is `[m, k]`, stored `[k, m]` when `transposeA`; op(B) is `[k, n]`, stored
+    /// `[n, k]` when `transposeB`. The backward pass's products (`dX = dY·W`, `dW += dYᵀ·X`).
+    public static func gemm(
+        _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool, _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, accumulate: Bool = false
+    ) {
+        guard m > 0, n > 0 else { return }
+        let (pa, pc) = (UncheckedPointer(UnsafeMutablePointer(mutating: a)), UncheckedPointer(c))
+        let pb = UncheckedPointer(UnsafeMutablePointer(mutating: b))
+        _ = blasSingleThreaded
+        parallelProductRows(m, chunk: max((m + threads - 1) / threads, 16)) { _, begin, end in
+            cblas_sgemm(
+                CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                Int32(end - begin), Int32(n), Int32(k), 1, transposeA ? pa.pointer + begin : pa.pointer + begin * lda,
+                Int32(lda), pb.pointer, Int32(ldb), accumulate ? 1 : 0, pc.pointer + begin * ldc, Int32(ldc))
+        }
+    }
+
     /// `matmulTransposed` on the calling thread only (inside a parallel region).
     public static func serialMatmulTransposed(
         _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>,
