@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "extrapolate", targets: ["extrapolate"]),
         .library(name: "Architecture", targets: ["Architecture"]),
         .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -72,6 +73,9 @@ let package = Package(
         // Rendering results (tables, CSV, JSON, SVG plots); the CLI and the daemon's pages share it.
         .target(name: "Reports", dependencies: ["Evaluation", "Architecture", "TokenData", "ResultStore"]),
         .target(name: "Engine", dependencies: ["Architecture", "Kernels", "Checkpoints"]),
+        // Exact gradients (the engine's forward kernels and bound weights, a backward pass per layer kind) and, on
+        // them, training.
+        .target(name: "Training", dependencies: ["Engine", "Architecture", "Kernels", "Checkpoints"]),
         // Runs, checkpoint versions, jobs and results behind a protocol: SQLite (GRDB), PostgreSQL and in-memory.
         .target(
             name: "ResultStore",
@@ -111,6 +115,7 @@ let package = Package(
             dependencies: [
                 "Architecture",
                 "Engine",
+                "Training",
                 "Checkpoints",
                 "TokenData",
                 "Evaluation",
@@ -148,6 +153,9 @@ let package = Package(
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Evaluation", "ResultStore", "TestSupport"]),
         .testTarget(
             name: "EngineTests", dependencies: ["Engine", "Kernels", "Checkpoints", "Architecture", "TestSupport"]),
+        .testTarget(
+            name: "TrainingTests",
+            dependencies: ["Training", "Engine", "Kernels", "Checkpoints", "Architecture", "TestSupport"]),
         .testTarget(
             name: "ResultStoreTests",
             dependencies: ["ResultStore", "Evaluation", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),

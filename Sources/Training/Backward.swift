@@ -1,0 +1,213 @@
+import Architecture
+import Engine
+import Foundation
+import Kernels
+
+// The backward pass, step by step in reverse (llm.c's `gpt2_backward`): each function takes the gradient of the
+// loss with respect to a step's output, adds the gradient of its parameters into `grads` (a bound model of the same
+// structure, `BoundModel.zeroedCopy`), and returns the gradient with respect to its input.
+
+struct Backward {
+    let length: Int
+    var tape: Tape
+
+    /// `d/dx` of the steps whose forward records are `records`, given `dy`; parameter gradients into `grads`.
+    mutating func backward(_ steps: [Step], _ grads: [Step], _ records: [Record], _ dy: Act) -> Act {
+        var d = dy
+        for index in steps.indices.reversed() {
+            d = backward(steps[index], grads[index], records[index], d)
+        }
+        return d
+    }
+
+    private mutating func backward(_ step: Step, _ grad: Step, _ record: Record, _ dy: Act) -> Act {
+        switch (step, grad, record) {
+        case (.residual(.pre, let body), .residual(_, let gradBody), .residual(let records)):
+            return tape.sum(dy, backward(body, gradBody, records, dy))
+        case (.residual(.post, let body), .residual(_, let gradBody), .residual(let records)):
+            var ds = dy
+            if let norm = body.last, let gradNorm = gradBody.last, let last = records.last,
+                records.count == body.count
+            {
+                ds = backward(norm, gradNorm, last, dy)
+            }
+            let inner = Array(body.dropLast()), gradInner = Array(gradBody.dropLast())
+            return tape.sum(ds, backward(inner, gradInner, Array(records.prefix(inner.count)), ds))
+        case (.parallel(let branches), .parallel(let gradBranches), .parallel(let records)):
+            var dx = tape.copy(dy)
+            for index in branches.indices {
+                dx = tape.sum(dx, backward(branches[index], gradBranches[index], records[index], dy))
+            }
+            return dx
+        case (.positions(.learned(_, let offset), _, let width), .positions(_, let table?, _), _):
+            // d table[offset + t] += dy[t]
+            Kernels.add(table.pointer + offset * width, dy.buffer.pointer, count: length * width)
+            return dy
+        case (.positions, _, _):
+            return dy
+        case (.linear(let p), .linear(let g), .linear(let input)):
+            return projection(p, g, input: input, dy)
+        case (.layerNorm, _, .norm(let input)), (.rmsNorm, _, .norm(let input)):
+            return norm(step, grad, input: input, dy)
+        case (.attention(let w), .attention(let g), .attention(let record)):
+            return attention(w, g, record, dy)
+        case (.feedForward(let w), .feedForward(let g), .feedForward(let input, let up, let gate)):
+            return feedForward(w, g, input: input, up: up, gate: gate, dy)
+        default:
+            preconditionFailure("a record that does not match its step")
+        }
+    }
+
+    /// `y = x·Wᵀ + b`: `dx = dy·W`, `dW += dyᵀ·x`, `db += Σ_t dy[t]`.
+    func projection(_ p: Projection, _ g: Projection, input x: Act, _ dy: Act) -> Act {
+        guard case .float(let weight) = p.weight, case .float(let dWeight) = g.weight else {
+            preconditionFailure("training binds fp32 weights")
+        }
+        let dx = FloatBuffer(uninitialized: length * p.input)
+        Kernels.gemm(
+            dy.buffer.pointer, lda: p.output, transposeA: false, weight.pointer, ldb: p.input, transposeB: false,
+            dx.pointer, ldc: p.input, m: length, n: p.input, k: p.output)
+        Kernels.gemm(
+            dy.buffer.pointer, lda: p.output, transposeA: true, x.buffer.pointer, ldb: x.width, transposeB: false,
+            dWeight.pointer, ldc: p.input, m: p.output, n: p.input, k: length, accumulate: true)
+        if let db = g.bias { Self.addColumnSums(dy.buffer.pointer, rows: length, width: p.output, into: db.pointer) }
+        return Act(buffer: dx, width: p.input)
+    }
+
+    static func addColumnSums(
+        _ x: UnsafePointer<Float>, rows: Int, width: Int, stride: Int? = nil, into out: UnsafeMutablePointer<Float>
+    ) {
+        let stride = stride ?? width
+        var sums = [Double](repeating: 0, count: width)
+        for t in 0..<rows {
+            for c in 0..<width { sums[c] += Double(x[t * stride + c]) }
+        }
+        for c in 0..<width { out[c] += Float(sums[c]) }
+    }
+
+    /// LayerNorm or RMSNorm over the first `width` columns of each row (the rest pass through).
+    private func norm(_ step: Step, _ grad: Step, input x: Act, _ dy: Act) -> Act {
+        let dx = tape.copy(dy)
+        switch (step, grad) {
+        case (.layerNorm(let gamma, _, let epsilon, let width), .layerNorm(let dGamma, let dBeta, _, _)):
+            Self.layerNormBackward(
+                x.buffer.pointer, dy.buffer.pointer, dx.buffer.pointer, rows: length, width: width, stride: x.width,
+                gamma: gamma?.pointer, epsilon: epsilon, dGamma: dGamma?.pointer, dBeta: dBeta?.pointer)
+        case (.rmsNorm(let gamma, let epsilon, let width), .rmsNorm(let dGamma, _, _)):
+            Self.rmsNormBackward(
+                x.buffer.pointer, dy.buffer.pointer, dx.buffer.pointer, rows: length, width: width, stride: x.width,
+                gamma: gamma.pointer, epsilon: epsilon, dGamma: dGamma.pointer)
+        default:
+            break
+        }
+        return dx
+    }
+
+    /// `y = γ ⊙ (x − μ)/σ + β`: `dx = (1/σ)(g − mean(g) − x̂·mean(g ⊙ x̂))` with `g = γ ⊙ dy`.
+    static func layerNormBackward(
+        _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, rows: Int,
+        width: Int, stride: Int, gamma: UnsafePointer<Float>?, epsilon: Float, dGamma: UnsafeMutablePointer<Float>?,
+        dBeta: UnsafeMutablePointer<Float>?
+    ) {
+        var sumGamma = [Double](repeating: 0, count: width), sumBeta = [Double](repeating: 0, count: width)
+        for t in 0..<rows {
+            let row = x + t * stride, drow = dy + t * stride, out = dx + t * stride
+            var mean = 0.0
+            for c in 0..<width { mean += Double(row[c]) }
+            mean /= Double(width)
+            var variance = 0.0
+            for c in 0..<width { variance += (Double(row[c]) - mean) * (Double(row[c]) - mean) }
+            variance /= Double(width)
+            let rstd = 1 / (variance + Double(epsilon)).squareRoot()
+            var meanG = 0.0, meanGX = 0.0
+            for c in 0..<width {
+                let xhat = (Double(row[c]) - mean) * rstd
+                let g = Double(drow[c]) * Double(gamma?[c] ?? 1)
+                meanG += g
+                meanGX += g * xhat
+                sumGamma[c] += Double(drow[c]) * xhat
+                sumBeta[c] += Double(drow[c])
+            }
+            meanG /= Double(width)
+            meanGX /= Double(width)
+            for c in 0..<width {
+                let xhat = (Double(row[c]) - mean) * rstd
+                let g = Double(drow[c]) * Double(gamma?[c] ?? 1)
+                out[c] = Float(rstd * (g - meanG - xhat * meanGX))
+            }
+        }
+        if let dGamma { for c in 0..<width { dGamma[c] += Float(sumGamma[c]) } }
+        if let dBeta { for c in 0..<width { dBeta[c] += Float(sumBeta[c]) } }
+    }
+
+    /// `y = γ ⊙ x / rms(x)`: `dx = (1/rms)(g − x̂·mean(g ⊙ x̂))` with `g = γ ⊙ dy`, `x̂ = x / rms`.
+    static func rmsNormBackward(
+        _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, rows: Int,
+        width: Int, stride: Int, gamma: UnsafePointer<Float>, epsilon: Float, dGamma: UnsafeMutablePointer<Float>
+    ) {
+        var sumGamma = [Double](repeating: 0, count: width)
+        for t in 0..<rows {
+            let row = x + t * stride, drow = dy + t * stride, out = dx + t * stride
+            var square = 0.0
+            for c in 0..<width { square += Double(row[c]) * Double(row[c]) }
+            let rstd = 1 / (square / Double(width) + Double(epsilon)).squareRoot()
+            var meanGX = 0.0
+            for c in 0..<width {
+                let xhat = Double(row[c]) * rstd
+                meanGX += Double(drow[c]) * Double(gamma[c]) * xhat
+                sumGamma[c] += Double(drow[c]) * xhat
+            }
+            meanGX /= Double(width)
+            for c in 0..<width {
+                let xhat = Double(row[c]) * rstd
+                out[c] = Float(rstd * (Double(drow[c]) * Double(gamma[c]) - xhat * meanGX))
+            }
+        }
+        for c in 0..<width { dGamma[c] += Float(sumGamma[c]) }
+    }
+
+    /// `y = down(act(gate) ⊙ up)` or `down(act(up))`.
+    private func feedForward(
+        _ w: FeedForwardWeights, _ g: FeedForwardWeights, input x: Act, up: FloatBuffer, gate: FloatBuffer?,
+        _ dy: Act
+    ) -> Act {
+        let hiddenWidth = w.up.output
+        let count = length * hiddenWidth
+        let hidden = Tape.hidden(up: up, gate: gate, count: count, kind: w.node.activation)
+        let dh = projection(w.down, g.down, input: Act(buffer: hidden, width: hiddenWidth), dy).buffer
+        let kind = w.node.activation
+        if let gate, let gateWeights = w.gate, let gateGrads = g.gate {
+            // du = dh ⊙ act(gate); dgate = dh ⊙ up ⊙ act'(gate)
+            let du = FloatBuffer(uninitialized: count), dg = FloatBuffer(uninitialized: count)
+            let activated = Tape.hidden(up: gate, gate: nil, count: count, kind: kind)
+            for i in 0..<count {
+                du.pointer[i] = dh.pointer[i] * activated.pointer[i]
+                dg.pointer[i] = dh.pointer[i] * up.pointer[i] * Self.derivative(kind, gate.pointer[i])
+            }
+            let dx = projection(w.up, g.up, input: x, Act(buffer: du, width: hiddenWidth))
+            let dxGate = projection(gateWeights, gateGrads, input: x, Act(buffer: dg, width: hiddenWidth))
+            return tape.sum(dx, dxGate)
+        }
+        for i in 0..<count { dh.pointer[i] *= Self.derivative(kind, up.pointer[i]) }
+        return projection(w.up, g.up, input: x, Act(buffer: dh, width: hiddenWidth))
+    }
+
+    /// The activation's derivative at `x`, in double precision.
+    static func derivative(_ kind: Activation, _ x: Float) -> Float {
+        let v = Double(x)
+        switch kind {
+        case .gelu:
+            return Float(
+                0.5 * (1 + Foundation.erf(v / 2.0.squareRoot())) + v * exp(-v * v / 2) / (2 * Double.pi).squareRoot())
+        case .geluTanh:
+            let c = (2 / Double.pi).squareRoot()
+            let t = tanh(c * (v + 0.044715 * v * v * v))
+            return Float(0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v))
+        case .relu:
+            return x > 0 ? 1 : 0
+        case .silu:
+            let s = 1 / (1 + exp(-v))
+            return Float(s * (1 + v * (1 - s)))
+        }
+    }
+}

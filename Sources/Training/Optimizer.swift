@@ -1,0 +1,103 @@
+import Engine
+import Foundation
+import Kernels
+
+/// How a model is optimised: AdamW as `torch.optim.AdamW` computes it, linear warm-up then cosine decay (the demo's
+/// `train.py`, nanoGPT), clipping by global norm, accumulation. The defaults are the paper's probe settings as
+/// `Datasets/demo/train.py` runs them.
+public struct OptimizerSettings: Sendable, Hashable, Codable {
+    /// Peak learning rate.
+    public var learningRate: Double = 2e-3
+    /// The learning rate the cosine decays to at the last step (`train.py`: 0).
+    public var minimumLearningRate: Double = 0
+    /// Steps of linear warm-up (`lr · step / warmup` while it is below the cosine).
+    public var warmup: Int = 100
+    /// Decoupled weight decay, on matrices only (parameters of two or more dimensions).
+    public var weightDecay: Double = 0.1
+    public var beta1: Double = 0.9
+    public var beta2: Double = 0.95
+    public var epsilon: Double = 1e-8
+    /// The largest global gradient norm (`clip_grad_norm_`), or `nil` for none.
+    public var clip: Double? = 1.0
+
+    public init() {}
+
+    /// The learning rate of step `step` (1-based) of `steps`: `train.py`'s
+    /// `lr · min(step / warmup, ½(1 + cos(π · step / steps)))`, on `[minimum, lr]`.
+    public func learningRate(step: Int, of steps: Int) -> Double {
+        let ramp = warmup > 0 ? Double(step) / Double(warmup) : 1
+        let cosine = 0.5 * (1 + cos(Double.pi * Double(min(step, steps)) / Double(max(steps, 1))))
+        return minimumLearningRate + (learningRate - minimumLearningRate) * min(ramp, cosine)
+    }
+}
+
+/// AdamW's state for one model: first and second moments per parameter buffer, and the step count.
+public final class AdamW: @unchecked Sendable {
+    public let settings: OptimizerSettings
+    /// Steps taken.
+    public private(set) var step = 0
+    let parameters: [(buffer: FloatBuffer, isMatrix: Bool)]
+    let first: [FloatBuffer]
+    let second: [FloatBuffer]
+
+    init(parameters: [(buffer: FloatBuffer, isMatrix: Bool)], settings: OptimizerSettings) {
+        self.parameters = parameters
+        self.settings = settings
+        first = parameters.map { FloatBuffer(count: $0.buffer.count) }
+        second = parameters.map { FloatBuffer(count: $0.buffer.count) }
+    }
+
+    /// The global L2 norm of `gradients` (one buffer per parameter, in `parameters`' order), in fp32 per tensor as
+    /// `clip_grad_norm_` computes it.
+    static func globalNorm(_ gradients: [FloatBuffer]) -> Double {
+        var total: Double = 0
+        for g in gradients {
+            var sum: Double = 0
+            for i in 0..<g.count { sum += Double(g.pointer[i]) * Double(g.pointer[i]) }
+            total += sum
+        }
+        return total.squareRoot()
+    }
+
+    /// Clips `gradients` to the settings' norm (`clip_grad_norm_`: `× min(1, clip / (norm + 1e-6))`, in fp32) and
+    /// takes one AdamW step at learning rate `lr`. Returns the norm before clipping.
+    @discardableResult
+    func update(gradients: [FloatBuffer], learningRate lr: Double) -> Double {
+        precondition(gradients.count == parameters.count, "gradients of another model")
+        let norm = Self.globalNorm(gradients)
+        if let clip = settings.clip {
+            let coefficient = Float(min(1, clip / (norm + 1e-6)))
+            for g in gradients { for i in 0..<g.count { g.pointer[i] *= coefficient } }
+        }
+        step += 1
+        // torch.optim.AdamW (single-tensor, fp32): p ← p·(1 − lr·λ); m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;
+        // p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + ε).
+        let (b1, b2) = (Float(settings.beta1), Float(settings.beta2))
+        let correction1 = 1 - pow(settings.beta1, Double(step))
+        let correction2 = (1 - pow(settings.beta2, Double(step))).squareRoot()
+        let stepSize = Float(lr / correction1)
+        let (epsilon, lrFloat) = (Float(settings.epsilon), Float(lr))
+        let work = UncheckedArray(parameters.map { UncheckedPointer($0.buffer.pointer) })
+        Kernels.parallelFor(parameters.count) { index in
+            let p = work.values[index].pointer
+            let count = parameters[index].buffer.count
+            let (g, m, v) = (gradients[index].pointer, first[index].pointer, second[index].pointer)
+            let decay = parameters[index].isMatrix ? 1 - lrFloat * Float(settings.weightDecay) : 1
+            let c2 = Float(correction2)
+            for i in 0..<count {
+                p[i] *= decay
+                m[i] += (1 - b1) * (g[i] - m[i])  // torch's lerp_(g, 1 − β1)
+                v[i] = v[i] * b2 + (1 - b2) * g[i] * g[i]
+                let denominator = v[i].squareRoot() / c2 + epsilon
+                p[i] -= stepSize * m[i] / denominator
+            }
+        }
+        return norm
+    }
+}
+
+/// An array handed to a parallel loop that only reads it.
+struct UncheckedArray<T>: @unchecked Sendable {
+    var values: [T]
+    init(_ values: [T]) { self.values = values }
+}

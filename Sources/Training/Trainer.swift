@@ -1,0 +1,99 @@
+import Checkpoints
+import Engine
+import Foundation
+import Kernels
+
+/// Trains a loaded model in place: its bound fp32 weights are the parameters, so the same `LanguageModel` scores
+/// with the weights of the last step.
+///
+/// ```swift
+/// let model = try LanguageModel.load("init.safetensors", weights: .float32)
+/// let trainer = try Trainer(model: model, settings: OptimizerSettings())
+/// let report = try trainer.step(windows: batch, learningRate: 2e-3)   // batch: [[Int32]] of L + 1 tokens each
+/// ```
+public final class Trainer: @unchecked Sendable {
+    /// The model being trained (its weights change with every step).
+    public let model: LanguageModel
+    /// The optimizer and its state.
+    public let optimizer: AdamW
+    /// The gradient of the current step, in the bound layout.
+    let gradients: BoundModel
+    private let gradientBuffers: [FloatBuffer]
+
+    /// What one step did.
+    public struct StepReport: Sendable, Codable, Hashable {
+        /// The mean NLL of the step's windows before the update (nats per token).
+        public var loss: Double
+        /// The global gradient norm before clipping.
+        public var gradientNorm: Double
+        /// The learning rate applied.
+        public var learningRate: Double
+    }
+
+    /// - Throws: `.cannotTrain` naming the first layer kind without a backward pass, or weights not held in fp32.
+    public init(model: LanguageModel, settings: OptimizerSettings) throws(TrainingError) {
+        try Gradients.check(model)
+        guard let gradients = model.bound.zeroedCopy() else {
+            throw .cannotTrain(
+                layer: "the weights", reason: "matrices held in 16 bits; load with weights: .float32 to train")
+        }
+        self.model = model
+        self.gradients = gradients
+        let parameters = model.bound.parameterBuffers
+        gradientBuffers = gradients.parameterBuffers.map(\.buffer)
+        precondition(gradientBuffers.count == parameters.count, "a gradient model of another structure")
+        optimizer = AdamW(parameters: parameters, settings: settings)
+    }
+
+    /// One optimizer step on the mean NLL over `windows` (each `L + 1` tokens: the first `L` predict the next;
+    /// every window the same length, so the mean over windows is the mean over tokens).
+    public func step(windows: [[Int32]], learningRate: Double) throws(TrainingError) -> StepReport {
+        guard !windows.isEmpty else { throw .tooFewTokens(count: 0) }
+        for window in windows {
+            guard window.count >= 2 else { throw .tooFewTokens(count: window.count) }
+            try Gradients.validate(model, inputs: Array(window.dropLast()), targets: Array(window.dropFirst()))
+        }
+        for buffer in gradientBuffers { buffer.pointer.update(repeating: 0, count: buffer.count) }
+        var loss = 0.0
+        let weight = 1 / Double(windows.count)
+        for window in windows {
+            loss +=
+                weight
+                * (try Gradients.accumulate(
+                    model.bound, inputs: Array(window.dropLast()), targets: Array(window.dropFirst()),
+                    into: gradients, weight: weight))
+        }
+        let norm = optimizer.update(gradients: gradientBuffers, learningRate: learningRate)
+        return StepReport(loss: loss, gradientNorm: norm, learningRate: learningRate)
+    }
+}
+
+extension Trainer {
+    /// Applies gradients already computed (in the bound layout, `boundGradients`): clipping, then one AdamW step.
+    @discardableResult
+    package func apply(_ gradients: BoundModel, learningRate: Double) -> Double {
+        let buffers = gradients.parameterBuffers.map { buffer -> FloatBuffer in
+            let copy = FloatBuffer(uninitialized: buffer.buffer.count)  // clipping scales in place
+            copy.pointer.update(from: buffer.buffer.pointer, count: buffer.buffer.count)
+            return copy
+        }
+        return optimizer.update(gradients: buffers, learningRate: learningRate)
+    }
+
+    /// The current weights as the checkpoint names and stores them.
+    package func namedWeights() -> [String: [Float]] {
+        var result: [String: [Float]] = [:]
+        for tensor in model.bound.namedTensors(of: model.architecture, weights: true) {
+            result[tensor.name] = tensor.values.array
+        }
+        return result
+    }
+}
+
+/// Gradients stored as a checkpoint stores weights (`extrapolate gradients`' file, torch's), bound the way `model`'s
+/// weights are: tied, fused and transposed tensors in the same places.
+package func boundGradients(of model: LanguageModel, from file: Checkpoint) throws(TrainingError) -> BoundModel {
+    do {
+        return try LanguageModel(architecture: model.architecture, checkpoint: file, weights: .float32).bound
+    } catch { throw .engine(error) }
+}
