@@ -2,7 +2,9 @@ import Foundation
 
 /// A seeded generator so that every interval is reproducible from its seed.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    /// The whole state: a generator made with `init(seed: state)` continues the sequence exactly (training's
+    /// `--resume` keeps its data order so).
+    public private(set) var state: UInt64
     public init(seed: UInt64) { state = seed }
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15

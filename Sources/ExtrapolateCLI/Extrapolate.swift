@@ -19,7 +19,7 @@ public struct Extrapolate: AsyncParsableCommand {
         version: "extrapolate \(release) (numerics \(LanguageModel.engineVersion))",
         subcommands: [
             Serve.self, Watch.self, Worker.self, Status.self, Results.self, Report.self, Inspect.self, Score.self,
-            Sweep.self, Passkey.self, GradientsCommand.self,
+            Sweep.self, Passkey.self, Train.self, GradientsCommand.self,
             Compare.self, Dataset.self,
             Export.self, CPU.self, Prune.self,
         ]

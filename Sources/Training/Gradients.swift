@@ -20,6 +20,10 @@ public enum TrainingError: Error, Sendable, CustomStringConvertible {
     case unsupportedLength(length: Int, reason: String)
     /// A kernel's scratch could not be allocated.
     case outOfMemory(String)
+    /// The loss or a gradient was NaN or infinite at this step (the update was not applied).
+    case nonFinite(step: Int, loss: Double, saved: String? = nil)
+    /// The run folder, data or settings cannot be used (the message says which and what to do).
+    case refused(String)
 
     public var description: String {
         switch self {
@@ -32,6 +36,11 @@ public enum TrainingError: Error, Sendable, CustomStringConvertible {
         case .tooFewTokens(let count): "need at least 2 tokens to compute a loss, got \(count)"
         case .unsupportedLength(let length, let reason): "cannot train at \(length) tokens: \(reason)"
         case .outOfMemory(let what): what
+        case .nonFinite(let step, let loss, let saved):
+            "the loss was \(loss.isNaN ? "NaN" : "\(loss)") or a gradient not finite at step \(step); the update was not "
+                + "applied" + (saved.map { "; the last good weights (step \(step - 1)) are in \($0)" } ?? "")
+                + ". Lower --learning-rate or raise --warmup"
+        case .refused(let message): message
         }
     }
 }

@@ -47,6 +47,12 @@ public final class AdamW: @unchecked Sendable {
         second = parameters.map { FloatBuffer(count: $0.buffer.count) }
     }
 
+    /// The moments, in `parameters`' order (what `--resume` saves and restores).
+    var moments: [(first: FloatBuffer, second: FloatBuffer)] { Array(zip(first, second)) }
+
+    /// Continues from a saved state: the moments are restored by the caller, this sets the step count.
+    func restore(step: Int) { self.step = step }
+
     /// The global L2 norm of `gradients` (one buffer per parameter, in `parameters`' order), in fp32 per tensor as
     /// `clip_grad_norm_` computes it.
     static func globalNorm(_ gradients: [FloatBuffer]) -> Double {

@@ -63,6 +63,10 @@ public final class Trainer: @unchecked Sendable {
                     model.bound, inputs: Array(window.dropLast()), targets: Array(window.dropFirst()),
                     into: gradients, weight: weight))
         }
+        // A NaN or infinite loss or gradient stops before the update: the weights stay those of the last good step.
+        guard loss.isFinite, AdamW.globalNorm(gradientBuffers).isFinite else {
+            throw .nonFinite(step: optimizer.step + 1, loss: loss)
+        }
         let norm = optimizer.update(gradients: gradientBuffers, learningRate: learningRate)
         return StepReport(loss: loss, gradientNorm: norm, learningRate: learningRate)
     }
