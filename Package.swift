@@ -76,7 +76,8 @@ let package = Package(
         // Exact gradients (the engine's forward kernels and bound weights, a backward pass per layer kind) and, on
         // them, training.
         .target(
-            name: "Training", dependencies: ["Engine", "Evaluation", "TokenData", "Architecture", "Kernels", "Checkpoints"]),
+            name: "Training",
+            dependencies: ["Engine", "Evaluation", "TokenData", "Architecture", "Kernels", "Checkpoints"]),
         // Runs, checkpoint versions, jobs and results behind a protocol: SQLite (GRDB), PostgreSQL and in-memory.
         .target(
             name: "ResultStore",

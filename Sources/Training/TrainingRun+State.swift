@@ -120,10 +120,12 @@ extension TrainingRun {
         trainer.optimizer.restore(step: state.step)
         restoreProgress(step: state.step, generator: state.generator, cursor: state.cursor)
         let log = (folder as NSString).appendingPathComponent(Self.logFile)
-        guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { return }  // no log yet: nothing to cut
+        // No log yet: nothing to cut.
+        guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { return }
         let decoder = JSONDecoder()
         let kept = text.split(separator: "\n").filter { line in
-            ((try? decoder.decode(StepLine.self, from: Data(line.utf8)))?.step ?? .max) <= state.step  // torn line: dropped
+            // A torn last line (killed mid-write) decodes to nothing and is dropped.
+            ((try? decoder.decode(StepLine.self, from: Data(line.utf8)))?.step ?? .max) <= state.step
         }
         do {
             try (kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).write(
