@@ -62,6 +62,10 @@ void ck_exp(const float *x, float *y, long n) { ck_active->exp(x, y, n); }
 void ck_erf(const float *x, float *y, long n) { ck_active->erf(x, y, n); }
 long ck_next_item(long *counter) { return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }
 
+static _Thread_local int in_parallel_region;
+int ck_in_parallel_region(void) { return in_parallel_region; }
+void ck_set_parallel_region(int inside) { in_parallel_region = inside; }
+
 int ck_cpu_level(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();

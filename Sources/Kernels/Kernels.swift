@@ -99,8 +99,9 @@ public enum Kernels {
 
     /// Runs `body(worker, item)` for every `item` in `0..<count` on up to `threads` workers, which take items in
     /// order as they finish the previous one. `worker` (`0..<threads`) indexes per-worker scratch.
+    /// Called from inside an item of another parallel region, it runs every item on the calling thread.
     public static func parallelWork(_ count: Int, _ body: (_ worker: Int, _ item: Int) -> Void) {
-        let workers = min(threads, count)
+        let workers = ck_in_parallel_region() != 0 ? 1 : min(threads, count)
         if workers <= 1 {
             for item in 0..<count { body(0, item) }
             return
@@ -113,6 +114,9 @@ public enum Kernels {
         withoutActuallyEscaping(body) { escapable in
             let shared = unsafeBitCast(escapable, to: (@Sendable (Int, Int) -> Void).self)
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                let outer = ck_in_parallel_region()
+                ck_set_parallel_region(1)
+                defer { ck_set_parallel_region(outer) }
                 while true {
                     let item = ck_next_item(next.pointer)
                     if item >= count { break }

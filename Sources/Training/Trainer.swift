@@ -19,6 +19,8 @@ public final class Trainer: @unchecked Sendable {
     /// The gradient of the current step, in the bound layout.
     let gradients: BoundModel
     private let gradientBuffers: [FloatBuffer]
+    /// Gradients of the windows the other threads take (slot 0 is `gradients`), made on first use.
+    private var slots: [(model: BoundModel, buffers: [FloatBuffer])] = []
 
     /// What one step did.
     public struct StepReport: Sendable, Codable, Hashable {
@@ -53,16 +55,7 @@ public final class Trainer: @unchecked Sendable {
             guard window.count >= 2 else { throw .tooFewTokens(count: window.count) }
             try Gradients.validate(model, inputs: Array(window.dropLast()), targets: Array(window.dropFirst()))
         }
-        for buffer in gradientBuffers { buffer.pointer.update(repeating: 0, count: buffer.count) }
-        var loss = 0.0
-        let weight = 1 / Double(windows.count)
-        for window in windows {
-            loss +=
-                weight
-                * (try Gradients.accumulate(
-                    model.bound, inputs: Array(window.dropLast()), targets: Array(window.dropFirst()),
-                    into: gradients, weight: weight))
-        }
+        let loss = try accumulate(windows)
         // A NaN or infinite loss or gradient stops before the update: the weights stay those of the last good step.
         guard loss.isFinite, AdamW.globalNorm(gradientBuffers).isFinite else {
             throw .nonFinite(step: optimizer.step + 1, loss: loss)
@@ -73,6 +66,63 @@ public final class Trainer: @unchecked Sendable {
 }
 
 extension Trainer {
+    /// The mean NLL of `windows` and its gradient into `gradients`. With several threads the windows are dealt to
+    /// them by index (window i to slot i mod slots), each slot's gradients summed in its own copy and the copies added
+    /// in slot order: the same bits for the same thread count, whichever thread runs which slot.
+    private func accumulate(_ windows: [[Int32]]) throws(TrainingError) -> Double {
+        let weight = 1 / Double(windows.count)
+        let count = min(Kernels.threads, windows.count)
+        while slots.count < count {
+            if slots.isEmpty {
+                slots.append((gradients, gradientBuffers))
+            } else if let copy = model.bound.zeroedCopy() {
+                slots.append((copy, copy.parameterBuffers.map(\.buffer)))
+            }
+        }
+        let losses = UnsafeMutablePointer<Double>.allocate(capacity: count)
+        losses.initialize(repeating: 0, count: count)
+        defer { losses.deallocate() }
+        let failures = UnsafeMutablePointer<TrainingError?>.allocate(capacity: count)
+        failures.initialize(repeating: nil, count: count)
+        defer {
+            failures.deinitialize(count: count)
+            failures.deallocate()
+        }
+        let bound = model.bound
+        let (lossSlots, failureSlots) = (UncheckedPointer(losses), UncheckedPointer(failures))
+        let work = UncheckedArray(Array(slots.prefix(count)))
+        Kernels.parallelFor(count) { slot in
+            for buffer in work.values[slot].buffers { buffer.pointer.update(repeating: 0, count: buffer.count) }
+            for index in stride(from: slot, to: windows.count, by: count) {
+                let window = windows[index]
+                do {
+                    lossSlots.pointer[slot] +=
+                        weight
+                        * (try Gradients.accumulate(
+                            bound, inputs: Array(window.dropLast()), targets: Array(window.dropFirst()),
+                            into: work.values[slot].model, weight: weight))
+                } catch let error as TrainingError {
+                    failureSlots.pointer[slot] = error
+                    return
+                } catch {
+                    return  // accumulate throws TrainingError only
+                }
+            }
+        }
+        if let failure = (0..<count).lazy.compactMap({ failures[$0] }).first { throw failure }
+        if count > 1 {
+            let sum = UncheckedArray(slots.prefix(count).map(\.buffers))
+            Kernels.parallelFor(gradientBuffers.count) { index in
+                let target = sum.values[0][index]
+                for slot in 1..<count {
+                    let source = sum.values[slot][index]
+                    for i in 0..<target.count { target.pointer[i] += source.pointer[i] }
+                }
+            }
+        }
+        return (0..<count).reduce(0) { $0 + losses[$1] }
+    }
+
     /// Applies gradients already computed (in the bound layout, `boundGradients`): clipping, then one AdamW step.
     @discardableResult
     package func apply(_ gradients: BoundModel, learningRate: Double) -> Double {

@@ -77,6 +77,10 @@ void ck_logsumexp_fold(const float *logits, long rows, long cols, long ld, long 
 
 /// Returns *counter and adds 1, atomically: how a team of threads hands out work items.
 long ck_next_item(long *counter);
+/// Whether the calling thread is running an item of a parallel region (`Kernels.parallelWork`): a parallel call made
+/// there runs on the calling thread alone, so work split over windows (training's batch) is not split again.
+int ck_in_parallel_region(void);
+void ck_set_parallel_region(int inside);
 
 /// The kernel set in use: "avx512", "avx2" or "generic".
 const char *ck_kernel_set(void);
