@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "Architecture", targets: ["Architecture"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Evaluation", targets: ["Evaluation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
