@@ -3,8 +3,9 @@ import Engine
 import Foundation
 import Kernels
 
-// Attention's backward pass. The forward kernel keeps no probabilities; each query row's are recomputed here from
-// the saved q, k (one row of scores at a time, as in FlashAttention's backward), so memory stays linear in T:
+// Attention's backward pass. The forward kernel keeps no probabilities; they are recomputed here from the saved q, k
+// in tiles of 64 query rows against the keys those rows see (FlashAttention's backward), so memory stays linear in
+// T; the tile's five products go to BLAS:
 //
 //     s_j  = c·tanh(scale·q·k_j / c) (soft cap c, or scale·q·k_j) + bias(i − j),  p = softmax(s) over visible j
 //     D    = dO·O                            (= Σ_j p_j dO·v_j)
@@ -76,55 +77,73 @@ extension Backward {
             let fire = accumulators?[kvHead]
             let k = qkv.pointer + (h + kvHead) * hs, v = qkv.pointer + (h + kv + kvHead) * hs
             let dk = dq.pointer + (h + kvHead) * hs, dv = dq.pointer + (h + kv + kvHead) * hs
-            var s = [Float](repeating: 0, count: T), p = [Float](repeating: 0, count: T)
-            var t = [Float](repeating: 0, count: T)
+            // One tile of at most 64 query rows against the keys they may see: scores, probabilities and their
+            // gradient, `rows × keys` floats (never T × T).
+            let tile = 64
+            let p = FloatBuffer(uninitialized: tile * T), g = FloatBuffer(uninitialized: tile * T)
+            let t = cap == nil ? nil : FloatBuffer(uninitialized: tile * T)
             for head in kvHead * group..<(kvHead + 1) * group {
-                for i in 0..<T {
-                    let q = qkv.pointer + i * stride + head * hs
-                    let lo = window.map { max(0, i - $0 + 1) } ?? 0
-                    var maximum = -Float.infinity
-                    for j in lo...i {
-                        var raw: Float = 0
-                        let key = k + j * stride
-                        for e in 0..<hs { raw += q[e] * key[e] }
-                        raw *= scale
-                        if let cap {
-                            t[j] = tanh(raw / cap)
-                            raw = cap * t[j]
+                let q = qkv.pointer + head * hs, o = out.pointer + head * hs
+                let dOh = dO.pointer + head * hs, dQh = dq.pointer + head * hs
+                for i0 in Swift.stride(from: 0, to: T, by: tile) {
+                    let i1 = min(i0 + tile, T), rows = i1 - i0
+                    let j0 = window.map { max(0, i0 - $0 + 1) } ?? 0
+                    let keys = i1 - j0
+                    // S = scale · Q Kᵀ (soft-capped), + bias; then each row's softmax over its visible keys.
+                    Kernels.serialMatmulTransposed(
+                        q + i0 * stride, lda: stride, k + j0 * stride, ldb: stride, p.pointer, ldc: keys, m: rows,
+                        n: keys, k: hs)
+                    // dP = dO Vᵀ
+                    Kernels.serialMatmulTransposed(
+                        dOh + i0 * h * hs, lda: h * hs, v + j0 * stride, ldb: stride, g.pointer, ldc: keys, m: rows,
+                        n: keys, k: hs)
+                    for r in 0..<rows {
+                        let i = i0 + r
+                        let row = p.pointer + r * keys, dp = g.pointer + r * keys
+                        let lo = (window.map { max(0, i - $0 + 1) } ?? 0) - j0, hi = i - j0  // visible columns
+                        var maximum = -Float.infinity
+                        for c in lo...hi {
+                            var s = row[c] * scale
+                            if let cap, let t {
+                                let tanh = Foundation.tanh(s / cap)
+                                t.pointer[r * keys + c] = tanh
+                                s = cap * tanh
+                            }
+                            if let biasTable { s += biasTable.pointer[head * T + i - j0 - c] }
+                            if let fire { s += fire.bias(head: head, query: i, distance: i - j0 - c) }
+                            row[c] = s
+                            maximum = max(maximum, s)
                         }
-                        if let biasTable { raw += biasTable.pointer[head * T + i - j] }
-                        if let fire { raw += fire.bias(head: head, query: i, distance: i - j) }
-                        s[j] = raw
-                        maximum = max(maximum, raw)
-                    }
-                    var sum: Double = 0
-                    for j in lo...i {
-                        p[j] = exp(s[j] - maximum)
-                        sum += Double(p[j])
-                    }
-                    let inverse = Float(1 / sum)
-                    let dOi = dO.pointer + i * h * hs + head * hs, oi = out.pointer + i * h * hs + head * hs
-                    var D: Float = 0
-                    for e in 0..<hs { D += dOi[e] * oi[e] }
-                    let dqi = dq.pointer + i * stride + head * hs
-                    for j in lo...i {
-                        let pj = p[j] * inverse
-                        let value = v + j * stride
-                        var dp: Float = 0
-                        for e in 0..<hs { dp += dOi[e] * value[e] }
-                        let dvj = dv + j * stride
-                        for e in 0..<hs { dvj[e] += pj * dOi[e] }
-                        let ds = pj * (dp - D)
-                        if let dBias { dBias.pointer[head * T + i - j] += ds }
-                        fire?.backward(head: head, query: i, distance: i - j, ds)
-                        var dRaw = ds * scale
-                        if cap != nil { dRaw *= 1 - t[j] * t[j] }
-                        let key = k + j * stride, dkj = dk + j * stride
-                        for e in 0..<hs {
-                            dqi[e] += dRaw * key[e]
-                            dkj[e] += dRaw * q[e]
+                        var sum: Double = 0
+                        for c in lo...hi {
+                            row[c] = exp(row[c] - maximum)
+                            sum += Double(row[c])
                         }
+                        let inverse = Float(1 / sum)
+                        var D: Float = 0  // dO·O = Σ_j p_j dO·v_j
+                        for e in 0..<hs { D += dOh[i * h * hs + e] * o[i * h * hs + e] }
+                        for c in 0..<lo { (row[c], dp[c]) = (0, 0) }
+                        for c in lo...hi {
+                            row[c] *= inverse
+                            let ds = row[c] * (dp[c] - D)
+                            if let dBias { dBias.pointer[head * T + i - j0 - c] += ds }
+                            fire?.backward(head: head, query: i, distance: i - j0 - c, ds)
+                            var dRaw = ds * scale
+                            if let t { dRaw *= 1 - t.pointer[r * keys + c] * t.pointer[r * keys + c] }
+                            dp[c] = dRaw
+                        }
+                        for c in (hi + 1)..<max(hi + 1, keys) { (row[c], dp[c]) = (0, 0) }
                     }
+                    // dQ += G K, dK += Gᵀ Q, dV += Pᵀ dO (G: the scores' gradient before the scale)
+                    Kernels.gemm(
+                        g.pointer, lda: keys, transposeA: false, k + j0 * stride, ldb: stride, transposeB: false,
+                        dQh + i0 * stride, ldc: stride, m: rows, n: hs, k: keys, accumulate: true)
+                    Kernels.gemm(
+                        g.pointer, lda: keys, transposeA: true, q + i0 * stride, ldb: stride, transposeB: false,
+                        dk + j0 * stride, ldc: stride, m: keys, n: hs, k: rows, accumulate: true)
+                    Kernels.gemm(
+                        p.pointer, lda: keys, transposeA: true, dOh + i0 * h * hs, ldb: h * hs, transposeB: false,
+                        dv + j0 * stride, ldc: stride, m: keys, n: hs, k: rows, accumulate: true)
                 }
             }
         }
