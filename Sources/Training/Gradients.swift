@@ -153,32 +153,40 @@ extension Backward {
             let input = x.buffer.pointer + begin * x.width
             Kernels.matmulTransposed(
                 input, lda: x.width, matrix.pointer, ldb: C, logits.pointer, ldc: V, m: rows, n: V, k: C)
-            for r in 0..<rows {
-                let row = logits.pointer + r * V
-                if let bias = head.bias { for c in 0..<V { row[c] += bias.pointer[c] } }
+            // Each row's log-sum-exp and `weight · (softmax − one-hot) / n`, the rows split between the threads.
+            let rowLosses = UnsafeMutablePointer<Double>.allocate(capacity: rows)
+            defer { rowLosses.deallocate() }
+            let (l, c, out) = (
+                UncheckedPointer(logits.pointer), UncheckedPointer(capped.pointer), UncheckedPointer(rowLosses)
+            )
+            let bias = head.bias.map { UncheckedPointer($0.pointer) }
+            Kernels.parallelFor(rows) { r in
+                let row = l.pointer + r * V
+                if let bias { for c in 0..<V { row[c] += bias.pointer[c] } }
                 if let softcap {
-                    for c in 0..<V {
-                        let t = tanh(row[c] / softcap)
-                        capped.pointer[r * V + c] = t
-                        row[c] = softcap * t
+                    for column in 0..<V {
+                        let t = tanh(row[column] / softcap)
+                        c.pointer[r * V + column] = t
+                        row[column] = softcap * t
                     }
                 }
                 var maximum = -Float.infinity
-                for c in 0..<V { maximum = max(maximum, row[c]) }
+                for column in 0..<V { maximum = max(maximum, row[column]) }
                 var sum = 0.0
-                for c in 0..<V { sum += Foundation.exp(Double(row[c] - maximum)) }
+                for column in 0..<V { sum += Foundation.exp(Double(row[column] - maximum)) }
                 let lse = Double(maximum) + Foundation.log(sum)
                 let target = Int(targets[begin + r])
-                loss += lse - Double(row[target])
-                for c in 0..<V { row[c] = Float(Foundation.exp(Double(row[c]) - lse) * scale) }
+                out.pointer[r] = lse - Double(row[target])
+                for column in 0..<V { row[column] = Float(Foundation.exp(Double(row[column]) - lse) * scale) }
                 row[target] -= Float(scale)
                 if softcap != nil {
-                    for c in 0..<V {
-                        let t = capped.pointer[r * V + c]
-                        row[c] *= 1 - t * t
+                    for column in 0..<V {
+                        let t = c.pointer[r * V + column]
+                        row[column] *= 1 - t * t
                     }
                 }
             }
+            for r in 0..<rows { loss += rowLosses[r] }
             // dx = dlogits·W, dW += dlogitsᵀ·x, db += Σ dlogits
             Kernels.gemm(
                 logits.pointer, lda: V, transposeA: false, matrix.pointer, ldb: C, transposeB: false,

@@ -22,6 +22,9 @@ public final class Trainer: @unchecked Sendable {
     /// Gradients of the windows the other threads take (slot 0 is `gradients`), made on first use.
     private var slots: [(model: BoundModel, buffers: [FloatBuffer])] = []
 
+    /// Windows of at least this many tokens are computed one at a time, each on all threads.
+    static let longWindow = 256
+
     /// What one step did.
     public struct StepReport: Sendable, Codable, Hashable {
         /// The mean NLL of the step's windows before the update (nats per token).
@@ -71,7 +74,11 @@ extension Trainer {
     /// in slot order: the same bits for the same thread count, whichever thread runs which slot.
     private func accumulate(_ windows: [[Int32]]) throws(TrainingError) -> Double {
         let weight = 1 / Double(windows.count)
-        let count = min(Kernels.threads, windows.count)
+        // Short windows (the probe's 64 rows) make products too small to split: the threads take whole windows,
+        // each with a gradient copy of its own. Long windows split every product instead, with one gradient and the
+        // memory of one.
+        let count =
+            windows.first.map { $0.count - 1 >= Self.longWindow } == true ? 1 : min(Kernels.threads, windows.count)
         while slots.count < count {
             if slots.isEmpty {
                 slots.append((gradients, gradientBuffers))
