@@ -192,22 +192,20 @@ struct Backward {
         return projection(w.up, g.up, input: x, Act(buffer: dh, width: hiddenWidth))
     }
 
-    /// The activation's derivative at `x`, in double precision.
+    /// The activation's derivative at `x` (fp32: the forward activations are fp32 too).
     static func derivative(_ kind: Activation, _ x: Float) -> Float {
-        let v = Double(x)
         switch kind {
         case .gelu:
-            return Float(
-                0.5 * (1 + Foundation.erf(v / 2.0.squareRoot())) + v * exp(-v * v / 2) / (2 * Double.pi).squareRoot())
+            return 0.5 * (1 + Foundation.erf(x * 0.707_106_77)) + x * Foundation.exp(-0.5 * x * x) * 0.398_942_3
         case .geluTanh:
-            let c = (2 / Double.pi).squareRoot()
-            let t = tanh(c * (v + 0.044715 * v * v * v))
-            return Float(0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v))
+            let c: Float = 0.797_884_56
+            let t = Foundation.tanh(c * (x + 0.044715 * x * x * x))
+            return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
         case .relu:
             return x > 0 ? 1 : 0
         case .silu:
-            let s = 1 / (1 + exp(-v))
-            return Float(s * (1 + v * (1 - s)))
+            let s = 1 / (1 + Foundation.exp(-x))
+            return s * (1 + x * (1 - s))
         }
     }
 }
