@@ -424,6 +424,11 @@ public enum Kernels {
     }
 
     /// The vectorised `erf` the GELU kernel uses (for tests of its accuracy).
+    /// `y = erf(x)` over `count` values with the vectorised kernel, on the calling thread.
+    public static func erf(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        ck_erf(x, y, count)
+    }
+
     public static func erf(_ values: [Float]) -> [Float] {
         var out = [Float](repeating: 0, count: values.count)
         values.withUnsafeBufferPointer { x in
@@ -433,6 +438,11 @@ public enum Kernels {
     }
 
     /// The vectorised `exp` the attention kernel uses (for tests of its accuracy).
+    /// `y = exp(x)` over `count` values with the vectorised kernel, on the calling thread (`y` may be `x`).
+    public static func exp(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        ck_exp(x, y, count)
+    }
+
     public static func exp(_ values: [Float]) -> [Float] {
         var out = [Float](repeating: 0, count: values.count)
         values.withUnsafeBufferPointer { x in

@@ -114,11 +114,10 @@ extension Backward {
                             row[c] = s
                             maximum = max(maximum, s)
                         }
+                        for c in lo...hi { row[c] -= maximum }
+                        Kernels.exp(row + lo, into: row + lo, count: hi - lo + 1)  // vectorised
                         var sum: Double = 0
-                        for c in lo...hi {
-                            row[c] = exp(row[c] - maximum)
-                            sum += Double(row[c])
-                        }
+                        for c in lo...hi { sum += Double(row[c]) }
                         let inverse = Float(1 / sum)
                         var D: Float = 0  // dO·O = Σ_j p_j dO·v_j
                         for e in 0..<hs { D += dOh[i * h * hs + e] * o[i * h * hs + e] }

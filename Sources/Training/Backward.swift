@@ -180,16 +180,49 @@ struct Backward {
             // du = dh ⊙ act(gate); dgate = dh ⊙ up ⊙ act'(gate)
             let du = FloatBuffer(uninitialized: count), dg = FloatBuffer(uninitialized: count)
             let activated = Tape.hidden(up: gate, gate: nil, count: count, kind: kind)
-            for i in 0..<count {
-                du.pointer[i] = dh.pointer[i] * activated.pointer[i]
-                dg.pointer[i] = dh.pointer[i] * up.pointer[i] * Self.derivative(kind, gate.pointer[i])
+            let derivative = Self.derivatives(kind, gate, count: count)
+            let (pu, pg, ph, pa, pup, pd) = (
+                UncheckedPointer(du.pointer), UncheckedPointer(dg.pointer), UncheckedPointer(dh.pointer),
+                UncheckedPointer(activated.pointer), UncheckedPointer(up.pointer), UncheckedPointer(derivative.pointer)
+            )
+            Kernels.parallelRows(count, minimumChunk: 1 << 14) { begin, end in
+                for i in begin..<end {
+                    pu.pointer[i] = ph.pointer[i] * pa.pointer[i]
+                    pg.pointer[i] = ph.pointer[i] * pup.pointer[i] * pd.pointer[i]
+                }
             }
+            withExtendedLifetime((derivative, activated)) {}
             let dx = projection(w.up, g.up, input: x, Act(buffer: du, width: hiddenWidth))
             let dxGate = projection(gateWeights, gateGrads, input: x, Act(buffer: dg, width: hiddenWidth))
             return tape.sum(dx, dxGate)
         }
-        for i in 0..<count { dh.pointer[i] *= Self.derivative(kind, up.pointer[i]) }
+        let derivative = Self.derivatives(kind, up, count: count)
+        Kernels.multiply(dh.pointer, by: derivative.pointer, count: count)
+        withExtendedLifetime(derivative) {}
         return projection(w.up, g.up, input: x, Act(buffer: dh, width: hiddenWidth))
+    }
+
+    /// The activation's derivative at each of `count` values, the values split between the threads; GELU's erf and
+    /// exp through the vectorised kernels.
+    static func derivatives(_ kind: Activation, _ x: FloatBuffer, count: Int) -> FloatBuffer {
+        let out = FloatBuffer(uninitialized: count)
+        let (source, destination) = (UncheckedPointer(x.pointer), UncheckedPointer(out.pointer))
+        Kernels.parallelRows(count, minimumChunk: 1 << 14) { begin, end in
+            let (x, y, n) = (source.pointer + begin, destination.pointer + begin, end - begin)
+            guard kind == .gelu else {
+                for i in 0..<n { y[i] = derivative(kind, x[i]) }
+                return
+            }
+            // 0.5·(1 + erf(x/√2)) + x·φ(x), φ(x) = e^(−x²/2)/√(2π)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            defer { scratch.deallocate() }
+            for i in 0..<n { scratch[i] = x[i] * 0.707_106_77 }
+            Kernels.erf(scratch, into: y, count: n)
+            for i in 0..<n { scratch[i] = -0.5 * x[i] * x[i] }
+            Kernels.exp(scratch, into: scratch, count: n)
+            for i in 0..<n { y[i] = 0.5 * (1 + y[i]) + x[i] * scratch[i] * 0.398_942_3 }
+        }
+        return out
     }
 
     /// The activation's derivative at `x` (fp32: the forward activations are fp32 too).

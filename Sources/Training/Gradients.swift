@@ -172,12 +172,15 @@ extension Backward {
                 }
                 var maximum = -Float.infinity
                 for column in 0..<V { maximum = max(maximum, row[column]) }
-                var sum = 0.0
-                for column in 0..<V { sum += Foundation.exp(Double(row[column] - maximum)) }
-                let lse = Double(maximum) + Foundation.log(sum)
                 let target = Int(targets[begin + r])
-                out.pointer[r] = lse - Double(row[target])
-                for column in 0..<V { row[column] = Float(Foundation.exp(Double(row[column]) - lse) * scale) }
+                let targetLogit = row[target]
+                for column in 0..<V { row[column] -= maximum }
+                Kernels.exp(row, into: row, count: V)  // e^(z − max), vectorised
+                var sum = 0.0
+                for column in 0..<V { sum += Double(row[column]) }
+                out.pointer[r] = Double(maximum) + Foundation.log(sum) - Double(targetLogit)
+                let factor = Float(scale / sum)
+                for column in 0..<V { row[column] *= factor }
                 row[target] -= Float(scale)
                 if softcap != nil {
                     for column in 0..<V {
@@ -196,6 +199,7 @@ extension Backward {
                 ldc: C, m: V, n: C, k: rows, accumulate: true)
             if let db = grad.bias { Self.addColumnSums(logits.pointer, rows: rows, width: V, into: db.pointer) }
         }
+        withExtendedLifetime((logits, capped)) {}  // read through raw pointers inside the parallel loop
         return (loss / Double(n), Act(buffer: dx, width: x.width))
     }
 
