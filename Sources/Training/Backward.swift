@@ -77,12 +77,17 @@ struct Backward {
     static func addColumnSums(
         _ x: UnsafePointer<Float>, rows: Int, width: Int, stride: Int? = nil, into out: UnsafeMutablePointer<Float>
     ) {
+        // Columns split between the threads; each column summed over the rows in order.
         let stride = stride ?? width
-        var sums = [Double](repeating: 0, count: width)
-        for t in 0..<rows {
-            for c in 0..<width { sums[c] += Double(x[t * stride + c]) }
+        let (source, destination) = (UncheckedPointer(UnsafeMutablePointer(mutating: x)), UncheckedPointer(out))
+        Kernels.parallelRows(width, minimumChunk: 64) { begin, end in
+            var sums = [Double](repeating: 0, count: end - begin)
+            for t in 0..<rows {
+                let row = source.pointer + t * stride
+                for c in begin..<end { sums[c - begin] += Double(row[c]) }
+            }
+            for c in begin..<end { destination.pointer[c] += Float(sums[c - begin]) }
         }
-        for c in 0..<width { out[c] += Float(sums[c]) }
     }
 
     /// LayerNorm or RMSNorm over the first `width` columns of each row (the rest pass through).
@@ -103,41 +108,71 @@ struct Backward {
         return dx
     }
 
+    /// Runs `body(begin, end, partial)` over pieces of 64 rows on all threads, each with its own `parts × width`
+    /// partial sums, and adds the pieces' sums into `out[part]` in piece order: the same bits for any thread count.
+    static func rowPieces(
+        rows: Int, width: Int, into out: [UnsafeMutablePointer<Float>?],
+        _ body: (_ begin: Int, _ end: Int, _ partial: UnsafeMutablePointer<Double>) -> Void
+    ) {
+        let pieceRows = 64, parts = out.count
+        let pieces = (rows + pieceRows - 1) / pieceRows
+        let partials = UnsafeMutablePointer<Double>.allocate(capacity: max(pieces * parts * width, 1))
+        partials.initialize(repeating: 0, count: max(pieces * parts * width, 1))
+        defer { partials.deallocate() }
+        let shared = UncheckedPointer(partials)
+        Kernels.parallelFor(pieces) { piece in
+            body(piece * pieceRows, min(rows, (piece + 1) * pieceRows), shared.pointer + piece * parts * width)
+        }
+        for (part, destination) in out.enumerated() {
+            guard let destination else { continue }
+            for c in 0..<width {
+                var sum = 0.0
+                for piece in 0..<pieces { sum += partials[(piece * parts + part) * width + c] }
+                destination[c] += Float(sum)
+            }
+        }
+    }
+
     /// `y = γ ⊙ (x − μ)/σ + β`: `dx = (1/σ)(g − mean(g) − x̂·mean(g ⊙ x̂))` with `g = γ ⊙ dy`.
     static func layerNormBackward(
         _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, rows: Int,
         width: Int, stride: Int, gamma: UnsafePointer<Float>?, epsilon: Float, dGamma: UnsafeMutablePointer<Float>?,
         dBeta: UnsafeMutablePointer<Float>?
     ) {
-        var sumGamma = [Double](repeating: 0, count: width), sumBeta = [Double](repeating: 0, count: width)
-        for t in 0..<rows {
-            let row = x + t * stride, drow = dy + t * stride, out = dx + t * stride
-            var mean = 0.0
-            for c in 0..<width { mean += Double(row[c]) }
-            mean /= Double(width)
-            var variance = 0.0
-            for c in 0..<width { variance += (Double(row[c]) - mean) * (Double(row[c]) - mean) }
-            variance /= Double(width)
-            let rstd = 1 / (variance + Double(epsilon)).squareRoot()
-            var meanG = 0.0, meanGX = 0.0
-            for c in 0..<width {
-                let xhat = (Double(row[c]) - mean) * rstd
-                let g = Double(drow[c]) * Double(gamma?[c] ?? 1)
-                meanG += g
-                meanGX += g * xhat
-                sumGamma[c] += Double(drow[c]) * xhat
-                sumBeta[c] += Double(drow[c])
-            }
-            meanG /= Double(width)
-            meanGX /= Double(width)
-            for c in 0..<width {
-                let xhat = (Double(row[c]) - mean) * rstd
-                let g = Double(drow[c]) * Double(gamma?[c] ?? 1)
-                out[c] = Float(rstd * (g - meanG - xhat * meanGX))
+        let (px, pdy, pdx) = (
+            UncheckedPointer(UnsafeMutablePointer(mutating: x)), UncheckedPointer(UnsafeMutablePointer(mutating: dy)),
+            UncheckedPointer(dx)
+        )
+        let g = gamma.map { UncheckedPointer(UnsafeMutablePointer(mutating: $0)) }
+        rowPieces(rows: rows, width: width, into: [dGamma, dBeta]) { begin, end, partial in
+            let (sumGamma, sumBeta) = (partial, partial + width)
+            for t in begin..<end {
+                let row = px.pointer + t * stride, drow = pdy.pointer + t * stride, out = pdx.pointer + t * stride
+                var mean = 0.0
+                for c in 0..<width { mean += Double(row[c]) }
+                mean /= Double(width)
+                var variance = 0.0
+                for c in 0..<width { variance += (Double(row[c]) - mean) * (Double(row[c]) - mean) }
+                variance /= Double(width)
+                let rstd = 1 / (variance + Double(epsilon)).squareRoot()
+                var meanG = 0.0, meanGX = 0.0
+                for c in 0..<width {
+                    let xhat = (Double(row[c]) - mean) * rstd
+                    let gc = Double(drow[c]) * Double(g?.pointer[c] ?? 1)
+                    meanG += gc
+                    meanGX += gc * xhat
+                    sumGamma[c] += Double(drow[c]) * xhat
+                    sumBeta[c] += Double(drow[c])
+                }
+                meanG /= Double(width)
+                meanGX /= Double(width)
+                for c in 0..<width {
+                    let xhat = (Double(row[c]) - mean) * rstd
+                    let gc = Double(drow[c]) * Double(g?.pointer[c] ?? 1)
+                    out[c] = Float(rstd * (gc - meanG - xhat * meanGX))
+                }
             }
         }
-        if let dGamma { for c in 0..<width { dGamma[c] += Float(sumGamma[c]) } }
-        if let dBeta { for c in 0..<width { dBeta[c] += Float(sumBeta[c]) } }
     }
 
     /// `y = γ ⊙ x / rms(x)`: `dx = (1/rms)(g − x̂·mean(g ⊙ x̂))` with `g = γ ⊙ dy`, `x̂ = x / rms`.
@@ -145,25 +180,30 @@ struct Backward {
         _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, rows: Int,
         width: Int, stride: Int, gamma: UnsafePointer<Float>, epsilon: Float, dGamma: UnsafeMutablePointer<Float>
     ) {
-        var sumGamma = [Double](repeating: 0, count: width)
-        for t in 0..<rows {
-            let row = x + t * stride, drow = dy + t * stride, out = dx + t * stride
-            var square = 0.0
-            for c in 0..<width { square += Double(row[c]) * Double(row[c]) }
-            let rstd = 1 / (square / Double(width) + Double(epsilon)).squareRoot()
-            var meanGX = 0.0
-            for c in 0..<width {
-                let xhat = Double(row[c]) * rstd
-                meanGX += Double(drow[c]) * Double(gamma[c]) * xhat
-                sumGamma[c] += Double(drow[c]) * xhat
-            }
-            meanGX /= Double(width)
-            for c in 0..<width {
-                let xhat = Double(row[c]) * rstd
-                out[c] = Float(rstd * (Double(drow[c]) * Double(gamma[c]) - xhat * meanGX))
+        let (px, pdy, pdx) = (
+            UncheckedPointer(UnsafeMutablePointer(mutating: x)), UncheckedPointer(UnsafeMutablePointer(mutating: dy)),
+            UncheckedPointer(dx)
+        )
+        let g = UncheckedPointer(UnsafeMutablePointer(mutating: gamma))
+        rowPieces(rows: rows, width: width, into: [dGamma]) { begin, end, sumGamma in
+            for t in begin..<end {
+                let row = px.pointer + t * stride, drow = pdy.pointer + t * stride, out = pdx.pointer + t * stride
+                var square = 0.0
+                for c in 0..<width { square += Double(row[c]) * Double(row[c]) }
+                let rstd = 1 / (square / Double(width) + Double(epsilon)).squareRoot()
+                var meanGX = 0.0
+                for c in 0..<width {
+                    let xhat = Double(row[c]) * rstd
+                    meanGX += Double(drow[c]) * Double(g.pointer[c]) * xhat
+                    sumGamma[c] += Double(drow[c]) * xhat
+                }
+                meanGX /= Double(width)
+                for c in 0..<width {
+                    let xhat = Double(row[c]) * rstd
+                    out[c] = Float(rstd * (Double(drow[c]) * Double(g.pointer[c]) - xhat * meanGX))
+                }
             }
         }
-        for c in 0..<width { dGamma[c] += Float(sumGamma[c]) }
     }
 
     /// `y = down(act(gate) ⊙ up)` or `down(act(up))`.

@@ -56,24 +56,40 @@ public final class AdamW: @unchecked Sendable {
     /// The global L2 norm of `gradients` (one buffer per parameter, in `parameters`' order), in fp32 per tensor as
     /// `clip_grad_norm_` computes it.
     static func globalNorm(_ gradients: [FloatBuffer]) -> Double {
-        var total: Double = 0
-        for g in gradients {
-            var sum: Double = 0
-            for i in 0..<g.count { sum += Double(g.pointer[i]) * Double(g.pointer[i]) }
-            total += sum
+        // Fixed pieces of at most 2^16 values, each summed on some thread, the pieces added in order: the same
+        // bits whatever the thread count.
+        let piece = 1 << 16
+        var pieces: [(buffer: Int, start: Int)] = []
+        for (index, g) in gradients.enumerated() {
+            for start in stride(from: 0, to: g.count, by: piece) { pieces.append((index, start)) }
         }
+        let sums = UnsafeMutablePointer<Double>.allocate(capacity: max(pieces.count, 1))
+        defer { sums.deallocate() }
+        let (out, work) = (UncheckedPointer(sums), UncheckedArray(pieces))
+        let buffers = UncheckedArray(gradients.map { UncheckedPointer($0.pointer) })
+        let counts = gradients.map(\.count)
+        Kernels.parallelFor(pieces.count) { index in
+            let (buffer, start) = work.values[index]
+            let g = buffers.values[buffer].pointer
+            var sum: Double = 0
+            for i in start..<min(start + piece, counts[buffer]) { sum += Double(g[i]) * Double(g[i]) }
+            out.pointer[index] = sum
+        }
+        var total: Double = 0
+        for index in 0..<pieces.count { total += sums[index] }
+        withExtendedLifetime(gradients) {}
         return total.squareRoot()
     }
 
     /// Clips `gradients` to the settings' norm (`clip_grad_norm_`: `× min(1, clip / (norm + 1e-6))`, in fp32) and
     /// takes one AdamW step at learning rate `lr`. Returns the norm before clipping.
     @discardableResult
-    func update(gradients: [FloatBuffer], learningRate lr: Double) -> Double {
+    func update(gradients: [FloatBuffer], learningRate lr: Double, norm known: Double? = nil) -> Double {
         precondition(gradients.count == parameters.count, "gradients of another model")
-        let norm = Self.globalNorm(gradients)
+        let norm = known ?? Self.globalNorm(gradients)
         if let clip = settings.clip {
             let coefficient = Float(min(1, clip / (norm + 1e-6)))
-            for g in gradients { for i in 0..<g.count { g.pointer[i] *= coefficient } }
+            for g in gradients { Kernels.scale(g.pointer, by: coefficient, count: g.count) }
         }
         step += 1
         // torch.optim.AdamW (single-tensor, fp32): p ← p·(1 − lr·λ); m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;

@@ -60,10 +60,9 @@ public final class Trainer: @unchecked Sendable {
         }
         let loss = try accumulate(windows)
         // A NaN or infinite loss or gradient stops before the update: the weights stay those of the last good step.
-        guard loss.isFinite, AdamW.globalNorm(gradientBuffers).isFinite else {
-            throw .nonFinite(step: optimizer.step + 1, loss: loss)
-        }
-        let norm = optimizer.update(gradients: gradientBuffers, learningRate: learningRate)
+        let norm = AdamW.globalNorm(gradientBuffers)
+        guard loss.isFinite, norm.isFinite else { throw .nonFinite(step: optimizer.step + 1, loss: loss) }
+        optimizer.update(gradients: gradientBuffers, learningRate: learningRate, norm: norm)
         return StepReport(loss: loss, gradientNorm: norm, learningRate: learningRate)
     }
 }
