@@ -81,7 +81,7 @@ struct TrainingRunTests {
         defer { folder.remove() }
         func arguments(_ out: String) -> [String] {
             [
-                "train", "--preset", "probe-alibi", "--data", Self.data, "--steps", "24", "--batch", "4",
+                "train", "--preset", "probe-alibi", "--data", Self.data, "--steps", "120", "--batch", "4",
                 "--save-every", "6", "--threads", "2", "--out", folder.path(out),
             ]
         }
@@ -99,13 +99,13 @@ struct TrainingRunTests {
         let (resumedStatus, output, resumedError) = try await Executable.run(
             ["train", "--resume", "--data", Self.data, "--threads", "2", "--out", folder.path("killed")], in: folder)
         #expect(resumedStatus == 0, "\(resumedError)")
-        #expect(output.contains("Trained 24 steps"))
+        #expect(output.contains("Trained 120 steps"))
         #expect(
-            try Self.bytes(folder.path("whole/step-24.safetensors"))
-                == Self.bytes(folder.path("killed/step-24.safetensors")))
+            try Self.bytes(folder.path("whole/step-120.safetensors"))
+                == Self.bytes(folder.path("killed/step-120.safetensors")))
         let steps = try String(contentsOfFile: folder.path("killed/train.jsonl"), encoding: .utf8)
             .split(separator: "\n").map { try JSONDecoder().decode(StepLine.self, from: Data($0.utf8)).step }
-        #expect(steps == Array(1...24), "each step logged once")
+        #expect(steps == Array(1...120), "each step logged once")
     }
 
     @Test("SIGINT saves a checkpoint after the step in progress and says how to continue")
