@@ -35,7 +35,7 @@ struct Forward {
     let feedForwardBlocks: [Range<Int>]
     var length: Int { tokens.count }
     /// cos/sin tables per rotary (or xPos) configuration, built once per pass.
-    private var rotations: [AttentionPosition: RotationTables] = [:]
+    private var rotations: RotationCache
     /// fp32 copies of the 16-bit matrices this pass multiplies by, one at a time (`WideningScratch`).
     let widening = WideningScratch()
     /// Whether attention's products take bfloat16 operands (`Precision.bf16`; the projections' packed weights say so
@@ -48,6 +48,7 @@ struct Forward {
         self.feedForwardChunk = feedForwardChunk
         self.logitsChunk = logitsChunk
         self.vocabularySlice = vocabularySlice
+        rotations = RotationCache(length: tokens.count)
         projectionBlocks = Kernels.rowBlocks(rows: tokens.count, base: rowBase)
         feedForwardBlocks = Kernels.rowBlocks(rows: tokens.count, base: rowBase, limit: feedForwardChunk)
     }
@@ -274,24 +275,8 @@ struct Forward {
     }
 
     private mutating func rotation(for position: BoundPosition, headWidth: Int) -> RotationTables? {
-        let (key, length): (AttentionPosition, Int)
-        let make: () -> RotationTables
-        switch position {
-        case .rotary(let rotary):
-            (key, length) = (.rotary(rotary), self.length)
-            make = { .rotary(rotary, headWidth: headWidth, length: length) }
-        case .xpos(let xpos):
-            (key, length) = (.xpos(xpos), self.length)
-            make = { .xpos(xpos, headWidth: headWidth, length: length) }
-        case .none, .alibi, .sandwich, .t5, .kerple, .fire:
-            return nil
-        }
-        if let cached = rotations[key] { return cached }
-        let tables = make()
-        rotations[key] = tables
-        return tables
+        rotations.tables(for: position, headWidth: headWidth)
     }
-
 }
 
 extension Step {

@@ -74,6 +74,35 @@ package struct RotationTables: @unchecked Sendable {
     }
 }
 
+/// The cos/sin tables of one pass, built once per rotary (or xPos) configuration: the evaluation pass and training's
+/// tape share it.
+package struct RotationCache {
+    let length: Int
+    private var tables: [AttentionPosition: RotationTables] = [:]
+
+    package init(length: Int) { self.length = length }
+
+    /// The tables of `position` for heads of `headWidth`, or `nil` for a method that rotates nothing.
+    package mutating func tables(for position: BoundPosition, headWidth: Int) -> RotationTables? {
+        let key: AttentionPosition
+        let make: () -> RotationTables
+        switch position {
+        case .rotary(let rotary):
+            key = .rotary(rotary)
+            make = { [length] in .rotary(rotary, headWidth: headWidth, length: length) }
+        case .xpos(let xpos):
+            key = .xpos(xpos)
+            make = { [length] in .xpos(xpos, headWidth: headWidth, length: length) }
+        case .none, .alibi, .sandwich, .t5, .kerple, .fire:
+            return nil
+        }
+        if let cached = tables[key] { return cached }
+        let made = make()
+        tables[key] = made
+        return made
+    }
+}
+
 /// The additive bias tables of one attention layer at one length.
 package enum BiasTables {
     package static func make(_ weights: AttentionWeights, length: Int) -> AttentionBiasTables {

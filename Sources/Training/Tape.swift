@@ -48,9 +48,12 @@ struct AttentionRecord {
 struct Tape {
     let tokens: [Int32]
     var length: Int { tokens.count }
-    var rotations: [AttentionPosition: RotationTables] = [:]
+    var rotations: RotationCache
 
-    init(tokens: [Int32]) { self.tokens = tokens }
+    init(tokens: [Int32]) {
+        self.tokens = tokens
+        rotations = RotationCache(length: tokens.count)
+    }
 
     /// Embeds the tokens: `[T, C]`.
     func embed(_ e: EmbeddingWeights) -> Act {
@@ -174,22 +177,7 @@ struct Tape {
     }
 
     mutating func rotation(for position: BoundPosition, headWidth: Int) -> RotationTables? {
-        let key: AttentionPosition
-        let make: () -> RotationTables
-        switch position {
-        case .rotary(let rotary):
-            key = .rotary(rotary)
-            make = { [length] in .rotary(rotary, headWidth: headWidth, length: length) }
-        case .xpos(let xpos):
-            key = .xpos(xpos)
-            make = { [length] in .xpos(xpos, headWidth: headWidth, length: length) }
-        case .none, .alibi, .sandwich, .t5, .kerple, .fire:
-            return nil
-        }
-        if let cached = rotations[key] { return cached }
-        let tables = make()
-        rotations[key] = tables
-        return tables
+        rotations.tables(for: position, headWidth: headWidth)
     }
 
     /// Rotates every query and key head of `q`/`k` (rows `stride` apart) by the tables (cos, sin); the backward

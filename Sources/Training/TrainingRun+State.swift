@@ -88,16 +88,7 @@ extension TrainingRun {
             CheckpointLocation.architectureMetadataKey: architectureJSON, SavedState.settingsKey: settingsJSON,
             "extrapolate.step": "\(step)", "generator": "\(generator.state)", "cursor": "\(cursor)",
         ]
-        let path = (folder as NSString).appendingPathComponent(Self.stateFile)
-        do {
-            try SafetensorsWriter.write(
-                tensors.map { name, shape, values in
-                    SafetensorsWriter.Tensor(
-                        name: name, shape: shape,
-                        values: UnsafeBufferPointer(start: values.pointer, count: values.count))
-                }, metadata: metadata, to: path)
-        } catch { throw .checkpoint(error) }
-        withExtendedLifetime(tensors) {}
+        try Self.write(tensors, metadata: metadata, to: (folder as NSString).appendingPathComponent(Self.stateFile))
     }
 
     /// Puts the saved parameters, moments, step and data order in place, and cuts `train.jsonl` back to the step.

@@ -278,7 +278,7 @@ public final class TrainingRun: @unchecked Sendable {
 
     // MARK: - Files
 
-    private static func write(_ tensors: [(String, [Int], FloatBuffer)], metadata: [String: String], to path: String)
+    static func write(_ tensors: [(String, [Int], FloatBuffer)], metadata: [String: String], to path: String)
         throws(TrainingError)
     {
         do {
