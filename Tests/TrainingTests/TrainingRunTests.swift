@@ -82,7 +82,7 @@ struct TrainingRunTests {
         func arguments(_ out: String) -> [String] {
             [
                 "train", "--preset", "probe-alibi", "--data", Self.data, "--steps", "120", "--batch", "4",
-                "--save-every", "6", "--threads", "2", "--out", folder.path(out),
+                "--save-every", "6", "--threads", "1", "--out", folder.path(out),
             ]
         }
         let (status, _, stderr) = try await Executable.run(arguments("whole"), in: folder)
@@ -97,7 +97,7 @@ struct TrainingRunTests {
         kill(victim.processIdentifier, SIGKILL)
         victim.waitUntilExit()
         let (resumedStatus, output, resumedError) = try await Executable.run(
-            ["train", "--resume", "--data", Self.data, "--threads", "2", "--out", folder.path("killed")], in: folder)
+            ["train", "--resume", "--data", Self.data, "--threads", "1", "--out", folder.path("killed")], in: folder)
         #expect(resumedStatus == 0, "\(resumedError)")
         #expect(output.contains("Trained 120 steps"))
         #expect(
@@ -112,10 +112,11 @@ struct TrainingRunTests {
     func interrupt() async throws {
         let folder = try ScratchFolder("train-int")
         defer { folder.remove() }
+        // Short windows, one thread and a bounded run: cheap however late the signal lands on a loaded machine.
         let process = try Executable.start(
             [
-                "train", "--preset", "probe-nope", "--data", Self.data, "--steps", "100000", "--batch", "2",
-                "--out", folder.path("run"),
+                "train", "--preset", "probe-nope", "--data", Self.data, "--steps", "3000", "--batch", "1",
+                "--length", "16", "--threads", "1", "--save-every", "100000", "--out", folder.path("run"),
             ], in: folder)
         let log = folder.path("run/train.jsonl")
         while !FileManager.default.fileExists(atPath: log), process.isRunning {
@@ -126,10 +127,15 @@ struct TrainingRunTests {
         #expect(process.terminationStatus == 0)
         let output = try String(contentsOfFile: folder.path("stdout"), encoding: .utf8)
         #expect(output.contains("Stopped at step") && output.contains("--resume"), "\(output)")
+        let steps = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map {
+            try JSONDecoder().decode(StepLine.self, from: Data($0.utf8)).step
+        }
+        let last = try #require(steps.last)
+        #expect(last < 3000, "the run stopped early")
         let saved = try FileManager.default.contentsOfDirectory(atPath: folder.path("run")).filter {
             $0.hasPrefix("step-")
         }
-        #expect(saved.count == 1)
+        #expect(saved == ["step-\(last).safetensors"], "the checkpoint of the last step logged")
     }
 
     @Test(
