@@ -122,6 +122,7 @@ extension BoundModel {
     /// it): a sum for a gradient, but two copies that training would move apart.
     package func tensorsBoundApart(of architecture: Architecture) -> [String] {
         var unbinder = Unbinder()
+        unbinder.identitiesOnly = true
         _ = namedTensors(of: architecture, into: &unbinder)
         return unbinder.order.filter { (unbinder.seen[$0]?.count ?? 0) > 1 }
     }
@@ -131,6 +132,8 @@ extension BoundModel {
 private struct Unbinder {
     /// Whether the values are weights (not gradients): offsets added at binding are taken off again.
     var weights = false
+    /// Only which bound buffers each name comes from (`tensorsBoundApart`): no values copied or transposed.
+    var identitiesOnly = false
     var tensors: [String: (TensorSpec, FloatBuffer)] = [:]
     var order: [String] = []
     /// Bound buffers already added to a name: a buffer bound in two places is one value, not two.
@@ -140,6 +143,13 @@ private struct Unbinder {
         let identity = ObjectIdentifier(source ?? values)
         if seen[spec.name, default: []].contains(identity) { return }
         seen[spec.name, default: []].insert(identity)
+        if identitiesOnly {
+            if tensors[spec.name] == nil {
+                tensors[spec.name] = (spec, values)
+                order.append(spec.name)
+            }
+            return
+        }
         guard let (kept, sum) = tensors[spec.name] else {
             let copy = FloatBuffer(uninitialized: spec.count)
             copy.pointer.update(from: values.pointer, count: spec.count)
@@ -157,7 +167,7 @@ private struct Unbinder {
         case .matrix(let l), .fusedQKV(let l, _): layout = l
         default: layout = .outIn
         }
-        guard layout == .inOut else { return add(spec, bound, source: source) }
+        guard layout == .inOut, !identitiesOnly else { return add(spec, bound, source: source ?? bound) }
         let stored = FloatBuffer(uninitialized: out * input)
         Kernels.transpose(bound.pointer, rows: out, columns: input, into: stored.pointer)
         add(spec, stored, source: source ?? bound)
