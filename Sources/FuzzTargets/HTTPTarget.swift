@@ -41,8 +41,10 @@ public final class HTTPFuzzServer: @unchecked Sendable {
     }
 
     /// Sends `bytes`, closes the sending side, and reads the answer to its end; the bytes read.
+    /// - Parameter deadline: seconds the server may take (a test sharing the process with hundreds of others allows
+    ///   more than the fuzzer's `deadline`: the server's tasks may wait behind theirs).
     /// - Returns: nil when the connection could not be made (the server is gone: a finding for the caller).
-    public func exchange(_ bytes: [UInt8]) -> [UInt8]? {
+    public func exchange(_ bytes: [UInt8], deadline: Double = HTTPFuzzServer.deadline) -> [UInt8]? {
         // libFuzzer's own timers interrupt system calls now and then: a connect cut short (EINTR) is tried again
         // on a fresh socket rather than taken for a server that stopped answering.
         var attempts = 0
@@ -67,7 +69,7 @@ public final class HTTPFuzzServer: @unchecked Sendable {
         // otherwise run out within a minute (the first campaign's "server stopped accepting" was that).
         var reset = linger(l_onoff: 1, l_linger: 0)
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
-        var timeout = timeval(tv_sec: Int(Self.deadline), tv_usec: 0)
+        var timeout = timeval(tv_sec: Int(deadline), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var sent = 0
@@ -89,8 +91,8 @@ public final class HTTPFuzzServer: @unchecked Sendable {
                 answer += buffer[0..<count]
                 continue
             }
-            if count < 0, errno == EAGAIN || errno == EWOULDBLOCK, Date().timeIntervalSince(start) >= Self.deadline {
-                fatalError("the server neither answered nor closed within \(Self.deadline) s")
+            if count < 0, errno == EAGAIN || errno == EWOULDBLOCK, Date().timeIntervalSince(start) >= deadline {
+                fatalError("the server neither answered nor closed within \(deadline) s")
             }
             if count < 0, errno == EINTR { continue }
             break

@@ -184,19 +184,15 @@ import TestSupport
     }
 
     /// Runs `body` on a thread with a small stack, so a recursive release would crash the test process.
-    static func onSmallStack(_ body: @escaping @Sendable () -> String) async -> String {
-        await withCheckedContinuation { (done: CheckedContinuation<String, Never>) in
-            let thread = Thread { done.resume(returning: body()) }
-            thread.stackSize = 256 * 1024
-            thread.start()
-        }
+    static func onSmallStack(_ body: @escaping @Sendable () -> String) async throws -> String {
+        try await onOwnThread(stackSize: 256 * 1024, body)
     }
 
     @Test(arguments: [
         ("tuples", "read"), ("listsTopDown", "read"), ("dicts4000", "read"),
         ("dicts200000", "more than 16777216 nested references to follow"),
     ])
-    func isReleasedWithoutRecursion(shape: String, expected: String) async {
+    func isReleasedWithoutRecursion(shape: String, expected: String) async throws {
         let bytes =
             switch shape {
             case "tuples": Self.tuples
@@ -204,7 +200,7 @@ import TestSupport
             case "dicts4000": Self.dictsDropped(4000)
             default: Self.dictsDropped(Self.depth)
             }
-        let outcome = await Self.onSmallStack {
+        let outcome = try await Self.onSmallStack {
             do {
                 try bytes.withUnsafeBytes { try RestrictedUnpickler.check($0, path: shape) }
                 return "read"

@@ -36,11 +36,9 @@ import Testing
         let server = try await ServeProcess.start(
             [runs, "--data", tokens, "--quiet-seconds", "0", "--lengths", "1x,2x,16x", "--budget", "2048"]
                 + (store.map { ["--store", $0] } ?? []), in: scratch)
-        let end = Date().addingTimeInterval(300)
-        while Date() < end {
-            // 2 ALiBi checkpoints × 3 lengths, and the learned one × 3 (1 evaluated, 2 unsupported).
-            if try JSONValue.parse(try await server.get("/api/version").body)["results"]?.number == 9 { break }
-            try await Task.sleep(for: .milliseconds(200))
+        // 2 ALiBi checkpoints × 3 lengths, and the learned one × 3 (1 evaluated, 2 unsupported).
+        _ = try await poll(for: 300, every: .milliseconds(200)) {
+            try JSONValue.parse(try await server.get("/api/version").body)["results"]?.number == 9
         }
         let base = "http://127.0.0.1:\(server.port)/"
         func dom(_ fragment: String) async throws -> String {
@@ -109,10 +107,8 @@ import Testing
                 "1024", "--tasks", "perplexity,passkey", "--bytes", "--trials", "2", "--depths", "0,50,100",
             ], in: scratch)
         // 2 checkpoints × (3 perplexity lengths + 3 lengths × 3 depths).
-        let end = Date().addingTimeInterval(300)
-        while Date() < end {
-            if try JSONValue.parse(try await server.get("/api/version").body)["results"]?.number == 24 { break }
-            try await Task.sleep(for: .milliseconds(200))
+        _ = try await poll(for: 300, every: .milliseconds(200)) {
+            try JSONValue.parse(try await server.get("/api/version").body)["results"]?.number == 24
         }
         let base = "http://127.0.0.1:\(server.port)/"
         let (status, dom, log) = try await Executable.run(

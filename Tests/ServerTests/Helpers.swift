@@ -74,8 +74,7 @@ final class TestServer: @unchecked Sendable {
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else { throw CancellationError() }
         if runDaemon, let daemon = state.daemon {
-            let end = Date().addingTimeInterval(10)
-            while !daemon.isWatching, Date() < end { try await Task.sleep(for: .milliseconds(20)) }
+            _ = try await poll(for: 10, every: .milliseconds(20)) { daemon.isWatching }
         }
         return TestServer(state: state, port: port, group: group, task: task)
     }
@@ -124,12 +123,7 @@ enum HTTP {
     {
         // The blocking exchange runs on a thread of its own: on the concurrency pool (two threads on two cores) a
         // few waiting requests would occupy every thread, and an in-process server could never answer them.
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                continuation.resume(
-                    with: Result { try exchange(port: port, path: path, method: method, headers: headers, body: body) })
-            }.start()
-        }
+        try await onOwnThread { try exchange(port: port, path: path, method: method, headers: headers, body: body) }
     }
 
     private static func exchange(port: Int, path: String, method: String, headers: [String: String], body: Data?)

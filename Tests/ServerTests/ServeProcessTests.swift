@@ -16,18 +16,21 @@ struct ServeProcess {
             ["serve"] + arguments + ["--listen", "127.0.0.1:0"]
                 + (arguments.contains("--store") ? [] : ["--store", scratch.path("results.sqlite")]),
             environment: environment, in: scratch)
-        let end = Date().addingTimeInterval(60)
-        while Date() < end, process.isRunning {
+        var port: Int?
+        _ = try await poll(for: 60) {
             let errors = (try? String(contentsOfFile: scratch.path("stderr"), encoding: .utf8)) ?? ""
             if let range = errors.range(of: #"serving http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression) {
-                let port = Int(errors[range].split(separator: ":").last!.dropLast())!
-                return ServeProcess(process: process, scratch: scratch, port: port)
+                port = Int(errors[range].split(separator: ":").last!.dropLast())!
             }
-            try await Task.sleep(for: .milliseconds(50))
+            return port != nil || !process.isRunning
         }
+        if let port { return ServeProcess(process: process, scratch: scratch, port: port) }
+        let pid = process.processIdentifier
+        let stacks = process.isRunning ? try await onOwnThread { ThreadStacks.of(pid) } : "(it exited)"
         process.terminate()
         let errors = (try? String(contentsOfFile: scratch.path("stderr"), encoding: .utf8)) ?? ""
-        Issue.record("serve did not start: \(errors.suffix(2000))")
+        Issue.record(
+            "serve did not start: \(errors.prefix(1500))\n…\n\(errors.suffix(1500))\nits threads:\n\(stacks)")
         throw CancellationError()
     }
 
@@ -166,10 +169,8 @@ struct ServeProcess {
             [runs, "--data", Repository.kjvValidation, "--quiet-seconds", "0", "--lengths", "1x,2x,4x,16x"],
             in: scratch)
         // Wait for every result: 3 runs × 2 checkpoints × 4 lengths.
-        let end = Date().addingTimeInterval(300)
-        while Date() < end {
-            if try JSONValue.parse(try await server.get("/api/version").body)["results"]?.number == 24 { break }
-            try await Task.sleep(for: .milliseconds(200))
+        _ = try await poll(for: 300, every: .milliseconds(200)) {
+            try JSONValue.parse(try await server.get("/api/version").body)["results"]?.number == 24
         }
         let page = "http://127.0.0.1:\(server.port)/"
         let common = [

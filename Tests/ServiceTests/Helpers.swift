@@ -120,11 +120,7 @@ func waitUntil(
     _ seconds: Double, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
     _ condition: () async throws -> Bool
 ) async throws {
-    let end = Date().addingTimeInterval(seconds)
-    while Date() < end {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
+    if try await poll(for: seconds, condition) { return }
     Issue.record("timed out after \(seconds) s waiting until \(what)", sourceLocation: sourceLocation)
     throw CancellationError()
 }

@@ -193,3 +193,50 @@ public enum TestPostgres {
         try? await PostgresStore.administer(made.database, drop: true, at: admin)
     }
 }
+
+/// Every thread's stack of a running process, from gdb when it is installed: what a test prints when a child
+/// process hangs, so that the hang can be read from a CI log.
+public enum ThreadStacks {
+    public static func of(_ pid: Int32) -> String {
+        guard let gdb = ["/usr/bin/gdb", "/usr/local/bin/gdb"].first(where: FileManager.default.isExecutableFile)
+        else { return "(gdb is not installed)" }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        process.arguments = ["60", gdb, "-p", "\(pid)", "-batch", "-ex", "thread apply all bt 16"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return "(gdb did not start: \(error))" }
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let lines = String(decoding: output, as: UTF8.self).split(separator: "\n")
+        return lines.filter { $0.hasPrefix("Thread") || $0.hasPrefix("#") }.joined(separator: "\n")
+    }
+}
+
+/// Runs blocking work (a socket exchange, a wait on another process) on a thread of its own and awaits it. The
+/// tests share a concurrency pool of one thread per core with hundreds of others; a blocked pool thread starves
+/// every task behind it, an in-process server's among them.
+public func onOwnThread<T: Sendable>(stackSize: Int? = nil, _ body: @escaping @Sendable () throws -> T) async throws
+    -> T
+{
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        if let stackSize { thread.stackSize = stackSize }
+        thread.start()
+    }
+}
+
+/// Polls `condition` every `interval` until it holds or `seconds` pass, and once more after that: a test's task may
+/// wait behind the other tests' work for longer than its deadline (two pool threads, hundreds of tests started at
+/// once), and what it waited for has usually happened meanwhile. Returns whether the condition held.
+public func poll(
+    for seconds: Double, every interval: Duration = .milliseconds(50), _ condition: () async throws -> Bool
+) async throws -> Bool {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end {
+        if try await condition() { return true }
+        try await Task.sleep(for: interval)
+    }
+    return try await condition()
+}

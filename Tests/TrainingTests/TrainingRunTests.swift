@@ -89,9 +89,10 @@ struct TrainingRunTests {
         #expect(status == 0, "\(stderr)")
         let victim = try Executable.start(arguments("killed"), in: folder)
         let state = folder.path("killed/train-state.safetensors")
-        let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: state), victim.isRunning, Date() < deadline {
-            try await Task.sleep(for: .milliseconds(20))
+        // Watched from a thread of its own: a pool thread may come back only after the run has ended.
+        try await onOwnThread {
+            let deadline = Date().addingTimeInterval(120)
+            while !FileManager.default.fileExists(atPath: state), victim.isRunning, Date() < deadline { usleep(5000) }
         }
         #expect(victim.isRunning, "the run ended before it could be killed")
         kill(victim.processIdentifier, SIGKILL)
