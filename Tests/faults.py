@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Faults, with real processes: the daemon (`extrapolate watch`) meets each fault below and must end with every
-result an undisturbed run gets, once, and a store that opens. Prints one line per trial and a table at the end.
+result an undisturbed run gets, once, and a store that opens; `extrapolate train` meets a full disk and must end
+with the checkpoints an undisturbed run writes. Prints one line per trial and a table at the end.
 
     Tests/faults.py                 # the short form (what .ci/run runs): every fault, few trials each
     Tests/faults.py --full          # the campaign of Docs/reliability.md: 100 power-loss copies, 1,000 runs, …
@@ -200,6 +201,52 @@ def disk_full(folder, trials):
         same(results(store), want, "after the disk grew")
         line = next(l for l in said.splitlines() if "full" in l)
         return f"said «…{line.strip()[-110:]}», kept running; grown, all {len(want)} results stored once"
+    finally:
+        subprocess.run(["umount", "-l", mount], capture_output=True)
+
+
+def train_disk_full(folder, trials):
+    """`extrapolate train` saving onto a full filesystem (a tmpfs with room for one checkpoint and the run's state,
+    not two checkpoints): one line names the file and the cause, the previous checkpoint and the state stay intact,
+    and once the filesystem grows `--resume` ends with the uninterrupted run's final checkpoint, byte for byte."""
+    if os.geteuid() != 0:
+        raise Skip("mounting a tmpfs needs root")
+    train = ["train", "--preset", "probe-alibi", "--data", os.path.join(ROOT, "Datasets/kjv/train.tokens.zst"),
+             "--steps", "8", "--batch", "2", "--save-every", "2", "--threads", "1"]
+    whole = os.path.join(folder, "whole")
+    run(train + ["--out", whole])
+    checkpoint = os.path.getsize(os.path.join(whole, "step-2.safetensors"))
+    state = os.path.getsize(os.path.join(whole, "train-state.safetensors"))
+    mount = os.path.join(folder, "small")
+    os.makedirs(mount)
+    size = (checkpoint + state + checkpoint // 2) // 4096 * 4096
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", mount], capture_output=True).returncode:
+        raise Skip("cannot mount a tmpfs here (a container without CAP_SYS_ADMIN)")
+    try:
+        out = os.path.join(mount, "run")
+        done = run(train + ["--out", out], check=False)
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        if done.returncode == 0:
+            fail("train succeeded on a filesystem too small for its second checkpoint")
+        said = lines[-1] if lines else ""
+        if "step-4.safetensors" not in said or "space" not in said:
+            fail(f"the last line does not name step-4.safetensors and the lack of space: {done.stderr[-600:]}")
+        with open(os.path.join(out, "step-2.safetensors"), "rb") as a, \
+                open(os.path.join(whole, "step-2.safetensors"), "rb") as b:
+            if a.read() != b.read():
+                fail("step-2.safetensors changed when step 4 could not be saved")
+        left = sorted(name for name in os.listdir(out) if name not in ("step-2.safetensors", "train-state.safetensors",
+                                                                         "train.jsonl"))
+        if left:
+            fail(f"left behind after the failed save: {left}")
+        subprocess.run(["mount", "-o", f"remount,size={size * 8}", mount], check=True)
+        run(["train", "--resume", "--data", os.path.join(ROOT, "Datasets/kjv/train.tokens.zst"), "--threads", "1",
+             "--out", out])
+        with open(os.path.join(out, "step-8.safetensors"), "rb") as a, \
+                open(os.path.join(whole, "step-8.safetensors"), "rb") as b:
+            if a.read() != b.read():
+                fail("after --resume on the grown filesystem, step-8.safetensors differs from the uninterrupted run's")
+        return f"said «…{said.strip()[-100:]}»; step 2 and the state intact; resumed to the same step 8"
     finally:
         subprocess.run(["umount", "-l", mount], capture_output=True)
 
@@ -499,6 +546,7 @@ def write_rss_svg(samples, count, path):
 TRIALS = {
     "power-loss": power_loss,
     "disk-full": disk_full,
+    "train-disk-full": train_disk_full,
     "unreadable-run": unreadable_run,
     "symlink-loop": symlink_loop,
     "future-mtime": future_mtime,

@@ -431,12 +431,12 @@ public enum Kernels {
         softmax.logProbabilities(into: out)
     }
 
-    /// The vectorised `erf` the GELU kernel uses (for tests of its accuracy).
     /// `y = erf(x)` over `count` values with the vectorised kernel, on the calling thread.
     public static func erf(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         ck_erf(x, y, count)
     }
 
+    /// The vectorised `erf` the GELU kernel uses (for tests of its accuracy).
     public static func erf(_ values: [Float]) -> [Float] {
         var out = [Float](repeating: 0, count: values.count)
         values.withUnsafeBufferPointer { x in
@@ -445,12 +445,45 @@ public enum Kernels {
         return out
     }
 
-    /// The vectorised `exp` the attention kernel uses (for tests of its accuracy).
     /// `y = exp(x)` over `count` values with the vectorised kernel, on the calling thread (`y` may be `x`).
     public static func exp(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
         ck_exp(x, y, count)
     }
 
+    /// The largest of `count` values, on the calling thread, sixteen lanes at a time (−∞ for none).
+    public static func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var lanes = SIMD16<Float>(repeating: -.infinity)
+        var i = 0
+        while i + 16 <= count {
+            lanes = pointwiseMax(lanes, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self))
+            i += 16
+        }
+        var result = lanes.max()
+        while i < count {
+            result = Swift.max(result, x[i])
+            i += 1
+        }
+        return result
+    }
+
+    /// `Σ x` over `count` values in Float64, on the calling thread, eight lanes at a time added in a fixed order
+    /// (the same bits every time).
+    public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Double {
+        var lanes = SIMD8<Double>(repeating: 0)
+        var i = 0
+        while i + 8 <= count {
+            lanes += SIMD8<Double>(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self))
+            i += 8
+        }
+        var result = lanes.sum()
+        while i < count {
+            result += Double(x[i])
+            i += 1
+        }
+        return result
+    }
+
+    /// The vectorised `exp` the attention kernel uses (for tests of its accuracy).
     public static func exp(_ values: [Float]) -> [Float] {
         var out = [Float](repeating: 0, count: values.count)
         values.withUnsafeBufferPointer { x in

@@ -101,35 +101,46 @@ extension Backward {
                         let i = i0 + r
                         let row = p.pointer + r * keys, dp = g.pointer + r * keys
                         let lo = (window.map { max(0, i - $0 + 1) } ?? 0) - j0, hi = i - j0  // visible columns
-                        var maximum = -Float.infinity
-                        for c in lo...hi {
-                            var s = row[c] * scale
-                            if let cap, let t {
-                                let tanh = Foundation.tanh(s / cap)
+                        // Each pass a plain loop over the visible columns (so it vectorises), the optional ones
+                        // only for the models that have them.
+                        let visible = row + lo, count = hi - lo + 1
+                        for c in lo...hi { row[c] *= scale }
+                        if let cap, let t {
+                            for c in lo...hi {
+                                let tanh = Foundation.tanh(row[c] / cap)
                                 t.pointer[r * keys + c] = tanh
-                                s = cap * tanh
+                                row[c] = cap * tanh
                             }
-                            if let biasTable { s += biasTable.pointer[head * T + i - j0 - c] }
-                            if let fire { s += fire.bias(head: head, query: i, distance: i - j0 - c) }
-                            row[c] = s
-                            maximum = max(maximum, s)
                         }
+                        if let biasTable {
+                            let bias = biasTable.pointer + head * T + i - j0
+                            for c in lo...hi { row[c] += bias[-c] }
+                        }
+                        if let fire {
+                            for c in lo...hi { row[c] += fire.bias(head: head, query: i, distance: i - j0 - c) }
+                        }
+                        let maximum = Kernels.maximum(visible, count: count)
                         for c in lo...hi { row[c] -= maximum }
-                        Kernels.exp(row + lo, into: row + lo, count: hi - lo + 1)  // vectorised
-                        var sum: Double = 0
-                        for c in lo...hi { sum += Double(row[c]) }
-                        let inverse = Float(1 / sum)
+                        Kernels.exp(visible, into: visible, count: count)  // vectorised
+                        let inverse = Float(1 / Kernels.sum(visible, count: count))
                         var D: Float = 0  // dO·O = Σ_j p_j dO·v_j
                         for e in 0..<hs { D += dOh[i * h * hs + e] * o[i * h * hs + e] }
                         for c in 0..<lo { (row[c], dp[c]) = (0, 0) }
+                        // dp becomes dS = P ⊙ (dP − D), then the gradient of the raw scores.
                         for c in lo...hi {
                             row[c] *= inverse
-                            let ds = row[c] * (dp[c] - D)
-                            if let dBias { dBias.pointer[head * T + i - j0 - c] += ds }
-                            fire?.backward(head: head, query: i, distance: i - j0 - c, ds)
-                            var dRaw = ds * scale
-                            if let t { dRaw *= 1 - t.pointer[r * keys + c] * t.pointer[r * keys + c] }
-                            dp[c] = dRaw
+                            dp[c] = row[c] * (dp[c] - D)
+                        }
+                        if let dBias {
+                            let bias = dBias.pointer + head * T + i - j0
+                            for c in lo...hi { bias[-c] += dp[c] }
+                        }
+                        if let fire {
+                            for c in lo...hi { fire.backward(head: head, query: i, distance: i - j0 - c, dp[c]) }
+                        }
+                        for c in lo...hi { dp[c] *= scale }
+                        if let t {
+                            for c in lo...hi { dp[c] *= 1 - t.pointer[r * keys + c] * t.pointer[r * keys + c] }
                         }
                         for c in (hi + 1)..<max(hi + 1, keys) { (row[c], dp[c]) = (0, 0) }
                     }

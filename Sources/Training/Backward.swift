@@ -242,43 +242,44 @@ struct Backward {
         return projection(w.up, g.up, input: x, Act(buffer: dh, width: hiddenWidth))
     }
 
-    /// The activation's derivative at each of `count` values, the values split between the threads; GELU's erf and
-    /// exp through the vectorised kernels.
+    /// The activation's derivative at each of `count` values, the values split between the threads; every
+    /// transcendental (GELU's erf, the exponentials behind tanh and the sigmoid) through the vectorised kernels.
     static func derivatives(_ kind: Activation, _ x: FloatBuffer, count: Int) -> FloatBuffer {
         let out = FloatBuffer(uninitialized: count)
         let (source, destination) = (UncheckedPointer(x.pointer), UncheckedPointer(out.pointer))
         Kernels.parallelRows(count, minimumChunk: 1 << 14) { begin, end in
             let (x, y, n) = (source.pointer + begin, destination.pointer + begin, end - begin)
-            guard kind == .gelu else {
-                for i in 0..<n { y[i] = derivative(kind, x[i]) }
-                return
-            }
-            // 0.5·(1 + erf(x/√2)) + x·φ(x), φ(x) = e^(−x²/2)/√(2π)
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: n)
             defer { scratch.deallocate() }
-            for i in 0..<n { scratch[i] = x[i] * 0.707_106_77 }
-            Kernels.erf(scratch, into: y, count: n)
-            for i in 0..<n { scratch[i] = -0.5 * x[i] * x[i] }
-            Kernels.exp(scratch, into: scratch, count: n)
-            for i in 0..<n { y[i] = 0.5 * (1 + y[i]) + x[i] * scratch[i] * 0.398_942_3 }
+            switch kind {
+            case .gelu:
+                // 0.5·(1 + erf(x/√2)) + x·φ(x), φ(x) = e^(−x²/2)/√(2π)
+                for i in 0..<n { scratch[i] = x[i] * 0.707_106_77 }
+                Kernels.erf(scratch, into: y, count: n)
+                for i in 0..<n { scratch[i] = -0.5 * x[i] * x[i] }
+                Kernels.exp(scratch, into: scratch, count: n)
+                for i in 0..<n { y[i] = 0.5 * (1 + y[i]) + x[i] * scratch[i] * 0.398_942_3 }
+            case .geluTanh:
+                // t = tanh(u), u = c·(x + 0.044715·x³), as 1 − 2 / (e^(2u) + 1) (e^(2u) = ∞ gives 1, 0 gives −1).
+                let c: Float = 0.797_884_56
+                for i in 0..<n { scratch[i] = 2 * c * (x[i] + 0.044715 * x[i] * x[i] * x[i]) }
+                Kernels.exp(scratch, into: scratch, count: n)
+                for i in 0..<n {
+                    let t = 1 - 2 / (scratch[i] + 1)
+                    y[i] = 0.5 * (1 + t) + 0.5 * x[i] * (1 - t * t) * c * (1 + 3 * 0.044715 * x[i] * x[i])
+                }
+            case .silu:
+                // s = 1 / (1 + e^(−x)); d = s·(1 + x·(1 − s))
+                for i in 0..<n { scratch[i] = -x[i] }
+                Kernels.exp(scratch, into: scratch, count: n)
+                for i in 0..<n {
+                    let sigmoid = 1 / (1 + scratch[i])
+                    y[i] = sigmoid * (1 + x[i] * (1 - sigmoid))
+                }
+            case .relu:
+                for i in 0..<n { y[i] = x[i] > 0 ? 1 : 0 }
+            }
         }
         return out
-    }
-
-    /// The activation's derivative at `x` (fp32: the forward activations are fp32 too).
-    static func derivative(_ kind: Activation, _ x: Float) -> Float {
-        switch kind {
-        case .gelu:
-            return 0.5 * (1 + Foundation.erf(x * 0.707_106_77)) + x * Foundation.exp(-0.5 * x * x) * 0.398_942_3
-        case .geluTanh:
-            let c: Float = 0.797_884_56
-            let t = Foundation.tanh(c * (x + 0.044715 * x * x * x))
-            return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
-        case .relu:
-            return x > 0 ? 1 : 0
-        case .silu:
-            let s = 1 / (1 + Foundation.exp(-x))
-            return s * (1 + x * (1 - s))
-        }
     }
 }

@@ -53,26 +53,33 @@ public final class AdamW: @unchecked Sendable {
     /// Continues from a saved state: the moments are restored by the caller, this sets the step count.
     func restore(step: Int) { self.step = step }
 
+    /// Fixed pieces of at most 2^16 values of `buffers` (buffer index, first value, end): what the norm and the
+    /// update split between the threads. Summed per piece and added in order, the norm has the same bits whatever
+    /// the thread count; and no thread is left alone with the embedding while the others wait.
+    static func pieces(_ buffers: [FloatBuffer]) -> [(buffer: Int, start: Int, end: Int)] {
+        let piece = 1 << 16
+        var pieces: [(buffer: Int, start: Int, end: Int)] = []
+        for (index, buffer) in buffers.enumerated() {
+            for start in stride(from: 0, to: buffer.count, by: piece) {
+                pieces.append((index, start, min(start + piece, buffer.count)))
+            }
+        }
+        return pieces
+    }
+
     /// The global L2 norm of `gradients` (one buffer per parameter, in `parameters`' order), in fp32 per tensor as
     /// `clip_grad_norm_` computes it.
     static func globalNorm(_ gradients: [FloatBuffer]) -> Double {
-        // Fixed pieces of at most 2^16 values, each summed on some thread, the pieces added in order: the same
-        // bits whatever the thread count.
-        let piece = 1 << 16
-        var pieces: [(buffer: Int, start: Int)] = []
-        for (index, g) in gradients.enumerated() {
-            for start in stride(from: 0, to: g.count, by: piece) { pieces.append((index, start)) }
-        }
+        let pieces = Self.pieces(gradients)
         let sums = UnsafeMutablePointer<Double>.allocate(capacity: max(pieces.count, 1))
         defer { sums.deallocate() }
         let (out, work) = (UncheckedPointer(sums), UncheckedArray(pieces))
         let buffers = UncheckedArray(gradients.map { UncheckedPointer($0.pointer) })
-        let counts = gradients.map(\.count)
         Kernels.parallelFor(pieces.count) { index in
-            let (buffer, start) = work.values[index]
+            let (buffer, start, end) = work.values[index]
             let g = buffers.values[buffer].pointer
             var sum: Double = 0
-            for i in start..<min(start + piece, counts[buffer]) { sum += Double(g[i]) * Double(g[i]) }
+            for i in start..<end { sum += Double(g[i]) * Double(g[i]) }
             out.pointer[index] = sum
         }
         var total: Double = 0
@@ -81,39 +88,46 @@ public final class AdamW: @unchecked Sendable {
         return total.squareRoot()
     }
 
-    /// Clips `gradients` to the settings' norm (`clip_grad_norm_`: `× min(1, clip / (norm + 1e-6))`, in fp32) and
-    /// takes one AdamW step at learning rate `lr`. Returns the norm before clipping.
+    /// Clips `gradients` in place to the settings' norm (`clip_grad_norm_`: `× min(1, clip / (norm + 1e-6))`, in
+    /// fp32) and takes one AdamW step at learning rate `lr`, in one pass over each value. Returns the norm before
+    /// clipping.
     @discardableResult
     func update(gradients: [FloatBuffer], learningRate lr: Double, norm known: Double? = nil) -> Double {
         precondition(gradients.count == parameters.count, "gradients of another model")
         let norm = known ?? Self.globalNorm(gradients)
-        if let clip = settings.clip {
-            let coefficient = Float(min(1, clip / (norm + 1e-6)))
-            for g in gradients { Kernels.scale(g.pointer, by: coefficient, count: g.count) }
-        }
+        let clip = settings.clip.map { Float(min(1, $0 / (norm + 1e-6))) } ?? 1
         step += 1
         // torch.optim.AdamW (single-tensor, fp32): p ← p·(1 − lr·λ); m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;
         // p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + ε).
         let (b1, b2) = (Float(settings.beta1), Float(settings.beta2))
         let correction1 = 1 - pow(settings.beta1, Double(step))
-        let correction2 = (1 - pow(settings.beta2, Double(step))).squareRoot()
+        let c2 = Float((1 - pow(settings.beta2, Double(step))).squareRoot())
         let stepSize = Float(lr / correction1)
-        let (epsilon, lrFloat) = (Float(settings.epsilon), Float(lr))
-        let work = UncheckedArray(parameters.map { UncheckedPointer($0.buffer.pointer) })
-        Kernels.parallelFor(parameters.count) { index in
-            let p = work.values[index].pointer
-            let count = parameters[index].buffer.count
-            let (g, m, v) = (gradients[index].pointer, first[index].pointer, second[index].pointer)
-            let decay = parameters[index].isMatrix ? 1 - lrFloat * Float(settings.weightDecay) : 1
-            let c2 = Float(correction2)
-            for i in 0..<count {
+        let epsilon = Float(settings.epsilon)
+        let matrixDecay = 1 - Float(lr) * Float(settings.weightDecay)
+        let work = UncheckedArray(Self.pieces(gradients))
+        let buffers = UncheckedArray(
+            parameters.indices.map {
+                (
+                    p: UncheckedPointer(parameters[$0].buffer.pointer), g: UncheckedPointer(gradients[$0].pointer),
+                    m: UncheckedPointer(first[$0].pointer), v: UncheckedPointer(second[$0].pointer),
+                    decay: parameters[$0].isMatrix ? matrixDecay : Float(1)
+                )
+            })
+        Kernels.parallelFor(work.values.count) { index in
+            let (buffer, start, end) = work.values[index]
+            let b = buffers.values[buffer]
+            let (p, g, m, v, decay) = (b.p.pointer, b.g.pointer, b.m.pointer, b.v.pointer, b.decay)
+            for i in start..<end {
+                let gradient = g[i] * clip
+                g[i] = gradient
                 p[i] *= decay
-                m[i] += (1 - b1) * (g[i] - m[i])  // torch's lerp_(g, 1 − β1)
-                v[i] = v[i] * b2 + (1 - b2) * g[i] * g[i]
-                let denominator = v[i].squareRoot() / c2 + epsilon
-                p[i] -= stepSize * m[i] / denominator
+                m[i] += (1 - b1) * (gradient - m[i])  // torch's lerp_(g, 1 − β1)
+                v[i] = v[i] * b2 + (1 - b2) * gradient * gradient
+                p[i] -= stepSize * m[i] / (v[i].squareRoot() / c2 + epsilon)
             }
         }
+        withExtendedLifetime((parameters, gradients, first, second)) {}
         return norm
     }
 }

@@ -2,7 +2,6 @@ import Foundation
 import Kernels
 import TestSupport
 import Testing
-import TestSupport
 
 /// Plain double-precision causal attention for one head, the definition the fused kernel must reproduce.
 func naiveAttention(
@@ -54,6 +53,20 @@ struct KernelTests {
         let worst = zip(inputs, fast).map { x, y in abs(Double(y) - Foundation.erf(Double(x))) }.max()!
         #expect(worst < 5e-7, "max absolute error \(worst)")
         #expect(Kernels.erf([0, -0.0, .infinity, -.infinity]) == [0, 0, 1, -1])
+    }
+
+    @Test("The vectorised maximum and Float64 sum equal the plain loops at every length around their lanes")
+    func maximumAndSum() {
+        for count in Array(0...41) + [50257] {
+            let values = (0..<count).map { Float(($0 &* 7919 &+ count) % 601) / 10 - 30 }
+            values.withUnsafeBufferPointer { x in
+                let pointer = x.baseAddress ?? UnsafePointer(bitPattern: 16)!
+                #expect(Kernels.maximum(pointer, count: count) == (values.max() ?? -.infinity), "count \(count)")
+                let plain = values.reduce(0.0) { $0 + Double($1) }
+                let sum = Kernels.sum(pointer, count: count)
+                #expect(abs(sum - plain) <= 1e-12 * max(1, values.map { abs(Double($0)) }.reduce(0, +)), "count \(count)")
+            }
+        }
     }
 
     @Test(
