@@ -18,8 +18,8 @@ extension Extrapolate {
                 checkpoint's own name and shape (a GPT-2 Conv1D matrix stays [in, out], a fused q/k/v stays fused). \
                 Its metadata records the loss and the length.
 
-                Every layer kind the engine evaluates is covered except FIRE, which is refused by name before any \
-                work. Weights stored in 16 bits are widened to fp32.
+                Every layer kind the engine evaluates is covered, FIRE included; a matrix stored [in, out] and shared \
+                by several layers is refused by name before any work. Weights stored in 16 bits are widened to fp32.
                 """
         )
 

@@ -24,7 +24,8 @@ extension Extrapolate {
                 Gradients are exact fp32 (Docs/training.md).
 
                 --out gets step-N.safetensors every --save-every steps and after the last (the architecture in its \
-                metadata: `extrapolate serve RUNS` evaluates each as it appears), train-state.safetensors (what \
+                metadata: `extrapolate serve RUNS` evaluates each as it appears; a model from a Hugging Face \
+                config.json gets checkpoint-N/ folders that transformers loads too, see --format), train-state.safetensors (what \
                 --resume continues from, bit for bit) and train.jsonl (step, loss, learning rate, gradient norm, \
                 tokens/s). Ctrl-C or SIGTERM saves a checkpoint after the step in progress and stops; a NaN loss stops \
                 and saves the last good weights.
@@ -60,6 +61,14 @@ extension Extrapolate {
         @Flag(help: "Continue the run in --out from its train-state.safetensors (its own settings).") var resume = false
         @Option(parsing: .unconditional, help: "Threads to compute with (default: every core this process may use).")
         var threads: Int?
+        @Option(
+            help: """
+                Checkpoints as step-N.safetensors (safetensors) or Hugging Face checkpoint-N/ folders (hf: config.json \
+                and model.safetensors); auto: hf when the model comes from a config.json.
+                """)
+        var format: CheckpointFormat = .auto
+        @Flag(help: "Also write TensorBoard scalars (loss, learning rate, gradient norm, tokens/s) into --out.")
+        var tensorboard = false
 
         public init() {}
 
@@ -90,20 +99,7 @@ extension Extrapolate {
 
         public func run() throws {
             if let threads { Kernels.threads = threads }
-            var settings = TrainingSettings(steps: steps ?? 1)
-            settings.length = length
-            settings.batch = batch
-            settings.accumulation = accumulate
-            settings.seed = seed
-            settings.order = order
-            settings.saveEvery = saveEvery
-            settings.optimizer.learningRate = learningRate
-            settings.optimizer.minimumLearningRate = minLearningRate
-            settings.optimizer.warmup = warmup
-            settings.optimizer.weightDecay = weightDecay
-            settings.optimizer.beta1 = beta1
-            settings.optimizer.beta2 = beta2
-            settings.optimizer.clip = clip > 0 ? clip : nil
+            let settings = try trainingSettings()
             let source: ModelSource
             if let preset, let declared = Architecture.presets[preset] {
                 source = .architecture(declared)
@@ -123,9 +119,13 @@ extension Extrapolate {
             signal(SIGINT) { _ in stopRequested = 1 }
             signal(SIGTERM) { _ in stopRequested = 1 }
             let progress = Progress(total: run.settings.steps, start: run.step)
+            let scalars = tensorboard ? try TrainingScalars(folder: out) : nil
             let path: String?
             do {
-                path = try run.run(shouldStop: { stopRequested != 0 }) { progress.show($0) }
+                path = try run.run(shouldStop: { stopRequested != 0 }) {
+                    progress.show($0)
+                    scalars?.write($0)
+                }
             } catch {
                 progress.finish()
                 throw CommandError("\(out): \(error.description)")

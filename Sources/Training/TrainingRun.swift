@@ -31,6 +31,10 @@ public struct TrainingSettings: Sendable, Hashable, Codable {
     /// A checkpoint every this many steps (and always after the last).
     public var saveEvery: Int?
     public var optimizer = OptimizerSettings()
+    /// The text of a Hugging Face `config.json` describing the model, when checkpoints are to be Hugging Face folders:
+    /// `checkpoint-N/` with this `config.json` and `model.safetensors` under the config's tensor names, which
+    /// `transformers`' `from_pretrained` loads; `nil`: `step-N.safetensors` files.
+    public var huggingFaceConfig: String?
 
     public init(steps: Int) { self.steps = steps }
 }
@@ -143,12 +147,20 @@ public final class TrainingRun: @unchecked Sendable {
             }
             if shouldStop() { break }
         }
-        if lastSaved == nil || !lastSaved!.hasSuffix("step-\(step).safetensors") { lastSaved = try save() }
+        if lastSaved != checkpointPath(step: step) { lastSaved = try save() }
         return lastSaved
     }
 
-    /// Writes `step-N.safetensors` (the weights, as the architecture names them), then the state that resumes from
-    /// it. Each file is written whole and renamed into place: a full disk leaves the previous ones intact.
+    /// Where the checkpoint of `step` goes: `step-N.safetensors`, or the folder `checkpoint-N` with a Hugging Face
+    /// config.
+    func checkpointPath(step: Int) -> String {
+        (folder as NSString).appendingPathComponent(
+            settings.huggingFaceConfig == nil ? "step-\(step).safetensors" : "checkpoint-\(step)")
+    }
+
+    /// Writes the checkpoint of this step (the weights, as the architecture names them; `step-N.safetensors`, or a
+    /// Hugging Face `checkpoint-N/` folder), then the state that resumes from it. Each file (folder) is written whole
+    /// and renamed into place: a full disk leaves the previous ones intact.
     @discardableResult
     public func save() throws(TrainingError) -> String {
         let architecture = model.architecture
@@ -156,18 +168,67 @@ public final class TrainingRun: @unchecked Sendable {
         do { json = String(decoding: try architecture.canonicalJSON(), as: UTF8.self) } catch {
             throw .refused("the architecture cannot be written as JSON: \(error)")
         }
-        let path = (folder as NSString).appendingPathComponent("step-\(step).safetensors")
-        let tensors = model.bound.namedTensors(of: architecture, weights: true)
+        let path = checkpointPath(step: step)
+        let tensors = model.bound.namedTensors(of: architecture, weights: true).map { ($0.name, $0.shape, $0.values) }
+        // The architecture and L travel with the weights even in a Hugging Face folder: its config.json gives the
+        // position table's size, not the length trained at. "format: pt" is what transformers asks of metadata.
         let metadata = [
             CheckpointLocation.architectureMetadataKey: json, TrainedLength.metadataKey: "\(length)",
-            "extrapolate.step": "\(step)",
+            "extrapolate.step": "\(step)", "format": "pt",
             "extrapolate.training":
                 "extrapolate train: step \(step) of \(settings.steps), batch \(settings.batch)x\(settings.accumulation)x"
                 + "\(length), AdamW lr \(settings.optimizer.learningRate), seed \(settings.seed), \(dataset.path)",
         ]
-        try write(tensors.map { ($0.name, $0.shape, $0.values) }, metadata: metadata, to: path)
+        if let config = settings.huggingFaceConfig {
+            try Self.writeFolder(path, config: config, tensors: tensors, metadata: metadata)
+        } else {
+            try write(tensors, metadata: metadata, to: path)
+        }
         try saveState()
         return path
+    }
+
+    /// A Hugging Face checkpoint folder at `path` (`config.json`, `model.safetensors`), built under a hidden name
+    /// beside it (which discovery ignores) and renamed into place once complete.
+    static func writeFolder(
+        _ path: String, config: String, tensors: [(String, [Int], FloatBuffer)], metadata: [String: String]
+    ) throws(TrainingError) {
+        let manager = FileManager.default
+        let url = URL(fileURLWithPath: path)
+        let pid = ProcessInfo.processInfo.processIdentifier
+        let hidden = { (tag: String) in
+            url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(tag)-\(pid)").path
+        }
+        let (temporary, replaced) = (hidden("tmp"), hidden("old"))
+        func fail(_ reason: String) -> TrainingError {
+            try? manager.removeItem(atPath: temporary)  // hidden, and the failure is what is reported
+            return .checkpoint(.unwritable(path: path, reason: reason))
+        }
+        try? manager.removeItem(atPath: temporary)  // a leftover of this pid's earlier attempt, if any
+        guard mkdir(temporary, 0o755) == 0 else {
+            throw fail("cannot create \(temporary): \(String(cString: strerror(errno)))")
+        }
+        do {
+            try Data(config.utf8).write(to: URL(fileURLWithPath: temporary + "/config.json"))
+        } catch {
+            throw fail((error as NSError).localizedDescription)
+        }
+        do { try write(tensors, metadata: metadata, to: temporary + "/model.safetensors") } catch {
+            guard case .checkpoint(.unwritable(_, let reason)) = error else { throw error }
+            throw fail(reason)
+        }
+        // A folder cannot be renamed onto a full one: the earlier folder of this step (a NaN stop re-saving it) is
+        // moved aside first and removed once the new one is in place.
+        let existed = manager.fileExists(atPath: path)
+        if existed, rename(path, replaced) != 0 {
+            throw fail("cannot move the earlier \(path) aside: \(String(cString: strerror(errno)))")
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            if existed { _ = rename(replaced, path) }
+            throw fail("cannot rename \(temporary) into place: \(reason)")
+        }
+        if existed { try? manager.removeItem(atPath: replaced) }  // hidden; the new folder is in place
     }
 
     func restoreProgress(step: Int, generator state: UInt64, cursor: Int) {
@@ -217,7 +278,9 @@ public final class TrainingRun: @unchecked Sendable {
         }
         let statePath = (folder as NSString).appendingPathComponent(stateFile)
         let contents = (try? manager.contentsOfDirectory(atPath: folder)) ?? []  // created above: readable
-        let held = contents.filter { $0 == stateFile || $0 == logFile || $0.hasPrefix("step-") }
+        let held = contents.filter {
+            $0 == stateFile || $0 == logFile || $0.hasPrefix("step-") || $0.hasPrefix("checkpoint-")
+        }
         if resume {
             guard manager.fileExists(atPath: statePath) else {
                 throw .refused("--resume: \(folder) holds no \(stateFile), so there is no run to continue")

@@ -64,7 +64,8 @@ struct KernelTests {
                 #expect(Kernels.maximum(pointer, count: count) == (values.max() ?? -.infinity), "count \(count)")
                 let plain = values.reduce(0.0) { $0 + Double($1) }
                 let sum = Kernels.sum(pointer, count: count)
-                #expect(abs(sum - plain) <= 1e-12 * max(1, values.map { abs(Double($0)) }.reduce(0, +)), "count \(count)")
+                #expect(
+                    abs(sum - plain) <= 1e-12 * max(1, values.map { abs(Double($0)) }.reduce(0, +)), "count \(count)")
             }
         }
     }

@@ -140,6 +140,83 @@ struct TrainingRunTests {
     }
 
     @Test(
+        "a model from a Hugging Face folder trains into checkpoint-N folders transformers can load, and TensorBoard scalars"
+    )
+    func huggingFaceFolders() async throws {
+        let folder = try ScratchFolder("train-hf")
+        defer { folder.remove() }
+        let source = Repository.model("llama-bytes")  // config.json and model.safetensors, 256 tokens of vocabulary
+        func arguments(_ out: String, _ extra: [String] = []) -> [String] {
+            [
+                "train", "--checkpoint", source, "--data", Self.data, "--steps", "4", "--batch", "2", "--length", "32",
+                "--save-every", "2", "--threads", "1", "--out", folder.path(out),
+            ] + extra
+        }
+        let (status, _, errors) = try await Executable.run(arguments("hf", ["--tensorboard"]), in: folder)
+        #expect(status == 0, "\(errors)")
+        let made = try FileManager.default.contentsOfDirectory(atPath: folder.path("hf")).sorted()
+        #expect(
+            made.filter { !$0.hasPrefix("events.out.tfevents.") } == [
+                "checkpoint-2", "checkpoint-4", "train-state.safetensors", "train.jsonl",
+            ])
+        #expect(made.filter { $0.hasPrefix("events.out.tfevents.") }.count == 1)
+        let original = try SafetensorsFile(path: source + "/model.safetensors")
+        for step in [2, 4] {
+            let checkpoint = folder.path("hf/checkpoint-\(step)")
+            #expect(try Self.bytes(checkpoint + "/config.json") == Self.bytes(source + "/config.json"))
+            let written = try SafetensorsFile(path: checkpoint + "/model.safetensors")
+            #expect(
+                Dictionary(uniqueKeysWithValues: written.tensors.map { ($0.name, $0.shape) })
+                    == Dictionary(uniqueKeysWithValues: original.tensors.map { ($0.name, $0.shape) }))
+            #expect(written.metadata["format"] == "pt")
+        }
+        // The same run as one file: the engine reads both as the same model, trained at 32 tokens.
+        let (plain, _, plainErrors) = try await Executable.run(
+            arguments("plain", ["--format", "safetensors"]), in: folder)
+        #expect(plain == 0, "\(plainErrors)")
+        let folderModel = try LanguageModel.load(folder.path("hf/checkpoint-4"), weights: .float32)
+        let fileModel = try LanguageModel.load(folder.path("plain/step-4.safetensors"), weights: .float32)
+        #expect(folderModel.trainedLength.tokens == 32)
+        let tokens = try TokenDataset(path: Self.data).tokens(in: 500..<533)
+        #expect(try folderModel.logProbabilities(tokens) == fileModel.logProbabilities(tokens))
+        // A preset has no config.json to write.
+        let (refused, _, refusal) = try await Executable.run(
+            [
+                "train", "--preset", "probe-alibi", "--data", Self.data, "--steps", "1", "--format", "hf", "--out",
+                folder.path("preset"),
+            ], in: folder)
+        #expect(refused != 0 && refusal.contains("--format hf needs a Hugging Face config.json"), "\(refusal)")
+        // transformers loads the folder with no missing or unexpected tensor and gets the engine's loss (opt-in).
+        let check = """
+            import sys, torch
+            from transformers import AutoModelForCausalLM
+            model, info = AutoModelForCausalLM.from_pretrained(sys.argv[1], output_loading_info=True, dtype=torch.float32)
+            assert not any(info.values()), info
+            ids = torch.tensor([[int(t) for t in sys.argv[2].split(",")]])
+            with torch.no_grad():
+                logp = torch.log_softmax(model(ids[:, :-1]).logits.double(), -1)
+            print(logp[0, torch.arange(ids.shape[1] - 1), ids[0, 1:]].sum().item())
+            """
+        try check.write(toFile: folder.path("check.py"), atomically: true, encoding: .utf8)
+        let (probe, _, _) = try await Executable.run(
+            ["python3", "-c", "import torch, transformers"], tool: "/usr/bin/env", in: folder)
+        guard probe == 0 else {
+            print("TrainingRunTests: transformers read-back skipped: python3 cannot import torch and transformers")
+            return
+        }
+        let (read, output, readErrors) = try await Executable.run(
+            [
+                "python3", folder.path("check.py"), folder.path("hf/checkpoint-4"),
+                tokens.map(String.init).joined(separator: ","),
+            ],
+            tool: "/usr/bin/env", in: folder)
+        #expect(read == 0, "\(readErrors)")
+        let theirs = try #require(Double(output.trimmingCharacters(in: .whitespacesAndNewlines)), "\(output)")
+        let ours = try folderModel.logProbabilities(tokens).reduce(0, +)
+        #expect(abs(theirs - ours) <= 1e-4 * abs(ours), "transformers \(theirs) vs engine \(ours)")
+    }
+
+    @Test(
         "refusals before step 1: a folder holding a run, data the embedding cannot take, a length past a learned table")
     func refusals() throws {
         let folder = try ScratchFolder("train-refuse")
