@@ -58,6 +58,10 @@ public enum Discovery {
     /// How deep below a watched folder run folders are looked for.
     public static let maximumDepth = 4
 
+    /// The file `extrapolate train` keeps beside its checkpoints to resume from (parameters and optimizer moments
+    /// under its own names): never a checkpoint.
+    public static let trainingStateFile = "train-state.safetensors"
+
     /// What a scan found under a watched folder.
     public struct Found: Sendable {
         /// Every checkpoint, sorted by path.
@@ -114,7 +118,7 @@ public enum Discovery {
         found.folders.append(folder)
         let run = (folder as NSString).lastPathComponent
         var plainWeights: [String] = []
-        for name in names.sorted() where !Completeness.isTemporary(name) {
+        for name in names.sorted() where !Completeness.isTemporary(name) && name != trainingStateFile {
             let path = (folder as NSString).appendingPathComponent(name)
             var isFolder: ObjCBool = false
             guard manager.fileExists(atPath: path, isDirectory: &isFolder) else { continue }

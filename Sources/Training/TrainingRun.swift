@@ -76,7 +76,7 @@ public final class TrainingRun: @unchecked Sendable {
 
     public var model: LanguageModel { trainer.model }
 
-    static let stateFile = "train-state.safetensors"
+    static let stateFile = Discovery.trainingStateFile
     static let logFile = "train.jsonl"
 
     /// Prepares a run: checks the folder, the data and the model before any step, and restores the state when

@@ -29,6 +29,34 @@ struct DiscoveryTests {
         #expect(found.unreadable.isEmpty)
     }
 
+    @Test("A training run's folder: its checkpoints, never the state it resumes from nor its TensorBoard file")
+    func trainingRunFolder() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let fm = FileManager.default
+        for (run, checkpoints) in [("files", ["step-2.safetensors", "step-4.safetensors"]), ("hf", ["checkpoint-2"])] {
+            let base = folder.url.appendingPathComponent("runs/\(run)")
+            try fm.createDirectory(at: base, withIntermediateDirectories: true)
+            for name in checkpoints {
+                if name.hasPrefix("checkpoint-") {
+                    try fm.createDirectory(at: base.appendingPathComponent(name), withIntermediateDirectories: true)
+                    try Data("{}".utf8).write(to: base.appendingPathComponent(name + "/config.json"))
+                    try Data(smallFile(["a"])).write(to: base.appendingPathComponent(name + "/model.safetensors"))
+                } else {
+                    try Data(smallFile(["a"])).write(to: base.appendingPathComponent(name))
+                }
+            }
+            try Data(smallFile(["p.0"])).write(to: base.appendingPathComponent(Discovery.trainingStateFile))
+            try Data([1]).write(to: base.appendingPathComponent("events.out.tfevents.1.host.extrapolate-train"))
+            try Data("{}\n".utf8).write(to: base.appendingPathComponent("train.jsonl"))
+        }
+        let found = Discovery.scan(folder.url.appendingPathComponent("runs").path)
+        #expect(
+            found.candidates.map { ($0.path as NSString).lastPathComponent } == [
+                "step-2.safetensors", "step-4.safetensors", "checkpoint-2",
+            ])
+    }
+
     @Test("Hugging Face folders, sharded folders, bare files, and what is not a checkpoint")
     func layouts() throws {
         let folder = try TemporaryFolder()
