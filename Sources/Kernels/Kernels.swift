@@ -455,7 +455,9 @@ public enum Kernels {
         var lanes = SIMD16<Float>(repeating: -.infinity)
         var i = 0
         while i + 16 <= count {
-            lanes = pointwiseMax(lanes, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self))
+            // A compare and a blend (pointwiseMax went lane by lane: a sixth of a GPT-2 training step).
+            let values = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+            lanes.replace(with: values, where: values .> lanes)
             i += 16
         }
         var result = lanes.max()

@@ -88,9 +88,9 @@ public final class AdamW: @unchecked Sendable {
         return total.squareRoot()
     }
 
-    /// Clips `gradients` in place to the settings' norm (`clip_grad_norm_`: `× min(1, clip / (norm + 1e-6))`, in
-    /// fp32) and takes one AdamW step at learning rate `lr`, in one pass over each value. Returns the norm before
-    /// clipping.
+    /// Takes one AdamW step at learning rate `lr` on `gradients` clipped to the settings' norm (`clip_grad_norm_`:
+    /// `× min(1, clip / (norm + 1e-6))`, in fp32), in one pass over each value; `gradients` are read, not changed.
+    /// Returns the norm before clipping.
     @discardableResult
     func update(gradients: [FloatBuffer], learningRate lr: Double, norm known: Double? = nil) -> Double {
         precondition(gradients.count == parameters.count, "gradients of another model")
@@ -120,7 +120,6 @@ public final class AdamW: @unchecked Sendable {
             let (p, g, m, v, decay) = (b.p.pointer, b.g.pointer, b.m.pointer, b.v.pointer, b.decay)
             for i in start..<end {
                 let gradient = g[i] * clip
-                g[i] = gradient
                 p[i] *= decay
                 m[i] += (1 - b1) * (gradient - m[i])  // torch's lerp_(g, 1 − β1)
                 v[i] = v[i] * b2 + (1 - b2) * gradient * gradient

@@ -132,12 +132,7 @@ extension Trainer {
     /// Applies gradients already computed (in the bound layout, `boundGradients`): clipping, then one AdamW step.
     @discardableResult
     package func apply(_ gradients: BoundModel, learningRate: Double) -> Double {
-        let buffers = gradients.parameterBuffers.map { buffer -> FloatBuffer in
-            let copy = FloatBuffer(uninitialized: buffer.buffer.count)  // clipping scales in place
-            copy.pointer.update(from: buffer.buffer.pointer, count: buffer.buffer.count)
-            return copy
-        }
-        return optimizer.update(gradients: buffers, learningRate: learningRate)
+        optimizer.update(gradients: gradients.parameterBuffers.map(\.buffer), learningRate: learningRate)
     }
 
     /// The current weights as the checkpoint names and stores them.
