@@ -239,9 +239,11 @@ public enum Kernels {
         }
     }
 
-    /// `C[m, n] = op(A)·op(B)` (+ `C` when `accumulate`), row-major with leading dimensions, on all `threads` (rows
-    /// of C split between them): op(A) is `[m, k]`, stored `[k, m]` when `transposeA`; op(B) is `[k, n]`, stored
-    /// `[n, k]` when `transposeB`. The backward pass's products (`dX = dY·W`, `dW += dYᵀ·X`).
+    /// `C[m, n] = op(A)·op(B)` (+ `C` when `accumulate`), row-major with leading dimensions, on all `threads`: op(A)
+    /// is `[m, k]`, stored `[k, m]` when `transposeA`; op(B) is `[k, n]`, stored `[n, k]` when `transposeB`. The
+    /// backward pass's products (`dX = dY·W`, `dW += dYᵀ·X`). C is split between the threads by
+    /// `splitBetweenThreads`: every thread packs all of the operand along the side not split, so a split along the far
+    /// longer side packs the smaller operand twice instead of the larger.
     public static func gemm(
         _ a: UnsafePointer<Float>, lda: Int, transposeA: Bool, _ b: UnsafePointer<Float>, ldb: Int, transposeB: Bool,
         _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, accumulate: Bool = false
@@ -250,11 +252,50 @@ public enum Kernels {
         let (pa, pc) = (UncheckedPointer(UnsafeMutablePointer(mutating: a)), UncheckedPointer(c))
         let pb = UncheckedPointer(UnsafeMutablePointer(mutating: b))
         _ = blasSingleThreaded
-        parallelProductRows(m, chunk: max((m + threads - 1) / threads, 16)) { _, begin, end in
+        splitBetweenThreads(m: m, n: n) { rows, columns in
+            let a = transposeA ? pa.pointer + rows.lowerBound : pa.pointer + rows.lowerBound * lda
+            let b = transposeB ? pb.pointer + columns.lowerBound * ldb : pb.pointer + columns.lowerBound
             cblas_sgemm(
                 CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                Int32(end - begin), Int32(n), Int32(k), 1, transposeA ? pa.pointer + begin : pa.pointer + begin * lda,
-                Int32(lda), pb.pointer, Int32(ldb), accumulate ? 1 : 0, pc.pointer + begin * ldc, Int32(ldc))
+                Int32(rows.count), Int32(columns.count), Int32(k), 1, a, Int32(lda), b, Int32(ldb), accumulate ? 1 : 0,
+                pc.pointer + rows.lowerBound * ldc + columns.lowerBound, Int32(ldc))
+        }
+    }
+
+    /// `C[m, n] = A[m, k] · B[n, k]ᵀ + bias[n]` (a linear layer, B stored `[out, in]`) on all `threads`, C split
+    /// as `gemm` splits it.
+    public static func linear(
+        _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, bias: UnsafePointer<Float>?,
+        _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        let (pa, pb, pc) = (
+            UncheckedPointer(UnsafeMutablePointer(mutating: a)), UncheckedPointer(UnsafeMutablePointer(mutating: b)),
+            UncheckedPointer(c)
+        )
+        let pbias = bias.map { UncheckedPointer(UnsafeMutablePointer(mutating: $0)) }
+        splitBetweenThreads(m: m, n: n) { rows, columns in
+            serialLinear(
+                pa.pointer + rows.lowerBound * lda, lda: lda, pb.pointer + columns.lowerBound * ldb, ldb: ldb,
+                bias: pbias.map { UnsafePointer($0.pointer + columns.lowerBound) },
+                pc.pointer + rows.lowerBound * ldc + columns.lowerBound, ldc: ldc, m: rows.count, n: columns.count,
+                k: k)
+        }
+    }
+
+    /// Runs `body(rows, columns)` for blocks of an `m × n` product split between the threads (in pieces of at least
+    /// 16), the other side whole: the columns when there are at least twice as many as rows (a projection of a short
+    /// window, the head's logits), else the rows, whose blocks OpenBLAS runs best; the same blocks for the same shape
+    /// and thread count.
+    static func splitBetweenThreads(m: Int, n: Int, _ body: (_ rows: Range<Int>, _ columns: Range<Int>) -> Void) {
+        if n >= 2 * m {
+            parallelProductRows(n, chunk: max((n + threads - 1) / threads, 16)) { _, begin, end in
+                body(0..<m, begin..<end)
+            }
+        } else {
+            parallelProductRows(m, chunk: max((m + threads - 1) / threads, 16)) { _, begin, end in
+                body(begin..<end, 0..<n)
+            }
         }
     }
 

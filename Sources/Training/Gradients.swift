@@ -153,8 +153,9 @@ extension Backward {
         for begin in stride(from: 0, to: n, by: chunk) {
             let rows = min(chunk, n - begin)
             let input = x.buffer.pointer + begin * x.width
-            Kernels.matmulTransposed(
-                input, lda: x.width, matrix.pointer, ldb: C, logits.pointer, ldc: V, m: rows, n: V, k: C)
+            Kernels.gemm(
+                input, lda: x.width, transposeA: false, matrix.pointer, ldb: C, transposeB: true, logits.pointer,
+                ldc: V, m: rows, n: V, k: C)
             // Each row's log-sum-exp and `weight · (softmax − one-hot) / n`, the rows split between the threads.
             let rowLosses = UnsafeMutablePointer<Double>.allocate(capacity: rows)
             defer { rowLosses.deallocate() }

@@ -117,14 +117,11 @@ struct Tape {
     func project(_ x: Act, _ p: Projection) -> Act {
         let out = FloatBuffer(uninitialized: length * p.output)
         guard case .float(let weight) = p.weight else { preconditionFailure("training binds fp32 weights") }
-        let (input, output, bias) = (UncheckedPointer(x.buffer.pointer), UncheckedPointer(out.pointer), p.bias)
-        let w = UncheckedPointer(weight.pointer)
-        Kernels.parallelProductRows(length) { _, begin, end in
-            Kernels.serialLinear(
-                input.pointer + begin * x.width, lda: x.width, w.pointer, ldb: p.input,
-                bias: bias.map { UnsafePointer($0.pointer) }, output.pointer + begin * p.output, ldc: p.output,
-                m: end - begin, n: p.output, k: p.input)
-        }
+        Kernels.linear(
+            x.buffer.pointer, lda: x.width, weight.pointer, ldb: p.input,
+            bias: p.bias.map { UnsafePointer($0.pointer) },
+            out.pointer, ldc: p.output, m: length, n: p.output, k: p.input)
+        withExtendedLifetime((x, p)) {}  // read through raw pointers by the threads
         return Act(buffer: out, width: p.output)
     }
 
