@@ -398,14 +398,6 @@ public enum Kernels {
     /// `x ← cap · tanh(x / cap)` over `count` values, on the calling thread (logit soft-capping).
     public static func softcap(_ x: UnsafeMutablePointer<Float>, count: Int, cap: Float) { ck_softcap(x, count, cap) }
 
-    /// `x ×= factor` over `count` values, on all threads.
-    public static func scale(_ x: UnsafeMutablePointer<Float>, by factor: Float, count: Int) {
-        let base = UncheckedPointer(x)
-        parallelRows(count, minimumChunk: 1 << 16) { begin, end in
-            for i in begin..<end { base.pointer[i] *= factor }
-        }
-    }
-
     /// `x += y` over `count` values.
     public static func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
         let (bx, by) = (UncheckedPointer(x), UncheckedPointer(UnsafeMutablePointer(mutating: y)))
